@@ -1,0 +1,110 @@
+// Credential providers: where the service gets the Tencent Cloud key it signs
+// with. Every provider hands out the (SecretId, SecretKey, Token) triple as one
+// value, so a caller never mixes an old id with a new key during a rotation.
+//
+// Error convention: a provider that simply is not configured here returns
+// absl::NotFoundError (the chain moves on); a provider that is configured but
+// broken (variable set but empty, profile without secret_key) returns another
+// error, which stops the chain. Error messages name variables, files and
+// providers, never a secret value.
+#ifndef BLUEPRINTSYNC_SERVICE_TENCENT_CREDENTIALS_H_
+#define BLUEPRINTSYNC_SERVICE_TENCENT_CREDENTIALS_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace blueprintsync::tencent {
+
+struct Credentials {
+  std::string secret_id;
+  std::string secret_key;
+  std::string token;  // empty for long-term keys; sent as X-TC-Token otherwise
+  // When temporary credentials stop working; InfiniteFuture for long-term keys.
+  absl::Time expiry = absl::InfiniteFuture();
+};
+
+// "AKID****MPLE"-style form that is safe to log: at most the first 4 and last
+// 4 characters of the SecretId. Never use it for keys or tokens.
+std::string MaskSecretId(std::string_view secret_id);
+
+class CredentialProvider {
+ public:
+  virtual ~CredentialProvider() = default;
+  // Thread-safe. Returns the current triple (refreshing first if needed).
+  virtual absl::StatusOr<Credentials> GetCredentials() = 0;
+  // Human-readable name used in chain errors and logs, e.g. "environment".
+  virtual std::string Name() const = 0;
+};
+
+class StaticCredentialProvider final : public CredentialProvider {
+ public:
+  explicit StaticCredentialProvider(Credentials credentials);
+  absl::StatusOr<Credentials> GetCredentials() override;
+  std::string Name() const override { return "static"; }
+
+ private:
+  Credentials credentials_;
+};
+
+// Reads the environment on every call (cheap) so that a restarted sidecar or
+// test can change it. Accepted variables:
+//   TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY (both required together)
+//   token: TENCENTCLOUD_SESSION_TOKEN, TENCENTCLOUD_TOKEN or
+//          TENCENTCLOUD_SECURITY_TOKEN (first non-empty one wins; the names
+//          used by the Node SDK, tccli and Terraform respectively).
+class EnvCredentialProvider final : public CredentialProvider {
+ public:
+  using Getenv = std::function<std::optional<std::string>(const std::string&)>;
+  EnvCredentialProvider();  // uses ::getenv
+  explicit EnvCredentialProvider(Getenv getenv);
+  absl::StatusOr<Credentials> GetCredentials() override;
+  std::string Name() const override { return "environment"; }
+
+ private:
+  Getenv getenv_;
+};
+
+// INI profile file, section [default], keys secret_id, secret_key and
+// optional token. Path: the constructor argument if non-empty, else
+// $TENCENTCLOUD_CREDENTIALS_FILE, else $HOME/.tencentcloud/credentials.
+// A missing file is NotFound; a file without the keys is an error.
+class ProfileCredentialProvider final : public CredentialProvider {
+ public:
+  explicit ProfileCredentialProvider(std::string path = "");
+  ProfileCredentialProvider(std::string path, EnvCredentialProvider::Getenv getenv);
+  absl::StatusOr<Credentials> GetCredentials() override;
+  std::string Name() const override;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Tries each provider in order; the first success wins. NotFound moves on,
+// any other error stops the chain. When every provider says NotFound the
+// error is NotFound and lists what was tried:
+//   "no Tencent Cloud credentials found; tried: environment (TENCENTCLOUD_SECRET_ID
+//    and TENCENTCLOUD_SECRET_KEY not set); profile file /root/.tencentcloud/credentials
+//    (no such file)"
+class CredentialProviderChain final : public CredentialProvider {
+ public:
+  explicit CredentialProviderChain(std::vector<std::shared_ptr<CredentialProvider>> providers);
+  absl::StatusOr<Credentials> GetCredentials() override;
+  std::string Name() const override { return "chain"; }
+
+ private:
+  std::vector<std::shared_ptr<CredentialProvider>> providers_;
+};
+
+// environment -> profile file (the default chain; cluster providers join later).
+std::shared_ptr<CredentialProvider> MakeDefaultCredentialChain();
+
+}  // namespace blueprintsync::tencent
+
+#endif  // BLUEPRINTSYNC_SERVICE_TENCENT_CREDENTIALS_H_

@@ -1,0 +1,67 @@
+// HttpTransport: sends one HTTPS/HTTP POST and returns the answer. The only
+// place that touches libcurl. Implementations are thread-safe.
+//
+// Failures come back as absl::Status values built by MakeStatus(ApiError):
+//   kTransport       nothing was sent (DNS, connect, TLS handshake failed)
+//   kOutcomeUnknown  the request was (possibly) sent but no complete answer
+//                    came back (timeout, reset, connection closed)
+// Any complete HTTP response, whatever its status, is a success here; the
+// Lighthouse client interprets status and body.
+#ifndef BLUEPRINTSYNC_SERVICE_TENCENT_HTTP_TRANSPORT_H_
+#define BLUEPRINTSYNC_SERVICE_TENCENT_HTTP_TRANSPORT_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace blueprintsync::tencent {
+
+struct HttpRequest {
+  std::string url;  // "https://lighthouse.tencentcloudapi.com/" or "http://127.0.0.1:PORT/"
+  std::vector<std::pair<std::string, std::string>> headers;  // sent exactly as given
+  std::string body;
+  // Non-idempotent calls must not be replayed by the HTTP library: libcurl
+  // silently resends a request whose reused keep-alive connection turns out
+  // dead. With fresh_connection the request always goes on a new connection,
+  // so that can never happen.
+  bool fresh_connection = false;
+  // Total time for this request; the transport's own timeout applies when
+  // zero. The smaller of the two wins.
+  absl::Duration timeout = absl::ZeroDuration();
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  virtual absl::StatusOr<HttpResponse> Post(const HttpRequest& request) = 0;
+};
+
+struct CurlTransportOptions {
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration total_timeout = absl::Seconds(30);
+  std::string ca_file;  // CURLOPT_CAINFO when non-empty
+  std::string ca_path;  // CURLOPT_CAPATH when non-empty
+  // Proxies come from the standard environment variables (https_proxy,
+  // HTTPS_PROXY, http_proxy, no_proxy/NO_PROXY, all_proxy), as libcurl reads
+  // them; an explicit proxy overrides them when non-empty.
+  std::string proxy;
+  // Idle connections kept per handle are closed after this long (Tencent's
+  // servers drop idle keep-alive connections after 60 s).
+  absl::Duration max_idle = absl::Seconds(30);
+};
+
+std::shared_ptr<HttpTransport> MakeCurlTransport(CurlTransportOptions options = {});
+
+}  // namespace blueprintsync::tencent
+
+#endif  // BLUEPRINTSYNC_SERVICE_TENCENT_HTTP_TRANSPORT_H_

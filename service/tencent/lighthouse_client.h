@@ -1,0 +1,109 @@
+// LighthouseClient: typed calls to the Lighthouse API (version 2020-03-24).
+// One virtual per action, each returning absl::StatusOr; failures carry an
+// ApiError (see api_error.h). The production client is a stack:
+//
+//   RetryingLighthouseClient      retry policy + backoff (retry_policy.h)
+//     RateLimitedLighthouseClient per-action pacing (rate_limiter.h)
+//       LighthouseHttpClient      sign (tc3_signer.h) + JSON + HttpTransport
+//
+// so every attempt, retries included, is paced, and each layer can be tested
+// with a fake of the one below. Build it with MakeLighthouseClient().
+#ifndef BLUEPRINTSYNC_SERVICE_TENCENT_LIGHTHOUSE_CLIENT_H_
+#define BLUEPRINTSYNC_SERVICE_TENCENT_LIGHTHOUSE_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/common/clock.h"
+#include "service/tencent/credentials.h"
+#include "service/tencent/http_transport.h"
+#include "service/tencent/lighthouse_types.h"
+#include "service/tencent/rate_limiter.h"
+#include "service/tencent/retry_policy.h"
+
+namespace blueprintsync::tencent {
+
+inline constexpr char kLighthouseService[] = "lighthouse";
+inline constexpr char kLighthouseVersion[] = "2020-03-24";
+inline constexpr char kDefaultLighthouseEndpoint[] = "https://lighthouse.tencentcloudapi.com";
+inline constexpr int kMaxDescribeIds = 100;
+
+struct CallOptions {
+  // No attempt starts after this; waits for rate-limit capacity or backoff
+  // that would end after it fail at once with kLocal / DeadlineExceeded.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+class LighthouseClient {
+ public:
+  virtual ~LighthouseClient() = default;
+  // Non-idempotent: every accepted call creates paid images. Never resent
+  // after a failure where it may have executed; that failure is kOutcomeUnknown.
+  virtual absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
+                                                              const CallOptions& options = {}) = 0;
+  virtual absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
+      const DescribeBlueprintsRequest& request, const CallOptions& options = {}) = 0;
+  virtual absl::StatusOr<DescribeRegionsResponse> DescribeRegions(
+      const std::string& region, const CallOptions& options = {}) = 0;
+};
+
+struct LighthouseClientOptions {
+  // Scheme + host[:port], no path. "http://127.0.0.1:PORT" for the emulator.
+  // The signing service name stays "lighthouse" whatever the host is.
+  std::string endpoint = kDefaultLighthouseEndpoint;
+  std::string language;        // X-TC-Language when non-empty ("en-US", "zh-CN")
+  std::string request_client = "blueprint-sync";  // X-TC-RequestClient
+  RateLimits rate_limits;
+  RetryOptions retry;
+};
+
+// The single-attempt client: signs, sends, decodes. Exposed for tests.
+std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
+    const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
+    std::shared_ptr<HttpTransport> transport, Clock* clock);
+
+class RateLimitedLighthouseClient final : public LighthouseClient {
+ public:
+  RateLimitedLighthouseClient(std::unique_ptr<LighthouseClient> next,
+                              std::shared_ptr<ActionRateLimiters> limiters);
+  absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
+                                                      const CallOptions& options) override;
+  absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
+      const DescribeBlueprintsRequest& request, const CallOptions& options) override;
+  absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
+                                                          const CallOptions& options) override;
+
+ private:
+  std::unique_ptr<LighthouseClient> next_;
+  std::shared_ptr<ActionRateLimiters> limiters_;
+};
+
+class RetryingLighthouseClient final : public LighthouseClient {
+ public:
+  RetryingLighthouseClient(std::unique_ptr<LighthouseClient> next, RetryPolicy policy,
+                           Clock* clock);
+  absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
+                                                      const CallOptions& options) override;
+  absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
+      const DescribeBlueprintsRequest& request, const CallOptions& options) override;
+  absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
+                                                          const CallOptions& options) override;
+
+ private:
+  std::unique_ptr<LighthouseClient> next_;
+  RetryPolicy policy_;
+  Clock* clock_;
+};
+
+// The full production stack. `limiters` may be shared between clients so a
+// process-wide limit holds; pass nullptr to build one from options.rate_limits.
+std::unique_ptr<LighthouseClient> MakeLighthouseClient(
+    const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
+    std::shared_ptr<HttpTransport> transport,
+    std::shared_ptr<ActionRateLimiters> limiters = nullptr, Clock* clock = nullptr);
+
+}  // namespace blueprintsync::tencent
+
+#endif  // BLUEPRINTSYNC_SERVICE_TENCENT_LIGHTHOUSE_CLIENT_H_

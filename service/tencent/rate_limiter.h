@@ -1,0 +1,73 @@
+// RateLimiter: paces calls of one API action so that the service itself never
+// exceeds Tencent's per-action limits (SyncBlueprint 20/s, DescribeBlueprints
+// 10/s). Calls are spaced evenly, (1 s + guard) / rate apart, rather than
+// allowed in bursts: a burst at the end of one second followed by another at
+// the start of the next would exceed the limit over a sliding second. The
+// small guard absorbs network jitter between our send time and Tencent's
+// arrival time.
+//
+// Reservations are first come, first served and thread-safe. A caller with a
+// deadline learns at once whether its slot would come in time and, if not,
+// reserves nothing.
+#ifndef BLUEPRINTSYNC_SERVICE_TENCENT_RATE_LIMITER_H_
+#define BLUEPRINTSYNC_SERVICE_TENCENT_RATE_LIMITER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/common/clock.h"
+
+namespace blueprintsync::tencent {
+
+class RateLimiter {
+ public:
+  // `per_second` > 0. `guard` widens the 1 s window (default 10 ms).
+  RateLimiter(double per_second, Clock* clock, absl::Duration guard = absl::Milliseconds(10));
+
+  // Reserves the next free slot and returns when it is. If that slot would be
+  // later than `deadline`, reserves nothing and returns DeadlineExceeded.
+  absl::StatusOr<absl::Time> Reserve(absl::Time deadline = absl::InfiniteFuture());
+  // Reserve() and sleep until the slot.
+  absl::Status Acquire(absl::Time deadline = absl::InfiniteFuture());
+  // When a reservation made now would be granted (does not reserve).
+  absl::Time NextFree() const;
+
+  absl::Duration interval() const { return interval_; }
+
+ private:
+  Clock* const clock_;
+  const absl::Duration interval_;
+  mutable absl::Mutex mu_;
+  absl::Time next_free_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+};
+
+// One limiter per action name. Unknown actions get `default_per_second`.
+struct RateLimits {
+  double sync_blueprint_per_second = 20;
+  double describe_blueprints_per_second = 10;
+  double describe_regions_per_second = 10;
+  double default_per_second = 10;
+  absl::Duration guard = absl::Milliseconds(10);
+};
+
+class ActionRateLimiters {
+ public:
+  ActionRateLimiters(RateLimits limits, Clock* clock);
+  RateLimiter& For(const std::string& action);
+
+ private:
+  RateLimits limits_;
+  Clock* clock_;
+  absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<RateLimiter>> limiters_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace blueprintsync::tencent
+
+#endif  // BLUEPRINTSYNC_SERVICE_TENCENT_RATE_LIMITER_H_
