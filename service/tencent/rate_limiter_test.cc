@@ -1,0 +1,195 @@
+#include "service/tencent/rate_limiter.h"
+
+#include <algorithm>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing_util/fake_clock.h"
+
+namespace blueprintsync::tencent {
+namespace {
+
+using ::blueprintsync::testing::FakeClock;
+
+TEST(RateLimiterTest, IntervalIsOneSecondPlusGuardOverRate) {
+  FakeClock clock;
+  EXPECT_EQ(RateLimiter(20, &clock).interval(), absl::Milliseconds(50.5));
+  EXPECT_EQ(RateLimiter(10, &clock).interval(), absl::Milliseconds(101));
+  EXPECT_EQ(RateLimiter(10, &clock, absl::ZeroDuration()).interval(), absl::Milliseconds(100));
+  EXPECT_EQ(RateLimiter(4, &clock, absl::Milliseconds(200)).interval(), absl::Milliseconds(300));
+  EXPECT_EQ(RateLimiter(0.5, &clock, absl::ZeroDuration()).interval(), absl::Seconds(2));
+}
+
+TEST(RateLimiterTest, FirstReservationIsImmediate) {
+  FakeClock clock;
+  RateLimiter limiter(20, &clock);
+  EXPECT_EQ(limiter.NextFree(), clock.Now());
+  absl::StatusOr<absl::Time> slot = limiter.Reserve();
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  EXPECT_EQ(*slot, clock.Now());
+}
+
+TEST(RateLimiterTest, ReservationsAreEvenlySpaced) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  for (int i = 0; i < 25; ++i) {
+    absl::StatusOr<absl::Time> slot = limiter.Reserve();
+    ASSERT_TRUE(slot.ok());
+    EXPECT_EQ(*slot, start + i * absl::Milliseconds(100)) << i;
+  }
+  EXPECT_EQ(limiter.NextFree(), start + absl::Milliseconds(2500));
+}
+
+TEST(RateLimiterTest, NoMoreThanRateInAnySlidingSecond) {
+  FakeClock clock;
+  RateLimiter limiter(20, &clock);  // default 10ms guard
+  std::vector<absl::Time> slots;
+  for (int i = 0; i < 100; ++i) slots.push_back(*limiter.Reserve());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const auto end = std::lower_bound(slots.begin(), slots.end(), slots[i] + absl::Seconds(1));
+    EXPECT_LE(end - (slots.begin() + i), 20) << i;
+  }
+}
+
+TEST(RateLimiterTest, AcquireSleepsUntilTheSlot) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  ASSERT_TRUE(limiter.Acquire().ok());
+  ASSERT_TRUE(limiter.Acquire().ok());
+  ASSERT_TRUE(limiter.Acquire().ok());
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(200));
+  EXPECT_THAT(clock.sleeps(), ::testing::ElementsAre(absl::ZeroDuration(), absl::Milliseconds(100),
+                                                     absl::Milliseconds(100)));
+}
+
+TEST(RateLimiterTest, DeadlineRefusalReservesNothing) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  ASSERT_TRUE(limiter.Reserve().ok());  // start
+  ASSERT_TRUE(limiter.Reserve().ok());  // +100ms
+  absl::StatusOr<absl::Time> refused = limiter.Reserve(start + absl::Milliseconds(150));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(limiter.NextFree(), start + absl::Milliseconds(200));
+  // Refused again and again: still nothing reserved.
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(limiter.Reserve(start).ok());
+  EXPECT_EQ(limiter.NextFree(), start + absl::Milliseconds(200));
+  // A deadline exactly at the slot is in time.
+  absl::StatusOr<absl::Time> exact = limiter.Reserve(start + absl::Milliseconds(200));
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(*exact, start + absl::Milliseconds(200));
+  // Acquire with a deadline refuses without sleeping.
+  const size_t sleeps_before = clock.sleeps().size();
+  EXPECT_EQ(limiter.Acquire(start).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(clock.sleeps().size(), sleeps_before);
+  EXPECT_EQ(limiter.NextFree(), start + absl::Milliseconds(300));
+}
+
+TEST(RateLimiterTest, DeadlineInThePastStillGetsAnImmediateFreeSlot) {
+  FakeClock clock;
+  RateLimiter limiter(10, &clock);
+  // The slot is "now", which is after a past deadline: refused.
+  EXPECT_FALSE(limiter.Reserve(clock.Now() - absl::Milliseconds(1)).ok());
+  EXPECT_TRUE(limiter.Reserve(clock.Now()).ok());
+}
+
+TEST(RateLimiterTest, IdleTimeDoesNotAccumulateBurstCredit) {
+  FakeClock clock;
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  ASSERT_TRUE(limiter.Reserve().ok());
+  clock.Advance(absl::Seconds(30));
+  const absl::Time now = clock.Now();
+  EXPECT_EQ(*limiter.Reserve(), now);
+  EXPECT_EQ(*limiter.Reserve(), now + absl::Milliseconds(100));
+  EXPECT_EQ(*limiter.Reserve(), now + absl::Milliseconds(200));
+}
+
+TEST(RateLimiterTest, PartlyElapsedIntervalIsHonoured) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  ASSERT_TRUE(limiter.Reserve().ok());
+  clock.Advance(absl::Milliseconds(30));
+  EXPECT_EQ(*limiter.Reserve(), start + absl::Milliseconds(100));
+}
+
+TEST(RateLimiterTest, ConcurrentReservationsGetDistinctEvenlySpacedSlots) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(20, &clock, absl::ZeroDuration());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 250;
+  absl::Mutex mu;
+  std::vector<absl::Time> slots;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      std::vector<absl::Time> mine;
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<absl::Time> slot = limiter.Reserve();
+        if (slot.ok()) mine.push_back(*slot);
+      }
+      absl::MutexLock lock(&mu);
+      slots.insert(slots.end(), mine.begin(), mine.end());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(slots.size(), static_cast<size_t>(kThreads * kPerThread));
+  std::sort(slots.begin(), slots.end());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    ASSERT_EQ(slots[i], start + static_cast<int64_t>(i) * absl::Milliseconds(50)) << i;
+  }
+}
+
+TEST(RateLimiterTest, InvalidRateIsPacedAtOnePerSecond) {
+  FakeClock clock;
+  EXPECT_EQ(RateLimiter(0, &clock, absl::ZeroDuration()).interval(), absl::Seconds(1));
+  EXPECT_EQ(RateLimiter(-5, &clock, absl::ZeroDuration()).interval(), absl::Seconds(1));
+}
+
+TEST(ActionRateLimitersTest, DefaultsPerAction) {
+  FakeClock clock;
+  ActionRateLimiters limiters(RateLimits{}, &clock);
+  EXPECT_EQ(limiters.For("SyncBlueprint").interval(), absl::Milliseconds(1010) / 20);
+  EXPECT_EQ(limiters.For("DescribeBlueprints").interval(), absl::Milliseconds(101));
+  EXPECT_EQ(limiters.For("DescribeRegions").interval(), absl::Milliseconds(101));
+  EXPECT_EQ(limiters.For("SomethingElse").interval(), absl::Milliseconds(101));
+}
+
+TEST(ActionRateLimitersTest, ConfiguredRatesAndGuard) {
+  FakeClock clock;
+  RateLimits limits;
+  limits.sync_blueprint_per_second = 5;
+  limits.describe_blueprints_per_second = 2;
+  limits.describe_regions_per_second = 1;
+  limits.default_per_second = 4;
+  limits.guard = absl::ZeroDuration();
+  ActionRateLimiters limiters(limits, &clock);
+  EXPECT_EQ(limiters.For("SyncBlueprint").interval(), absl::Milliseconds(200));
+  EXPECT_EQ(limiters.For("DescribeBlueprints").interval(), absl::Milliseconds(500));
+  EXPECT_EQ(limiters.For("DescribeRegions").interval(), absl::Seconds(1));
+  EXPECT_EQ(limiters.For("DeleteBlueprints").interval(), absl::Milliseconds(250));
+}
+
+TEST(ActionRateLimitersTest, OneLimiterPerActionSharedAcrossCalls) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  ActionRateLimiters limiters(RateLimits{}, &clock);
+  RateLimiter& sync = limiters.For("SyncBlueprint");
+  EXPECT_EQ(&sync, &limiters.For("SyncBlueprint"));
+  EXPECT_NE(&sync, &limiters.For("DescribeBlueprints"));
+  EXPECT_NE(&limiters.For("A"), &limiters.For("B"));  // unknown actions are not pooled
+  ASSERT_TRUE(sync.Reserve().ok());
+  EXPECT_EQ(*limiters.For("SyncBlueprint").Reserve(), start + sync.interval());
+  // Another action is not slowed by SyncBlueprint's reservations.
+  EXPECT_EQ(*limiters.For("DescribeBlueprints").Reserve(), start);
+}
+
+}  // namespace
+}  // namespace blueprintsync::tencent
