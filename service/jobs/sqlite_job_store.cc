@@ -1,0 +1,549 @@
+// SQLite JobStore ("sqlite:PATH"), the embedded default.
+//
+// Durability: WAL with synchronous=FULL, so a committed write survives a
+// crash or power loss once the call returns. The service relies on this when
+// it records SUBMITTING before the non-idempotent SyncBlueprint call.
+//
+// Concurrency: one connection, serialized by `mu_`. Every write runs in a
+// BEGIN IMMEDIATE transaction, which also serializes writers on other
+// connections (another process on the same file) before the request_id
+// lookup, so the lookup-then-insert of CreateJob cannot race; busy_timeout
+// makes such writers wait instead of failing at once.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "service/jobs/job_store.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+// Long enough to ride out another process's write transaction (each is a
+// few fsyncs), short enough that a wedged peer surfaces as an error.
+constexpr int kBusyTimeoutMs = 10000;
+
+// Migration i takes the schema from version i to i + 1; each runs in the
+// same transaction as the schema_version update. Append only: a migration
+// that has shipped is never edited.
+constexpr const char* kMigrations[] = {
+    // 1: initial schema. The indexed columns duplicate fields of `record` so
+    // ListJobs filters without parsing blobs.
+    R"sql(
+      CREATE TABLE jobs (
+        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT UNIQUE NOT NULL,
+        request_id TEXT UNIQUE,
+        state INTEGER NOT NULL,
+        blueprint_id TEXT NOT NULL,
+        source_region TEXT NOT NULL,
+        create_time_us INTEGER,
+        update_time_us INTEGER,
+        record BLOB NOT NULL
+      );
+      CREATE INDEX jobs_by_state ON jobs (state, sequence);
+      CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
+      CREATE INDEX jobs_by_source_region ON jobs (source_region, sequence);
+    )sql",
+};
+constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+absl::StatusCode CodeFor(int rc) {
+  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return absl::StatusCode::kAlreadyExists;
+  }
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return absl::StatusCode::kFailedPrecondition;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+// Binds parameters, remembering the first failure so call sites check once.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* stmt) : stmt_(stmt) {}
+
+  Binder& Text(int i, absl::string_view v) {
+    if (rc_ == SQLITE_OK) {
+      rc_ = sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+    return *this;
+  }
+  // Empty text is stored as NULL (request_id: many jobs have none, and the
+  // UNIQUE constraint must not apply to them).
+  Binder& TextOrNull(int i, absl::string_view v) { return v.empty() ? Null(i) : Text(i, v); }
+  Binder& Int64(int i, int64_t v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Binder& Int64OrNull(int i, std::optional<int64_t> v) {
+    return v.has_value() ? Int64(i, *v) : Null(i);
+  }
+  Binder& Blob(int i, const std::string& v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Binder& Null(int i) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  int rc() const { return rc_; }
+
+ private:
+  sqlite3_stmt* stmt_;
+  int rc_ = SQLITE_OK;
+};
+
+// Binds the columns derived from the record, as parameters first..first+5:
+// request_id, state, blueprint_id, source_region, create_time_us, update_time_us.
+Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job) {
+  return b.TextOrNull(first, job.request_id())
+      .Int64(first + 1, job.state())
+      .Text(first + 2, job.blueprint_id())
+      .Text(first + 3, job.source_region())
+      .Int64OrNull(first + 4, Micros(job.has_create_time(), job.create_time()))
+      .Int64OrNull(first + 5, Micros(job.has_update_time(), job.update_time()));
+}
+
+class SqliteJobStore final : public JobStore {
+ public:
+  SqliteJobStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+
+  ~SqliteJobStore() override {
+    absl::MutexLock lock(&mu_);
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  // Connection settings and schema migration; run once before first use.
+  absl::Status Init() {
+    absl::MutexLock lock(&mu_);
+    // The first statement that reads the file: a file that is not a
+    // database fails here with SQLITE_NOTADB.
+    std::string mode;
+    if (auto s = QueryText("PRAGMA journal_mode = WAL", "open (journal_mode)", &mode); !s.ok()) {
+      return s;
+    }
+    if (mode != "wal") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite job store ", path_, ": cannot enable WAL journal mode (got \"", mode, "\")"));
+    }
+    if (auto s = Exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", "open (pragmas)");
+        !s.ok()) {
+      return s;
+    }
+    return Migrate();
+  }
+
+  absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
+    constexpr absl::string_view kOp = "CreateJob";
+    const v1::SyncJob& job = record.job();
+    if (job.name().empty()) return absl::InvalidArgumentError("CreateJob: job.name is required");
+    absl::MutexLock lock(&mu_);
+    Transaction tx(this, kOp);
+    if (!tx.status().ok()) return tx.status();
+
+    if (!job.request_id().empty()) {
+      auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE request_id = ?1", kOp);
+      if (!stmt.ok()) return stmt.status();
+      if (int rc = Binder(stmt->get()).Text(1, job.request_id()).rc(); rc != SQLITE_OK) {
+        return Error(rc, kOp);
+      }
+      int rc = sqlite3_step(stmt->get());
+      if (rc == SQLITE_ROW) {
+        auto existing = RowToRecord(stmt->get(), kOp);
+        if (!existing.ok()) return existing.status();
+        return CreateJobResult{*std::move(existing), false};
+      }
+      if (rc != SQLITE_DONE) return Error(rc, kOp);
+    }
+
+    // The blob must carry the sequence, which is only known after the
+    // insert; both statements commit together.
+    {
+      auto stmt = Prepare(
+          "INSERT INTO jobs (name, request_id, state, blueprint_id, source_region, "
+          "create_time_us, update_time_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'')",
+          kOp);
+      if (!stmt.ok()) return stmt.status();
+      Binder b(stmt->get());
+      if (int rc = BindDerivedColumns(b.Text(1, job.name()), 2, job).rc(); rc != SQLITE_OK) {
+        return Error(rc, kOp);
+      }
+      if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, kOp);
+    }
+    JobRecord stored = record;
+    stored.set_sequence(sqlite3_last_insert_rowid(db_));
+    if (auto s = WriteBlob(stored, kOp); !s.ok()) return s;
+    if (auto s = tx.Commit(); !s.ok()) return s;
+    return CreateJobResult{std::move(stored), true};
+  }
+
+  absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
+    constexpr absl::string_view kOp = "GetJob";
+    absl::MutexLock lock(&mu_);
+    auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE name = ?1", kOp);
+    if (!stmt.ok()) return stmt.status();
+    if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
+    int rc = sqlite3_step(stmt->get());
+    if (rc == SQLITE_ROW) return RowToRecord(stmt->get(), kOp);
+    if (rc == SQLITE_DONE) {
+      return absl::NotFoundError(absl::StrCat("GetJob: job ", name, " not found"));
+    }
+    return Error(rc, kOp);
+  }
+
+  absl::Status UpdateJob(const JobRecord& record) override {
+    constexpr absl::string_view kOp = "UpdateJob";
+    const v1::SyncJob& job = record.job();
+    absl::MutexLock lock(&mu_);
+    Transaction tx(this, kOp);
+    if (!tx.status().ok()) return tx.status();
+
+    JobRecord stored = record;
+    {
+      auto stmt = Prepare("SELECT sequence FROM jobs WHERE name = ?1", kOp);
+      if (!stmt.ok()) return stmt.status();
+      if (int rc = Binder(stmt->get()).Text(1, job.name()).rc(); rc != SQLITE_OK) {
+        return Error(rc, kOp);
+      }
+      int rc = sqlite3_step(stmt->get());
+      if (rc == SQLITE_DONE) {
+        return absl::NotFoundError(absl::StrCat("UpdateJob: job ", job.name(), " not found"));
+      }
+      if (rc != SQLITE_ROW) return Error(rc, kOp);
+      stored.set_sequence(sqlite3_column_int64(stmt->get(), 0));
+    }
+    {
+      auto stmt = Prepare(
+          "UPDATE jobs SET request_id = ?1, state = ?2, blueprint_id = ?3, source_region = ?4, "
+          "create_time_us = ?5, update_time_us = ?6 WHERE sequence = ?7",
+          kOp);
+      if (!stmt.ok()) return stmt.status();
+      Binder b(stmt->get());
+      if (int rc = BindDerivedColumns(b, 1, job).Int64(7, stored.sequence()).rc();
+          rc != SQLITE_OK) {
+        return Error(rc, kOp);
+      }
+      if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, kOp);
+    }
+    if (auto s = WriteBlob(stored, kOp); !s.ok()) return s;
+    return tx.Commit();
+  }
+
+  absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
+    constexpr absl::string_view kOp = "ListJobs";
+    if (query.page_size <= 0) {
+      return absl::InvalidArgumentError("ListJobs: page_size must be positive");
+    }
+    if (query.before_sequence < 0) {
+      return absl::InvalidArgumentError("ListJobs: before_sequence must not be negative");
+    }
+    // One SQL text per filter combination (8 at most), each cached, so every
+    // filter can use its (column, sequence) index.
+    std::string sql = "SELECT sequence, name, record FROM jobs WHERE sequence < ?4";
+    if (query.state.has_value()) sql += " AND state = ?1";
+    if (query.blueprint_id.has_value()) sql += " AND blueprint_id = ?2";
+    if (query.source_region.has_value()) sql += " AND source_region = ?3";
+    sql += " ORDER BY sequence DESC LIMIT ?5";
+
+    absl::MutexLock lock(&mu_);
+    auto stmt = Prepare(sql, kOp);
+    if (!stmt.ok()) return stmt.status();
+    Binder b(stmt->get());
+    if (query.state.has_value()) b.Int64(1, *query.state);
+    if (query.blueprint_id.has_value()) b.Text(2, *query.blueprint_id);
+    if (query.source_region.has_value()) b.Text(3, *query.source_region);
+    b.Int64(4, query.before_sequence == 0 ? INT64_MAX : query.before_sequence);
+    // One extra row tells whether another page exists.
+    b.Int64(5, static_cast<int64_t>(query.page_size) + 1);
+    if (b.rc() != SQLITE_OK) return Error(b.rc(), kOp);
+
+    JobPage page;
+    for (;;) {
+      int rc = sqlite3_step(stmt->get());
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return Error(rc, kOp);
+      if (static_cast<int>(page.records.size()) == query.page_size) {
+        page.next_before_sequence = page.records.back().sequence();
+        break;
+      }
+      auto record = RowToRecord(stmt->get(), kOp);
+      if (!record.ok()) return record.status();
+      page.records.push_back(*std::move(record));
+    }
+    return page;
+  }
+
+  absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
+    constexpr absl::string_view kOp = "ListUnfinishedJobs";
+    absl::MutexLock lock(&mu_);
+    auto stmt = Prepare(
+        "SELECT sequence, name, record FROM jobs WHERE state IN (?1, ?2) ORDER BY sequence", kOp);
+    if (!stmt.ok()) return stmt.status();
+    if (int rc =
+            Binder(stmt->get()).Int64(1, v1::SyncJob::QUEUED).Int64(2, v1::SyncJob::RUNNING).rc();
+        rc != SQLITE_OK) {
+      return Error(rc, kOp);
+    }
+    std::vector<JobRecord> out;
+    for (;;) {
+      int rc = sqlite3_step(stmt->get());
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return Error(rc, kOp);
+      auto record = RowToRecord(stmt->get(), kOp);
+      if (!record.ok()) return record.status();
+      out.push_back(*std::move(record));
+    }
+    return out;
+  }
+
+ private:
+  // A cached statement on loan; reset (and unbound) when the loan ends so
+  // the next user starts clean and read transactions are not held open.
+  class ScopedStmt {
+   public:
+    explicit ScopedStmt(sqlite3_stmt* stmt) : stmt_(stmt) {}
+    ScopedStmt(ScopedStmt&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+    ScopedStmt& operator=(ScopedStmt&&) = delete;
+    ~ScopedStmt() {
+      if (stmt_ != nullptr) {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+      }
+    }
+    sqlite3_stmt* get() const { return stmt_; }
+
+   private:
+    sqlite3_stmt* stmt_;
+  };
+
+  // BEGIN IMMEDIATE on construction; rolls back unless Commit() succeeded.
+  class Transaction {
+   public:
+    Transaction(SqliteJobStore* store, absl::string_view op)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_)
+        : store_(store), op_(op) {
+      status_ = store_->Step("BEGIN IMMEDIATE", op_);
+      open_ = status_.ok();
+    }
+    ~Transaction() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      // Rollback errors are not actionable here; the statement that failed
+      // already produced the status the caller sees.
+      if (open_) store_->Step("ROLLBACK", op_).IgnoreError();
+    }
+    const absl::Status& status() const { return status_; }
+    absl::Status Commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      absl::Status s = store_->Step("COMMIT", op_);
+      if (s.ok()) open_ = false;
+      return s;
+    }
+
+   private:
+    SqliteJobStore* store_;
+    absl::string_view op_;
+    absl::Status status_;
+    bool open_ = false;
+  };
+
+  absl::Status Error(int rc, absl::string_view op) const {
+    return absl::Status(CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", op, ": ",
+                                                  sqlite3_errmsg(db_), " (sqlite code ", rc, ")"));
+  }
+
+  absl::StatusOr<ScopedStmt> Prepare(const std::string& sql, absl::string_view op)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) return ScopedStmt(it->second);
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()) + 1,
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return Error(rc, op);
+    }
+    stmts_.emplace(sql, stmt);
+    return ScopedStmt(stmt);
+  }
+
+  // Runs a statement that returns no rows (or whose rows are ignored).
+  absl::Status Step(const std::string& sql, absl::string_view op)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto stmt = Prepare(sql, op);
+    if (!stmt.ok()) return stmt.status();
+    int rc = sqlite3_step(stmt->get());
+    while (rc == SQLITE_ROW) rc = sqlite3_step(stmt->get());
+    return rc == SQLITE_DONE ? absl::OkStatus() : Error(rc, op);
+  }
+
+  // Uncached, for statements run once per open (and multi-statement text).
+  absl::Status Exec(const char* sql, absl::string_view op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    return rc == SQLITE_OK ? absl::OkStatus() : Error(rc, op);
+  }
+
+  absl::Status QueryText(const char* sql, absl::string_view op, std::string* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(stmt);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(stmt, 0);
+        *out = text == nullptr ? "" : reinterpret_cast<const char*>(text);
+        rc = SQLITE_OK;
+      }
+    }
+    absl::Status s = rc == SQLITE_OK || rc == SQLITE_DONE ? absl::OkStatus() : Error(rc, op);
+    sqlite3_finalize(stmt);
+    return s;
+  }
+
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    constexpr absl::string_view kOp = "open (schema migration)";
+    Transaction tx(this, kOp);
+    if (!tx.status().ok()) return tx.status();
+    if (auto s = Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                      "  version INTEGER PRIMARY KEY, applied_time_us INTEGER NOT NULL)",
+                      kOp);
+        !s.ok()) {
+      return s;
+    }
+    std::string text;
+    if (auto s = QueryText("SELECT COALESCE(MAX(version), 0) FROM schema_version", kOp, &text);
+        !s.ok()) {
+      return s;
+    }
+    const int64_t current = std::strtoll(text.c_str(), nullptr, 10);
+    if (current > kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite job store ", path_, " has schema version ", current,
+                       ", newer than the newest this build knows (", kSchemaVersion,
+                       "); refusing to open it (was it written by a newer blueprint-sync?)"));
+    }
+    for (int64_t v = current; v < kSchemaVersion; ++v) {
+      const std::string op = absl::StrCat("open (schema migration to version ", v + 1, ")");
+      if (auto s = Exec(kMigrations[v], op); !s.ok()) return s;
+      auto stmt = Prepare(
+          "INSERT INTO schema_version (version, applied_time_us) "
+          "VALUES (?1, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))",
+          op);
+      if (!stmt.ok()) return stmt.status();
+      if (int rc = Binder(stmt->get()).Int64(1, v + 1).rc(); rc != SQLITE_OK) return Error(rc, op);
+      if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, op);
+    }
+    return tx.Commit();
+  }
+
+  absl::Status WriteBlob(const JobRecord& record, absl::string_view op)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string blob;
+    if (!record.SerializeToString(&blob)) {
+      return absl::InternalError(
+          absl::StrCat(op, ": cannot serialize the record of job ", record.job().name()));
+    }
+    auto stmt = Prepare("UPDATE jobs SET record = ?1 WHERE sequence = ?2", op);
+    if (!stmt.ok()) return stmt.status();
+    if (int rc = Binder(stmt->get()).Blob(1, blob).Int64(2, record.sequence()).rc();
+        rc != SQLITE_OK) {
+      return Error(rc, op);
+    }
+    if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, op);
+    return absl::OkStatus();
+  }
+
+  // Columns: 0 sequence, 1 name, 2 record.
+  absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view op) const {
+    const int64_t sequence = sqlite3_column_int64(stmt, 0);
+    const unsigned char* name_text = sqlite3_column_text(stmt, 1);
+    const std::string name = name_text == nullptr ? "" : reinterpret_cast<const char*>(name_text);
+    const void* blob = sqlite3_column_blob(stmt, 2);
+    const int size = sqlite3_column_bytes(stmt, 2);
+    JobRecord record;
+    if (!record.ParseFromArray(blob, size)) {
+      return absl::DataLossError(absl::StrCat("sqlite job store ", path_, ": ", op,
+                                              ": the stored record of job ", name,
+                                              " does not parse"));
+    }
+    if (record.job().name() != name) {
+      return absl::DataLossError(absl::StrCat("sqlite job store ", path_, ": ", op,
+                                              ": the stored record of job ", name, " is for job \"",
+                                              record.job().name(), "\""));
+    }
+    record.set_sequence(sequence);
+    return record;
+  }
+
+  const std::string path_;
+  absl::Mutex mu_;
+  sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, sqlite3_stmt*> stmts_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError("sqlite job store: empty path");
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat("sqlite job store ", path,
+                                                        ": cannot create directory ",
+                                                        parent.string(), ": ", ec.message()));
+    }
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s(CodeFor(rc),
+                   absl::StrCat("sqlite job store ", path,
+                                ": open: ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                                " (sqlite code ", rc, ")"));
+    sqlite3_close_v2(db);
+    return s;
+  }
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  auto store = std::make_unique<SqliteJobStore>(path, db);
+  if (auto s = store->Init(); !s.ok()) return s;
+  return store;
+}
+
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,436 @@
+// SQLite-specific behaviour of the job store: durability across reopen, the
+// schema_version table and migrations, clear errors for files that are not
+// usable databases, and several connections writing one file. The shared
+// behaviour is in job_store_conformance_test.cc.
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "service/jobs/job_store.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+using ::testing::HasSubstr;
+
+MATCHER_P(EqualsProto, expected, "") {
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&diff);
+  if (differencer.Compare(arg, expected)) return true;
+  *result_listener << "differences: " << diff;
+  return false;
+}
+
+JobRecord MakeRecord(const std::string& id, v1::SyncJob::State state,
+                     const std::string& request_id = "") {
+  JobRecord r;
+  r.mutable_job()->set_name("syncJobs/" + id);
+  r.mutable_job()->set_state(state);
+  r.mutable_job()->set_blueprint_id("lhbp-ls883feh");
+  r.mutable_job()->set_source_region("ap-guangzhou");
+  r.mutable_job()->set_request_id(request_id);
+  r.set_phase(JobRecord::NOT_SUBMITTED);
+  return r;
+}
+
+// A second, independent connection for inspecting and tampering with the file.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    EXPECT_EQ(rc, SQLITE_OK) << "open " << path;
+    sqlite3_busy_timeout(db_, 10000);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+
+  void Exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+  }
+
+  // Rows joined by "\n", columns by "|".
+  std::string Query(const std::string& sql) {
+    std::string out;
+    char* err = nullptr;
+    int rc = sqlite3_exec(
+        db_, sql.c_str(),
+        [](void* arg, int n, char** values, char**) {
+          auto* s = static_cast<std::string*>(arg);
+          if (!s->empty()) *s += "\n";
+          for (int i = 0; i < n; ++i) {
+            if (i > 0) *s += "|";
+            *s += values[i] ? values[i] : "NULL";
+          }
+          return 0;
+        },
+        &out, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class SqliteJobStoreTest : public ::testing::Test {
+ protected:
+  SqliteJobStoreTest() {
+    std::string templ = ::testing::TempDir() + "sqlite_job_store_test_XXXXXX";
+    EXPECT_NE(mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+    path_ = dir_ + "/jobs.db";
+  }
+  ~SqliteJobStoreTest() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<JobStore> MustOpen(const std::string& path) {
+    auto store = OpenSqliteJobStore(path);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(SqliteJobStoreTest, JobsSurviveReopen) {
+  JobRecord a, b;
+  {
+    auto store = MustOpen(path_);
+    ASSERT_NE(store, nullptr);
+    auto ca = store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED, "req-a"));
+    auto cb = store->CreateJob(MakeRecord("b", v1::SyncJob::QUEUED));
+    ASSERT_TRUE(ca.ok() && cb.ok());
+    a = ca->record;
+    b = cb->record;
+    b.mutable_job()->set_state(v1::SyncJob::RUNNING);
+    b.set_phase(JobRecord::SUBMITTING);
+    ASSERT_TRUE(store->UpdateJob(b).ok());
+  }
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  auto got_a = store->GetJob("syncJobs/a");
+  auto got_b = store->GetJob("syncJobs/b");
+  ASSERT_TRUE(got_a.ok()) << got_a.status();
+  ASSERT_TRUE(got_b.ok()) << got_b.status();
+  EXPECT_THAT(*got_a, EqualsProto(a));
+  EXPECT_THAT(*got_b, EqualsProto(b));
+
+  auto unfinished = store->ListUnfinishedJobs();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+  ASSERT_EQ(unfinished->size(), 2u);
+  EXPECT_EQ((*unfinished)[1].phase(), JobRecord::SUBMITTING);
+
+  // request_id dedup and sequence allocation continue from the stored state.
+  auto dup = store->CreateJob(MakeRecord("a2", v1::SyncJob::QUEUED, "req-a"));
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_FALSE(dup->created);
+  EXPECT_EQ(dup->record.job().name(), "syncJobs/a");
+  auto c = store->CreateJob(MakeRecord("c", v1::SyncJob::QUEUED));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_GT(c->record.sequence(), b.sequence());
+}
+
+TEST_F(SqliteJobStoreTest, CommittedWriteIsVisibleToAnotherConnectionAtOnce) {
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  auto created = store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED, "req-a"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  RawDb raw(path_);
+  EXPECT_EQ(
+      raw.Query("SELECT sequence, name, request_id, state, blueprint_id, source_region "
+                "FROM jobs"),
+      absl::StrCat(created->record.sequence(), "|syncJobs/a|req-a|1|lhbp-ls883feh|ap-guangzhou"));
+
+  JobRecord updated = created->record;
+  updated.mutable_job()->set_state(v1::SyncJob::FAILED);
+  updated.mutable_job()->set_request_id("");
+  updated.mutable_job()->mutable_update_time()->set_seconds(5);
+  updated.mutable_job()->mutable_update_time()->set_nanos(7000);
+  ASSERT_TRUE(store->UpdateJob(updated).ok());
+  EXPECT_EQ(raw.Query("SELECT request_id, state, update_time_us FROM jobs"), "NULL|4|5000007");
+
+  // The blob carries the sequence too.
+  JobRecord from_blob;
+  std::string hex = raw.Query("SELECT hex(record) FROM jobs");
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  ASSERT_TRUE(from_blob.ParseFromString(bytes));
+  EXPECT_EQ(from_blob.sequence(), created->record.sequence());
+}
+
+TEST_F(SqliteJobStoreTest, SchemaVersionPragmasAndIndexes) {
+  ASSERT_NE(MustOpen(path_), nullptr);
+  ASSERT_NE(MustOpen(path_), nullptr);  // reopening applies nothing new
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.Query("SELECT group_concat(name, ',') FROM "
+                      "(SELECT il.name FROM pragma_index_list('jobs') il "
+                      " WHERE il.origin = 'c' ORDER BY il.name)"),
+            "jobs_by_blueprint_id,jobs_by_source_region,jobs_by_state");
+  for (const auto& [index, columns] : std::vector<std::pair<std::string, std::string>>{
+           {"jobs_by_state", "state,sequence"},
+           {"jobs_by_blueprint_id", "blueprint_id,sequence"},
+           {"jobs_by_source_region", "source_region,sequence"}}) {
+    EXPECT_EQ(
+        raw.Query("SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_index_info('" +
+                  index + "') ORDER BY seqno)"),
+        columns)
+        << index;
+  }
+  // A filtered, newest-first listing is answered from the index, not a scan.
+  EXPECT_THAT(raw.Query("EXPLAIN QUERY PLAN SELECT sequence FROM jobs WHERE sequence < 10 "
+                        "AND state = 1 ORDER BY sequence DESC LIMIT 5"),
+              HasSubstr("jobs_by_state"));
+}
+
+TEST_F(SqliteJobStoreTest, NewerSchemaVersionIsRefused) {
+  {
+    auto store = MustOpen(path_);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  }
+  {
+    RawDb raw(path_);
+    raw.Exec("INSERT INTO schema_version (version, applied_time_us) VALUES (99, 0)");
+  }
+  auto store = OpenSqliteJobStore(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 99"));
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  // The refused database is left as it was.
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM jobs"), "1");
+  EXPECT_EQ(raw.Query("SELECT group_concat(version) FROM schema_version"), "1,99");
+}
+
+TEST_F(SqliteJobStoreTest, VersionZeroDatabaseIsMigrated) {
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+        "applied_time_us INTEGER NOT NULL); CREATE TABLE unrelated (x INTEGER);");
+  }
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM jobs"), "1");
+}
+
+TEST_F(SqliteJobStoreTest, FailedMigrationRollsBackEverything) {
+  {
+    RawDb raw(path_);
+    raw.Exec("CREATE TABLE jobs (x INTEGER)");  // conflicts with migration 1
+  }
+  auto store = OpenSqliteJobStore(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr("migration to version 1"));
+  EXPECT_THAT(store.status().message(), HasSubstr("already exists"));
+  RawDb raw(path_);
+  // Not even the schema_version table survived the failed transaction.
+  EXPECT_EQ(raw.Query("SELECT group_concat(name) FROM sqlite_master"), "jobs");
+}
+
+TEST_F(SqliteJobStoreTest, GarbageFileIsAClearErrorAndIsNotModified) {
+  std::string garbage;
+  for (int i = 0; i < 400; ++i) garbage += absl::StrCat("this is not a database, line ", i, "\n");
+  {
+    std::ofstream out(path_, std::ios::binary);
+    out << garbage;
+  }
+  auto store = OpenSqliteJobStore(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  EXPECT_THAT(store.status().message(), HasSubstr("not a database"));
+  EXPECT_EQ(ReadFile(path_), garbage);
+}
+
+TEST_F(SqliteJobStoreTest, DirectoryAtPathIsAClearError) {
+  std::filesystem::create_directories(path_);
+  auto store = OpenSqliteJobStore(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+}
+
+TEST_F(SqliteJobStoreTest, CreatesParentDirectories) {
+  const std::string path = dir_ + "/a/b/c/jobs.db";
+  auto store = MustOpen(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  EXPECT_TRUE(std::filesystem::is_regular_file(path));
+}
+
+TEST_F(SqliteJobStoreTest, ParentThatIsAFileIsAClearError) {
+  { std::ofstream(dir_ + "/plainfile") << "x"; }
+  const std::string path = dir_ + "/plainfile/jobs.db";
+  auto store = OpenSqliteJobStore(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr("cannot create directory"));
+}
+
+TEST_F(SqliteJobStoreTest, UnparsableRecordIsDataLossNamingTheJob) {
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  ASSERT_TRUE(store->CreateJob(MakeRecord("b", v1::SyncJob::QUEUED)).ok());
+  {
+    RawDb raw(path_);
+    // Field 1, length 5, but only two bytes follow.
+    raw.Exec("UPDATE jobs SET record = x'0a056162' WHERE name = 'syncJobs/b'");
+  }
+  auto got = store->GetJob("syncJobs/b");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("syncJobs/b"));
+  EXPECT_TRUE(store->GetJob("syncJobs/a").ok());
+
+  JobQuery q;
+  auto page = store->ListJobs(q);
+  EXPECT_EQ(page.status().code(), absl::StatusCode::kDataLoss) << page.status();
+  EXPECT_THAT(page.status().message(), HasSubstr("syncJobs/b"));
+  auto unfinished = store->ListUnfinishedJobs();
+  EXPECT_EQ(unfinished.status().code(), absl::StatusCode::kDataLoss) << unfinished.status();
+}
+
+TEST_F(SqliteJobStoreTest, RecordOfAnotherJobIsDataLoss) {
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  ASSERT_TRUE(store->CreateJob(MakeRecord("b", v1::SyncJob::QUEUED)).ok());
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "UPDATE jobs SET record = (SELECT record FROM jobs WHERE name = 'syncJobs/a') "
+        "WHERE name = 'syncJobs/b'");
+  }
+  auto got = store->GetJob("syncJobs/b");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("syncJobs/b"));
+}
+
+// Two stores on one file stand for two processes: BEGIN IMMEDIATE plus
+// busy_timeout must serialize them without errors or lost writes.
+TEST_F(SqliteJobStoreTest, ConcurrentWritersOnTwoConnections) {
+  auto first = MustOpen(path_);
+  auto second = MustOpen(path_);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  constexpr int kThreadsPerStore = 4;
+  constexpr int kJobsPerThread = 15;
+  std::vector<std::vector<std::string>> errors(2 * kThreadsPerStore);
+  std::vector<std::vector<int64_t>> sequences(2 * kThreadsPerStore);
+  std::vector<int> race_created(2 * kThreadsPerStore, 0);
+  absl::Notification go;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
+    JobStore* store = t % 2 == 0 ? first.get() : second.get();
+    threads.emplace_back([&, t, store] {
+      go.WaitForNotification();
+      auto race =
+          store->CreateJob(MakeRecord(absl::StrCat("race-", t), v1::SyncJob::QUEUED, "req-shared"));
+      if (!race.ok()) {
+        errors[t].push_back(race.status().ToString());
+      } else if (race->created) {
+        race_created[t] = 1;
+      }
+      for (int i = 0; i < kJobsPerThread; ++i) {
+        auto created = store->CreateJob(
+            MakeRecord(absl::StrCat("t", t, "-", i), v1::SyncJob::QUEUED, absl::StrCat("r", t, i)));
+        if (!created.ok()) {
+          errors[t].push_back(created.status().ToString());
+          continue;
+        }
+        sequences[t].push_back(created->record.sequence());
+        JobRecord r = created->record;
+        r.mutable_job()->set_state(v1::SyncJob::SUCCEEDED);
+        if (auto s = store->UpdateJob(r); !s.ok()) errors[t].push_back(s.ToString());
+      }
+    });
+  }
+  go.Notify();
+  for (auto& t : threads) t.join();
+
+  std::set<int64_t> all;
+  int winners = 0;
+  for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
+    EXPECT_THAT(errors[t], ::testing::IsEmpty()) << "thread " << t;
+    all.insert(sequences[t].begin(), sequences[t].end());
+    winners += race_created[t];
+  }
+  EXPECT_EQ(winners, 1);
+  EXPECT_EQ(all.size(), static_cast<size_t>(2 * kThreadsPerStore * kJobsPerThread));
+
+  first.reset();
+  second.reset();
+  auto reopened = MustOpen(path_);
+  ASSERT_NE(reopened, nullptr);
+  JobQuery q;
+  q.page_size = 1000;
+  auto page = reopened->ListJobs(q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->records.size(), static_cast<size_t>(2 * kThreadsPerStore * kJobsPerThread + 1));
+  q.state = v1::SyncJob::SUCCEEDED;
+  page = reopened->ListJobs(q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->records.size(), static_cast<size_t>(2 * kThreadsPerStore * kJobsPerThread));
+}
+
+// A writer on another connection holding the lock for a while makes the
+// store wait (busy_timeout), not fail.
+TEST_F(SqliteJobStoreTest, WaitsForAnotherConnectionsWriteLock) {
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  RawDb raw(path_);
+  raw.Exec("BEGIN IMMEDIATE");
+  absl::Notification started;
+  absl::StatusOr<CreateJobResult> result = absl::UnknownError("not run");
+  std::thread writer([&] {
+    started.Notify();
+    result = store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED));
+  });
+  started.WaitForNotification();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  raw.Exec("COMMIT");
+  writer.join();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->created);
+}
+
+}  // namespace
+}  // namespace blueprintsync::jobs
