@@ -1,0 +1,282 @@
+#include "service/tencent/http_transport.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "service/tencent/api_error.h"
+
+namespace blueprintsync::tencent {
+namespace {
+
+// Tencent answers are a few KiB; anything this large is not a usable answer
+// and must not be buffered without bound.
+constexpr size_t kMaxResponseBody = 10 * 1024 * 1024;
+constexpr char kNetworkError[] = "ClientError.NetworkError";
+
+absl::Status Failure(ErrorKind kind, std::string code, std::string message) {
+  ApiError error;
+  error.kind = kind;
+  error.code = std::move(code);
+  error.message = std::move(message);
+  return MakeStatus(error);
+}
+
+absl::Status InitCurlOnce() {
+  // curl_global_init is not guaranteed thread-safe; a function-local static
+  // runs it exactly once even when the first requests race.
+  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (rc != CURLE_OK) {
+    return Failure(ErrorKind::kTransport, kNetworkError,
+                   absl::StrCat("curl_global_init failed: ", curl_easy_strerror(rc)));
+  }
+  return absl::OkStatus();
+}
+
+long ClampMillis(absl::Duration d) {
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  // 0 would mean "no timeout" to libcurl; a request whose budget is almost
+  // used up must still time out.
+  return static_cast<long>(std::clamp<int64_t>(ms, 1, LONG_MAX));
+}
+
+long ClampSeconds(absl::Duration d) {
+  const int64_t s = absl::ToInt64Seconds(d);
+  return static_cast<long>(std::clamp<int64_t>(s, 1, LONG_MAX));
+}
+
+bool HasLineBreakOrNul(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+absl::Status OutOfMemory() {
+  return Failure(ErrorKind::kTransport, kNetworkError, "out of memory building the request");
+}
+
+struct BodySink {
+  std::string* body;
+  bool too_large = false;
+};
+
+size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
+  auto* sink = static_cast<BodySink*>(userdata);
+  const size_t n = size * nmemb;
+  if (sink->body->size() + n > kMaxResponseBody) {
+    sink->too_large = true;
+    return 0;  // makes libcurl abort the transfer with CURLE_WRITE_ERROR
+  }
+  sink->body->append(data, n);
+  return n;
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+class CurlTransport final : public HttpTransport {
+ public:
+  explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {}
+
+  ~CurlTransport() override {
+    absl::MutexLock lock(&mu_);
+    for (CURL* handle : free_) curl_easy_cleanup(handle);
+  }
+
+  absl::StatusOr<HttpResponse> Post(const HttpRequest& request) override;
+
+ private:
+  // A handle returned to the pool keeps its connection cache, which is what
+  // makes keep-alive reuse work across requests.
+  class HandleLease {
+   public:
+    HandleLease(CurlTransport* owner, CURL* handle) : owner_(owner), handle_(handle) {}
+    HandleLease(const HandleLease&) = delete;
+    HandleLease& operator=(const HandleLease&) = delete;
+    ~HandleLease() { owner_->Release(handle_); }
+    CURL* get() const { return handle_; }
+
+   private:
+    CurlTransport* owner_;
+    CURL* handle_;
+  };
+
+  CURL* Acquire() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!free_.empty()) {
+        CURL* handle = free_.back();
+        free_.pop_back();
+        return handle;
+      }
+    }
+    return curl_easy_init();
+  }
+
+  void Release(CURL* handle) {
+    // Drops every option (and so every pointer into this request's buffers)
+    // but keeps live connections and caches.
+    curl_easy_reset(handle);
+    absl::MutexLock lock(&mu_);
+    free_.push_back(handle);
+  }
+
+  absl::Status Configure(CURL* h, const HttpRequest& request, curl_slist* headers, BodySink* sink,
+                         char* error_buffer) const;
+
+  const CurlTransportOptions options_;
+  absl::Mutex mu_;
+  std::vector<CURL*> free_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status CurlTransport::Configure(CURL* h, const HttpRequest& request, curl_slist* headers,
+                                      BodySink* sink, char* error_buffer) const {
+  CURLcode rc = CURLE_OK;
+  auto set = [&rc](CURLcode r) {
+    if (rc == CURLE_OK) rc = r;
+  };
+  set(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer));
+  set(curl_easy_setopt(h, CURLOPT_URL, request.url.c_str()));
+#if LIBCURL_VERSION_NUM >= 0x075500
+  set(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https"));
+#endif
+  set(curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)));
+  set(curl_easy_setopt(h, CURLOPT_POST, 1L));
+  // Set size first so the body is used as binary data, not a C string.
+  set(curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size())));
+  set(curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data()));
+  set(curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers));
+  set(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L));
+  set(curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ClampMillis(options_.connect_timeout)));
+  absl::Duration total = options_.total_timeout;
+  if (request.timeout > absl::ZeroDuration()) total = std::min(total, request.timeout);
+  set(curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ClampMillis(total)));
+  if (!options_.ca_file.empty()) set(curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str()));
+  if (!options_.ca_path.empty()) set(curl_easy_setopt(h, CURLOPT_CAPATH, options_.ca_path.c_str()));
+  if (!options_.proxy.empty()) set(curl_easy_setopt(h, CURLOPT_PROXY, options_.proxy.c_str()));
+  set(curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, ClampSeconds(options_.max_idle)));
+  set(curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L));
+  set(curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L));
+  set(curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 15L));
+  if (request.fresh_connection) {
+    // A new connection that is closed afterwards: libcurl never has a stale
+    // keep-alive connection to silently replay this request on.
+    set(curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L));
+    set(curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L));
+  }
+  set(curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody));
+  set(curl_easy_setopt(h, CURLOPT_WRITEDATA, sink));
+  if (rc != CURLE_OK) {
+    return Failure(ErrorKind::kTransport, kNetworkError,
+                   absl::StrCat("configuring libcurl failed: ", curl_easy_strerror(rc)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& request) {
+  if (absl::Status init = InitCurlOnce(); !init.ok()) return init;
+
+  // Built before any connection is made so that a bad header sends nothing.
+  // Messages name the header, never its value (it may be a token).
+  Slist headers;
+  bool has_content_type = false;
+  bool has_accept = false;
+  auto append = [&headers](const std::string& line) {
+    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+    if (next == nullptr) return false;
+    headers.release();
+    headers.reset(next);
+    return true;
+  };
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty() || HasLineBreakOrNul(name) || HasLineBreakOrNul(value) ||
+        name.find(':') != std::string::npos) {
+      return Failure(ErrorKind::kLocal, "ClientError.InvalidArgument",
+                     absl::StrCat("HTTP header '", HasLineBreakOrNul(name) ? "?" : name,
+                                  "' has an invalid name or value; request not sent"));
+    }
+    if (absl::EqualsIgnoreCase(name, "Content-Type")) has_content_type = true;
+    if (absl::EqualsIgnoreCase(name, "Accept")) has_accept = true;
+    // "Name:" would make libcurl drop the header; "Name;" sends it empty.
+    const std::string line = value.empty() ? name + ";" : absl::StrCat(name, ": ", value);
+    if (!append(line)) return OutOfMemory();
+  }
+  // No "Expect: 100-continue" round trip, and none of libcurl's default
+  // headers: above all no Content-Type (application/x-www-form-urlencoded)
+  // next to or instead of the caller's, whose value is the signed one.
+  if (!append("Expect:")) return OutOfMemory();
+  if (!has_content_type && !append("Content-Type:")) return OutOfMemory();
+  if (!has_accept && !append("Accept:")) return OutOfMemory();
+
+  CURL* raw = Acquire();
+  if (raw == nullptr) return Failure(ErrorKind::kTransport, kNetworkError, "curl_easy_init failed");
+  HandleLease handle(this, raw);
+
+  HttpResponse response;
+  BodySink sink{&response.body};
+  char error_buffer[CURL_ERROR_SIZE];
+  error_buffer[0] = '\0';
+  if (absl::Status s = Configure(handle.get(), request, headers.get(), &sink, error_buffer);
+      !s.ok()) {
+    return s;
+  }
+
+  const CURLcode rc = curl_easy_perform(handle.get());
+  long status = 0;
+  curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (rc == CURLE_OK) {
+    response.status = status;
+    char* content_type = nullptr;
+    if (curl_easy_getinfo(handle.get(), CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
+        content_type != nullptr) {
+      response.content_type = content_type;
+    }
+    return response;
+  }
+
+  ApiError error;
+  error.http_status = status;
+  if (sink.too_large) {
+    error.kind = ErrorKind::kOutcomeUnknown;
+    error.code = "ClientError.OutcomeUnknown";
+    error.message =
+        absl::StrCat("POST ", request.url, ": response body larger than ", kMaxResponseBody,
+                     " bytes (HTTP ", status, "); the request may have been executed");
+    return MakeStatus(error);
+  }
+  long request_size = 0;
+  curl_easy_getinfo(handle.get(), CURLINFO_REQUEST_SIZE, &request_size);
+  error.code = kNetworkError;
+  std::string detail = curl_easy_strerror(rc);
+  if (error_buffer[0] != '\0') absl::StrAppend(&detail, ": ", error_buffer);
+  if (request_size == 0) {
+    error.kind = ErrorKind::kTransport;
+    error.message = absl::StrCat("POST ", request.url, ": ", detail, " (request not sent)");
+  } else {
+    error.kind = ErrorKind::kOutcomeUnknown;
+    error.message = absl::StrCat("POST ", request.url, ": ", detail,
+                                 " (after sending the request; it may have been executed)");
+  }
+  return MakeStatus(error);
+}
+
+}  // namespace
+
+std::shared_ptr<HttpTransport> MakeCurlTransport(CurlTransportOptions options) {
+  return std::make_shared<CurlTransport>(std::move(options));
+}
+
+}  // namespace blueprintsync::tencent

@@ -1,0 +1,405 @@
+#include "service/tencent/lighthouse_client.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "service/tencent/api_error.h"
+#include "service/tencent/lighthouse_json.h"
+#include "service/tencent/tc3_signer.h"
+
+namespace blueprintsync::tencent {
+namespace {
+
+constexpr char kSyncBlueprint[] = "SyncBlueprint";
+constexpr char kDescribeBlueprints[] = "DescribeBlueprints";
+constexpr char kDescribeRegions[] = "DescribeRegions";
+
+// One constant for both the signature and the header: TC3 fails with
+// AuthFailure.SignatureFailure if the two differ by a single byte.
+constexpr char kContentType[] = "application/json";
+
+constexpr int kMaxDescribeFilters = 10;
+constexpr int kMaxFilterValues = 100;
+constexpr int64_t kMaxDescribeLimit = 100;
+constexpr int kMaxSyncDestinations = 10;
+
+absl::Status LocalError(std::string_view action, std::string code, std::string message) {
+  ApiError error;
+  error.kind = ErrorKind::kLocal;
+  error.code = std::move(code);
+  error.message = std::move(message);
+  error.action = std::string(action);
+  return MakeStatus(error);
+}
+
+absl::Status InvalidArgument(std::string_view action, std::string message) {
+  return LocalError(action, "ClientError.InvalidArgument", std::move(message));
+}
+
+// The ApiError of `status`; a status without one (a transport that broke
+// its contract) is treated as "may have executed", the only safe reading.
+ApiError ErrorOf(const absl::Status& status) {
+  if (std::optional<ApiError> error = GetApiError(status); error.has_value()) return *error;
+  ApiError error;
+  error.kind = ErrorKind::kOutcomeUnknown;
+  error.code = "ClientError.NetworkError";
+  error.message = std::string(status.message());
+  return error;
+}
+
+bool IsInternalError(const ApiError& error) {
+  return error.code == "InternalError" || absl::StartsWith(error.code, "InternalError.");
+}
+
+struct Endpoint {
+  std::string url;   // "https://host[:port]/"
+  std::string host;  // "host[:port]", the Host header
+};
+
+absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view endpoint) {
+  absl::string_view scheme;
+  for (absl::string_view candidate : {"https://", "http://"}) {
+    if (absl::StartsWith(endpoint, candidate)) scheme = candidate;
+  }
+  if (scheme.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint '", endpoint, "' must start with https:// or http://"));
+  }
+  absl::string_view host = endpoint.substr(scheme.size());
+  while (absl::EndsWith(host, "/")) host.remove_suffix(1);
+  if (host.empty() || host.find_first_of("/?#@ \r\n") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint '", endpoint, "' must be scheme://host[:port] without a path"));
+  }
+  return Endpoint{absl::StrCat(scheme, host, "/"), std::string(host)};
+}
+
+// The single-attempt client.
+class LighthouseHttpClient final : public LighthouseClient {
+ public:
+  LighthouseHttpClient(const LighthouseClientOptions& options,
+                       std::shared_ptr<CredentialProvider> credentials,
+                       std::shared_ptr<HttpTransport> transport, Clock* clock)
+      : options_(options),
+        endpoint_(ParseEndpoint(options.endpoint)),
+        credentials_(std::move(credentials)),
+        transport_(std::move(transport)),
+        clock_(clock) {}
+
+  absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
+                                                      const CallOptions& options) override {
+    if (request.region.empty()) {
+      return InvalidArgument(kSyncBlueprint, "region: required (the source region)");
+    }
+    if (request.blueprint_id.empty()) {
+      return InvalidArgument(kSyncBlueprint, "blueprint_id: required");
+    }
+    if (request.destination_regions.empty() ||
+        request.destination_regions.size() > static_cast<size_t>(kMaxSyncDestinations)) {
+      return InvalidArgument(
+          kSyncBlueprint, absl::StrCat("destination_regions: must hold 1 to ", kMaxSyncDestinations,
+                                       " regions, got ", request.destination_regions.size()));
+    }
+    absl::StatusOr<HttpResponse> response =
+        Send(kSyncBlueprint, request.region, json::EncodeSyncBlueprint(request),
+             /*fresh_connection=*/true, options);
+    if (!response.ok()) return response.status();
+    if (response->status == 200) {
+      absl::StatusOr<SyncBlueprintResponse> decoded = json::DecodeSyncBlueprint(response->body);
+      if (decoded.ok()) return decoded;
+      return ForNonIdempotent(ErrorOf(decoded.status()));
+    }
+    return ForNonIdempotent(NonSuccess(kSyncBlueprint, *response));
+  }
+
+  absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
+      const DescribeBlueprintsRequest& request, const CallOptions& options) override {
+    if (absl::Status s = Validate(request); !s.ok()) return s;
+    absl::StatusOr<HttpResponse> response =
+        Send(kDescribeBlueprints, request.region, json::EncodeDescribeBlueprints(request),
+             /*fresh_connection=*/false, options);
+    if (!response.ok()) return response.status();
+    if (response->status == 200) return json::DecodeDescribeBlueprints(response->body);
+    return MakeStatus(NonSuccess(kDescribeBlueprints, *response));
+  }
+
+  absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
+                                                          const CallOptions& options) override {
+    absl::StatusOr<HttpResponse> response =
+        Send(kDescribeRegions, region, json::EncodeDescribeRegions(),
+             /*fresh_connection=*/false, options);
+    if (!response.ok()) return response.status();
+    if (response->status == 200) return json::DecodeDescribeRegions(response->body);
+    return MakeStatus(NonSuccess(kDescribeRegions, *response));
+  }
+
+ private:
+  static absl::Status Validate(const DescribeBlueprintsRequest& request) {
+    if (request.blueprint_ids.size() > static_cast<size_t>(kMaxDescribeIds)) {
+      return InvalidArgument(kDescribeBlueprints,
+                             absl::StrCat("blueprint_ids: at most ", kMaxDescribeIds,
+                                          " ids per call, got ", request.blueprint_ids.size()));
+    }
+    if (!request.blueprint_ids.empty() && !request.filters.empty()) {
+      return InvalidArgument(kDescribeBlueprints,
+                             "blueprint_ids and filters: cannot be combined in one call");
+    }
+    if (request.filters.size() > static_cast<size_t>(kMaxDescribeFilters)) {
+      return InvalidArgument(kDescribeBlueprints,
+                             absl::StrCat("filters: at most ", kMaxDescribeFilters,
+                                          " filters per call, got ", request.filters.size()));
+    }
+    for (size_t i = 0; i < request.filters.size(); ++i) {
+      if (request.filters[i].values.size() > static_cast<size_t>(kMaxFilterValues)) {
+        return InvalidArgument(
+            kDescribeBlueprints,
+            absl::StrCat("filters[", i, "].values: at most ", kMaxFilterValues,
+                         " values per filter, got ", request.filters[i].values.size()));
+      }
+    }
+    if (request.limit.has_value() && (*request.limit < 1 || *request.limit > kMaxDescribeLimit)) {
+      return InvalidArgument(kDescribeBlueprints,
+                             absl::StrCat("limit: must be between 1 and ", kMaxDescribeLimit,
+                                          ", got ", *request.limit));
+    }
+    if (request.offset.has_value() && *request.offset < 0) {
+      return InvalidArgument(kDescribeBlueprints,
+                             absl::StrCat("offset: must not be negative, got ", *request.offset));
+    }
+    return absl::OkStatus();
+  }
+
+  // A non-200 answer: the Tencent envelope when there is one, else a plain
+  // HTTP status error.
+  static ApiError NonSuccess(std::string_view action, const HttpResponse& response) {
+    if (std::optional<ApiError> envelope = json::DecodeErrorEnvelope(action, response.body);
+        envelope.has_value()) {
+      envelope->http_status = response.status;
+      return *envelope;
+    }
+    ApiError error;
+    error.kind = ErrorKind::kHttpStatus;
+    error.code = "ClientError.HttpStatusCodeError";
+    error.message = absl::StrCat("HTTP status ", response.status, " without a Tencent error body",
+                                 response.content_type.empty() ? "" : " (Content-Type ",
+                                 response.content_type, response.content_type.empty() ? "" : ")");
+    error.action = std::string(action);
+    error.http_status = response.status;
+    return error;
+  }
+
+  // SyncBlueprint creates paid images: an answer that does not prove the call
+  // was rejected (server error, unreadable success) means it may have run.
+  static absl::Status ForNonIdempotent(ApiError error) {
+    const bool server_side_failure = error.http_status >= 500 || IsInternalError(error) ||
+                                     error.kind == ErrorKind::kMalformedResponse;
+    // Code, message, RequestId and HTTP status stay as received.
+    if (server_side_failure) error.kind = ErrorKind::kOutcomeUnknown;
+    return MakeStatus(error);
+  }
+
+  absl::StatusOr<HttpResponse> Send(const char* action, const std::string& region, std::string body,
+                                    bool fresh_connection, const CallOptions& call) {
+    if (!endpoint_.ok()) {
+      return InvalidArgument(action, std::string(endpoint_.status().message()));
+    }
+    absl::StatusOr<Credentials> credentials = credentials_->GetCredentials();
+    if (!credentials.ok()) {
+      ApiError error;
+      error.kind = ErrorKind::kCredentials;
+      error.code = "ClientError.CredentialError";
+      error.message = absl::StrCat("credential provider ", credentials_->Name(), ": ",
+                                   credentials.status().message());
+      error.action = action;
+      return MakeStatus(error);
+    }
+    const absl::Time now = clock_->Now();
+    if (credentials->secret_id.empty() || credentials->secret_key.empty() ||
+        credentials->expiry <= now) {
+      ApiError error;
+      error.kind = ErrorKind::kCredentials;
+      error.code = "ClientError.CredentialError";
+      error.message =
+          absl::StrCat("credential provider ", credentials_->Name(),
+                       credentials->expiry <= now ? " returned expired credentials"
+                                                  : " returned an empty SecretId or SecretKey");
+      error.action = action;
+      return MakeStatus(error);
+    }
+    if (now >= call.deadline) {
+      return LocalError(action, "ClientError.DeadlineExceeded",
+                        absl::StrCat("deadline passed before ", action, " was sent"));
+    }
+
+    const int64_t timestamp = absl::ToUnixSeconds(now);
+    SignInput sign;
+    sign.service = kLighthouseService;
+    sign.host = endpoint_->host;
+    sign.content_type = kContentType;
+    sign.payload = body;
+    sign.timestamp = timestamp;
+
+    HttpRequest request;
+    request.url = endpoint_->url;
+    request.fresh_connection = fresh_connection;
+    if (call.deadline != absl::InfiniteFuture()) request.timeout = call.deadline - now;
+    auto& h = request.headers;
+    h.reserve(10);
+    h.emplace_back("Authorization",
+                   Tc3Signer::Authorization(credentials->secret_id, credentials->secret_key, sign));
+    h.emplace_back("Content-Type", kContentType);
+    h.emplace_back("Host", endpoint_->host);
+    h.emplace_back("X-TC-Action", action);
+    h.emplace_back("X-TC-Version", kLighthouseVersion);
+    h.emplace_back("X-TC-Timestamp", absl::StrCat(timestamp));
+    if (!region.empty()) h.emplace_back("X-TC-Region", region);
+    if (!credentials->token.empty()) h.emplace_back("X-TC-Token", credentials->token);
+    if (!options_.language.empty()) h.emplace_back("X-TC-Language", options_.language);
+    if (!options_.request_client.empty()) {
+      h.emplace_back("X-TC-RequestClient", options_.request_client);
+    }
+    request.body = std::move(body);
+
+    absl::StatusOr<HttpResponse> response = transport_->Post(request);
+    if (!response.ok()) {
+      ApiError error = ErrorOf(response.status());
+      error.action = action;
+      return MakeStatus(error);
+    }
+    return response;
+  }
+
+  const LighthouseClientOptions options_;
+  const absl::StatusOr<Endpoint> endpoint_;
+  const std::shared_ptr<CredentialProvider> credentials_;
+  const std::shared_ptr<HttpTransport> transport_;
+  Clock* const clock_;
+};
+
+}  // namespace
+
+std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
+    const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
+    std::shared_ptr<HttpTransport> transport, Clock* clock) {
+  if (clock == nullptr) clock = SystemClock::Default();
+  return std::make_unique<LighthouseHttpClient>(options, std::move(credentials),
+                                                std::move(transport), clock);
+}
+
+// --- RateLimitedLighthouseClient ---
+
+namespace {
+
+absl::Status AcquireSlot(ActionRateLimiters& limiters, const char* action, absl::Time deadline) {
+  absl::Status s = limiters.For(action).Acquire(deadline);
+  if (s.ok()) return s;
+  if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+    return LocalError(
+        action, "ClientError.DeadlineExceeded",
+        absl::StrCat("rate-limit capacity for ", action, " would not come before the deadline"));
+  }
+  return LocalError(action, "ClientError.RateLimitError",
+                    absl::StrCat("rate limiter for ", action, ": ", s.message()));
+}
+
+}  // namespace
+
+RateLimitedLighthouseClient::RateLimitedLighthouseClient(
+    std::unique_ptr<LighthouseClient> next, std::shared_ptr<ActionRateLimiters> limiters)
+    : next_(std::move(next)), limiters_(std::move(limiters)) {}
+
+absl::StatusOr<SyncBlueprintResponse> RateLimitedLighthouseClient::SyncBlueprint(
+    const SyncBlueprintRequest& request, const CallOptions& options) {
+  if (absl::Status s = AcquireSlot(*limiters_, kSyncBlueprint, options.deadline); !s.ok()) return s;
+  return next_->SyncBlueprint(request, options);
+}
+
+absl::StatusOr<DescribeBlueprintsResponse> RateLimitedLighthouseClient::DescribeBlueprints(
+    const DescribeBlueprintsRequest& request, const CallOptions& options) {
+  if (absl::Status s = AcquireSlot(*limiters_, kDescribeBlueprints, options.deadline); !s.ok()) {
+    return s;
+  }
+  return next_->DescribeBlueprints(request, options);
+}
+
+absl::StatusOr<DescribeRegionsResponse> RateLimitedLighthouseClient::DescribeRegions(
+    const std::string& region, const CallOptions& options) {
+  if (absl::Status s = AcquireSlot(*limiters_, kDescribeRegions, options.deadline); !s.ok()) {
+    return s;
+  }
+  return next_->DescribeRegions(region, options);
+}
+
+// --- RetryingLighthouseClient ---
+
+namespace {
+
+template <typename Attempt>
+auto RunWithRetries(const RetryPolicy& policy, Clock& clock, Idempotency idempotency,
+                    const CallOptions& options, Attempt attempt) -> decltype(attempt()) {
+  for (int n = 1;; ++n) {
+    auto result = attempt();
+    if (result.ok()) return result;
+    std::optional<ApiError> error = GetApiError(result.status());
+    if (!error.has_value()) return result;
+    // Belt and braces on top of the policy: a non-idempotent call that may
+    // have run is never sent again, whatever the policy says.
+    if (idempotency == Idempotency::kNonIdempotent && error->MayHaveExecuted()) return result;
+    if (n >= policy.options().max_attempts) return result;
+    const RetryDecision decision = policy.Decide(*error, idempotency, n);
+    if (!decision.retry) return result;
+    const absl::Time wake = clock.Now() + decision.delay;
+    if (wake > options.deadline) return result;
+    clock.SleepUntil(wake);
+  }
+}
+
+}  // namespace
+
+RetryingLighthouseClient::RetryingLighthouseClient(std::unique_ptr<LighthouseClient> next,
+                                                   RetryPolicy policy, Clock* clock)
+    : next_(std::move(next)),
+      policy_(std::move(policy)),
+      clock_(clock == nullptr ? SystemClock::Default() : clock) {}
+
+absl::StatusOr<SyncBlueprintResponse> RetryingLighthouseClient::SyncBlueprint(
+    const SyncBlueprintRequest& request, const CallOptions& options) {
+  return RunWithRetries(policy_, *clock_, Idempotency::kNonIdempotent, options,
+                        [&] { return next_->SyncBlueprint(request, options); });
+}
+
+absl::StatusOr<DescribeBlueprintsResponse> RetryingLighthouseClient::DescribeBlueprints(
+    const DescribeBlueprintsRequest& request, const CallOptions& options) {
+  return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options,
+                        [&] { return next_->DescribeBlueprints(request, options); });
+}
+
+absl::StatusOr<DescribeRegionsResponse> RetryingLighthouseClient::DescribeRegions(
+    const std::string& region, const CallOptions& options) {
+  return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options,
+                        [&] { return next_->DescribeRegions(region, options); });
+}
+
+std::unique_ptr<LighthouseClient> MakeLighthouseClient(
+    const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
+    std::shared_ptr<HttpTransport> transport, std::shared_ptr<ActionRateLimiters> limiters,
+    Clock* clock) {
+  if (clock == nullptr) clock = SystemClock::Default();
+  if (limiters == nullptr) {
+    limiters = std::make_shared<ActionRateLimiters>(options.rate_limits, clock);
+  }
+  auto http =
+      MakeLighthouseHttpClient(options, std::move(credentials), std::move(transport), clock);
+  auto limited =
+      std::make_unique<RateLimitedLighthouseClient>(std::move(http), std::move(limiters));
+  return std::make_unique<RetryingLighthouseClient>(std::move(limited), RetryPolicy(options.retry),
+                                                    clock);
+}
+
+}  // namespace blueprintsync::tencent
