@@ -1,0 +1,751 @@
+#include "service/jobs/job_engine.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "service/common/log.h"
+#include "service/jobs/job_state.h"
+#include "service/tencent/api_error.h"
+#include "service/tencent/retry_policy.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+using internal::JobRecord;
+using tencent::ApiError;
+using tencent::ErrorKind;
+
+// How a failed SyncBlueprint attempt is handled.
+enum class SubmitFailure {
+  kNotExecutedTransient,  // certainly not executed, worth trying again
+  kSourceBusy,            // Tencent says the source image is busy
+  kOutcomeUnknown,        // may have executed: reconcile, never resend blindly
+  kRejected,              // not executed, and trying again will not help
+};
+
+SubmitFailure Classify(const absl::Status& status) {
+  const std::optional<ApiError> api = tencent::GetApiError(status);
+  // Without an ApiError we cannot know whether anything was sent.
+  if (!api) return SubmitFailure::kOutcomeUnknown;
+  switch (api->kind) {
+    case ErrorKind::kOutcomeUnknown:
+      return SubmitFailure::kOutcomeUnknown;
+    case ErrorKind::kTransport:
+      return SubmitFailure::kNotExecutedTransient;
+    case ErrorKind::kLocal:
+      return api->code == "ClientError.DeadlineExceeded" ? SubmitFailure::kNotExecutedTransient
+                                                           : SubmitFailure::kRejected;
+    case ErrorKind::kApi:
+      if (tencent::RetryPolicy::IsThrottle(*api)) return SubmitFailure::kNotExecutedTransient;
+      if (api->code == "OperationDenied.BlueprintOperationInProgress" ||
+          api->code == "UnsupportedOperation.BlueprintLatestOperationUnfinished") {
+        return SubmitFailure::kSourceBusy;
+      }
+      return SubmitFailure::kRejected;
+    case ErrorKind::kHttpStatus:
+    case ErrorKind::kMalformedResponse:
+      // The client reports these as kOutcomeUnknown for SyncBlueprint; be
+      // safe if that ever changes.
+      return SubmitFailure::kOutcomeUnknown;
+    case ErrorKind::kCredentials:
+      return SubmitFailure::kRejected;
+  }
+  return SubmitFailure::kOutcomeUnknown;
+}
+
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+// Parses Tencent's "YYYY-MM-DDThh:mm:ssZ".
+bool ParseCreatedTime(const std::string& text, absl::Time* t) {
+  std::string err;
+  return !text.empty() && absl::ParseTime("%Y-%m-%d%ET%H:%M:%SZ", text, absl::UTCTimeZone(), t, &err);
+}
+
+}  // namespace
+
+JobEngine::JobEngine(JobEngineOptions options, JobStore* store, tencent::LighthouseClient* client,
+                     Clock* clock)
+    : options_(std::move(options)), store_(store), client_(client), clock_(clock) {}
+
+JobEngine::~JobEngine() { Shutdown(absl::Now() + absl::Seconds(5)); }
+
+std::string JobEngine::SourceKey(const v1::SyncJob& job) {
+  return absl::StrCat(job.source_region(), "/", job.blueprint_id());
+}
+
+absl::Status JobEngine::Start() {
+  auto unfinished = store_->ListUnfinishedJobs();
+  if (!unfinished.ok()) return unfinished.status();
+  executor_ = std::make_unique<Executor>(options_.workers);
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    int queued = 0, tracked = 0, reconciling = 0;
+    for (JobRecord& rec : *unfinished) {
+      const std::string name = rec.job().name();
+      Active& a = active_[name];
+      a.rec = std::move(rec);
+      std::deque<std::string>& q = sources_[SourceKey(a.rec.job())];
+      q.push_back(name);
+      switch (a.rec.phase()) {
+        case JobRecord::SUBMITTED:
+          ++tracked;
+          break;
+        case JobRecord::SUBMITTING:
+          // We stopped between recording the attempt and learning its
+          // outcome: the call may have gone out.
+          a.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+          PersistLocked(a);
+          [[fallthrough]];
+        case JobRecord::OUTCOME_UNKNOWN:
+          ++reconciling;
+          ScheduleReconcileLocked(name, now + options_.reconcile_grace);
+          break;
+        default:
+          ++queued;
+          if (q.size() == 1) ScheduleSubmitLocked(name, now);
+          break;
+      }
+    }
+    stats_.active_jobs = static_cast<int64_t>(active_.size());
+    log::Info("job engine resumed", {{"queued", std::to_string(queued)},
+                                     {"tracking", std::to_string(tracked)},
+                                     {"reconciling", std::to_string(reconciling)}});
+  }
+  started_ = true;
+  tracker_ = std::thread([this] { TrackerLoop(); });
+  return absl::OkStatus();
+}
+
+void JobEngine::Shutdown(absl::Time deadline) {
+  if (stopping_.exchange(true)) return;
+  {
+    absl::MutexLock lock(&mu_);
+    wake_tracker_ = true;
+  }
+  if (tracker_.joinable()) tracker_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline(absl::Condition(+[](int* n) { return *n == 0; }, &in_flight_),
+                          deadline);
+    // Callers still waiting get the job as it stands (QUEUED, or RUNNING for
+    // a submission whose outcome is being reconciled).
+    for (auto& [name, a] : active_) ReplyLocked(a, absl::OkStatus());
+    for (auto& [id, w] : watchers_) w.callback(nullptr);
+    watchers_.clear();
+    watchers_by_job_.clear();
+  }
+  if (executor_) executor_->Shutdown();
+  log::Info("job engine stopped");
+}
+
+void JobEngine::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+                       SubmitCallback done) {
+  if (!serving()) {
+    done(absl::UnavailableError("the service is shutting down; retry on another replica"));
+    return;
+  }
+  // Recording the job means an fsync; keep it off the caller's thread.
+  executor_->Post([this, request, reply_by, done = std::move(done)]() mutable {
+    CreateJob(request, reply_by, std::move(done));
+  });
+}
+
+void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+                          SubmitCallback done) {
+  const absl::Time now = clock_->Now();
+  JobRecord rec;
+  v1::SyncJob* job = rec.mutable_job();
+  job->set_name(NewJobName());
+  job->set_state(v1::SyncJob::QUEUED);
+  job->set_source_region(request.source_region());
+  job->set_blueprint_id(request.blueprint_id());
+  job->set_request_id(request.request_id());
+  for (const auto& region : request.destination_regions()) {
+    v1::Destination* d = job->add_destinations();
+    d->set_region(region);
+    d->set_state(v1::Destination::PENDING);
+    *d->mutable_update_time() = ToProto(now);
+  }
+  *job->mutable_create_time() = ToProto(now);
+  *job->mutable_update_time() = ToProto(now);
+  *job->mutable_deadline() = ToProto(now + options_.job_deadline);
+  rec.set_phase(JobRecord::NOT_SUBMITTED);
+  rec.set_request_fingerprint(RequestFingerprint(request));
+
+  absl::StatusOr<CreateJobResult> created = store_->CreateJob(rec);
+  if (!created.ok()) {
+    log::Error("could not record job", {{"error", created.status().message()}});
+    done(absl::UnavailableError(
+        absl::StrCat("could not record the job: ", created.status().message())));
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  if (!created->created) {
+    const JobRecord& existing = created->record;
+    if (existing.request_fingerprint() != rec.request_fingerprint()) {
+      done(InvalidField("request_id", "REQUEST_ID_REUSED",
+                        absl::StrCat("request_id \"", request.request_id(),
+                                     "\" was already used for a different request (",
+                                     existing.job().name(), ")")));
+      return;
+    }
+    auto it = active_.find(existing.job().name());
+    const JobRecord& current = it != active_.end() ? it->second.rec : existing;
+    if (current.phase() == JobRecord::REJECTED) {
+      done(FromSyncError(current.job().error()));
+    } else {
+      done(current.job());
+    }
+    return;
+  }
+  const std::string name = created->record.job().name();
+  Active& a = active_[name];
+  a.rec = created->record;
+  a.reply = std::move(done);
+  a.reply_by = reply_by;
+  stats_.active_jobs = static_cast<int64_t>(active_.size());
+  log::Info("job recorded", {{"job", name},
+                             {"blueprint_id", request.blueprint_id()},
+                             {"source_region", request.source_region()},
+                             {"request_id", request.request_id()}});
+  std::deque<std::string>& q = sources_[SourceKey(a.rec.job())];
+  q.push_back(name);
+  if (q.size() == 1) {
+    ScheduleSubmitLocked(name, now);
+    if (reply_by != absl::InfiniteFuture()) {
+      executor_->PostAt(reply_by, [this, name] {
+        absl::MutexLock l(&mu_);
+        auto it = active_.find(name);
+        if (it != active_.end()) ReplyLocked(it->second, absl::OkStatus());
+      });
+    }
+  } else {
+    // Another job owns the source blueprint; this one cannot be submitted
+    // before that one finishes, so answer now.
+    ReplyLocked(a, absl::OkStatus());
+  }
+  PublishLocked(a.rec.job());
+}
+
+void JobEngine::ScheduleSubmitLocked(const std::string& name, absl::Time when) {
+  if (stopping_) return;
+  executor_->PostAt(when, [this, name] { RunSubmit(name); });
+}
+
+void JobEngine::ScheduleReconcileLocked(const std::string& name, absl::Time when) {
+  if (stopping_) return;
+  executor_->PostAt(when, [this, name] { RunReconcile(name); });
+}
+
+absl::Duration JobEngine::BackoffFor(int failures) const {
+  absl::Duration d = options_.retry_initial;
+  for (int i = 1; i < failures && d < options_.retry_max; ++i) d *= 2;
+  return std::min(d, options_.retry_max);
+}
+
+void JobEngine::RunSubmit(const std::string& name) {
+  tencent::SyncBlueprintRequest req;
+  absl::Time call_deadline = absl::InfiniteFuture();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    auto it = active_.find(name);
+    if (it == active_.end()) return;
+    Active& a = it->second;
+    const auto& q = sources_[SourceKey(a.rec.job())];
+    if (a.submit_in_flight || a.rec.phase() != JobRecord::NOT_SUBMITTED || q.empty() ||
+        q.front() != name) {
+      return;
+    }
+    const absl::Time now = clock_->Now();
+    if (now >= FromProto(a.rec.job().deadline())) {
+      FailJobLocked(a, absl::DeadlineExceededError(
+                           "the job could not be submitted before its deadline"));
+      return;
+    }
+    a.rec.set_phase(JobRecord::SUBMITTING);
+    *a.rec.mutable_submit_attempt_time() = ToProto(now);
+    a.rec.set_submit_attempts(a.rec.submit_attempts() + 1);
+    *a.rec.mutable_job()->mutable_update_time() = ToProto(now);
+    // This write is what makes submission at-most-once: if it is not
+    // durable, do not send.
+    absl::Status written = store_->UpdateJob(a.rec);
+    if (!written.ok()) {
+      log::Error("could not record submission attempt; not submitting",
+                 {{"job", name}, {"error", written.message()}});
+      a.rec.set_phase(JobRecord::NOT_SUBMITTED);
+      a.rec.set_submit_attempts(a.rec.submit_attempts() - 1);
+      ++a.transient_failures;
+      ReplyLocked(a, absl::OkStatus());
+      ScheduleSubmitLocked(name, now + BackoffFor(a.transient_failures));
+      return;
+    }
+    a.submit_in_flight = true;
+    ++in_flight_;
+    if (a.reply) call_deadline = a.reply_by;
+    req.region = a.rec.job().source_region();
+    req.blueprint_id = a.rec.job().blueprint_id();
+    for (const auto& d : a.rec.job().destinations()) req.destination_regions.push_back(d.region());
+    ++stats_.sync_calls;
+  }
+
+  tencent::CallOptions call;
+  call.deadline = call_deadline;
+  absl::StatusOr<tencent::SyncBlueprintResponse> result = client_->SyncBlueprint(req, call);
+
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+  auto it = active_.find(name);
+  if (it == active_.end()) return;  // cannot happen: only this worker finishes a submitting job
+  Active& a = it->second;
+  a.submit_in_flight = false;
+  const absl::Time now = clock_->Now();
+  v1::SyncJob* job = a.rec.mutable_job();
+
+  if (result.ok()) {
+    std::map<std::string, std::string> ids;
+    for (const auto& d : result->destinations) ids[d.region] = d.blueprint_id;
+    for (auto& d : *job->mutable_destinations()) {
+      *d.mutable_update_time() = ToProto(now);
+      auto found = ids.find(d.region());
+      if (found != ids.end() && !found->second.empty()) {
+        d.set_blueprint_id(found->second);
+        d.set_state(v1::Destination::SYNCING);
+      } else {
+        d.set_state(v1::Destination::FAILED);
+        *d.mutable_error() = ToSyncError(absl::InternalError(
+            "Tencent Cloud accepted the sync but returned no blueprint for this region"));
+      }
+    }
+    job->set_upstream_request_id(result->request_id);
+    *job->mutable_submit_time() = ToProto(now);
+    a.rec.set_phase(JobRecord::SUBMITTED);
+    job->set_state(DeriveSubmittedJobState(*job));
+    log::Info("job submitted", {{"job", name},
+                                {"upstream_request_id", result->request_id},
+                                {"blueprint_id", job->blueprint_id()}});
+    if (IsTerminal(job->state())) *job->mutable_end_time() = ToProto(now);
+    PersistLocked(a);
+    ReplyLocked(a, absl::OkStatus());
+    if (IsTerminal(job->state())) FinishLocked(name);
+    return;
+  }
+
+  const absl::Status& error = result.status();
+  const auto api = tencent::GetApiError(error);
+  switch (Classify(error)) {
+    case SubmitFailure::kNotExecutedTransient: {
+      a.rec.set_phase(JobRecord::NOT_SUBMITTED);
+      const bool caller_deadline =
+          api && api->kind == ErrorKind::kLocal && api->code == "ClientError.DeadlineExceeded";
+      if (!caller_deadline) ++a.transient_failures;
+      PersistLocked(a);
+      // Either the caller's deadline would pass waiting for capacity, or the
+      // upstream is unreachable for now: answer QUEUED and keep going.
+      ReplyLocked(a, absl::OkStatus());
+      const absl::Time next = caller_deadline ? now : now + BackoffFor(a.transient_failures);
+      log::Warn("submission not sent; will retry",
+                {{"job", name}, {"error", error.message()}, {"retry_at", TimeText(next)}});
+      ScheduleSubmitLocked(name, next);
+      return;
+    }
+    case SubmitFailure::kSourceBusy: {
+      a.rec.set_phase(JobRecord::NOT_SUBMITTED);
+      if (a.busy_since == absl::InfiniteFuture()) a.busy_since = now;
+      if (now - a.busy_since >= options_.busy_window) {
+        a.rec.set_phase(JobRecord::REJECTED);
+        FailJobLocked(a, error);
+        return;
+      }
+      PersistLocked(a);
+      ReplyLocked(a, absl::OkStatus());
+      log::Info("source blueprint busy upstream; will retry",
+                {{"job", name}, {"blueprint_id", job->blueprint_id()}});
+      ScheduleSubmitLocked(name, now + options_.busy_retry_interval);
+      return;
+    }
+    case SubmitFailure::kOutcomeUnknown: {
+      a.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+      job->set_state(v1::SyncJob::RUNNING);
+      if (api) job->set_upstream_request_id(api->request_id);
+      PersistLocked(a);
+      ReplyLocked(a, absl::OkStatus());
+      log::Warn("submission outcome unknown; reconciling",
+                {{"job", name}, {"error", error.message()}});
+      ScheduleReconcileLocked(name, now + options_.reconcile_grace);
+      return;
+    }
+    case SubmitFailure::kRejected:
+      a.rec.set_phase(JobRecord::REJECTED);
+      log::Info("submission rejected", {{"job", name}, {"error", error.message()}});
+      FailJobLocked(a, error);
+      return;
+  }
+}
+
+void JobEngine::RunReconcile(const std::string& name) {
+  std::string source_region, blueprint_id;
+  std::vector<std::string> regions;
+  absl::Time attempt;
+  std::set<std::string> claimed;  // destination ids other jobs already own
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    auto it = active_.find(name);
+    if (it == active_.end() || it->second.rec.phase() != JobRecord::OUTCOME_UNKNOWN) return;
+    Active& a = it->second;
+    ++a.reconcile_looks;
+    ++in_flight_;
+    source_region = a.rec.job().source_region();
+    blueprint_id = a.rec.job().blueprint_id();
+    for (const auto& d : a.rec.job().destinations()) regions.push_back(d.region());
+    attempt = FromProto(a.rec.submit_attempt_time());
+    for (const auto& [other, o] : active_) {
+      if (other == name) continue;
+      for (const auto& d : o.rec.job().destinations()) {
+        if (!d.blueprint_id().empty()) claimed.insert(d.blueprint_id());
+      }
+    }
+  }
+
+  // 1. The source: its name identifies the copies, its state tells whether a
+  //    sync is (still) running.
+  std::string problem;
+  std::string source_name, source_state;
+  std::map<std::string, std::vector<tencent::Blueprint>> found;  // region -> candidate copies
+  {
+    tencent::DescribeBlueprintsRequest q;
+    q.region = source_region;
+    q.blueprint_ids = {blueprint_id};
+    auto r = client_->DescribeBlueprints(q);
+    if (!r.ok()) {
+      problem = absl::StrCat("could not read the source blueprint: ", r.status().message());
+    } else if (r->blueprints.empty()) {
+      problem = "the source blueprint no longer exists";
+    } else {
+      source_name = r->blueprints[0].blueprint_name;
+      source_state = r->blueprints[0].blueprint_state;
+    }
+  }
+  // 2. Each destination: private blueprints with the source's name created
+  //    no earlier than our attempt (less the allowed clock skew).
+  if (problem.empty()) {
+    for (const std::string& region : regions) {
+      tencent::DescribeBlueprintsRequest q;
+      q.region = region;
+      q.filters = {{"blueprint-name", {source_name}}, {"blueprint-type", {"PRIVATE"}}};
+      q.limit = 100;
+      auto r = client_->DescribeBlueprints(q);
+      if (!r.ok()) {
+        problem = absl::StrCat("could not list blueprints in ", region, ": ", r.status().message());
+        break;
+      }
+      for (const auto& b : r->blueprints) {
+        absl::Time created;
+        if (claimed.count(b.blueprint_id) || !ParseCreatedTime(b.created_time, &created)) continue;
+        if (created >= attempt - options_.reconcile_clock_skew) found[region].push_back(b);
+      }
+    }
+  }
+
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+  auto it = active_.find(name);
+  if (it == active_.end()) return;
+  Active& a = it->second;
+  const absl::Time now = clock_->Now();
+  v1::SyncJob* job = a.rec.mutable_job();
+
+  if (problem.empty()) {
+    bool all_one = true;
+    for (const auto& region : regions) all_one &= found.count(region) && found[region].size() == 1;
+    if (all_one) {
+      // The call executed: adopt the copies it created.
+      for (auto& d : *job->mutable_destinations()) {
+        const tencent::Blueprint& b = found[d.region()][0];
+        d.set_blueprint_id(b.blueprint_id);
+        d.set_blueprint_state(b.blueprint_state);
+        d.set_state(DestinationStateFor(b.blueprint_state));
+        *d.mutable_update_time() = ToProto(now);
+      }
+      a.rec.set_phase(JobRecord::SUBMITTED);
+      if (!job->has_submit_time()) *job->mutable_submit_time() = a.rec.submit_attempt_time();
+      job->set_state(DeriveSubmittedJobState(*job));
+      log::Info("reconciled: submission had executed; adopted its copies", {{"job", name}});
+      if (IsTerminal(job->state())) *job->mutable_end_time() = ToProto(now);
+      PersistLocked(a);
+      if (IsTerminal(job->state())) FinishLocked(name);
+      return;
+    }
+    if (found.empty() && source_state == "NORMAL") {
+      // No copy anywhere and the source is not syncing: the call did not
+      // execute, so sending it now cannot create a second set of copies.
+      a.rec.set_phase(JobRecord::NOT_SUBMITTED);
+      job->set_state(v1::SyncJob::QUEUED);
+      job->clear_upstream_request_id();
+      log::Info("reconciled: submission had not executed; resubmitting", {{"job", name}});
+      PersistLocked(a);
+      ScheduleSubmitLocked(name, now);
+      return;
+    }
+    std::vector<std::string> seen;
+    for (const auto& region : regions) {
+      seen.push_back(absl::StrCat(region, "=", found.count(region) ? found[region].size() : 0));
+    }
+    problem = absl::StrCat("source state ", source_state, ", copies found per region: ",
+                           absl::StrJoin(seen, ", "));
+  }
+  if (a.reconcile_looks < options_.reconcile_attempts) {
+    log::Info("reconcile inconclusive; will look again", {{"job", name}, {"detail", problem}});
+    ScheduleReconcileLocked(name, now + options_.reconcile_grace);
+    return;
+  }
+  FailJobLocked(
+      a, absl::UnknownError(absl::StrCat(
+             "needs attention: the SyncBlueprint call made at ", TimeText(attempt),
+             " may have executed but its outcome could not be determined (", problem,
+             "). Check ", absl::StrJoin(regions, ", "), " for copies of ", blueprint_id,
+             " created after that time before syncing again")));
+}
+
+void JobEngine::PersistLocked(Active& a) {
+  *a.rec.mutable_job()->mutable_update_time() = ToProto(clock_->Now());
+  absl::Status s = store_->UpdateJob(a.rec);
+  if (!s.ok()) {
+    log::Error("could not persist job", {{"job", a.rec.job().name()}, {"error", s.message()}});
+  }
+  PublishLocked(a.rec.job());
+}
+
+void JobEngine::ReplyLocked(Active& a, const absl::Status& error) {
+  if (!a.reply) return;
+  SubmitCallback reply = std::move(a.reply);
+  a.reply = nullptr;
+  if (error.ok()) {
+    reply(a.rec.job());
+  } else {
+    reply(error);
+  }
+}
+
+void JobEngine::FailJobLocked(Active& a, const absl::Status& error) {
+  const absl::Time now = clock_->Now();
+  v1::SyncJob* job = a.rec.mutable_job();
+  const v1::SyncError e = ToSyncError(error);
+  *job->mutable_error() = e;
+  for (auto& d : *job->mutable_destinations()) {
+    if (IsTerminal(d.state())) continue;
+    d.set_state(v1::Destination::FAILED);
+    *d.mutable_error() = e;
+    *d.mutable_update_time() = ToProto(now);
+  }
+  job->set_state(v1::SyncJob::FAILED);
+  *job->mutable_end_time() = ToProto(now);
+  PersistLocked(a);
+  log::Info("job failed", {{"job", job->name()}, {"error", error.message()}});
+  ReplyLocked(a, error);
+  FinishLocked(job->name());  // by value: the record is erased inside
+}
+
+void JobEngine::FinishLocked(std::string name) {
+  auto it = active_.find(name);
+  if (it == active_.end()) return;
+  const std::string key = SourceKey(it->second.rec.job());
+  log::Info("job finished", {{"job", name},
+                             {"state", v1::SyncJob::State_Name(it->second.rec.job().state())}});
+  active_.erase(it);
+  stats_.active_jobs = static_cast<int64_t>(active_.size());
+  auto q = sources_.find(key);
+  if (q == sources_.end()) return;
+  auto pos = std::find(q->second.begin(), q->second.end(), name);
+  const bool was_front = pos == q->second.begin();
+  if (pos != q->second.end()) q->second.erase(pos);
+  if (q->second.empty()) {
+    sources_.erase(q);
+  } else if (was_front) {
+    ScheduleSubmitLocked(q->second.front(), clock_->Now());
+  }
+}
+
+void JobEngine::PublishLocked(const v1::SyncJob& job) {
+  auto range = watchers_by_job_.equal_range(job.name());
+  for (auto it = range.first; it != range.second; ++it) {
+    auto w = watchers_.find(it->second);
+    if (w != watchers_.end()) w->second.callback(&job);
+  }
+}
+
+absl::StatusOr<v1::SyncJob> JobEngine::Get(const std::string& name) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = active_.find(name);
+    if (it != active_.end()) return it->second.rec.job();
+  }
+  auto rec = store_->GetJob(name);
+  if (!rec.ok()) return rec.status();
+  return rec->job();
+}
+
+absl::Status JobEngine::Watch(const std::string& name, uint64_t* watch_id,
+                              WatchCallback callback) {
+  absl::MutexLock lock(&mu_);
+  *watch_id = 0;
+  auto it = active_.find(name);
+  if (it == active_.end()) {
+    // Finished jobs do not change any more; no need to register.
+    auto rec = store_->GetJob(name);
+    if (!rec.ok()) return rec.status();
+    callback(&rec->job());
+    return absl::OkStatus();
+  }
+  if (stopping_) return absl::UnavailableError("the service is shutting down");
+  callback(&it->second.rec.job());
+  const uint64_t id = next_watch_id_++;
+  watchers_[id] = Watcher{name, std::move(callback)};
+  watchers_by_job_.emplace(name, id);
+  *watch_id = id;
+  return absl::OkStatus();
+}
+
+void JobEngine::Unwatch(uint64_t watch_id) {
+  if (watch_id == 0) return;
+  absl::MutexLock lock(&mu_);
+  auto it = watchers_.find(watch_id);
+  if (it == watchers_.end()) return;
+  auto range = watchers_by_job_.equal_range(it->second.name);
+  for (auto w = range.first; w != range.second; ++w) {
+    if (w->second == watch_id) {
+      watchers_by_job_.erase(w);
+      break;
+    }
+  }
+  watchers_.erase(it);
+}
+
+void JobEngine::TrackerLoop() {
+  while (!stopping_) {
+    PollOnce();
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&wake_tracker_), options_.poll_interval);
+    wake_tracker_ = false;
+  }
+}
+
+void JobEngine::PollOnceForTest() { PollOnce(); }
+
+void JobEngine::ExpireDeadlinesLocked(absl::Time now) {
+  std::vector<std::string> expired;
+  for (const auto& [name, a] : active_) {
+    if (!a.submit_in_flight && now >= FromProto(a.rec.job().deadline())) expired.push_back(name);
+  }
+  for (const std::string& name : expired) {
+    Active& a = active_[name];
+    std::string what;
+    switch (a.rec.phase()) {
+      case JobRecord::SUBMITTED:
+        what = "a destination image was still not NORMAL at the job deadline";
+        break;
+      case JobRecord::OUTCOME_UNKNOWN:
+        what = "needs attention: the outcome of the submission was still unknown at the job deadline";
+        break;
+      default:
+        what = "the job could not be submitted before its deadline";
+        break;
+    }
+    FailJobLocked(a, absl::DeadlineExceededError(what));
+  }
+}
+
+void JobEngine::PollOnce() {
+  absl::MutexLock poll_lock(&poll_mu_);
+  std::map<std::string, std::vector<std::string>> by_region;  // region -> ids, sorted, unique
+  {
+    absl::MutexLock lock(&mu_);
+    ExpireDeadlinesLocked(clock_->Now());
+    for (const auto& [name, a] : active_) {
+      if (a.rec.phase() != JobRecord::SUBMITTED) continue;
+      for (const auto& d : a.rec.job().destinations()) {
+        if (d.state() == v1::Destination::SYNCING && !d.blueprint_id().empty()) {
+          by_region[d.region()].push_back(d.blueprint_id());
+        }
+      }
+    }
+  }
+  // One DescribeBlueprints per region per 100 ids, whatever the number of
+  // jobs: the cost grows with regions, not with jobs.
+  std::map<std::string, tencent::Blueprint> seen;  // id -> latest view
+  int64_t calls = 0;
+  for (auto& [region, ids] : by_region) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (size_t i = 0; i < ids.size() && !stopping_; i += tencent::kMaxDescribeIds) {
+      tencent::DescribeBlueprintsRequest q;
+      q.region = region;
+      q.blueprint_ids.assign(ids.begin() + i,
+                             ids.begin() + std::min(ids.size(), i + tencent::kMaxDescribeIds));
+      q.limit = tencent::kMaxDescribeIds;
+      ++calls;
+      auto r = client_->DescribeBlueprints(q);
+      if (!r.ok()) {
+        log::Warn("poll failed; will try again next cycle",
+                  {{"region", region}, {"error", r.status().message()}});
+        continue;
+      }
+      for (auto& b : r->blueprints) seen[b.blueprint_id] = std::move(b);
+    }
+  }
+
+  absl::MutexLock lock(&mu_);
+  stats_.poll_cycles++;
+  stats_.describe_calls += calls;
+  stats_.last_cycle_describe_calls = calls;
+  const absl::Time now = clock_->Now();
+  std::vector<std::string> finished;
+  for (auto& [name, a] : active_) {
+    if (a.rec.phase() != JobRecord::SUBMITTED) continue;
+    v1::SyncJob* job = a.rec.mutable_job();
+    bool changed = false;
+    for (auto& d : *job->mutable_destinations()) {
+      if (d.state() != v1::Destination::SYNCING) continue;
+      auto found = seen.find(d.blueprint_id());
+      if (found == seen.end()) continue;  // not visible yet: pending until the deadline
+      const tencent::Blueprint& b = found->second;
+      const v1::Destination::State next = DestinationStateFor(b.blueprint_state);
+      if (b.blueprint_state == d.blueprint_state() && next == d.state()) continue;
+      d.set_blueprint_state(b.blueprint_state);
+      d.set_state(next);
+      *d.mutable_update_time() = ToProto(now);
+      if (next == v1::Destination::FAILED) {
+        *d.mutable_error() = ToSyncError(absl::AbortedError(absl::StrCat(
+            "the new image ", d.blueprint_id(), " in ", d.region(), " is ", b.blueprint_state)));
+      }
+      log::Info("destination changed", {{"job", name},
+                                        {"region", d.region()},
+                                        {"blueprint_id", d.blueprint_id()},
+                                        {"state", b.blueprint_state}});
+      changed = true;
+    }
+    if (!changed) continue;
+    job->set_state(DeriveSubmittedJobState(*job));
+    if (IsTerminal(job->state())) {
+      *job->mutable_end_time() = ToProto(now);
+      finished.push_back(name);
+    }
+    PersistLocked(a);
+  }
+  for (const std::string& name : finished) FinishLocked(name);
+}
+
+JobEngineStats JobEngine::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,187 @@
+// JobEngine: turns accepted SyncBlueprint requests into durable jobs, submits
+// each exactly once, and tracks every destination image until it is usable
+// or has failed. It owns the service's worker threads; gRPC handlers only
+// hand requests in and receive callbacks, so they never block.
+//
+// Data flow:  Submit -> JobStore (QUEUED) -> per-source queue -> submit worker
+//   -> JobStore (SUBMITTING) -> LighthouseClient.SyncBlueprint
+//   -> JobStore (RUNNING, destination ids) -> tracker (DescribeBlueprints,
+//   batched per region) -> JobStore -> watchers.
+//
+// At-most-once submission: a job is written as SUBMITTING (durably) before
+// the SyncBlueprint call. A job found SUBMITTING after a restart, or whose
+// call ended with an unknown outcome, is never resent blindly: the reconciler
+// looks upstream for the copies that call would have created (see README,
+// "Ambiguous submissions") and adopts them, resubmits only when the call
+// provably did not execute, and otherwise fails the job as needing attention.
+//
+// Jobs on the same source blueprint run one after another: the source image
+// is busy while it syncs, so a second SyncBlueprint would be rejected.
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_ENGINE_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_JOB_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "blueprintsync/v1/blueprint_sync.pb.h"
+#include "service/common/executor.h"
+#include "service/jobs/job_store.h"
+#include "service/tencent/lighthouse_client.h"
+
+namespace blueprintsync::jobs {
+
+struct JobEngineOptions {
+  // How often unfinished destinations are polled with DescribeBlueprints.
+  absl::Duration poll_interval = absl::Seconds(10);
+  // A job whose destinations are not all finished by then fails them.
+  absl::Duration job_deadline = absl::Hours(6);
+  // Submission workers (each may wait for rate-limit capacity).
+  int workers = 4;
+  // Backoff for submissions that certainly did not execute (connection
+  // refused, throttled after retries): doubles from initial to max.
+  absl::Duration retry_initial = absl::Seconds(1);
+  absl::Duration retry_max = absl::Seconds(30);
+  // A source that Tencent reports busy is retried this often, for at most
+  // busy_window, before the job fails with ABORTED.
+  absl::Duration busy_retry_interval = absl::Seconds(5);
+  absl::Duration busy_window = absl::Minutes(10);
+  // How long after an ambiguous submission the reconciler first looks, how
+  // often it looks again, and how many looks before giving up.
+  absl::Duration reconcile_grace = absl::Seconds(10);
+  int reconcile_attempts = 6;
+  // Copies created this long before our attempt still count as its result
+  // (clock skew between this host and Tencent Cloud).
+  absl::Duration reconcile_clock_skew = absl::Seconds(30);
+};
+
+struct JobEngineStats {
+  int64_t poll_cycles = 0;
+  int64_t describe_calls = 0;             // DescribeBlueprints calls by the tracker, total
+  int64_t last_cycle_describe_calls = 0;  // in the most recent completed cycle
+  int64_t sync_calls = 0;                 // SyncBlueprint calls made
+  int64_t active_jobs = 0;
+};
+
+class JobEngine {
+ public:
+  // Called exactly once per Submit: with the job (QUEUED, or RUNNING with the
+  // new destination ids), or with the error that rejected it.
+  using SubmitCallback = std::function<void(absl::StatusOr<v1::SyncJob>)>;
+  // Called with each new version of a watched job, in order; with nullptr
+  // when the engine shuts down. Runs under the engine's lock: must be quick
+  // and must not call back into the engine.
+  using WatchCallback = std::function<void(const v1::SyncJob*)>;
+
+  JobEngine(JobEngineOptions options, JobStore* store, tencent::LighthouseClient* client,
+            Clock* clock = SystemClock::Default());
+  ~JobEngine();
+  JobEngine(const JobEngine&) = delete;
+  JobEngine& operator=(const JobEngine&) = delete;
+
+  // Loads every unfinished job from the store and resumes it: QUEUED jobs
+  // are queued again, RUNNING ones tracked, interrupted submissions
+  // reconciled. Then starts the workers and the tracker.
+  absl::Status Start();
+  // Stops taking work, lets in-flight upstream calls finish (until
+  // `deadline`), answers pending callers with the job as it stands and
+  // closes watches. Everything is already persisted. Idempotent.
+  void Shutdown(absl::Time deadline);
+
+  // `request` must already be validated. The callback runs on an engine
+  // thread; if the submission has not been answered by `reply_by` the
+  // callback gets the job as it stands (QUEUED).
+  void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by, SubmitCallback done);
+
+  // The job as it stands (memory for unfinished jobs, else the store).
+  absl::StatusOr<v1::SyncJob> Get(const std::string& name);
+
+  // Calls `callback` with the job as it stands, before returning, and then
+  // with every change until Unwatch (so no change can fall in between).
+  // For a finished job only the first call happens and *watch_id is 0.
+  // NotFound if there is no such job.
+  absl::Status Watch(const std::string& name, uint64_t* watch_id, WatchCallback callback);
+  void Unwatch(uint64_t watch_id);
+
+  // Runs one tracker cycle now (tests); returns when it is done.
+  void PollOnceForTest();
+  JobEngineStats stats() const;
+  bool serving() const { return started_ && !stopping_; }
+
+ private:
+  struct Active {
+    JobRecord rec;
+    SubmitCallback reply;  // pending caller answer, if any
+    absl::Time reply_by = absl::InfiniteFuture();
+    int transient_failures = 0;
+    absl::Time busy_since = absl::InfiniteFuture();
+    int reconcile_looks = 0;
+    bool submit_in_flight = false;
+  };
+  struct Watcher {
+    std::string name;
+    WatchCallback callback;
+  };
+
+  static std::string SourceKey(const v1::SyncJob& job);
+
+  void CreateJob(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+                 SubmitCallback done);
+  void RunSubmit(const std::string& name);
+  void RunReconcile(const std::string& name);
+  void TrackerLoop();
+  void PollOnce();
+
+  // Helpers that expect mu_ held.
+  void ScheduleSubmitLocked(const std::string& name, absl::Time when)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ScheduleReconcileLocked(const std::string& name, absl::Time when)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stamps update_time, writes to the store (logging failures: memory stays
+  // authoritative until the next successful write) and notifies watchers.
+  void PersistLocked(Active& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReplyLocked(Active& a, const absl::Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the job FAILED with `error` (unfinished destinations too),
+  // persists, answers a pending caller with `error`, and finishes it.
+  void FailJobLocked(Active& a, const absl::Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes a terminal job and starts the next job on its source.
+  void FinishLocked(std::string name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishLocked(const v1::SyncJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireDeadlinesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Duration BackoffFor(int failures) const;
+
+  const JobEngineOptions options_;
+  JobStore* const store_;
+  tencent::LighthouseClient* const client_;
+  Clock* const clock_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Active> active_ ABSL_GUARDED_BY(mu_);
+  // Source key -> unfinished jobs on it, oldest first; the front one owns the source.
+  std::map<std::string, std::deque<std::string>> sources_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
+  std::multimap<std::string, uint64_t> watchers_by_job_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
+  JobEngineStats stats_ ABSL_GUARDED_BY(mu_);
+  bool wake_tracker_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex poll_mu_;  // one tracker cycle at a time
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<Executor> executor_;
+  std::thread tracker_;
+};
+
+}  // namespace blueprintsync::jobs
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_JOB_ENGINE_H_

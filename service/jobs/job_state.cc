@@ -1,0 +1,146 @@
+#include "service/jobs/job_state.h"
+
+#include <cstdio>
+
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "service/tencent/api_error.h"
+#include "service/tencent/crypto.h"
+
+namespace blueprintsync::jobs {
+
+v1::Destination::State DestinationStateFor(absl::string_view s) {
+  if (s == "NORMAL") return v1::Destination::SUCCEEDED;
+  if (s == "SYNCING_FAILED" || s == "CREATEFAILED" || s == "OFFLINE" || s == "DESTROYING" ||
+      absl::StartsWith(s, "ISOLAT") || absl::StartsWith(s, "DELET")) {
+    return v1::Destination::FAILED;
+  }
+  return v1::Destination::SYNCING;
+}
+
+bool IsTerminal(v1::SyncJob::State state) {
+  return state == v1::SyncJob::SUCCEEDED || state == v1::SyncJob::FAILED;
+}
+
+bool IsTerminal(v1::Destination::State state) {
+  return state == v1::Destination::SUCCEEDED || state == v1::Destination::FAILED;
+}
+
+v1::SyncJob::State DeriveSubmittedJobState(const v1::SyncJob& job) {
+  bool any_failed = false;
+  for (const auto& d : job.destinations()) {
+    if (!IsTerminal(d.state())) return v1::SyncJob::RUNNING;
+    any_failed |= d.state() == v1::Destination::FAILED;
+  }
+  return any_failed ? v1::SyncJob::FAILED : v1::SyncJob::SUCCEEDED;
+}
+
+std::string RequestFingerprint(const v1::SyncBlueprintRequest& r) {
+  // Length-prefixed fields, so no choice of values can make two different
+  // requests serialize alike.
+  std::string canonical;
+  auto add = [&canonical](absl::string_view v) { absl::StrAppend(&canonical, v.size(), ":", v, ";"); };
+  add(r.source_region());
+  add(r.blueprint_id());
+  for (const auto& d : r.destination_regions()) add(d);
+  return tencent::crypto::Sha256Hex(canonical);
+}
+
+v1::SyncError ToSyncError(const absl::Status& status) {
+  v1::SyncError e;
+  e.set_code(static_cast<int>(status.code()));
+  if (auto api = tencent::GetApiError(status)) {
+    if (!absl::StartsWith(api->code, "ClientError.")) e.set_tencent_code(api->code);
+    e.set_tencent_request_id(api->request_id);
+  }
+  e.set_message(std::string(status.message()));
+  return e;
+}
+
+absl::Status FromSyncError(const v1::SyncError& error) {
+  auto code = static_cast<absl::StatusCode>(error.code());
+  if (code == absl::StatusCode::kOk) code = absl::StatusCode::kUnknown;
+  absl::Status s(code, error.message());
+  if (!error.tencent_code().empty()) {
+    tencent::ApiError api;
+    api.kind = tencent::ErrorKind::kApi;
+    api.code = error.tencent_code();
+    api.request_id = error.tencent_request_id();
+    api.message = error.message();
+    // Keep the original code and message; only attach the Tencent details.
+    const absl::Status with_payload = tencent::MakeStatus(api);
+    with_payload.ForEachPayload([&s](absl::string_view url, const absl::Cord& payload) {
+      s.SetPayload(url, payload);
+    });
+  }
+  return s;
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t seconds = absl::ToUnixSeconds(t);  // rounds down
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+  return ts;
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+namespace {
+constexpr char kFieldRuleUrl[] = "type.googleapis.com/blueprintsync.FieldRule";
+}  // namespace
+
+absl::Status InvalidField(absl::string_view field, absl::string_view rule,
+                          absl::string_view description) {
+  absl::Status s = absl::InvalidArgumentError(absl::StrCat(field, ": ", description));
+  s.SetPayload(kFieldRuleUrl, absl::Cord(absl::StrCat(field, "\n", rule)));
+  return s;
+}
+
+std::optional<FieldRule> GetFieldRule(const absl::Status& status) {
+  auto payload = status.GetPayload(kFieldRuleUrl);
+  if (!payload) return std::nullopt;
+  const std::string text(*payload);
+  const size_t nl = text.find('\n');
+  if (nl == std::string::npos) return std::nullopt;
+  return FieldRule{text.substr(0, nl), text.substr(nl + 1)};
+}
+
+std::string NewJobName() {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();
+  uint64_t hi, lo;
+  {
+    absl::MutexLock lock(&mu);
+    hi = absl::Uniform<uint64_t>(*gen);
+    lo = absl::Uniform<uint64_t>(*gen);
+  }
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  char buf[37];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
+                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
+                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return absl::StrCat("syncJobs/", buf);
+}
+
+bool IsUuid(absl::string_view t) {
+  if (t.size() != 36) return false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,62 @@
+// Pure functions over SyncJob: how upstream BlueprintState values map to
+// destination states, how a job's state follows from its destinations, and
+// how an error Status becomes the SyncError stored on a job. Kept free of I/O
+// so the rules can be tested exhaustively.
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_STATE_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_JOB_STATE_H_
+
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "blueprintsync/v1/blueprint_sync.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace blueprintsync::jobs {
+
+// NORMAL -> SUCCEEDED; SYNCING_FAILED, CREATEFAILED, OFFLINE, ISOLATING,
+// ISOLATED, DELETING, DESTROYING (and any ISOLAT*/DELET* variant) -> FAILED;
+// SYNCING and anything unknown -> SYNCING (pending until the job deadline).
+v1::Destination::State DestinationStateFor(absl::string_view blueprint_state);
+
+bool IsTerminal(v1::SyncJob::State state);
+bool IsTerminal(v1::Destination::State state);
+
+// The job state implied by its destinations once submitted: RUNNING while
+// any destination is PENDING or SYNCING; then SUCCEEDED if all succeeded,
+// else FAILED.
+v1::SyncJob::State DeriveSubmittedJobState(const v1::SyncJob& job);
+
+// Stable fingerprint of what a request asks for (not of request_id or
+// validate_only): equal for equal source, blueprint and destination list.
+std::string RequestFingerprint(const v1::SyncBlueprintRequest& request);
+
+// SyncError for a failed Status; takes Tencent code and RequestId from an
+// ApiError payload when there is one.
+v1::SyncError ToSyncError(const absl::Status& status);
+// The inverse, for answering a caller with a job's stored error.
+absl::Status FromSyncError(const v1::SyncError& error);
+
+google::protobuf::Timestamp ToProto(absl::Time t);
+absl::Time FromProto(const google::protobuf::Timestamp& t);
+
+// An INVALID_ARGUMENT status that names the request field and the violated
+// rule; the gRPC layer turns it into a google.rpc.BadRequest detail.
+absl::Status InvalidField(absl::string_view field, absl::string_view rule,
+                          absl::string_view description);
+struct FieldRule {
+  std::string field;
+  std::string rule;
+};
+std::optional<FieldRule> GetFieldRule(const absl::Status& status);
+
+// "syncJobs/" + a random UUID v4.
+std::string NewJobName();
+// True for "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in hex (any version).
+bool IsUuid(absl::string_view text);
+
+}  // namespace blueprintsync::jobs
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_JOB_STATE_H_

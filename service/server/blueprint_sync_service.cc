@@ -1,0 +1,238 @@
+#include "service/server/blueprint_sync_service.h"
+
+#include <chrono>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "service/jobs/job_state.h"
+#include "service/server/grpc_errors.h"
+#include "service/server/list_query.h"
+#include "service/tencent/regions.h"
+
+namespace blueprintsync::server {
+namespace {
+
+constexpr size_t kMaxRequestIdBytes = 64;
+
+std::string Shown(const std::string& v) {
+  return v.size() <= 64 ? v : absl::StrCat(v.substr(0, 64), "...");
+}
+
+std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r) {
+  std::vector<std::string> destinations(r.destination_regions().begin(),
+                                        r.destination_regions().end());
+  auto violations = tencent::ValidateSyncRequest(r.source_region(), r.blueprint_id(), destinations);
+  if (!r.request_id().empty() &&
+      (r.request_id().size() > kMaxRequestIdBytes || !jobs::IsUuid(r.request_id()))) {
+    violations.push_back({"request_id", "REQUEST_ID_MALFORMED",
+                          absl::StrCat("request_id \"", Shown(r.request_id()),
+                                       "\" is not a UUID such as "
+                                       "\"3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c\"")});
+  }
+  return violations;
+}
+
+absl::Time ReplyBy(const grpc::CallbackServerContext* context, absl::Duration margin) {
+  const auto deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline) - margin;
+}
+
+// Streams a job: its current state, then each change, then OK after the
+// terminal state. Engine callbacks arrive under the engine's lock, so they
+// only queue and start writes.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
+ public:
+  WatchReactor(jobs::JobEngine* engine, const std::string& name) : engine_(engine) {
+    absl::Status s = engine_->Watch(name, &watch_id_, [this](const v1::SyncJob* job) {
+      absl::MutexLock lock(&mu_);
+      if (job == nullptr) {
+        closing_ = true;
+      } else {
+        pending_.push_back(*job);
+      }
+      MaybeWriteLocked();
+    });
+    if (!s.ok()) {
+      absl::MutexLock lock(&mu_);
+      FinishLocked(ToGrpcStatus(s));
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
+      return;
+    }
+    if (jobs::IsTerminal(current_.state())) {
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    MaybeWriteLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (!writing_) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  void OnDone() override {
+    engine_->Unwatch(watch_id_);
+    delete this;
+  }
+
+ private:
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    if (cancelled_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+      return;
+    }
+    if (!pending_.empty()) {
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (closing_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the server is shutting down; watch again to continue"));
+    }
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  jobs::JobEngine* const engine_;
+  uint64_t watch_id_ = 0;
+  absl::Mutex mu_;
+  std::deque<v1::SyncJob> pending_ ABSL_GUARDED_BY(mu_);
+  v1::SyncJob current_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+absl::Status ValidateJobName(const std::string& name) {
+  if (name.empty()) return jobs::InvalidField("name", "NAME_REQUIRED", "name is required");
+  constexpr absl::string_view kPrefix = "syncJobs/";
+  if (!absl::StartsWith(name, kPrefix) || !jobs::IsUuid(absl::string_view(name).substr(kPrefix.size()))) {
+    return jobs::InvalidField(
+        "name", "NAME_MALFORMED",
+        absl::StrCat("name \"", Shown(name), "\" is not of the form syncJobs/{uuid}"));
+  }
+  return absl::OkStatus();
+}
+
+BlueprintSyncService::BlueprintSyncService(ServiceOptions options, jobs::JobEngine* engine,
+                                           jobs::JobStore* store)
+    : options_(options), engine_(engine), store_(store) {}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
+    grpc::CallbackServerContext* context, const v1::SyncBlueprintRequest* request,
+    v1::SyncJob* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto violations = Validate(*request);
+  if (!violations.empty()) {
+    reactor->Finish(ValidationError(violations));
+    return reactor;
+  }
+  v1::SyncBlueprintRequest normalized = *request;
+  normalized.set_request_id(absl::AsciiStrToLower(request->request_id()));
+  if (request->validate_only()) {
+    // What the job would look like; nothing is recorded or sent.
+    response->set_state(v1::SyncJob::STATE_UNSPECIFIED);
+    response->set_source_region(normalized.source_region());
+    response->set_blueprint_id(normalized.blueprint_id());
+    response->set_request_id(normalized.request_id());
+    for (const auto& region : normalized.destination_regions()) {
+      auto* d = response->add_destinations();
+      d->set_region(region);
+      d->set_state(v1::Destination::PENDING);
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  engine_->Submit(normalized, ReplyBy(context, options_.reply_margin),
+                  [reactor, response](absl::StatusOr<v1::SyncJob> job) {
+                    if (!job.ok()) {
+                      reactor->Finish(ToGrpcStatus(job.status()));
+                      return;
+                    }
+                    *response = std::move(*job);
+                    reactor->Finish(grpc::Status::OK);
+                  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerContext* context,
+                                                          const v1::GetSyncJobRequest* request,
+                                                          v1::SyncJob* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  auto job = engine_->Get(request->name());
+  if (!job.ok()) {
+    reactor->Finish(ToGrpcStatus(job.status()));
+    return reactor;
+  }
+  *response = std::move(*job);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(
+    grpc::CallbackServerContext* context, const v1::ListSyncJobsRequest* request,
+    v1::ListSyncJobsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto query = ParseListRequest(*request);
+  if (!query.ok()) {
+    reactor->Finish(ToGrpcStatus(query.status()));
+    return reactor;
+  }
+  auto page = store_->ListJobs(*query);
+  if (!page.ok()) {
+    reactor->Finish(ToGrpcStatus(absl::UnavailableError(
+        absl::StrCat("could not read jobs: ", page.status().message()))));
+    return reactor;
+  }
+  for (auto& rec : page->records) *response->add_sync_jobs() = std::move(*rec.mutable_job());
+  if (page->next_before_sequence) {
+    response->set_next_page_token(MakePageToken(*page->next_before_sequence, request->filter()));
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::SyncJob>* BlueprintSyncService::WatchSyncJob(
+    grpc::CallbackServerContext* context, const v1::WatchSyncJobRequest* request) {
+  if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
+    class Rejected final : public grpc::ServerWriteReactor<v1::SyncJob> {
+     public:
+      explicit Rejected(const grpc::Status& s) { Finish(s); }
+      void OnDone() override { delete this; }
+    };
+    return new Rejected(ToGrpcStatus(s));
+  }
+  return new WatchReactor(engine_, request->name());
+}
+
+}  // namespace blueprintsync::server

@@ -1,0 +1,49 @@
+// BlueprintSyncService: the gRPC surface (callback API). Handlers validate,
+// then hand work to the JobEngine and finish from its callbacks; none of them
+// waits for an upstream call.
+#ifndef BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
+#define BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/time/time.h"
+#include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
+#include "service/jobs/job_engine.h"
+#include "service/jobs/job_store.h"
+
+namespace blueprintsync::server {
+
+struct ServiceOptions {
+  // SyncBlueprint answers with the QUEUED job this long before the caller's
+  // deadline when the submission has not been answered by then.
+  absl::Duration reply_margin = absl::Milliseconds(300);
+};
+
+class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
+ public:
+  BlueprintSyncService(ServiceOptions options, jobs::JobEngine* engine, jobs::JobStore* store);
+
+  grpc::ServerUnaryReactor* SyncBlueprint(grpc::CallbackServerContext* context,
+                                          const v1::SyncBlueprintRequest* request,
+                                          v1::SyncJob* response) override;
+  grpc::ServerUnaryReactor* GetSyncJob(grpc::CallbackServerContext* context,
+                                       const v1::GetSyncJobRequest* request,
+                                       v1::SyncJob* response) override;
+  grpc::ServerUnaryReactor* ListSyncJobs(grpc::CallbackServerContext* context,
+                                         const v1::ListSyncJobsRequest* request,
+                                         v1::ListSyncJobsResponse* response) override;
+  grpc::ServerWriteReactor<v1::SyncJob>* WatchSyncJob(
+      grpc::CallbackServerContext* context, const v1::WatchSyncJobRequest* request) override;
+
+ private:
+  ServiceOptions options_;
+  jobs::JobEngine* engine_;
+  jobs::JobStore* store_;
+};
+
+// Checks a job name ("syncJobs/<uuid>"); INVALID_ARGUMENT naming `name`.
+absl::Status ValidateJobName(const std::string& name);
+
+}  // namespace blueprintsync::server
+
+#endif  // BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_

@@ -1,0 +1,114 @@
+#include "service/server/grpc_errors.h"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "service/jobs/job_state.h"
+#include "service/tencent/api_error.h"
+
+namespace blueprintsync::server {
+namespace {
+
+// Which request field a Tencent parameter error is about.
+std::string FieldForTencentCode(const std::string& code) {
+  if (code == "InvalidParameterValue.BlueprintIdMalformed" ||
+      code == "ResourceNotFound.PrivateBlueprintNotFound") {
+    return "blueprint_id";
+  }
+  if (code == "UnsupportedRegion") return "source_region";
+  if (code.rfind("InvalidParameterValue.", 0) == 0) return "destination_regions";
+  return "";
+}
+
+grpc::Status Build(grpc::StatusCode code, const std::string& message, const std::string& reason,
+                   const std::map<std::string, std::string>& metadata,
+                   const std::vector<std::pair<std::string, std::string>>& violations) {
+  google::rpc::Status rich;
+  rich.set_code(code);
+  rich.set_message(message);
+  google::rpc::ErrorInfo info;
+  info.set_reason(reason);
+  info.set_domain(kErrorDomain);
+  for (const auto& [k, v] : metadata) {
+    if (!v.empty()) (*info.mutable_metadata())[k] = v;
+  }
+  rich.add_details()->PackFrom(info);
+  if (!violations.empty()) {
+    google::rpc::BadRequest bad;
+    for (const auto& [field, description] : violations) {
+      auto* v = bad.add_field_violations();
+      v->set_field(field);
+      v->set_description(description);
+    }
+    rich.add_details()->PackFrom(bad);
+  }
+  return grpc::Status(code, message, rich.SerializeAsString());
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  const auto code = static_cast<grpc::StatusCode>(status.code());
+  const std::string message(status.message());
+  std::map<std::string, std::string> metadata;
+  std::vector<std::pair<std::string, std::string>> violations;
+  std::string reason = "INTERNAL";
+  if (auto rule = jobs::GetFieldRule(status)) {
+    reason = rule->rule;
+    metadata["field"] = rule->field;
+    violations.emplace_back(rule->field, message);
+  } else if (auto api = tencent::GetApiError(status)) {
+    reason = api->kind == tencent::ErrorKind::kApi ? "UPSTREAM_ERROR" : "UPSTREAM_UNAVAILABLE";
+    if (api->kind == tencent::ErrorKind::kOutcomeUnknown) reason = "UPSTREAM_OUTCOME_UNKNOWN";
+    if (api->kind == tencent::ErrorKind::kCredentials) reason = "SERVICE_CREDENTIALS";
+    metadata["tencent_code"] = api->code;
+    metadata["tencent_request_id"] = api->request_id;
+    metadata["action"] = api->action;
+    if (code == grpc::StatusCode::INVALID_ARGUMENT) {
+      const std::string field = FieldForTencentCode(api->code);
+      if (!field.empty()) violations.emplace_back(field, message);
+    }
+  } else {
+    switch (status.code()) {
+      case absl::StatusCode::kNotFound:
+        reason = "NOT_FOUND";
+        break;
+      case absl::StatusCode::kInvalidArgument:
+        reason = "INVALID_ARGUMENT";
+        break;
+      case absl::StatusCode::kUnavailable:
+        reason = "UNAVAILABLE";
+        break;
+      case absl::StatusCode::kDeadlineExceeded:
+        reason = "DEADLINE_EXCEEDED";
+        break;
+      case absl::StatusCode::kUnknown:
+        reason = "NEEDS_ATTENTION";
+        break;
+      default:
+        break;
+    }
+  }
+  return Build(code, message, reason, metadata, violations);
+}
+
+grpc::Status ValidationError(const std::vector<tencent::FieldViolation>& violations) {
+  std::vector<std::string> parts;
+  std::vector<std::pair<std::string, std::string>> details;
+  for (const auto& v : violations) {
+    parts.push_back(v.description);  // each description already names its field
+    details.emplace_back(v.field, v.description);
+  }
+  const std::string reason = violations.size() == 1 ? violations[0].rule : "INVALID_REQUEST";
+  return Build(grpc::StatusCode::INVALID_ARGUMENT, absl::StrJoin(parts, " "), reason, {},
+               details);
+}
+
+}  // namespace blueprintsync::server

@@ -1,0 +1,196 @@
+// blueprint-syncd: the blueprint-sync gRPC server. Thin main: flags ->
+// store, Tencent client, job engine -> gRPC server -> wait for SIGTERM ->
+// drain. See README "Configuration" for every flag and variable.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "service/common/flags.h"
+#include "service/common/log.h"
+#include "service/jobs/job_engine.h"
+#include "service/jobs/job_store.h"
+#include "service/server/blueprint_sync_service.h"
+#include "service/tencent/credentials.h"
+#include "service/tencent/http_transport.h"
+#include "service/tencent/lighthouse_client.h"
+
+namespace blueprintsync {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+std::vector<FlagSpec> ServerFlags() {
+  return {
+      {"listen", "BLUEPRINT_SYNC_LISTEN", "0.0.0.0:50051", "gRPC listen address (host:port; port 0 picks one)"},
+      {"lighthouse-endpoint", "BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT",
+       tencent::kDefaultLighthouseEndpoint,
+       "Lighthouse API endpoint; http://127.0.0.1:PORT for the bundled emulator"},
+      {"store", "BLUEPRINT_SYNC_STORE", "sqlite:./data/blueprint-sync.db",
+       "job store: sqlite:PATH or memory: (tests only; jobs are lost on exit)"},
+      {"poll-interval", "BLUEPRINT_SYNC_POLL_INTERVAL", "10s",
+       "how often unfinished destination images are checked"},
+      {"job-deadline", "BLUEPRINT_SYNC_JOB_DEADLINE", "6h",
+       "destinations not NORMAL this long after the job was created fail"},
+      {"sync-rate", "BLUEPRINT_SYNC_SYNC_RATE", "20", "SyncBlueprint calls per second at most"},
+      {"describe-rate", "BLUEPRINT_SYNC_DESCRIBE_RATE", "10",
+       "DescribeBlueprints calls per second at most"},
+      {"http-timeout", "BLUEPRINT_SYNC_HTTP_TIMEOUT", "30s", "total time for one upstream call"},
+      {"connect-timeout", "BLUEPRINT_SYNC_CONNECT_TIMEOUT", "5s", "time to connect upstream"},
+      {"ca-file", "BLUEPRINT_SYNC_CA_FILE", "", "CA bundle for the upstream TLS connection"},
+      {"ca-path", "BLUEPRINT_SYNC_CA_PATH", "", "CA directory for the upstream TLS connection"},
+      {"workers", "BLUEPRINT_SYNC_WORKERS", "4", "submission worker threads"},
+      {"reconcile-grace", "BLUEPRINT_SYNC_RECONCILE_GRACE", "10s",
+       "wait before checking upstream after an ambiguous submission"},
+      {"drain-timeout", "BLUEPRINT_SYNC_DRAIN_TIMEOUT", "20s",
+       "on SIGTERM, how long in-flight calls may take to finish"},
+      {"max-message-bytes", "BLUEPRINT_SYNC_MAX_MESSAGE_BYTES", "1048576",
+       "largest gRPC request accepted"},
+      {"log-level", "BLUEPRINT_SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
+      {"help", "", "", "print this help and exit", true},
+      {"version", "", "", "print the version and exit", true},
+  };
+}
+
+int Fail(const absl::Status& s) {
+  log::Error("cannot start", {{"error", s.message()}});
+  return 2;
+}
+
+int Run(int argc, char** argv) {
+  Flags flags(ServerFlags());
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    std::cerr << "blueprint-syncd: " << s.message() << "\n";
+    return 2;
+  }
+  if (*flags.Bool("help")) {
+    std::cout << "usage: blueprint-syncd [flags]\n\nflags (each also settable by the variable shown):\n"
+              << flags.Usage();
+    return 0;
+  }
+  if (*flags.Bool("version")) {
+    std::cout << "blueprint-syncd " << kVersion << "\n";
+    return 0;
+  }
+  if (!flags.positional().empty()) {
+    std::cerr << "blueprint-syncd: unexpected argument \"" << flags.positional()[0] << "\"\n";
+    return 2;
+  }
+  log::Level level;
+  if (!log::ParseLevel(flags.String("log-level"), &level)) {
+    std::cerr << "blueprint-syncd: --log-level must be debug, info, warn or error\n";
+    return 2;
+  }
+  log::SetLevel(level);
+
+  auto poll = flags.Duration("poll-interval", absl::Milliseconds(100), absl::Hours(1));
+  auto deadline = flags.Duration("job-deadline", absl::Seconds(1), absl::Hours(24 * 30));
+  auto sync_rate = flags.Double("sync-rate", 0.1, 1000);
+  auto describe_rate = flags.Double("describe-rate", 0.1, 1000);
+  auto http_timeout = flags.Duration("http-timeout", absl::Milliseconds(100), absl::Minutes(10));
+  auto connect_timeout = flags.Duration("connect-timeout", absl::Milliseconds(100), absl::Minutes(5));
+  auto workers = flags.Int("workers", 1, 64);
+  auto grace = flags.Duration("reconcile-grace", absl::ZeroDuration(), absl::Hours(1));
+  auto drain = flags.Duration("drain-timeout", absl::ZeroDuration(), absl::Minutes(10));
+  auto max_msg = flags.Int("max-message-bytes", 1024, 64 << 20);
+  for (const absl::Status& s :
+       {poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
+        http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
+        drain.status(), max_msg.status()}) {
+    if (!s.ok()) {
+      std::cerr << "blueprint-syncd: " << s.message() << "\n";
+      return 2;
+    }
+  }
+
+  auto store = jobs::OpenJobStore(flags.String("store"));
+  if (!store.ok()) return Fail(store.status());
+
+  auto credentials = tencent::MakeDefaultCredentialChain();
+  if (auto c = credentials->GetCredentials(); !c.ok()) {
+    log::Warn("no usable Tencent Cloud credentials yet; submissions will fail until there are",
+              {{"error", c.status().message()}});
+  } else {
+    log::Info("Tencent Cloud credentials found", {{"secret_id", tencent::MaskSecretId(c->secret_id)}});
+  }
+  tencent::CurlTransportOptions http;
+  http.total_timeout = *http_timeout;
+  http.connect_timeout = *connect_timeout;
+  http.ca_file = flags.String("ca-file");
+  http.ca_path = flags.String("ca-path");
+  tencent::LighthouseClientOptions client_options;
+  client_options.endpoint = flags.String("lighthouse-endpoint");
+  client_options.rate_limits.sync_blueprint_per_second = *sync_rate;
+  client_options.rate_limits.describe_blueprints_per_second = *describe_rate;
+  auto client = tencent::MakeLighthouseClient(client_options, credentials,
+                                              tencent::MakeCurlTransport(http));
+
+  jobs::JobEngineOptions engine_options;
+  engine_options.poll_interval = *poll;
+  engine_options.job_deadline = *deadline;
+  engine_options.workers = static_cast<int>(*workers);
+  engine_options.reconcile_grace = *grace;
+  jobs::JobEngine engine(engine_options, store->get(), client.get());
+  if (absl::Status s = engine.Start(); !s.ok()) return Fail(s);
+
+  server::BlueprintSyncService service({}, &engine, store->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  const std::string listen = flags.String("listen");
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(*max_msg));
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || port == 0) {
+    engine.Shutdown(absl::Now());
+    return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", listen)));
+  }
+  auto* health = grpc_server->GetHealthCheckService();
+  for (const char* name : {"blueprintsync.v1.BlueprintSync", "liveness", "readiness"}) {
+    health->SetServingStatus(name, true);
+  }
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  log::Info("serving", {{"address", absl::StrCat(host, ":", port)},
+                        {"endpoint", client_options.endpoint},
+                        {"store", flags.String("store")},
+                        {"version", kVersion}});
+
+  // SIGTERM/SIGINT were blocked in main() before any thread started; wait
+  // for them here, in an ordinary thread (gRPC must not be shut down from a
+  // signal handler).
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  log::Info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                              {"drain_timeout", absl::FormatDuration(*drain)}});
+  health->Shutdown();  // every name NOT_SERVING, so probes and balancers move away
+  const absl::Time drain_deadline = absl::Now() + *drain;
+  engine.Shutdown(drain_deadline);
+  grpc_server->Shutdown(absl::ToChronoTime(std::max(drain_deadline, absl::Now() + absl::Seconds(1))));
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace blueprintsync
+
+int main(int argc, char** argv) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return blueprintsync::Run(argc, argv);
+}
