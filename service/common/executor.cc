@@ -69,8 +69,7 @@ void Executor::Run() {
           break;
         }
         if (stopping_ && (delayed_.empty() || delayed_.top().when > now)) return;
-        const absl::Time wake =
-            delayed_.empty() ? absl::InfiniteFuture() : delayed_.top().when;
+        const absl::Time wake = delayed_.empty() ? absl::InfiniteFuture() : delayed_.top().when;
         WaitArgs args{this, generation_};
         mu_.AwaitWithDeadline(absl::Condition(&WorkOrNewTimer, &args), wake);
       }

@@ -41,9 +41,7 @@ class Executor {
     absl::Time when;
     uint64_t seq;
     Task task;
-    bool operator>(const Delayed& o) const {
-      return when != o.when ? when > o.when : seq > o.seq;
-    }
+    bool operator>(const Delayed& o) const { return when != o.when ? when > o.when : seq > o.seq; }
   };
   void Run();
   struct WaitArgs {

@@ -2,9 +2,10 @@
 
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
+#include "service/common/display.h"
 
 namespace blueprintsync {
 namespace {
@@ -16,10 +17,6 @@ std::optional<std::string> RealGetenv(const std::string& name) {
   return std::string(v);
 }
 
-// Shown in errors: never more than 64 bytes of an untrusted value.
-std::string Shown(const std::string& v) {
-  return v.size() <= 64 ? v : absl::StrCat(v.substr(0, 64), "...");
-}
 }  // namespace
 
 Flags::Flags(std::vector<FlagSpec> specs, Getenv getenv)
@@ -53,7 +50,8 @@ absl::Status Flags::Parse(int argc, const char* const* argv, int first) {
     }
     const FlagSpec* spec = Find(name);
     if (spec == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", Shown(name), " (see --help)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", Shown(name), " (see --help)"));
     }
     if (!has_value) {
       if (spec->is_bool) {
@@ -76,7 +74,8 @@ absl::Status Flags::Parse(int argc, const char* const* argv, int first) {
 std::string Flags::Source(const std::string& name) const {
   if (from_args_.count(name)) return absl::StrCat("--", name);
   const FlagSpec* spec = Find(name);
-  if (spec != nullptr && !spec->env.empty() && getenv_(spec->env)) return absl::StrCat("$", spec->env);
+  if (spec != nullptr && !spec->env.empty() && getenv_(spec->env))
+    return absl::StrCat("$", spec->env);
   return "default";
 }
 
@@ -91,9 +90,9 @@ std::string Flags::String(const std::string& name) const {
 }
 
 absl::Status Flags::Invalid(const std::string& name, const std::string& rule) const {
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid value \"", Shown(String(name)), "\" for --", name, " (from ",
-                   Source(name), "): ", rule));
+  return absl::InvalidArgumentError(absl::StrCat("invalid value \"", Shown(String(name)),
+                                                 "\" for --", name, " (from ", Source(name),
+                                                 "): ", rule));
 }
 
 absl::StatusOr<int64_t> Flags::Int(const std::string& name, int64_t min, int64_t max) const {
@@ -116,8 +115,9 @@ absl::StatusOr<absl::Duration> Flags::Duration(const std::string& name, absl::Du
                                                absl::Duration max) const {
   absl::Duration d;
   if (!absl::ParseDuration(String(name), &d) || d < min || d > max) {
-    return Invalid(name, absl::StrCat("must be a duration such as 500ms, 10s or 2h, from ",
-                                      absl::FormatDuration(min), " to ", absl::FormatDuration(max)));
+    return Invalid(name,
+                   absl::StrCat("must be a duration such as 500ms, 10s or 2h, from ",
+                                absl::FormatDuration(min), " to ", absl::FormatDuration(max)));
   }
   return d;
 }

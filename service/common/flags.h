@@ -23,7 +23,7 @@ struct FlagSpec {
   std::string env;            // "BLUEPRINT_SYNC_LISTEN"; empty for none
   std::string default_value;  // as text
   std::string help;
-  bool is_bool = false;       // --name alone means "true"
+  bool is_bool = false;  // --name alone means "true"
 };
 
 class Flags {

@@ -1,5 +1,6 @@
 // Structured logging: one JSON object per line on stdout, e.g.
-//   {"time":"2026-11-27T22:01:02.123Z","level":"info","msg":"job submitted","job":"syncJobs/..","region":"ap-singapore"}
+//   {"time":"2026-11-27T22:01:02.123Z","level":"info","msg":"job
+//   submitted","job":"syncJobs/..","region":"ap-singapore"}
 // Fields are plain strings chosen by the caller; never pass a secret, token,
 // signature or Authorization header. Thread-safe; lines are never interleaved.
 #ifndef BLUEPRINTSYNC_SERVICE_COMMON_LOG_H_
@@ -8,8 +9,9 @@
 #include <cstdio>
 #include <initializer_list>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
+
+#include "absl/strings/string_view.h"
 
 namespace blueprintsync::log {
 

@@ -38,7 +38,7 @@ SubmitFailure Classify(const absl::Status& status) {
       return SubmitFailure::kNotExecutedTransient;
     case ErrorKind::kLocal:
       return api->code == "ClientError.DeadlineExceeded" ? SubmitFailure::kNotExecutedTransient
-                                                           : SubmitFailure::kRejected;
+                                                         : SubmitFailure::kRejected;
     case ErrorKind::kApi:
       if (tencent::RetryPolicy::IsThrottle(*api)) return SubmitFailure::kNotExecutedTransient;
       if (api->code == "OperationDenied.BlueprintOperationInProgress" ||
@@ -64,7 +64,8 @@ std::string TimeText(absl::Time t) {
 // Parses Tencent's "YYYY-MM-DDThh:mm:ssZ".
 bool ParseCreatedTime(const std::string& text, absl::Time* t) {
   std::string err;
-  return !text.empty() && absl::ParseTime("%Y-%m-%d%ET%H:%M:%SZ", text, absl::UTCTimeZone(), t, &err);
+  return !text.empty() &&
+         absl::ParseTime("%Y-%m-%d%ET%H:%M:%SZ", text, absl::UTCTimeZone(), t, &err);
 }
 
 }  // namespace
@@ -132,7 +133,8 @@ void JobEngine::Shutdown(absl::Time deadline) {
   if (tracker_.joinable()) tracker_.join();
   {
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithDeadline(absl::Condition(+[](int* n) { return *n == 0; }, &in_flight_),
+    mu_.AwaitWithDeadline(absl::Condition(
+                              +[](int* n) { return *n == 0; }, &in_flight_),
                           deadline);
     // Callers still waiting get the job as it stands (QUEUED, or RUNNING for
     // a submission whose outcome is being reconciled).
@@ -266,8 +268,8 @@ void JobEngine::RunSubmit(const std::string& name) {
     }
     const absl::Time now = clock_->Now();
     if (now >= FromProto(a.rec.job().deadline())) {
-      FailJobLocked(a, absl::DeadlineExceededError(
-                           "the job could not be submitted before its deadline"));
+      FailJobLocked(
+          a, absl::DeadlineExceededError("the job could not be submitted before its deadline"));
       return;
     }
     a.rec.set_phase(JobRecord::SUBMITTING);
@@ -499,20 +501,19 @@ void JobEngine::RunReconcile(const std::string& name) {
     for (const auto& region : regions) {
       seen.push_back(absl::StrCat(region, "=", found.count(region) ? found[region].size() : 0));
     }
-    problem = absl::StrCat("source state ", source_state, ", copies found per region: ",
-                           absl::StrJoin(seen, ", "));
+    problem = absl::StrCat("source state ", source_state,
+                           ", copies found per region: ", absl::StrJoin(seen, ", "));
   }
   if (a.reconcile_looks < options_.reconcile_attempts) {
     log::Info("reconcile inconclusive; will look again", {{"job", name}, {"detail", problem}});
     ScheduleReconcileLocked(name, now + options_.reconcile_grace);
     return;
   }
-  FailJobLocked(
-      a, absl::UnknownError(absl::StrCat(
-             "needs attention: the SyncBlueprint call made at ", TimeText(attempt),
-             " may have executed but its outcome could not be determined (", problem,
-             "). Check ", absl::StrJoin(regions, ", "), " for copies of ", blueprint_id,
-             " created after that time before syncing again")));
+  FailJobLocked(a, absl::UnknownError(absl::StrCat(
+                       "needs attention: the SyncBlueprint call made at ", TimeText(attempt),
+                       " may have executed but its outcome could not be determined (", problem,
+                       "). Check ", absl::StrJoin(regions, ", "), " for copies of ", blueprint_id,
+                       " created after that time before syncing again")));
 }
 
 void JobEngine::PersistLocked(Active& a) {
@@ -558,8 +559,8 @@ void JobEngine::FinishLocked(std::string name) {
   auto it = active_.find(name);
   if (it == active_.end()) return;
   const std::string key = SourceKey(it->second.rec.job());
-  log::Info("job finished", {{"job", name},
-                             {"state", v1::SyncJob::State_Name(it->second.rec.job().state())}});
+  log::Info("job finished",
+            {{"job", name}, {"state", v1::SyncJob::State_Name(it->second.rec.job().state())}});
   active_.erase(it);
   stats_.active_jobs = static_cast<int64_t>(active_.size());
   auto q = sources_.find(key);
@@ -593,8 +594,7 @@ absl::StatusOr<v1::SyncJob> JobEngine::Get(const std::string& name) {
   return rec->job();
 }
 
-absl::Status JobEngine::Watch(const std::string& name, uint64_t* watch_id,
-                              WatchCallback callback) {
+absl::Status JobEngine::Watch(const std::string& name, uint64_t* watch_id, WatchCallback callback) {
   absl::MutexLock lock(&mu_);
   *watch_id = 0;
   auto it = active_.find(name);
@@ -653,7 +653,8 @@ void JobEngine::ExpireDeadlinesLocked(absl::Time now) {
         what = "a destination image was still not NORMAL at the job deadline";
         break;
       case JobRecord::OUTCOME_UNKNOWN:
-        what = "needs attention: the outcome of the submission was still unknown at the job deadline";
+        what =
+            "needs attention: the outcome of the submission was still unknown at the job deadline";
         break;
       default:
         what = "the job could not be submitted before its deadline";

@@ -134,8 +134,7 @@ class JobEngine {
 
   static std::string SourceKey(const v1::SyncJob& job);
 
-  void CreateJob(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-                 SubmitCallback done);
+  void CreateJob(const v1::SyncBlueprintRequest& request, absl::Time reply_by, SubmitCallback done);
   void RunSubmit(const std::string& name);
   void RunReconcile(const std::string& name);
   void TrackerLoop();

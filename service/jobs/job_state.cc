@@ -42,7 +42,9 @@ std::string RequestFingerprint(const v1::SyncBlueprintRequest& r) {
   // Length-prefixed fields, so no choice of values can make two different
   // requests serialize alike.
   std::string canonical;
-  auto add = [&canonical](absl::string_view v) { absl::StrAppend(&canonical, v.size(), ":", v, ";"); };
+  auto add = [&canonical](absl::string_view v) {
+    absl::StrAppend(&canonical, v.size(), ":", v, ";");
+  };
   add(r.source_region());
   add(r.blueprint_id());
   for (const auto& d : r.destination_regions()) add(d);
@@ -72,9 +74,8 @@ absl::Status FromSyncError(const v1::SyncError& error) {
     api.message = error.message();
     // Keep the original code and message; only attach the Tencent details.
     const absl::Status with_payload = tencent::MakeStatus(api);
-    with_payload.ForEachPayload([&s](absl::string_view url, const absl::Cord& payload) {
-      s.SetPayload(url, payload);
-    });
+    with_payload.ForEachPayload(
+        [&s](absl::string_view url, const absl::Cord& payload) { s.SetPayload(url, payload); });
   }
   return s;
 }
@@ -123,9 +124,9 @@ std::string NewJobName() {
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   char buf[37];
-  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
-                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return absl::StrCat("syncJobs/", buf);
 }

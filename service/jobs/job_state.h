@@ -7,9 +7,9 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.pb.h"
 #include "google/protobuf/timestamp.pb.h"

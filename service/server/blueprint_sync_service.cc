@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "service/common/display.h"
 #include "service/jobs/job_state.h"
 #include "service/server/grpc_errors.h"
 #include "service/server/list_query.h"
@@ -19,10 +20,6 @@ namespace blueprintsync::server {
 namespace {
 
 constexpr size_t kMaxRequestIdBytes = 64;
-
-std::string Shown(const std::string& v) {
-  return v.size() <= 64 ? v : absl::StrCat(v.substr(0, 64), "...");
-}
 
 std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r) {
   std::vector<std::string> destinations(r.destination_regions().begin(),
@@ -132,7 +129,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
 absl::Status ValidateJobName(const std::string& name) {
   if (name.empty()) return jobs::InvalidField("name", "NAME_REQUIRED", "name is required");
   constexpr absl::string_view kPrefix = "syncJobs/";
-  if (!absl::StartsWith(name, kPrefix) || !jobs::IsUuid(absl::string_view(name).substr(kPrefix.size()))) {
+  if (!absl::StartsWith(name, kPrefix) ||
+      !jobs::IsUuid(absl::string_view(name).substr(kPrefix.size()))) {
     return jobs::InvalidField(
         "name", "NAME_MALFORMED",
         absl::StrCat("name \"", Shown(name), "\" is not of the form syncJobs/{uuid}"));
@@ -182,8 +180,8 @@ grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
 }
 
 grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerContext* context,
-                                                          const v1::GetSyncJobRequest* request,
-                                                          v1::SyncJob* response) {
+                                                           const v1::GetSyncJobRequest* request,
+                                                           v1::SyncJob* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
@@ -199,9 +197,9 @@ grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerC
   return reactor;
 }
 
-grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(
-    grpc::CallbackServerContext* context, const v1::ListSyncJobsRequest* request,
-    v1::ListSyncJobsResponse* response) {
+grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServerContext* context,
+                                                             const v1::ListSyncJobsRequest* request,
+                                                             v1::ListSyncJobsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto query = ParseListRequest(*request);
   if (!query.ok()) {
@@ -210,8 +208,8 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(
   }
   auto page = store_->ListJobs(*query);
   if (!page.ok()) {
-    reactor->Finish(ToGrpcStatus(absl::UnavailableError(
-        absl::StrCat("could not read jobs: ", page.status().message()))));
+    reactor->Finish(ToGrpcStatus(
+        absl::UnavailableError(absl::StrCat("could not read jobs: ", page.status().message()))));
     return reactor;
   }
   for (auto& rec : page->records) *response->add_sync_jobs() = std::move(*rec.mutable_job());

@@ -107,8 +107,7 @@ grpc::Status ValidationError(const std::vector<tencent::FieldViolation>& violati
     details.emplace_back(v.field, v.description);
   }
   const std::string reason = violations.size() == 1 ? violations[0].rule : "INVALID_REQUEST";
-  return Build(grpc::StatusCode::INVALID_ARGUMENT, absl::StrJoin(parts, " "), reason, {},
-               details);
+  return Build(grpc::StatusCode::INVALID_ARGUMENT, absl::StrJoin(parts, " "), reason, {}, details);
 }
 
 }  // namespace blueprintsync::server

@@ -7,10 +7,10 @@
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_GRPC_ERRORS_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_GRPC_ERRORS_H_
 
+#include <grpcpp/support/status.h>
+
 #include <string>
 #include <vector>
-
-#include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
 #include "service/tencent/regions.h"

@@ -7,14 +7,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "blueprintsync/internal/job_record.pb.h"
+#include "service/common/display.h"
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::server {
 namespace {
-
-std::string Shown(absl::string_view v) {
-  return v.size() <= 64 ? std::string(v) : absl::StrCat(v.substr(0, 64), "...");
-}
 
 absl::Status BadFilter(absl::string_view what) {
   return jobs::InvalidField("filter", "INVALID_FILTER",
@@ -58,12 +55,12 @@ absl::StatusOr<std::vector<std::string>> Tokenize(absl::string_view f) {
 absl::StatusOr<jobs::JobQuery> ParseListRequest(const v1::ListSyncJobsRequest& request) {
   jobs::JobQuery q;
   if (request.page_size() < 0) {
-    return jobs::InvalidField("page_size", "NEGATIVE_PAGE_SIZE",
-                              absl::StrCat("page_size must not be negative, got ",
-                                           request.page_size()));
+    return jobs::InvalidField(
+        "page_size", "NEGATIVE_PAGE_SIZE",
+        absl::StrCat("page_size must not be negative, got ", request.page_size()));
   }
-  q.page_size = request.page_size() == 0 ? kDefaultPageSize
-                                         : std::min(request.page_size(), kMaxPageSize);
+  q.page_size =
+      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
   const std::string& filter = request.filter();
   if (filter.size() > kMaxFilterBytes) {
     return jobs::InvalidField("filter", "FILTER_TOO_LONG",

@@ -1,15 +1,15 @@
 // blueprint-syncd: the blueprint-sync gRPC server. Thin main: flags ->
 // store, Tencent client, job engine -> gRPC server -> wait for SIGTERM ->
 // drain. See README "Configuration" for every flag and variable.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -29,7 +29,8 @@ constexpr char kVersion[] = "0.1.0";
 
 std::vector<FlagSpec> ServerFlags() {
   return {
-      {"listen", "BLUEPRINT_SYNC_LISTEN", "0.0.0.0:50051", "gRPC listen address (host:port; port 0 picks one)"},
+      {"listen", "BLUEPRINT_SYNC_LISTEN", "0.0.0.0:50051",
+       "gRPC listen address (host:port; port 0 picks one)"},
       {"lighthouse-endpoint", "BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT",
        tencent::kDefaultLighthouseEndpoint,
        "Lighthouse API endpoint; http://127.0.0.1:PORT for the bundled emulator"},
@@ -71,8 +72,9 @@ int Run(int argc, char** argv) {
     return 2;
   }
   if (*flags.Bool("help")) {
-    std::cout << "usage: blueprint-syncd [flags]\n\nflags (each also settable by the variable shown):\n"
-              << flags.Usage();
+    std::cout
+        << "usage: blueprint-syncd [flags]\n\nflags (each also settable by the variable shown):\n"
+        << flags.Usage();
     return 0;
   }
   if (*flags.Bool("version")) {
@@ -95,7 +97,8 @@ int Run(int argc, char** argv) {
   auto sync_rate = flags.Double("sync-rate", 0.1, 1000);
   auto describe_rate = flags.Double("describe-rate", 0.1, 1000);
   auto http_timeout = flags.Duration("http-timeout", absl::Milliseconds(100), absl::Minutes(10));
-  auto connect_timeout = flags.Duration("connect-timeout", absl::Milliseconds(100), absl::Minutes(5));
+  auto connect_timeout =
+      flags.Duration("connect-timeout", absl::Milliseconds(100), absl::Minutes(5));
   auto workers = flags.Int("workers", 1, 64);
   auto grace = flags.Duration("reconcile-grace", absl::ZeroDuration(), absl::Hours(1));
   auto drain = flags.Duration("drain-timeout", absl::ZeroDuration(), absl::Minutes(10));
@@ -118,7 +121,8 @@ int Run(int argc, char** argv) {
     log::Warn("no usable Tencent Cloud credentials yet; submissions will fail until there are",
               {{"error", c.status().message()}});
   } else {
-    log::Info("Tencent Cloud credentials found", {{"secret_id", tencent::MaskSecretId(c->secret_id)}});
+    log::Info("Tencent Cloud credentials found",
+              {{"secret_id", tencent::MaskSecretId(c->secret_id)}});
   }
   tencent::CurlTransportOptions http;
   http.total_timeout = *http_timeout;
@@ -129,8 +133,8 @@ int Run(int argc, char** argv) {
   client_options.endpoint = flags.String("lighthouse-endpoint");
   client_options.rate_limits.sync_blueprint_per_second = *sync_rate;
   client_options.rate_limits.describe_blueprints_per_second = *describe_rate;
-  auto client = tencent::MakeLighthouseClient(client_options, credentials,
-                                              tencent::MakeCurlTransport(http));
+  auto client =
+      tencent::MakeLighthouseClient(client_options, credentials, tencent::MakeCurlTransport(http));
 
   jobs::JobEngineOptions engine_options;
   engine_options.poll_interval = *poll;
@@ -178,7 +182,8 @@ int Run(int argc, char** argv) {
   health->Shutdown();  // every name NOT_SERVING, so probes and balancers move away
   const absl::Time drain_deadline = absl::Now() + *drain;
   engine.Shutdown(drain_deadline);
-  grpc_server->Shutdown(absl::ToChronoTime(std::max(drain_deadline, absl::Now() + absl::Seconds(1))));
+  grpc_server->Shutdown(
+      absl::ToChronoTime(std::max(drain_deadline, absl::Now() + absl::Seconds(1))));
   log::Info("stopped");
   return 0;
 }
