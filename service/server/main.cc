@@ -152,6 +152,9 @@ int Run(int argc, char** argv) {
   const std::string listen = flags.String("listen");
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_msg));
+  // gRPC sets SO_REUSEPORT by default, which would let a second server (and
+  // a second writer of the same job store) silently share the port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || port == 0) {

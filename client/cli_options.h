@@ -1,0 +1,69 @@
+// Command-line parsing for blueprint-sync:
+//   blueprint-sync [global flags] COMMAND [flags] [NAME]
+// Global flags may also follow the command. Values are validated here, and
+// every error names the flag (or argument) and the rule it broke, so main()
+// only prints the message and exits with kExitUsage. The flag syntax is
+// service/common/flags.h's, shared with blueprint-syncd.
+#ifndef BLUEPRINTSYNC_CLIENT_CLI_OPTIONS_H_
+#define BLUEPRINTSYNC_CLIENT_CLI_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "service/common/flags.h"
+
+namespace blueprintsync::cli {
+
+enum class Command { kHelp, kSync, kGet, kList, kWatch };
+enum class OutputFormat { kText, kJson };
+
+inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
+inline constexpr char kServerEnv[] = "BLUEPRINT_SYNC_SERVER";
+inline constexpr char kTimeoutEnv[] = "BLUEPRINT_SYNC_TIMEOUT";
+
+struct CliOptions {
+  Command command = Command::kHelp;
+  // kHelp: the command to explain; empty for the general help.
+  std::string help_topic;
+
+  std::string server = kDefaultServer;
+  absl::Duration timeout = absl::Seconds(30);
+  OutputFormat output = OutputFormat::kText;
+
+  // sync
+  std::string source_region;
+  std::string blueprint_id;
+  std::vector<std::string> destinations;
+  std::string request_id;
+  bool validate_only = false;
+  bool wait = false;
+
+  // get, watch: always "syncJobs/{id}".
+  std::string name;
+
+  // list
+  std::string filter;
+  int32_t page_size = 0;
+  std::string page_token;
+  bool all = false;
+};
+
+// `args` excludes the program name. InvalidArgument with a one-line message
+// on any usage error.
+absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args,
+                                            Flags::Getenv getenv = nullptr);
+
+// "syncJobs/abc" and "abc" both give "syncJobs/abc".
+absl::StatusOr<std::string> NormalizeJobName(absl::string_view name);
+
+// Help for one command ("sync", "get", ...), or the general help for "".
+// Unknown topics get the general help.
+std::string HelpText(const std::string& topic);
+
+}  // namespace blueprintsync::cli
+
+#endif  // BLUEPRINTSYNC_CLIENT_CLI_OPTIONS_H_

@@ -1,0 +1,195 @@
+#include "client/cli_options.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace blueprintsync::cli {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+Flags::Getenv Env(std::map<std::string, std::string> vars = {}) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+absl::StatusOr<CliOptions> Parse(std::vector<std::string> args,
+                                 std::map<std::string, std::string> env = {}) {
+  return ParseCommandLine(args, Env(std::move(env)));
+}
+
+// The usage error's message, or a marker when parsing succeeded.
+std::string ErrorOf(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  auto o = Parse(std::move(args), std::move(env));
+  if (o.ok()) return "<parsed>";
+  EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(o.status().message());
+}
+
+TEST(ParseCommandLineTest, SyncWithEverything) {
+  auto o = Parse({"--server", "bps:7000", "sync", "--source-region", "ap-guangzhou",
+                  "--blueprint-id=lhbp-ls883feh", "--to", "ap-singapore, ap-tokyo", "--to",
+                  "ap-bangkok", "--request-id", "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c", "--wait",
+                  "--output=json", "--timeout", "5s"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->command, Command::kSync);
+  EXPECT_EQ(o->server, "bps:7000");
+  EXPECT_EQ(o->timeout, absl::Seconds(5));
+  EXPECT_EQ(o->output, OutputFormat::kJson);
+  EXPECT_EQ(o->source_region, "ap-guangzhou");
+  EXPECT_EQ(o->blueprint_id, "lhbp-ls883feh");
+  EXPECT_THAT(o->destinations, ElementsAre("ap-singapore", "ap-tokyo", "ap-bangkok"));
+  EXPECT_EQ(o->request_id, "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  EXPECT_TRUE(o->wait);
+  EXPECT_FALSE(o->validate_only);
+}
+
+TEST(ParseCommandLineTest, Defaults) {
+  auto o = Parse({"list"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->command, Command::kList);
+  EXPECT_EQ(o->server, "127.0.0.1:50051");
+  EXPECT_EQ(o->timeout, absl::Seconds(30));
+  EXPECT_EQ(o->output, OutputFormat::kText);
+  EXPECT_EQ(o->page_size, 0);
+  EXPECT_FALSE(o->all);
+}
+
+TEST(ParseCommandLineTest, EnvironmentAndCommandLinePrecedence) {
+  std::map<std::string, std::string> env = {{"BLUEPRINT_SYNC_SERVER", "env-host:1"},
+                                            {"BLUEPRINT_SYNC_TIMEOUT", "2m"}};
+  auto from_env = Parse({"get", "x"}, env);
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(from_env->server, "env-host:1");
+  EXPECT_EQ(from_env->timeout, absl::Minutes(2));
+  auto from_flag = Parse({"get", "x", "--server=flag-host:2", "--timeout=1s"}, env);
+  ASSERT_TRUE(from_flag.ok()) << from_flag.status();
+  EXPECT_EQ(from_flag->server, "flag-host:2");
+  EXPECT_EQ(from_flag->timeout, absl::Seconds(1));
+  EXPECT_THAT(ErrorOf({"get", "x"}, {{"BLUEPRINT_SYNC_TIMEOUT", "soon"}}),
+              HasSubstr("--timeout (from $BLUEPRINT_SYNC_TIMEOUT)"));
+}
+
+TEST(ParseCommandLineTest, GetAndWatchNormalizeTheName) {
+  auto get = Parse({"get", "abc123"});
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_EQ(get->command, Command::kGet);
+  EXPECT_EQ(get->name, "syncJobs/abc123");
+  auto watch = Parse({"watch", "syncJobs/abc123"});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  EXPECT_EQ(watch->command, Command::kWatch);
+  EXPECT_EQ(watch->name, "syncJobs/abc123");
+}
+
+TEST(ParseCommandLineTest, ListFlags) {
+  auto o = Parse(
+      {"list", "--filter", "state = RUNNING", "--page-size", "20", "--page-token", "tok", "--all"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->filter, "state = RUNNING");
+  EXPECT_EQ(o->page_size, 20);
+  EXPECT_EQ(o->page_token, "tok");
+  EXPECT_TRUE(o->all);
+}
+
+TEST(ParseCommandLineTest, AnotherFlagsValueIsNotTakenForTo) {
+  auto o = Parse({"sync", "--source-region", "--to", "--blueprint-id", "b", "--to", "r1"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->source_region, "--to");
+  EXPECT_THAT(o->destinations, ElementsAre("r1"));
+}
+
+TEST(ParseCommandLineTest, HelpForms) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{}, {"--help"}, {"-h"}, {"help"}}) {
+    auto o = Parse(args);
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_EQ(o->command, Command::kHelp);
+    EXPECT_EQ(o->help_topic, "");
+  }
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"help", "sync"}, {"sync", "--help"}, {"sync", "-h"}, {"--help", "sync"}}) {
+    auto o = Parse(args);
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_EQ(o->command, Command::kHelp);
+    EXPECT_EQ(o->help_topic, "sync");
+  }
+}
+
+TEST(ParseCommandLineTest, SyncUsageErrorsNameTheFlagAndRule) {
+  const std::vector<std::string> ok_base = {"sync", "--source-region", "ap-guangzhou",
+                                            "--blueprint-id", "lhbp-1"};
+  EXPECT_EQ(ErrorOf(ok_base), "--to: at least one destination region is required");
+  EXPECT_THAT(ErrorOf({"sync", "--blueprint-id", "b", "--to", "r"}),
+              HasSubstr("--source-region: required"));
+  EXPECT_THAT(ErrorOf({"sync", "--source-region", "s", "--to", "r"}),
+              HasSubstr("--blueprint-id: required"));
+  auto with = [&ok_base](std::vector<std::string> extra) {
+    std::vector<std::string> args = ok_base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ErrorOf(args);
+  };
+  EXPECT_THAT(with({"--to", "a,,b"}), HasSubstr("--to: empty region name in \"a,,b\""));
+  EXPECT_THAT(with({"--to", ""}), HasSubstr("--to: empty region name"));
+  EXPECT_THAT(with({"--to"}), HasSubstr("--to: needs a value"));
+  EXPECT_EQ(with({"--to", "r", "--wait", "--validate-only"}),
+            "--wait: cannot be combined with --validate-only, which creates no job");
+  EXPECT_THAT(with({"--to", "r", "--wait=maybe"}), HasSubstr("--wait"));
+  EXPECT_THAT(with({"--to", "r", "extra"}), HasSubstr("sync: unexpected argument \"extra\""));
+  EXPECT_THAT(with({"--to", "r", "--filter", "x"}), HasSubstr("unknown flag --filter"));
+  EXPECT_EQ(with({"--to", "r", "--wait", "--validate-only=false"}), "<parsed>");
+}
+
+TEST(ParseCommandLineTest, GeneralUsageErrors) {
+  EXPECT_THAT(ErrorOf({"--server", "h:1"}), HasSubstr("missing COMMAND"));
+  EXPECT_THAT(ErrorOf({"frobnicate"}), HasSubstr("unknown command \"frobnicate\""));
+  EXPECT_THAT(ErrorOf({"--bogus", "list"}), HasSubstr("unknown flag --bogus"));
+  EXPECT_THAT(ErrorOf({"--wait", "sync"}),
+              HasSubstr("--wait: a command flag; put it after the command"));
+  EXPECT_THAT(ErrorOf({"list", "--output", "yaml"}),
+              HasSubstr("--output: must be text or json, got \"yaml\""));
+  EXPECT_THAT(ErrorOf({"list", "--timeout", "0s"}), HasSubstr("--timeout"));
+  EXPECT_THAT(ErrorOf({"list", "--server", ""}), HasSubstr("--server: must be HOST:PORT"));
+  EXPECT_THAT(ErrorOf({"list", "--page-size", "-1"}), HasSubstr("--page-size"));
+  EXPECT_THAT(ErrorOf({"list", "--page-size", "1001"}), HasSubstr("from 0 to 1000"));
+  EXPECT_THAT(ErrorOf({"list", "-x"}), HasSubstr("unknown flag -x"));
+  EXPECT_THAT(ErrorOf({"list", "junk"}), HasSubstr("list: unexpected argument"));
+  EXPECT_THAT(ErrorOf({"get"}), HasSubstr("get: expects exactly one NAME"));
+  EXPECT_THAT(ErrorOf({"watch", "a", "b"}), HasSubstr("watch: expects exactly one NAME"));
+  EXPECT_THAT(ErrorOf({"get", "syncJobs/"}), HasSubstr("NAME: must be syncJobs/ID or ID"));
+  EXPECT_THAT(ErrorOf({"get", "projects/p/syncJobs/x"}), HasSubstr("NAME: must be"));
+}
+
+TEST(NormalizeJobNameTest, Rules) {
+  EXPECT_EQ(*NormalizeJobName("x"), "syncJobs/x");
+  EXPECT_EQ(*NormalizeJobName("syncJobs/x"), "syncJobs/x");
+  EXPECT_FALSE(NormalizeJobName("").ok());
+  EXPECT_FALSE(NormalizeJobName("syncJobs/a/b").ok());
+}
+
+TEST(HelpTextTest, DocumentsCommandsFlagsAndExitCodes) {
+  const std::string general = HelpText("");
+  for (const char* s :
+       {"sync", "get", "list", "watch", "--server", "BLUEPRINT_SYNC_SERVER", "--timeout",
+        "BLUEPRINT_SYNC_TIMEOUT", "--output", "Exit codes:", "  0  success",
+        "  1  sync --wait or watch: the job ended FAILED", "  2  usage error", "  3  RPC error"}) {
+    EXPECT_THAT(general, HasSubstr(s));
+  }
+  const std::string sync = HelpText("sync");
+  for (const char* s : {"--source-region", "--blueprint-id", "--to", "--request-id",
+                        "--validate-only", "--wait", "Exit codes:", "--server"}) {
+    EXPECT_THAT(sync, HasSubstr(s));
+  }
+  EXPECT_THAT(HelpText("list"), HasSubstr("--all"));
+  EXPECT_EQ(HelpText("nonsense"), general);
+}
+
+}  // namespace
+}  // namespace blueprintsync::cli

@@ -1,0 +1,21 @@
+// Exit codes of the blueprint-sync CLI. Scripts branch on these, so they are
+// part of the CLI's contract and documented in --help.
+#ifndef BLUEPRINTSYNC_CLIENT_EXIT_CODES_H_
+#define BLUEPRINTSYNC_CLIENT_EXIT_CODES_H_
+
+namespace blueprintsync::cli {
+
+enum ExitCode : int {
+  // The call succeeded; for `sync --wait` and `watch`, the job SUCCEEDED.
+  kExitOk = 0,
+  // `sync --wait` / `watch`: the job ended FAILED.
+  kExitJobFailed = 1,
+  // Bad command line: unknown flag, missing or invalid value.
+  kExitUsage = 2,
+  // The service could not be reached or rejected the call.
+  kExitRpcError = 3,
+};
+
+}  // namespace blueprintsync::cli
+
+#endif  // BLUEPRINTSYNC_CLIENT_EXIT_CODES_H_

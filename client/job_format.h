@@ -1,0 +1,46 @@
+// How the CLI shows jobs: the text views of `sync`, `get` and `list`, the
+// one-line JSON form used by --output json, and the summary printed when a
+// watched job ends. Pure functions of the protos, so tests pin the output.
+#ifndef BLUEPRINTSYNC_CLIENT_JOB_FORMAT_H_
+#define BLUEPRINTSYNC_CLIENT_JOB_FORMAT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "blueprintsync/v1/blueprint_sync.pb.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace blueprintsync::cli {
+
+std::string JobStateName(blueprintsync::v1::SyncJob::State state);
+std::string DestinationStateName(blueprintsync::v1::Destination::State state);
+bool IsTerminal(blueprintsync::v1::SyncJob::State state);
+
+// RFC 3339 in UTC to the second, "2026-11-27T22:01:02Z"; "" when unset.
+std::string FormatTimestamp(const google::protobuf::Timestamp& ts);
+std::string FormatUtc(absl::Time t);
+absl::Time ToTime(const google::protobuf::Timestamp& ts);
+
+// Left-aligned columns separated by two spaces; rows may be shorter than the
+// header. Every line ends with '\n', trailing spaces trimmed.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
+
+// Multi-line description of one job (for `get` and `sync`).
+std::string FormatJobText(const blueprintsync::v1::SyncJob& job);
+// A table of jobs, "no sync jobs" when empty, then the next page token if any.
+std::string FormatJobListText(const blueprintsync::v1::ListSyncJobsResponse& response);
+
+// Protobuf JSON mapping (lowerCamelCase keys, default values omitted), on one
+// line without the trailing '\n'.
+absl::StatusOr<std::string> ToJsonLine(const google::protobuf::Message& message);
+
+// "job syncJobs/x SUCCEEDED (2/2 destinations)\n", and for a failed job one
+// "  <region>: <error>" line per failed destination and the job's own error.
+std::string FormatSummary(const blueprintsync::v1::SyncJob& job);
+
+}  // namespace blueprintsync::cli
+
+#endif  // BLUEPRINTSYNC_CLIENT_JOB_FORMAT_H_
