@@ -12,17 +12,19 @@ Executor::Executor(int threads) {
 
 Executor::~Executor() { Shutdown(); }
 
-void Executor::Post(Task task) {
+bool Executor::Post(Task task) {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return;
+  if (stopping_) return false;
   ready_.push(std::move(task));
+  return true;
 }
 
-void Executor::PostAt(absl::Time when, Task task) {
+bool Executor::PostAt(absl::Time when, Task task) {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return;
+  if (stopping_) return false;
   delayed_.push(Delayed{when, seq_++, std::move(task)});
   ++generation_;
+  return true;
 }
 
 size_t Executor::pending() const {

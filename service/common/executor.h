@@ -26,10 +26,12 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Runs `task` on a worker as soon as one is free. Dropped after Shutdown().
-  void Post(Task task);
-  // Runs `task` at or after `when` (real time). Dropped if still waiting at Shutdown().
-  void PostAt(absl::Time when, Task task);
+  // Runs `task` on a worker as soon as one is free. Returns false (and drops
+  // the task) after Shutdown().
+  bool Post(Task task);
+  // Runs `task` at or after `when` (real time). Dropped if still waiting at
+  // Shutdown(); returns false if dropped at once.
+  bool PostAt(absl::Time when, Task task);
   // Stops accepting tasks, drops delayed tasks that are not due, lets running
   // and due tasks finish, joins the threads. Idempotent.
   void Shutdown();

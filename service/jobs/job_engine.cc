@@ -102,6 +102,7 @@ absl::Status JobEngine::Start() {
           // We stopped between recording the attempt and learning its
           // outcome: the call may have gone out.
           a.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+          a.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);  // as without a restart
           PersistLocked(a);
           [[fallthrough]];
         case JobRecord::OUTCOME_UNKNOWN:
@@ -153,10 +154,16 @@ void JobEngine::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply
     done(absl::UnavailableError("the service is shutting down; retry on another replica"));
     return;
   }
-  // Recording the job means an fsync; keep it off the caller's thread.
-  executor_->Post([this, request, reply_by, done = std::move(done)]() mutable {
-    CreateJob(request, reply_by, std::move(done));
+  // Recording the job means an fsync; keep it off the caller's thread. The
+  // callback is shared so it can still be answered if the task is refused.
+  auto shared_done = std::make_shared<SubmitCallback>(std::move(done));
+  const bool posted = executor_->Post([this, request, reply_by, shared_done] {
+    CreateJob(request, reply_by, std::move(*shared_done));
   });
+  if (!posted) {
+    (*shared_done)(
+        absl::UnavailableError("the service is shutting down; retry on another replica"));
+  }
 }
 
 void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
@@ -213,6 +220,12 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
   a.reply = std::move(done);
   a.reply_by = reply_by;
   stats_.active_jobs = static_cast<int64_t>(active_.size());
+  if (stopping_) {
+    // Shutdown has already answered the callers it knew of; this job is
+    // recorded QUEUED and will be submitted after the restart.
+    ReplyLocked(a, absl::OkStatus());
+    return;
+  }
   log::Info("job recorded", {{"job", name},
                              {"blueprint_id", request.blueprint_id()},
                              {"source_region", request.source_region()},

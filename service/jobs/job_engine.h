@@ -75,7 +75,8 @@ struct JobEngineStats {
 class JobEngine {
  public:
   // Called exactly once per Submit: with the job (QUEUED, or RUNNING with the
-  // new destination ids), or with the error that rejected it.
+  // new destination ids), or with the error that rejected it. Runs under the
+  // engine's lock: must be quick and must not call back into the engine.
   using SubmitCallback = std::function<void(absl::StatusOr<v1::SyncJob>)>;
   // Called with each new version of a watched job, in order; with nullptr
   // when the engine shuts down. Runs under the engine's lock: must be quick

@@ -73,6 +73,8 @@ absl::StatusOr<jobs::JobQuery> ParseListRequest(const v1::ListSyncJobsRequest& r
     if (i + 3 > t.size()) return BadFilter("incomplete condition: expected field = value");
     const std::string& field = t[i];
     if (t[i + 1] != "=") return BadFilter(absl::StrCat("expected \"=\" after ", Shown(field)));
+    if (t[i + 2] == "=")
+      return BadFilter(absl::StrCat("expected a value after ", Shown(field), " ="));
     std::string value = t[i + 2];
     if (!value.empty() && value[0] == '"') value.erase(0, 1);
     if (field == "state") {

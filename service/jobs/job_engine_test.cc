@@ -1,0 +1,1545 @@
+// Tests of JobEngine against a scriptable in-memory Lighthouse fake and the
+// memory job store. The engine's executor runs on real time, so the options
+// use millisecond retry/grace intervals and an hour-long poll interval: the
+// tests drive tracker cycles themselves with PollOnceForTest() and wait for
+// asynchronous effects with bounded polling (WaitFor).
+#include "service/jobs/job_engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "service/common/log.h"
+#include "service/jobs/job_state.h"
+#include "service/jobs/job_store.h"
+#include "service/tencent/api_error.h"
+#include "tests/testing_util/fake_clock.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+using tencent::ApiError;
+using tencent::Blueprint;
+using tencent::CallOptions;
+using tencent::DescribeBlueprintsRequest;
+using tencent::DescribeBlueprintsResponse;
+using tencent::ErrorKind;
+using tencent::SyncBlueprintRequest;
+using tencent::SyncBlueprintResponse;
+
+constexpr char kSrc[] = "ap-guangzhou";
+constexpr char kBp[] = "lhbp-src00001";
+constexpr char kBp2[] = "lhbp-src00002";
+constexpr char kImageName[] = "golden-image";
+
+absl::Status Upstream(ErrorKind kind, const std::string& code,
+                      const std::string& request_id = "req-scripted") {
+  ApiError e;
+  e.kind = kind;
+  e.code = code;
+  e.message = "scripted failure";
+  e.request_id = request_id;
+  e.action = "SyncBlueprint";
+  return tencent::MakeStatus(e);
+}
+
+std::string TencentTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(5)) {
+  const absl::Time end = absl::Now() + timeout;
+  while (!pred()) {
+    if (absl::Now() > end) return pred();
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+Blueprint MakeBlueprint(const std::string& id, const std::string& name, const std::string& state,
+                        absl::Time created) {
+  Blueprint b;
+  b.blueprint_id = id;
+  b.blueprint_name = name;
+  b.blueprint_state = state;
+  b.blueprint_type = "PRIVATE";
+  b.created_time = TencentTime(created);
+  return b;
+}
+
+// A scriptable LighthouseClient: SyncBlueprint answers from a queue of
+// per-call handlers (default: success with fresh ids, nothing created
+// upstream); DescribeBlueprints answers from a small "world" of blueprints per
+// region, by id or by filters. Every call is recorded. Thread-safe.
+class FakeLighthouse final : public tencent::LighthouseClient {
+ public:
+  using SyncHandler = std::function<absl::StatusOr<SyncBlueprintResponse>(
+      const SyncBlueprintRequest&, const CallOptions&)>;
+  using DescribeHook =
+      std::function<std::optional<absl::Status>(const DescribeBlueprintsRequest&)>;
+
+  struct SyncCall {
+    SyncBlueprintRequest request;
+    CallOptions options;
+  };
+
+  void ScriptSync(SyncHandler handler) {
+    absl::MutexLock lock(&mu_);
+    script_.push_back(std::move(handler));
+  }
+  void ScriptSyncResult(absl::StatusOr<SyncBlueprintResponse> result) {
+    ScriptSync([result](const SyncBlueprintRequest&, const CallOptions&) { return result; });
+  }
+  void ScriptSyncError(const absl::Status& status) { ScriptSyncResult(status); }
+
+  // While held, SyncBlueprint calls block (after being recorded).
+  void HoldSync() {
+    absl::MutexLock lock(&mu_);
+    held_ = true;
+  }
+  void ReleaseSync() {
+    absl::MutexLock lock(&mu_);
+    held_ = false;
+  }
+
+  void Put(const std::string& region, const Blueprint& b) {
+    absl::MutexLock lock(&mu_);
+    world_[region][b.blueprint_id] = b;
+  }
+  void SetState(const std::string& region, const std::string& id, const std::string& state) {
+    absl::MutexLock lock(&mu_);
+    world_[region][id].blueprint_id = id;
+    world_[region][id].blueprint_state = state;
+  }
+  void SetDescribeHook(DescribeHook hook) {
+    absl::MutexLock lock(&mu_);
+    describe_hook_ = std::move(hook);
+  }
+
+  std::vector<SyncCall> sync_calls() const {
+    absl::MutexLock lock(&mu_);
+    return syncs_;
+  }
+  int sync_count() const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(syncs_.size());
+  }
+  int sync_completed() const {
+    absl::MutexLock lock(&mu_);
+    return sync_completed_;
+  }
+  std::vector<DescribeBlueprintsRequest> describe_calls() const {
+    absl::MutexLock lock(&mu_);
+    return describes_;
+  }
+  void ClearDescribeCalls() {
+    absl::MutexLock lock(&mu_);
+    describes_.clear();
+  }
+  // Looks at a source blueprint: id lookups for `id` in `region`.
+  int source_looks(const std::string& region, const std::string& id) const {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& d : describes_) {
+      if (d.region == region && d.blueprint_ids.size() == 1 && d.blueprint_ids[0] == id) ++n;
+    }
+    return n;
+  }
+  // "sync:<bp>", "source:<region>/<bp>", "list:<region>", "poll:<region>", in call order.
+  std::vector<std::string> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+  absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
+                                                      const CallOptions& options) override {
+    SyncHandler handler;
+    {
+      absl::MutexLock lock(&mu_);
+      syncs_.push_back({request, options});
+      events_.push_back(absl::StrCat("sync:", request.blueprint_id));
+      if (!script_.empty()) {
+        handler = std::move(script_.front());
+        script_.pop_front();
+      }
+      mu_.Await(absl::Condition(+[](bool* held) { return !*held; }, &held_));
+    }
+    absl::StatusOr<SyncBlueprintResponse> result;
+    if (handler) {
+      result = handler(request, options);
+    } else {
+      SyncBlueprintResponse r;
+      absl::MutexLock lock(&mu_);
+      for (const auto& region : request.destination_regions) {
+        r.destinations.push_back({region, absl::StrFormat("lhbp-n%07d", ++next_id_)});
+      }
+      r.request_id = absl::StrCat("sync-req-", next_id_);
+      result = r;
+    }
+    absl::MutexLock lock(&mu_);
+    ++sync_completed_;
+    return result;
+  }
+
+  absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
+      const DescribeBlueprintsRequest& request, const CallOptions&) override {
+    DescribeHook hook;
+    {
+      absl::MutexLock lock(&mu_);
+      describes_.push_back(request);
+      if (!request.filters.empty()) {
+        events_.push_back(absl::StrCat("list:", request.region));
+      } else if (request.blueprint_ids.size() == 1 &&
+                 absl::StartsWith(request.blueprint_ids[0], "lhbp-src")) {
+        events_.push_back(absl::StrCat("source:", request.region, "/", request.blueprint_ids[0]));
+      } else {
+        events_.push_back(absl::StrCat("poll:", request.region));
+      }
+      hook = describe_hook_;
+    }
+    if (hook) {
+      if (std::optional<absl::Status> s = hook(request)) return *s;
+    }
+    absl::MutexLock lock(&mu_);
+    DescribeBlueprintsResponse resp;
+    resp.request_id = "describe-req";
+    const auto& region = world_[request.region];
+    if (!request.blueprint_ids.empty()) {
+      for (const auto& id : request.blueprint_ids) {
+        auto it = region.find(id);
+        if (it != region.end()) resp.blueprints.push_back(it->second);
+      }
+    } else {
+      for (const auto& [id, b] : region) {
+        if (Matches(b, request.filters)) resp.blueprints.push_back(b);
+      }
+    }
+    resp.total_count = static_cast<int64_t>(resp.blueprints.size());
+    return resp;
+  }
+
+  absl::StatusOr<tencent::DescribeRegionsResponse> DescribeRegions(const std::string&,
+                                                                   const CallOptions&) override {
+    return absl::UnimplementedError("not used by the engine");
+  }
+
+ private:
+  static bool Matches(const Blueprint& b, const std::vector<tencent::DescribeFilter>& filters) {
+    for (const auto& f : filters) {
+      std::string v;
+      if (f.name == "blueprint-name") {
+        v = b.blueprint_name;
+      } else if (f.name == "blueprint-type") {
+        v = b.blueprint_type;
+      } else if (f.name == "blueprint-state") {
+        v = b.blueprint_state;
+      } else if (f.name == "blueprint-id") {
+        v = b.blueprint_id;
+      } else {
+        return false;
+      }
+      if (std::find(f.values.begin(), f.values.end(), v) == f.values.end()) return false;
+    }
+    return true;
+  }
+
+  mutable absl::Mutex mu_;
+  std::deque<SyncHandler> script_ ABSL_GUARDED_BY(mu_);
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+  int next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  int sync_completed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<SyncCall> syncs_ ABSL_GUARDED_BY(mu_);
+  std::vector<DescribeBlueprintsRequest> describes_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::map<std::string, Blueprint>> world_ ABSL_GUARDED_BY(mu_);
+  DescribeHook describe_hook_ ABSL_GUARDED_BY(mu_);
+};
+
+// Delegates to a memory store; UpdateJob can be made to fail.
+class FlakyStore final : public JobStore {
+ public:
+  FlakyStore() : next_(MakeMemoryJobStore()) {}
+  std::atomic<bool> fail_updates{false};
+  std::atomic<int> failed_updates{0};
+
+  absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& r) override {
+    return next_->CreateJob(r);
+  }
+  absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
+    return next_->GetJob(name);
+  }
+  absl::Status UpdateJob(const JobRecord& r) override {
+    if (fail_updates) {
+      ++failed_updates;
+      return absl::UnavailableError("disk full (scripted)");
+    }
+    return next_->UpdateJob(r);
+  }
+  absl::StatusOr<JobPage> ListJobs(const JobQuery& q) override { return next_->ListJobs(q); }
+  absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
+    return next_->ListUnfinishedJobs();
+  }
+
+ private:
+  std::unique_ptr<JobStore> next_;
+};
+
+// Collects the answers a SubmitCallback receives.
+class Replies {
+ public:
+  JobEngine::SubmitCallback Callback() {
+    return [this](absl::StatusOr<v1::SyncJob> r) {
+      absl::MutexLock lock(&mu_);
+      got_.push_back(std::move(r));
+    };
+  }
+  size_t count() const {
+    absl::MutexLock lock(&mu_);
+    return got_.size();
+  }
+  // The first answer; waits for it (fails the test on timeout).
+  absl::StatusOr<v1::SyncJob> First() const {
+    EXPECT_TRUE(WaitFor([this] { return count() >= 1; })) << "no answer from Submit";
+    absl::MutexLock lock(&mu_);
+    if (got_.empty()) return absl::DeadlineExceededError("no answer");
+    return got_.front();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<absl::StatusOr<v1::SyncJob>> got_ ABSL_GUARDED_BY(mu_);
+};
+
+// Collects what a watcher sees ("" for nullptr).
+class Seen {
+ public:
+  JobEngine::WatchCallback Callback() {
+    return [this](const v1::SyncJob* job) {
+      absl::MutexLock lock(&mu_);
+      if (job == nullptr) {
+        got_.push_back(std::nullopt);
+      } else {
+        got_.push_back(*job);
+      }
+    };
+  }
+  std::vector<std::optional<v1::SyncJob>> all() const {
+    absl::MutexLock lock(&mu_);
+    return got_;
+  }
+  size_t count() const {
+    absl::MutexLock lock(&mu_);
+    return got_.size();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::optional<v1::SyncJob>> got_ ABSL_GUARDED_BY(mu_);
+};
+
+v1::SyncBlueprintRequest Request(const std::string& src, const std::string& bp,
+                                 const std::vector<std::string>& dests,
+                                 const std::string& request_id = "") {
+  v1::SyncBlueprintRequest r;
+  r.set_source_region(src);
+  r.set_blueprint_id(bp);
+  for (const auto& d : dests) r.add_destination_regions(d);
+  r.set_request_id(request_id);
+  return r;
+}
+
+JobRecord MakeRecord(const std::string& src, const std::string& bp,
+                     const std::vector<std::pair<std::string, std::string>>& dests,
+                     JobRecord::SubmitPhase phase, v1::SyncJob::State state) {
+  const absl::Time now = absl::Now();
+  JobRecord rec;
+  v1::SyncJob* job = rec.mutable_job();
+  job->set_name(NewJobName());
+  job->set_state(state);
+  job->set_source_region(src);
+  job->set_blueprint_id(bp);
+  for (const auto& [region, id] : dests) {
+    v1::Destination* d = job->add_destinations();
+    d->set_region(region);
+    d->set_blueprint_id(id);
+    d->set_state(id.empty() ? v1::Destination::PENDING : v1::Destination::SYNCING);
+  }
+  *job->mutable_create_time() = ToProto(now - absl::Minutes(1));
+  *job->mutable_update_time() = ToProto(now - absl::Minutes(1));
+  *job->mutable_deadline() = ToProto(now + absl::Hours(6));
+  rec.set_phase(phase);
+  if (phase != JobRecord::NOT_SUBMITTED) {
+    *rec.mutable_submit_attempt_time() = ToProto(now - absl::Seconds(2));
+    rec.set_submit_attempts(1);
+  }
+  return rec;
+}
+
+JobEngineOptions FastOptions() {
+  JobEngineOptions o;
+  o.poll_interval = absl::Hours(1);  // cycles are driven by PollOnceForTest
+  o.workers = 4;
+  o.retry_initial = absl::Milliseconds(5);
+  o.retry_max = absl::Milliseconds(40);
+  o.busy_retry_interval = absl::Milliseconds(5);
+  o.reconcile_grace = absl::Milliseconds(5);
+  o.reconcile_attempts = 3;
+  return o;
+}
+
+class JobEngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { log::SetLevel(log::Level::kError); }
+  static void TearDownTestSuite() { log::SetLevel(log::Level::kInfo); }
+
+  JobEngineTest() : store_(MakeMemoryJobStore()) {}
+  ~JobEngineTest() override {
+    fake_.ReleaseSync();
+    engine_.reset();
+  }
+
+  void StartEngine(JobEngineOptions options = FastOptions(),
+                   Clock* clock = SystemClock::Default(), JobStore* store = nullptr) {
+    engine_ = std::make_unique<JobEngine>(options, store ? store : store_.get(), &fake_, clock);
+    ASSERT_TRUE(engine_->Start().ok());
+    // The tracker runs one cycle as soon as it starts; let it finish so that
+    // call counts taken afterwards belong to the test's own cycles.
+    ASSERT_TRUE(WaitFor([this] { return engine_->stats().poll_cycles >= 1; }));
+  }
+
+  v1::SyncJob Job(const std::string& name) {
+    auto job = engine_->Get(name);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : v1::SyncJob();
+  }
+  JobRecord Stored(const std::string& name, JobStore* store = nullptr) {
+    auto rec = (store ? store : store_.get())->GetJob(name);
+    EXPECT_TRUE(rec.ok()) << rec.status();
+    return rec.ok() ? *rec : JobRecord();
+  }
+  bool WaitForState(const std::string& name, v1::SyncJob::State state) {
+    const bool ok = WaitFor([&] {
+      auto job = engine_->Get(name);
+      return job.ok() && job->state() == state;
+    });
+    if (!ok) {
+      ADD_FAILURE() << name << " never reached " << v1::SyncJob::State_Name(state)
+                    << "; now: " << Job(name).DebugString();
+    }
+    return ok;
+  }
+  bool WaitForIds(const std::string& name) {
+    return WaitFor([&] {
+      auto job = engine_->Get(name);
+      if (!job.ok() || job->destinations().empty()) return false;
+      for (const auto& d : job->destinations()) {
+        if (d.blueprint_id().empty()) return false;
+      }
+      return true;
+    });
+  }
+
+  std::unique_ptr<JobStore> store_;
+  FlakyStore flaky_;
+  FakeLighthouse fake_;
+  std::unique_ptr<JobEngine> engine_;
+};
+
+// ---------------------------------------------------------------------------
+// Submission
+
+TEST_F(JobEngineTest, SubmitSuccessAnswersRunningWithIdsAfterRecordingSubmitting) {
+  StartEngine();
+  std::vector<JobRecord> seen_during_call;
+  fake_.ScriptSync([&](const SyncBlueprintRequest& req, const CallOptions&) {
+    // The durable SUBMITTING record must exist before the call goes out.
+    auto unfinished = store_->ListUnfinishedJobs();
+    if (unfinished.ok()) seen_during_call = *unfinished;
+    SyncBlueprintResponse r;
+    r.destinations = {{"ap-singapore", "lhbp-sg000001"}, {"ap-tokyo", "lhbp-tk000001"}};
+    r.request_id = "req-sync-1";
+    return r;
+  });
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
+  EXPECT_TRUE(absl::StartsWith(job->name(), "syncJobs/"));
+  EXPECT_EQ(job->source_region(), kSrc);
+  EXPECT_EQ(job->blueprint_id(), kBp);
+  EXPECT_EQ(job->upstream_request_id(), "req-sync-1");
+  ASSERT_EQ(job->destinations_size(), 2);
+  EXPECT_EQ(job->destinations(0).region(), "ap-singapore");
+  EXPECT_EQ(job->destinations(0).blueprint_id(), "lhbp-sg000001");
+  EXPECT_EQ(job->destinations(0).state(), v1::Destination::SYNCING);
+  EXPECT_EQ(job->destinations(1).region(), "ap-tokyo");
+  EXPECT_EQ(job->destinations(1).blueprint_id(), "lhbp-tk000001");
+  EXPECT_EQ(job->destinations(1).state(), v1::Destination::SYNCING);
+  EXPECT_TRUE(job->has_submit_time());
+  EXPECT_TRUE(job->has_create_time());
+  EXPECT_TRUE(job->has_deadline());
+
+  ASSERT_EQ(seen_during_call.size(), 1u);
+  EXPECT_EQ(seen_during_call[0].job().name(), job->name());
+  EXPECT_EQ(seen_during_call[0].phase(), JobRecord::SUBMITTING);
+  EXPECT_EQ(seen_during_call[0].submit_attempts(), 1);
+  EXPECT_TRUE(seen_during_call[0].has_submit_attempt_time());
+
+  const JobRecord stored = Stored(job->name());
+  EXPECT_EQ(stored.phase(), JobRecord::SUBMITTED);
+  EXPECT_EQ(stored.job().state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(stored.job().destinations(1).blueprint_id(), "lhbp-tk000001");
+
+  const auto calls = fake_.sync_calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].request.region, kSrc);
+  EXPECT_EQ(calls[0].request.blueprint_id, kBp);
+  EXPECT_THAT(calls[0].request.destination_regions, ElementsAre("ap-singapore", "ap-tokyo"));
+  EXPECT_EQ(engine_->stats().sync_calls, 1);
+  EXPECT_EQ(engine_->stats().active_jobs, 1);
+  EXPECT_EQ(replies.count(), 1u);
+}
+
+TEST_F(JobEngineTest, RegionMissingFromSyncAnswerFailsThatDestination) {
+  StartEngine();
+  SyncBlueprintResponse r;
+  r.destinations = {{"ap-singapore", "lhbp-sg000001"}};
+  fake_.ScriptSyncResult(r);
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(job->destinations(0).state(), v1::Destination::SYNCING);
+  EXPECT_EQ(job->destinations(1).state(), v1::Destination::FAILED);
+  EXPECT_NE(job->destinations(1).error().code(), 0);
+}
+
+TEST_F(JobEngineTest, RequestIdDeduplicatesSamePayloadAndRejectsDifferentOne) {
+  StartEngine();
+  const std::string rid = "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+  Replies first;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, rid), absl::InfiniteFuture(),
+                  first.Callback());
+  auto job = first.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->state(), v1::SyncJob::RUNNING);
+
+  Replies again;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, rid), absl::InfiniteFuture(),
+                  again.Callback());
+  auto same = again.First();
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->name(), job->name());
+  EXPECT_EQ(same->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(same->destinations(0).blueprint_id(), job->destinations(0).blueprint_id());
+
+  Replies different;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}, rid), absl::InfiniteFuture(),
+                  different.Callback());
+  auto err = different.First();
+  ASSERT_FALSE(err.ok());
+  EXPECT_EQ(err.status().code(), absl::StatusCode::kInvalidArgument);
+  auto rule = GetFieldRule(err.status());
+  ASSERT_TRUE(rule.has_value());
+  EXPECT_EQ(rule->field, "request_id");
+  EXPECT_EQ(rule->rule, "REQUEST_ID_REUSED");
+  EXPECT_THAT(std::string(err.status().message()), HasSubstr(job->name()));
+
+  EXPECT_EQ(fake_.sync_count(), 1);
+  EXPECT_EQ(engine_->stats().sync_calls, 1);
+  EXPECT_EQ(engine_->stats().active_jobs, 1);
+}
+
+TEST_F(JobEngineTest, RequestIdOfRejectedJobGetsTheSameErrorAgain) {
+  StartEngine();
+  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound",
+                                 "req-rejected"));
+  const std::string rid = "0b1e2f3a-4b5c-4c1b-9a57-3f1c0a5e8f1e";
+  Replies first;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, rid), absl::InfiniteFuture(),
+                  first.Callback());
+  auto err1 = first.First();
+  ASSERT_FALSE(err1.ok());
+  EXPECT_EQ(err1.status().code(), absl::StatusCode::kNotFound);
+
+  Replies second;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, rid), absl::InfiniteFuture(),
+                  second.Callback());
+  auto err2 = second.First();
+  ASSERT_FALSE(err2.ok());
+  EXPECT_EQ(err2.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(err2.status().message(), err1.status().message());
+  auto api = tencent::GetApiError(err2.status());
+  ASSERT_TRUE(api.has_value());
+  EXPECT_EQ(api->code, "ResourceNotFound.PrivateBlueprintNotFound");
+  EXPECT_EQ(api->request_id, "req-rejected");
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(JobEngineTest, RejectedSubmissionFailsJobWithNotFound) {
+  StartEngine();
+  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound",
+                                 "req-nf"));
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto err = replies.First();
+  ASSERT_FALSE(err.ok());
+  EXPECT_EQ(err.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(tencent::GetApiError(err.status()).has_value());
+
+  // The job was recorded before the call; find it in the store.
+  auto page = store_->ListJobs(JobQuery{});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->records.size(), 1u);
+  const JobRecord rec = page->records[0];
+  EXPECT_EQ(rec.phase(), JobRecord::REJECTED);
+  EXPECT_EQ(rec.job().state(), v1::SyncJob::FAILED);
+  EXPECT_TRUE(rec.job().has_end_time());
+  EXPECT_EQ(rec.job().error().code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(rec.job().error().tencent_code(), "ResourceNotFound.PrivateBlueprintNotFound");
+  EXPECT_EQ(rec.job().error().tencent_request_id(), "req-nf");
+  for (const auto& d : rec.job().destinations()) {
+    EXPECT_EQ(d.state(), v1::Destination::FAILED) << d.region();
+    EXPECT_EQ(d.error().tencent_code(), "ResourceNotFound.PrivateBlueprintNotFound");
+  }
+  EXPECT_EQ(Job(rec.job().name()).state(), v1::SyncJob::FAILED);
+  EXPECT_EQ(engine_->stats().active_jobs, 0);
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(JobEngineTest, LocalErrorOtherThanDeadlineIsRejected) {
+  StartEngine();
+  ApiError e;
+  e.kind = ErrorKind::kLocal;
+  e.code = "ClientError.RequestTooLarge";
+  e.message = "too large";
+  fake_.ScriptSyncError(tencent::MakeStatus(e));
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto err = replies.First();
+  ASSERT_FALSE(err.ok());
+  absl::SleepFor(absl::Milliseconds(50));  // a wrong retry would have happened by now
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+struct TransientCase {
+  std::string label;
+  ErrorKind kind;
+  std::string code;
+};
+
+class TransientSubmitTest : public JobEngineTest,
+                            public ::testing::WithParamInterface<TransientCase> {};
+
+TEST_P(TransientSubmitTest, NotExecutedFailureIsResubmittedAndCallerGetsQueuedFirst) {
+  StartEngine();
+  fake_.ScriptSyncError(Upstream(GetParam().kind, GetParam().code));
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  // The first attempt failed without executing: the caller is answered with
+  // the job as it stands (QUEUED) rather than kept waiting for the retry.
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  EXPECT_TRUE(job->destinations(0).blueprint_id().empty());
+
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
+  EXPECT_FALSE(Job(job->name()).destinations(0).blueprint_id().empty());
+  EXPECT_EQ(Stored(job->name()).phase(), JobRecord::SUBMITTED);
+  EXPECT_EQ(Stored(job->name()).submit_attempts(), 2);
+  absl::SleepFor(absl::Milliseconds(50));  // no further attempt may follow
+  EXPECT_EQ(fake_.sync_count(), 2);
+  EXPECT_EQ(engine_->stats().sync_calls, 2);
+  EXPECT_EQ(replies.count(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, TransientSubmitTest,
+    ::testing::Values(TransientCase{"Transport", ErrorKind::kTransport, "ClientError.NetworkError"},
+                      TransientCase{"Throttle", ErrorKind::kApi, "RequestLimitExceeded"},
+                      TransientCase{"ThrottleSubcode", ErrorKind::kApi,
+                                    "RequestLimitExceeded.UinLimitExceeded"},
+                      TransientCase{"CallerDeadline", ErrorKind::kLocal,
+                                    "ClientError.DeadlineExceeded"}),
+    [](const ::testing::TestParamInfo<TransientCase>& p) { return p.param.label; });
+
+TEST_F(JobEngineTest, CallDeadlineIsTheReplyByTimeWhileACallerWaits) {
+  StartEngine();
+  const absl::Time reply_by = absl::Now() + absl::Hours(1);
+  // As the real client does when rate-limit capacity would come too late.
+  fake_.ScriptSync([](const SyncBlueprintRequest&, const CallOptions& options) {
+    ApiError e;
+    e.kind = ErrorKind::kLocal;
+    e.code = "ClientError.DeadlineExceeded";
+    e.message = "caller deadline";
+    return absl::StatusOr<SyncBlueprintResponse>(tencent::MakeStatus(e));
+  });
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), reply_by, replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
+  const auto calls = fake_.sync_calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].options.deadline, reply_by);
+  // Nobody waits any more: the retry is not bound by the caller's deadline.
+  EXPECT_EQ(calls[1].options.deadline, absl::InfiniteFuture());
+}
+
+TEST_F(JobEngineTest, SubmittingIsNotSentWhenItCannotBeRecorded) {
+  FlakyStore& flaky = flaky_;
+  StartEngine(FastOptions(), SystemClock::Default(), &flaky);
+  flaky.fail_updates = true;
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  // Several attempts to record SUBMITTING fail; none may be followed by a call.
+  ASSERT_TRUE(WaitFor([&] { return flaky.failed_updates >= 3; }));
+  EXPECT_EQ(fake_.sync_count(), 0);
+
+  std::optional<JobRecord::SubmitPhase> phase_during_call;
+  fake_.ScriptSync([&](const SyncBlueprintRequest&, const CallOptions&) {
+    auto rec = flaky.GetJob(job->name());
+    if (rec.ok()) phase_during_call = rec->phase();
+    SyncBlueprintResponse r;
+    r.destinations = {{"ap-singapore", "lhbp-sg000009"}};
+    return absl::StatusOr<SyncBlueprintResponse>(r);
+  });
+  flaky.fail_updates = false;
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
+  EXPECT_EQ(fake_.sync_count(), 1);
+  ASSERT_TRUE(phase_during_call.has_value());
+  EXPECT_EQ(*phase_during_call, JobRecord::SUBMITTING);
+  EXPECT_EQ(Stored(job->name(), &flaky).submit_attempts(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Source busy
+
+TEST_F(JobEngineTest, BusySourceIsRetriedUntilItIsFree) {
+  StartEngine();
+  fake_.ScriptSyncError(
+      Upstream(ErrorKind::kApi, "OperationDenied.BlueprintOperationInProgress"));
+  fake_.ScriptSyncError(
+      Upstream(ErrorKind::kApi, "UnsupportedOperation.BlueprintLatestOperationUnfinished"));
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
+  EXPECT_EQ(fake_.sync_count(), 3);
+  EXPECT_EQ(replies.count(), 1u);
+}
+
+TEST_F(JobEngineTest, BusySourceFailsAbortedAfterBusyWindow) {
+  JobEngineOptions o = FastOptions();
+  o.busy_retry_interval = absl::Milliseconds(10);
+  o.busy_window = absl::Milliseconds(150);
+  StartEngine(o);
+  for (int i = 0; i < 1000; ++i) {
+    fake_.ScriptSyncError(
+        Upstream(ErrorKind::kApi, "OperationDenied.BlueprintOperationInProgress", "req-busy"));
+  }
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
+  const v1::SyncJob failed = Job(job->name());
+  EXPECT_EQ(failed.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+  EXPECT_EQ(failed.error().tencent_code(), "OperationDenied.BlueprintOperationInProgress");
+  for (const auto& d : failed.destinations()) {
+    EXPECT_EQ(d.state(), v1::Destination::FAILED);
+    EXPECT_EQ(d.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+  }
+  EXPECT_GE(fake_.sync_count(), 2);
+  const int calls = fake_.sync_count();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(fake_.sync_count(), calls) << "kept retrying after the job failed";
+  EXPECT_EQ(replies.count(), 1u);
+}
+
+// ---------------------------------------------------------------------------
+// Ambiguous submissions and reconciliation
+
+class ReconcileTest : public JobEngineTest {
+ protected:
+  void SetUp() override {
+    fake_.Put(kSrc, MakeBlueprint(kBp, kImageName, "NORMAL", absl::Now() - absl::Hours(48)));
+  }
+  // A SyncBlueprint answer whose outcome is unknown; `create` runs first (the
+  // call "executed" as far as the world is concerned).
+  void ScriptUnknownOutcome(std::function<void()> create = nullptr) {
+    fake_.ScriptSync([create](const SyncBlueprintRequest&, const CallOptions&) {
+      if (create) create();
+      return absl::StatusOr<SyncBlueprintResponse>(
+          Upstream(ErrorKind::kOutcomeUnknown, "ClientError.OutcomeUnknown", "req-lost"));
+    });
+  }
+};
+
+TEST_F(ReconcileTest, CopiesInEveryDestinationAreAdopted) {
+  StartEngine();
+  // Copies that must not be adopted: made long before the attempt, or with
+  // another name.
+  fake_.Put("ap-singapore",
+            MakeBlueprint("lhbp-old00001", kImageName, "NORMAL", absl::Now() - absl::Hours(24)));
+  fake_.Put("ap-tokyo",
+            MakeBlueprint("lhbp-oth00001", "other-image", "SYNCING", absl::Now()));
+  ScriptUnknownOutcome([this] {
+    fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00001", kImageName, "SYNCING", absl::Now()));
+    fake_.Put("ap-tokyo", MakeBlueprint("lhbp-new00002", kImageName, "SYNCING", absl::Now()));
+    fake_.SetState(kSrc, kBp, "SYNCING");
+  });
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  // Answered at once: the job is running as far as anyone can tell.
+  EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(job->upstream_request_id(), "req-lost");
+
+  ASSERT_TRUE(WaitForIds(job->name())) << Job(job->name()).DebugString();
+  const v1::SyncJob adopted = Job(job->name());
+  EXPECT_EQ(adopted.state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(adopted.destinations(0).blueprint_id(), "lhbp-new00001");
+  EXPECT_EQ(adopted.destinations(0).state(), v1::Destination::SYNCING);
+  EXPECT_EQ(adopted.destinations(0).blueprint_state(), "SYNCING");
+  EXPECT_EQ(adopted.destinations(1).blueprint_id(), "lhbp-new00002");
+  EXPECT_TRUE(adopted.has_submit_time());
+  EXPECT_EQ(Stored(job->name()).phase(), JobRecord::SUBMITTED);
+
+  // The destination lists looked for the source's name among private images.
+  bool listed = false;
+  for (const auto& d : fake_.describe_calls()) {
+    if (d.filters.empty()) continue;
+    listed = true;
+    std::map<std::string, std::vector<std::string>> f;
+    for (const auto& filter : d.filters) f[filter.name] = filter.values;
+    EXPECT_THAT(f["blueprint-name"], ElementsAre(kImageName));
+    EXPECT_THAT(f["blueprint-type"], ElementsAre("PRIVATE"));
+    EXPECT_TRUE(d.blueprint_ids.empty());
+  }
+  EXPECT_TRUE(listed);
+
+  // Tracked as usual from here on.
+  fake_.SetState("ap-singapore", "lhbp-new00001", "NORMAL");
+  fake_.SetState("ap-tokyo", "lhbp-new00002", "NORMAL");
+  engine_->PollOnceForTest();
+  EXPECT_EQ(Job(job->name()).state(), v1::SyncJob::SUCCEEDED);
+  EXPECT_EQ(fake_.sync_count(), 1);
+  EXPECT_EQ(engine_->stats().sync_calls, 1);
+}
+
+TEST_F(ReconcileTest, NoCopiesAndIdleSourceMeansResubmitOnce) {
+  StartEngine();
+  ScriptUnknownOutcome();  // nothing created; the source stays NORMAL
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitForIds(job->name())) << Job(job->name()).DebugString();
+  EXPECT_EQ(Job(job->name()).state(), v1::SyncJob::RUNNING);
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(fake_.sync_count(), 2);
+  EXPECT_EQ(Stored(job->name()).submit_attempts(), 2);
+
+  // The second call came only after the reconciler had looked.
+  const auto events = fake_.events();
+  std::vector<std::string> relevant;
+  for (const auto& e : events) {
+    if (!absl::StartsWith(e, "poll:")) relevant.push_back(e);
+  }
+  EXPECT_THAT(relevant,
+              ElementsAre(absl::StrCat("sync:", kBp), absl::StrCat("source:", kSrc, "/", kBp),
+                          "list:ap-singapore", "list:ap-tokyo", absl::StrCat("sync:", kBp)));
+}
+
+TEST_F(ReconcileTest, AmbiguousEvidenceFailsNeedsAttentionAfterAllLooks) {
+  JobEngineOptions o = FastOptions();
+  o.reconcile_attempts = 4;
+  StartEngine(o);
+  ScriptUnknownOutcome([this] {
+    // A copy in one region only, source still busy.
+    fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00001", kImageName, "SYNCING", absl::Now()));
+    fake_.SetState(kSrc, kBp, "SYNCING");
+  });
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
+  const v1::SyncJob failed = Job(job->name());
+  EXPECT_EQ(failed.error().code(), static_cast<int>(absl::StatusCode::kUnknown));
+  EXPECT_THAT(failed.error().message(), StartsWith("needs attention"));
+  EXPECT_THAT(failed.error().message(), HasSubstr("ap-singapore"));
+  EXPECT_THAT(failed.error().message(), HasSubstr("ap-tokyo"));
+  EXPECT_THAT(failed.error().message(), HasSubstr(kBp));
+  for (const auto& d : failed.destinations()) {
+    EXPECT_EQ(d.state(), v1::Destination::FAILED);
+    EXPECT_TRUE(d.blueprint_id().empty());
+  }
+  EXPECT_EQ(fake_.source_looks(kSrc, kBp), 4);
+  EXPECT_EQ(fake_.sync_count(), 1);
+  EXPECT_EQ(engine_->stats().active_jobs, 0);
+}
+
+TEST_F(ReconcileTest, TwoCandidateCopiesInARegionAreAmbiguous) {
+  StartEngine();
+  ScriptUnknownOutcome([this] {
+    fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00001", kImageName, "SYNCING", absl::Now()));
+    fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00002", kImageName, "SYNCING", absl::Now()));
+  });
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
+  EXPECT_THAT(Job(job->name()).error().message(), StartsWith("needs attention"));
+  EXPECT_EQ(fake_.source_looks(kSrc, kBp), 3);
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(ReconcileTest, SourceThatCannotBeReadIsInconclusive) {
+  StartEngine();
+  fake_.SetDescribeHook([](const DescribeBlueprintsRequest& r) -> std::optional<absl::Status> {
+    if (r.region == kSrc) return Upstream(ErrorKind::kTransport, "ClientError.NetworkError");
+    return std::nullopt;
+  });
+  ScriptUnknownOutcome();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
+  EXPECT_THAT(Job(job->name()).error().message(), StartsWith("needs attention"));
+  EXPECT_THAT(Job(job->name()).error().message(), HasSubstr("source blueprint"));
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(ReconcileTest, CopiesOwnedByAnotherJobAreNotAdopted) {
+  StartEngine();
+  // Another source image with the same name, in another region, synced by a
+  // job that is still running and owns lhbp-own00001 in ap-singapore.
+  const std::string other_src = "ap-shanghai";
+  fake_.Put(other_src, MakeBlueprint(kBp2, kImageName, "NORMAL", absl::Now() - absl::Hours(1)));
+  fake_.ScriptSync([this](const SyncBlueprintRequest&, const CallOptions&) {
+    fake_.Put("ap-singapore", MakeBlueprint("lhbp-own00001", kImageName, "SYNCING", absl::Now()));
+    SyncBlueprintResponse r;
+    r.destinations = {{"ap-singapore", "lhbp-own00001"}};
+    return absl::StatusOr<SyncBlueprintResponse>(r);
+  });
+  Replies owner;
+  engine_->Submit(Request(other_src, kBp2, {"ap-singapore"}), absl::InfiniteFuture(),
+                  owner.Callback());
+  ASSERT_TRUE(owner.First().ok());
+  ASSERT_EQ(owner.First()->state(), v1::SyncJob::RUNNING);
+
+  ScriptUnknownOutcome([this] {
+    fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00001", kImageName, "SYNCING", absl::Now()));
+  });
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitForIds(job->name())) << Job(job->name()).DebugString();
+  EXPECT_EQ(Job(job->name()).destinations(0).blueprint_id(), "lhbp-new00001");
+  EXPECT_EQ(fake_.sync_count(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Restart recovery
+
+TEST_F(ReconcileTest, RestartReconcilesInterruptedSubmissionInsteadOfResending) {
+  JobRecord rec = MakeRecord(kSrc, kBp, {{"ap-singapore", ""}, {"ap-tokyo", ""}},
+                             JobRecord::SUBMITTING, v1::SyncJob::QUEUED);
+  const std::string name = rec.job().name();
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  // The interrupted call did execute.
+  fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00001", kImageName, "SYNCING", absl::Now()));
+  fake_.Put("ap-tokyo", MakeBlueprint("lhbp-new00002", kImageName, "NORMAL", absl::Now()));
+  std::optional<JobRecord::SubmitPhase> phase_at_first_look;
+  fake_.SetDescribeHook([&](const DescribeBlueprintsRequest& r) -> std::optional<absl::Status> {
+    if (!phase_at_first_look && r.region == kSrc) {
+      auto stored = store_->GetJob(name);
+      if (stored.ok()) phase_at_first_look = stored->phase();
+    }
+    return std::nullopt;
+  });
+
+  StartEngine();
+  ASSERT_TRUE(WaitForIds(name)) << Job(name).DebugString();
+  const v1::SyncJob job = Job(name);
+  EXPECT_EQ(job.state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(job.destinations(0).blueprint_id(), "lhbp-new00001");
+  EXPECT_EQ(job.destinations(0).state(), v1::Destination::SYNCING);
+  EXPECT_EQ(job.destinations(1).blueprint_id(), "lhbp-new00002");
+  EXPECT_EQ(job.destinations(1).state(), v1::Destination::SUCCEEDED);
+  ASSERT_TRUE(phase_at_first_look.has_value());
+  EXPECT_EQ(*phase_at_first_look, JobRecord::OUTCOME_UNKNOWN);
+  EXPECT_EQ(Stored(name).phase(), JobRecord::SUBMITTED);
+  EXPECT_EQ(fake_.sync_count(), 0);
+  EXPECT_EQ(engine_->stats().sync_calls, 0);
+}
+
+TEST_F(ReconcileTest, RestartResubmitsOnlyAfterReconcilingShowsNothingRan) {
+  JobRecord rec =
+      MakeRecord(kSrc, kBp, {{"ap-singapore", ""}}, JobRecord::SUBMITTING, v1::SyncJob::QUEUED);
+  const std::string name = rec.job().name();
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  StartEngine();
+  ASSERT_TRUE(WaitForIds(name)) << Job(name).DebugString();
+  EXPECT_EQ(fake_.sync_count(), 1);
+  std::vector<std::string> relevant;
+  for (const auto& e : fake_.events()) {
+    if (!absl::StartsWith(e, "poll:")) relevant.push_back(e);
+  }
+  EXPECT_THAT(relevant, ElementsAre(absl::StrCat("source:", kSrc, "/", kBp), "list:ap-singapore",
+                                    absl::StrCat("sync:", kBp)));
+  EXPECT_EQ(Stored(name).submit_attempts(), 2);
+}
+
+TEST_F(JobEngineTest, RestartTracksSubmittedJobs) {
+  JobRecord rec = MakeRecord(kSrc, kBp, {{"ap-singapore", "lhbp-run00001"}}, JobRecord::SUBMITTED,
+                             v1::SyncJob::RUNNING);
+  const std::string name = rec.job().name();
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  StartEngine();
+  EXPECT_EQ(engine_->stats().active_jobs, 1);
+  fake_.SetState("ap-singapore", "lhbp-run00001", "NORMAL");
+  fake_.ClearDescribeCalls();
+  engine_->PollOnceForTest();
+  const auto calls = fake_.describe_calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].region, "ap-singapore");
+  EXPECT_THAT(calls[0].blueprint_ids, ElementsAre("lhbp-run00001"));
+  EXPECT_EQ(Job(name).state(), v1::SyncJob::SUCCEEDED);
+  EXPECT_EQ(Stored(name).job().state(), v1::SyncJob::SUCCEEDED);
+  EXPECT_EQ(fake_.sync_count(), 0);
+  EXPECT_EQ(engine_->stats().active_jobs, 0);
+}
+
+TEST_F(JobEngineTest, RestartSubmitsQueuedJobsInOrderOnePerSource) {
+  JobRecord a1 = MakeRecord(kSrc, kBp, {{"ap-singapore", ""}}, JobRecord::NOT_SUBMITTED,
+                            v1::SyncJob::QUEUED);
+  JobRecord a2 =
+      MakeRecord(kSrc, kBp, {{"ap-tokyo", ""}}, JobRecord::NOT_SUBMITTED, v1::SyncJob::QUEUED);
+  JobRecord b1 = MakeRecord(kSrc, kBp2, {{"ap-seoul", ""}}, JobRecord::NOT_SUBMITTED,
+                            v1::SyncJob::QUEUED);
+  for (const JobRecord* r : {&a1, &a2, &b1}) ASSERT_TRUE(store_->CreateJob(*r).ok());
+  JobEngineOptions o = FastOptions();
+  o.workers = 1;  // so that the order of submission is observable
+  StartEngine(o);
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() >= 2; }));
+  ASSERT_TRUE(WaitForState(b1.job().name(), v1::SyncJob::RUNNING));
+  ASSERT_TRUE(WaitForState(a1.job().name(), v1::SyncJob::RUNNING));
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(fake_.sync_count(), 2) << "the second job on a source went out early";
+  EXPECT_EQ(Job(a2.job().name()).state(), v1::SyncJob::QUEUED);
+
+  fake_.SetState("ap-singapore", Job(a1.job().name()).destinations(0).blueprint_id(), "NORMAL");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(a2.job().name(), v1::SyncJob::RUNNING));
+  const auto calls = fake_.sync_calls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_THAT(calls[0].request.destination_regions, ElementsAre("ap-singapore"));
+  EXPECT_THAT(calls[1].request.destination_regions, ElementsAre("ap-seoul"));
+  EXPECT_THAT(calls[2].request.destination_regions, ElementsAre("ap-tokyo"));
+}
+
+// ---------------------------------------------------------------------------
+// Per-source serialization
+
+TEST_F(JobEngineTest, SecondJobOnASourceWaitsForTheFirstToFinish) {
+  StartEngine();
+  Replies first;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), first.Callback());
+  auto job1 = first.First();
+  ASSERT_TRUE(job1.ok()) << job1.status();
+  ASSERT_EQ(job1->state(), v1::SyncJob::RUNNING);
+  const std::string id1 = job1->destinations(0).blueprint_id();
+
+  std::optional<v1::SyncJob::State> first_state_at_second_call;
+  fake_.ScriptSync([&](const SyncBlueprintRequest& req, const CallOptions&) {
+    auto rec = store_->GetJob(job1->name());
+    if (rec.ok()) first_state_at_second_call = rec->job().state();
+    SyncBlueprintResponse r;
+    r.destinations = {{"ap-tokyo", "lhbp-tk000002"}};
+    return absl::StatusOr<SyncBlueprintResponse>(r);
+  });
+  Replies second;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  auto job2 = second.First();
+  ASSERT_TRUE(job2.ok()) << job2.status();
+  EXPECT_EQ(job2->state(), v1::SyncJob::QUEUED);
+
+  // Still queued while the first is running, however often the tracker runs.
+  fake_.SetState("ap-singapore", id1, "SYNCING");
+  engine_->PollOnceForTest();
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(fake_.sync_count(), 1);
+  EXPECT_EQ(Job(job2->name()).state(), v1::SyncJob::QUEUED);
+
+  fake_.SetState("ap-singapore", id1, "NORMAL");
+  engine_->PollOnceForTest();
+  EXPECT_EQ(Job(job1->name()).state(), v1::SyncJob::SUCCEEDED);
+  ASSERT_TRUE(WaitForState(job2->name(), v1::SyncJob::RUNNING));
+  EXPECT_EQ(Job(job2->name()).destinations(0).blueprint_id(), "lhbp-tk000002");
+  ASSERT_TRUE(first_state_at_second_call.has_value());
+  EXPECT_EQ(*first_state_at_second_call, v1::SyncJob::SUCCEEDED);
+  EXPECT_EQ(fake_.sync_count(), 2);
+  EXPECT_EQ(second.count(), 1u);
+}
+
+TEST_F(JobEngineTest, JobsOnDifferentSourcesRunSideBySide) {
+  StartEngine();
+  Replies a, b;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), a.Callback());
+  engine_->Submit(Request(kSrc, kBp2, {"ap-singapore"}), absl::InfiniteFuture(), b.Callback());
+  ASSERT_TRUE(a.First().ok());
+  ASSERT_TRUE(b.First().ok());
+  EXPECT_EQ(a.First()->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(b.First()->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(fake_.sync_count(), 2);
+}
+
+TEST_F(JobEngineTest, RejectionOfTheFirstJobStartsTheNextOnTheSource) {
+  StartEngine();
+  fake_.HoldSync();
+  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound"));
+  Replies first, second;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  auto job2 = second.First();
+  ASSERT_TRUE(job2.ok());
+  EXPECT_EQ(job2->state(), v1::SyncJob::QUEUED);
+  fake_.ReleaseSync();
+  EXPECT_FALSE(first.First().ok());
+  ASSERT_TRUE(WaitForState(job2->name(), v1::SyncJob::RUNNING));
+  EXPECT_EQ(fake_.sync_count(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Tracker
+
+TEST_F(JobEngineTest, TrackerBatchesDescribeCallsPerRegionAcrossJobs) {
+  std::set<std::string> sg_ids, tk_ids;
+  for (int i = 0; i < 250; ++i) {
+    std::vector<std::pair<std::string, std::string>> dests;
+    const std::string sg = absl::StrFormat("lhbp-a%07d", i);
+    dests.push_back({"ap-singapore", sg});
+    sg_ids.insert(sg);
+    if (i < 30) {
+      const std::string tk = absl::StrFormat("lhbp-b%07d", i);
+      dests.push_back({"ap-tokyo", tk});
+      tk_ids.insert(tk);
+    }
+    JobRecord rec = MakeRecord(kSrc, absl::StrFormat("lhbp-src%05d", i), dests,
+                               JobRecord::SUBMITTED, v1::SyncJob::RUNNING);
+    ASSERT_TRUE(store_->CreateJob(rec).ok());
+  }
+  StartEngine();
+  EXPECT_EQ(engine_->stats().active_jobs, 250);
+  fake_.ClearDescribeCalls();
+  engine_->PollOnceForTest();
+
+  const auto calls = fake_.describe_calls();
+  std::map<std::string, int> calls_per_region;
+  std::map<std::string, std::multiset<std::string>> asked;
+  for (const auto& c : calls) {
+    ++calls_per_region[c.region];
+    EXPECT_LE(c.blueprint_ids.size(), 100u);
+    EXPECT_FALSE(c.blueprint_ids.empty());
+    EXPECT_THAT(c.filters, IsEmpty());
+    ASSERT_TRUE(c.limit.has_value());
+    EXPECT_EQ(*c.limit, 100);
+    asked[c.region].insert(c.blueprint_ids.begin(), c.blueprint_ids.end());
+  }
+  EXPECT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls_per_region["ap-singapore"], 3);
+  EXPECT_EQ(calls_per_region["ap-tokyo"], 1);
+  EXPECT_EQ(asked["ap-singapore"], std::multiset<std::string>(sg_ids.begin(), sg_ids.end()));
+  EXPECT_EQ(asked["ap-tokyo"], std::multiset<std::string>(tk_ids.begin(), tk_ids.end()));
+  EXPECT_EQ(engine_->stats().last_cycle_describe_calls, 4);
+}
+
+TEST_F(JobEngineTest, TrackerMapsUpstreamStates) {
+  JobRecord rec = MakeRecord(kSrc, kBp,
+                             {{"ap-singapore", "lhbp-d0000001"},
+                              {"ap-tokyo", "lhbp-d0000002"},
+                              {"ap-seoul", "lhbp-d0000003"},
+                              {"ap-bangkok", "lhbp-d0000004"}},
+                             JobRecord::SUBMITTED, v1::SyncJob::RUNNING);
+  const std::string name = rec.job().name();
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  fake_.SetState("ap-singapore", "lhbp-d0000001", "NORMAL");
+  fake_.SetState("ap-tokyo", "lhbp-d0000002", "SYNCING_FAILED");
+  fake_.SetState("ap-seoul", "lhbp-d0000003", "SOME_NEW_STATE");
+  // lhbp-d0000004 is not visible upstream yet.
+  StartEngine();
+  engine_->PollOnceForTest();
+
+  v1::SyncJob job = Job(name);
+  EXPECT_EQ(job.state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(job.destinations(0).state(), v1::Destination::SUCCEEDED);
+  EXPECT_EQ(job.destinations(0).blueprint_state(), "NORMAL");
+  EXPECT_EQ(job.destinations(1).state(), v1::Destination::FAILED);
+  EXPECT_EQ(job.destinations(1).blueprint_state(), "SYNCING_FAILED");
+  EXPECT_NE(job.destinations(1).error().code(), 0);
+  EXPECT_THAT(job.destinations(1).error().message(), HasSubstr("lhbp-d0000002"));
+  EXPECT_THAT(job.destinations(1).error().message(), HasSubstr("SYNCING_FAILED"));
+  EXPECT_EQ(job.destinations(2).state(), v1::Destination::SYNCING);
+  EXPECT_EQ(job.destinations(2).blueprint_state(), "SOME_NEW_STATE");
+  EXPECT_EQ(job.destinations(3).state(), v1::Destination::SYNCING);
+  EXPECT_EQ(job.destinations(3).blueprint_state(), "");
+  EXPECT_EQ(Stored(name).job().destinations(1).state(), v1::Destination::FAILED);
+
+  // Finished destinations are not asked about again.
+  fake_.ClearDescribeCalls();
+  fake_.SetState("ap-seoul", "lhbp-d0000003", "NORMAL");
+  fake_.SetState("ap-bangkok", "lhbp-d0000004", "NORMAL");
+  engine_->PollOnceForTest();
+  std::set<std::string> regions;
+  for (const auto& c : fake_.describe_calls()) regions.insert(c.region);
+  EXPECT_THAT(regions, ::testing::UnorderedElementsAre("ap-seoul", "ap-bangkok"));
+  job = Job(name);
+  EXPECT_EQ(job.state(), v1::SyncJob::FAILED);
+  EXPECT_TRUE(job.has_end_time());
+  EXPECT_EQ(Stored(name).job().state(), v1::SyncJob::FAILED);
+  EXPECT_EQ(engine_->stats().active_jobs, 0);
+}
+
+TEST_F(JobEngineTest, TrackerSurvivesAFailedDescribeInOneRegion) {
+  JobRecord rec = MakeRecord(kSrc, kBp,
+                             {{"ap-singapore", "lhbp-d0000001"}, {"ap-tokyo", "lhbp-d0000002"}},
+                             JobRecord::SUBMITTED, v1::SyncJob::RUNNING);
+  const std::string name = rec.job().name();
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  fake_.SetState("ap-singapore", "lhbp-d0000001", "NORMAL");
+  fake_.SetState("ap-tokyo", "lhbp-d0000002", "NORMAL");
+  fake_.SetDescribeHook([](const DescribeBlueprintsRequest& r) -> std::optional<absl::Status> {
+    if (r.region == "ap-tokyo") return Upstream(ErrorKind::kTransport, "ClientError.NetworkError");
+    return std::nullopt;
+  });
+  StartEngine();
+  engine_->PollOnceForTest();
+  v1::SyncJob job = Job(name);
+  EXPECT_EQ(job.destinations(0).state(), v1::Destination::SUCCEEDED);
+  EXPECT_EQ(job.destinations(1).state(), v1::Destination::SYNCING);
+  EXPECT_EQ(job.state(), v1::SyncJob::RUNNING);
+  fake_.SetDescribeHook(nullptr);
+  engine_->PollOnceForTest();
+  EXPECT_EQ(Job(name).state(), v1::SyncJob::SUCCEEDED);
+}
+
+// ---------------------------------------------------------------------------
+// Deadlines
+
+TEST_F(JobEngineTest, DeadlineFailsUnfinishedDestinations) {
+  testing::FakeClock clock(absl::Now());
+  JobEngineOptions o = FastOptions();
+  o.job_deadline = absl::Minutes(10);
+  StartEngine(o, &clock);
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->state(), v1::SyncJob::RUNNING);
+  fake_.SetState("ap-singapore", job->destinations(0).blueprint_id(), "NORMAL");
+  fake_.SetState("ap-tokyo", job->destinations(1).blueprint_id(), "SYNCING");
+  engine_->PollOnceForTest();
+  ASSERT_EQ(Job(job->name()).destinations(0).state(), v1::Destination::SUCCEEDED);
+
+  clock.Advance(absl::Minutes(9));
+  engine_->PollOnceForTest();
+  EXPECT_EQ(Job(job->name()).state(), v1::SyncJob::RUNNING);
+
+  clock.Advance(absl::Minutes(2));
+  engine_->PollOnceForTest();
+  const v1::SyncJob failed = Job(job->name());
+  EXPECT_EQ(failed.state(), v1::SyncJob::FAILED);
+  EXPECT_EQ(failed.error().code(), static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(failed.destinations(0).state(), v1::Destination::SUCCEEDED);
+  EXPECT_EQ(failed.destinations(1).state(), v1::Destination::FAILED);
+  EXPECT_EQ(failed.destinations(1).error().code(),
+            static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(Stored(job->name()).job().state(), v1::SyncJob::FAILED);
+  EXPECT_EQ(engine_->stats().active_jobs, 0);
+}
+
+TEST_F(JobEngineTest, QueuedJobPastItsDeadlineFailsWithoutBeingSent) {
+  testing::FakeClock clock(absl::Now());
+  JobEngineOptions o = FastOptions();
+  o.job_deadline = absl::Minutes(10);
+  StartEngine(o, &clock);
+  Replies first, second;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), first.Callback());
+  ASSERT_TRUE(first.First().ok());
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  auto job2 = second.First();
+  ASSERT_TRUE(job2.ok());
+  ASSERT_EQ(job2->state(), v1::SyncJob::QUEUED);
+  clock.Advance(absl::Minutes(11));
+  engine_->PollOnceForTest();
+  const v1::SyncJob failed = Job(job2->name());
+  EXPECT_EQ(failed.state(), v1::SyncJob::FAILED);
+  EXPECT_EQ(failed.error().code(), static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(failed.destinations(0).state(), v1::Destination::FAILED);
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Watchers
+
+TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
+  StartEngine();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  const std::string id = job->destinations(0).blueprint_id();
+
+  Seen w1, w2;
+  uint64_t id1 = 0, id2 = 0;
+  ASSERT_TRUE(engine_->Watch(job->name(), &id1, w1.Callback()).ok());
+  ASSERT_EQ(w1.count(), 1u) << "the current job must be delivered before Watch returns";
+  ASSERT_TRUE(engine_->Watch(job->name(), &id2, w2.Callback()).ok());
+  EXPECT_NE(id1, 0u);
+  EXPECT_NE(id2, 0u);
+  EXPECT_NE(id1, id2);
+
+  fake_.SetState("ap-singapore", id, "SYNCING");
+  engine_->PollOnceForTest();
+  EXPECT_EQ(w1.count(), 2u);
+  EXPECT_EQ(w2.count(), 2u);
+
+  engine_->Unwatch(id2);
+  fake_.SetState("ap-singapore", id, "NORMAL");
+  engine_->PollOnceForTest();
+
+  const auto seen1 = w1.all();
+  ASSERT_EQ(seen1.size(), 3u);
+  ASSERT_TRUE(seen1[0] && seen1[1] && seen1[2]);
+  EXPECT_EQ(seen1[0]->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(seen1[0]->destinations(0).blueprint_state(), "");
+  EXPECT_EQ(seen1[1]->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(seen1[1]->destinations(0).blueprint_state(), "SYNCING");
+  EXPECT_EQ(seen1[2]->state(), v1::SyncJob::SUCCEEDED);
+  EXPECT_EQ(w2.count(), 2u) << "callbacks after Unwatch";
+
+  // A finished job: one call, nothing registered.
+  Seen w3;
+  uint64_t id3 = 99;
+  ASSERT_TRUE(engine_->Watch(job->name(), &id3, w3.Callback()).ok());
+  EXPECT_EQ(id3, 0u);
+  ASSERT_EQ(w3.count(), 1u);
+  EXPECT_EQ(w3.all()[0]->state(), v1::SyncJob::SUCCEEDED);
+
+  // Shutdown closes the watch that is still registered (w1: never
+  // unwatched, even though its job finished) and no other.
+  engine_->Shutdown(absl::Now() + absl::Seconds(5));
+  ASSERT_EQ(w1.count(), 4u);
+  EXPECT_FALSE(w1.all()[3].has_value());
+  EXPECT_EQ(w2.count(), 2u);
+  EXPECT_EQ(w3.count(), 1u);
+  engine_->Unwatch(id1);  // harmless after Shutdown
+  EXPECT_EQ(w1.count(), 4u);
+}
+
+TEST_F(JobEngineTest, WatchOfUnknownJobIsNotFound) {
+  StartEngine();
+  Seen w;
+  uint64_t id = 7;
+  const absl::Status s = engine_->Watch(NewJobName(), &id, w.Callback());
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(w.count(), 0u);
+  EXPECT_EQ(id, 0u);
+}
+
+TEST_F(JobEngineTest, WatchOfQueuedJobSeesItStartAndShutdownClosesWithNull) {
+  StartEngine();
+  Replies first, second;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), first.Callback());
+  auto job1 = first.First();
+  ASSERT_TRUE(job1.ok());
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  auto job2 = second.First();
+  ASSERT_TRUE(job2.ok());
+
+  Seen w;
+  uint64_t id = 0;
+  ASSERT_TRUE(engine_->Watch(job2->name(), &id, w.Callback()).ok());
+  fake_.SetState("ap-singapore", job1->destinations(0).blueprint_id(), "NORMAL");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job2->name(), v1::SyncJob::RUNNING));
+  ASSERT_TRUE(WaitFor([&] {
+    auto all = w.all();
+    return !all.empty() && all.back() && all.back()->state() == v1::SyncJob::RUNNING;
+  }));
+
+  engine_->Shutdown(absl::Now() + absl::Seconds(5));
+  const auto all = w.all();
+  ASSERT_GE(all.size(), 3u);
+  EXPECT_EQ(all.front()->state(), v1::SyncJob::QUEUED);
+  EXPECT_FALSE(all.back().has_value()) << "Shutdown must close watches with nullptr";
+  const size_t n = all.size();
+  engine_->Unwatch(id);
+  engine_->Shutdown(absl::Now() + absl::Seconds(5));  // idempotent
+  EXPECT_EQ(w.count(), n);
+}
+
+// ---------------------------------------------------------------------------
+// reply_by and shutdown
+
+TEST_F(JobEngineTest, ReplyByAnswersQueuedWhileTheCallIsStillRunning) {
+  StartEngine();
+  fake_.HoldSync();
+  const absl::Time reply_by = absl::Now() + absl::Milliseconds(50);
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), reply_by, replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(fake_.sync_completed(), 0) << "answered only after the call completed";
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  EXPECT_EQ(fake_.sync_calls()[0].options.deadline, reply_by);
+
+  fake_.ReleaseSync();
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
+  EXPECT_EQ(replies.count(), 1u);
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(JobEngineTest, ReplyByInThePastAnswersQueuedAtOnce) {
+  StartEngine();
+  fake_.HoldSync();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::Now() - absl::Seconds(1),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(fake_.sync_completed(), 0);
+  fake_.ReleaseSync();
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
+  EXPECT_EQ(replies.count(), 1u);
+}
+
+TEST_F(JobEngineTest, WithoutReplyByTheCallerWaitsForTheCall) {
+  StartEngine();
+  fake_.HoldSync();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(replies.count(), 0u);
+  fake_.ReleaseSync();
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
+}
+
+TEST_F(JobEngineTest, ShutdownAnswersPendingCallerAndLetsTheCallFinish) {
+  StartEngine();
+  fake_.HoldSync();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  std::thread stopper([this] { engine_->Shutdown(absl::Now() + absl::Milliseconds(50)); });
+  // After the drain deadline the caller gets the job as it stands.
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(fake_.sync_completed(), 0);
+  fake_.ReleaseSync();
+  stopper.join();
+  // The call's outcome was still recorded.
+  EXPECT_EQ(Stored(job->name()).phase(), JobRecord::SUBMITTED);
+  EXPECT_EQ(Stored(job->name()).job().state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(replies.count(), 1u);
+  EXPECT_FALSE(engine_->serving());
+
+  Replies late;
+  engine_->Submit(Request(kSrc, kBp2, {"ap-singapore"}), absl::InfiniteFuture(), late.Callback());
+  ASSERT_EQ(late.count(), 1u) << "Submit after Shutdown must answer at once";
+  EXPECT_EQ(late.First().status().code(), absl::StatusCode::kUnavailable);
+}
+
+// "Called exactly once per Submit" must hold for a Submit accepted just
+// before Shutdown whose job is recorded while the engine is stopping.
+TEST_F(JobEngineTest, SubmitAcceptedBeforeShutdownIsAnswered) {
+  JobEngineOptions o = FastOptions();
+  o.workers = 1;
+  StartEngine(o);
+  fake_.HoldSync();
+  Replies in_flight, accepted;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  in_flight.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  // Accepted (serving() is true) but its recording waits for the only worker.
+  ASSERT_TRUE(engine_->serving());
+  engine_->Submit(Request(kSrc, kBp2, {"ap-singapore"}), absl::InfiniteFuture(),
+                  accepted.Callback());
+  std::thread stopper([this] { engine_->Shutdown(absl::Now() + absl::Milliseconds(50)); });
+  ASSERT_TRUE(in_flight.First().ok());  // answered by Shutdown after the drain deadline
+  fake_.ReleaseSync();
+  stopper.join();
+  EXPECT_TRUE(WaitFor([&] { return accepted.count() == 1; }, absl::Seconds(2)))
+      << "a Submit accepted before Shutdown was never answered";
+}
+
+TEST_F(JobEngineTest, GetOfUnknownJobIsNotFound) {
+  StartEngine();
+  EXPECT_EQ(engine_->Get(NewJobName()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(engine_->serving());
+}
+
+}  // namespace
+}  // namespace blueprintsync::jobs
