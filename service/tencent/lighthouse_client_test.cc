@@ -582,9 +582,9 @@ TEST(RateLimitedClientTest, SpacesCallsPerAction) {
 
   const absl::Duration sync_gap = limiters->For("SyncBlueprint").interval();
   const absl::Duration describe_gap = limiters->For("DescribeBlueprints").interval();
-  // 20/s and 10/s with the 10 ms guard.
-  EXPECT_EQ(sync_gap, absl::Milliseconds(1010) / 20);
-  EXPECT_EQ(describe_gap, absl::Milliseconds(1010) / 10);
+  // 20/s and 10/s with the default guard.
+  EXPECT_EQ(sync_gap, (absl::Seconds(1) + kDefaultRateGuard) / 20);
+  EXPECT_EQ(describe_gap, (absl::Seconds(1) + kDefaultRateGuard) / 10);
   EXPECT_THAT(sync_times, ElementsAre(start, start + sync_gap, start + 2 * sync_gap));
   // DescribeBlueprints has its own limiter: its first call is not held back
   // by the SyncBlueprint slots.
@@ -752,7 +752,7 @@ TEST_F(StackTest, AttemptsArePacedByTheRateLimiter) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(client->SyncBlueprint(SyncRequest(), {}).ok());
   const std::vector<absl::Time> times = transport_->times();
   ASSERT_EQ(times.size(), 3u);
-  const absl::Duration gap = absl::Milliseconds(1010) / 20;
+  const absl::Duration gap = (absl::Seconds(1) + kDefaultRateGuard) / 20;
   EXPECT_EQ(times[1] - times[0], gap);
   EXPECT_EQ(times[2] - times[1], gap);
 }

@@ -17,8 +17,9 @@ using ::blueprintsync::testing::FakeClock;
 
 TEST(RateLimiterTest, IntervalIsOneSecondPlusGuardOverRate) {
   FakeClock clock;
-  EXPECT_EQ(RateLimiter(20, &clock).interval(), absl::Milliseconds(50.5));
-  EXPECT_EQ(RateLimiter(10, &clock).interval(), absl::Milliseconds(101));
+  // The default guard is 20 ms.
+  EXPECT_EQ(RateLimiter(20, &clock).interval(), absl::Milliseconds(51));
+  EXPECT_EQ(RateLimiter(10, &clock).interval(), absl::Milliseconds(102));
   EXPECT_EQ(RateLimiter(10, &clock, absl::ZeroDuration()).interval(), absl::Milliseconds(100));
   EXPECT_EQ(RateLimiter(4, &clock, absl::Milliseconds(200)).interval(), absl::Milliseconds(300));
   EXPECT_EQ(RateLimiter(0.5, &clock, absl::ZeroDuration()).interval(), absl::Seconds(2));
@@ -47,7 +48,7 @@ TEST(RateLimiterTest, ReservationsAreEvenlySpaced) {
 
 TEST(RateLimiterTest, NoMoreThanRateInAnySlidingSecond) {
   FakeClock clock;
-  RateLimiter limiter(20, &clock);  // default 10ms guard
+  RateLimiter limiter(20, &clock);  // default guard
   std::vector<absl::Time> slots;
   for (int i = 0; i < 100; ++i) slots.push_back(*limiter.Reserve());
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -156,10 +157,10 @@ TEST(RateLimiterTest, InvalidRateIsPacedAtOnePerSecond) {
 TEST(ActionRateLimitersTest, DefaultsPerAction) {
   FakeClock clock;
   ActionRateLimiters limiters(RateLimits{}, &clock);
-  EXPECT_EQ(limiters.For("SyncBlueprint").interval(), absl::Milliseconds(1010) / 20);
-  EXPECT_EQ(limiters.For("DescribeBlueprints").interval(), absl::Milliseconds(101));
-  EXPECT_EQ(limiters.For("DescribeRegions").interval(), absl::Milliseconds(101));
-  EXPECT_EQ(limiters.For("SomethingElse").interval(), absl::Milliseconds(101));
+  EXPECT_EQ(limiters.For("SyncBlueprint").interval(), absl::Milliseconds(51));
+  EXPECT_EQ(limiters.For("DescribeBlueprints").interval(), absl::Milliseconds(102));
+  EXPECT_EQ(limiters.For("DescribeRegions").interval(), absl::Milliseconds(102));
+  EXPECT_EQ(limiters.For("SomethingElse").interval(), absl::Milliseconds(102));
 }
 
 TEST(ActionRateLimitersTest, ConfiguredRatesAndGuard) {
