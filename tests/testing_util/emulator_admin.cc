@@ -1,0 +1,157 @@
+#include "tests/testing_util/emulator_admin.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "rapidjson/document.h"
+
+namespace blueprintsync::testing {
+namespace {
+
+size_t Append(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+int64_t IntMember(const rapidjson::Value& o, const char* name) {
+  auto it = o.FindMember(name);
+  return it != o.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : 0;
+}
+
+std::string StringMember(const rapidjson::Value& o, const char* name) {
+  auto it = o.FindMember(name);
+  return it != o.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+}
+
+std::vector<std::string> StringsMember(const rapidjson::Value& o, const char* name) {
+  std::vector<std::string> out;
+  auto it = o.FindMember(name);
+  if (it == o.MemberEnd() || !it->value.IsArray()) return out;
+  for (const auto& v : it->value.GetArray()) {
+    if (v.IsString()) out.emplace_back(v.GetString());
+  }
+  return out;
+}
+
+}  // namespace
+
+EmulatorActionStats EmulatorStats::Action(const std::string& name) const {
+  auto it = actions.find(name);
+  return it == actions.end() ? EmulatorActionStats{} : it->second;
+}
+
+absl::StatusOr<std::string> EmulatorAdmin::Call(const std::string& path,
+                                                const std::string* post_body) const {
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  const std::string url = base_url_ + path;
+  std::string body;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &Append);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
+  struct curl_slist* headers = nullptr;
+  if (post_body != nullptr) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, post_body->c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
+  }
+  const CURLcode rc = curl_easy_perform(curl.get());
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK) {
+    return absl::UnavailableError(absl::StrCat(url, ": ", curl_easy_strerror(rc)));
+  }
+  long status = 0;
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    return absl::FailedPreconditionError(absl::StrCat(url, ": HTTP ", status, ": ", body));
+  }
+  return body;
+}
+
+absl::StatusOr<std::string> EmulatorAdmin::Get(const std::string& path) const {
+  return Call(path, nullptr);
+}
+
+absl::StatusOr<std::string> EmulatorAdmin::Post(const std::string& path,
+                                                const std::string& body) const {
+  return Call(path, &body);
+}
+
+absl::StatusOr<EmulatorStats> EmulatorAdmin::Stats() const {
+  absl::StatusOr<std::string> body = Get("/_emulator/stats");
+  if (!body.ok()) return body.status();
+  rapidjson::Document doc;
+  doc.Parse(body->c_str(), body->size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return absl::InternalError(absl::StrCat("stats are not a JSON object: ", *body));
+  }
+  EmulatorStats stats;
+  stats.requests_total = IntMember(doc, "requests_total");
+  stats.auth_failures = IntMember(doc, "auth_failures");
+  stats.signature_failures = IntMember(doc, "signature_failures");
+  if (auto it = doc.FindMember("actions"); it != doc.MemberEnd() && it->value.IsObject()) {
+    for (const auto& m : it->value.GetObject()) {
+      EmulatorActionStats& a = stats.actions[m.name.GetString()];
+      a.received = IntMember(m.value, "received");
+      a.throttled = IntMember(m.value, "throttled");
+      a.executed = IntMember(m.value, "executed");
+      a.errors = IntMember(m.value, "errors");
+    }
+  }
+  if (auto it = doc.FindMember("sync_submissions"); it != doc.MemberEnd() && it->value.IsArray()) {
+    for (const auto& s : it->value.GetArray()) {
+      EmulatorSyncSubmission sub;
+      sub.request_id = StringMember(s, "RequestId");
+      sub.region = StringMember(s, "Region");
+      sub.blueprint_id = StringMember(s, "BlueprintId");
+      sub.destination_regions = StringsMember(s, "DestinationRegions");
+      sub.destination_blueprint_ids = StringsMember(s, "DestinationBlueprintIds");
+      sub.time_ms = IntMember(s, "Time");
+      stats.sync_submissions.push_back(std::move(sub));
+    }
+  }
+  return stats;
+}
+
+absl::Status EmulatorAdmin::ResetStats() const {
+  return Post("/_emulator/reset-stats", "").status();
+}
+
+absl::Status EmulatorAdmin::UpdateConfig(const std::string& json) const {
+  return Post("/_emulator/config", json).status();
+}
+
+absl::Status EmulatorAdmin::PutBlueprints(const std::string& json) const {
+  return Post("/_emulator/blueprints", json).status();
+}
+
+absl::Status EmulatorAdmin::SetFaults(const std::string& json) const {
+  return Post("/_emulator/faults", json).status();
+}
+
+absl::StatusOr<std::vector<EmulatorBlueprint>> EmulatorAdmin::Blueprints(
+    const std::string& region) const {
+  absl::StatusOr<std::string> body =
+      Get(region.empty() ? "/_emulator/blueprints" : "/_emulator/blueprints?region=" + region);
+  if (!body.ok()) return body.status();
+  rapidjson::Document doc;
+  doc.Parse(body->c_str(), body->size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("blueprints") ||
+      !doc["blueprints"].IsArray()) {
+    return absl::InternalError(absl::StrCat("unexpected blueprints answer: ", *body));
+  }
+  std::vector<EmulatorBlueprint> out;
+  for (const auto& b : doc["blueprints"].GetArray()) {
+    out.push_back({StringMember(b, "Region"), StringMember(b, "BlueprintId"),
+                   StringMember(b, "BlueprintState")});
+  }
+  return out;
+}
+
+}  // namespace blueprintsync::testing

@@ -1,0 +1,82 @@
+// EmulatorAdmin: a small client of the lighthouse-emulator's unsigned admin
+// API (/_emulator/...), used by end-to-end tests to configure the emulator
+// and to see what "Tencent Cloud" received. Plain HTTP over libcurl; the
+// stats are parsed into a struct so tests compare numbers, not JSON text.
+#ifndef BLUEPRINTSYNC_TESTS_TESTING_UTIL_EMULATOR_ADMIN_H_
+#define BLUEPRINTSYNC_TESTS_TESTING_UTIL_EMULATOR_ADMIN_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace blueprintsync::testing {
+
+struct EmulatorActionStats {
+  int64_t received = 0;
+  int64_t throttled = 0;
+  int64_t executed = 0;
+  int64_t errors = 0;
+};
+
+// One accepted SyncBlueprint, as the emulator recorded it.
+struct EmulatorSyncSubmission {
+  std::string request_id;  // the emulator's RequestId
+  std::string region;
+  std::string blueprint_id;
+  std::vector<std::string> destination_regions;
+  std::vector<std::string> destination_blueprint_ids;
+  int64_t time_ms = 0;
+};
+
+struct EmulatorStats {
+  int64_t requests_total = 0;
+  int64_t auth_failures = 0;
+  int64_t signature_failures = 0;
+  std::map<std::string, EmulatorActionStats> actions;
+  std::vector<EmulatorSyncSubmission> sync_submissions;
+  // The action's counters (all zero if the emulator has none for it).
+  EmulatorActionStats Action(const std::string& name) const;
+};
+
+// A blueprint as GET /_emulator/blueprints shows it (the fields tests use).
+struct EmulatorBlueprint {
+  std::string region;
+  std::string id;
+  std::string state;
+};
+
+class EmulatorAdmin {
+ public:
+  // `base_url`: "http://127.0.0.1:PORT" (no trailing slash).
+  explicit EmulatorAdmin(std::string base_url) : base_url_(std::move(base_url)) {}
+
+  absl::StatusOr<EmulatorStats> Stats() const;
+  absl::Status ResetStats() const;
+  // Partial update, e.g. {"fail_regions":["ap-shanghai"]}.
+  absl::Status UpdateConfig(const std::string& json) const;
+  // {"blueprints":[{"BlueprintId":"lhbp-...","Region":"..."}, ...]}, add or replace.
+  absl::Status PutBlueprints(const std::string& json) const;
+  // {"rules":[...]}, replaces the fault rules.
+  absl::Status SetFaults(const std::string& json) const;
+  // `region` empty: every region.
+  absl::StatusOr<std::vector<EmulatorBlueprint>> Blueprints(const std::string& region) const;
+
+  // Raw calls: the body of a 200 answer, else an error naming status and body.
+  absl::StatusOr<std::string> Get(const std::string& path) const;
+  absl::StatusOr<std::string> Post(const std::string& path, const std::string& body) const;
+
+  const std::string& base_url() const { return base_url_; }
+
+ private:
+  absl::StatusOr<std::string> Call(const std::string& path, const std::string* post_body) const;
+
+  std::string base_url_;
+};
+
+}  // namespace blueprintsync::testing
+
+#endif  // BLUEPRINTSYNC_TESTS_TESTING_UTIL_EMULATOR_ADMIN_H_
