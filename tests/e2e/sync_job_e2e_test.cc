@@ -293,7 +293,9 @@ int Rank(SyncJob::State s) {
 }
 
 TEST_F(SyncJobE2eTest, WatchStreamsToTheTerminalState) {
-  BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "1500"}));
+  // Long enough that the watch surely starts before the copies finish, even
+  // on a loaded CI machine.
+  BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "4000"}));
   BPS_ASSERT_OK(StartServer());
 
   SyncJob job;
@@ -313,7 +315,7 @@ TEST_F(SyncJobE2eTest, WatchStreamsToTheTerminalState) {
   s = reader->Finish();
   EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
   ASSERT_FALSE(seen.empty());
-  // The first message is the job as it stood (RUNNING: the copies take 1.5 s).
+  // The first message is the job as it stood (RUNNING: the copies take 4 s).
   EXPECT_EQ(seen.front().state(), SyncJob::RUNNING) << seen.front().ShortDebugString();
   EXPECT_EQ(seen.front().name(), job.name());
   EXPECT_EQ(seen.back().state(), SyncJob::SUCCEEDED) << seen.back().ShortDebugString();
