@@ -574,6 +574,7 @@ void JobEngine::FinishLocked(std::string name) {
   const std::string key = SourceKey(it->second.rec.job());
   log::Info("job finished",
             {{"job", name}, {"state", v1::SyncJob::State_Name(it->second.rec.job().state())}});
+  if (options_.observer != nullptr) options_.observer->OnJobFinished(it->second.rec.job());
   active_.erase(it);
   stats_.active_jobs = static_cast<int64_t>(active_.size());
   auto q = sources_.find(key);
@@ -759,7 +760,13 @@ void JobEngine::PollOnce() {
 
 JobEngineStats JobEngine::stats() const {
   absl::MutexLock lock(&mu_);
-  return stats_;
+  JobEngineStats out = stats_;
+  for (const auto& [name, a] : active_) {
+    const v1::SyncJob::State state = a.rec.job().state();
+    if (state == v1::SyncJob::QUEUED) ++out.queued_jobs;
+    if (state == v1::SyncJob::RUNNING) ++out.running_jobs;
+  }
+  return out;
 }
 
 }  // namespace blueprintsync::jobs

@@ -40,6 +40,16 @@
 
 namespace blueprintsync::jobs {
 
+// Told about every job that ends (metrics). Runs under the engine's lock:
+// must be quick and must not call back into the engine.
+class JobObserver {
+ public:
+  virtual ~JobObserver() = default;
+  // `job` has just become SUCCEEDED or FAILED; each destination has ended
+  // (its update_time is when it did).
+  virtual void OnJobFinished(const v1::SyncJob& job) = 0;
+};
+
 struct JobEngineOptions {
   // How often unfinished destinations are polled with DescribeBlueprints.
   absl::Duration poll_interval = absl::Seconds(10);
@@ -62,6 +72,8 @@ struct JobEngineOptions {
   // Copies created this long before our attempt still count as its result
   // (clock skew between this host and Tencent Cloud).
   absl::Duration reconcile_clock_skew = absl::Seconds(30);
+  // Not owned; must outlive the engine. None when null.
+  JobObserver* observer = nullptr;
 };
 
 struct JobEngineStats {
@@ -70,6 +82,9 @@ struct JobEngineStats {
   int64_t last_cycle_describe_calls = 0;  // in the most recent completed cycle
   int64_t sync_calls = 0;                 // SyncBlueprint calls made
   int64_t active_jobs = 0;
+  // Active jobs by the state callers see.
+  int64_t queued_jobs = 0;
+  int64_t running_jobs = 0;
 };
 
 class JobEngine {

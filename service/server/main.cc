@@ -11,12 +11,14 @@
 #include <memory>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "service/common/flags.h"
 #include "service/common/log.h"
 #include "service/jobs/job_engine.h"
 #include "service/jobs/job_store.h"
+#include "service/metrics/metrics.h"
 #include "service/server/blueprint_sync_service.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
@@ -55,6 +57,8 @@ std::vector<FlagSpec> ServerFlags() {
       {"max-message-bytes", "BLUEPRINT_SYNC_MAX_MESSAGE_BYTES", "1048576",
        "largest gRPC request accepted"},
       {"log-level", "BLUEPRINT_SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
+      {"metrics-listen", "BLUEPRINT_SYNC_METRICS_LISTEN", "0.0.0.0:9090",
+       "Prometheus /metrics address, plain HTTP (port 0 picks one; empty: no metrics)"},
       {"help", "", "", "print this help and exit", true},
       {"version", "", "", "print the version and exit", true},
   };
@@ -116,6 +120,9 @@ int Run(int argc, char** argv) {
   auto store = jobs::OpenJobStore(flags.String("store"));
   if (!store.ok()) return Fail(store.status());
 
+  // Declared before everything it observes, so it outlives them.
+  auto service_metrics = std::make_shared<metrics::Metrics>();
+
   auto credentials = tencent::MakeDefaultCredentialChain();
   if (auto c = credentials->GetCredentials(); !c.ok()) {
     log::Warn("no usable Tencent Cloud credentials yet; submissions will fail until there are",
@@ -133,6 +140,7 @@ int Run(int argc, char** argv) {
   client_options.endpoint = flags.String("lighthouse-endpoint");
   client_options.rate_limits.sync_blueprint_per_second = *sync_rate;
   client_options.rate_limits.describe_blueprints_per_second = *describe_rate;
+  client_options.observer = service_metrics;
   auto client =
       tencent::MakeLighthouseClient(client_options, credentials, tencent::MakeCurlTransport(http));
 
@@ -141,8 +149,30 @@ int Run(int argc, char** argv) {
   engine_options.job_deadline = *deadline;
   engine_options.workers = static_cast<int>(*workers);
   engine_options.reconcile_grace = *grace;
+  engine_options.observer = service_metrics.get();
   jobs::JobEngine engine(engine_options, store->get(), client.get());
+  service_metrics->SetActiveJobsSource([&engine] {
+    const jobs::JobEngineStats stats = engine.stats();
+    return metrics::ActiveJobCounts{stats.queued_jobs, stats.running_jobs};
+  });
+  // Scrapes run on the exposer's threads: stop reading the engine before it goes.
+  absl::Cleanup forget_engine = [&] { service_metrics->SetActiveJobsSource(nullptr); };
+  // TODO(metrics): feed blueprintsync_credential_refresh_failures_total with
+  // AddCredentialRefreshFailuresSource() once the refreshing credential
+  // providers expose refresh_failures(); until then it stays at 0.
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(s);
+
+  if (const std::string metrics_listen = flags.String("metrics-listen"); !metrics_listen.empty()) {
+    absl::StatusOr<int> metrics_port = service_metrics->Serve(metrics_listen);
+    if (!metrics_port.ok()) {
+      engine.Shutdown(absl::Now());
+      return Fail(metrics_port.status());
+    }
+    log::Info("metrics serving",
+              {{"address", absl::StrCat(metrics_listen.substr(0, metrics_listen.rfind(':')), ":",
+                                        *metrics_port)},
+               {"path", "/metrics"}});
+  }
 
   server::BlueprintSyncService service({}, &engine, store->get());
   grpc::EnableDefaultHealthCheckService(true);
@@ -156,6 +186,12 @@ int Run(int argc, char** argv) {
   // a second writer of the same job store) silently share the port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(metrics::MakeGrpcServerMetricsFactory(
+      service_metrics.get(),
+      metrics::GrpcMethodsOf({"blueprintsync.v1.BlueprintSync", "grpc.health.v1.Health",
+                              "grpc.reflection.v1alpha.ServerReflection"})));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || port == 0) {
     engine.Shutdown(absl::Now());

@@ -336,13 +336,60 @@ absl::StatusOr<DescribeRegionsResponse> RateLimitedLighthouseClient::DescribeReg
   return next_->DescribeRegions(region, options);
 }
 
+// --- Observed attempts (below the rate limiter, so pacing waits are not timed) ---
+
+namespace {
+
+class ObservedLighthouseClient final : public LighthouseClient {
+ public:
+  ObservedLighthouseClient(std::unique_ptr<LighthouseClient> next,
+                           std::shared_ptr<CallObserver> observer, Clock* clock)
+      : next_(std::move(next)), observer_(std::move(observer)), clock_(clock) {}
+
+  absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
+                                                      const CallOptions& options) override {
+    return Observe(kSyncBlueprint, [&] { return next_->SyncBlueprint(request, options); });
+  }
+  absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
+      const DescribeBlueprintsRequest& request, const CallOptions& options) override {
+    return Observe(kDescribeBlueprints,
+                   [&] { return next_->DescribeBlueprints(request, options); });
+  }
+  absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
+                                                          const CallOptions& options) override {
+    return Observe(kDescribeRegions, [&] { return next_->DescribeRegions(region, options); });
+  }
+
+ private:
+  template <typename Attempt>
+  auto Observe(const char* action, Attempt attempt) -> decltype(attempt()) {
+    const absl::Time start = clock_->Now();
+    auto result = attempt();
+    const absl::Duration took = clock_->Now() - start;
+    if (result.ok()) {
+      observer_->OnAttempt(action, "OK", false, took);
+    } else {
+      const ApiError error = ErrorOf(result.status());
+      observer_->OnAttempt(action, error.code, RetryPolicy::IsThrottle(error), took);
+    }
+    return result;
+  }
+
+  std::unique_ptr<LighthouseClient> next_;
+  std::shared_ptr<CallObserver> observer_;
+  Clock* clock_;
+};
+
+}  // namespace
+
 // --- RetryingLighthouseClient ---
 
 namespace {
 
 template <typename Attempt>
 auto RunWithRetries(const RetryPolicy& policy, Clock& clock, Idempotency idempotency,
-                    const CallOptions& options, Attempt attempt) -> decltype(attempt()) {
+                    const CallOptions& options, CallObserver* observer, const char* action,
+                    Attempt attempt) -> decltype(attempt()) {
   for (int n = 1;; ++n) {
     auto result = attempt();
     if (result.ok()) return result;
@@ -356,6 +403,7 @@ auto RunWithRetries(const RetryPolicy& policy, Clock& clock, Idempotency idempot
     if (!decision.retry) return result;
     const absl::Time wake = clock.Now() + decision.delay;
     if (wake > options.deadline) return result;
+    if (observer != nullptr) observer->OnRetry(action);
     clock.SleepUntil(wake);
   }
 }
@@ -363,27 +411,30 @@ auto RunWithRetries(const RetryPolicy& policy, Clock& clock, Idempotency idempot
 }  // namespace
 
 RetryingLighthouseClient::RetryingLighthouseClient(std::unique_ptr<LighthouseClient> next,
-                                                   RetryPolicy policy, Clock* clock)
+                                                   RetryPolicy policy, Clock* clock,
+                                                   std::shared_ptr<CallObserver> observer)
     : next_(std::move(next)),
       policy_(std::move(policy)),
-      clock_(clock == nullptr ? SystemClock::Default() : clock) {}
+      clock_(clock == nullptr ? SystemClock::Default() : clock),
+      observer_(std::move(observer)) {}
 
 absl::StatusOr<SyncBlueprintResponse> RetryingLighthouseClient::SyncBlueprint(
     const SyncBlueprintRequest& request, const CallOptions& options) {
-  return RunWithRetries(policy_, *clock_, Idempotency::kNonIdempotent, options,
-                        [&] { return next_->SyncBlueprint(request, options); });
+  return RunWithRetries(policy_, *clock_, Idempotency::kNonIdempotent, options, observer_.get(),
+                        kSyncBlueprint, [&] { return next_->SyncBlueprint(request, options); });
 }
 
 absl::StatusOr<DescribeBlueprintsResponse> RetryingLighthouseClient::DescribeBlueprints(
     const DescribeBlueprintsRequest& request, const CallOptions& options) {
-  return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options,
+  return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options, observer_.get(),
+                        kDescribeBlueprints,
                         [&] { return next_->DescribeBlueprints(request, options); });
 }
 
 absl::StatusOr<DescribeRegionsResponse> RetryingLighthouseClient::DescribeRegions(
     const std::string& region, const CallOptions& options) {
-  return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options,
-                        [&] { return next_->DescribeRegions(region, options); });
+  return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options, observer_.get(),
+                        kDescribeRegions, [&] { return next_->DescribeRegions(region, options); });
 }
 
 std::unique_ptr<LighthouseClient> MakeLighthouseClient(
@@ -396,10 +447,13 @@ std::unique_ptr<LighthouseClient> MakeLighthouseClient(
   }
   auto http =
       MakeLighthouseHttpClient(options, std::move(credentials), std::move(transport), clock);
+  if (options.observer != nullptr) {
+    http = std::make_unique<ObservedLighthouseClient>(std::move(http), options.observer, clock);
+  }
   auto limited =
       std::make_unique<RateLimitedLighthouseClient>(std::move(http), std::move(limiters));
   return std::make_unique<RetryingLighthouseClient>(std::move(limited), RetryPolicy(options.retry),
-                                                    clock);
+                                                    clock, options.observer);
 }
 
 }  // namespace blueprintsync::tencent

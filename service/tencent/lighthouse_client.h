@@ -4,7 +4,8 @@
 //
 //   RetryingLighthouseClient      retry policy + backoff (retry_policy.h)
 //     RateLimitedLighthouseClient per-action pacing (rate_limiter.h)
-//       LighthouseHttpClient      sign (tc3_signer.h) + JSON + HttpTransport
+//       (observer, optional)      reports each attempt (call_observer.h)
+//         LighthouseHttpClient    sign (tc3_signer.h) + JSON + HttpTransport
 //
 // so every attempt, retries included, is paced, and each layer can be tested
 // with a fake of the one below. Build it with MakeLighthouseClient().
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/common/clock.h"
+#include "service/tencent/call_observer.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
 #include "service/tencent/lighthouse_types.h"
@@ -57,6 +59,8 @@ struct LighthouseClientOptions {
   std::string request_client = "blueprint-sync";  // X-TC-RequestClient
   RateLimits rate_limits;
   RetryOptions retry;
+  // Told about every attempt and retry (metrics); none when null.
+  std::shared_ptr<CallObserver> observer;
 };
 
 // The single-attempt client: signs, sends, decodes. Exposed for tests.
@@ -82,8 +86,8 @@ class RateLimitedLighthouseClient final : public LighthouseClient {
 
 class RetryingLighthouseClient final : public LighthouseClient {
  public:
-  RetryingLighthouseClient(std::unique_ptr<LighthouseClient> next, RetryPolicy policy,
-                           Clock* clock);
+  RetryingLighthouseClient(std::unique_ptr<LighthouseClient> next, RetryPolicy policy, Clock* clock,
+                           std::shared_ptr<CallObserver> observer = nullptr);
   absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
                                                       const CallOptions& options) override;
   absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
@@ -95,6 +99,7 @@ class RetryingLighthouseClient final : public LighthouseClient {
   std::unique_ptr<LighthouseClient> next_;
   RetryPolicy policy_;
   Clock* clock_;
+  std::shared_ptr<CallObserver> observer_;
 };
 
 // The full production stack. `limiters` may be shared between clients so a

@@ -134,9 +134,14 @@ absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::s
             emulator_url,
             "--store",
             absl::StrCat("sqlite:", store)};
-  bool poll_given = false;
-  for (const std::string& a : extra_args) poll_given |= absl::StartsWith(a, "--poll-interval");
+  bool poll_given = false, metrics_given = false;
+  for (const std::string& a : extra_args) {
+    poll_given |= absl::StartsWith(a, "--poll-interval");
+    metrics_given |= absl::StartsWith(a, "--metrics-listen");
+  }
   if (!poll_given) o.argv.insert(o.argv.end(), {"--poll-interval", "200ms"});
+  // The default, 0.0.0.0:9090, would collide between tests run in parallel.
+  if (!metrics_given) o.argv.push_back("--metrics-listen=");
   o.argv.insert(o.argv.end(), extra_args.begin(), extra_args.end());
   o.unset_env = UnsetEnv();
   o.env = {{"TENCENTCLOUD_SECRET_ID", kTestSecretId}, {"TENCENTCLOUD_SECRET_KEY", kTestSecretKey}};

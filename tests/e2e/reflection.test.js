@@ -97,7 +97,8 @@ before(async () => {
   emulatorUrl = emu[1];
   const srv = await startAndWait(SERVER_BIN,
     ['--listen', '127.0.0.1:0', '--lighthouse-endpoint', emulatorUrl,
-      '--store', `sqlite:${path.join(tmp, 'jobs.db')}`, '--poll-interval', '200ms'],
+      '--store', `sqlite:${path.join(tmp, 'jobs.db')}`, '--poll-interval', '200ms',
+      '--metrics-listen', '127.0.0.1:0'],
     childEnv({ TENCENTCLOUD_SECRET_ID: SECRET_ID, TENCENTCLOUD_SECRET_KEY: SECRET_KEY }),
     /"msg":"serving".*"address":"(127\.0\.0\.1:\d+)"/, 'blueprint-syncd');
   address = srv[1];

@@ -565,8 +565,11 @@ chroot "$RUN" /usr/bin/getent passwd "$uid" >/dev/null || fail "uid $uid has no 
 
 mount -t proc proc "$RUN/proc"
 log=$LOGS/server.log
-# As `docker run IMAGE --listen 127.0.0.1:0`: ENTRYPOINT + arguments, the image's ENV.
-rootfs_cmd "$RUN" "$user" "$workdir" "${entrypoint[@]}" --listen 127.0.0.1:0
+# As `docker run IMAGE --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0`: ENTRYPOINT +
+# arguments, the image's ENV. Port 0 for metrics too: the host network is shared, so the
+# default 0.0.0.0:9090 could be taken.
+rootfs_cmd "$RUN" "$user" "$workdir" "${entrypoint[@]}" --listen 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0
 "${ROOTFS_CMD[@]}" >"$log" 2>&1 &
 server_pid=$!
 address=

@@ -1,0 +1,342 @@
+#include "service/metrics/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "service/jobs/job_state.h"
+
+namespace blueprintsync::metrics {
+namespace {
+
+constexpr char kOther[] = "other";
+
+// go-grpc-prometheus default buckets stop at 10 s; SyncBlueprint may wait up
+// to its deadline for rate-limit capacity, so the upper buckets go further.
+const std::vector<double>& GrpcHandlingBuckets() {
+  static const auto* b =
+      new std::vector<double>{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  return *b;
+}
+const std::vector<double>& UpstreamBuckets() {
+  static const auto* b =
+      new std::vector<double>{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  return *b;
+}
+// Image copies take minutes to hours (the job deadline defaults to 6 h).
+const std::vector<double>& DestinationBuckets() {
+  static const auto* b = new std::vector<double>{5,    15,   30,   60,    120,   300,   600,  1200,
+                                                 1800, 3600, 7200, 14400, 21600, 43200, 86400};
+  return *b;
+}
+
+// Caps the distinct values of a label fed from outside the process. Values
+// outside [A-Za-z0-9._-] or beyond the cap become "other".
+class LabelLimiter {
+ public:
+  std::string Admit(std::string_view value) {
+    if (value.empty() || value.size() > 100 || !std::all_of(value.begin(), value.end(), [](char c) {
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                 c == '-';
+        })) {
+      return kOther;
+    }
+    absl::MutexLock lock(&mu_);
+    std::string v(value);
+    if (seen_.count(v) != 0) return v;
+    if (seen_.size() >= static_cast<size_t>(kMaxLabelValues)) return kOther;
+    seen_.insert(v);
+    return v;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::set<std::string> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+double Seconds(absl::Duration d) { return std::max(0.0, absl::ToDoubleSeconds(d)); }
+
+// Series whose values are read from elsewhere at scrape time.
+class PulledMetrics final : public prometheus::Collectable {
+ public:
+  void SetActiveJobsSource(std::function<ActiveJobCounts()> source) {
+    absl::MutexLock lock(&mu_);
+    active_jobs_ = std::move(source);
+  }
+  void AddCredentialSource(std::function<uint64_t()> source) {
+    absl::MutexLock lock(&mu_);
+    credential_failures_.push_back(std::move(source));
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    // Sources run under mu_ and take their own locks (the engine's); they
+    // must not call back into Metrics.
+    absl::MutexLock lock(&mu_);
+    std::vector<prometheus::MetricFamily> out;
+
+    prometheus::MetricFamily jobs;
+    jobs.name = "blueprintsync_jobs";
+    jobs.help = "Unfinished sync jobs by state (finished ones: blueprintsync_jobs_finished_total)";
+    jobs.type = prometheus::MetricType::Gauge;
+    ActiveJobCounts counts;
+    if (active_jobs_) counts = active_jobs_();
+    for (const auto& [state, value] :
+         {std::pair<const char*, int64_t>{"QUEUED", counts.queued}, {"RUNNING", counts.running}}) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"state", state});
+      m.gauge.value = static_cast<double>(value);
+      jobs.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(jobs));
+
+    prometheus::MetricFamily cred;
+    cred.name = "blueprintsync_credential_refresh_failures_total";
+    cred.help = "Failed attempts to refresh temporary Tencent Cloud credentials";
+    cred.type = prometheus::MetricType::Counter;
+    prometheus::ClientMetric m;
+    for (const auto& source : credential_failures_)
+      m.counter.value += static_cast<double>(source());
+    cred.metric.push_back(std::move(m));
+    out.push_back(std::move(cred));
+    return out;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::function<ActiveJobCounts()> active_jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<uint64_t()>> credential_failures_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+std::string GoCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "Canceled";
+    case grpc::StatusCode::UNKNOWN:
+      return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED:
+      return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "Internal";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      break;
+  }
+  // Go prints unknown values as Code(N).
+  return absl::StrCat("Code(", static_cast<int>(code), ")");
+}
+
+struct Metrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<PulledMetrics> pulled = std::make_shared<PulledMetrics>();
+
+  prometheus::Family<prometheus::Counter>& grpc_started =
+      prometheus::BuildCounter()
+          .Name("grpc_server_started_total")
+          .Help("Total number of RPCs started on the server.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& grpc_handled =
+      prometheus::BuildCounter()
+          .Name("grpc_server_handled_total")
+          .Help("Total number of RPCs completed on the server, regardless of success or failure.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& grpc_received =
+      prometheus::BuildCounter()
+          .Name("grpc_server_msg_received_total")
+          .Help("Total number of RPC stream messages received on the server.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& grpc_sent =
+      prometheus::BuildCounter()
+          .Name("grpc_server_msg_sent_total")
+          .Help("Total number of gRPC stream messages sent by the server.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& grpc_seconds =
+      prometheus::BuildHistogram()
+          .Name("grpc_server_handling_seconds")
+          .Help(
+              "Histogram of response latency (seconds) of gRPC that had been application-level "
+              "handled by the server.")
+          .Register(*registry);
+
+  prometheus::Family<prometheus::Counter>& upstream_requests =
+      prometheus::BuildCounter()
+          .Name("blueprintsync_upstream_requests_total")
+          .Help(
+              "Lighthouse API attempts (retries included) by action and result code "
+              "(OK, or the Tencent Cloud / ClientError code).")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& upstream_seconds =
+      prometheus::BuildHistogram()
+          .Name("blueprintsync_upstream_request_duration_seconds")
+          .Help("Duration of one Lighthouse API attempt, without rate-limit waits.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& upstream_throttled =
+      prometheus::BuildCounter()
+          .Name("blueprintsync_upstream_throttled_total")
+          .Help("Lighthouse API attempts Tencent Cloud answered with RequestLimitExceeded*.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& upstream_retries =
+      prometheus::BuildCounter()
+          .Name("blueprintsync_upstream_retries_total")
+          .Help("Lighthouse API attempts sent again by the retry policy.")
+          .Register(*registry);
+
+  prometheus::Family<prometheus::Counter>& jobs_finished =
+      prometheus::BuildCounter()
+          .Name("blueprintsync_jobs_finished_total")
+          .Help("Sync jobs that reached a terminal state, by state.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& destination_seconds =
+      prometheus::BuildHistogram()
+          .Name("blueprintsync_destination_sync_duration_seconds")
+          .Help("From submission accepted upstream to the destination image NORMAL or failed.")
+          .Register(*registry);
+
+  LabelLimiter upstream_codes;
+  LabelLimiter regions;
+
+  absl::Mutex serve_mu;
+  std::unique_ptr<prometheus::Exposer> exposer ABSL_GUARDED_BY(serve_mu);
+
+  static prometheus::Labels GrpcLabels(const GrpcMethodLabels& m) {
+    return {{"grpc_type", m.type}, {"grpc_service", m.service}, {"grpc_method", m.method}};
+  }
+};
+
+Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
+  // Known finite label sets start at zero so rate() and absent() work from
+  // the first scrape.
+  for (const char* state : {"SUCCEEDED", "FAILED"}) impl_->jobs_finished.Add({{"state", state}});
+}
+
+Metrics::~Metrics() {
+  // The exposer's threads scrape the registry: stop them first.
+  absl::MutexLock lock(&impl_->serve_mu);
+  impl_->exposer.reset();
+}
+
+absl::StatusOr<int> Metrics::Serve(const std::string& address) {
+  absl::MutexLock lock(&impl_->serve_mu);
+  if (impl_->exposer != nullptr) return absl::FailedPreconditionError("metrics already served");
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    // civetweb reports a bind failure by failing construction.
+    exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  }
+  const std::vector<int> ports = exposer->GetListeningPorts();
+  if (ports.empty()) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address));
+  }
+  exposer->RegisterCollectable(impl_->registry);
+  exposer->RegisterCollectable(impl_->pulled);
+  impl_->exposer = std::move(exposer);
+  return ports.front();
+}
+
+std::string Metrics::TextExposition() const {
+  std::vector<prometheus::MetricFamily> families = impl_->registry->Collect();
+  std::vector<prometheus::MetricFamily> pulled = impl_->pulled->Collect();
+  families.insert(families.end(), std::make_move_iterator(pulled.begin()),
+                  std::make_move_iterator(pulled.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+void Metrics::OnRpcStarted(const GrpcMethodLabels& m) {
+  impl_->grpc_started.Add(Impl::GrpcLabels(m)).Increment();
+}
+
+void Metrics::OnRpcMessageReceived(const GrpcMethodLabels& m) {
+  impl_->grpc_received.Add(Impl::GrpcLabels(m)).Increment();
+}
+
+void Metrics::OnRpcMessageSent(const GrpcMethodLabels& m) {
+  impl_->grpc_sent.Add(Impl::GrpcLabels(m)).Increment();
+}
+
+void Metrics::OnRpcHandled(const GrpcMethodLabels& m, grpc::StatusCode code,
+                           absl::Duration elapsed) {
+  prometheus::Labels labels = Impl::GrpcLabels(m);
+  labels["grpc_code"] = GoCodeName(code);
+  impl_->grpc_handled.Add(labels).Increment();
+  // go-grpc-prometheus labels the histogram without the code.
+  impl_->grpc_seconds.Add(Impl::GrpcLabels(m), GrpcHandlingBuckets()).Observe(Seconds(elapsed));
+}
+
+void Metrics::OnAttempt(std::string_view action, std::string_view code, bool throttled,
+                        absl::Duration duration) {
+  const std::string a(action);
+  impl_->upstream_requests.Add({{"action", a}, {"code", impl_->upstream_codes.Admit(code)}})
+      .Increment();
+  impl_->upstream_seconds.Add({{"action", a}}, UpstreamBuckets()).Observe(Seconds(duration));
+  if (throttled) impl_->upstream_throttled.Add({{"action", a}}).Increment();
+}
+
+void Metrics::OnRetry(std::string_view action) {
+  impl_->upstream_retries.Add({{"action", std::string(action)}}).Increment();
+}
+
+void Metrics::OnJobFinished(const v1::SyncJob& job) {
+  impl_->jobs_finished.Add({{"state", v1::SyncJob::State_Name(job.state())}}).Increment();
+  // Destinations of a job that never reached Tencent Cloud had no copy to time.
+  if (!job.has_submit_time()) return;
+  const absl::Time submitted = jobs::FromProto(job.submit_time());
+  for (const v1::Destination& d : job.destinations()) {
+    if (!jobs::IsTerminal(d.state())) continue;
+    impl_->destination_seconds
+        .Add({{"region", impl_->regions.Admit(d.region())}}, DestinationBuckets())
+        .Observe(Seconds(jobs::FromProto(d.update_time()) - submitted));
+  }
+}
+
+void Metrics::SetActiveJobsSource(std::function<ActiveJobCounts()> source) {
+  impl_->pulled->SetActiveJobsSource(std::move(source));
+}
+
+void Metrics::AddCredentialRefreshFailuresSource(std::function<uint64_t()> source) {
+  impl_->pulled->AddCredentialSource(std::move(source));
+}
+
+}  // namespace blueprintsync::metrics

@@ -1,0 +1,112 @@
+// Metrics: the service's Prometheus metrics behind one small facade, so that
+// only service/metrics includes prometheus-cpp. It holds every series,
+// serves them on a plain-HTTP /metrics endpoint (prometheus-cpp's civetweb
+// exposer, separate from the gRPC port) and plugs into the rest of the code
+// through interfaces those layers define themselves:
+//
+//   gRPC server   MakeGrpcServerMetricsFactory() interceptor, names and labels
+//                 of grpc-ecosystem/go-grpc-prometheus so existing dashboards
+//                 and alerts work: grpc_server_{started,handled,msg_received,
+//                 msg_sent}_total, grpc_server_handling_seconds.
+//   upstream      tencent::CallObserver: blueprintsync_upstream_* per attempt.
+//   jobs          jobs::JobObserver (finished jobs, destination durations) and
+//                 a pulled source for the jobs still QUEUED / RUNNING.
+//
+// Label values are bounded: action, region, job state, gRPC method and code
+// come from small fixed sets, and any label fed from outside (Tencent error
+// codes, regions) is capped at kMaxLabelValues distinct values per metric,
+// the rest reported as "other". No job names, blueprint ids or secrets.
+#ifndef BLUEPRINTSYNC_SERVICE_METRICS_METRICS_H_
+#define BLUEPRINTSYNC_SERVICE_METRICS_METRICS_H_
+
+#include <grpcpp/support/server_interceptor.h>
+#include <grpcpp/support/status.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/jobs/job_engine.h"
+#include "service/tencent/call_observer.h"
+
+namespace blueprintsync::metrics {
+
+inline constexpr int kMaxLabelValues = 64;
+
+// grpc_type / grpc_service / grpc_method of one RPC method.
+struct GrpcMethodLabels {
+  std::string type;     // unary, client_stream, server_stream, bidi_stream
+  std::string service;  // blueprintsync.v1.BlueprintSync
+  std::string method;   // SyncBlueprint
+};
+
+// Jobs the engine holds, by the state callers see.
+struct ActiveJobCounts {
+  int64_t queued = 0;
+  int64_t running = 0;
+};
+
+// Go's codes.Code.String() spelling ("OK", "InvalidArgument", ...).
+std::string GoCodeName(grpc::StatusCode code);
+
+class Metrics final : public tencent::CallObserver, public jobs::JobObserver {
+ public:
+  Metrics();
+  ~Metrics() override;
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Starts the /metrics endpoint on `address` (host:port; port 0 picks one)
+  // and returns the port it listens on. At most once.
+  absl::StatusOr<int> Serve(const std::string& address);
+
+  // The text exposition of every series (what /metrics answers).
+  std::string TextExposition() const;
+
+  // gRPC server, called by the interceptor.
+  void OnRpcStarted(const GrpcMethodLabels& m);
+  void OnRpcMessageReceived(const GrpcMethodLabels& m);
+  void OnRpcMessageSent(const GrpcMethodLabels& m);
+  void OnRpcHandled(const GrpcMethodLabels& m, grpc::StatusCode code, absl::Duration elapsed);
+
+  // tencent::CallObserver
+  void OnAttempt(std::string_view action, std::string_view code, bool throttled,
+                 absl::Duration duration) override;
+  void OnRetry(std::string_view action) override;
+
+  // jobs::JobObserver
+  void OnJobFinished(const v1::SyncJob& job) override;
+
+  // Read at each scrape for blueprintsync_jobs{state}. Pass nullptr before
+  // whatever the source reads goes away (scrapes run on their own threads).
+  void SetActiveJobsSource(std::function<ActiveJobCounts()> source);
+  // Read at each scrape and summed for
+  // blueprintsync_credential_refresh_failures_total (cumulative counts, e.g.
+  // a refreshing credential provider's own failure counter).
+  void AddCredentialRefreshFailuresSource(std::function<uint64_t()> source);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Interceptor factory recording go-grpc-prometheus metrics into `metrics`
+// (not owned; must outlive the server). Only the full method names in
+// `known_methods` ("/blueprintsync.v1.BlueprintSync/SyncBlueprint") get their
+// own labels; anything else a client sends is counted as service and method
+// "unknown", so callers cannot create series at will.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcServerMetricsFactory(
+    Metrics* metrics, const std::vector<std::string>& known_methods);
+
+// "/pkg.Service/Method" of every method of the named services, from the
+// generated protobuf descriptor pool (services not linked in are skipped).
+std::vector<std::string> GrpcMethodsOf(const std::vector<std::string>& services);
+
+}  // namespace blueprintsync::metrics
+
+#endif  // BLUEPRINTSYNC_SERVICE_METRICS_METRICS_H_

@@ -1,0 +1,409 @@
+#include "service/metrics/metrics.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
+#include "grpc/health/v1/health.pb.h"
+#include "service/jobs/job_state.h"
+#include "service/tencent/lighthouse_client.h"
+#include "tests/testing_util/fake_clock.h"
+#include "tests/testing_util/prometheus_text.h"
+
+namespace blueprintsync::metrics {
+namespace {
+
+using ::blueprintsync::testing::FakeClock;
+using ::blueprintsync::testing::PrometheusText;
+
+TEST(GoCodeNameTest, SpelledLikeGo) {
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::OK), "OK");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::CANCELLED), "Canceled");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::INVALID_ARGUMENT), "InvalidArgument");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::DEADLINE_EXCEEDED), "DeadlineExceeded");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::NOT_FOUND), "NotFound");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::RESOURCE_EXHAUSTED), "ResourceExhausted");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::FAILED_PRECONDITION), "FailedPrecondition");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::UNAVAILABLE), "Unavailable");
+  EXPECT_EQ(GoCodeName(grpc::StatusCode::UNAUTHENTICATED), "Unauthenticated");
+  EXPECT_EQ(GoCodeName(static_cast<grpc::StatusCode>(42)), "Code(42)");
+}
+
+TEST(MetricsTest, UpstreamAttemptsRetriesAndThrottles) {
+  Metrics m;
+  m.OnAttempt("SyncBlueprint", "RequestLimitExceeded", true, absl::Milliseconds(30));
+  m.OnRetry("SyncBlueprint");
+  m.OnAttempt("SyncBlueprint", "OK", false, absl::Milliseconds(70));
+  m.OnAttempt("DescribeBlueprints", "OK", false, absl::Milliseconds(5));
+  PrometheusText t(m.TextExposition());
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_requests_total",
+                  {{"action", "SyncBlueprint"}, {"code", "RequestLimitExceeded"}}),
+            1);
+  EXPECT_EQ(
+      t.Sum("blueprintsync_upstream_requests_total", {{"action", "SyncBlueprint"}, {"code", "OK"}}),
+      1);
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_requests_total", {{"action", "DescribeBlueprints"}}), 1);
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_throttled_total", {{"action", "SyncBlueprint"}}), 1);
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_throttled_total", {{"action", "DescribeBlueprints"}}), 0);
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_retries_total", {{"action", "SyncBlueprint"}}), 1);
+  EXPECT_EQ(
+      t.Sum("blueprintsync_upstream_request_duration_seconds_count", {{"action", "SyncBlueprint"}}),
+      2);
+  EXPECT_NEAR(
+      t.Sum("blueprintsync_upstream_request_duration_seconds_sum", {{"action", "SyncBlueprint"}}),
+      0.1, 1e-9);
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_request_duration_seconds_bucket",
+                  {{"action", "SyncBlueprint"}, {"le", "0.05"}}),
+            1);
+}
+
+TEST(MetricsTest, ErrorCodeLabelsAreBounded) {
+  Metrics m;
+  for (int i = 0; i < 3 * kMaxLabelValues; ++i) {
+    m.OnAttempt("DescribeBlueprints", absl::StrCat("InternalError.Code", i), false,
+                absl::Milliseconds(1));
+  }
+  m.OnAttempt("DescribeBlueprints", "Bad code\"with{quotes}", false, absl::Milliseconds(1));
+  PrometheusText t(m.TextExposition());
+  const auto series = t.Matching("blueprintsync_upstream_requests_total", {});
+  EXPECT_EQ(series.size(), static_cast<size_t>(kMaxLabelValues) + 1);
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_requests_total", {{"code", "other"}}),
+            2 * kMaxLabelValues + 1);
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_requests_total"), 3 * kMaxLabelValues + 1);
+}
+
+TEST(MetricsTest, FinishedJobsAndDestinationDurations) {
+  Metrics m;
+  const absl::Time submit = absl::FromUnixSeconds(1700000000);
+  v1::SyncJob job;
+  job.set_name("syncJobs/secret-looking-name");
+  job.set_blueprint_id("lhbp-abcdefgh");
+  job.set_state(v1::SyncJob::FAILED);
+  *job.mutable_submit_time() = jobs::ToProto(submit);
+  v1::Destination* ok = job.add_destinations();
+  ok->set_region("ap-beijing");
+  ok->set_state(v1::Destination::SUCCEEDED);
+  *ok->mutable_update_time() = jobs::ToProto(submit + absl::Seconds(30));
+  v1::Destination* bad = job.add_destinations();
+  bad->set_region("ap-shanghai");
+  bad->set_state(v1::Destination::FAILED);
+  *bad->mutable_update_time() = jobs::ToProto(submit + absl::Seconds(90));
+  m.OnJobFinished(job);
+
+  // Rejected before submission: counted, but no copy to time.
+  v1::SyncJob rejected;
+  rejected.set_state(v1::SyncJob::FAILED);
+  v1::Destination* never = rejected.add_destinations();
+  never->set_region("ap-beijing");
+  never->set_state(v1::Destination::FAILED);
+  m.OnJobFinished(rejected);
+
+  const std::string text = m.TextExposition();
+  PrometheusText t(text);
+  EXPECT_EQ(t.Sum("blueprintsync_jobs_finished_total", {{"state", "FAILED"}}), 2);
+  EXPECT_EQ(t.Sum("blueprintsync_jobs_finished_total", {{"state", "SUCCEEDED"}}), 0);
+  EXPECT_EQ(t.Matching("blueprintsync_jobs_finished_total", {{"state", "SUCCEEDED"}}).size(), 1u)
+      << "known states are exported from the start";
+  EXPECT_EQ(
+      t.Sum("blueprintsync_destination_sync_duration_seconds_count", {{"region", "ap-beijing"}}),
+      1);
+  EXPECT_EQ(
+      t.Sum("blueprintsync_destination_sync_duration_seconds_sum", {{"region", "ap-beijing"}}), 30);
+  EXPECT_EQ(
+      t.Sum("blueprintsync_destination_sync_duration_seconds_sum", {{"region", "ap-shanghai"}}),
+      90);
+  EXPECT_EQ(text.find("secret-looking-name"), std::string::npos);
+  EXPECT_EQ(text.find("lhbp-abcdefgh"), std::string::npos);
+}
+
+TEST(MetricsTest, PulledSources) {
+  Metrics m;
+  PrometheusText before(m.TextExposition());
+  EXPECT_EQ(before.Matching("blueprintsync_jobs", {{"state", "QUEUED"}}).size(), 1u);
+  EXPECT_EQ(before.Sum("blueprintsync_jobs"), 0);
+  EXPECT_EQ(before.Matching("blueprintsync_credential_refresh_failures_total", {}).size(), 1u);
+
+  int64_t queued = 2;
+  m.SetActiveJobsSource([&] { return ActiveJobCounts{queued, 3}; });
+  m.AddCredentialRefreshFailuresSource([] { return uint64_t{4}; });
+  m.AddCredentialRefreshFailuresSource([] { return uint64_t{1}; });
+  PrometheusText t(m.TextExposition());
+  EXPECT_EQ(t.Sum("blueprintsync_jobs", {{"state", "QUEUED"}}), 2);
+  EXPECT_EQ(t.Sum("blueprintsync_jobs", {{"state", "RUNNING"}}), 3);
+  EXPECT_EQ(t.Sum("blueprintsync_credential_refresh_failures_total"), 5);
+  queued = 7;  // read at each scrape, not copied
+  EXPECT_EQ(PrometheusText(m.TextExposition()).Sum("blueprintsync_jobs", {{"state", "QUEUED"}}), 7);
+  m.SetActiveJobsSource(nullptr);
+  EXPECT_EQ(PrometheusText(m.TextExposition()).Sum("blueprintsync_jobs"), 0);
+}
+
+TEST(MetricsTest, ServesOverHttpAndRefusesABusyPort) {
+  Metrics m;
+  m.OnRetry("DescribeRegions");
+  absl::StatusOr<int> port = m.Serve("127.0.0.1:0");
+  ASSERT_TRUE(port.ok()) << port.status();
+  ASSERT_GT(*port, 0);
+  httplib::Client client("127.0.0.1", *port);
+  client.set_read_timeout(10, 0);
+  auto res = client.Get("/metrics");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(PrometheusText(res->body).Sum("blueprintsync_upstream_retries_total",
+                                          {{"action", "DescribeRegions"}}),
+            1);
+  EXPECT_EQ(PrometheusText(res->body).Matching("blueprintsync_jobs", {}).size(), 2u);
+
+  EXPECT_FALSE(m.Serve("127.0.0.1:0").ok()) << "serving twice";
+  Metrics other;
+  absl::StatusOr<int> busy = other.Serve(absl::StrCat("127.0.0.1:", *port));
+  EXPECT_FALSE(busy.ok());
+  EXPECT_EQ(busy.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// --- The Lighthouse client reports attempts and retries through its observer. ---
+
+class RecordingObserver final : public tencent::CallObserver {
+ public:
+  void OnAttempt(std::string_view action, std::string_view code, bool throttled,
+                 absl::Duration) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(
+        absl::StrCat(std::string(action), " ", std::string(code), throttled ? " throttled" : ""));
+  }
+  void OnRetry(std::string_view action) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(absl::StrCat(std::string(action), " retry"));
+  }
+  std::vector<std::string> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+};
+
+class ScriptedTransport final : public tencent::HttpTransport {
+ public:
+  explicit ScriptedTransport(std::deque<tencent::HttpResponse> script)
+      : script_(std::move(script)) {}
+  absl::StatusOr<tencent::HttpResponse> Post(const tencent::HttpRequest&) override {
+    absl::MutexLock lock(&mu_);
+    if (script_.empty()) return absl::InternalError("script exhausted");
+    tencent::HttpResponse r = script_.front();
+    script_.pop_front();
+    return r;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<tencent::HttpResponse> script_ ABSL_GUARDED_BY(mu_);
+};
+
+tencent::HttpResponse Json(std::string body) {
+  tencent::HttpResponse r;
+  r.status = 200;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+TEST(LighthouseClientObserverTest, EveryAttemptAndRetryIsReported) {
+  FakeClock clock;
+  auto observer = std::make_shared<RecordingObserver>();
+  tencent::LighthouseClientOptions options;
+  options.endpoint = "http://127.0.0.1:1";
+  options.observer = observer;
+  auto transport = std::make_shared<ScriptedTransport>(std::deque<tencent::HttpResponse>{
+      Json(R"({"Response":{"Error":{"Code":"RequestLimitExceeded","Message":"slow down"},)"
+           R"("RequestId":"r1"}})"),
+      Json(R"({"Response":{"TotalCount":1,"RegionSet":[{"Region":"ap-beijing",)"
+           R"("RegionName":"Beijing","RegionState":"AVAILABLE","IsChinaMainland":true}],)"
+           R"("RequestId":"r2"}})"),
+      Json(R"({"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"no"},)"
+           R"("RequestId":"r3"}})"),
+  });
+  tencent::Credentials creds;
+  creds.secret_id = "AKIDEXAMPLE";
+  creds.secret_key = "key";
+  auto client = tencent::MakeLighthouseClient(
+      options, std::make_shared<tencent::StaticCredentialProvider>(creds), transport, nullptr,
+      &clock);
+  auto regions = client->DescribeRegions("ap-beijing");
+  ASSERT_TRUE(regions.ok()) << regions.status();
+  EXPECT_FALSE(client->DescribeRegions("ap-beijing").ok());
+  EXPECT_EQ(observer->events(),
+            (std::vector<std::string>{"DescribeRegions RequestLimitExceeded throttled",
+                                      "DescribeRegions retry", "DescribeRegions OK",
+                                      "DescribeRegions AuthFailure.SignatureFailure"}));
+}
+
+// --- The interceptor, on a real server (gRPC's own health service). ---
+
+class InterceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    // A server needs one service of its own besides health; every method of
+    // this one answers UNIMPLEMENTED.
+    builder.RegisterService(&unimplemented_);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+    factories.push_back(
+        MakeGrpcServerMetricsFactory(&metrics_, GrpcMethodsOf({"grpc.health.v1.Health"})));
+    builder.experimental().SetInterceptorCreators(std::move(factories));
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  }
+
+  grpc::Status Check(const std::string& service) {
+    grpc::TemplatedGenericStub<grpc::health::v1::HealthCheckRequest,
+                               grpc::health::v1::HealthCheckResponse>
+        stub(channel_);
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    absl::Notification done;
+    grpc::Status result;
+    stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                   &response, [&](grpc::Status s) {
+                     result = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    return result;
+  }
+
+  // Polls until `pred` holds for a scrape (server-side accounting of a call
+  // may finish just after the client has its answer).
+  PrometheusText WaitFor(const std::function<bool(const PrometheusText&)>& pred) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    for (;;) {
+      PrometheusText t(metrics_.TextExposition());
+      if (pred(t) || absl::Now() > deadline) return t;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
+  Metrics metrics_;
+  v1::BlueprintSync::CallbackService unimplemented_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(InterceptorTest, UnaryCallsByCode) {
+  EXPECT_TRUE(Check("").ok());
+  EXPECT_TRUE(Check("").ok());
+  EXPECT_EQ(Check("no-such-service").error_code(), grpc::StatusCode::NOT_FOUND);
+  const std::map<std::string, std::string> check = {
+      {"grpc_type", "unary"}, {"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Check"}};
+  auto with = [&](std::map<std::string, std::string> extra) {
+    extra.insert(check.begin(), check.end());
+    return extra;
+  };
+  PrometheusText t = WaitFor(
+      [&](const PrometheusText& x) { return x.Sum("grpc_server_handled_total", check) >= 3; });
+  EXPECT_EQ(t.Sum("grpc_server_started_total", check), 3);
+  EXPECT_EQ(t.Sum("grpc_server_handled_total", with({{"grpc_code", "OK"}})), 2);
+  EXPECT_EQ(t.Sum("grpc_server_handled_total", with({{"grpc_code", "NotFound"}})), 1);
+  EXPECT_EQ(t.Sum("grpc_server_msg_received_total", check), 3);
+  EXPECT_EQ(t.Sum("grpc_server_msg_sent_total", check), 2) << "no message with an error status";
+  EXPECT_EQ(t.Sum("grpc_server_handling_seconds_count", check), 3);
+  EXPECT_EQ(t.Sum("grpc_server_handling_seconds_bucket", with({{"le", "+Inf"}})), 3);
+  EXPECT_TRUE(t.Matching("grpc_server_handling_seconds_count", {{"grpc_code", "OK"}}).empty())
+      << "the histogram has no grpc_code label (go-grpc-prometheus)";
+}
+
+TEST_F(InterceptorTest, UnknownMethodsShareOneSeries) {
+  grpc::GenericStub stub(channel_);
+  for (const char* method : {"/made.Up/One", "/grpc.health.v1.Health/Nope"}) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;
+    absl::Notification done;
+    grpc::Status result;
+    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      result = std::move(s);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    EXPECT_EQ(result.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+  }
+  const std::string text = metrics_.TextExposition();
+  EXPECT_EQ(text.find("made.Up"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Nope"), std::string::npos) << text;
+  PrometheusText t(text);
+  EXPECT_EQ(
+      t.Sum("grpc_server_started_total", {{"grpc_service", "unknown"}, {"grpc_method", "unknown"}}),
+      2);
+  EXPECT_EQ(t.Sum("grpc_server_handled_total", {{"grpc_service", "unknown"},
+                                                {"grpc_method", "unknown"},
+                                                {"grpc_code", "Unimplemented"}}),
+            2);
+}
+
+TEST_F(InterceptorTest, ServerStreamCancelledByTheClient) {
+  auto stub =
+      std::make_unique<grpc::TemplatedGenericStub<grpc::health::v1::HealthCheckRequest,
+                                                  grpc::health::v1::HealthCheckResponse>>(channel_);
+  grpc::ClientContext context;
+  grpc::CompletionQueue cq;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("");
+  auto reader = stub->PrepareCall(&context, "/grpc.health.v1.Health/Watch", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  reader->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  reader->Write(request, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  reader->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::health::v1::HealthCheckResponse response;
+  reader->Read(&response, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  context.TryCancel();
+  grpc::Status status;
+  reader->Finish(&status, reinterpret_cast<void*>(5));
+  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(5)) {
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  const std::map<std::string, std::string> watch = {{"grpc_type", "server_stream"},
+                                                    {"grpc_service", "grpc.health.v1.Health"},
+                                                    {"grpc_method", "Watch"}};
+  PrometheusText t = WaitFor(
+      [&](const PrometheusText& x) { return x.Sum("grpc_server_handled_total", watch) >= 1; });
+  EXPECT_EQ(t.Sum("grpc_server_started_total", watch), 1);
+  EXPECT_EQ(t.Sum("grpc_server_handled_total", watch), 1);
+  EXPECT_EQ(t.Sum("grpc_server_msg_received_total", watch), 1);
+  EXPECT_GE(t.Sum("grpc_server_msg_sent_total", watch), 1);
+}
+
+}  // namespace
+}  // namespace blueprintsync::metrics
