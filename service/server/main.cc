@@ -20,6 +20,7 @@
 #include "service/jobs/job_store.h"
 #include "service/metrics/metrics.h"
 #include "service/server/blueprint_sync_service.h"
+#include "service/tencent/cloud_credentials.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
 #include "service/tencent/lighthouse_client.h"
@@ -157,9 +158,9 @@ int Run(int argc, char** argv) {
   });
   // Scrapes run on the exposer's threads: stop reading the engine before it goes.
   absl::Cleanup forget_engine = [&] { service_metrics->SetActiveJobsSource(nullptr); };
-  // TODO(metrics): feed blueprintsync_credential_refresh_failures_total with
-  // AddCredentialRefreshFailuresSource() once the refreshing credential
-  // providers expose refresh_failures(); until then it stays at 0.
+  service_metrics->AddCredentialRefreshFailuresSource([credentials] {
+    return static_cast<uint64_t>(tencent::CredentialRefreshFailures(*credentials));
+  });
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(s);
 
   if (const std::string metrics_listen = flags.String("metrics-listen"); !metrics_listen.empty()) {

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "service/tencent/cloud_credentials.h"
 
 namespace blueprintsync::tencent {
 namespace {
@@ -289,8 +290,7 @@ absl::StatusOr<Credentials> CredentialProviderChain::GetCredentials() {
 }
 
 std::shared_ptr<CredentialProvider> MakeDefaultCredentialChain() {
-  return std::make_shared<CredentialProviderChain>(std::vector<std::shared_ptr<CredentialProvider>>{
-      std::make_shared<EnvCredentialProvider>(), std::make_shared<ProfileCredentialProvider>()});
+  return MakeCloudCredentialChain(CloudChainOptions{});
 }
 
 }  // namespace blueprintsync::tencent

@@ -98,12 +98,27 @@ class CredentialProviderChain final : public CredentialProvider {
   explicit CredentialProviderChain(std::vector<std::shared_ptr<CredentialProvider>> providers);
   absl::StatusOr<Credentials> GetCredentials() override;
   std::string Name() const override { return "chain"; }
+  // For collecting the members' refresh metrics (CredentialRefreshFailures).
+  const std::vector<std::shared_ptr<CredentialProvider>>& providers() const { return providers_; }
 
  private:
   std::vector<std::shared_ptr<CredentialProvider>> providers_;
 };
 
-// environment -> profile file (the default chain; cluster providers join later).
+// The service's chain, first success wins (cloud_credentials.h has the
+// providers and their variables):
+//   1. environment   TENCENTCLOUD_SECRET_ID / _SECRET_KEY [/ token]
+//   2. profile file  $TENCENTCLOUD_CREDENTIALS_FILE or ~/.tencentcloud/credentials
+//   3. TKE OIDC      TKE_* variables of TKE's pod-identity-webhook (STS
+//                    AssumeRoleWithWebIdentity)
+//   4. CVM role      the instance metadata service (1 s connect, 2 s total)
+// An explicit key (1, 2) wins over an ambient identity (3, 4), as in every
+// Tencent SDK. The Python/Java/Node SDKs try the CVM role before TKE OIDC; we
+// do the opposite on purpose: a TKE pod also runs on a CVM, and that node's
+// role is not the pod's identity (nor should it win when the webhook has
+// injected one). When TENCENTCLOUD_ROLE_ARN is set the
+// whole chain above only supplies the key that signs STS AssumeRole, and the
+// assumed role's temporary triple is what the service signs with.
 std::shared_ptr<CredentialProvider> MakeDefaultCredentialChain();
 
 }  // namespace blueprintsync::tencent

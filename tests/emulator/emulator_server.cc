@@ -94,6 +94,33 @@ void EmulatorServer::InstallRoutes() {
                              });
   });
 
+  // The instance metadata service of a CVM (role discovery, role credentials).
+  server_->Get("/latest/meta-data/cam/security-credentials/",
+               [emu](const httplib::Request&, httplib::Response& res) {
+                 ApiResponse out = emu->sts().HandleMetadata("");
+                 res.status = out.http_status;
+                 res.set_content(std::move(out.body), out.content_type.c_str());
+               });
+  server_->Get(R"(/latest/meta-data/cam/security-credentials/([^/]+))",
+               [emu](const httplib::Request& req, httplib::Response& res) {
+                 ApiResponse out = emu->sts().HandleMetadata(req.matches[1].str());
+                 res.status = out.http_status;
+                 res.set_content(std::move(out.body), out.content_type.c_str());
+               });
+  server_->Get("/_emulator/sts", [emu](const httplib::Request&, httplib::Response& res) {
+    JsonReply(res, 200, emu->sts().StsConfigJson());
+  });
+  server_->Post("/_emulator/sts", [emu](const httplib::Request& req, httplib::Response& res) {
+    absl::Status st = emu->sts().ConfigureSts(req.body);
+    AdminReply(res, st, st.ok() ? emu->sts().StsConfigJson() : "");
+  });
+  server_->Get("/_emulator/metadata", [emu](const httplib::Request&, httplib::Response& res) {
+    JsonReply(res, 200, emu->sts().MetadataConfigJson());
+  });
+  server_->Post("/_emulator/metadata", [emu](const httplib::Request& req, httplib::Response& res) {
+    absl::Status st = emu->sts().ConfigureMetadata(req.body);
+    AdminReply(res, st, st.ok() ? emu->sts().MetadataConfigJson() : "");
+  });
   server_->Get("/_emulator/stats", [emu](const httplib::Request&, httplib::Response& res) {
     JsonReply(res, 200, emu->StatsJson());
   });

@@ -139,6 +139,9 @@ std::optional<absl::string_view> ApiRequest::Header(absl::string_view name) cons
 LighthouseEmulator::LighthouseEmulator(EmulatorOptions options)
     : clock_(options.clock != nullptr ? options.clock : SystemClock::Default()),
       log_requests_(options.log_requests),
+      sts_(
+          clock_, [this](const std::string& id) { return FindKey(id); },
+          [this](EmulatorKey key) { AddKey(std::move(key)); }),
       fault_rng_(options.fault_seed),
       id_rng_(std::random_device{}()) {
   absl::MutexLock lock(&mu_);
@@ -158,6 +161,7 @@ LighthouseEmulator::LighthouseEmulator(EmulatorOptions options)
 // API calls
 
 ApiResponse LighthouseEmulator::HandleApi(const ApiRequest& request) {
+  if (StsEmulator::IsStsRequest(request)) return sts_.HandleSts(request);
   const std::string request_id = NewRequestId();
   Admission a = Admit(request, clock_->Now());
   if (a.error.has_value()) {
@@ -834,11 +838,13 @@ std::string LighthouseEmulator::StatsJson() {
     w.EndObject();
   }
   w.EndArray();
+  sts_.WriteStats(w);  // lock order: mu_, then the StsEmulator's own
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
 
 void LighthouseEmulator::ResetStats() {
+  sts_.ResetStats();
   absl::MutexLock lock(&mu_);
   ResetStatsLocked();
 }
@@ -989,6 +995,13 @@ absl::Status LighthouseEmulator::AddKeys(absl::string_view json) {
   }
   for (EmulatorKey& k : keys) AddKey(std::move(k));
   return absl::OkStatus();
+}
+
+std::optional<EmulatorKey> LighthouseEmulator::FindKey(const std::string& secret_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = keys_.find(secret_id);
+  if (it == keys_.end()) return std::nullopt;
+  return it->second;
 }
 
 void LighthouseEmulator::AddKey(EmulatorKey key) {

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "service/common/clock.h"
 #include "tests/emulator/blueprint.h"
+#include "tests/emulator/sts_emulator.h"
 
 namespace blueprintsync::emulator {
 
@@ -109,8 +110,15 @@ class LighthouseEmulator {
   LighthouseEmulator(const LighthouseEmulator&) = delete;
   LighthouseEmulator& operator=(const LighthouseEmulator&) = delete;
 
-  // One API 3.0 call (POST /).
+  // One API 3.0 call (POST /). STS calls (X-TC-Version 2018-08-13 or a Host
+  // of sts.*) go to sts().
   ApiResponse HandleApi(const ApiRequest& request);
+
+  // STS and the instance metadata service; the keys they issue are accepted
+  // here until they expire.
+  StsEmulator& sts() { return sts_; }
+  // The key with this SecretId, if any.
+  std::optional<EmulatorKey> FindKey(const std::string& secret_id) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Admin surface (the /_emulator/ endpoints). JSON in, JSON out; bad input
   // yields InvalidArgument and changes nothing.
@@ -189,6 +197,7 @@ class LighthouseEmulator {
 
   Clock* const clock_;
   const bool log_requests_;
+  StsEmulator sts_;
 
   absl::Mutex mu_;
   EmulatorConfig config_ ABSL_GUARDED_BY(mu_);
