@@ -98,7 +98,11 @@ constexpr char kFieldRuleUrl[] = "type.googleapis.com/blueprintsync.FieldRule";
 
 absl::Status InvalidField(absl::string_view field, absl::string_view rule,
                           absl::string_view description) {
-  absl::Status s = absl::InvalidArgumentError(absl::StrCat(field, ": ", description));
+  // Descriptions usually name their field already ("name \"x\" is ..."); do
+  // not say it twice.
+  absl::Status s = absl::InvalidArgumentError(absl::StartsWith(description, field)
+                                                  ? std::string(description)
+                                                  : absl::StrCat(field, ": ", description));
   s.SetPayload(kFieldRuleUrl, absl::Cord(absl::StrCat(field, "\n", rule)));
   return s;
 }

@@ -19,6 +19,7 @@
 #include "service/jobs/job_engine.h"
 #include "service/jobs/job_store.h"
 #include "service/metrics/metrics.h"
+#include "service/server/access_log.h"
 #include "service/server/blueprint_sync_service.h"
 #include "service/tencent/cloud_credentials.h"
 #include "service/tencent/credentials.h"
@@ -188,6 +189,7 @@ int Run(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(server::MakeAccessLogFactory());
   interceptors.push_back(metrics::MakeGrpcServerMetricsFactory(
       service_metrics.get(),
       metrics::GrpcMethodsOf({"blueprintsync.v1.BlueprintSync", "grpc.health.v1.Health",

@@ -180,6 +180,30 @@ void E2eTest::SetUp() {
 }
 
 void E2eTest::TearDown() {
+  // Secret hygiene, for every scenario of this suite: the configured secret
+  // key and anything that looks like a signature must never reach the logs
+  // of the server or the emulator (the SecretId may appear only masked).
+  std::vector<std::pair<std::string, ChildProcess*>> all;
+  for (const auto& p : retired_) all.emplace_back("earlier " + p->name(), p.get());
+  if (emulator_.process) all.emplace_back("lighthouse-emulator", emulator_.process.get());
+  if (server_.process) all.emplace_back("blueprint-syncd", server_.process.get());
+  for (const auto& [what, p] : all) {
+    for (const std::string& text : {p->Stdout(), p->Stderr()}) {
+      for (const char* secret : {kTestSecretKey, kTestSecretId, "Signature=", "TC3-HMAC-SHA256 "}) {
+        EXPECT_EQ(text.find(secret), std::string::npos)
+            << what << " logged \"" << (secret == kTestSecretKey ? "<the secret key>" : secret)
+            << "\"";
+      }
+    }
+  }
+  if (server_.process) {
+    // Every server that served a call wrote a structured access-log line.
+    const std::string out = server_.process->Stdout();
+    if (out.find("\"msg\":\"serving\"") != std::string::npos &&
+        out.find("\"msg\":\"rpc finished\"") != std::string::npos) {
+      EXPECT_NE(out.find("\"grpc.code\":"), std::string::npos) << "access log without grpc.code";
+    }
+  }
   if (HasFailure()) {
     for (const auto& p : retired_) Report("earlier " + p->name(), *p);
     if (emulator_.process) Report("lighthouse-emulator", *emulator_.process);
