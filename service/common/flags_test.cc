@@ -329,5 +329,26 @@ TEST(FlagsRealEnvTest, ReadsTheProcessEnvironmentByDefault) {
   EXPECT_EQ(f.String("x"), "dflt");
 }
 
+
+TEST(FlagsDisplayTest, ControlCharactersInValuesAreEscapedInErrors) {
+  // Found by fuzz_cli_options: a newline or an escape sequence from an
+  // argument or a variable went verbatim into a one-line usage error.
+  Flags flags({{"timeout", "BLUEPRINT_SYNC_TIMEOUT", "30s", "deadline"}},
+              [](const std::string&) -> std::optional<std::string> { return "1s\n\x1b[2J"; });
+  ASSERT_TRUE(flags.Parse(0, nullptr).ok());
+  auto d = flags.Duration("timeout", absl::Seconds(1), absl::Hours(1));
+  ASSERT_FALSE(d.ok());
+  const std::string message(d.status().message());
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+  EXPECT_NE(message.find("1s\\x0a\\x1b[2J"), std::string::npos) << message;
+
+  const char* argv[] = {"prog", "--bad\nflag"};
+  Flags other({});
+  const absl::Status s = other.Parse(2, argv);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(std::string(s.message()).find('\n'), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace blueprintsync

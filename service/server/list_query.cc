@@ -9,6 +9,7 @@
 #include "blueprintsync/internal/job_record.pb.h"
 #include "service/common/display.h"
 #include "service/jobs/job_state.h"
+#include "service/tencent/crypto.h"
 
 namespace blueprintsync::server {
 namespace {
@@ -110,7 +111,7 @@ absl::StatusOr<jobs::JobQuery> ParseListRequest(const v1::ListSyncJobsRequest& r
       return jobs::InvalidField("page_token", "INVALID_PAGE_TOKEN",
                                 "page_token is not one this service issued");
     }
-    if (token.filter() != filter) {
+    if (token.filter_sha256() != tencent::crypto::Sha256Hex(filter)) {
       return jobs::InvalidField("page_token", "PAGE_TOKEN_FILTER_MISMATCH",
                                 "page_token was issued for a different filter");
     }
@@ -122,7 +123,7 @@ absl::StatusOr<jobs::JobQuery> ParseListRequest(const v1::ListSyncJobsRequest& r
 std::string MakePageToken(int64_t before_sequence, const std::string& filter) {
   internal::PageToken token;
   token.set_before_sequence(before_sequence);
-  token.set_filter(filter);
+  token.set_filter_sha256(tencent::crypto::Sha256Hex(filter));
   std::string out;
   absl::WebSafeBase64Escape(token.SerializeAsString(), &out);
   return out;
