@@ -1,6 +1,5 @@
 #include "service/tencent/cloud_credentials.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -37,7 +36,6 @@ constexpr char kAssumeRoleWithWebIdentity[] = "AssumeRoleWithWebIdentity";
 // A projected service-account token is 1-2 KiB; a metadata answer a few
 // hundred bytes.
 constexpr size_t kMaxTokenFileBytes = 64 * 1024;
-constexpr size_t kMaxMetadataBody = 64 * 1024;
 constexpr int64_t kMaxDurationSeconds = 43200;
 
 std::optional<std::string> SystemGetenv(const std::string& name) {
@@ -281,90 +279,6 @@ std::string SessionName(Clock& clock) {
 int64_t DurationSeconds(absl::Duration d) {
   return std::clamp<int64_t>(absl::ToInt64Seconds(d), 1, kMaxDurationSeconds);
 }
-
-// ---------------------------------------------------------------------------
-// libcurl GET
-
-struct BodySink {
-  std::string* body;
-  bool too_large = false;
-};
-
-size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
-  auto* sink = static_cast<BodySink*>(userdata);
-  const size_t n = size * nmemb;
-  if (sink->body->size() + n > kMaxMetadataBody) {
-    sink->too_large = true;
-    return 0;
-  }
-  sink->body->append(data, n);
-  return n;
-}
-
-long Millis(absl::Duration d) {
-  return static_cast<long>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, LONG_MAX));
-}
-
-class CurlGetter final : public HttpGetter {
- public:
-  absl::StatusOr<HttpResponse> Get(const std::string& url, absl::Duration connect_timeout,
-                                   absl::Duration timeout) override {
-    static const CURLcode init = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (init != CURLE_OK) return Failure(ErrorKind::kTransport, url, curl_easy_strerror(init));
-    std::unique_ptr<CURL, void (*)(CURL*)> h(curl_easy_init(), curl_easy_cleanup);
-    if (h == nullptr) return Failure(ErrorKind::kTransport, url, "curl_easy_init failed");
-    HttpResponse response;
-    BodySink sink{&response.body};
-    char error_buffer[CURL_ERROR_SIZE];
-    error_buffer[0] = '\0';
-    CURLcode rc = CURLE_OK;
-    auto set = [&rc](CURLcode r) {
-      if (rc == CURLE_OK) rc = r;
-    };
-    set(curl_easy_setopt(h.get(), CURLOPT_ERRORBUFFER, error_buffer));
-    set(curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str()));
-#if LIBCURL_VERSION_NUM >= 0x075500
-    set(curl_easy_setopt(h.get(), CURLOPT_PROTOCOLS_STR, "http,https"));
-#endif
-    set(curl_easy_setopt(h.get(), CURLOPT_HTTPGET, 1L));
-    set(curl_easy_setopt(h.get(), CURLOPT_NOPROXY, "*"));
-    set(curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L));
-    set(curl_easy_setopt(h.get(), CURLOPT_CONNECTTIMEOUT_MS, Millis(connect_timeout)));
-    set(curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS, Millis(timeout)));
-    set(curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &WriteBody));
-    set(curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &sink));
-    if (rc != CURLE_OK) return Failure(ErrorKind::kTransport, url, curl_easy_strerror(rc));
-    rc = curl_easy_perform(h.get());
-    curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &response.status);
-    if (rc == CURLE_OK) {
-      char* content_type = nullptr;
-      if (curl_easy_getinfo(h.get(), CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
-          content_type != nullptr) {
-        response.content_type = content_type;
-      }
-      return response;
-    }
-    if (sink.too_large) {
-      return Failure(ErrorKind::kOutcomeUnknown, url,
-                     absl::StrCat("response larger than ", kMaxMetadataBody, " bytes"));
-    }
-    long request_size = 0;
-    curl_easy_getinfo(h.get(), CURLINFO_REQUEST_SIZE, &request_size);
-    std::string detail = curl_easy_strerror(rc);
-    if (error_buffer[0] != '\0') absl::StrAppend(&detail, ": ", error_buffer);
-    return Failure(request_size == 0 ? ErrorKind::kTransport : ErrorKind::kOutcomeUnknown, url,
-                   detail);
-  }
-
- private:
-  static absl::Status Failure(ErrorKind kind, const std::string& url, std::string detail) {
-    ApiError error;
-    error.kind = kind;
-    error.code = "ClientError.NetworkError";
-    error.message = absl::StrCat("GET ", url, ": ", detail);
-    return MakeStatus(error);
-  }
-};
 
 std::string TransportMessage(const absl::Status& status) {
   std::optional<ApiError> error = GetApiError(status);
@@ -655,8 +569,6 @@ absl::StatusOr<Credentials> AssumeRoleCredentialProvider::Fetch() {
 
 // ---------------------------------------------------------------------------
 // CVM role
-
-std::shared_ptr<HttpGetter> MakeCurlGetter() { return std::make_shared<CurlGetter>(); }
 
 CvmRoleCredentialProvider::CvmRoleCredentialProvider(CvmRoleOptions options)
     : RefreshingCredentialProvider(options.refresh),

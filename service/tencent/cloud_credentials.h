@@ -182,21 +182,6 @@ class AssumeRoleCredentialProvider final : public RefreshingCredentialProvider {
   std::string endpoint_;
 };
 
-// HTTP GET, which the POST-only HttpTransport does not offer; only the
-// metadata service needs it. Same failure convention as HttpTransport
-// (kTransport: nothing sent, e.g. connection refused or DNS failure).
-class HttpGetter {
- public:
-  virtual ~HttpGetter() = default;
-  virtual absl::StatusOr<HttpResponse> Get(const std::string& url, absl::Duration connect_timeout,
-                                           absl::Duration timeout) = 0;
-};
-
-// libcurl GET that never uses a proxy: the metadata service is only reachable
-// directly from the instance, and a cluster-wide https_proxy/http_proxy must
-// not capture it.
-std::shared_ptr<HttpGetter> MakeCurlGetter();
-
 struct CvmRoleOptions {
   std::shared_ptr<HttpGetter> getter;    // nullptr = MakeCurlGetter()
   EnvCredentialProvider::Getenv getenv;  // nullptr = ::getenv

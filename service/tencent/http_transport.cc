@@ -67,13 +67,14 @@ absl::Status OutOfMemory() {
 
 struct BodySink {
   std::string* body;
+  size_t limit = kMaxResponseBody;
   bool too_large = false;
 };
 
 size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
   auto* sink = static_cast<BodySink*>(userdata);
   const size_t n = size * nmemb;
-  if (sink->body->size() + n > kMaxResponseBody) {
+  if (sink->body->size() + n > sink->limit) {
     sink->too_large = true;
     return 0;  // makes libcurl abort the transfer with CURLE_WRITE_ERROR
   }
@@ -273,7 +274,73 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& request) {
   return MakeStatus(error);
 }
 
+// The metadata service answers a few hundred bytes; anything much larger is
+// not it.
+constexpr size_t kMaxGetBody = 64 * 1024;
+
+// One easy handle per call: metadata GETs happen once per credential refresh.
+class CurlGetter final : public HttpGetter {
+ public:
+  absl::StatusOr<HttpResponse> Get(const std::string& url, absl::Duration connect_timeout,
+                                   absl::Duration timeout) override {
+    if (absl::Status s = InitCurlOnce(); !s.ok()) return s;
+    std::unique_ptr<CURL, void (*)(CURL*)> h(curl_easy_init(), curl_easy_cleanup);
+    if (h == nullptr) return GetFailure(ErrorKind::kTransport, url, "curl_easy_init failed");
+    HttpResponse response;
+    BodySink sink{&response.body, kMaxGetBody};
+    char error_buffer[CURL_ERROR_SIZE];
+    error_buffer[0] = '\0';
+    CURLcode rc = CURLE_OK;
+    auto set = [&rc](CURLcode r) {
+      if (rc == CURLE_OK) rc = r;
+    };
+    set(curl_easy_setopt(h.get(), CURLOPT_ERRORBUFFER, error_buffer));
+    set(curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str()));
+#if LIBCURL_VERSION_NUM >= 0x075500
+    set(curl_easy_setopt(h.get(), CURLOPT_PROTOCOLS_STR, "http,https"));
+#endif
+    set(curl_easy_setopt(h.get(), CURLOPT_HTTPGET, 1L));
+    // The metadata service is reachable only directly from the instance; a
+    // cluster-wide http(s)_proxy must not capture it.
+    set(curl_easy_setopt(h.get(), CURLOPT_NOPROXY, "*"));
+    set(curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L));
+    set(curl_easy_setopt(h.get(), CURLOPT_CONNECTTIMEOUT_MS, ClampMillis(connect_timeout)));
+    set(curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS, ClampMillis(timeout)));
+    set(curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &WriteBody));
+    set(curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &sink));
+    if (rc != CURLE_OK) return GetFailure(ErrorKind::kTransport, url, curl_easy_strerror(rc));
+    rc = curl_easy_perform(h.get());
+    curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &response.status);
+    if (rc == CURLE_OK) {
+      char* content_type = nullptr;
+      if (curl_easy_getinfo(h.get(), CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
+          content_type != nullptr) {
+        response.content_type = content_type;
+      }
+      return response;
+    }
+    if (sink.too_large) {
+      return GetFailure(ErrorKind::kOutcomeUnknown, url,
+                        absl::StrCat("response larger than ", kMaxGetBody, " bytes"));
+    }
+    // Same split as for POST: nothing sent means certainly not executed.
+    long request_size = 0;
+    curl_easy_getinfo(h.get(), CURLINFO_REQUEST_SIZE, &request_size);
+    std::string detail = curl_easy_strerror(rc);
+    if (error_buffer[0] != '\0') absl::StrAppend(&detail, ": ", error_buffer);
+    return GetFailure(request_size == 0 ? ErrorKind::kTransport : ErrorKind::kOutcomeUnknown, url,
+                      detail);
+  }
+
+ private:
+  static absl::Status GetFailure(ErrorKind kind, const std::string& url, std::string detail) {
+    return Failure(kind, kNetworkError, absl::StrCat("GET ", url, ": ", detail));
+  }
+};
+
 }  // namespace
+
+std::shared_ptr<HttpGetter> MakeCurlGetter() { return std::make_shared<CurlGetter>(); }
 
 std::shared_ptr<HttpTransport> MakeCurlTransport(CurlTransportOptions options) {
   return std::make_shared<CurlTransport>(std::move(options));

@@ -62,6 +62,21 @@ struct CurlTransportOptions {
 
 std::shared_ptr<HttpTransport> MakeCurlTransport(CurlTransportOptions options = {});
 
+// HTTP GET, for the instance metadata service (credentials), which the
+// POST-only HttpTransport does not offer. Same failure convention as HttpTransport
+// (kTransport: nothing sent, e.g. connection refused or DNS failure).
+class HttpGetter {
+ public:
+  virtual ~HttpGetter() = default;
+  virtual absl::StatusOr<HttpResponse> Get(const std::string& url, absl::Duration connect_timeout,
+                                           absl::Duration timeout) = 0;
+};
+
+// libcurl GET that never uses a proxy: the metadata service is only reachable
+// directly from the instance, and a cluster-wide https_proxy/http_proxy must
+// not capture it.
+std::shared_ptr<HttpGetter> MakeCurlGetter();
+
 }  // namespace blueprintsync::tencent
 
 #endif  // BLUEPRINTSYNC_SERVICE_TENCENT_HTTP_TRANSPORT_H_
