@@ -46,8 +46,10 @@ bool ParseLevel(absl::string_view text, Level* level) {
 
 void SetOutput(std::FILE* out) { g_out.store(out); }
 
+bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
+
 void Write(Level level, absl::string_view msg, Fields fields) {
-  if (static_cast<int>(level) < g_level.load()) return;
+  if (!Enabled(level)) return;
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();

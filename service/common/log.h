@@ -26,6 +26,9 @@ bool ParseLevel(absl::string_view text, Level* level);
 // Where lines go (default stdout). The stream is not owned.
 void SetOutput(std::FILE* out);
 
+// Whether a line at `level` would be written: lets callers skip building
+// fields for lines that would be dropped.
+bool Enabled(Level level);
 void Write(Level level, absl::string_view msg, Fields fields = {});
 inline void Debug(absl::string_view msg, Fields f = {}) { Write(Level::kDebug, msg, f); }
 inline void Info(absl::string_view msg, Fields f = {}) { Write(Level::kInfo, msg, f); }

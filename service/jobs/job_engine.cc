@@ -84,6 +84,7 @@ absl::Status JobEngine::Start() {
   auto unfinished = store_->ListUnfinishedJobs();
   if (!unfinished.ok()) return unfinished.status();
   executor_ = std::make_unique<Executor>(options_.workers);
+  intake_ = std::make_unique<Executor>(2);
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
@@ -144,6 +145,7 @@ void JobEngine::Shutdown(absl::Time deadline) {
     watchers_.clear();
     watchers_by_job_.clear();
   }
+  if (intake_) intake_->Shutdown();
   if (executor_) executor_->Shutdown();
   log::Info("job engine stopped");
 }
@@ -157,7 +159,7 @@ void JobEngine::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply
   // Recording the job means an fsync; keep it off the caller's thread. The
   // callback is shared so it can still be answered if the task is refused.
   auto shared_done = std::make_shared<SubmitCallback>(std::move(done));
-  const bool posted = executor_->Post([this, request, reply_by, shared_done] {
+  const bool posted = intake_->Post([this, request, reply_by, shared_done] {
     CreateJob(request, reply_by, std::move(*shared_done));
   });
   if (!posted) {
@@ -575,6 +577,14 @@ void JobEngine::FinishLocked(std::string name) {
   log::Info("job finished",
             {{"job", name}, {"state", v1::SyncJob::State_Name(it->second.rec.job().state())}});
   if (options_.observer != nullptr) options_.observer->OnJobFinished(it->second.rec.job());
+  if (options_.finished_cache_size > 0) {
+    finished_[name] = it->second.rec.job();
+    finished_order_.push_back(name);
+    while (finished_order_.size() > static_cast<size_t>(options_.finished_cache_size)) {
+      finished_.erase(finished_order_.front());
+      finished_order_.pop_front();
+    }
+  }
   active_.erase(it);
   stats_.active_jobs = static_cast<int64_t>(active_.size());
   auto q = sources_.find(key);
@@ -602,6 +612,8 @@ absl::StatusOr<v1::SyncJob> JobEngine::Get(const std::string& name) {
     absl::MutexLock lock(&mu_);
     auto it = active_.find(name);
     if (it != active_.end()) return it->second.rec.job();
+    auto done = finished_.find(name);
+    if (done != finished_.end()) return done->second;
   }
   auto rec = store_->GetJob(name);
   if (!rec.ok()) return rec.status();

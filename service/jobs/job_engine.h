@@ -69,6 +69,8 @@ struct JobEngineOptions {
   // often it looks again, and how many looks before giving up.
   absl::Duration reconcile_grace = absl::Seconds(10);
   int reconcile_attempts = 6;
+  // Finished jobs kept in memory for Get (0 disables).
+  int finished_cache_size = 10000;
   // Copies created this long before our attempt still count as its result
   // (clock skew between this host and Tencent Cloud).
   absl::Duration reconcile_clock_skew = absl::Seconds(30);
@@ -194,6 +196,13 @@ class JobEngine {
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<Executor> executor_;
+  // Recording new jobs (an fsync each) runs on its own threads, so a burst
+  // of SyncBlueprint calls cannot delay submissions that are due.
+  std::unique_ptr<Executor> intake_;
+  // Recently finished jobs, for GetSyncJob without a store read: a finished
+  // job never changes, so the cache cannot go stale.
+  std::map<std::string, v1::SyncJob> finished_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> finished_order_ ABSL_GUARDED_BY(mu_);
   std::thread tracker_;
 };
 

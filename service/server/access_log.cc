@@ -14,7 +14,16 @@ using grpc::experimental::InterceptionHookPoints;
 
 class AccessLogInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit AccessLogInterceptor(std::string method) : method_(std::move(method)) {}
+  explicit AccessLogInterceptor(std::string method)
+      : method_(std::move(method)),
+        // Probes and successful reads are frequent and change nothing: debug
+        // level, so they cost nothing unless asked for. Writes and every
+        // error are logged at info or above.
+        quiet_when_ok_(absl::StartsWith(method_, "/grpc.health.v1.Health/") ||
+                       absl::StartsWith(method_, "/grpc.reflection.") ||
+                       method_ == "/blueprintsync.v1.BlueprintSync/GetSyncJob" ||
+                       method_ == "/blueprintsync.v1.BlueprintSync/ListSyncJobs" ||
+                       method_ == "/blueprintsync.v1.BlueprintSync/WatchSyncJob") {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
@@ -22,28 +31,32 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
-      const bool health = absl::StartsWith(method_, "/grpc.health.v1.Health/");
-      const log::Level level =
-          health ? log::Level::kDebug
-                 : (status.error_code() == grpc::StatusCode::INTERNAL ? log::Level::kWarn
-                                                                      : log::Level::kInfo);
-      const size_t slash = method_.rfind('/');
-      const std::string service = slash == std::string::npos ? "" : method_.substr(1, slash - 1);
-      const std::string name = slash == std::string::npos ? method_ : method_.substr(slash + 1);
-      // The message is the server's own text, already bounded; shown anyway
-      // through Shown() so no caller-supplied value can make a huge line.
-      log::Write(level, "rpc finished",
-                 {{"grpc.service", service},
-                  {"grpc.method", name},
-                  {"grpc.code", StatusCodeName(status.error_code())},
-                  {"grpc.time_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start_))},
-                  {"error", status.ok() ? "" : Shown(status.error_message())}});
+      const log::Level level = quiet_when_ok_ && status.ok() ? log::Level::kDebug
+                               : status.error_code() == grpc::StatusCode::INTERNAL
+                                   ? log::Level::kWarn
+                                   : log::Level::kInfo;
+      if (log::Enabled(level)) Log(level, status);
     }
     methods->Proceed();
   }
 
  private:
+  void Log(log::Level level, const grpc::Status& status) const {
+    const size_t slash = method_.rfind('/');
+    const std::string service = slash == std::string::npos ? "" : method_.substr(1, slash - 1);
+    const std::string name = slash == std::string::npos ? method_ : method_.substr(slash + 1);
+    // The message is the server's own text, already bounded; shown anyway
+    // through Shown() so no caller-supplied value can make a huge line.
+    log::Write(level, "rpc finished",
+               {{"grpc.service", service},
+                {"grpc.method", name},
+                {"grpc.code", StatusCodeName(status.error_code())},
+                {"grpc.time_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start_))},
+                {"error", status.ok() ? "" : Shown(status.error_message())}});
+  }
+
   const std::string method_;
+  const bool quiet_when_ok_;
   absl::Time start_ = absl::Now();
 };
 

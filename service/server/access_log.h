@@ -1,7 +1,8 @@
 // Access log: one JSON log line per finished RPC with the gRPC method, code
 // and duration (field names after go-grpc-middleware's logging interceptor).
 // A gRPC server interceptor, so handlers do not log their own calls. Health
-// checks (kubelet probes every few seconds) are logged at debug level.
+// checks (kubelet probes every few seconds), reflection and successful reads
+// are logged at debug level; SyncBlueprint and every error at info or above.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_
 
