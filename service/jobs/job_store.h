@@ -3,8 +3,10 @@
 // before any upstream call and after every state change, so after a crash
 // the store alone says what was submitted and what still needs tracking.
 //
-// Implementations: SQLite (the embedded default, "sqlite:PATH") and memory
-// ("memory:", for tests). Every implementation passes the shared suite in
+// Implementations: SQLite (the embedded default, "sqlite:PATH"), PostgreSQL
+// ("postgres://…", shared by several replicas; see postgres_lease.h for the
+// leader lease that fences their writes) and memory ("memory:", for tests).
+// Every implementation passes the shared suite in
 // job_store_conformance_test.cc. All methods are thread-safe.
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_STORE_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_STORE_H_
@@ -67,14 +69,35 @@ class JobStore {
 
   // Every job whose state is QUEUED or RUNNING, oldest first.
   virtual absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() = 0;
+
+  // Several replicas on one store: from now on UpdateJob succeeds only while
+  // the leader lease still has this epoch and has not expired (checked by
+  // the store in the same statement), else FailedPrecondition. nullopt: no
+  // check. Stores that only one process can use ignore it.
+  virtual void SetWriteFence(std::optional<int64_t> epoch) { (void)epoch; }
 };
 
-// "sqlite:PATH" (parent directories are created) or "memory:".
-// InvalidArgument naming the accepted forms for anything else.
+// "sqlite:PATH" (parent directories are created), "postgres://…" or
+// "postgresql://…" (a libpq connection URI; see OpenPostgresJobStore) or
+// "memory:". InvalidArgument naming the accepted forms for anything else.
 absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& spec);
+
+// `spec` as it may be logged: a PostgreSQL URI's password (userinfo or
+// `password=` parameter) is replaced by "****"; other specs are unchanged.
+std::string RedactStoreSpec(const std::string& spec);
 
 std::unique_ptr<JobStore> MakeMemoryJobStore();
 absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path);
+
+// PostgreSQL store. `dsn`: a libpq connection string, URI or keyword=value;
+// the password may also come from PGPASSWORD or PGPASSFILE (libpq reads
+// them). Creates or upgrades the schema (see postgres_connection.cc) under
+// an advisory lock, so replicas may start together. Holds up to 4
+// connections, reconnects after the server restarts (calls fail with
+// Unavailable while it is unreachable) and never waits longer than the
+// connect timeout (5 s) or the statement timeout (10 s) plus a few seconds.
+// Errors name the server by RedactStoreSpec(dsn), never the password.
+absl::StatusOr<std::unique_ptr<JobStore>> OpenPostgresJobStore(const std::string& dsn);
 
 }  // namespace blueprintsync::jobs
 

@@ -1,6 +1,7 @@
 // The one behavioural suite every JobStore implementation must pass. It is
-// parameterized over store factories: a new implementation (e.g. PostgreSQL)
-// joins by adding a StoreFactory to INSTANTIATE_TEST_SUITE_P at the bottom.
+// parameterized over store factories (memory, SQLite, PostgreSQL): a new
+// implementation joins by adding a StoreFactory to INSTANTIATE_TEST_SUITE_P
+// at the bottom.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "service/jobs/job_store.h"
+#include "tests/testing_util/postgres_server.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -559,10 +561,12 @@ TEST(OpenJobStoreTest, SqliteSpecOpensTheFileAtPath) {
 
 TEST(OpenJobStoreTest, RejectsOtherSpecs) {
   for (const std::string spec : {"", "memory", "memory:x", "sqlite:", "sqlite", "/var/lib/jobs.db",
-                                 "postgresql://localhost/jobs", "SQLITE:/tmp/x.db"}) {
+                                 "postgresql:/localhost/jobs", "postgres:", "POSTGRES://h/db",
+                                 "pg://h/db", "SQLITE:/tmp/x.db"}) {
     auto store = OpenJobStore(spec);
     EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument) << "spec " << spec;
-    EXPECT_THAT(store.status().message(), HasSubstr("store must be sqlite:PATH or memory:, got"))
+    EXPECT_THAT(store.status().message(),
+                HasSubstr("store must be sqlite:PATH, postgres://… or memory:, got"))
         << "spec " << spec;
   }
 }
@@ -576,7 +580,16 @@ INSTANTIATE_TEST_SUITE_P(
                      }},
         StoreFactory{
             "Sqlite",
-            [](const std::string& dir) { return OpenJobStore("sqlite:" + dir + "/jobs.db"); }}),
+            [](const std::string& dir) { return OpenJobStore("sqlite:" + dir + "/jobs.db"); }},
+        // One throwaway server per test process, a new database per test.
+        StoreFactory{"Postgres",
+                     [](const std::string&) -> absl::StatusOr<std::unique_ptr<JobStore>> {
+                       auto server = blueprintsync::testing::PostgresServer::Shared();
+                       if (!server.ok()) return server.status();
+                       auto dsn = (*server)->CreateDatabase();
+                       if (!dsn.ok()) return dsn.status();
+                       return OpenJobStore(*dsn);
+                     }}),
     [](const ::testing::TestParamInfo<StoreFactory>& p) { return p.param.name; });
 
 }  // namespace

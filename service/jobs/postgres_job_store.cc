@@ -1,0 +1,401 @@
+// PostgreSQL JobStore ("postgres://…"): the store several replicas share.
+//
+// Semantics match the SQLite store (the conformance suite checks both).
+// Differences worth knowing:
+//  - sequence is an identity column: unique and increasing in the order a
+//    client creates jobs, with gaps (a rejected insert consumes a value).
+//  - `record` holds the JobRecord without its sequence; the column is the
+//    truth (it is only known once the row is inserted, and one statement
+//    per create is what makes request_id dedup race-free across processes:
+//    INSERT … ON CONFLICT (request_id) DO NOTHING).
+//  - UpdateJob can be fenced by the leader lease (SetWriteFence).
+//
+// Connections: a small pool (kMaxConnections). A connection that failed at
+// the connection level is dropped together with the idle ones (after a
+// server restart they are all dead), and the next call connects again, so
+// calls fail with Unavailable while the server is unreachable and work as
+// soon as it is back. Reads are retried once on a fresh connection when the
+// pooled one turns out dead; writes are not (the first may have committed).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/jobs/job_store.h"
+#include "service/jobs/postgres_connection.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+constexpr int kMaxConnections = 4;
+// How long a call waits for a free connection before giving up: about as
+// long as one call may take.
+constexpr absl::Duration kPoolWait = absl::Seconds(15);
+
+std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+pg::Param IntOrNull(std::optional<int64_t> v) {
+  return v.has_value() ? pg::Param::Int(*v) : pg::Param::Null();
+}
+
+class PostgresJobStore final : public JobStore {
+ public:
+  explicit PostgresJobStore(const std::string& dsn) : dsn_(dsn), secrets_(dsn) {}
+
+  ~PostgresJobStore() override {
+    absl::MutexLock lock(&mu_);
+    idle_.clear();
+  }
+
+  absl::Status Init() {
+    auto conn = Acquire("open");
+    if (!conn.ok()) return conn.status();
+    return pg::EnsureSchema(**conn, secrets_);
+  }
+
+  absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
+    constexpr absl::string_view kOp = "CreateJob";
+    const v1::SyncJob& job = record.job();
+    if (job.name().empty()) return absl::InvalidArgumentError("CreateJob: job.name is required");
+    auto blob = Serialize(record, kOp);
+    if (!blob.ok()) return blob.status();
+    std::vector<pg::Param> params = RowParams(record, *std::move(blob));
+
+    auto conn = Acquire(kOp);
+    if (!conn.ok()) return conn.status();
+    // A request_id conflict means the job exists; its row is read by a
+    // second statement, which sees it once the conflicting insert committed
+    // (ON CONFLICT waited for that). Should the id have moved to another job
+    // in between (UpdateJob may change it), the insert is simply tried again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto inserted = (*conn)->Exec(
+          kOp,
+          "INSERT INTO jobs (name, request_id, state, blueprint_id, source_region, "
+          "create_time_us, update_time_us, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+          "ON CONFLICT (request_id) DO NOTHING RETURNING sequence",
+          params);
+      if (!inserted.ok()) {
+        if ((*conn)->last_sqlstate() == "23505") {
+          return absl::AlreadyExistsError(
+              absl::StrCat("CreateJob: job ", job.name(), " already exists"));
+        }
+        return inserted.status();
+      }
+      if (inserted->rows() == 1) {
+        JobRecord stored = record;
+        stored.set_sequence(inserted->Int64(0, 0));
+        return CreateJobResult{std::move(stored), true};
+      }
+      auto existing =
+          (*conn)->Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE request_id = $1",
+                        {pg::Param::Text(job.request_id())});
+      if (!existing.ok()) return existing.status();
+      if (existing->rows() == 1) {
+        auto found = RowToRecord(*existing, 0, kOp);
+        if (!found.ok()) return found.status();
+        return CreateJobResult{*std::move(found), false};
+      }
+    }
+    return absl::AbortedError(absl::StrCat("CreateJob: the job holding request_id of ", job.name(),
+                                           " kept changing; try again"));
+  }
+
+  absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
+    constexpr absl::string_view kOp = "GetJob";
+    return Read<JobRecord>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<JobRecord> {
+      auto r = conn.Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE name = $1",
+                         {pg::Param::Text(name)});
+      if (!r.ok()) return r.status();
+      if (r->rows() == 0) {
+        return absl::NotFoundError(absl::StrCat("GetJob: job ", name, " not found"));
+      }
+      return RowToRecord(*r, 0, kOp);
+    });
+  }
+
+  absl::Status UpdateJob(const JobRecord& record) override {
+    constexpr absl::string_view kOp = "UpdateJob";
+    const v1::SyncJob& job = record.job();
+    std::optional<int64_t> fence;
+    {
+      absl::MutexLock lock(&mu_);
+      fence = fence_;
+    }
+    auto blob = Serialize(record, kOp);
+    if (!blob.ok()) return blob.status();
+    std::vector<pg::Param> params = RowParams(record, *std::move(blob));
+    std::string sql =
+        "UPDATE jobs SET request_id = $2, state = $3, blueprint_id = $4, source_region = $5, "
+        "create_time_us = $6, update_time_us = $7, record = $8 WHERE name = $1";
+    if (fence.has_value()) {
+      // FOR SHARE: a takeover (which updates the lease row) waits until
+      // this write commits, or, if it came first, this statement re-checks
+      // the new lease row and writes nothing.
+      sql +=
+          " AND EXISTS (SELECT 1 FROM leader_lease WHERE epoch = $9 "
+          "AND expires_at > clock_timestamp() FOR SHARE)";
+      params.push_back(pg::Param::Int(*fence));
+    }
+    sql += " RETURNING sequence";
+
+    auto conn = Acquire(kOp);
+    if (!conn.ok()) return conn.status();
+    auto updated = (*conn)->Exec(kOp, sql, params);
+    if (!updated.ok()) {
+      if ((*conn)->last_sqlstate() == "23505") {
+        return absl::AlreadyExistsError(
+            absl::StrCat("UpdateJob: another job already has the request_id of ", job.name()));
+      }
+      return updated.status();
+    }
+    if (updated->rows() == 1) return absl::OkStatus();
+    if (!fence.has_value()) {
+      return absl::NotFoundError(absl::StrCat("UpdateJob: job ", job.name(), " not found"));
+    }
+    // Say why: no such job, or the fence did not hold.
+    auto why =
+        (*conn)->Exec(kOp,
+                      "SELECT EXISTS (SELECT 1 FROM jobs WHERE name = $1), l.holder, l.epoch, "
+                      "l.expires_at > clock_timestamp() "
+                      "FROM (SELECT 1) AS one LEFT JOIN leader_lease AS l ON true",
+                      {pg::Param::Text(job.name())});
+    if (!why.ok()) return why.status();
+    if (!why->Bool(0, 0)) {
+      return absl::NotFoundError(absl::StrCat("UpdateJob: job ", job.name(), " not found"));
+    }
+    std::string lease = "nobody holds the lease";
+    if (!why->IsNull(0, 2)) {
+      lease = absl::StrCat("the lease is at epoch ", why->Int64(0, 2), ", held by \"",
+                           why->Bytes(0, 1), "\" (", why->Bool(0, 3) ? "valid" : "expired", ")");
+    }
+    return absl::FailedPreconditionError(absl::StrCat("UpdateJob: not the leader: job ", job.name(),
+                                                      " not written: write fence is epoch ", *fence,
+                                                      ", ", lease));
+  }
+
+  absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
+    constexpr absl::string_view kOp = "ListJobs";
+    if (query.page_size <= 0) {
+      return absl::InvalidArgumentError("ListJobs: page_size must be positive");
+    }
+    if (query.before_sequence < 0) {
+      return absl::InvalidArgumentError("ListJobs: before_sequence must not be negative");
+    }
+    std::vector<pg::Param> params = {
+        pg::Param::Int(query.before_sequence == 0 ? INT64_MAX : query.before_sequence)};
+    std::string sql = "SELECT sequence, name, record FROM jobs WHERE sequence < $1";
+    auto add = [&](absl::string_view column, pg::Param p) {
+      params.push_back(std::move(p));
+      absl::StrAppend(&sql, " AND ", column, " = $", params.size());
+    };
+    if (query.state.has_value()) add("state", pg::Param::Int(*query.state));
+    if (query.blueprint_id.has_value()) add("blueprint_id", pg::Param::Text(*query.blueprint_id));
+    if (query.source_region.has_value()) {
+      add("source_region", pg::Param::Text(*query.source_region));
+    }
+    // One extra row tells whether another page exists.
+    params.push_back(pg::Param::Int(static_cast<int64_t>(query.page_size) + 1));
+    absl::StrAppend(&sql, " ORDER BY sequence DESC LIMIT $", params.size());
+
+    return Read<JobPage>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<JobPage> {
+      auto r = conn.Exec(kOp, sql, params);
+      if (!r.ok()) return r.status();
+      JobPage page;
+      for (int row = 0; row < r->rows(); ++row) {
+        if (static_cast<int>(page.records.size()) == query.page_size) {
+          page.next_before_sequence = page.records.back().sequence();
+          break;
+        }
+        auto record = RowToRecord(*r, row, kOp);
+        if (!record.ok()) return record.status();
+        page.records.push_back(*std::move(record));
+      }
+      return page;
+    });
+  }
+
+  absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
+    constexpr absl::string_view kOp = "ListUnfinishedJobs";
+    using Records = std::vector<JobRecord>;
+    return Read<Records>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<Records> {
+      auto r = conn.Exec(
+          kOp, "SELECT sequence, name, record FROM jobs WHERE state IN ($1, $2) ORDER BY sequence",
+          {pg::Param::Int(v1::SyncJob::QUEUED), pg::Param::Int(v1::SyncJob::RUNNING)});
+      if (!r.ok()) return r.status();
+      Records out;
+      for (int row = 0; row < r->rows(); ++row) {
+        auto record = RowToRecord(*r, row, kOp);
+        if (!record.ok()) return record.status();
+        out.push_back(*std::move(record));
+      }
+      return out;
+    });
+  }
+
+  void SetWriteFence(std::optional<int64_t> epoch) override {
+    absl::MutexLock lock(&mu_);
+    fence_ = epoch;
+  }
+
+ private:
+  // A pooled connection on loan: back to the pool when the loan ends, or
+  // closed (with every idle one) if it broke.
+  class Loan {
+   public:
+    Loan(PostgresJobStore* store, std::unique_ptr<pg::Connection> conn)
+        : store_(store), conn_(std::move(conn)) {}
+    Loan(Loan&& other) noexcept : store_(other.store_), conn_(std::move(other.conn_)) {}
+    Loan& operator=(Loan&&) = delete;
+    ~Loan() {
+      if (conn_ != nullptr) store_->Return(std::move(conn_));
+    }
+    pg::Connection& operator*() const { return *conn_; }
+    pg::Connection* operator->() const { return conn_.get(); }
+
+   private:
+    PostgresJobStore* store_;
+    std::unique_ptr<pg::Connection> conn_;
+  };
+
+  bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !idle_.empty() || open_ < kMaxConnections;
+  }
+
+  absl::StatusOr<Loan> Acquire(absl::string_view op) {
+    std::unique_ptr<pg::Connection> conn;
+    std::vector<std::unique_ptr<pg::Connection>> dead;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!mu_.AwaitWithTimeout(absl::Condition(this, &PostgresJobStore::CanAcquire), kPoolWait)) {
+        return absl::UnavailableError(absl::StrCat(
+            "postgres job store ", secrets_.display(), ": ", op, ": all ", kMaxConnections,
+            " connections stayed busy for ", absl::FormatDuration(kPoolWait)));
+      }
+      while (conn == nullptr && !idle_.empty()) {
+        conn = std::move(idle_.back());
+        idle_.pop_back();
+        if (!conn->Healthy()) {
+          dead.push_back(std::move(conn));
+          --open_;
+        }
+      }
+      if (conn == nullptr) ++open_;  // a slot for the connection opened below
+    }
+    dead.clear();  // closed outside the lock
+    if (conn == nullptr) {
+      auto opened = pg::Connection::Open(dsn_, secrets_, pg::ConnectOptions{}, op);
+      if (!opened.ok()) {
+        absl::MutexLock lock(&mu_);
+        --open_;
+        return opened.status();
+      }
+      conn = *std::move(opened);
+    }
+    return Loan(this, std::move(conn));
+  }
+
+  void Return(std::unique_ptr<pg::Connection> conn) {
+    std::vector<std::unique_ptr<pg::Connection>> dead;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!conn->broken()) {
+        idle_.push_back(std::move(conn));
+        return;
+      }
+      // Whatever broke this one (a restart, a failover) most likely broke
+      // the idle ones too.
+      dead.push_back(std::move(conn));
+      for (auto& c : idle_) dead.push_back(std::move(c));
+      open_ -= static_cast<int>(dead.size());
+      idle_.clear();
+    }
+  }
+
+  // Runs a read, once more on a new connection if the first one turned out
+  // dead (not if it timed out: that would only double the wait).
+  template <typename T, typename F>
+  absl::StatusOr<T> Read(absl::string_view op, F f) {
+    for (int attempt = 0;; ++attempt) {
+      auto conn = Acquire(op);
+      if (!conn.ok()) return conn.status();
+      absl::StatusOr<T> result = f(**conn);
+      if (result.ok() || !(*conn)->broken() || (*conn)->timed_out() || attempt > 0) {
+        return result;
+      }
+    }
+  }
+
+  absl::StatusOr<std::string> Serialize(const JobRecord& record, absl::string_view op) const {
+    JobRecord copy = record;
+    copy.clear_sequence();
+    std::string blob;
+    if (!copy.SerializeToString(&blob)) {
+      return absl::InternalError(
+          absl::StrCat(op, ": cannot serialize the record of job ", record.job().name()));
+    }
+    return blob;
+  }
+
+  // $1 name, $2 request_id, $3 state, $4 blueprint_id, $5 source_region,
+  // $6 create_time_us, $7 update_time_us, $8 record.
+  static std::vector<pg::Param> RowParams(const JobRecord& record, std::string blob) {
+    const v1::SyncJob& job = record.job();
+    return {pg::Param::Text(job.name()),
+            // NULL, not "": many jobs have no request_id, and the UNIQUE
+            // constraint must not apply to them.
+            pg::Param::TextOrNull(job.request_id()), pg::Param::Int(job.state()),
+            pg::Param::Text(job.blueprint_id()), pg::Param::Text(job.source_region()),
+            IntOrNull(Micros(job.has_create_time(), job.create_time())),
+            IntOrNull(Micros(job.has_update_time(), job.update_time())),
+            pg::Param::Binary(std::move(blob))};
+  }
+
+  // Columns: 0 sequence, 1 name, 2 record.
+  absl::StatusOr<JobRecord> RowToRecord(const pg::Result& r, int row, absl::string_view op) const {
+    const std::string name = r.Bytes(row, 1);
+    const std::string blob = r.Bytes(row, 2);
+    JobRecord record;
+    if (!record.ParseFromString(blob)) {
+      return absl::DataLossError(absl::StrCat("postgres job store ", secrets_.display(), ": ", op,
+                                              ": the stored record of job ", name,
+                                              " does not parse"));
+    }
+    if (record.job().name() != name) {
+      return absl::DataLossError(absl::StrCat("postgres job store ", secrets_.display(), ": ", op,
+                                              ": the stored record of job ", name, " is for job \"",
+                                              record.job().name(), "\""));
+    }
+    record.set_sequence(r.Int64(row, 0));
+    return record;
+  }
+
+  const std::string dsn_;
+  const pg::Secrets secrets_;  // outlives every connection (they refer to it)
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<pg::Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + on loan + being opened
+  std::optional<int64_t> fence_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> OpenPostgresJobStore(const std::string& dsn) {
+  auto store = std::make_unique<PostgresJobStore>(dsn);
+  if (auto s = store->Init(); !s.ok()) return s;
+  return store;
+}
+
+}  // namespace blueprintsync::jobs

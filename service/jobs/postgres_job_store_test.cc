@@ -1,0 +1,458 @@
+// PostgreSQL-specific behaviour of the job store, against a real throwaway
+// server: the schema and migrations, two processes (two stores) racing on
+// one request_id, surviving a server restart, secrets in errors. The
+// behaviour all stores share is in job_store_conformance_test.cc.
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "service/jobs/job_store.h"
+#include "service/jobs/postgres_lease.h"
+#include "tests/testing_util/postgres_server.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+using ::blueprintsync::testing::PostgresServer;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+JobRecord MakeRecord(const std::string& id, v1::SyncJob::State state,
+                     const std::string& request_id = "") {
+  JobRecord r;
+  v1::SyncJob& job = *r.mutable_job();
+  job.set_name("syncJobs/" + id);
+  job.set_state(state);
+  job.set_blueprint_id("lhbp-ls883feh");
+  job.set_source_region("ap-guangzhou");
+  job.set_request_id(request_id);
+  job.mutable_create_time()->set_seconds(1700000000);
+  job.mutable_update_time()->set_seconds(1700000000);
+  job.add_destinations()->set_region("ap-shanghai");
+  r.set_phase(JobRecord::NOT_SUBMITTED);
+  return r;
+}
+
+class PostgresJobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = PostgresServer::Shared();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *server;
+    auto dsn = server_->CreateDatabase();
+    ASSERT_TRUE(dsn.ok()) << dsn.status();
+    dsn_ = *dsn;
+    db_ = dsn_.substr(dsn_.rfind('/') + 1);
+  }
+
+  std::unique_ptr<JobStore> MustOpen() {
+    auto store = OpenJobStore(dsn_);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  std::string Sql(const std::string& sql) {
+    auto out = server_->Query(db_, sql);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : "";
+  }
+
+  PostgresServer* server_ = nullptr;
+  std::string dsn_;
+  std::string db_;
+};
+
+TEST_F(PostgresJobStoreTest, BothUriSchemesSelectPostgres) {
+  const std::string short_scheme = absl::StrReplaceAll(dsn_, {{"postgresql://", "postgres://"}});
+  ASSERT_NE(short_scheme, dsn_);
+  for (const std::string& spec : {dsn_, short_scheme}) {
+    auto store = OpenJobStore(spec);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto created = (*store)->CreateJob(
+        MakeRecord(absl::StrCat("via-", spec.substr(0, spec.find(':'))), v1::SyncJob::QUEUED));
+    ASSERT_TRUE(created.ok()) << created.status();
+  }
+  EXPECT_EQ(Sql("SELECT string_agg(name, ',' ORDER BY sequence) FROM jobs"),
+            "syncJobs/via-postgresql,syncJobs/via-postgres");
+}
+
+TEST_F(PostgresJobStoreTest, ColumnsMirrorTheRecordAndTheBlobParses) {
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  auto created = store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED, "req-a"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(Sql("SELECT sequence, name, request_id, state, blueprint_id, source_region, "
+                "create_time_us FROM jobs"),
+            absl::StrCat(created->record.sequence(),
+                         "|syncJobs/a|req-a|1|lhbp-ls883feh|ap-guangzhou|1700000000000000"));
+
+  JobRecord updated = created->record;
+  updated.mutable_job()->set_state(v1::SyncJob::FAILED);
+  updated.mutable_job()->set_request_id("");
+  updated.mutable_job()->mutable_update_time()->set_seconds(5);
+  updated.mutable_job()->mutable_update_time()->set_nanos(7000);
+  ASSERT_TRUE(store->UpdateJob(updated).ok());
+  EXPECT_EQ(Sql("SELECT request_id IS NULL, state, update_time_us FROM jobs"), "t|4|5000007");
+
+  // The blob is the record; the sequence lives in its column only.
+  std::string hex = Sql("SELECT encode(record, 'hex') FROM jobs");
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  JobRecord from_blob;
+  ASSERT_TRUE(from_blob.ParseFromString(bytes));
+  EXPECT_EQ(from_blob.sequence(), 0);
+  EXPECT_EQ(from_blob.job().state(), v1::SyncJob::FAILED);
+  EXPECT_EQ(from_blob.job().name(), "syncJobs/a");
+}
+
+TEST_F(PostgresJobStoreTest, SchemaVersionTablesAndIndexes) {
+  ASSERT_NE(MustOpen(), nullptr);
+  ASSERT_NE(MustOpen(), nullptr);  // reopening applies nothing new
+  EXPECT_EQ(Sql("SELECT string_agg(version::text, ',') FROM schema_version"), "1");
+  EXPECT_EQ(Sql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
+                "WHERE schemaname = 'public'"),
+            "jobs,leader_lease,schema_version");
+  EXPECT_EQ(Sql("SELECT string_agg(indexname || '(' || indexdef || ')', ';' ORDER BY indexname) "
+                "FROM pg_indexes WHERE tablename = 'jobs' AND indexname LIKE 'jobs_by_%'"),
+            "jobs_by_blueprint_id(CREATE INDEX jobs_by_blueprint_id ON public.jobs USING btree "
+            "(blueprint_id, sequence));"
+            "jobs_by_source_region(CREATE INDEX jobs_by_source_region ON public.jobs USING btree "
+            "(source_region, sequence));"
+            "jobs_by_state(CREATE INDEX jobs_by_state ON public.jobs USING btree (state, "
+            "sequence))");
+  EXPECT_EQ(Sql("SELECT is_identity, data_type FROM information_schema.columns "
+                "WHERE table_name = 'jobs' AND column_name = 'sequence'"),
+            "YES|bigint");
+  EXPECT_EQ(Sql("SELECT data_type FROM information_schema.columns "
+                "WHERE table_name = 'jobs' AND column_name = 'record'"),
+            "bytea");
+}
+
+// Three replicas starting at once on an empty database: the advisory lock
+// makes one migrate and the others find the schema done.
+TEST_F(PostgresJobStoreTest, ConcurrentFirstOpensMigrateOnce) {
+  constexpr int kOpeners = 3;
+  std::vector<absl::Status> results(kOpeners);
+  std::vector<std::unique_ptr<JobStore>> stores(kOpeners);
+  absl::Notification go;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOpeners; ++i) {
+    threads.emplace_back([&, i] {
+      go.WaitForNotification();
+      if (i == kOpeners - 1) {
+        // The lease opens through the same migrations.
+        auto lease = PostgresLeaderLease::Open(dsn_);
+        results[i] = lease.status();
+        return;
+      }
+      auto store = OpenJobStore(dsn_);
+      results[i] = store.status();
+      if (store.ok()) stores[i] = *std::move(store);
+    });
+  }
+  go.Notify();
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kOpeners; ++i) EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
+  EXPECT_EQ(Sql("SELECT string_agg(version::text, ',') FROM schema_version"), "1");
+  ASSERT_NE(stores[0], nullptr);
+  ASSERT_TRUE(stores[0]->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  auto got = stores[1]->GetJob("syncJobs/a");
+  EXPECT_TRUE(got.ok()) << got.status();
+}
+
+TEST_F(PostgresJobStoreTest, NewerSchemaVersionIsRefused) {
+  {
+    auto store = MustOpen();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  }
+  Sql("INSERT INTO schema_version (version) VALUES (99)");
+  auto store = OpenJobStore(dsn_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 99"));
+  EXPECT_THAT(store.status().message(), HasSubstr("postgres:****@127.0.0.1"));
+  EXPECT_THAT(store.status().message(), Not(HasSubstr(server_->password())));
+  EXPECT_EQ(Sql("SELECT count(*) FROM jobs"), "1");
+  EXPECT_EQ(Sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version"),
+            "1,99");
+}
+
+TEST_F(PostgresJobStoreTest, FailedMigrationRollsBackEverything) {
+  Sql("CREATE TABLE jobs (x integer)");  // conflicts with migration 1
+  auto store = OpenJobStore(dsn_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr("migration to version 1"));
+  EXPECT_THAT(store.status().message(), HasSubstr("already exists"));
+  // Not even the schema_version table survived the failed transaction.
+  EXPECT_EQ(Sql("SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'"),
+            "jobs");
+}
+
+// Two stores are two processes' connections: the unique constraint, not a
+// lock in this process, decides which create wins.
+TEST_F(PostgresJobStoreTest, SameRequestIdFromTwoStoresCreatesExactlyOne) {
+  auto first = MustOpen();
+  auto second = MustOpen();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  constexpr int kRounds = 20;
+  constexpr int kThreadsPerStore = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string request_id = absl::StrCat("req-", round);
+    std::vector<absl::StatusOr<CreateJobResult>> results(2 * kThreadsPerStore,
+                                                         absl::UnknownError("not run"));
+    absl::Notification go;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
+      JobStore* store = t % 2 == 0 ? first.get() : second.get();
+      threads.emplace_back([&, t, store] {
+        JobRecord r =
+            MakeRecord(absl::StrCat("r", round, "-t", t), v1::SyncJob::QUEUED, request_id);
+        go.WaitForNotification();
+        results[t] = store->CreateJob(r);
+      });
+    }
+    go.Notify();
+    for (auto& th : threads) th.join();
+    int created = 0;
+    std::set<std::string> names;
+    std::set<int64_t> sequences;
+    for (const auto& r : results) {
+      ASSERT_TRUE(r.ok()) << "round " << round << ": " << r.status();
+      created += r->created ? 1 : 0;
+      names.insert(r->record.job().name());
+      sequences.insert(r->record.sequence());
+    }
+    EXPECT_EQ(created, 1) << "round " << round;
+    EXPECT_EQ(names.size(), 1u) << "round " << round;
+    EXPECT_EQ(sequences.size(), 1u) << "round " << round;
+    EXPECT_EQ(Sql(absl::StrCat("SELECT count(*) FROM jobs WHERE request_id = '", request_id, "'")),
+              "1");
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM jobs"), absl::StrCat(kRounds));
+}
+
+TEST_F(PostgresJobStoreTest, UnparsableRecordIsDataLossNamingTheJob) {
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+  ASSERT_TRUE(store->CreateJob(MakeRecord("b", v1::SyncJob::QUEUED)).ok());
+  // Field 1, length 5, but only two bytes follow.
+  Sql("UPDATE jobs SET record = '\\x0a056162' WHERE name = 'syncJobs/b'");
+  auto got = store->GetJob("syncJobs/b");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("syncJobs/b"));
+  EXPECT_THAT(got.status().message(), Not(HasSubstr(server_->password())));
+  EXPECT_TRUE(store->GetJob("syncJobs/a").ok());
+  auto unfinished = store->ListUnfinishedJobs();
+  EXPECT_EQ(unfinished.status().code(), absl::StatusCode::kDataLoss) << unfinished.status();
+
+  Sql("UPDATE jobs SET record = (SELECT record FROM jobs WHERE name = 'syncJobs/a') "
+      "WHERE name = 'syncJobs/b'");
+  got = store->GetJob("syncJobs/b");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("is for job \"syncJobs/a\""));
+}
+
+TEST_F(PostgresJobStoreTest, WrongPasswordFailsWithoutShowingAnyPassword) {
+  const std::string wrong = "Wrong-Password-0815";
+  std::string dsn = absl::StrReplaceAll(dsn_, {{server_->password(), wrong}});
+  ASSERT_NE(dsn, dsn_);
+  auto store = OpenJobStore(dsn);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr("password authentication failed"));
+  EXPECT_THAT(store.status().message(), Not(HasSubstr(wrong)));
+  EXPECT_THAT(store.status().message(), Not(HasSubstr(server_->password())));
+}
+
+// The password may come from the environment instead of the DSN (libpq).
+TEST_F(PostgresJobStoreTest, PasswordFromPgPassword) {
+  const std::string without = absl::StrReplaceAll(dsn_, {{":" + server_->password() + "@", "@"}});
+  ASSERT_NE(without, dsn_);
+  setenv("PGPASSWORD", server_->password().c_str(), 1);
+  auto store = OpenJobStore(without);
+  unsetenv("PGPASSWORD");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
+}
+
+TEST_F(PostgresJobStoreTest, ManyThreadsShareTheSmallPool) {
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  constexpr int kThreads = 12;
+  constexpr int kPerThread = 10;
+  std::vector<std::vector<std::string>> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto created =
+            store->CreateJob(MakeRecord(absl::StrCat("t", t, "-", i), v1::SyncJob::QUEUED));
+        if (!created.ok()) {
+          errors[t].push_back(created.status().ToString());
+          continue;
+        }
+        JobRecord r = created->record;
+        r.mutable_job()->set_state(v1::SyncJob::RUNNING);
+        if (auto s = store->UpdateJob(r); !s.ok()) errors[t].push_back(s.ToString());
+        if (auto got = store->GetJob(r.job().name()); !got.ok()) {
+          errors[t].push_back(got.status().ToString());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_THAT(errors[t], ::testing::IsEmpty()) << t;
+  EXPECT_EQ(Sql("SELECT count(*) FROM jobs WHERE state = 2"), absl::StrCat(kThreads * kPerThread));
+  // The pool stays small: at most 4 connections of this store at any time.
+  auto connections = server_->Query(
+      db_,
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'blueprint-syncd' "
+      "AND datname = current_database()");
+  ASSERT_TRUE(connections.ok()) << connections.status();
+  int n = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(*connections, &n)) << *connections;
+  EXPECT_LE(n, 4);
+  EXPECT_GE(n, 1);
+}
+
+// Its own server: stopping the shared one would disturb other tests of this
+// process.
+class PostgresRestartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = PostgresServer::Create();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto dsn = server_->CreateDatabase();
+    ASSERT_TRUE(dsn.ok()) << dsn.status();
+    dsn_ = *dsn;
+  }
+
+  // Every call fails with Unavailable, promptly and without the password.
+  void ExpectAllUnavailable(JobStore& store, PostgresLeaderLease& lease, const JobRecord& known) {
+    std::vector<absl::Status> results = {
+        store.GetJob(known.job().name()).status(),
+        store.CreateJob(MakeRecord("while-down", v1::SyncJob::QUEUED)).status(),
+        store.UpdateJob(known),
+        store.ListJobs(JobQuery{}).status(),
+        store.ListUnfinishedJobs().status(),
+        lease.TryAcquireOrRenew("replica-a", absl::Seconds(30)).status(),
+    };
+    for (size_t i = 0; i < results.size(); ++i) {
+      EXPECT_EQ(results[i].code(), absl::StatusCode::kUnavailable) << i << ": " << results[i];
+      EXPECT_THAT(results[i].message(), Not(HasSubstr(server_->password()))) << i;
+      EXPECT_THAT(results[i].message(), HasSubstr("127.0.0.1")) << i;
+    }
+  }
+
+  std::unique_ptr<PostgresServer> server_;
+  std::string dsn_;
+};
+
+TEST_F(PostgresRestartTest, CallsFailWhileDownAndWorkOnceBack) {
+  auto store = OpenJobStore(dsn_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto lease = PostgresLeaderLease::Open(dsn_);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  auto a = (*store)->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED, "req-a"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto held = (*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30));
+  ASSERT_TRUE(held.ok()) << held.status();
+
+  ASSERT_TRUE(server_->Stop().ok());
+  ExpectAllUnavailable(**store, **lease, a->record);
+  // Still down: a second round reconnects (and fails) again, no stale state.
+  ExpectAllUnavailable(**store, **lease, a->record);
+
+  ASSERT_TRUE(server_->Start().ok()) << server_->LogTail();
+  auto got = (*store)->GetJob("syncJobs/a");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->sequence(), a->record.sequence());
+  auto dup = (*store)->CreateJob(MakeRecord("a2", v1::SyncJob::QUEUED, "req-a"));
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_FALSE(dup->created);
+  JobRecord running = a->record;
+  running.mutable_job()->set_state(v1::SyncJob::RUNNING);
+  EXPECT_TRUE((*store)->UpdateJob(running).ok());
+  auto renewed = (*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_TRUE(renewed->leader);
+  EXPECT_EQ(renewed->epoch, held->epoch);  // the lease row survived the restart
+}
+
+// Pooled connections that went idle before the restart are found dead
+// before use, so not even the first call after the restart fails.
+TEST_F(PostgresRestartTest, IdleConnectionsAreReplacedAfterARestart) {
+  auto store = OpenJobStore(dsn_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto lease = PostgresLeaderLease::Open(dsn_);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  auto a = (*store)->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE((*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30)).ok());
+
+  ASSERT_TRUE(server_->Stop().ok());
+  ASSERT_TRUE(server_->Start().ok()) << server_->LogTail();
+
+  auto created = (*store)->CreateJob(MakeRecord("b", v1::SyncJob::QUEUED));
+  EXPECT_TRUE(created.ok()) << created.status();
+  auto renewed = (*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_TRUE(renewed->leader);
+  auto page = (*store)->ListJobs(JobQuery{});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->records.size(), 2u);
+}
+
+// A server that stops answering without closing anything (hung host,
+// network black hole): calls end with Unavailable after the timeouts
+// instead of hanging, and work again once it answers.
+TEST_F(PostgresRestartTest, AFrozenServerMakesCallsFailInsteadOfHanging) {
+  auto store = OpenJobStore(dsn_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto lease = PostgresLeaderLease::Open(dsn_, PostgresLeaseOptions{absl::Seconds(2)});
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  auto a = (*store)->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE((*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30)).ok());
+
+  ASSERT_TRUE(server_->Freeze().ok());
+  // On the open connections: the client-side deadline.
+  auto renewed = (*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30));
+  EXPECT_EQ(renewed.status().code(), absl::StatusCode::kUnavailable) << renewed.status();
+  EXPECT_THAT(renewed.status().message(), HasSubstr("no answer from the server"));
+  auto got = (*store)->GetJob("syncJobs/a");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+  // On a new connection: the connect timeout.
+  renewed = (*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30));
+  EXPECT_EQ(renewed.status().code(), absl::StatusCode::kUnavailable) << renewed.status();
+  EXPECT_THAT(renewed.status().message(), HasSubstr("cannot connect"));
+  EXPECT_THAT(renewed.status().message(), Not(HasSubstr(server_->password())));
+
+  ASSERT_TRUE(server_->Thaw().ok());
+  renewed = (*lease)->TryAcquireOrRenew("replica-a", absl::Seconds(30));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_TRUE(renewed->leader);
+  got = (*store)->GetJob("syncJobs/a");
+  EXPECT_TRUE(got.ok()) << got.status();
+}
+
+}  // namespace
+}  // namespace blueprintsync::jobs
