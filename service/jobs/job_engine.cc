@@ -81,49 +81,69 @@ std::string JobEngine::SourceKey(const v1::SyncJob& job) {
 }
 
 absl::Status JobEngine::Start() {
-  auto unfinished = store_->ListUnfinishedJobs();
-  if (!unfinished.ok()) return unfinished.status();
+  std::vector<JobRecord> unfinished;
+  if (options_.elector == nullptr) {
+    // The only replica: everything unfinished in the store is ours. (With an
+    // elector, jobs are loaded when this replica takes the lead.)
+    auto loaded = store_->ListUnfinishedJobs();
+    if (!loaded.ok()) return loaded.status();
+    unfinished = std::move(*loaded);
+  }
   executor_ = std::make_unique<Executor>(options_.workers);
   intake_ = std::make_unique<Executor>(2);
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = clock_->Now();
-    int queued = 0, tracked = 0, reconciling = 0;
-    for (JobRecord& rec : *unfinished) {
-      const std::string name = rec.job().name();
-      Active& a = active_[name];
-      a.rec = std::move(rec);
-      std::deque<std::string>& q = sources_[SourceKey(a.rec.job())];
-      q.push_back(name);
-      switch (a.rec.phase()) {
-        case JobRecord::SUBMITTED:
-          ++tracked;
-          break;
-        case JobRecord::SUBMITTING:
-          // We stopped between recording the attempt and learning its
-          // outcome: the call may have gone out.
-          a.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
-          a.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);  // as without a restart
-          PersistLocked(a);
-          [[fallthrough]];
-        case JobRecord::OUTCOME_UNKNOWN:
-          ++reconciling;
-          ScheduleReconcileLocked(name, now + options_.reconcile_grace);
-          break;
-        default:
-          ++queued;
-          if (q.size() == 1) ScheduleSubmitLocked(name, now);
-          break;
+    if (options_.elector == nullptr) {
+      term_ = kSingleReplicaTerm;
+      stats_.leader_term = term_;
+      const absl::Time now = clock_->Now();
+      int queued = 0, tracked = 0, reconciling = 0;
+      for (JobRecord& rec : unfinished) {
+        AdoptLocked(std::move(rec), now, &queued, &tracked, &reconciling);
       }
+      log::Info("job engine resumed", {{"queued", std::to_string(queued)},
+                                       {"tracking", std::to_string(tracked)},
+                                       {"reconciling", std::to_string(reconciling)}});
     }
-    stats_.active_jobs = static_cast<int64_t>(active_.size());
-    log::Info("job engine resumed", {{"queued", std::to_string(queued)},
-                                     {"tracking", std::to_string(tracked)},
-                                     {"reconciling", std::to_string(reconciling)}});
   }
   started_ = true;
   tracker_ = std::thread([this] { TrackerLoop(); });
+  if (options_.elector != nullptr) {
+    FollowOnce();  // take the lead now if the elector already has it
+    follower_ = std::thread([this] { FollowLoop(); });
+  }
   return absl::OkStatus();
+}
+
+void JobEngine::AdoptLocked(JobRecord rec, absl::Time now, int* queued, int* tracked,
+                            int* reconciling) {
+  const std::string name = rec.job().name();
+  Active& a = active_[name];
+  a.rec = std::move(rec);
+  std::deque<std::string>& q = sources_[SourceKey(a.rec.job())];
+  q.push_back(name);
+  stats_.active_jobs = static_cast<int64_t>(active_.size());
+  switch (a.rec.phase()) {
+    case JobRecord::SUBMITTED:
+      ++*tracked;
+      if (term_ > 0) wake_tracker_ = true;  // a new leader: poll now, not in poll_interval
+      break;
+    case JobRecord::SUBMITTING:
+      // The process that recorded the attempt stopped (or lost the lead)
+      // before learning its outcome: the call may have gone out.
+      a.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+      a.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);  // as without a restart
+      PersistLocked(a);
+      [[fallthrough]];
+    case JobRecord::OUTCOME_UNKNOWN:
+      ++*reconciling;
+      ScheduleReconcileLocked(name, now + options_.reconcile_grace);
+      break;
+    default:
+      ++*queued;
+      if (q.size() == 1) ScheduleSubmitLocked(name, now);
+      break;
+  }
 }
 
 void JobEngine::Shutdown(absl::Time deadline) {
@@ -131,8 +151,26 @@ void JobEngine::Shutdown(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
     wake_tracker_ = true;
+    wake_follower_ = true;
   }
   if (tracker_.joinable()) tracker_.join();
+  if (follower_.joinable()) follower_.join();
+  std::map<std::string, std::vector<RemoteReply>> remote;
+  {
+    absl::MutexLock lock(&mu_);
+    remote.swap(remote_replies_);
+  }
+  for (auto& [name, replies] : remote) {
+    auto rec = store_->GetJob(name);
+    for (RemoteReply& r : replies) {
+      if (rec.ok()) {
+        AnswerRemote(r.done, *rec);
+      } else {
+        r.done(absl::UnavailableError(
+            absl::StrCat("the service is shutting down; ", name, " is recorded")));
+      }
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithDeadline(absl::Condition(
@@ -217,6 +255,70 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
     return;
   }
   const std::string name = created->record.job().name();
+  if (term_ != kSingleReplicaTerm) {
+    // Several replicas: hand the job to whoever leads.
+    log::Info("job recorded", {{"job", name},
+                               {"blueprint_id", request.blueprint_id()},
+                               {"source_region", request.source_region()},
+                               {"request_id", request.request_id()},
+                               {"leader", leading() ? "this replica" : "another replica"}});
+    auto it = active_.find(name);
+    if (it != active_.end()) {
+      // Already adopted from the store by this (leading) replica.
+      Active& adopted = it->second;
+      if (adopted.rec.phase() == JobRecord::NOT_SUBMITTED ||
+          adopted.rec.phase() == JobRecord::SUBMITTING) {
+        adopted.reply = std::move(done);
+        adopted.reply_by = reply_by;
+        if (stopping_) {
+          ReplyLocked(adopted, absl::OkStatus());
+        } else if (reply_by != absl::InfiniteFuture()) {
+          executor_->PostAt(reply_by, [this, name] {
+            absl::MutexLock l(&mu_);
+            auto found = active_.find(name);
+            if (found != active_.end()) ReplyLocked(found->second, absl::OkStatus());
+          });
+        }
+      } else {
+        AnswerRemote(done, adopted.rec);
+      }
+      return;
+    }
+    if (auto finished = finished_.find(name); finished != finished_.end()) {
+      done(finished->second);
+      return;
+    }
+    if (!leading() || stopping_) {
+      if (stopping_) {
+        done(created->record.job());
+        return;
+      }
+      remote_replies_[name].push_back(RemoteReply{std::move(done), reply_by});
+      if (reply_by != absl::InfiniteFuture()) {
+        executor_->PostAt(reply_by, [this, name] {
+          std::vector<RemoteReply> due;
+          {
+            absl::MutexLock l(&mu_);
+            auto found = remote_replies_.find(name);
+            if (found == remote_replies_.end()) return;
+            due.swap(found->second);
+            remote_replies_.erase(found);
+          }
+          auto stored = store_->GetJob(name);
+          for (RemoteReply& r : due) {
+            if (stored.ok()) {
+              AnswerRemote(r.done, *stored);
+            } else {
+              r.done(absl::UnavailableError(absl::StrCat(
+                  name, " is recorded but could not be read back: ", stored.status().message())));
+            }
+          }
+        });
+      }
+      wake_follower_ = true;
+      return;
+    }
+  }
   Active& a = active_[name];
   a.rec = created->record;
   a.reply = std::move(done);
@@ -228,10 +330,12 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
     ReplyLocked(a, absl::OkStatus());
     return;
   }
-  log::Info("job recorded", {{"job", name},
-                             {"blueprint_id", request.blueprint_id()},
-                             {"source_region", request.source_region()},
-                             {"request_id", request.request_id()}});
+  if (term_ == kSingleReplicaTerm) {
+    log::Info("job recorded", {{"job", name},
+                               {"blueprint_id", request.blueprint_id()},
+                               {"source_region", request.source_region()},
+                               {"request_id", request.request_id()}});
+  }
   std::deque<std::string>& q = sources_[SourceKey(a.rec.job())];
   q.push_back(name);
   if (q.size() == 1) {
@@ -270,9 +374,11 @@ absl::Duration JobEngine::BackoffFor(int failures) const {
 void JobEngine::RunSubmit(const std::string& name) {
   tencent::SyncBlueprintRequest req;
   absl::Time call_deadline = absl::InfiniteFuture();
+  int64_t term = 0;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return;
+    if (stopping_ || !leading()) return;
+    term = term_;
     auto it = active_.find(name);
     if (it == active_.end()) return;
     Active& a = it->second;
@@ -313,6 +419,28 @@ void JobEngine::RunSubmit(const std::string& name) {
     ++stats_.sync_calls;
   }
 
+  if (term > 0 && !options_.elector->Holds(term)) {
+    // The lease may have run out since this job was recorded SUBMITTING:
+    // another replica could be leading, so do not call. Whoever leads next
+    // finds the job SUBMITTING and reconciles it (nothing was sent, so it
+    // resubmits).
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+    log::Warn("leadership lapsed before submitting; not calling", {{"job", name}});
+    auto it = active_.find(name);
+    if (term_ == term && it != active_.end()) {
+      // Still our term (the lease may be renewed late): reconcile as if the
+      // call had been made, so the job is not left SUBMITTING.
+      Active& a = it->second;
+      a.submit_in_flight = false;
+      a.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+      a.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+      PersistLocked(a);
+      ReplyLocked(a, absl::OkStatus());
+      ScheduleReconcileLocked(name, clock_->Now() + options_.reconcile_grace);
+    }
+    return;
+  }
   tencent::CallOptions call;
   call.deadline = call_deadline;
   absl::StatusOr<tencent::SyncBlueprintResponse> result = client_->SyncBlueprint(req, call);
@@ -320,7 +448,15 @@ void JobEngine::RunSubmit(const std::string& name) {
   absl::MutexLock lock(&mu_);
   --in_flight_;
   auto it = active_.find(name);
-  if (it == active_.end()) return;  // cannot happen: only this worker finishes a submitting job
+  // Gone or re-adopted when leadership changed meanwhile: the job is
+  // SUBMITTING in the store, and the leader reconciles it.
+  if (term_ != term || it == active_.end()) {
+    if (term_ != term) {
+      log::Warn("leadership changed while submitting; the leader reconciles the job",
+                {{"job", name}, {"outcome", result.ok() ? "accepted" : result.status().message()}});
+    }
+    return;
+  }
   Active& a = it->second;
   a.submit_in_flight = false;
   const absl::Time now = clock_->Now();
@@ -412,14 +548,16 @@ void JobEngine::RunReconcile(const std::string& name) {
   std::vector<std::string> regions;
   absl::Time attempt;
   std::set<std::string> claimed;  // destination ids other jobs already own
+  int64_t term = 0;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return;
+    if (stopping_ || !leading()) return;
     auto it = active_.find(name);
     if (it == active_.end() || it->second.rec.phase() != JobRecord::OUTCOME_UNKNOWN) return;
     Active& a = it->second;
     ++a.reconcile_looks;
     ++in_flight_;
+    term = term_;
     source_region = a.rec.job().source_region();
     blueprint_id = a.rec.job().blueprint_id();
     for (const auto& d : a.rec.job().destinations()) regions.push_back(d.region());
@@ -432,12 +570,33 @@ void JobEngine::RunReconcile(const std::string& name) {
     }
   }
 
+  std::string problem;
+  // 0. Copies earlier jobs on this source created are theirs, even when those
+  //    jobs have finished (or ran before a restart or on another replica):
+  //    jobs on one source run one after another, so the newest few suffice.
+  {
+    JobQuery q;
+    q.source_region = source_region;
+    q.blueprint_id = blueprint_id;
+    q.page_size = 50;
+    auto earlier = store_->ListJobs(q);
+    if (!earlier.ok()) {
+      problem = absl::StrCat("could not read earlier jobs on this source: ",
+                             earlier.status().message());
+    } else {
+      for (const JobRecord& other : earlier->records) {
+        if (other.job().name() == name) continue;
+        for (const auto& d : other.job().destinations()) {
+          if (!d.blueprint_id().empty()) claimed.insert(d.blueprint_id());
+        }
+      }
+    }
+  }
   // 1. The source: its name identifies the copies, its state tells whether a
   //    sync is (still) running.
-  std::string problem;
   std::string source_name, source_state;
   std::map<std::string, std::vector<tencent::Blueprint>> found;  // region -> candidate copies
-  {
+  if (problem.empty()) {
     tencent::DescribeBlueprintsRequest q;
     q.region = source_region;
     q.blueprint_ids = {blueprint_id};
@@ -475,7 +634,7 @@ void JobEngine::RunReconcile(const std::string& name) {
   absl::MutexLock lock(&mu_);
   --in_flight_;
   auto it = active_.find(name);
-  if (it == active_.end()) return;
+  if (it == active_.end() || term_ != term) return;
   Active& a = it->second;
   const absl::Time now = clock_->Now();
   v1::SyncJob* job = a.rec.mutable_job();
@@ -601,9 +760,14 @@ void JobEngine::FinishLocked(std::string name) {
 
 void JobEngine::PublishLocked(const v1::SyncJob& job) {
   auto range = watchers_by_job_.equal_range(job.name());
+  if (range.first == range.second) return;
+  // Only needed to tell store re-reads apart from what was already sent.
+  const std::string serialized = term_ != kSingleReplicaTerm ? job.SerializeAsString() : "";
   for (auto it = range.first; it != range.second; ++it) {
     auto w = watchers_.find(it->second);
-    if (w != watchers_.end()) w->second.callback(&job);
+    if (w == watchers_.end()) continue;
+    w->second.last_sent = serialized;
+    w->second.callback(&job);
   }
 }
 
@@ -624,17 +788,27 @@ absl::Status JobEngine::Watch(const std::string& name, uint64_t* watch_id, Watch
   absl::MutexLock lock(&mu_);
   *watch_id = 0;
   auto it = active_.find(name);
+  std::string last_sent;
   if (it == active_.end()) {
-    // Finished jobs do not change any more; no need to register.
     auto rec = store_->GetJob(name);
     if (!rec.ok()) return rec.status();
+    // Finished jobs do not change any more; no need to register. With one
+    // replica, every unfinished job is in memory.
+    if (term_ == kSingleReplicaTerm || IsTerminal(rec->job().state()) || stopping_) {
+      callback(&rec->job());
+      return absl::OkStatus();
+    }
+    // Run by another replica (or not adopted yet): followed by re-reading.
+    last_sent = rec->job().SerializeAsString();
     callback(&rec->job());
-    return absl::OkStatus();
+    wake_follower_ = true;
+  } else {
+    if (stopping_) return absl::UnavailableError("the service is shutting down");
+    callback(&it->second.rec.job());
+    if (term_ != kSingleReplicaTerm) last_sent = it->second.rec.job().SerializeAsString();
   }
-  if (stopping_) return absl::UnavailableError("the service is shutting down");
-  callback(&it->second.rec.job());
   const uint64_t id = next_watch_id_++;
-  watchers_[id] = Watcher{name, std::move(callback)};
+  watchers_[id] = Watcher{name, std::move(callback), std::move(last_sent)};
   watchers_by_job_.emplace(name, id);
   *watch_id = id;
   return absl::OkStatus();
@@ -666,6 +840,141 @@ void JobEngine::TrackerLoop() {
 
 void JobEngine::PollOnceForTest() { PollOnce(); }
 
+void JobEngine::AnswerRemote(SubmitCallback& done, const JobRecord& rec) {
+  if (rec.phase() == JobRecord::REJECTED ||
+      (rec.job().state() == v1::SyncJob::FAILED && rec.job().has_error())) {
+    done(FromSyncError(rec.job().error()));
+  } else {
+    done(rec.job());
+  }
+}
+
+void JobEngine::FollowLoop() {
+  while (!stopping_) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&wake_follower_), options_.follow_interval);
+      wake_follower_ = false;
+    }
+    if (stopping_) break;
+    FollowOnce();
+  }
+}
+
+void JobEngine::FollowOnce() {
+  const int64_t term = options_.elector->Term();
+  std::set<std::string> names;  // jobs run elsewhere that someone here waits on
+  std::set<std::string> waiting;  // of those, the ones with a caller waiting
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    if (term != term_) {
+      if (term_ != 0) StepDownLocked();
+      if (term != 0) BecomeLeaderLocked(term);
+    } else if (leading()) {
+      AdoptNewJobsLocked();
+    }
+    for (const auto& [name, replies] : remote_replies_) {
+      names.insert(name);
+      waiting.insert(name);
+    }
+    for (const auto& [id, w] : watchers_) {
+      if (!active_.count(w.name)) names.insert(w.name);
+    }
+  }
+  for (const std::string& name : names) {
+    absl::StatusOr<JobRecord> rec = store_->GetJob(name);
+    if (!rec.ok()) continue;  // the store is unreachable: try again next round
+    // As on the leader, a caller whose job waits behind an earlier job on the
+    // same source blueprint is answered now (QUEUED), not when it starts.
+    bool behind = false;
+    if (waiting.count(name) && rec->phase() == JobRecord::NOT_SUBMITTED) {
+      JobQuery q;
+      q.source_region = rec->job().source_region();
+      q.blueprint_id = rec->job().blueprint_id();
+      q.page_size = 2;
+      q.state = v1::SyncJob::RUNNING;
+      auto running = store_->ListJobs(q);
+      behind = running.ok() && !running->records.empty();
+      if (!behind) {
+        q.state = v1::SyncJob::QUEUED;
+        q.before_sequence = rec->sequence();
+        q.page_size = 1;
+        auto earlier = store_->ListJobs(q);
+        behind = earlier.ok() && !earlier->records.empty();
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    if (auto r = remote_replies_.find(name); r != remote_replies_.end()) {
+      const JobRecord::SubmitPhase phase = rec->phase();
+      if (behind || (phase != JobRecord::NOT_SUBMITTED && phase != JobRecord::SUBMITTING)) {
+        for (RemoteReply& reply : r->second) AnswerRemote(reply.done, *rec);
+        remote_replies_.erase(r);
+      }
+    }
+    if (active_.count(name)) continue;  // adopted meanwhile: its watchers hear from the engine
+    const std::string serialized = rec->job().SerializeAsString();
+    auto range = watchers_by_job_.equal_range(name);
+    for (auto it = range.first; it != range.second; ++it) {
+      auto w = watchers_.find(it->second);
+      if (w == watchers_.end() || w->second.last_sent == serialized) continue;
+      w->second.last_sent = serialized;
+      w->second.callback(&rec->job());
+    }
+  }
+}
+
+void JobEngine::BecomeLeaderLocked(int64_t term) {
+  term_ = term;
+  stats_.leader_term = term;
+  ++stats_.leadership_changes;
+  // Job updates from now on carry this epoch; the store refuses them once
+  // another replica holds a newer one.
+  store_->SetWriteFence(term);
+  AdoptNewJobsLocked();
+  log::Info("leading: resumed unfinished jobs", {{"epoch", std::to_string(term)},
+                                                 {"jobs", std::to_string(active_.size())}});
+}
+
+void JobEngine::StepDownLocked() {
+  log::Warn("no longer leading: dropping in-memory jobs, no further upstream calls",
+            {{"epoch", std::to_string(term_)}, {"jobs", std::to_string(active_.size())}});
+  // Callers still waiting here get the job as it stands; watchers of these
+  // jobs are followed through the store from now on.
+  for (auto& [name, a] : active_) ReplyLocked(a, absl::OkStatus());
+  active_.clear();
+  sources_.clear();
+  term_ = 0;
+  stats_.leader_term = 0;
+  ++stats_.leadership_changes;
+  stats_.active_jobs = 0;
+  // The fence stays at the old epoch: a write still in flight from this
+  // term fails, since every later acquisition has a higher epoch.
+}
+
+void JobEngine::AdoptNewJobsLocked() {
+  // Under mu_: every update this engine makes is written under mu_, so the
+  // store cannot show a job this engine has just finished as unfinished.
+  absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
+  if (!unfinished.ok()) {
+    log::Warn("could not read unfinished jobs; will try again",
+              {{"error", unfinished.status().message()}});
+    return;
+  }
+  const absl::Time now = clock_->Now();
+  int queued = 0, tracked = 0, reconciling = 0;
+  for (JobRecord& rec : *unfinished) {
+    if (active_.count(rec.job().name())) continue;
+    AdoptLocked(std::move(rec), now, &queued, &tracked, &reconciling);
+  }
+  if (queued + tracked + reconciling > 0) {
+    log::Info("adopted jobs recorded elsewhere", {{"queued", std::to_string(queued)},
+                                                  {"tracking", std::to_string(tracked)},
+                                                  {"reconciling", std::to_string(reconciling)}});
+  }
+}
+
 void JobEngine::ExpireDeadlinesLocked(absl::Time now) {
   std::vector<std::string> expired;
   for (const auto& [name, a] : active_) {
@@ -693,8 +1002,11 @@ void JobEngine::ExpireDeadlinesLocked(absl::Time now) {
 void JobEngine::PollOnce() {
   absl::MutexLock poll_lock(&poll_mu_);
   std::map<std::string, std::vector<std::string>> by_region;  // region -> ids, sorted, unique
+  int64_t term = 0;
   {
     absl::MutexLock lock(&mu_);
+    if (!leading()) return;
+    term = term_;
     ExpireDeadlinesLocked(clock_->Now());
     for (const auto& [name, a] : active_) {
       if (a.rec.phase() != JobRecord::SUBMITTED) continue;
@@ -733,6 +1045,7 @@ void JobEngine::PollOnce() {
   stats_.poll_cycles++;
   stats_.describe_calls += calls;
   stats_.last_cycle_describe_calls = calls;
+  if (term_ != term) return;  // lost the lead meanwhile: the new leader polls
   const absl::Time now = clock_->Now();
   std::vector<std::string> finished;
   for (auto& [name, a] : active_) {

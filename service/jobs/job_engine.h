@@ -17,6 +17,16 @@
 //
 // Jobs on the same source blueprint run one after another: the source image
 // is busy while it syncs, so a second SyncBlueprint would be rejected.
+//
+// Several replicas on one shared store (options.elector set): every replica
+// records jobs and answers reads, but only the one holding the leader lease
+// calls Tencent Cloud. The leader adopts jobs other replicas recorded (it
+// re-reads the store's unfinished jobs every follow_interval) and, on taking
+// over, resumes every unfinished job as after a restart; a replica that loses
+// the lease drops its in-memory jobs at once and makes no further calls.
+// Callers and watchers on a replica that is not leading follow the job by
+// re-reading it from the store every follow_interval. See README, "High
+// availability".
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_ENGINE_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_ENGINE_H_
 
@@ -36,6 +46,7 @@
 #include "blueprintsync/v1/blueprint_sync.pb.h"
 #include "service/common/executor.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/leader_elector.h"
 #include "service/tencent/lighthouse_client.h"
 
 namespace blueprintsync::jobs {
@@ -76,6 +87,14 @@ struct JobEngineOptions {
   absl::Duration reconcile_clock_skew = absl::Seconds(30);
   // Not owned; must outlive the engine. None when null.
   JobObserver* observer = nullptr;
+  // Several replicas on a shared store: only the lease holder calls
+  // upstream. Null: this process is the only one and always leads. Not
+  // owned; must be started before Start() and outlive the engine.
+  LeaderElector* elector = nullptr;
+  // With an elector: how often leadership is checked, the leader looks for
+  // jobs other replicas recorded, and jobs another replica runs are re-read
+  // for callers and watchers here.
+  absl::Duration follow_interval = absl::Seconds(1);
 };
 
 struct JobEngineStats {
@@ -87,6 +106,9 @@ struct JobEngineStats {
   // Active jobs by the state callers see.
   int64_t queued_jobs = 0;
   int64_t running_jobs = 0;
+  // -1: single replica (always leads); 0: not leading; else the lease epoch.
+  int64_t leader_term = 0;
+  int64_t leadership_changes = 0;  // times this engine took or lost the lead
 };
 
 class JobEngine {
@@ -148,7 +170,17 @@ class JobEngine {
   struct Watcher {
     std::string name;
     WatchCallback callback;
+    // The last version delivered (serialized), so re-reads of a job another
+    // replica runs deliver only changes.
+    std::string last_sent;
   };
+  // A SyncBlueprint caller on a replica that is not running the job: answered
+  // from the store once the submission has an outcome, or at reply_by.
+  struct RemoteReply {
+    SubmitCallback done;
+    absl::Time reply_by;
+  };
+  static constexpr int64_t kSingleReplicaTerm = -1;
 
   static std::string SourceKey(const v1::SyncJob& job);
 
@@ -157,6 +189,12 @@ class JobEngine {
   void RunReconcile(const std::string& name);
   void TrackerLoop();
   void PollOnce();
+  // With an elector: leadership changes, adopting jobs other replicas
+  // recorded, and re-reading jobs for remote callers and watchers.
+  void FollowLoop();
+  void FollowOnce();
+  // Answers a remote caller from `job` (the store's version).
+  static void AnswerRemote(SubmitCallback& done, const JobRecord& rec);
 
   // Helpers that expect mu_ held.
   void ScheduleSubmitLocked(const std::string& name, absl::Time when)
@@ -174,6 +212,15 @@ class JobEngine {
   void FinishLocked(std::string name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishLocked(const v1::SyncJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireDeadlinesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes over an unfinished job read from the store (start-up, a new
+  // leadership term, or recorded by another replica).
+  void AdoptLocked(JobRecord rec, absl::Time now, int* queued, int* tracked, int* reconciling)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void BecomeLeaderLocked(int64_t term) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StepDownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Leader: adopts every unfinished job in the store this engine does not have.
+  void AdoptNewJobsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool leading() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return term_ != 0; }
   absl::Duration BackoffFor(int failures) const;
 
   const JobEngineOptions options_;
@@ -188,6 +235,12 @@ class JobEngine {
   std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   std::multimap<std::string, uint64_t> watchers_by_job_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // kSingleReplicaTerm without an elector; with one, the lease epoch this
+  // engine acts under (0: not leading). Work started under one term is
+  // dropped if the term has changed when it completes.
+  int64_t term_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::vector<RemoteReply>> remote_replies_ ABSL_GUARDED_BY(mu_);
+  bool wake_follower_ ABSL_GUARDED_BY(mu_) = false;
   JobEngineStats stats_ ABSL_GUARDED_BY(mu_);
   bool wake_tracker_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
@@ -204,6 +257,7 @@ class JobEngine {
   std::map<std::string, v1::SyncJob> finished_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> finished_order_ ABSL_GUARDED_BY(mu_);
   std::thread tracker_;
+  std::thread follower_;
 };
 
 }  // namespace blueprintsync::jobs

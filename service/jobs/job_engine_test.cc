@@ -1541,5 +1541,255 @@ TEST_F(JobEngineTest, GetOfUnknownJobIsNotFound) {
   EXPECT_TRUE(engine_->serving());
 }
 
+// --- Several replicas on one store (an elector per engine). ---
+
+// An in-process lease: one holder at a time until released or revoked.
+class FakeLease final : public LeaseBackend {
+ public:
+  absl::StatusOr<State> TryAcquireOrRenew(const std::string& holder, absl::Duration) override {
+    absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("store down (scripted)");
+    if (holder_.empty()) {
+      holder_ = holder;
+      ++epoch_;
+    }
+    return State{holder_ == holder, epoch_};
+  }
+  absl::Status Release(const std::string& holder) override {
+    absl::MutexLock lock(&mu_);
+    if (holder_ == holder) holder_.clear();
+    return absl::OkStatus();
+  }
+  // The lease expired (e.g. its holder was partitioned away).
+  void Revoke() {
+    absl::MutexLock lock(&mu_);
+    holder_.clear();
+  }
+  void SetDown(bool down) {
+    absl::MutexLock lock(&mu_);
+    down_ = down;
+  }
+  std::string holder() const {
+    absl::MutexLock lock(&mu_);
+    return holder_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string holder_ ABSL_GUARDED_BY(mu_);
+  int64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+LeaderElectorOptions FastLease(const std::string& holder) {
+  LeaderElectorOptions o;
+  o.holder = holder;
+  o.lease = absl::Milliseconds(400);
+  o.renew_interval = absl::Milliseconds(20);
+  o.margin = absl::Milliseconds(100);
+  return o;
+}
+
+class ReplicatedEngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { log::SetLevel(log::Level::kError); }
+  static void TearDownTestSuite() { log::SetLevel(log::Level::kInfo); }
+
+  struct Replica {
+    std::unique_ptr<LeaderElector> elector;
+    std::unique_ptr<JobEngine> engine;
+  };
+
+  ReplicatedEngineTest() : store_(MakeMemoryJobStore()) {}
+  ~ReplicatedEngineTest() override {
+    fake_.ReleaseSync();
+    for (auto& r : replicas_) {
+      r.engine.reset();
+      r.elector.reset();
+    }
+  }
+
+  Replica& AddReplica(const std::string& holder,
+                      absl::Duration follow_interval = absl::Milliseconds(10)) {
+    Replica r;
+    r.elector = std::make_unique<LeaderElector>(FastLease(holder), &lease_);
+    EXPECT_TRUE(r.elector->Validate().ok());
+    r.elector->Start();
+    JobEngineOptions o = FastOptions();
+    o.elector = r.elector.get();
+    o.follow_interval = follow_interval;
+    r.engine = std::make_unique<JobEngine>(o, store_.get(), &fake_);
+    EXPECT_TRUE(r.engine->Start().ok());
+    replicas_.push_back(std::move(r));
+    return replicas_.back();
+  }
+
+  absl::StatusOr<JobRecord> Stored(const std::string& name) { return store_->GetJob(name); }
+
+  FakeLighthouse fake_;
+  FakeLease lease_;
+  std::unique_ptr<JobStore> store_;
+  std::deque<Replica> replicas_;  // stable references
+};
+
+TEST_F(ReplicatedEngineTest, OnlyTheLeaderCallsUpstreamAndAJobSentToAFollowerIsSubmittedOnce) {
+  Replica& a = AddReplica("a");
+  Replica& b = AddReplica("b");
+  ASSERT_EQ(lease_.holder(), "a");
+  ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
+  EXPECT_EQ(b.engine->stats().leader_term, 0);
+
+  // Submitted to the follower: recorded there, run by the leader, and the
+  // follower's caller gets the job with its new destination ids.
+  Replies reply;
+  b.engine->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
+                   reply.Callback());
+  absl::StatusOr<v1::SyncJob> job = reply.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
+  ASSERT_EQ(job->destinations_size(), 2);
+  EXPECT_FALSE(job->destinations(0).blueprint_id().empty());
+  EXPECT_EQ(fake_.sync_count(), 1);
+  EXPECT_EQ(a.engine->stats().sync_calls, 1);
+  EXPECT_EQ(b.engine->stats().sync_calls, 0);
+
+  // Polled by the leader; a watcher on the follower sees it finish.
+  Seen seen;
+  uint64_t id = 0;
+  ASSERT_TRUE(b.engine->Watch(job->name(), &id, seen.Callback()).ok());
+  EXPECT_NE(id, 0u);
+  for (const auto& d : job->destinations()) fake_.SetState(d.region(), d.blueprint_id(), "NORMAL");
+  a.engine->PollOnceForTest();
+  ASSERT_TRUE(WaitFor([&] {
+    auto all = seen.all();
+    return !all.empty() && all.back() && all.back()->state() == v1::SyncJob::SUCCEEDED;
+  })) << "the follower's watcher never saw the leader finish the job";
+  b.engine->Unwatch(id);
+  EXPECT_EQ(fake_.sync_count(), 1);
+  auto got = b.engine->Get(job->name());
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state(), v1::SyncJob::SUCCEEDED);
+}
+
+TEST_F(ReplicatedEngineTest, FollowerAnswersQueuedByReplyByWhenNobodyLeads) {
+  lease_.SetDown(true);  // nobody can take the lease
+  Replica& a = AddReplica("a");
+  EXPECT_EQ(a.engine->stats().leader_term, 0);
+  Replies reply;
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::Now() + absl::Milliseconds(50),
+                   reply.Callback());
+  absl::StatusOr<v1::SyncJob> job = reply.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(fake_.sync_count(), 0);
+  // When the store is back, this replica leads and submits the job.
+  lease_.SetDown(false);
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  ASSERT_TRUE(WaitFor([&] {
+    auto rec = Stored(job->name());
+    return rec.ok() && rec->phase() == JobRecord::SUBMITTED;
+  }));
+}
+
+TEST_F(ReplicatedEngineTest, LeaderLossMidSubmissionIsReconciledByTheNextLeaderNotResent) {
+  Replica& a = AddReplica("a");
+  ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
+  fake_.HoldSync();
+  Replies reply;
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                   reply.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  // The call is on the wire when a is deposed (its lease expired) and b leads.
+  Replica& b = AddReplica("b");
+  a.elector->Stop();  // a stops renewing; its term lapses
+  lease_.Revoke();
+  ASSERT_TRUE(WaitFor([&] { return b.engine->stats().leader_term > 0; }));
+  ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term == 0; }));
+  // The call executes upstream (its copy appears) and answers late.
+  const SyncBlueprintRequest sent = fake_.sync_calls()[0].request;
+  fake_.Put(kSrc, MakeBlueprint(kBp, kImageName, "NORMAL", absl::Now() - absl::Hours(1)));
+  fake_.Put("ap-singapore", MakeBlueprint("lhbp-copy0001", kImageName, "SYNCING", absl::Now()));
+  fake_.ReleaseSync();
+  auto name = reply.First();
+  ASSERT_TRUE(name.ok()) << name.status();
+  // b found the job SUBMITTING and adopted the copy instead of resending.
+  ASSERT_TRUE(WaitFor([&] {
+    auto rec = Stored(name->name());
+    return rec.ok() && rec->phase() == JobRecord::SUBMITTED &&
+           rec->job().destinations(0).blueprint_id() == "lhbp-copy0001";
+  })) << "the new leader did not adopt the copy";
+  EXPECT_EQ(fake_.sync_count(), 1) << "the job was submitted twice";
+  EXPECT_EQ(b.engine->stats().sync_calls, 0);
+}
+
+TEST_F(ReplicatedEngineTest, ADeposedLeaderDoesNotSendWhatItRecordedAsSubmitting) {
+  // The engine checks leadership only at start here, so it still believes
+  // it leads when its lease has lapsed; the check right before the call
+  // must stop it.
+  Replica& a = AddReplica("a", absl::Hours(1));
+  const int64_t term = a.engine->stats().leader_term;
+  ASSERT_GT(term, 0);
+  a.elector->Stop();
+  ASSERT_EQ(a.elector->Term(), 0);
+  Replies reply;
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                   reply.Callback());
+  absl::StatusOr<v1::SyncJob> job = reply.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(fake_.sync_count(), 0) << "a replica whose lease lapsed called SyncBlueprint";
+  // Left for reconciliation (which resubmits only if nothing was created).
+  auto rec = Stored(job->name());
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->phase(), JobRecord::OUTCOME_UNKNOWN);
+  EXPECT_EQ(a.engine->stats().leader_term, term);
+}
+
+TEST_F(ReplicatedEngineTest, FollowerAnswersAJobQueuedBehindAnotherAtOnce) {
+  Replica& a = AddReplica("a");
+  Replica& b = AddReplica("b");
+  ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
+  fake_.HoldSync();
+  Replies first, second;
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                   first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  // Same source blueprint, sent to the follower, no reply deadline: it
+  // cannot start before the first one ends, so it is answered QUEUED now.
+  b.engine->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  absl::StatusOr<v1::SyncJob> queued = second.First();
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(queued->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(first.count(), 0u);
+  EXPECT_EQ(fake_.sync_count(), 1);
+  fake_.ReleaseSync();
+  ASSERT_TRUE(first.First().ok());
+}
+
+TEST_F(ReplicatedEngineTest, ElectorRejectsUnsafeTimings) {
+  LeaderElectorOptions o = FastLease("x");
+  o.renew_interval = absl::Milliseconds(350);  // 350 + 100 >= 400
+  LeaderElector e(o, &lease_);
+  EXPECT_EQ(e.Validate().code(), absl::StatusCode::kInvalidArgument);
+  o = FastLease("");
+  EXPECT_EQ(LeaderElector(o, &lease_).Validate().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ReplicatedEngineTest, ElectorTermLapsesWhenTheStoreIsUnreachable) {
+  LeaderElector e(FastLease("x"), &lease_);
+  e.RoundForTest();
+  const int64_t term = e.Term();
+  ASSERT_GT(term, 0);
+  EXPECT_TRUE(e.store_reachable());
+  lease_.SetDown(true);
+  e.RoundForTest();
+  EXPECT_FALSE(e.store_reachable());
+  EXPECT_EQ(e.Term(), term) << "still inside the lease";
+  ASSERT_TRUE(WaitFor([&] { return e.Term() == 0; }, absl::Seconds(2)));
+  // Renewed later with the same epoch: the term continues.
+  lease_.SetDown(false);
+  e.RoundForTest();
+  EXPECT_EQ(e.Term(), term);
+}
+
 }  // namespace
 }  // namespace blueprintsync::jobs

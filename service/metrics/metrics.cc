@@ -103,6 +103,15 @@ class PulledMetrics final : public prometheus::Collectable {
     }
     out.push_back(std::move(jobs));
 
+    prometheus::MetricFamily leader;
+    leader.name = "blueprintsync_leader";
+    leader.help = "1 if this replica submits and tracks jobs (the only one, or the lease holder)";
+    leader.type = prometheus::MetricType::Gauge;
+    prometheus::ClientMetric l;
+    l.gauge.value = active_jobs_ && !counts.leader ? 0 : 1;
+    leader.metric.push_back(std::move(l));
+    out.push_back(std::move(leader));
+
     prometheus::MetricFamily cred;
     cred.name = "blueprintsync_credential_refresh_failures_total";
     cred.help = "Failed attempts to refresh temporary Tencent Cloud credentials";

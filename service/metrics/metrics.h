@@ -49,6 +49,8 @@ struct GrpcMethodLabels {
 struct ActiveJobCounts {
   int64_t queued = 0;
   int64_t running = 0;
+  // This replica calls Tencent Cloud (the only replica, or the lease holder).
+  bool leader = true;
 };
 
 // Go's codes.Code.String() spelling ("OK", "InvalidArgument", ...).
