@@ -1,5 +1,6 @@
 #include "service/server/blueprint_sync_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <string>
@@ -22,9 +23,25 @@ namespace {
 constexpr size_t kMaxRequestIdBytes = 64;
 
 std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r) {
+  // A 1 MiB request can carry ~300k destination entries. Only the first
+  // kMaxDestinationRegions get the per-entry rules (one violation each and a
+  // duplicate search that is quadratic in the count); the count itself is
+  // reported as one violation, so the error stays small and cheap.
+  const int all = r.destination_regions_size();
+  const int checked = std::min(all, tencent::kMaxDestinationRegions);
   std::vector<std::string> destinations(r.destination_regions().begin(),
-                                        r.destination_regions().end());
+                                        r.destination_regions().begin() + checked);
   auto violations = tencent::ValidateSyncRequest(r.source_region(), r.blueprint_id(), destinations);
+  if (all > checked) {
+    auto first_entry = std::find_if(violations.begin(), violations.end(), [](const auto& v) {
+      return absl::StartsWith(v.field, "destination_regions");
+    });
+    violations.insert(
+        first_entry,
+        {"destination_regions", "TOO_MANY_DESTINATIONS",
+         absl::StrCat("destination_regions lists ", all, " regions; SyncBlueprint accepts at most ",
+                      tencent::kMaxDestinationRegions, " per request.")});
+  }
   if (!r.request_id().empty() &&
       (r.request_id().size() > kMaxRequestIdBytes || !jobs::IsUuid(r.request_id()))) {
     violations.push_back({"request_id", "REQUEST_ID_MALFORMED",
@@ -142,10 +159,21 @@ BlueprintSyncService::BlueprintSyncService(ServiceOptions options, jobs::JobEngi
                                            jobs::JobStore* store)
     : options_(options), engine_(engine), store_(store) {}
 
+grpc::Status BlueprintSyncService::Authorize(grpc::CallbackServerContext* context,
+                                             absl::string_view method, Access access) const {
+  if (options_.authz == nullptr) return grpc::Status::OK;
+  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  return ToGrpcStatus(options_.authz->Check(method, access, PeerFromAuthContext(auth.get())));
+}
+
 grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
     grpc::CallbackServerContext* context, const v1::SyncBlueprintRequest* request,
     v1::SyncJob* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = Authorize(context, "SyncBlueprint", Access::kWrite); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
   const auto violations = Validate(*request);
   if (!violations.empty()) {
     reactor->Finish(ValidationError(violations));
@@ -183,6 +211,10 @@ grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerC
                                                            const v1::GetSyncJobRequest* request,
                                                            v1::SyncJob* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = Authorize(context, "GetSyncJob", Access::kRead); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
   if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
@@ -201,6 +233,10 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
                                                              const v1::ListSyncJobsRequest* request,
                                                              v1::ListSyncJobsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = Authorize(context, "ListSyncJobs", Access::kRead); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
   auto query = ParseListRequest(*request);
   if (!query.ok()) {
     reactor->Finish(ToGrpcStatus(query.status()));
@@ -222,12 +258,15 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
 
 grpc::ServerWriteReactor<v1::SyncJob>* BlueprintSyncService::WatchSyncJob(
     grpc::CallbackServerContext* context, const v1::WatchSyncJobRequest* request) {
+  class Rejected final : public grpc::ServerWriteReactor<v1::SyncJob> {
+   public:
+    explicit Rejected(const grpc::Status& s) { Finish(s); }
+    void OnDone() override { delete this; }
+  };
+  if (grpc::Status s = Authorize(context, "WatchSyncJob", Access::kRead); !s.ok()) {
+    return new Rejected(s);
+  }
   if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
-    class Rejected final : public grpc::ServerWriteReactor<v1::SyncJob> {
-     public:
-      explicit Rejected(const grpc::Status& s) { Finish(s); }
-      void OnDone() override { delete this; }
-    };
     return new Rejected(ToGrpcStatus(s));
   }
   return new WatchReactor(engine_, request->name());

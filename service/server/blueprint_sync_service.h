@@ -10,6 +10,7 @@
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
 #include "service/jobs/job_engine.h"
 #include "service/jobs/job_store.h"
+#include "service/server/authz.h"
 
 namespace blueprintsync::server {
 
@@ -17,6 +18,9 @@ struct ServiceOptions {
   // SyncBlueprint answers with the QUEUED job this long before the caller's
   // deadline when the submission has not been answered by then.
   absl::Duration reply_margin = absl::Milliseconds(300);
+  // Who may call what (--authz-policy); null: every caller may call every
+  // method. Not owned; must outlive the service.
+  const AuthzPolicy* authz = nullptr;
 };
 
 class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
@@ -36,6 +40,11 @@ class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
       grpc::CallbackServerContext* context, const v1::WatchSyncJobRequest* request) override;
 
  private:
+  // OK when no policy is set or the caller is allowed; otherwise the status
+  // to finish the call with.
+  grpc::Status Authorize(grpc::CallbackServerContext* context, absl::string_view method,
+                         Access access) const;
+
   ServiceOptions options_;
   jobs::JobEngine* engine_;
   jobs::JobStore* store_;

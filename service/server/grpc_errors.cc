@@ -92,6 +92,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
       case absl::StatusCode::kUnknown:
         reason = "NEEDS_ATTENTION";
         break;
+      case absl::StatusCode::kPermissionDenied:
+        reason = "PERMISSION_DENIED";
+        break;
+      case absl::StatusCode::kUnauthenticated:
+        reason = "UNAUTHENTICATED";
+        break;
       default:
         break;
     }
@@ -100,14 +106,42 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 grpc::Status ValidationError(const std::vector<tencent::FieldViolation>& violations) {
-  std::vector<std::string> parts;
-  std::vector<std::pair<std::string, std::string>> details;
+  // The whole error travels in the response trailers, the message twice
+  // (grpc-message and inside grpc-status-details-bin, base64), and gRPC
+  // clients refuse more than 8 KiB of metadata ("received initial metadata
+  // size exceeds limit"). So: every violated field is listed, but the
+  // message keeps whole descriptions only up to kMaxMessageBytes (the first
+  // always), and BadRequest descriptions past kMaxDetailBytes in total are
+  // shortened.
+  constexpr size_t kMaxMessageBytes = 1024;
+  constexpr size_t kMaxDetailBytes = 1536;
+  constexpr size_t kShortDescriptionBytes = 48;
+  std::string message;
+  size_t in_message = 0;
   for (const auto& v : violations) {
-    parts.push_back(v.description);  // each description already names its field
-    details.emplace_back(v.field, v.description);
+    // Each description already names its field.
+    if (in_message > 0 && message.size() + 1 + v.description.size() > kMaxMessageBytes) break;
+    absl::StrAppend(&message, in_message > 0 ? " " : "", v.description);
+    ++in_message;
+  }
+  if (message.size() > kMaxMessageBytes) message = message.substr(0, kMaxMessageBytes) + "...";
+  if (in_message < violations.size()) {
+    absl::StrAppend(&message, " (", violations.size() - in_message,
+                    " more in the BadRequest details)");
+  }
+  std::vector<std::pair<std::string, std::string>> details;
+  size_t detail_bytes = 0;
+  for (const auto& v : violations) {
+    std::string description = v.description;
+    if (detail_bytes + description.size() > kMaxDetailBytes &&
+        description.size() > kShortDescriptionBytes) {
+      description = description.substr(0, kShortDescriptionBytes) + "...";
+    }
+    detail_bytes += description.size();
+    details.emplace_back(v.field, std::move(description));
   }
   const std::string reason = violations.size() == 1 ? violations[0].rule : "INVALID_REQUEST";
-  return Build(grpc::StatusCode::INVALID_ARGUMENT, absl::StrJoin(parts, " "), reason, {}, details);
+  return Build(grpc::StatusCode::INVALID_ARGUMENT, message, reason, {}, details);
 }
 
 }  // namespace blueprintsync::server

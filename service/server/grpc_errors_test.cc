@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gmock/gmock.h"
@@ -194,6 +195,10 @@ TEST(ToGrpcStatusTest, PlainStatusesGetAReasonFromTheirCode) {
            {absl::UnknownError("needs attention: x"), grpc::StatusCode::UNKNOWN,
             "NEEDS_ATTENTION"},
            {absl::InternalError("bug"), grpc::StatusCode::INTERNAL, "INTERNAL"},
+           {absl::PermissionDeniedError("only writers"), grpc::StatusCode::PERMISSION_DENIED,
+            "PERMISSION_DENIED"},
+           {absl::UnauthenticatedError("no certificate"), grpc::StatusCode::UNAUTHENTICATED,
+            "UNAUTHENTICATED"},
            {absl::AbortedError("busy"), grpc::StatusCode::ABORTED, "INTERNAL"},
        }) {
     const grpc::Status s = ToGrpcStatus(c.status);
@@ -254,6 +259,30 @@ TEST(ValidationErrorTest, SeveralViolationsAreAllListedInOrder) {
               ElementsAre(Pair("source_region", "source_region is required."),
                           Pair("destination_regions[1]", "ap-tokyo is listed twice."),
                           Pair("destination_regions[2]", "ap-tokyo is listed three times.")));
+}
+
+// The worst case validation can produce (every entry of a maximal request
+// violating two rules with a long description) still fits the 8 KiB of
+// metadata a gRPC client accepts, and still names every field.
+TEST(ValidationErrorTest, ManyLongViolationsStayWithinTheTrailerBudget) {
+  std::vector<tencent::FieldViolation> violations;
+  for (int i = 0; i < 24; ++i) {
+    const std::string field = absl::StrCat("destination_regions[", i, "]");
+    violations.push_back(
+        {field, "DESTINATION_REGION_UNSUPPORTED",
+         absl::StrCat(field, " \"", std::string(250, 'x'), "\" is not supported.")});
+  }
+  const grpc::Status s = ValidationError(violations);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LE(s.error_message().size(), 1200u);
+  EXPECT_THAT(s.error_message(), HasSubstr("more in the BadRequest details)"));
+  // grpc-message plus grpc-status-details-bin (base64) must stay well under 8 KiB.
+  EXPECT_LT(s.error_message().size() + (s.error_details().size() + 2) / 3 * 4, 7000u);
+  const Decoded d = Decode(s);
+  ASSERT_TRUE(d.bad_request.has_value());
+  ASSERT_EQ(d.bad_request->field_violations_size(), 24);
+  EXPECT_EQ(d.bad_request->field_violations(23).field(), "destination_regions[23]");
+  EXPECT_EQ(d.bad_request->field_violations(0).description(), violations[0].description);
 }
 
 TEST(ValidateJobNameTest, AcceptsSyncJobsSlashUuid) {

@@ -5,22 +5,30 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "service/common/flags.h"
 #include "service/common/log.h"
 #include "service/jobs/job_engine.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/leader_elector.h"
+#include "service/jobs/postgres_lease.h"
 #include "service/metrics/metrics.h"
 #include "service/server/access_log.h"
 #include "service/server/blueprint_sync_service.h"
+#include "service/server/health_port.h"
+#include "service/server/tls_config.h"
 #include "service/tencent/cloud_credentials.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
@@ -39,7 +47,14 @@ std::vector<FlagSpec> ServerFlags() {
        tencent::kDefaultLighthouseEndpoint,
        "Lighthouse API endpoint; http://127.0.0.1:PORT for the bundled emulator"},
       {"store", "BLUEPRINT_SYNC_STORE", "sqlite:./data/blueprint-sync.db",
-       "job store: sqlite:PATH or memory: (tests only; jobs are lost on exit)"},
+       "job store: sqlite:PATH, postgres://USER@HOST/DB (shared by several replicas; password "
+       "from the URI, PGPASSWORD or PGPASSFILE) or memory: (tests only; jobs are lost on exit)"},
+      {"leader-lease", "BLUEPRINT_SYNC_LEADER_LEASE", "15s",
+       "postgres store: how long the leader's lease lasts; another replica takes over at most "
+       "this long after the leader dies"},
+      {"follow-interval", "BLUEPRINT_SYNC_FOLLOW_INTERVAL", "1s",
+       "postgres store: how often the leader picks up jobs other replicas recorded and other "
+       "replicas re-read jobs their callers follow"},
       {"poll-interval", "BLUEPRINT_SYNC_POLL_INTERVAL", "10s",
        "how often unfinished destination images are checked"},
       {"job-deadline", "BLUEPRINT_SYNC_JOB_DEADLINE", "6h",
@@ -61,6 +76,18 @@ std::vector<FlagSpec> ServerFlags() {
       {"log-level", "BLUEPRINT_SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
       {"metrics-listen", "BLUEPRINT_SYNC_METRICS_LISTEN", "0.0.0.0:9090",
        "Prometheus /metrics address, plain HTTP (port 0 picks one; empty: no metrics)"},
+      {"tls-cert", "BLUEPRINT_SYNC_TLS_CERT", "",
+       "PEM certificate chain of the gRPC port; with --tls-key turns TLS on"},
+      {"tls-key", "BLUEPRINT_SYNC_TLS_KEY", "", "PEM private key for --tls-cert"},
+      {"tls-client-ca", "BLUEPRINT_SYNC_TLS_CLIENT_CA", "",
+       "PEM CA bundle; set: mTLS, every caller must present a certificate it signed"},
+      {"tls-reload-interval", "BLUEPRINT_SYNC_TLS_RELOAD_INTERVAL", "60s",
+       "how often the TLS files are re-read (renewed certificates apply without a restart)"},
+      {"authz-policy", "BLUEPRINT_SYNC_AUTHZ_POLICY", "",
+       "JSON file of writers/readers client identities (needs --tls-client-ca); empty: no checks"},
+      {"health-listen", "BLUEPRINT_SYNC_HEALTH_LISTEN", "",
+       "plaintext grpc.health.v1-only address for probes when the gRPC port needs (m)TLS; "
+       "empty: none"},
       {"help", "", "", "print this help and exit", true},
       {"version", "", "", "print the version and exit", true},
   };
@@ -109,18 +136,48 @@ int Run(int argc, char** argv) {
   auto grace = flags.Duration("reconcile-grace", absl::ZeroDuration(), absl::Hours(1));
   auto drain = flags.Duration("drain-timeout", absl::ZeroDuration(), absl::Minutes(10));
   auto max_msg = flags.Int("max-message-bytes", 1024, 64 << 20);
+  auto lease = flags.Duration("leader-lease", absl::Seconds(1), absl::Minutes(10));
+  auto follow = flags.Duration("follow-interval", absl::Milliseconds(50), absl::Minutes(1));
   for (const absl::Status& s :
        {poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
         http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
-        drain.status(), max_msg.status()}) {
+        drain.status(), max_msg.status(), lease.status(), follow.status()}) {
     if (!s.ok()) {
       std::cerr << "blueprint-syncd: " << s.message() << "\n";
       return 2;
     }
   }
 
-  auto store = jobs::OpenJobStore(flags.String("store"));
+  auto tls = server::TlsFilesFromFlags(flags);
+  auto authz = tls.ok() ? server::AuthzPolicyFromFlags(flags, tls->mutual()) : tls.status();
+  if (!authz.ok()) {
+    std::cerr << "blueprint-syncd: " << authz.status().message() << "\n";
+    return 2;
+  }
+
+  const std::string store_spec = flags.String("store");
+  auto store = jobs::OpenJobStore(store_spec);
   if (!store.ok()) return Fail(store.status());
+  // Several replicas share a PostgreSQL store: one leads (see README, "High
+  // availability"). Declared before the engine, which uses it.
+  std::unique_ptr<jobs::LeaseBackend> lease_backend;
+  std::unique_ptr<jobs::LeaderElector> elector;
+  if (absl::StartsWith(store_spec, "postgres://") || absl::StartsWith(store_spec, "postgresql://")) {
+    jobs::PostgresLeaseOptions lease_options;
+    // A hung renewal must not outlast the renew interval by much.
+    lease_options.call_timeout = std::clamp(*lease / 5, absl::Seconds(1), absl::Seconds(5));
+    auto backend = jobs::OpenPostgresLeaderLease(store_spec, lease_options);
+    if (!backend.ok()) return Fail(backend.status());
+    lease_backend = *std::move(backend);
+    jobs::LeaderElectorOptions elector_options;
+    elector_options.holder = jobs::DefaultHolderId();
+    elector_options.lease = *lease;
+    elector_options.renew_interval = *lease / 5;
+    elector_options.margin = *lease / 5;
+    elector = std::make_unique<jobs::LeaderElector>(elector_options, lease_backend.get());
+    if (absl::Status s = elector->Validate(); !s.ok()) return Fail(s);
+    elector->Start();
+  }
 
   // Declared before everything it observes, so it outlives them.
   auto service_metrics = std::make_shared<metrics::Metrics>();
@@ -152,10 +209,13 @@ int Run(int argc, char** argv) {
   engine_options.workers = static_cast<int>(*workers);
   engine_options.reconcile_grace = *grace;
   engine_options.observer = service_metrics.get();
+  engine_options.elector = elector.get();
+  engine_options.follow_interval = *follow;
   jobs::JobEngine engine(engine_options, store->get(), client.get());
   service_metrics->SetActiveJobsSource([&engine] {
     const jobs::JobEngineStats stats = engine.stats();
-    return metrics::ActiveJobCounts{stats.queued_jobs, stats.running_jobs};
+    return metrics::ActiveJobCounts{stats.queued_jobs, stats.running_jobs,
+                                    stats.leader_term != 0};
   });
   // Scrapes run on the exposer's threads: stop reading the engine before it goes.
   absl::Cleanup forget_engine = [&] { service_metrics->SetActiveJobsSource(nullptr); };
@@ -176,13 +236,15 @@ int Run(int argc, char** argv) {
                {"path", "/metrics"}});
   }
 
-  server::BlueprintSyncService service({}, &engine, store->get());
+  server::ServiceOptions service_options;
+  service_options.authz = authz->get();
+  server::BlueprintSyncService service(service_options, &engine, store->get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   const std::string listen = flags.String("listen");
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, server::MakeServerCredentials(*tls), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_msg));
   // gRPC sets SO_REUSEPORT by default, which would let a second server (and
   // a second writer of the same job store) silently share the port.
@@ -200,14 +262,54 @@ int Run(int argc, char** argv) {
     engine.Shutdown(absl::Now());
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", listen)));
   }
-  auto* health = grpc_server->GetHealthCheckService();
+  std::unique_ptr<server::HealthPort> health_port;
+  if (const std::string health_listen = flags.String("health-listen"); !health_listen.empty()) {
+    auto started = server::HealthPort::Start(health_listen);
+    if (!started.ok()) {
+      grpc_server->Shutdown(absl::ToChronoTime(absl::Now()));
+      engine.Shutdown(absl::Now());
+      return Fail(started.status());
+    }
+    health_port = *std::move(started);
+    log::Info("health serving",
+              {{"address", absl::StrCat(health_listen.substr(0, health_listen.rfind(':')), ":",
+                                        health_port->port())}});
+  }
+  // Every status change reaches the health port too (same names, same states).
+  server::MirroredHealth mirrored_health(
+      {grpc_server->GetHealthCheckService(), health_port ? health_port->health() : nullptr});
+  grpc::HealthCheckServiceInterface* health = &mirrored_health;
   for (const char* name : {"blueprintsync.v1.BlueprintSync", "liveness", "readiness"}) {
     health->SetServingStatus(name, true);
+  }
+  // With a shared store, a replica that cannot reach it cannot record jobs:
+  // readiness follows the store (liveness does not: restarting would not help).
+  absl::Mutex ready_mu;
+  bool ready_stop = false;
+  std::thread readiness;
+  if (elector) {
+    readiness = std::thread([&] {
+      bool last = true;
+      absl::MutexLock lock(&ready_mu);
+      while (!ready_stop) {
+        const bool reachable = elector->store_reachable();
+        if (reachable != last) {
+          for (const char* name : {"", "blueprintsync.v1.BlueprintSync", "readiness"}) {
+            health->SetServingStatus(name, reachable);
+          }
+          last = reachable;
+        }
+        ready_mu.AwaitWithTimeout(absl::Condition(&ready_stop), absl::Milliseconds(500));
+      }
+    });
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
   log::Info("serving", {{"address", absl::StrCat(host, ":", port)},
                         {"endpoint", client_options.endpoint},
-                        {"store", flags.String("store")},
+                        {"store", jobs::RedactStoreSpec(store_spec)},
+                        {"replicas", elector ? "several (leader lease)" : "one"},
+                        {"tls", tls->Mode()},
+                        {"authz", *authz ? "policy" : "off"},
                         {"version", kVersion}});
 
   // SIGTERM/SIGINT were blocked in main() before any thread started; wait
@@ -221,11 +323,21 @@ int Run(int argc, char** argv) {
   sigwait(&set, &sig);
   log::Info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                               {"drain_timeout", absl::FormatDuration(*drain)}});
+  if (readiness.joinable()) {
+    {
+      absl::MutexLock lock(&ready_mu);
+      ready_stop = true;
+    }
+    readiness.join();
+  }
   health->Shutdown();  // every name NOT_SERVING, so probes and balancers move away
   const absl::Time drain_deadline = absl::Now() + *drain;
   engine.Shutdown(drain_deadline);
+  // Gives the lease up, so another replica leads at once (rolling updates).
+  if (elector) elector->Stop();
   grpc_server->Shutdown(
       absl::ToChronoTime(std::max(drain_deadline, absl::Now() + absl::Seconds(1))));
+  if (health_port) health_port->Shutdown();
   log::Info("stopped");
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -125,7 +126,8 @@ absl::StatusOr<Emulator> StartEmulator(const std::vector<std::string>& extra_arg
 
 absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::string& store,
                                    const std::vector<std::string>& extra_args,
-                                   const std::string& log_prefix) {
+                                   const std::string& log_prefix,
+                                   const std::vector<std::pair<std::string, std::string>>& env) {
   ChildProcessOptions o;
   o.argv = {BLUEPRINT_SYNCD,
             "--listen",
@@ -133,7 +135,10 @@ absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::s
             "--lighthouse-endpoint",
             emulator_url,
             "--store",
-            absl::StrCat("sqlite:", store)};
+            // A path, or a whole spec (postgres://…, memory:).
+            absl::StrContains(store, "://") || absl::StartsWith(store, "memory:")
+                ? store
+                : absl::StrCat("sqlite:", store)};
   bool poll_given = false, metrics_given = false;
   for (const std::string& a : extra_args) {
     poll_given |= absl::StartsWith(a, "--poll-interval");
@@ -145,6 +150,15 @@ absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::s
   o.argv.insert(o.argv.end(), extra_args.begin(), extra_args.end());
   o.unset_env = UnsetEnv();
   o.env = {{"TENCENTCLOUD_SECRET_ID", kTestSecretId}, {"TENCENTCLOUD_SECRET_KEY", kTestSecretKey}};
+  for (const auto& [name, value] : env) {
+    auto same = std::find_if(o.env.begin(), o.env.end(),
+                             [&name = name](const auto& e) { return e.first == name; });
+    if (same != o.env.end()) {
+      same->second = value;
+    } else {
+      o.env.emplace_back(name, value);
+    }
+  }
   o.stdout_path = log_prefix + ".stdout";
   o.stderr_path = log_prefix + ".stderr";
   auto p = ChildProcess::Start(std::move(o));
@@ -231,7 +245,7 @@ absl::Status E2eTest::StartServer(std::vector<std::string> args) {
   if (emulator_.url.empty()) return absl::FailedPreconditionError("start the emulator first");
   if (server_.process) retired_.push_back(std::move(server_.process));
   auto s = testing::StartServer(emulator_.url, store_path(), args,
-                                absl::StrCat(temp_dir_, "/server", ++server_starts_));
+                                absl::StrCat(temp_dir_, "/server", ++server_starts_), server_env_);
   if (!s.ok()) return s.status();
   server_ = *std::move(s);
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -70,9 +71,13 @@ struct Server {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::BlueprintSync::Stub> stub;
 };
-absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::string& store,
-                                   const std::vector<std::string>& extra_args,
-                                   const std::string& log_prefix);
+// `store`: a SQLite file path, or a whole store spec (postgres://…, memory:).
+// `env` is added to the server's environment; an entry named like a
+// default (TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY) replaces it.
+absl::StatusOr<Server> StartServer(
+    const std::string& emulator_url, const std::string& store,
+    const std::vector<std::string>& extra_args, const std::string& log_prefix,
+    const std::vector<std::pair<std::string, std::string>>& env = {});
 
 class E2eTest : public ::testing::Test {
  protected:
@@ -84,6 +89,10 @@ class E2eTest : public ::testing::Test {
   // Starts (or, after a stop, restarts) the server on the test's SQLite
   // file with --poll-interval 200ms unless `args` give another.
   absl::Status StartServer(std::vector<std::string> args = {});
+  // Environment for every later StartServer (see the free StartServer).
+  void SetServerEnv(std::vector<std::pair<std::string, std::string>> env) {
+    server_env_ = std::move(env);
+  }
   // SIGTERM and wait; returns how it ended.
   absl::StatusOr<ExitStatus> StopServer(absl::Duration timeout = absl::Seconds(30));
   // SIGKILL and wait.
@@ -120,6 +129,7 @@ class E2eTest : public ::testing::Test {
   Emulator emulator_;
   Server server_;
   int server_starts_ = 0;
+  std::vector<std::pair<std::string, std::string>> server_env_;
   // Processes that ended, kept for the failure report.
   std::vector<std::unique_ptr<ChildProcess>> retired_;
 };

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "tests/e2e/e2e_harness.h"
 
 namespace blueprintsync::testing {
@@ -69,6 +70,57 @@ TEST_F(ReconcileE2eTest, NotExecutedBut5xxIsResubmittedOnce) {
   RunWithFault(R"({"action":"SyncBlueprint","fault":"http_5xx","phase":"before","count":1})",
                /*expected_received=*/2);
 }
+
+// The reconciler must not take the copies of an earlier, already finished
+// job on the same source (same name, same region, created seconds before)
+// for the result of the ambiguous call. Before the fix, `after` = false
+// adopted the earlier job's copy (two jobs, one paid sync, and the call was
+// never made) and `after` = true saw two copies and failed the job as
+// "needs attention" although its call had executed.
+class ReconcileAfterFinishedJobE2eTest : public E2eTest,
+                                         public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ReconcileAfterFinishedJobE2eTest, EarlierJobsCopiesAreNotMistakenForTheCallsResult) {
+  const bool after = GetParam();
+  BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "500"}));
+  BPS_ASSERT_OK(StartServer({"--poll-interval", "100ms", "--reconcile-grace", "500ms"}));
+  const auto request = MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-beijing"});
+
+  SyncJob first;
+  grpc::Status s = Sync(request, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto first_done = WaitForTerminal(first.name());
+  BPS_ASSERT_OK(first_done.status());
+  ASSERT_EQ(first_done->state(), SyncJob::SUCCEEDED);
+
+  BPS_ASSERT_OK(admin().SetFaults(
+      absl::StrCat(R"({"rules":[{"action":"SyncBlueprint","fault":"internal_error","phase":")",
+                   after ? "after" : "before", R"(","count":1}]})")));
+  SyncJob second;
+  s = Sync(request, &second);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto second_done = WaitForTerminal(second.name(), absl::Seconds(60));
+  BPS_ASSERT_OK(second_done.status());
+  EXPECT_EQ(second_done->state(), SyncJob::SUCCEEDED) << second_done->ShortDebugString();
+
+  auto stats = admin().Stats();
+  BPS_ASSERT_OK(stats.status());
+  // One execution per job, each job tracking its own copy.
+  ASSERT_EQ(stats->sync_submissions.size(), 2u);
+  EXPECT_EQ(stats->Action("SyncBlueprint").received, after ? 2 : 3);
+  ASSERT_EQ(second_done->destinations_size(), 1);
+  EXPECT_NE(second_done->destinations(0).blueprint_id(), first_done->destinations(0).blueprint_id())
+      << "the second job adopted the first job's copy";
+  EXPECT_EQ(second_done->destinations(0).blueprint_id(),
+            stats->sync_submissions[1].destination_blueprint_ids.at(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(BeforeAndAfterExecution, ReconcileAfterFinishedJobE2eTest,
+                         ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "ExecutedThenInternalError"
+                                              : "InternalErrorBeforeExecuting";
+                         });
 
 }  // namespace
 }  // namespace blueprintsync::testing
