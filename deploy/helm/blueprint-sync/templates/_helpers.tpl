@@ -98,3 +98,94 @@ Name of the claim holding the SQLite file.
 {{- define "blueprint-sync.claimName" -}}
 {{- default (printf "%s-data" (include "blueprint-sync.fullname" .) | trunc 63 | trimSuffix "-") .Values.persistence.existingClaim }}
 {{- end }}
+
+{{/*
+"true" when the plaintext health port is on: asked for, or implied by TLS (kubelet gRPC
+probes cannot speak TLS, so with TLS they must use this port). Empty otherwise.
+*/}}
+{{- define "blueprint-sync.healthPortEnabled" -}}
+{{- if or .Values.healthPort.enabled .Values.tls.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+Port the probes use: the health port when it is on, else the gRPC port.
+*/}}
+{{- define "blueprint-sync.probePort" -}}
+{{- if include "blueprint-sync.healthPortEnabled" . }}{{ .Values.healthPort.port | int }}{{ else }}{{ .Values.server.port | int }}{{ end }}
+{{- end }}
+
+{{/*
+Where the TLS Secret and the authorization policy are mounted (read-only).
+*/}}
+{{- define "blueprint-sync.tlsDir" -}}/etc/blueprint-sync/tls{{- end }}
+{{- define "blueprint-sync.authzDir" -}}/etc/blueprint-sync/authz{{- end }}
+
+{{/*
+Name of the ConfigMap the chart creates for authz.writers/readers, or "" when the policy
+comes from an existing ConfigMap or Secret (or authz is off). Fails on settings the server
+would reject at start.
+*/}}
+{{- define "blueprint-sync.authzConfigMap" -}}
+{{- $a := .Values.authz }}
+{{- if $a.enabled }}
+{{- if not (and .Values.tls.enabled .Values.tls.mtls) }}
+{{- fail "authz.enabled needs tls.enabled and tls.mtls: callers are identified by their client certificates" }}
+{{- end }}
+{{- if and $a.existingConfigMap $a.existingSecret }}
+{{- fail "authz: set existingConfigMap or existingSecret, not both" }}
+{{- end }}
+{{- if not (or $a.existingConfigMap $a.existingSecret) }}
+{{- if not (or $a.writers $a.readers) }}
+{{- fail "authz.enabled: list at least one of authz.writers / authz.readers (or use existingConfigMap / existingSecret)" }}
+{{- end }}
+{{- printf "%s-authz" (include "blueprint-sync.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" in postgres mode (several replicas share a PostgreSQL job store), empty in sqlite
+mode. Fails on store settings the server or the Deployment could not work with.
+*/}}
+{{- define "blueprint-sync.postgres" -}}
+{{- $st := .Values.store }}
+{{- if eq $st.type "postgres" }}
+{{- if not $st.postgres.existingSecret }}
+{{- fail "store.type postgres needs store.postgres.existingSecret: an existing Secret with the connection URI (postgres://USER@HOST:PORT/DB) under store.postgres.key; the chart never takes the URI from values" }}
+{{- end }}
+{{- if not $st.postgres.key }}
+{{- fail "store.postgres.key: the key of the connection URI in store.postgres.existingSecret must not be empty" }}
+{{- end }}
+{{- if and $st.postgres.passwordSecret.name (not $st.postgres.passwordSecret.key) }}
+{{- fail "store.postgres.passwordSecret.key must not be empty when passwordSecret.name is set" }}
+{{- end }}
+{{- true }}
+{{- else if eq $st.type "sqlite" }}
+{{- if ne (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount is %d but store.type sqlite allows exactly 1 replica (one writer for the SQLite file on a ReadWriteOnce volume); use store.type postgres for several replicas" (int .Values.replicaCount)) }}
+{{- end }}
+{{- else }}
+{{- fail (printf "store.type must be sqlite or postgres, not %q" (toString $st.type)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the PodDisruptionBudget is rendered: pdb.create true, or auto (the default) in
+postgres mode with more than one replica. Fails when the budget could never allow a drain.
+*/}}
+{{- define "blueprint-sync.pdbEnabled" -}}
+{{- $pg := include "blueprint-sync.postgres" . }}
+{{- $create := .Values.pdb.create }}
+{{- $on := false }}
+{{- if kindIs "bool" $create }}
+{{- $on = $create }}
+{{- else if eq (toString $create) "auto" }}
+{{- $on = and $pg (gt (int .Values.replicaCount) 1) }}
+{{- else }}
+{{- fail (printf "pdb.create must be auto, true or false, not %q" (toString $create)) }}
+{{- end }}
+{{- if and $on $pg (not (kindIs "string" .Values.pdb.minAvailable)) (ge (int .Values.pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- fail (printf "pdb.minAvailable (%d) must be less than replicaCount (%d): otherwise no pod may ever be evicted and node drains hang" (int .Values.pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- end }}
+{{- if $on }}true{{ end }}
+{{- end }}
