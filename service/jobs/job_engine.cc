@@ -548,6 +548,7 @@ void JobEngine::RunReconcile(const std::string& name) {
   std::vector<std::string> regions;
   absl::Time attempt;
   std::set<std::string> claimed;  // destination ids other jobs already own
+  int64_t sequence = 0;           // this job's place in the store
   int64_t term = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -562,6 +563,7 @@ void JobEngine::RunReconcile(const std::string& name) {
     blueprint_id = a.rec.job().blueprint_id();
     for (const auto& d : a.rec.job().destinations()) regions.push_back(d.region());
     attempt = FromProto(a.rec.submit_attempt_time());
+    sequence = a.rec.sequence();
     for (const auto& [other, o] : active_) {
       if (other == name) continue;
       for (const auto& d : o.rec.job().destinations()) {
@@ -573,11 +575,16 @@ void JobEngine::RunReconcile(const std::string& name) {
   std::string problem;
   // 0. Copies earlier jobs on this source created are theirs, even when those
   //    jobs have finished (or ran before a restart or on another replica):
-  //    jobs on one source run one after another, so the newest few suffice.
+  //    jobs on one source run one after another, in creation order, so the
+  //    few created just before this one suffice. Not the newest few: with a
+  //    backlog of more than a page of jobs queued behind this one, those are
+  //    all still unsubmitted, and the previous job's copy was then "adopted"
+  //    (its sync never made; tests/e2e/reconcile_e2e_test.cc, ...Backlog).
   {
     JobQuery q;
     q.source_region = source_region;
     q.blueprint_id = blueprint_id;
+    q.before_sequence = sequence;  // 0 (unknown): no bound
     q.page_size = 50;
     auto earlier = store_->ListJobs(q);
     if (!earlier.ok()) {

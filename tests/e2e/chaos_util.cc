@@ -182,7 +182,7 @@ void HealthProber::Stop() {
 }
 
 void HealthProber::Loop() {
-  while (!stop_) {
+  do {  // at least one check, however soon Stop() comes
     const absl::Time start = absl::Now();
     absl::StatusOr<int> r = HealthCheck(channel_, "", absl::Seconds(10));
     const absl::Duration latency = absl::Now() - start;
@@ -197,7 +197,7 @@ void HealthProber::Loop() {
       }
     }
     absl::SleepFor(interval_);
-  }
+  } while (!stop_);
 }
 
 int64_t HealthProber::checks() const {

@@ -300,12 +300,13 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
       "(%d right after an accepted submission) restarts=%d\n"
       "[crash] caller RPC failures retried=%d; restarts that found interrupted submissions=%d; "
       "reconciled as not executed (resubmitted)=%d, as executed (adopted)=%d\n"
-      "[crash] SyncBlueprint received=%d executed=%d throttled=%d errors=%d; executed per job: "
-      "max=%d; orphan executions=%d; DescribeBlueprints received=%d\n"
+      "[crash] SyncBlueprint received=%d executed=%d throttled=%d errors=%d (%.2f received per "
+      "job); executed per job: max=%d; orphan executions=%d; DescribeBlueprints received=%d\n"
       "[crash] terminal states: %s; wall time %s\n",
       seed, jobs_n, per_source.size(), max_per_source, kills, kills_after_accept, restarts,
       rpc_failures.load(), resumed_reconciling, reconciled_not_executed, reconciled_executed,
-      sync.received, sync.executed, sync.throttled, sync.errors, audit.max_executed_per_job,
+      sync.received, sync.executed, sync.throttled, sync.errors,
+      static_cast<double>(sync.received) / jobs_n, audit.max_executed_per_job,
       audit.orphans, describe.received, FormatCounts(states),
       absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(100))));
   EXPECT_EQ(sync.executed, jobs_n) << "one executed SyncBlueprint per job, no more, no less";

@@ -122,5 +122,52 @@ INSTANTIATE_TEST_SUITE_P(BeforeAndAfterExecution, ReconcileAfterFinishedJobE2eTe
                                               : "InternalErrorBeforeExecuting";
                          });
 
+// The same with a backlog: more than a page of newer jobs queued on the
+// source behind the ambiguous one when it is reconciled. The earlier job's
+// copy must still be recognized as the earlier job's (the reconciler must
+// look at the jobs created before this one, not at the newest ones).
+TEST_F(ReconcileAfterFinishedJobE2eTest, EarlierJobsCopiesAreRecognizedBehindABacklog) {
+  constexpr int kBacklog = 60;
+  BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "500"}));
+  BPS_ASSERT_OK(StartServer({"--poll-interval", "100ms", "--reconcile-grace", "3s"}));
+  const auto request = MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-beijing"});
+
+  SyncJob first;
+  grpc::Status s = Sync(request, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto first_done = WaitForTerminal(first.name());
+  BPS_ASSERT_OK(first_done.status());
+  ASSERT_EQ(first_done->state(), SyncJob::SUCCEEDED);
+
+  BPS_ASSERT_OK(admin().SetFaults(
+      R"({"rules":[{"action":"SyncBlueprint","fault":"internal_error","phase":"before","count":1}]})"));
+  SyncJob second;
+  s = Sync(request, &second);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(second.state(), SyncJob::RUNNING) << "expected an ambiguous submission";
+  // Queued behind the second job, before its reconciliation looks (3 s).
+  for (int i = 0; i < kBacklog; ++i) {
+    SyncJob queued;
+    s = Sync(request, &queued);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(queued.state(), SyncJob::QUEUED);
+  }
+  auto stats = admin().Stats();
+  BPS_ASSERT_OK(stats.status());
+  ASSERT_EQ(stats->sync_submissions.size(), 1u) << "the backlog was queued too late";
+
+  auto second_done = WaitForTerminal(second.name(), absl::Seconds(60));
+  BPS_ASSERT_OK(second_done.status());
+  EXPECT_EQ(second_done->state(), SyncJob::SUCCEEDED) << second_done->ShortDebugString();
+  ASSERT_EQ(second_done->destinations_size(), 1);
+  EXPECT_NE(second_done->destinations(0).blueprint_id(), first_done->destinations(0).blueprint_id())
+      << "the second job adopted the first job's copy: its own sync was never made";
+  stats = admin().Stats();
+  BPS_ASSERT_OK(stats.status());
+  ASSERT_GE(stats->sync_submissions.size(), 2u);
+  EXPECT_EQ(second_done->destinations(0).blueprint_id(),
+            stats->sync_submissions[1].destination_blueprint_ids.at(0));
+}
+
 }  // namespace
 }  // namespace blueprintsync::testing
