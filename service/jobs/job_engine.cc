@@ -266,8 +266,10 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
     if (it != active_.end()) {
       // Already adopted from the store by this (leading) replica.
       Active& adopted = it->second;
-      if (adopted.rec.phase() == JobRecord::NOT_SUBMITTED ||
-          adopted.rec.phase() == JobRecord::SUBMITTING) {
+      const auto& queue = sources_[SourceKey(adopted.rec.job())];
+      const bool first = !queue.empty() && queue.front() == name;
+      if (first && (adopted.rec.phase() == JobRecord::NOT_SUBMITTED ||
+                    adopted.rec.phase() == JobRecord::SUBMITTING)) {
         adopted.reply = std::move(done);
         adopted.reply_by = reply_by;
         if (stopping_) {
@@ -375,10 +377,13 @@ void JobEngine::RunSubmit(const std::string& name) {
   tencent::SyncBlueprintRequest req;
   absl::Time call_deadline = absl::InfiniteFuture();
   int64_t term = 0;
+  uint64_t generation = 0;
+  bool lease_bounded = false;  // the call's deadline is the lease's, not the caller's
   {
     absl::MutexLock lock(&mu_);
     if (stopping_ || !leading()) return;
     term = term_;
+    generation = generation_;
     auto it = active_.find(name);
     if (it == active_.end()) return;
     Active& a = it->second;
@@ -419,6 +424,15 @@ void JobEngine::RunSubmit(const std::string& name) {
     ++stats_.sync_calls;
   }
 
+  if (term > 0) {
+    // No attempt (retries included) may start once the lease may have run
+    // out; an attempt in flight is cut off then, which is an unknown outcome.
+    const absl::Time lease_end = options_.elector->ValidUntil(term);
+    if (lease_end < call_deadline) {
+      call_deadline = lease_end;
+      lease_bounded = true;
+    }
+  }
   if (term > 0 && !options_.elector->Holds(term)) {
     // The lease may have run out since this job was recorded SUBMITTING:
     // another replica could be leading, so do not call. Whoever leads next
@@ -428,7 +442,7 @@ void JobEngine::RunSubmit(const std::string& name) {
     --in_flight_;
     log::Warn("leadership lapsed before submitting; not calling", {{"job", name}});
     auto it = active_.find(name);
-    if (term_ == term && it != active_.end()) {
+    if (generation_ == generation && it != active_.end()) {
       // Still our term (the lease may be renewed late): reconcile as if the
       // call had been made, so the job is not left SUBMITTING.
       Active& a = it->second;
@@ -450,8 +464,8 @@ void JobEngine::RunSubmit(const std::string& name) {
   auto it = active_.find(name);
   // Gone or re-adopted when leadership changed meanwhile: the job is
   // SUBMITTING in the store, and the leader reconciles it.
-  if (term_ != term || it == active_.end()) {
-    if (term_ != term) {
+  if (generation_ != generation || it == active_.end()) {
+    if (generation_ != generation) {
       log::Warn("leadership changed while submitting; the leader reconciles the job",
                 {{"job", name}, {"outcome", result.ok() ? "accepted" : result.status().message()}});
     }
@@ -496,8 +510,8 @@ void JobEngine::RunSubmit(const std::string& name) {
   switch (Classify(error)) {
     case SubmitFailure::kNotExecutedTransient: {
       a.rec.set_phase(JobRecord::NOT_SUBMITTED);
-      const bool caller_deadline =
-          api && api->kind == ErrorKind::kLocal && api->code == "ClientError.DeadlineExceeded";
+      const bool caller_deadline = !lease_bounded && api && api->kind == ErrorKind::kLocal &&
+                                   api->code == "ClientError.DeadlineExceeded";
       if (!caller_deadline) ++a.transient_failures;
       PersistLocked(a);
       // Either the caller's deadline would pass waiting for capacity, or the
@@ -510,6 +524,19 @@ void JobEngine::RunSubmit(const std::string& name) {
       return;
     }
     case SubmitFailure::kSourceBusy: {
+      if (a.resubmitted) {
+        // Resubmitted because no copy of an earlier, ambiguous call was
+        // seen; "busy" may mean that call has executed after all. Retrying
+        // on busy could then sync twice: look again instead.
+        a.resubmitted = false;
+        a.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+        job->set_state(v1::SyncJob::RUNNING);
+        PersistLocked(a);
+        ReplyLocked(a, absl::OkStatus());
+        log::Warn("source busy after a resubmission; reconciling again", {{"job", name}});
+        ScheduleReconcileLocked(name, now + options_.reconcile_grace);
+        return;
+      }
       a.rec.set_phase(JobRecord::NOT_SUBMITTED);
       if (a.busy_since == absl::InfiniteFuture()) a.busy_since = now;
       if (now - a.busy_since >= options_.busy_window) {
@@ -549,16 +576,19 @@ void JobEngine::RunReconcile(const std::string& name) {
   absl::Time attempt;
   std::set<std::string> claimed;  // destination ids other jobs already own
   int64_t sequence = 0;           // this job's place in the store
-  int64_t term = 0;
+  uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_ || !leading()) return;
     auto it = active_.find(name);
-    if (it == active_.end() || it->second.rec.phase() != JobRecord::OUTCOME_UNKNOWN) return;
+    if (it == active_.end() || it->second.rec.phase() != JobRecord::OUTCOME_UNKNOWN ||
+        it->second.submit_in_flight) {
+      return;
+    }
     Active& a = it->second;
     ++a.reconcile_looks;
     ++in_flight_;
-    term = term_;
+    generation = generation_;
     source_region = a.rec.job().source_region();
     blueprint_id = a.rec.job().blueprint_id();
     for (const auto& d : a.rec.job().destinations()) regions.push_back(d.region());
@@ -641,7 +671,11 @@ void JobEngine::RunReconcile(const std::string& name) {
   absl::MutexLock lock(&mu_);
   --in_flight_;
   auto it = active_.find(name);
-  if (it == active_.end() || term_ != term) return;
+  // Another look (or a resubmission) may have moved the job on meanwhile.
+  if (it == active_.end() || generation_ != generation ||
+      it->second.rec.phase() != JobRecord::OUTCOME_UNKNOWN || it->second.submit_in_flight) {
+    return;
+  }
   Active& a = it->second;
   const absl::Time now = clock_->Now();
   v1::SyncJob* job = a.rec.mutable_job();
@@ -673,6 +707,8 @@ void JobEngine::RunReconcile(const std::string& name) {
       a.rec.set_phase(JobRecord::NOT_SUBMITTED);
       job->set_state(v1::SyncJob::QUEUED);
       job->clear_upstream_request_id();
+      a.resubmitted = true;
+      a.reconcile_looks = 0;
       log::Info("reconciled: submission had not executed; resubmitting", {{"job", name}});
       PersistLocked(a);
       ScheduleSubmitLocked(name, now);
@@ -700,6 +736,7 @@ void JobEngine::RunReconcile(const std::string& name) {
 void JobEngine::PersistLocked(Active& a) {
   *a.rec.mutable_job()->mutable_update_time() = ToProto(clock_->Now());
   absl::Status s = store_->UpdateJob(a.rec);
+  a.unpersisted = !s.ok();
   if (!s.ok()) {
     log::Error("could not persist job", {{"job", a.rec.job().name()}, {"error", s.message()}});
   }
@@ -743,6 +780,7 @@ void JobEngine::FinishLocked(std::string name) {
   log::Info("job finished",
             {{"job", name}, {"state", v1::SyncJob::State_Name(it->second.rec.job().state())}});
   if (options_.observer != nullptr) options_.observer->OnJobFinished(it->second.rec.job());
+  if (it->second.unpersisted) unpersisted_[name] = it->second.rec;
   if (options_.finished_cache_size > 0) {
     finished_[name] = it->second.rec.job();
     finished_order_.push_back(name);
@@ -847,6 +885,20 @@ void JobEngine::TrackerLoop() {
 
 void JobEngine::PollOnceForTest() { PollOnce(); }
 
+void JobEngine::RetryUnpersistedLocked() {
+  for (auto it = unpersisted_.begin(); it != unpersisted_.end();) {
+    absl::Status s = store_->UpdateJob(it->second);
+    if (s.ok() || s.code() == absl::StatusCode::kNotFound ||
+        s.code() == absl::StatusCode::kFailedPrecondition) {
+      // Written, or no longer this replica's to write (another leads).
+      if (s.ok()) log::Info("final state of job written", {{"job", it->first}});
+      it = unpersisted_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void JobEngine::AnswerRemote(SubmitCallback& done, const JobRecord& rec) {
   if (rec.phase() == JobRecord::REJECTED ||
       (rec.job().state() == v1::SyncJob::FAILED && rec.job().has_error())) {
@@ -933,13 +985,22 @@ void JobEngine::FollowOnce() {
 }
 
 void JobEngine::BecomeLeaderLocked(int64_t term) {
-  term_ = term;
-  stats_.leader_term = term;
-  ++stats_.leadership_changes;
   // Job updates from now on carry this epoch; the store refuses them once
   // another replica holds a newer one.
   store_->SetWriteFence(term);
-  AdoptNewJobsLocked();
+  // Lead only with every unfinished job loaded: a new job must not be sent
+  // while an earlier one on its source is still unknown to this replica.
+  absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
+  if (!unfinished.ok()) {
+    log::Warn("holding the lease but cannot load unfinished jobs; not leading yet",
+              {{"epoch", std::to_string(term)}, {"error", unfinished.status().message()}});
+    return;
+  }
+  term_ = term;
+  ++generation_;
+  stats_.leader_term = term;
+  ++stats_.leadership_changes;
+  AdoptLocked(std::move(*unfinished));
   log::Info("leading: resumed unfinished jobs", {{"epoch", std::to_string(term)},
                                                  {"jobs", std::to_string(active_.size())}});
 }
@@ -953,6 +1014,7 @@ void JobEngine::StepDownLocked() {
   active_.clear();
   sources_.clear();
   term_ = 0;
+  ++generation_;
   stats_.leader_term = 0;
   ++stats_.leadership_changes;
   stats_.active_jobs = 0;
@@ -962,23 +1024,30 @@ void JobEngine::StepDownLocked() {
 
 void JobEngine::AdoptNewJobsLocked() {
   // Under mu_: every update this engine makes is written under mu_, so the
-  // store cannot show a job this engine has just finished as unfinished.
+  // store cannot show a job this engine has just finished as unfinished
+  // (unless that write failed: see unpersisted_).
   absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
   if (!unfinished.ok()) {
     log::Warn("could not read unfinished jobs; will try again",
               {{"error", unfinished.status().message()}});
     return;
   }
+  AdoptLocked(std::move(*unfinished));
+}
+
+void JobEngine::AdoptLocked(std::vector<JobRecord> unfinished) {
   const absl::Time now = clock_->Now();
   int queued = 0, tracked = 0, reconciling = 0;
-  for (JobRecord& rec : *unfinished) {
-    if (active_.count(rec.job().name())) continue;
+  for (JobRecord& rec : unfinished) {
+    const std::string& name = rec.job().name();
+    // Finished here although the store has not heard yet: never again.
+    if (active_.count(name) || finished_.count(name) || unpersisted_.count(name)) continue;
     AdoptLocked(std::move(rec), now, &queued, &tracked, &reconciling);
   }
   if (queued + tracked + reconciling > 0) {
-    log::Info("adopted jobs recorded elsewhere", {{"queued", std::to_string(queued)},
-                                                  {"tracking", std::to_string(tracked)},
-                                                  {"reconciling", std::to_string(reconciling)}});
+    log::Info("adopted unfinished jobs", {{"queued", std::to_string(queued)},
+                                          {"tracking", std::to_string(tracked)},
+                                          {"reconciling", std::to_string(reconciling)}});
   }
 }
 
@@ -1009,11 +1078,12 @@ void JobEngine::ExpireDeadlinesLocked(absl::Time now) {
 void JobEngine::PollOnce() {
   absl::MutexLock poll_lock(&poll_mu_);
   std::map<std::string, std::vector<std::string>> by_region;  // region -> ids, sorted, unique
-  int64_t term = 0;
+  uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
     if (!leading()) return;
-    term = term_;
+    generation = generation_;
+    RetryUnpersistedLocked();
     ExpireDeadlinesLocked(clock_->Now());
     for (const auto& [name, a] : active_) {
       if (a.rec.phase() != JobRecord::SUBMITTED) continue;
@@ -1052,7 +1122,7 @@ void JobEngine::PollOnce() {
   stats_.poll_cycles++;
   stats_.describe_calls += calls;
   stats_.last_cycle_describe_calls = calls;
-  if (term_ != term) return;  // lost the lead meanwhile: the new leader polls
+  if (generation_ != generation) return;  // lost the lead meanwhile: the new leader polls
   const absl::Time now = clock_->Now();
   std::vector<std::string> finished;
   for (auto& [name, a] : active_) {

@@ -38,6 +38,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -166,6 +167,11 @@ class JobEngine {
     absl::Time busy_since = absl::InfiniteFuture();
     int reconcile_looks = 0;
     bool submit_in_flight = false;
+    // The last write of this job to the store failed.
+    bool unpersisted = false;
+    // Resubmitted after a reconcile found no copy: a "source busy" answer
+    // may then mean the earlier call has just executed after all.
+    bool resubmitted = false;
   };
   struct Watcher {
     std::string name;
@@ -216,6 +222,9 @@ class JobEngine {
   // leadership term, or recorded by another replica).
   void AdoptLocked(JobRecord rec, absl::Time now, int* queued, int* tracked, int* reconciling)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AdoptLocked(std::vector<JobRecord> unfinished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Retries the final writes of finished jobs that failed.
+  void RetryUnpersistedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BecomeLeaderLocked(int64_t term) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StepDownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leader: adopts every unfinished job in the store this engine does not have.
@@ -239,6 +248,12 @@ class JobEngine {
   // engine acts under (0: not leading). Work started under one term is
   // dropped if the term has changed when it completes.
   int64_t term_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped whenever leadership is taken or lost (even for the same epoch):
+  // work completing under another generation is dropped.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // Finished jobs whose final write failed, by name: retried, and never
+  // adopted again from the store's older version meanwhile.
+  std::map<std::string, JobRecord> unpersisted_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<RemoteReply>> remote_replies_ ABSL_GUARDED_BY(mu_);
   bool wake_follower_ ABSL_GUARDED_BY(mu_) = false;
   JobEngineStats stats_ ABSL_GUARDED_BY(mu_);

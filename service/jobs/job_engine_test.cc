@@ -1600,7 +1600,11 @@ class ReplicatedEngineTest : public ::testing::Test {
     std::unique_ptr<JobEngine> engine;
   };
 
-  ReplicatedEngineTest() : store_(MakeMemoryJobStore()) {}
+  ReplicatedEngineTest() {
+    auto flaky = std::make_unique<FlakyStore>();
+    flaky_ = flaky.get();
+    store_ = std::move(flaky);
+  }
   ~ReplicatedEngineTest() override {
     fake_.ReleaseSync();
     for (auto& r : replicas_) {
@@ -1628,6 +1632,7 @@ class ReplicatedEngineTest : public ::testing::Test {
 
   FakeLighthouse fake_;
   FakeLease lease_;
+  FlakyStore* flaky_ = nullptr;
   std::unique_ptr<JobStore> store_;
   std::deque<Replica> replicas_;  // stable references
 };
@@ -1763,6 +1768,36 @@ TEST_F(ReplicatedEngineTest, FollowerAnswersAJobQueuedBehindAnotherAtOnce) {
   EXPECT_EQ(fake_.sync_count(), 1);
   fake_.ReleaseSync();
   ASSERT_TRUE(first.First().ok());
+}
+
+TEST_F(ReplicatedEngineTest, AJobWhoseFinalWriteFailedIsNotTakenUpAgain) {
+  Replica& a = AddReplica("a");
+  ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
+  // The source is NORMAL and has no copies: a reconcile would resubmit.
+  fake_.Put(kSrc, MakeBlueprint(kBp, kImageName, "NORMAL", absl::Now() - absl::Hours(1)));
+  // SUBMITTING is written; then the store fails while Tencent rejects the
+  // call, so the FAILED state is only in memory.
+  fake_.ScriptSync([this](const SyncBlueprintRequest&, const CallOptions&)
+                       -> absl::StatusOr<SyncBlueprintResponse> {
+    flaky_->fail_updates = true;
+    return Upstream(ErrorKind::kApi, "UnauthorizedOperation.NoPermission");
+  });
+  Replies reply;
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                   reply.Callback());
+  ASSERT_FALSE(reply.First().ok());
+  flaky_->fail_updates = false;
+  // The store still says SUBMITTING; the leader's scans must not take the
+  // job up again (reconciling it would resubmit a job reported FAILED).
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(fake_.sync_count(), 1) << "a job already reported FAILED was sent again";
+  // The next tracker cycle writes the final state.
+  a.engine->PollOnceForTest();
+  auto names = store_->ListJobs(JobQuery{});
+  ASSERT_TRUE(names.ok());
+  ASSERT_EQ(names->records.size(), 1u);
+  EXPECT_EQ(names->records[0].job().state(), v1::SyncJob::FAILED);
+  EXPECT_GT(flaky_->failed_updates.load(), 0);
 }
 
 TEST_F(ReplicatedEngineTest, ElectorRejectsUnsafeTimings) {

@@ -47,10 +47,12 @@ void LeaderElector::Stop() {
     held = epoch_ != 0;
     epoch_ = 0;
   }
-  if (held && started_) {
+  // Released even if no epoch was recorded: a round that acquired the lease
+  // while stopping did not record it. Release is a no-op for a non-holder.
+  if (started_) {
     absl::Status s = backend_->Release(options_.holder);
     if (s.ok()) {
-      log::Info("leadership released", {{"holder", options_.holder}});
+      if (held) log::Info("leadership released", {{"holder", options_.holder}});
     } else {
       log::Warn("could not release leadership; it expires on its own",
                 {{"error", s.message()}});
@@ -62,6 +64,13 @@ int64_t LeaderElector::Term() const {
   absl::MutexLock lock(&mu_);
   if (epoch_ == 0 || std::chrono::steady_clock::now() >= valid_until_) return 0;
   return epoch_;
+}
+
+absl::Time LeaderElector::ValidUntil(int64_t term) const {
+  absl::MutexLock lock(&mu_);
+  const SteadyTime now = std::chrono::steady_clock::now();
+  if (term == 0 || epoch_ != term || now >= valid_until_) return absl::InfinitePast();
+  return absl::Now() + absl::FromChrono(valid_until_ - now);
 }
 
 bool LeaderElector::store_reachable() const {

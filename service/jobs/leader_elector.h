@@ -76,6 +76,9 @@ class LeaderElector {
   int64_t Term() const;
   // Term() == term && term != 0.
   bool Holds(int64_t term) const { return term != 0 && Term() == term; }
+  // The wall-clock time until which this process may act under `term`
+  // (InfinitePast if it does not hold it): a deadline for upstream calls.
+  absl::Time ValidUntil(int64_t term) const;
   // Whether the last attempt to reach the store succeeded.
   bool store_reachable() const;
   const std::string& holder() const { return options_.holder; }
