@@ -618,8 +618,8 @@ void JobEngine::RunReconcile(const std::string& name) {
     q.page_size = 50;
     auto earlier = store_->ListJobs(q);
     if (!earlier.ok()) {
-      problem = absl::StrCat("could not read earlier jobs on this source: ",
-                             earlier.status().message());
+      problem =
+          absl::StrCat("could not read earlier jobs on this source: ", earlier.status().message());
     } else {
       for (const JobRecord& other : earlier->records) {
         if (other.job().name() == name) continue;
@@ -922,7 +922,7 @@ void JobEngine::FollowLoop() {
 
 void JobEngine::FollowOnce() {
   const int64_t term = options_.elector->Term();
-  std::set<std::string> names;  // jobs run elsewhere that someone here waits on
+  std::set<std::string> names;    // jobs run elsewhere that someone here waits on
   std::set<std::string> waiting;  // of those, the ones with a caller waiting
   {
     absl::MutexLock lock(&mu_);
@@ -1001,8 +1001,8 @@ void JobEngine::BecomeLeaderLocked(int64_t term) {
   stats_.leader_term = term;
   ++stats_.leadership_changes;
   AdoptLocked(std::move(*unfinished));
-  log::Info("leading: resumed unfinished jobs", {{"epoch", std::to_string(term)},
-                                                 {"jobs", std::to_string(active_.size())}});
+  log::Info("leading: resumed unfinished jobs",
+            {{"epoch", std::to_string(term)}, {"jobs", std::to_string(active_.size())}});
 }
 
 void JobEngine::StepDownLocked() {

@@ -34,10 +34,6 @@
 namespace blueprintsync::jobs {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::StartsWith;
 using tencent::ApiError;
 using tencent::Blueprint;
 using tencent::CallOptions;
@@ -46,6 +42,10 @@ using tencent::DescribeBlueprintsResponse;
 using tencent::ErrorKind;
 using tencent::SyncBlueprintRequest;
 using tencent::SyncBlueprintResponse;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
 
 constexpr char kSrc[] = "ap-guangzhou";
 constexpr char kBp[] = "lhbp-src00001";
@@ -95,8 +95,7 @@ class FakeLighthouse final : public tencent::LighthouseClient {
  public:
   using SyncHandler = std::function<absl::StatusOr<SyncBlueprintResponse>(
       const SyncBlueprintRequest&, const CallOptions&)>;
-  using DescribeHook =
-      std::function<std::optional<absl::Status>(const DescribeBlueprintsRequest&)>;
+  using DescribeHook = std::function<std::optional<absl::Status>(const DescribeBlueprintsRequest&)>;
 
   struct SyncCall {
     SyncBlueprintRequest request;
@@ -182,7 +181,8 @@ class FakeLighthouse final : public tencent::LighthouseClient {
         handler = std::move(script_.front());
         script_.pop_front();
       }
-      mu_.Await(absl::Condition(+[](bool* held) { return !*held; }, &held_));
+      mu_.Await(absl::Condition(
+          +[](bool* held) { return !*held; }, &held_));
     }
     absl::StatusOr<SyncBlueprintResponse> result;
     if (handler) {
@@ -285,9 +285,7 @@ class FlakyStore final : public JobStore {
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& r) override {
     return next_->CreateJob(r);
   }
-  absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
-    return next_->GetJob(name);
-  }
+  absl::StatusOr<JobRecord> GetJob(const std::string& name) override { return next_->GetJob(name); }
   absl::Status UpdateJob(const JobRecord& r) override {
     if (fail_updates) {
       ++failed_updates;
@@ -418,8 +416,8 @@ class JobEngineTest : public ::testing::Test {
     engine_.reset();
   }
 
-  void StartEngine(JobEngineOptions options = FastOptions(),
-                   Clock* clock = SystemClock::Default(), JobStore* store = nullptr) {
+  void StartEngine(JobEngineOptions options = FastOptions(), Clock* clock = SystemClock::Default(),
+                   JobStore* store = nullptr) {
     engine_ = std::make_unique<JobEngine>(options, store ? store : store_.get(), &fake_, clock);
     ASSERT_TRUE(engine_->Start().ok());
     // The tracker runs one cycle as soon as it starts; let it finish so that
@@ -576,8 +574,8 @@ TEST_F(JobEngineTest, RequestIdDeduplicatesSamePayloadAndRejectsDifferentOne) {
 
 TEST_F(JobEngineTest, RequestIdOfRejectedJobGetsTheSameErrorAgain) {
   StartEngine();
-  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound",
-                                 "req-rejected"));
+  fake_.ScriptSyncError(
+      Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound", "req-rejected"));
   const std::string rid = "0b1e2f3a-4b5c-4c1b-9a57-3f1c0a5e8f1e";
   Replies first;
   engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, rid), absl::InfiniteFuture(),
@@ -602,8 +600,8 @@ TEST_F(JobEngineTest, RequestIdOfRejectedJobGetsTheSameErrorAgain) {
 
 TEST_F(JobEngineTest, RejectedSubmissionFailsJobWithNotFound) {
   StartEngine();
-  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound",
-                                 "req-nf"));
+  fake_.ScriptSyncError(
+      Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound", "req-nf"));
   Replies replies;
   engine_->Submit(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}), absl::InfiniteFuture(),
                   replies.Callback());
@@ -640,8 +638,7 @@ TEST_F(JobEngineTest, LocalErrorOtherThanDeadlineIsRejected) {
   e.message = "too large";
   fake_.ScriptSyncError(tencent::MakeStatus(e));
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto err = replies.First();
   ASSERT_FALSE(err.ok());
   absl::SleepFor(absl::Milliseconds(50));  // a wrong retry would have happened by now
@@ -661,8 +658,7 @@ TEST_P(TransientSubmitTest, NotExecutedFailureIsResubmittedAndCallerGetsQueuedFi
   StartEngine();
   fake_.ScriptSyncError(Upstream(GetParam().kind, GetParam().code));
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   // The first attempt failed without executing: the caller is answered with
   // the job as it stands (QUEUED) rather than kept waiting for the retry.
   auto job = replies.First();
@@ -682,12 +678,11 @@ TEST_P(TransientSubmitTest, NotExecutedFailureIsResubmittedAndCallerGetsQueuedFi
 
 INSTANTIATE_TEST_SUITE_P(
     Kinds, TransientSubmitTest,
-    ::testing::Values(TransientCase{"Transport", ErrorKind::kTransport, "ClientError.NetworkError"},
-                      TransientCase{"Throttle", ErrorKind::kApi, "RequestLimitExceeded"},
-                      TransientCase{"ThrottleSubcode", ErrorKind::kApi,
-                                    "RequestLimitExceeded.UinLimitExceeded"},
-                      TransientCase{"CallerDeadline", ErrorKind::kLocal,
-                                    "ClientError.DeadlineExceeded"}),
+    ::testing::Values(
+        TransientCase{"Transport", ErrorKind::kTransport, "ClientError.NetworkError"},
+        TransientCase{"Throttle", ErrorKind::kApi, "RequestLimitExceeded"},
+        TransientCase{"ThrottleSubcode", ErrorKind::kApi, "RequestLimitExceeded.UinLimitExceeded"},
+        TransientCase{"CallerDeadline", ErrorKind::kLocal, "ClientError.DeadlineExceeded"}),
     [](const ::testing::TestParamInfo<TransientCase>& p) { return p.param.label; });
 
 TEST_F(JobEngineTest, CallDeadlineIsTheReplyByTimeWhileACallerWaits) {
@@ -719,8 +714,7 @@ TEST_F(JobEngineTest, SubmittingIsNotSentWhenItCannotBeRecorded) {
   StartEngine(FastOptions(), SystemClock::Default(), &flaky);
   flaky.fail_updates = true;
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto job = replies.First();
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
@@ -749,13 +743,11 @@ TEST_F(JobEngineTest, SubmittingIsNotSentWhenItCannotBeRecorded) {
 
 TEST_F(JobEngineTest, BusySourceIsRetriedUntilItIsFree) {
   StartEngine();
-  fake_.ScriptSyncError(
-      Upstream(ErrorKind::kApi, "OperationDenied.BlueprintOperationInProgress"));
+  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "OperationDenied.BlueprintOperationInProgress"));
   fake_.ScriptSyncError(
       Upstream(ErrorKind::kApi, "UnsupportedOperation.BlueprintLatestOperationUnfinished"));
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto job = replies.First();
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
@@ -819,8 +811,7 @@ TEST_F(ReconcileTest, CopiesInEveryDestinationAreAdopted) {
   // another name.
   fake_.Put("ap-singapore",
             MakeBlueprint("lhbp-old00001", kImageName, "NORMAL", absl::Now() - absl::Hours(24)));
-  fake_.Put("ap-tokyo",
-            MakeBlueprint("lhbp-oth00001", "other-image", "SYNCING", absl::Now()));
+  fake_.Put("ap-tokyo", MakeBlueprint("lhbp-oth00001", "other-image", "SYNCING", absl::Now()));
   ScriptUnknownOutcome([this] {
     fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00001", kImageName, "SYNCING", absl::Now()));
     fake_.Put("ap-tokyo", MakeBlueprint("lhbp-new00002", kImageName, "SYNCING", absl::Now()));
@@ -929,8 +920,7 @@ TEST_F(ReconcileTest, TwoCandidateCopiesInARegionAreAmbiguous) {
     fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00002", kImageName, "SYNCING", absl::Now()));
   });
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto job = replies.First();
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
@@ -947,8 +937,7 @@ TEST_F(ReconcileTest, SourceThatCannotBeReadIsInconclusive) {
   });
   ScriptUnknownOutcome();
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto job = replies.First();
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
@@ -979,8 +968,7 @@ TEST_F(ReconcileTest, CopiesOwnedByAnotherJobAreNotAdopted) {
     fake_.Put("ap-singapore", MakeBlueprint("lhbp-new00001", kImageName, "SYNCING", absl::Now()));
   });
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto job = replies.First();
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(WaitForIds(job->name())) << Job(job->name()).DebugString();
@@ -1061,12 +1049,12 @@ TEST_F(JobEngineTest, RestartTracksSubmittedJobs) {
 }
 
 TEST_F(JobEngineTest, RestartSubmitsQueuedJobsInOrderOnePerSource) {
-  JobRecord a1 = MakeRecord(kSrc, kBp, {{"ap-singapore", ""}}, JobRecord::NOT_SUBMITTED,
-                            v1::SyncJob::QUEUED);
+  JobRecord a1 =
+      MakeRecord(kSrc, kBp, {{"ap-singapore", ""}}, JobRecord::NOT_SUBMITTED, v1::SyncJob::QUEUED);
   JobRecord a2 =
       MakeRecord(kSrc, kBp, {{"ap-tokyo", ""}}, JobRecord::NOT_SUBMITTED, v1::SyncJob::QUEUED);
-  JobRecord b1 = MakeRecord(kSrc, kBp2, {{"ap-seoul", ""}}, JobRecord::NOT_SUBMITTED,
-                            v1::SyncJob::QUEUED);
+  JobRecord b1 =
+      MakeRecord(kSrc, kBp2, {{"ap-seoul", ""}}, JobRecord::NOT_SUBMITTED, v1::SyncJob::QUEUED);
   for (const JobRecord* r : {&a1, &a2, &b1}) ASSERT_TRUE(store_->CreateJob(*r).ok());
   JobEngineOptions o = FastOptions();
   o.workers = 1;  // so that the order of submission is observable
@@ -1252,9 +1240,9 @@ TEST_F(JobEngineTest, TrackerMapsUpstreamStates) {
 }
 
 TEST_F(JobEngineTest, TrackerSurvivesAFailedDescribeInOneRegion) {
-  JobRecord rec = MakeRecord(kSrc, kBp,
-                             {{"ap-singapore", "lhbp-d0000001"}, {"ap-tokyo", "lhbp-d0000002"}},
-                             JobRecord::SUBMITTED, v1::SyncJob::RUNNING);
+  JobRecord rec =
+      MakeRecord(kSrc, kBp, {{"ap-singapore", "lhbp-d0000001"}, {"ap-tokyo", "lhbp-d0000002"}},
+                 JobRecord::SUBMITTED, v1::SyncJob::RUNNING);
   const std::string name = rec.job().name();
   ASSERT_TRUE(store_->CreateJob(rec).ok());
   fake_.SetState("ap-singapore", "lhbp-d0000001", "NORMAL");
@@ -1338,8 +1326,7 @@ TEST_F(JobEngineTest, QueuedJobPastItsDeadlineFailsWithoutBeingSent) {
 TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
   StartEngine();
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto job = replies.First();
   ASSERT_TRUE(job.ok()) << job.status();
   const std::string id = job->destinations(0).blueprint_id();
@@ -1474,8 +1461,7 @@ TEST_F(JobEngineTest, WithoutReplyByTheCallerWaitsForTheCall) {
   StartEngine();
   fake_.HoldSync();
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(replies.count(), 0u);
@@ -1489,8 +1475,7 @@ TEST_F(JobEngineTest, ShutdownAnswersPendingCallerAndLetsTheCallFinish) {
   StartEngine();
   fake_.HoldSync();
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
   std::thread stopper([this] { engine_->Shutdown(absl::Now() + absl::Milliseconds(50)); });
   // After the drain deadline the caller gets the job as it stands.
@@ -1701,8 +1686,7 @@ TEST_F(ReplicatedEngineTest, LeaderLossMidSubmissionIsReconciledByTheNextLeaderN
   ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
   fake_.HoldSync();
   Replies reply;
-  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                   reply.Callback());
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), reply.Callback());
   ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
   // The call is on the wire when a is deposed (its lease expired) and b leads.
   Replica& b = AddReplica("b");
@@ -1737,8 +1721,7 @@ TEST_F(ReplicatedEngineTest, ADeposedLeaderDoesNotSendWhatItRecordedAsSubmitting
   a.elector->Stop();
   ASSERT_EQ(a.elector->Term(), 0);
   Replies reply;
-  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                   reply.Callback());
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), reply.Callback());
   absl::StatusOr<v1::SyncJob> job = reply.First();
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(fake_.sync_count(), 0) << "a replica whose lease lapsed called SyncBlueprint";
@@ -1755,8 +1738,7 @@ TEST_F(ReplicatedEngineTest, FollowerAnswersAJobQueuedBehindAnotherAtOnce) {
   ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
   fake_.HoldSync();
   Replies first, second;
-  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                   first.Callback());
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), first.Callback());
   ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
   // Same source blueprint, sent to the follower, no reply deadline: it
   // cannot start before the first one ends, so it is answered QUEUED now.
@@ -1777,14 +1759,13 @@ TEST_F(ReplicatedEngineTest, AJobWhoseFinalWriteFailedIsNotTakenUpAgain) {
   fake_.Put(kSrc, MakeBlueprint(kBp, kImageName, "NORMAL", absl::Now() - absl::Hours(1)));
   // SUBMITTING is written; then the store fails while Tencent rejects the
   // call, so the FAILED state is only in memory.
-  fake_.ScriptSync([this](const SyncBlueprintRequest&, const CallOptions&)
-                       -> absl::StatusOr<SyncBlueprintResponse> {
+  fake_.ScriptSync([this](const SyncBlueprintRequest&,
+                          const CallOptions&) -> absl::StatusOr<SyncBlueprintResponse> {
     flaky_->fail_updates = true;
     return Upstream(ErrorKind::kApi, "UnauthorizedOperation.NoPermission");
   });
   Replies reply;
-  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                   reply.Callback());
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), reply.Callback());
   ASSERT_FALSE(reply.First().ok());
   flaky_->fail_updates = false;
   // The store still says SUBMITTING; the leader's scans must not take the

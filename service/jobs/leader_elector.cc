@@ -19,10 +19,10 @@ absl::Status LeaderElector::Validate() const {
   if (options_.holder.empty()) return absl::InvalidArgumentError("leader holder id is empty");
   if (options_.renew_interval <= absl::ZeroDuration() || options_.margin <= absl::ZeroDuration() ||
       options_.renew_interval + options_.margin >= options_.lease) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "leader lease ", absl::FormatDuration(options_.lease), " must exceed renew interval ",
-        absl::FormatDuration(options_.renew_interval), " + safety margin ",
-        absl::FormatDuration(options_.margin)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("leader lease ", absl::FormatDuration(options_.lease),
+                     " must exceed renew interval ", absl::FormatDuration(options_.renew_interval),
+                     " + safety margin ", absl::FormatDuration(options_.margin)));
   }
   return absl::OkStatus();
 }
@@ -54,8 +54,7 @@ void LeaderElector::Stop() {
     if (s.ok()) {
       if (held) log::Info("leadership released", {{"holder", options_.holder}});
     } else {
-      log::Warn("could not release leadership; it expires on its own",
-                {{"error", s.message()}});
+      log::Warn("could not release leadership; it expires on its own", {{"error", s.message()}});
     }
   }
 }

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/jobs/job_state.h"
 #include "service/server/blueprint_sync_service.h"
@@ -83,8 +83,8 @@ TEST(ToGrpcStatusTest, OkIsOkWithoutDetails) {
 }
 
 TEST(ToGrpcStatusTest, FieldRuleBecomesErrorInfoAndBadRequest) {
-  const absl::Status in = jobs::InvalidField("request_id", "REQUEST_ID_REUSED",
-                                             "request_id \"x\" was already used");
+  const absl::Status in =
+      jobs::InvalidField("request_id", "REQUEST_ID_REUSED", "request_id \"x\" was already used");
   const grpc::Status s = ToGrpcStatus(in);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), std::string(in.message()));
@@ -100,8 +100,8 @@ TEST(ToGrpcStatusTest, FieldRuleBecomesErrorInfoAndBadRequest) {
 }
 
 TEST(ToGrpcStatusTest, TencentApiErrorCarriesCodeRequestIdAndAction) {
-  const absl::Status in =
-      tencent::MakeStatus(Api(tencent::ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound"));
+  const absl::Status in = tencent::MakeStatus(
+      Api(tencent::ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound"));
   const grpc::Status s = ToGrpcStatus(in);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(s.error_message(), std::string(in.message()));
@@ -109,10 +109,10 @@ TEST(ToGrpcStatusTest, TencentApiErrorCarriesCodeRequestIdAndAction) {
   ASSERT_TRUE(d.info.has_value());
   EXPECT_EQ(d.info->reason(), "UPSTREAM_ERROR");
   EXPECT_EQ(d.info->domain(), kErrorDomain);
-  EXPECT_THAT(Metadata(*d.info),
-              UnorderedElementsAre(Pair("tencent_code", "ResourceNotFound.PrivateBlueprintNotFound"),
-                                   Pair("tencent_request_id", "req-123"),
-                                   Pair("action", "SyncBlueprint")));
+  EXPECT_THAT(
+      Metadata(*d.info),
+      UnorderedElementsAre(Pair("tencent_code", "ResourceNotFound.PrivateBlueprintNotFound"),
+                           Pair("tencent_request_id", "req-123"), Pair("action", "SyncBlueprint")));
   // Only INVALID_ARGUMENT names a request field.
   EXPECT_FALSE(d.bad_request.has_value());
 }
@@ -125,7 +125,8 @@ struct FieldCase {
 class TencentFieldTest : public ::testing::TestWithParam<FieldCase> {};
 
 TEST_P(TencentFieldTest, InvalidParameterNamesTheRequestField) {
-  const absl::Status in = tencent::MakeStatus(Api(tencent::ErrorKind::kApi, GetParam().tencent_code));
+  const absl::Status in =
+      tencent::MakeStatus(Api(tencent::ErrorKind::kApi, GetParam().tencent_code));
   ASSERT_EQ(in.code(), absl::StatusCode::kInvalidArgument) << GetParam().tencent_code;
   const Decoded d = Decode(ToGrpcStatus(in));
   ASSERT_TRUE(d.info.has_value());
@@ -147,8 +148,7 @@ INSTANTIATE_TEST_SUITE_P(
         FieldCase{"InvalidParameterValue.DestinationRegionIsCurrentRegion", "destination_regions"},
         FieldCase{"InvalidParameterValue.DuplicateParameterValue", "destination_regions"},
         FieldCase{"InvalidParameterValue.BlueprintIdMalformed", "blueprint_id"},
-        FieldCase{"UnsupportedRegion", "source_region"},
-        FieldCase{"MissingParameter", ""},
+        FieldCase{"UnsupportedRegion", "source_region"}, FieldCase{"MissingParameter", ""},
         FieldCase{"InvalidParameter", ""}));
 
 TEST(ToGrpcStatusTest, UpstreamKindsHaveTheirOwnReasons) {
@@ -163,8 +163,7 @@ TEST(ToGrpcStatusTest, UpstreamKindsHaveTheirOwnReasons) {
            {tencent::ErrorKind::kTransport, "ClientError.NetworkError", "UPSTREAM_UNAVAILABLE"},
            {tencent::ErrorKind::kHttpStatus, "ClientError.HttpStatusCodeError",
             "UPSTREAM_UNAVAILABLE"},
-           {tencent::ErrorKind::kCredentials, "ClientError.CredentialError",
-            "SERVICE_CREDENTIALS"},
+           {tencent::ErrorKind::kCredentials, "ClientError.CredentialError", "SERVICE_CREDENTIALS"},
        }) {
     const absl::Status in = tencent::MakeStatus(Api(c.kind, c.code, ""));
     const grpc::Status s = ToGrpcStatus(in);
@@ -173,8 +172,8 @@ TEST(ToGrpcStatusTest, UpstreamKindsHaveTheirOwnReasons) {
     ASSERT_TRUE(d.info.has_value()) << c.code;
     EXPECT_EQ(d.info->reason(), c.reason) << c.code;
     // Empty values (no RequestId came back) are left out.
-    EXPECT_THAT(Metadata(*d.info), UnorderedElementsAre(Pair("tencent_code", c.code),
-                                                        Pair("action", "SyncBlueprint")))
+    EXPECT_THAT(Metadata(*d.info),
+                UnorderedElementsAre(Pair("tencent_code", c.code), Pair("action", "SyncBlueprint")))
         << c.code;
   }
 }
@@ -192,8 +191,7 @@ TEST(ToGrpcStatusTest, PlainStatusesGetAReasonFromTheirCode) {
            {absl::UnavailableError("later"), grpc::StatusCode::UNAVAILABLE, "UNAVAILABLE"},
            {absl::DeadlineExceededError("late"), grpc::StatusCode::DEADLINE_EXCEEDED,
             "DEADLINE_EXCEEDED"},
-           {absl::UnknownError("needs attention: x"), grpc::StatusCode::UNKNOWN,
-            "NEEDS_ATTENTION"},
+           {absl::UnknownError("needs attention: x"), grpc::StatusCode::UNKNOWN, "NEEDS_ATTENTION"},
            {absl::InternalError("bug"), grpc::StatusCode::INTERNAL, "INTERNAL"},
            {absl::PermissionDeniedError("only writers"), grpc::StatusCode::PERMISSION_DENIED,
             "PERMISSION_DENIED"},
@@ -215,9 +213,8 @@ TEST(ToGrpcStatusTest, PlainStatusesGetAReasonFromTheirCode) {
 
 TEST(ToGrpcStatusTest, StoredJobErrorKeepsItsTencentDetails) {
   // A job rejected earlier is answered from its stored SyncError.
-  const absl::Status original =
-      tencent::MakeStatus(Api(tencent::ErrorKind::kApi, "LimitExceeded.BlueprintQuotaLimitExceeded",
-                              "req-stored"));
+  const absl::Status original = tencent::MakeStatus(
+      Api(tencent::ErrorKind::kApi, "LimitExceeded.BlueprintQuotaLimitExceeded", "req-stored"));
   const absl::Status answered = jobs::FromSyncError(jobs::ToSyncError(original));
   const grpc::Status s = ToGrpcStatus(answered);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);

@@ -162,7 +162,8 @@ int Run(int argc, char** argv) {
   // availability"). Declared before the engine, which uses it.
   std::unique_ptr<jobs::LeaseBackend> lease_backend;
   std::unique_ptr<jobs::LeaderElector> elector;
-  if (absl::StartsWith(store_spec, "postgres://") || absl::StartsWith(store_spec, "postgresql://")) {
+  if (absl::StartsWith(store_spec, "postgres://") ||
+      absl::StartsWith(store_spec, "postgresql://")) {
     jobs::PostgresLeaseOptions lease_options;
     // A hung renewal must not outlast the renew interval by much.
     lease_options.call_timeout = std::clamp(*lease / 5, absl::Seconds(1), absl::Seconds(5));
@@ -214,8 +215,7 @@ int Run(int argc, char** argv) {
   jobs::JobEngine engine(engine_options, store->get(), client.get());
   service_metrics->SetActiveJobsSource([&engine] {
     const jobs::JobEngineStats stats = engine.stats();
-    return metrics::ActiveJobCounts{stats.queued_jobs, stats.running_jobs,
-                                    stats.leader_term != 0};
+    return metrics::ActiveJobCounts{stats.queued_jobs, stats.running_jobs, stats.leader_term != 0};
   });
   // Scrapes run on the exposer's threads: stop reading the engine before it goes.
   absl::Cleanup forget_engine = [&] { service_metrics->SetActiveJobsSource(nullptr); };

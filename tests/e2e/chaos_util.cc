@@ -33,7 +33,8 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field) {
   const std::string prefix = field + ":";
   while (std::getline(in, line)) {
     if (!absl::StartsWith(line, prefix)) continue;
-    absl::string_view rest = absl::StripAsciiWhitespace(absl::string_view(line).substr(prefix.size()));
+    absl::string_view rest =
+        absl::StripAsciiWhitespace(absl::string_view(line).substr(prefix.size()));
     rest = absl::StripSuffix(rest, "kB");
     rest = absl::StripAsciiWhitespace(rest);
     int64_t kb = 0;
@@ -43,7 +44,7 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field) {
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> EmulatorStatsCounters(const EmulatorAdmin& admin,
-                                                                    const std::string& key) {
+                                                                     const std::string& key) {
   absl::StatusOr<std::string> body = admin.Get("/_emulator/stats");
   if (!body.ok()) return body.status();
   rapidjson::Document doc;
@@ -61,8 +62,7 @@ absl::StatusOr<std::map<std::string, int64_t>> EmulatorStatsCounters(const Emula
     if (!m.value.IsObject()) continue;
     for (const auto& inner : m.value.GetObject()) {  // e.g. "AssumeRole.issued"
       if (inner.value.IsInt64()) {
-        out[absl::StrCat(m.name.GetString(), ".", inner.name.GetString())] =
-            inner.value.GetInt64();
+        out[absl::StrCat(m.name.GetString(), ".", inner.name.GetString())] = inner.value.GetInt64();
       }
     }
   }
@@ -82,12 +82,12 @@ ExecutionAudit AuditExecutions(const std::vector<v1::SyncJob>& jobs,
   };
   auto describe = [&](size_t i) {
     const EmulatorSyncSubmission& s = submissions[i];
-    return absl::StrCat("SyncBlueprint ", s.region, "/", s.blueprint_id, " -> [",
-                        absl::StrJoin(s.destination_regions, ","), "] at ",
-                        absl::FormatTime("%H:%M:%E3S", absl::FromUnixMillis(s.time_ms),
-                                         absl::LocalTimeZone()),
-                        " (RequestId ", s.request_id, ", copies ",
-                        absl::StrJoin(s.destination_blueprint_ids, ","), ")");
+    return absl::StrCat(
+        "SyncBlueprint ", s.region, "/", s.blueprint_id, " -> [",
+        absl::StrJoin(s.destination_regions, ","), "] at ",
+        absl::FormatTime("%H:%M:%E3S", absl::FromUnixMillis(s.time_ms), absl::LocalTimeZone()),
+        " (RequestId ", s.request_id, ", copies ", absl::StrJoin(s.destination_blueprint_ids, ","),
+        ")");
   };
 
   std::vector<std::string> owner(submissions.size());
@@ -116,8 +116,10 @@ ExecutionAudit AuditExecutions(const std::vector<v1::SyncJob>& jobs,
       if (s.region != job.source_region() || s.blueprint_id != job.blueprint_id() ||
           sorted(s.destination_regions) != sorted(job_regions)) {
         out.problems.push_back(absl::StrCat(job.name(), " (", job.source_region(), "/",
-                                            job.blueprint_id(), ") tracks copies of another "
-                                            "request: ", describe(i)));
+                                            job.blueprint_id(),
+                                            ") tracks copies of another "
+                                            "request: ",
+                                            describe(i)));
       }
       if (!owner[i].empty() && owner[i] != job.name()) {
         out.problems.push_back(absl::StrCat("jobs ", owner[i], " and ", job.name(),

@@ -41,7 +41,7 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field);
 // Integers one object further down are named "outer.inner" ("sts":
 // "AssumeRole.issued").
 absl::StatusOr<std::map<std::string, int64_t>> EmulatorStatsCounters(const EmulatorAdmin& admin,
-                                                                    const std::string& key);
+                                                                     const std::string& key);
 
 // Which executed SyncBlueprint calls (the emulator's sync_submissions) belong
 // to which job. A submission belongs to the job whose destinations carry the

@@ -84,8 +84,8 @@ class CrashRestartE2eTest : public E2eTest {
 TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
   const int jobs_n = static_cast<int>(EnvInt("BPS_CRASH_JOBS", 60));
   const int kills_n = static_cast<int>(EnvInt("BPS_CRASH_KILLS", 20));
-  const uint64_t seed = static_cast<uint64_t>(
-      EnvInt("BPS_CRASH_SEED", absl::ToUnixMicros(absl::Now()) % 1000000000));
+  const uint64_t seed =
+      static_cast<uint64_t>(EnvInt("BPS_CRASH_SEED", absl::ToUnixMicros(absl::Now()) % 1000000000));
   ASSERT_GT(jobs_n, 0);
   ASSERT_GE(kills_n, 0);
   std::cout << "[crash] seed=" << seed << " jobs=" << jobs_n << " kills=" << kills_n
@@ -111,13 +111,15 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
   for (const auto& id : sg_ids) sources.emplace_back("ap-singapore", id);
   const std::map<std::string, std::vector<std::vector<std::string>>> region_sets = {
       {"ap-guangzhou",
-       {{"ap-beijing"}, {"ap-beijing", "ap-shanghai"}, {"ap-chengdu", "ap-nanjing", "ap-shanghai"}}},
+       {{"ap-beijing"},
+        {"ap-beijing", "ap-shanghai"},
+        {"ap-chengdu", "ap-nanjing", "ap-shanghai"}}},
       {"ap-singapore", {{"ap-hongkong"}, {"ap-tokyo", "ap-seoul"}, {"ap-bangkok", "ap-hongkong"}}},
   };
   // Delay a share of the calls before they execute, so kills land mid-call.
-  BPS_ASSERT_OK(admin().SetFaults(
-      R"({"rules":[{"action":"SyncBlueprint","fault":"latency","phase":"before",)"
-      R"("probability":0.3,"latency_ms":700}]})"));
+  BPS_ASSERT_OK(
+      admin().SetFaults(R"({"rules":[{"action":"SyncBlueprint","fault":"latency","phase":"before",)"
+                        R"("probability":0.3,"latency_ms":700}]})"));
 
   // The plan: several jobs per source, often with the same regions as an
   // earlier job on that source (the case where a reconciler could mistake
@@ -137,8 +139,8 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
   // Reconcile grace (2 s) longer than the emulator's delay (0.7 s): a call
   // still executing when the reconciler first looks is a documented limit,
   // not what this test is about.
-  const std::vector<std::string> server_args = {"--poll-interval", "200ms", "--reconcile-grace",
-                                                "2s", "--sync-rate", "3"};
+  const std::vector<std::string> server_args = {
+      "--poll-interval", "200ms", "--reconcile-grace", "2s", "--sync-rate", "3"};
   BPS_ASSERT_OK(StartServer(server_args));
   RefreshStub();
 
@@ -180,8 +182,8 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
               s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
               s.error_code() != grpc::StatusCode::CANCELLED) {
             absl::MutexLock lock(&plan_mu);
-            submit_errors.push_back(absl::StrCat("job ", i, ": ", s.error_code(), " ",
-                                                 s.error_message()));
+            submit_errors.push_back(
+                absl::StrCat("job ", i, ": ", s.error_code(), " ", s.error_message()));
             break;
           }
           if (absl::Now() > submit_deadline) {
@@ -286,10 +288,10 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
   const int64_t resumed_reconciling =
       CountLinesInFiles(temp_dir(), "server", ".stdout", "\"msg\":\"job engine resumed\"") -
       CountLinesInFiles(temp_dir(), "server", ".stdout", "\"reconciling\":\"0\"");
-  const int64_t reconciled_not_executed = CountLinesInFiles(
-      temp_dir(), "server", ".stdout", "reconciled: submission had not executed");
-  const int64_t reconciled_executed = CountLinesInFiles(
-      temp_dir(), "server", ".stdout", "reconciled: submission had executed");
+  const int64_t reconciled_not_executed =
+      CountLinesInFiles(temp_dir(), "server", ".stdout", "reconciled: submission had not executed");
+  const int64_t reconciled_executed =
+      CountLinesInFiles(temp_dir(), "server", ".stdout", "reconciled: submission had executed");
 
   const auto sync = stats->Action("SyncBlueprint");
   const auto describe = stats->Action("DescribeBlueprints");
@@ -306,8 +308,8 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
       seed, jobs_n, per_source.size(), max_per_source, kills, kills_after_accept, restarts,
       rpc_failures.load(), resumed_reconciling, reconciled_not_executed, reconciled_executed,
       sync.received, sync.executed, sync.throttled, sync.errors,
-      static_cast<double>(sync.received) / jobs_n, audit.max_executed_per_job,
-      audit.orphans, describe.received, FormatCounts(states),
+      static_cast<double>(sync.received) / jobs_n, audit.max_executed_per_job, audit.orphans,
+      describe.received, FormatCounts(states),
       absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(100))));
   EXPECT_EQ(sync.executed, jobs_n) << "one executed SyncBlueprint per job, no more, no less";
   EXPECT_EQ(restarts, kills_n);

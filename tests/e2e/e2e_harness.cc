@@ -129,11 +129,7 @@ absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::s
                                    const std::string& log_prefix,
                                    const std::vector<std::pair<std::string, std::string>>& env) {
   ChildProcessOptions o;
-  o.argv = {BLUEPRINT_SYNCD,
-            "--listen",
-            "127.0.0.1:0",
-            "--lighthouse-endpoint",
-            emulator_url,
+  o.argv = {BLUEPRINT_SYNCD, "--listen", "127.0.0.1:0", "--lighthouse-endpoint", emulator_url,
             "--store",
             // A path, or a whole spec (postgres://…, memory:).
             absl::StrContains(store, "://") || absl::StartsWith(store, "memory:")

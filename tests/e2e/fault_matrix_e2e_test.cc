@@ -145,9 +145,9 @@ const std::vector<FaultCase>& Cases() {
                     1));
     // 1.5 s against --http-timeout 1s. "before" sleeps and then executes
     // (Tencent acting after the client gave up): adopted, like "after".
-    v->push_back(Ok("SyncTimeoutBefore", "latency>timeout", kSync, "before",
-                    Rule(kSync, R"("fault":"latency","latency_ms":1500,"phase":"before","count":2)"),
-                    1));
+    v->push_back(
+        Ok("SyncTimeoutBefore", "latency>timeout", kSync, "before",
+           Rule(kSync, R"("fault":"latency","latency_ms":1500,"phase":"before","count":2)"), 1));
     v->push_back(Ok("SyncTimeoutAfter", "latency>timeout", kSync, "after",
                     Rule(kSync, R"("fault":"latency","latency_ms":1500,"phase":"after","count":2)"),
                     1));
@@ -173,9 +173,9 @@ const std::vector<FaultCase>& Cases() {
     v->push_back(Ok("DescribeHttp503After", "HTTP 503", kDesc, "after",
                     Rule(kDesc, R"("fault":"http_5xx","status":503,"phase":"after","count":4)"),
                     1));
-    v->push_back(Ok("DescribeTimeoutBefore", "latency>timeout", kDesc, "before",
-                    Rule(kDesc, R"("fault":"latency","latency_ms":1500,"phase":"before","count":3)"),
-                    1));
+    v->push_back(
+        Ok("DescribeTimeoutBefore", "latency>timeout", kDesc, "before",
+           Rule(kDesc, R"("fault":"latency","latency_ms":1500,"phase":"before","count":3)"), 1));
     v->push_back(Ok("DescribeDropAfter", "dropped conn", kDesc, "after",
                     Rule(kDesc, R"("fault":"drop","phase":"after","count":4)"), 1));
     v->push_back(Ok("DescribeMalformedBefore", "malformed JSON", kDesc, "before",
@@ -286,13 +286,13 @@ TEST_P(FaultMatrixE2eTest, JobsEndCorrectlyWithBoundedCallsAndHealthyService) {
       BPS_ASSERT_OK(admin().SetFaults(absl::StrCat(R"({"rules":[)", c.rule, "]}")));
       break;
     case Setup::kTemporaryKeyExpired:
-      BPS_ASSERT_OK(admin()
-                        .Post("/_emulator/keys",
-                              absl::StrCat(R"({"keys":[{"SecretId":")", kTmpSecretId,
-                                           R"(","SecretKey":")", kTmpSecretKey, R"(","Token":")",
-                                           kTmpToken, R"(","ExpiredTime":)",
-                                           absl::ToUnixSeconds(absl::Now()) - 1, "}]}"))
-                        .status());
+      BPS_ASSERT_OK(
+          admin()
+              .Post("/_emulator/keys",
+                    absl::StrCat(R"({"keys":[{"SecretId":")", kTmpSecretId, R"(","SecretKey":")",
+                                 kTmpSecretKey, R"(","Token":")", kTmpToken, R"(","ExpiredTime":)",
+                                 absl::ToUnixSeconds(absl::Now()) - 1, "}]}"))
+              .status());
       break;
     default:
       break;
@@ -405,8 +405,7 @@ TEST_P(FaultMatrixE2eTest, JobsEndCorrectlyWithBoundedCallsAndHealthyService) {
       static_cast<int64_t>(std::ceil(absl::FDivDuration(last - first, kPoll))) + 1;
   const int64_t sync_bound = jobs_n + f_sync + sync.throttled;
   // Throttled calls are certainly not executed: nothing to reconcile.
-  const int64_t ambiguous =
-      absl::StrContains(c.rule, "RequestLimitExceeded") ? 0 : f_sync;
+  const int64_t ambiguous = absl::StrContains(c.rule, "RequestLimitExceeded") ? 0 : f_sync;
   const int64_t describe_bound = cycles * destination_regions +
                                  kReconcileAttempts * ambiguous * (1 + regions_per_job) + f_desc +
                                  describe.throttled;
@@ -423,13 +422,12 @@ TEST_P(FaultMatrixE2eTest, JobsEndCorrectlyWithBoundedCallsAndHealthyService) {
     // At start-up, and at least once more while the jobs ran.
     EXPECT_GE((*sts)["AssumeRole.issued"], 2) << FormatCounts(*sts);
     EXPECT_EQ((*sts)["errors"], 0) << FormatCounts(*sts);
-    detail = absl::StrCat("; STS AssumeRole issued ", (*sts)["AssumeRole.issued"],
-                          " keys, errors ", (*sts)["errors"]);
+    detail = absl::StrCat("; STS AssumeRole issued ", (*sts)["AssumeRole.issued"], " keys, errors ",
+                          (*sts)["errors"]);
   }
   if (!failure_example.empty()) detail += absl::StrCat("; job error: ", failure_example);
   // The temporary secrets never reach a log either.
-  for (const std::string& text :
-       {server_process().Stdout(), server_process().Stderr()}) {
+  for (const std::string& text : {server_process().Stdout(), server_process().Stderr()}) {
     EXPECT_FALSE(absl::StrContains(text, kTmpSecretKey));
     EXPECT_FALSE(absl::StrContains(text, kTmpToken));
   }

@@ -68,7 +68,8 @@ class HaE2eTest : public ::testing::Test {
     // reach any replica's output.
     for (const auto& s : all_servers_) {
       for (const std::string& text : {s->process->Stdout(), s->process->Stderr()}) {
-        EXPECT_EQ(text.find(kTestSecretKey), std::string::npos) << "a replica logged the secret key";
+        EXPECT_EQ(text.find(kTestSecretKey), std::string::npos)
+            << "a replica logged the secret key";
         EXPECT_EQ(text.find(pg_->password()), std::string::npos)
             << "a replica logged the database password";
       }
@@ -96,11 +97,11 @@ class HaE2eTest : public ::testing::Test {
   // Starts a replica on the shared database; returns its index in live_.
   size_t StartReplica() {
     const int n = static_cast<int>(all_servers_.size());
-    auto s = testing::StartServer(
-        emulator_.url, dsn_,
-        {"--leader-lease", absl::FormatDuration(kLease), "--follow-interval", "200ms",
-         "--poll-interval", "300ms", "--reconcile-grace", "2s"},
-        absl::StrCat(dir_, "/replica", n));
+    auto s =
+        testing::StartServer(emulator_.url, dsn_,
+                             {"--leader-lease", absl::FormatDuration(kLease), "--follow-interval",
+                              "200ms", "--poll-interval", "300ms", "--reconcile-grace", "2s"},
+                             absl::StrCat(dir_, "/replica", n));
     EXPECT_TRUE(s.ok()) << s.status();
     if (!s.ok()) return SIZE_MAX;
     all_servers_.push_back(std::make_shared<Server>(*std::move(s)));
@@ -216,8 +217,8 @@ class HaE2eTest : public ::testing::Test {
     }
     int max_per_job = 0;
     for (const auto& name : names) {
-      EXPECT_EQ(executions[name], 1) << name << " was executed upstream " << executions[name]
-                                     << " times";
+      EXPECT_EQ(executions[name], 1)
+          << name << " was executed upstream " << executions[name] << " times";
       max_per_job = std::max(max_per_job, executions[name]);
     }
     EXPECT_EQ(u.sync_executed, static_cast<int64_t>(names.size()))
@@ -230,10 +231,9 @@ class HaE2eTest : public ::testing::Test {
         "[ha figures] %s: replicas=%d jobs=%d succeeded=%d SyncBlueprint executed=%d "
         "(max per job %d) throttled=%d/%d max/s SyncBlueprint=%d DescribeBlueprints=%d\n",
         scenario, static_cast<int>(all_servers_.size()), static_cast<int>(names.size()),
-        static_cast<int>(std::count_if(done.begin(), done.end(),
-                                       [](const auto& kv) {
-                                         return kv.second.state() == v1::SyncJob::SUCCEEDED;
-                                       })),
+        static_cast<int>(std::count_if(
+            done.begin(), done.end(),
+            [](const auto& kv) { return kv.second.state() == v1::SyncJob::SUCCEEDED; })),
         static_cast<int>(u.sync_executed), max_per_job, static_cast<int>(u.sync_throttled),
         static_cast<int>(u.describe_throttled), static_cast<int>(u.max_sync_per_second),
         static_cast<int>(u.max_describe_per_second));
@@ -247,8 +247,9 @@ class HaE2eTest : public ::testing::Test {
     for (int i = first; i < last; ++i) {
       Server& s = *live_[i % live_.size()];
       v1::SyncJob job;
-      grpc::Status st = Sync(s, MakeRequest(kSrc, Bp(i % blueprints), dests[i % dests.size()],
-                                            absl::StrFormat("00000000-0000-4000-8000-%012d", i)),
+      grpc::Status st = Sync(s,
+                             MakeRequest(kSrc, Bp(i % blueprints), dests[i % dests.size()],
+                                         absl::StrFormat("00000000-0000-4000-8000-%012d", i)),
                              &job);
       EXPECT_TRUE(st.ok()) << "job " << i << " on replica " << i % live_.size() << ": "
                            << st.error_message();
@@ -381,9 +382,9 @@ TEST_F(HaE2eTest, LeaderKilledMidRunAnotherTakesOverAndNothingIsSubmittedTwice) 
   const absl::Duration takeover = took_over - killed;
   EXPECT_LE(takeover, kTakeoverBound);
   std::cout << "[ha figures] leader SIGKILLed with calls in flight: takeover after "
-            << absl::FormatDuration(absl::Trunc(takeover, absl::Milliseconds(1)))
-            << " (lease " << absl::FormatDuration(kLease) << ", bound "
-            << absl::FormatDuration(kTakeoverBound) << ")\n";
+            << absl::FormatDuration(absl::Trunc(takeover, absl::Milliseconds(1))) << " (lease "
+            << absl::FormatDuration(kLease) << ", bound " << absl::FormatDuration(kTakeoverBound)
+            << ")\n";
 
   // Every job the store holds: the ones we know, plus those whose callers
   // were cut off by the kill. None may be lost.
@@ -431,13 +432,14 @@ TEST_F(HaE2eTest, PostgresRestartMidRunIsReportedAndRecoveredWithoutLossOrDuplic
   }
   {
     v1::SyncJob job;
-    const grpc::Status st =
-        Sync(*live_[0], MakeRequest(kSrc, Bp(20), {"ap-shanghai"}, "00000000-0000-4000-8000-999999999999"), &job);
+    const grpc::Status st = Sync(
+        *live_[0],
+        MakeRequest(kSrc, Bp(20), {"ap-shanghai"}, "00000000-0000-4000-8000-999999999999"), &job);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
     EXPECT_TRUE(absl::StrContains(st.error_message(), "could not record the job"))
         << st.error_message();
-    std::cout << "[ha figures] while PostgreSQL is down, SyncBlueprint -> "
-              << st.error_code() << " \"" << st.error_message().substr(0, 160) << "\"\n";
+    std::cout << "[ha figures] while PostgreSQL is down, SyncBlueprint -> " << st.error_code()
+              << " \"" << st.error_message().substr(0, 160) << "\"\n";
   }
 
   ASSERT_TRUE(pg_->Start().ok());

@@ -138,10 +138,11 @@ TEST_F(LoadE2eTest, HundredsOfConcurrentCallersStayWithinTencentLimits) {
   absl::BlockingCounter answered(callers);
   for (auto& call : calls) {
     Call* c = call.get();
-    stub().async()->SyncBlueprint(&c->context, &c->request, &c->job, [c, &answered](grpc::Status s) {
-      c->status = std::move(s);
-      answered.DecrementCount();
-    });
+    stub().async()->SyncBlueprint(&c->context, &c->request, &c->job,
+                                  [c, &answered](grpc::Status s) {
+                                    c->status = std::move(s);
+                                    answered.DecrementCount();
+                                  });
   }
   answered.Wait();
   const absl::Duration all_answered = absl::Now() - start;
@@ -244,12 +245,13 @@ TEST_F(LoadE2eTest, HundredsOfConcurrentCallersStayWithinTencentLimits) {
       absl::FormatDuration(absl::Trunc(all_answered, absl::Milliseconds(100))),
       FormatCounts(answers), absl::FormatDuration(absl::Trunc(all_done, absl::Milliseconds(100))),
       sync.received, sync.executed, sync.throttled, sync.errors, (*max_accepted)["SyncBlueprint"],
-      limits.at("SyncBlueprint"), audit.max_executed_per_job, describe.received,
-      describe.throttled, (*max_accepted)["DescribeBlueprints"], limits.at("DescribeBlueprints"),
-      min_gap_ms, kSyncMs, health.checks(), health.serving(),
+      limits.at("SyncBlueprint"), audit.max_executed_per_job, describe.received, describe.throttled,
+      (*max_accepted)["DescribeBlueprints"], limits.at("DescribeBlueprints"), min_gap_ms, kSyncMs,
+      health.checks(), health.serving(),
       absl::FormatDuration(absl::Trunc(health.max_latency(), absl::Microseconds(100))),
       hwm_kb / 1024.0, rss_kb / 1024.0, max_rss_kb.load() / 1024.0, kRssLimitKb / 1024,
-      FormatCounts(states), absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(100))));
+      FormatCounts(states),
+      absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(100))));
 }
 
 }  // namespace
