@@ -1062,6 +1062,14 @@ void JobEngine::ExpireDeadlinesLocked(absl::Time now) {
     switch (a.rec.phase()) {
       case JobRecord::SUBMITTED:
         what = "a destination image was still not NORMAL at the job deadline";
+        for (const auto& d : a.rec.job().destinations()) {
+          auto failing = poll_errors_.find(d.region());
+          if (d.state() == v1::Destination::SYNCING && failing != poll_errors_.end()) {
+            absl::StrAppend(&what, " (tracking it failed: DescribeBlueprints in ", d.region(),
+                            " answered ", failing->second, ")");
+            break;
+          }
+        }
         break;
       case JobRecord::OUTCOME_UNKNOWN:
         what =
@@ -1097,6 +1105,8 @@ void JobEngine::PollOnce() {
   // One DescribeBlueprints per region per 100 ids, whatever the number of
   // jobs: the cost grows with regions, not with jobs.
   std::map<std::string, tencent::Blueprint> seen;  // id -> latest view
+  std::map<std::string, std::string> failed;       // region -> error
+  std::set<std::string> answered;                  // regions that answered
   int64_t calls = 0;
   for (auto& [region, ids] : by_region) {
     std::sort(ids.begin(), ids.end());
@@ -1112,8 +1122,14 @@ void JobEngine::PollOnce() {
       if (!r.ok()) {
         log::Warn("poll failed; will try again next cycle",
                   {{"region", region}, {"error", r.status().message()}});
+        const auto api = tencent::GetApiError(r.status());
+        std::string text = api && !api->code.empty() ? absl::StrCat(api->code, ": ", api->message)
+                                                     : std::string(r.status().message());
+        if (text.size() > 200) text = absl::StrCat(text.substr(0, 200), "...");
+        failed[region] = std::move(text);
         continue;
       }
+      answered.insert(region);
       for (auto& b : r->blueprints) seen[b.blueprint_id] = std::move(b);
     }
   }
@@ -1122,6 +1138,8 @@ void JobEngine::PollOnce() {
   stats_.poll_cycles++;
   stats_.describe_calls += calls;
   stats_.last_cycle_describe_calls = calls;
+  for (const std::string& region : answered) poll_errors_.erase(region);
+  for (auto& [region, text] : failed) poll_errors_[region] = std::move(text);
   if (generation_ != generation) return;  // lost the lead meanwhile: the new leader polls
   const absl::Time now = clock_->Now();
   std::vector<std::string> finished;

@@ -254,6 +254,9 @@ class JobEngine {
   // Finished jobs whose final write failed, by name: retried, and never
   // adopted again from the store's older version meanwhile.
   std::map<std::string, JobRecord> unpersisted_ ABSL_GUARDED_BY(mu_);
+  // Region -> the error of its last failed DescribeBlueprints (cleared when
+  // one succeeds), so a job that times out says why it could not be tracked.
+  std::map<std::string, std::string> poll_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<RemoteReply>> remote_replies_ ABSL_GUARDED_BY(mu_);
   bool wake_follower_ ABSL_GUARDED_BY(mu_) = false;
   JobEngineStats stats_ ABSL_GUARDED_BY(mu_);

@@ -1262,6 +1262,28 @@ TEST_F(JobEngineTest, TrackerSurvivesAFailedDescribeInOneRegion) {
   EXPECT_EQ(Job(name).state(), v1::SyncJob::SUCCEEDED);
 }
 
+TEST_F(JobEngineTest, DeadlineOfAJobThatCouldNotBeTrackedNamesTheUpstreamError) {
+  testing::FakeClock clock(absl::Now());
+  JobEngineOptions o = FastOptions();
+  o.job_deadline = absl::Minutes(10);
+  StartEngine(o, &clock);
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  fake_.SetDescribeHook([](const DescribeBlueprintsRequest&) -> std::optional<absl::Status> {
+    return Upstream(ErrorKind::kApi, "AuthFailure.SecretIdNotFound");
+  });
+  engine_->PollOnceForTest();
+  clock.Advance(absl::Minutes(11));
+  engine_->PollOnceForTest();
+  const v1::SyncJob failed = Job(job->name());
+  ASSERT_EQ(failed.state(), v1::SyncJob::FAILED);
+  EXPECT_THAT(failed.error().message(), HasSubstr("still not NORMAL at the job deadline"));
+  EXPECT_THAT(failed.error().message(),
+              HasSubstr("DescribeBlueprints in ap-tokyo answered AuthFailure.SecretIdNotFound"));
+}
+
 // ---------------------------------------------------------------------------
 // Deadlines
 

@@ -70,6 +70,8 @@ struct FaultCase {
   // `tencent_code` (when set).
   bool succeed = true;
   std::string tencent_code;
+  // Failed jobs: text the error message must contain (empty: not checked).
+  std::string message_contains;
   int grpc_code = 0;
   // Whether the SyncBlueprint RPC itself answers OK (a job was submitted).
   bool rpc_ok = true;
@@ -208,6 +210,8 @@ const std::vector<FaultCase>& Cases() {
     track.grpc_code = 4;  // DEADLINE_EXCEEDED
     track.retryable_fault = false;
     track.server_args = {"--job-deadline", "5s"};
+    // ...with an error that says why the images could not be followed.
+    track.message_contains = "answered AuthFailure.SecretIdNotFound";
     v->push_back(track);
     return v;
   }();
@@ -375,6 +379,9 @@ TEST_P(FaultMatrixE2eTest, JobsEndCorrectlyWithBoundedCallsAndHealthyService) {
         EXPECT_THAT(j.error().message(), ::testing::Not(::testing::IsEmpty()));
       }
       EXPECT_EQ(j.error().code(), c.grpc_code) << j.ShortDebugString();
+      if (!c.message_contains.empty()) {
+        EXPECT_THAT(j.error().message(), ::testing::HasSubstr(c.message_contains));
+      }
       failure_example = j.error().ShortDebugString();
     }
   }
