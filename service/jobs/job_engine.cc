@@ -96,14 +96,7 @@ absl::Status JobEngine::Start() {
     if (options_.elector == nullptr) {
       term_ = kSingleReplicaTerm;
       stats_.leader_term = term_;
-      const absl::Time now = clock_->Now();
-      int queued = 0, tracked = 0, reconciling = 0;
-      for (JobRecord& rec : unfinished) {
-        AdoptLocked(std::move(rec), now, &queued, &tracked, &reconciling);
-      }
-      log::Info("job engine resumed", {{"queued", std::to_string(queued)},
-                                       {"tracking", std::to_string(tracked)},
-                                       {"reconciling", std::to_string(reconciling)}});
+      AdoptLocked(std::move(unfinished), "job engine resumed", /*log_if_none=*/true);
     }
   }
   started_ = true;
@@ -160,17 +153,7 @@ void JobEngine::Shutdown(absl::Time deadline) {
     absl::MutexLock lock(&mu_);
     remote.swap(remote_replies_);
   }
-  for (auto& [name, replies] : remote) {
-    auto rec = store_->GetJob(name);
-    for (RemoteReply& r : replies) {
-      if (rec.ok()) {
-        AnswerRemote(r.done, *rec);
-      } else {
-        r.done(absl::UnavailableError(
-            absl::StrCat("the service is shutting down; ", name, " is recorded")));
-      }
-    }
-  }
+  for (auto& [name, replies] : remote) AnswerFromStore(name, replies);
   {
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithDeadline(absl::Condition(
@@ -274,12 +257,8 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
         adopted.reply_by = reply_by;
         if (stopping_) {
           ReplyLocked(adopted, absl::OkStatus());
-        } else if (reply_by != absl::InfiniteFuture()) {
-          executor_->PostAt(reply_by, [this, name] {
-            absl::MutexLock l(&mu_);
-            auto found = active_.find(name);
-            if (found != active_.end()) ReplyLocked(found->second, absl::OkStatus());
-          });
+        } else {
+          ScheduleReplyByLocked(name, reply_by);
         }
       } else {
         AnswerRemote(done, adopted.rec);
@@ -306,15 +285,7 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
             due.swap(found->second);
             remote_replies_.erase(found);
           }
-          auto stored = store_->GetJob(name);
-          for (RemoteReply& r : due) {
-            if (stored.ok()) {
-              AnswerRemote(r.done, *stored);
-            } else {
-              r.done(absl::UnavailableError(absl::StrCat(
-                  name, " is recorded but could not be read back: ", stored.status().message())));
-            }
-          }
+          AnswerFromStore(name, due);
         });
       }
       wake_follower_ = true;
@@ -342,13 +313,7 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
   q.push_back(name);
   if (q.size() == 1) {
     ScheduleSubmitLocked(name, now);
-    if (reply_by != absl::InfiniteFuture()) {
-      executor_->PostAt(reply_by, [this, name] {
-        absl::MutexLock l(&mu_);
-        auto it = active_.find(name);
-        if (it != active_.end()) ReplyLocked(it->second, absl::OkStatus());
-      });
-    }
+    ScheduleReplyByLocked(name, reply_by);
   } else {
     // Another job owns the source blueprint; this one cannot be submitted
     // before that one finishes, so answer now.
@@ -360,6 +325,15 @@ void JobEngine::CreateJob(const v1::SyncBlueprintRequest& request, absl::Time re
 void JobEngine::ScheduleSubmitLocked(const std::string& name, absl::Time when) {
   if (stopping_) return;
   executor_->PostAt(when, [this, name] { RunSubmit(name); });
+}
+
+void JobEngine::ScheduleReplyByLocked(const std::string& name, absl::Time reply_by) {
+  if (reply_by == absl::InfiniteFuture()) return;
+  executor_->PostAt(reply_by, [this, name] {
+    absl::MutexLock l(&mu_);
+    auto it = active_.find(name);
+    if (it != active_.end()) ReplyLocked(it->second, absl::OkStatus());
+  });
 }
 
 void JobEngine::ScheduleReconcileLocked(const std::string& name, absl::Time when) {
@@ -859,6 +833,19 @@ absl::Status JobEngine::Watch(const std::string& name, uint64_t* watch_id, Watch
   return absl::OkStatus();
 }
 
+uint64_t JobEngine::WatchJob(const std::string& name, JobService::WatchCallback callback) {
+  uint64_t id = 0;
+  absl::Status s = Watch(name, &id, [callback](const v1::SyncJob* job) {
+    if (job == nullptr) {
+      callback(absl::UnavailableError("the server is shutting down; watch again to continue"));
+    } else {
+      callback(*job);
+    }
+  });
+  if (!s.ok()) callback(s);
+  return id;
+}
+
 void JobEngine::Unwatch(uint64_t watch_id) {
   if (watch_id == 0) return;
   absl::MutexLock lock(&mu_);
@@ -905,6 +892,18 @@ void JobEngine::AnswerRemote(SubmitCallback& done, const JobRecord& rec) {
     done(FromSyncError(rec.job().error()));
   } else {
     done(rec.job());
+  }
+}
+
+void JobEngine::AnswerFromStore(const std::string& name, std::vector<RemoteReply>& replies) {
+  absl::StatusOr<JobRecord> stored = store_->GetJob(name);
+  for (RemoteReply& r : replies) {
+    if (stored.ok()) {
+      AnswerRemote(r.done, *stored);
+    } else {
+      r.done(absl::UnavailableError(absl::StrCat(
+          name, " is recorded but could not be read back: ", stored.status().message())));
+    }
   }
 }
 
@@ -1000,7 +999,7 @@ void JobEngine::BecomeLeaderLocked(int64_t term) {
   ++generation_;
   stats_.leader_term = term;
   ++stats_.leadership_changes;
-  AdoptLocked(std::move(*unfinished));
+  AdoptLocked(std::move(*unfinished), "adopted unfinished jobs", /*log_if_none=*/false);
   log::Info("leading: resumed unfinished jobs",
             {{"epoch", std::to_string(term)}, {"jobs", std::to_string(active_.size())}});
 }
@@ -1032,10 +1031,11 @@ void JobEngine::AdoptNewJobsLocked() {
               {{"error", unfinished.status().message()}});
     return;
   }
-  AdoptLocked(std::move(*unfinished));
+  AdoptLocked(std::move(*unfinished), "adopted unfinished jobs", /*log_if_none=*/false);
 }
 
-void JobEngine::AdoptLocked(std::vector<JobRecord> unfinished) {
+void JobEngine::AdoptLocked(std::vector<JobRecord> unfinished, const char* message,
+                            bool log_if_none) {
   const absl::Time now = clock_->Now();
   int queued = 0, tracked = 0, reconciling = 0;
   for (JobRecord& rec : unfinished) {
@@ -1044,10 +1044,10 @@ void JobEngine::AdoptLocked(std::vector<JobRecord> unfinished) {
     if (active_.count(name) || finished_.count(name) || unpersisted_.count(name)) continue;
     AdoptLocked(std::move(rec), now, &queued, &tracked, &reconciling);
   }
-  if (queued + tracked + reconciling > 0) {
-    log::Info("adopted unfinished jobs", {{"queued", std::to_string(queued)},
-                                          {"tracking", std::to_string(tracked)},
-                                          {"reconciling", std::to_string(reconciling)}});
+  if (log_if_none || queued + tracked + reconciling > 0) {
+    log::Info(message, {{"queued", std::to_string(queued)},
+                        {"tracking", std::to_string(tracked)},
+                        {"reconciling", std::to_string(reconciling)}});
   }
 }
 

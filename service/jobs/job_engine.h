@@ -46,6 +46,7 @@
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.pb.h"
 #include "service/common/executor.h"
+#include "service/jobs/job_service.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/leader_elector.h"
 #include "service/tencent/lighthouse_client.h"
@@ -112,7 +113,7 @@ struct JobEngineStats {
   int64_t leadership_changes = 0;  // times this engine took or lost the lead
 };
 
-class JobEngine {
+class JobEngine final : public JobService {
  public:
   // Called exactly once per Submit: with the job (QUEUED, or RUNNING with the
   // new destination ids), or with the error that rejected it. Runs under the
@@ -141,7 +142,15 @@ class JobEngine {
   // `request` must already be validated. The callback runs on an engine
   // thread; if the submission has not been answered by `reply_by` the
   // callback gets the job as it stands (QUEUED).
-  void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by, SubmitCallback done);
+  void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+              SubmitCallback done) override;
+
+  // JobService.
+  void GetJob(const std::string& name, JobCallback done) override { done(Get(name)); }
+  void ListJobs(const JobQuery& query, PageCallback done) override {
+    done(store_->ListJobs(query));
+  }
+  uint64_t WatchJob(const std::string& name, JobService::WatchCallback callback) override;
 
   // The job as it stands (memory for unfinished jobs, else the store).
   absl::StatusOr<v1::SyncJob> Get(const std::string& name);
@@ -151,7 +160,7 @@ class JobEngine {
   // For a finished job only the first call happens and *watch_id is 0.
   // NotFound if there is no such job.
   absl::Status Watch(const std::string& name, uint64_t* watch_id, WatchCallback callback);
-  void Unwatch(uint64_t watch_id);
+  void Unwatch(uint64_t watch_id) override;
 
   // Runs one tracker cycle now (tests); returns when it is done.
   void PollOnceForTest();
@@ -201,11 +210,18 @@ class JobEngine {
   void FollowOnce();
   // Answers a remote caller from `job` (the store's version).
   static void AnswerRemote(SubmitCallback& done, const JobRecord& rec);
+  // Answers `replies` from the store's version of `name` (Unavailable if it
+  // cannot be read). Not under mu_: reads the store.
+  void AnswerFromStore(const std::string& name, std::vector<RemoteReply>& replies);
 
   // Helpers that expect mu_ held.
   void ScheduleSubmitLocked(const std::string& name, absl::Time when)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleReconcileLocked(const std::string& name, absl::Time when)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers a caller still waiting on `name` with the job as it stands at
+  // `reply_by` (nothing if InfiniteFuture).
+  void ScheduleReplyByLocked(const std::string& name, absl::Time reply_by)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Stamps update_time, writes to the store (logging failures: memory stays
   // authoritative until the next successful write) and notifies watchers.
@@ -222,7 +238,10 @@ class JobEngine {
   // leadership term, or recorded by another replica).
   void AdoptLocked(JobRecord rec, absl::Time now, int* queued, int* tracked, int* reconciling)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AdoptLocked(std::vector<JobRecord> unfinished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adopts each job not known here yet and logs the counts as `message`
+  // (also when there were none if `log_if_none`).
+  void AdoptLocked(std::vector<JobRecord> unfinished, const char* message, bool log_if_none)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Retries the final writes of finished jobs that failed.
   void RetryUnpersistedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BecomeLeaderLocked(int64_t term) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -122,6 +122,19 @@ class HaE2eTest : public ::testing::Test {
     return -1;
   }
 
+  // Polls the replica's "readiness" until it reports `want`; the last
+  // answer (or error) when `timeout` passes first.
+  static absl::StatusOr<int> WaitForReadiness(Server& s, int want, absl::Duration timeout) {
+    const absl::Time end = absl::Now() + timeout;
+    absl::StatusOr<int> ready = -1;
+    while (absl::Now() < end) {
+      ready = HealthCheck(s.channel, "readiness", absl::Seconds(2));
+      if (ready.ok() && *ready == want) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return ready;
+  }
+
   grpc::Status Sync(Server& s, const v1::SyncBlueprintRequest& req, v1::SyncJob* job) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
@@ -417,13 +430,7 @@ TEST_F(HaE2eTest, PostgresRestartMidRunIsReportedAndRecoveredWithoutLossOrDuplic
   // While it is down: readiness turns NOT_SERVING (liveness stays SERVING,
   // a restart would not help), and a new job gets a clear UNAVAILABLE.
   for (auto& s : live_) {
-    const absl::Time end = absl::Now() + absl::Seconds(20);
-    absl::StatusOr<int> ready = -1;
-    while (absl::Now() < end) {
-      ready = HealthCheck(s->channel, "readiness", absl::Seconds(2));
-      if (ready.ok() && *ready == 2 /* NOT_SERVING */) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
+    const absl::StatusOr<int> ready = WaitForReadiness(*s, 2 /* NOT_SERVING */, absl::Seconds(20));
     ASSERT_TRUE(ready.ok()) << ready.status();
     EXPECT_EQ(*ready, 2) << "readiness did not report the store outage";
     auto live = HealthCheck(s->channel, "liveness", absl::Seconds(2));
@@ -444,13 +451,7 @@ TEST_F(HaE2eTest, PostgresRestartMidRunIsReportedAndRecoveredWithoutLossOrDuplic
 
   ASSERT_TRUE(pg_->Start().ok());
   for (auto& s : live_) {
-    const absl::Time end = absl::Now() + absl::Seconds(30);
-    absl::StatusOr<int> ready = -1;
-    while (absl::Now() < end) {
-      ready = HealthCheck(s->channel, "readiness", absl::Seconds(2));
-      if (ready.ok() && *ready == 1) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
+    const absl::StatusOr<int> ready = WaitForReadiness(*s, 1 /* SERVING */, absl::Seconds(30));
     EXPECT_TRUE(ready.ok() && *ready == 1) << "readiness did not recover";
   }
   const std::vector<std::string> more = SubmitRoundRobin(12, 18, 12);

@@ -78,7 +78,20 @@ TEST_F(ReconcileE2eTest, NotExecutedBut5xxIsResubmittedOnce) {
 // never made) and `after` = true saw two copies and failed the job as
 // "needs attention" although its call had executed.
 class ReconcileAfterFinishedJobE2eTest : public E2eTest,
-                                         public ::testing::WithParamInterface<bool> {};
+                                         public ::testing::WithParamInterface<bool> {
+ protected:
+  // Runs `request` once to SUCCEEDED (into *done): the copy it makes is the
+  // one the later jobs on the same source must not take for their own.
+  void SyncToSuccess(const v1::SyncBlueprintRequest& request, SyncJob* done) {
+    SyncJob first;
+    grpc::Status s = Sync(request, &first);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    auto first_done = WaitForTerminal(first.name());
+    BPS_ASSERT_OK(first_done.status());
+    ASSERT_EQ(first_done->state(), SyncJob::SUCCEEDED);
+    *done = *first_done;
+  }
+};
 
 TEST_P(ReconcileAfterFinishedJobE2eTest, EarlierJobsCopiesAreNotMistakenForTheCallsResult) {
   const bool after = GetParam();
@@ -87,17 +100,13 @@ TEST_P(ReconcileAfterFinishedJobE2eTest, EarlierJobsCopiesAreNotMistakenForTheCa
   const auto request = MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-beijing"});
 
   SyncJob first;
-  grpc::Status s = Sync(request, &first);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  auto first_done = WaitForTerminal(first.name());
-  BPS_ASSERT_OK(first_done.status());
-  ASSERT_EQ(first_done->state(), SyncJob::SUCCEEDED);
+  ASSERT_NO_FATAL_FAILURE(SyncToSuccess(request, &first));
 
   BPS_ASSERT_OK(admin().SetFaults(
       absl::StrCat(R"({"rules":[{"action":"SyncBlueprint","fault":"internal_error","phase":")",
                    after ? "after" : "before", R"(","count":1}]})")));
   SyncJob second;
-  s = Sync(request, &second);
+  grpc::Status s = Sync(request, &second);
   ASSERT_TRUE(s.ok()) << s.error_message();
   auto second_done = WaitForTerminal(second.name(), absl::Seconds(60));
   BPS_ASSERT_OK(second_done.status());
@@ -109,7 +118,7 @@ TEST_P(ReconcileAfterFinishedJobE2eTest, EarlierJobsCopiesAreNotMistakenForTheCa
   ASSERT_EQ(stats->sync_submissions.size(), 2u);
   EXPECT_EQ(stats->Action("SyncBlueprint").received, after ? 2 : 3);
   ASSERT_EQ(second_done->destinations_size(), 1);
-  EXPECT_NE(second_done->destinations(0).blueprint_id(), first_done->destinations(0).blueprint_id())
+  EXPECT_NE(second_done->destinations(0).blueprint_id(), first.destinations(0).blueprint_id())
       << "the second job adopted the first job's copy";
   EXPECT_EQ(second_done->destinations(0).blueprint_id(),
             stats->sync_submissions[1].destination_blueprint_ids.at(0));
@@ -133,16 +142,12 @@ TEST_F(ReconcileAfterFinishedJobE2eTest, EarlierJobsCopiesAreRecognizedBehindABa
   const auto request = MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-beijing"});
 
   SyncJob first;
-  grpc::Status s = Sync(request, &first);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  auto first_done = WaitForTerminal(first.name());
-  BPS_ASSERT_OK(first_done.status());
-  ASSERT_EQ(first_done->state(), SyncJob::SUCCEEDED);
+  ASSERT_NO_FATAL_FAILURE(SyncToSuccess(request, &first));
 
   BPS_ASSERT_OK(admin().SetFaults(
       R"({"rules":[{"action":"SyncBlueprint","fault":"internal_error","phase":"before","count":1}]})"));
   SyncJob second;
-  s = Sync(request, &second);
+  grpc::Status s = Sync(request, &second);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(second.state(), SyncJob::RUNNING) << "expected an ambiguous submission";
   // Queued behind the second job, before its reconciliation looks (3 s).
@@ -160,7 +165,7 @@ TEST_F(ReconcileAfterFinishedJobE2eTest, EarlierJobsCopiesAreRecognizedBehindABa
   BPS_ASSERT_OK(second_done.status());
   EXPECT_EQ(second_done->state(), SyncJob::SUCCEEDED) << second_done->ShortDebugString();
   ASSERT_EQ(second_done->destinations_size(), 1);
-  EXPECT_NE(second_done->destinations(0).blueprint_id(), first_done->destinations(0).blueprint_id())
+  EXPECT_NE(second_done->destinations(0).blueprint_id(), first.destinations(0).blueprint_id())
       << "the second job adopted the first job's copy: its own sync was never made";
   stats = admin().Stats();
   BPS_ASSERT_OK(stats.status());
