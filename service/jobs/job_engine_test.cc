@@ -22,12 +22,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/job_table.h"
 #include "service/tencent/api_error.h"
 #include "tests/testing_util/fake_clock.h"
 
@@ -302,6 +304,74 @@ class FlakyStore final : public JobStore {
   std::unique_ptr<JobStore> next_;
 };
 
+// The engine's rule: no store or upstream call while the job table's lock is
+// held (callers, watchers and metrics would wait on it). Every engine in
+// these tests reaches the store and the fake upstream through these.
+void ExpectTableUnlocked(const char* call) {
+  EXPECT_FALSE(JobTableLockHeld()) << call << " called with the job table's lock held";
+}
+
+class LockCheckingStore final : public JobStore {
+ public:
+  explicit LockCheckingStore(JobStore* next) : next_(next) {}
+  absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
+    ExpectTableUnlocked("JobStore::CreateJob");
+    return next_->CreateJob(record);
+  }
+  absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
+    ExpectTableUnlocked("JobStore::GetJob");
+    return next_->GetJob(name);
+  }
+  absl::Status UpdateJob(const JobRecord& record) override {
+    ExpectTableUnlocked("JobStore::UpdateJob");
+    return next_->UpdateJob(record);
+  }
+  absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
+    ExpectTableUnlocked("JobStore::ListJobs");
+    return next_->ListJobs(query);
+  }
+  absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
+    ExpectTableUnlocked("JobStore::ListUnfinishedJobs");
+    return next_->ListUnfinishedJobs();
+  }
+  void SetWriteFence(std::optional<int64_t> epoch) override { next_->SetWriteFence(epoch); }
+
+ private:
+  JobStore* const next_;
+};
+
+class LockCheckingClient final : public tencent::LighthouseClient {
+ public:
+  explicit LockCheckingClient(tencent::LighthouseClient* next) : next_(next) {}
+  absl::StatusOr<tencent::SyncBlueprintResponse> SyncBlueprint(
+      const tencent::SyncBlueprintRequest& request, const tencent::CallOptions& options) override {
+    ExpectTableUnlocked("SyncBlueprint");
+    return next_->SyncBlueprint(request, options);
+  }
+  absl::StatusOr<tencent::DescribeBlueprintsResponse> DescribeBlueprints(
+      const tencent::DescribeBlueprintsRequest& request,
+      const tencent::CallOptions& options) override {
+    ExpectTableUnlocked("DescribeBlueprints");
+    return next_->DescribeBlueprints(request, options);
+  }
+  absl::StatusOr<tencent::DescribeRegionsResponse> DescribeRegions(
+      const std::string& region, const tencent::CallOptions& options) override {
+    ExpectTableUnlocked("DescribeRegions");
+    return next_->DescribeRegions(region, options);
+  }
+
+ private:
+  tencent::LighthouseClient* const next_;
+};
+
+TEST(LockCheckingTest, SeesTheTableLock) {
+  JobEngineOptions options;
+  JobTable table(options);
+  EXPECT_FALSE(JobTableLockHeld());
+  table.Locked([](TableState&) { EXPECT_TRUE(JobTableLockHeld()); });
+  EXPECT_FALSE(JobTableLockHeld());
+}
+
 // Collects the answers a SubmitCallback receives.
 class Replies {
  public:
@@ -328,16 +398,19 @@ class Replies {
   std::vector<absl::StatusOr<v1::SyncJob>> got_ ABSL_GUARDED_BY(mu_);
 };
 
-// Collects what a watcher sees ("" for nullptr).
+// Collects what a watcher sees (nullopt for the end of the watch at
+// shutdown, Unavailable; any other error is kept apart).
 class Seen {
  public:
-  JobEngine::WatchCallback Callback() {
-    return [this](const v1::SyncJob* job) {
+  JobService::WatchCallback Callback() {
+    return [this](absl::StatusOr<v1::SyncJob> job) {
       absl::MutexLock lock(&mu_);
-      if (job == nullptr) {
+      if (job.ok()) {
+        got_.push_back(std::move(*job));
+      } else if (job.status().code() == absl::StatusCode::kUnavailable) {
         got_.push_back(std::nullopt);
       } else {
-        got_.push_back(*job);
+        error_ = job.status();
       }
     };
   }
@@ -349,11 +422,43 @@ class Seen {
     absl::MutexLock lock(&mu_);
     return got_.size();
   }
+  absl::Status error() const {
+    absl::MutexLock lock(&mu_);
+    return error_;
+  }
 
  private:
   mutable absl::Mutex mu_;
   std::vector<std::optional<v1::SyncJob>> got_ ABSL_GUARDED_BY(mu_);
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
+
+// JobService::GetJob, waited for.
+absl::StatusOr<v1::SyncJob> Get(JobService& service, const std::string& name) {
+  absl::Notification done;
+  absl::StatusOr<v1::SyncJob> out;
+  service.GetJob(name, [&](absl::StatusOr<v1::SyncJob> job) {
+    out = std::move(job);
+    done.Notify();
+  });
+  if (!done.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    return absl::DeadlineExceededError("GetJob never answered");
+  }
+  return out;
+}
+
+// JobService::WatchJob, waiting for its first delivery (which may follow a
+// store read): the error that ended the watch at once (then *id is 0, there
+// is nothing left to unwatch), else OK.
+absl::Status Watch(JobService& service, const std::string& name, uint64_t* id, Seen& seen) {
+  *id = service.WatchJob(name, seen.Callback());
+  const bool first = WaitFor([&] { return seen.count() > 0 || !seen.error().ok(); });
+  if (!seen.error().ok()) {
+    *id = 0;
+    return seen.error();
+  }
+  return first ? absl::OkStatus() : absl::DeadlineExceededError("no first delivery");
+}
 
 v1::SyncBlueprintRequest Request(const std::string& src, const std::string& bp,
                                  const std::vector<std::string>& dests,
@@ -418,7 +523,8 @@ class JobEngineTest : public ::testing::Test {
 
   void StartEngine(JobEngineOptions options = FastOptions(), Clock* clock = SystemClock::Default(),
                    JobStore* store = nullptr) {
-    engine_ = std::make_unique<JobEngine>(options, store ? store : store_.get(), &fake_, clock);
+    checked_store_ = std::make_unique<LockCheckingStore>(store ? store : store_.get());
+    engine_ = std::make_unique<JobEngine>(options, checked_store_.get(), &checked_fake_, clock);
     ASSERT_TRUE(engine_->Start().ok());
     // The tracker runs one cycle as soon as it starts; let it finish so that
     // call counts taken afterwards belong to the test's own cycles.
@@ -426,7 +532,7 @@ class JobEngineTest : public ::testing::Test {
   }
 
   v1::SyncJob Job(const std::string& name) {
-    auto job = engine_->Get(name);
+    auto job = Get(*engine_, name);
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? *job : v1::SyncJob();
   }
@@ -437,7 +543,7 @@ class JobEngineTest : public ::testing::Test {
   }
   bool WaitForState(const std::string& name, v1::SyncJob::State state) {
     const bool ok = WaitFor([&] {
-      auto job = engine_->Get(name);
+      auto job = Get(*engine_, name);
       return job.ok() && job->state() == state;
     });
     if (!ok) {
@@ -448,7 +554,7 @@ class JobEngineTest : public ::testing::Test {
   }
   bool WaitForIds(const std::string& name) {
     return WaitFor([&] {
-      auto job = engine_->Get(name);
+      auto job = Get(*engine_, name);
       if (!job.ok() || job->destinations().empty()) return false;
       for (const auto& d : job->destinations()) {
         if (d.blueprint_id().empty()) return false;
@@ -460,6 +566,8 @@ class JobEngineTest : public ::testing::Test {
   std::unique_ptr<JobStore> store_;
   FlakyStore flaky_;
   FakeLighthouse fake_;
+  LockCheckingClient checked_fake_{&fake_};
+  std::unique_ptr<LockCheckingStore> checked_store_;
   std::unique_ptr<JobEngine> engine_;
 };
 
@@ -1355,9 +1463,9 @@ TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
 
   Seen w1, w2;
   uint64_t id1 = 0, id2 = 0;
-  ASSERT_TRUE(engine_->Watch(job->name(), &id1, w1.Callback()).ok());
+  ASSERT_TRUE(Watch(*engine_, job->name(), &id1, w1).ok());
   ASSERT_EQ(w1.count(), 1u) << "the current job must be delivered before Watch returns";
-  ASSERT_TRUE(engine_->Watch(job->name(), &id2, w2.Callback()).ok());
+  ASSERT_TRUE(Watch(*engine_, job->name(), &id2, w2).ok());
   EXPECT_NE(id1, 0u);
   EXPECT_NE(id2, 0u);
   EXPECT_NE(id1, id2);
@@ -1384,7 +1492,7 @@ TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
   // A finished job: one call, nothing registered.
   Seen w3;
   uint64_t id3 = 99;
-  ASSERT_TRUE(engine_->Watch(job->name(), &id3, w3.Callback()).ok());
+  ASSERT_TRUE(Watch(*engine_, job->name(), &id3, w3).ok());
   EXPECT_EQ(id3, 0u);
   ASSERT_EQ(w3.count(), 1u);
   EXPECT_EQ(w3.all()[0]->state(), v1::SyncJob::SUCCEEDED);
@@ -1404,7 +1512,7 @@ TEST_F(JobEngineTest, WatchOfUnknownJobIsNotFound) {
   StartEngine();
   Seen w;
   uint64_t id = 7;
-  const absl::Status s = engine_->Watch(NewJobName(), &id, w.Callback());
+  const absl::Status s = Watch(*engine_, NewJobName(), &id, w);
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(w.count(), 0u);
   EXPECT_EQ(id, 0u);
@@ -1422,7 +1530,7 @@ TEST_F(JobEngineTest, WatchOfQueuedJobSeesItStartAndShutdownClosesWithNull) {
 
   Seen w;
   uint64_t id = 0;
-  ASSERT_TRUE(engine_->Watch(job2->name(), &id, w.Callback()).ok());
+  ASSERT_TRUE(Watch(*engine_, job2->name(), &id, w).ok());
   fake_.SetState("ap-singapore", job1->destinations(0).blueprint_id(), "NORMAL");
   engine_->PollOnceForTest();
   ASSERT_TRUE(WaitForState(job2->name(), v1::SyncJob::RUNNING));
@@ -1544,7 +1652,7 @@ TEST_F(JobEngineTest, SubmitAcceptedBeforeShutdownIsAnswered) {
 
 TEST_F(JobEngineTest, GetOfUnknownJobIsNotFound) {
   StartEngine();
-  EXPECT_EQ(engine_->Get(NewJobName()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Get(*engine_, NewJobName()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(engine_->serving());
 }
 
@@ -1604,6 +1712,7 @@ class ReplicatedEngineTest : public ::testing::Test {
 
   struct Replica {
     std::unique_ptr<LeaderElector> elector;
+    std::unique_ptr<LockCheckingStore> store;
     std::unique_ptr<JobEngine> engine;
   };
 
@@ -1629,7 +1738,8 @@ class ReplicatedEngineTest : public ::testing::Test {
     JobEngineOptions o = FastOptions();
     o.elector = r.elector.get();
     o.follow_interval = follow_interval;
-    r.engine = std::make_unique<JobEngine>(o, store_.get(), &fake_);
+    r.store = std::make_unique<LockCheckingStore>(store_.get());
+    r.engine = std::make_unique<JobEngine>(o, r.store.get(), &checked_fake_);
     EXPECT_TRUE(r.engine->Start().ok());
     replicas_.push_back(std::move(r));
     return replicas_.back();
@@ -1638,6 +1748,7 @@ class ReplicatedEngineTest : public ::testing::Test {
   absl::StatusOr<JobRecord> Stored(const std::string& name) { return store_->GetJob(name); }
 
   FakeLighthouse fake_;
+  LockCheckingClient checked_fake_{&fake_};
   FakeLease lease_;
   FlakyStore* flaky_ = nullptr;
   std::unique_ptr<JobStore> store_;
@@ -1668,7 +1779,7 @@ TEST_F(ReplicatedEngineTest, OnlyTheLeaderCallsUpstreamAndAJobSentToAFollowerIsS
   // Polled by the leader; a watcher on the follower sees it finish.
   Seen seen;
   uint64_t id = 0;
-  ASSERT_TRUE(b.engine->Watch(job->name(), &id, seen.Callback()).ok());
+  ASSERT_TRUE(Watch(*b.engine, job->name(), &id, seen).ok());
   EXPECT_NE(id, 0u);
   for (const auto& d : job->destinations()) fake_.SetState(d.region(), d.blueprint_id(), "NORMAL");
   a.engine->PollOnceForTest();
@@ -1678,7 +1789,7 @@ TEST_F(ReplicatedEngineTest, OnlyTheLeaderCallsUpstreamAndAJobSentToAFollowerIsS
   })) << "the follower's watcher never saw the leader finish the job";
   b.engine->Unwatch(id);
   EXPECT_EQ(fake_.sync_count(), 1);
-  auto got = b.engine->Get(job->name());
+  auto got = Get(*b.engine, job->name());
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->state(), v1::SyncJob::SUCCEEDED);
 }

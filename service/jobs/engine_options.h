@@ -1,0 +1,78 @@
+// What the job engine and each of its parts are configured with, and the
+// counters they keep. Kept apart from job_engine.h so the parts need not
+// include the facade that wires them.
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_ENGINE_OPTIONS_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_ENGINE_OPTIONS_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "blueprintsync/v1/blueprint_sync.pb.h"
+
+namespace blueprintsync::jobs {
+
+class LeaderElector;
+
+// Told about every job that ends (metrics). Runs under the job table's lock:
+// must be quick and must not call back into the engine.
+class JobObserver {
+ public:
+  virtual ~JobObserver() = default;
+  // `job` has just become SUCCEEDED or FAILED; each destination has ended
+  // (its update_time is when it did).
+  virtual void OnJobFinished(const v1::SyncJob& job) = 0;
+};
+
+struct JobEngineOptions {
+  // How often unfinished destinations are polled with DescribeBlueprints.
+  absl::Duration poll_interval = absl::Seconds(10);
+  // A job whose destinations are not all finished by then fails them.
+  absl::Duration job_deadline = absl::Hours(6);
+  // Submission workers (each may wait for rate-limit capacity).
+  int workers = 4;
+  // Backoff for submissions that certainly did not execute (connection
+  // refused, throttled after retries): doubles from initial to max.
+  absl::Duration retry_initial = absl::Seconds(1);
+  absl::Duration retry_max = absl::Seconds(30);
+  // A source that Tencent reports busy is retried this often, for at most
+  // busy_window, before the job fails with ABORTED.
+  absl::Duration busy_retry_interval = absl::Seconds(5);
+  absl::Duration busy_window = absl::Minutes(10);
+  // How long after an ambiguous submission the reconciler first looks, how
+  // often it looks again, and how many looks before giving up.
+  absl::Duration reconcile_grace = absl::Seconds(10);
+  int reconcile_attempts = 6;
+  // Finished jobs kept in memory for Get (0 disables).
+  int finished_cache_size = 10000;
+  // Copies created this long before our attempt still count as its result
+  // (clock skew between this host and Tencent Cloud).
+  absl::Duration reconcile_clock_skew = absl::Seconds(30);
+  // Not owned; must outlive the engine. None when null.
+  JobObserver* observer = nullptr;
+  // Several replicas on a shared store: only the lease holder calls
+  // upstream. Null: this process is the only one and always leads. Not
+  // owned; must be started before Start() and outlive the engine.
+  LeaderElector* elector = nullptr;
+  // With an elector: how often leadership is checked, the leader looks for
+  // jobs other replicas recorded, and jobs another replica runs are re-read
+  // for callers and watchers here.
+  absl::Duration follow_interval = absl::Seconds(1);
+};
+
+struct JobEngineStats {
+  int64_t poll_cycles = 0;
+  int64_t describe_calls = 0;             // DescribeBlueprints calls by the tracker, total
+  int64_t last_cycle_describe_calls = 0;  // in the most recent completed cycle
+  int64_t sync_calls = 0;                 // SyncBlueprint calls made
+  int64_t active_jobs = 0;
+  // Active jobs by the state callers see.
+  int64_t queued_jobs = 0;
+  int64_t running_jobs = 0;
+  // -1: single replica (always leads); 0: not leading; else the lease epoch.
+  int64_t leader_term = 0;
+  int64_t leadership_changes = 0;  // times this engine took or lost the lead
+};
+
+}  // namespace blueprintsync::jobs
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_ENGINE_OPTIONS_H_

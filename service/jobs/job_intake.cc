@@ -1,0 +1,165 @@
+#include "service/jobs/job_intake.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/common/log.h"
+#include "service/jobs/job_state.h"
+
+namespace blueprintsync::jobs {
+namespace {
+absl::Status ShuttingDown() {
+  return absl::UnavailableError("the service is shutting down; retry on another replica");
+}
+}  // namespace
+
+void JobIntake::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+                       JobService::JobCallback done, Executor* threads, Executor* timers) {
+  // Shared so it can still be answered if the task is refused.
+  auto shared_done = std::make_shared<JobService::JobCallback>(std::move(done));
+  const bool posted = threads->Post([this, request, reply_by, shared_done, timers] {
+    Record(request, reply_by, std::move(*shared_done), timers);
+  });
+  if (!posted) (*shared_done)(ShuttingDown());
+}
+
+JobRecord JobIntake::NewRecord(const v1::SyncBlueprintRequest& request) const {
+  const absl::Time now = steps_->clock()->Now();
+  JobRecord rec;
+  v1::SyncJob* job = rec.mutable_job();
+  job->set_name(NewJobName());
+  job->set_state(v1::SyncJob::QUEUED);
+  job->set_source_region(request.source_region());
+  job->set_blueprint_id(request.blueprint_id());
+  job->set_request_id(request.request_id());
+  for (const auto& region : request.destination_regions()) {
+    v1::Destination* d = job->add_destinations();
+    d->set_region(region);
+    d->set_state(v1::Destination::PENDING);
+    *d->mutable_update_time() = ToProto(now);
+  }
+  *job->mutable_create_time() = ToProto(now);
+  *job->mutable_update_time() = ToProto(now);
+  *job->mutable_deadline() = ToProto(now + steps_->options().job_deadline);
+  rec.set_phase(JobRecord::NOT_SUBMITTED);
+  rec.set_request_fingerprint(RequestFingerprint(request));
+  return rec;
+}
+
+void JobIntake::Record(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+                       JobService::JobCallback done, Executor* timers) {
+  const JobRecord fresh = NewRecord(request);
+  absl::StatusOr<CreateJobResult> created = store_->CreateJob(fresh);
+  if (!created.ok()) {
+    log::Error("could not record job",
+               {{"job", fresh.job().name()}, {"error", created.status().message()}});
+    done(absl::UnavailableError(
+        absl::StrCat("could not record the job: ", created.status().message())));
+    return;
+  }
+  if (!created->created) {
+    AnswerRepeat(request, fresh, created->record, done);
+    return;
+  }
+  const JobRecord& rec = created->record;
+  const std::string name = rec.job().name();
+  const bool single = table_->Locked([](TableState& s) { return s.leadership.single(); });
+  log::Info("job recorded", {{"job", name},
+                             {"blueprint_id", request.blueprint_id()},
+                             {"source_region", request.source_region()},
+                             {"request_id", request.request_id()}});
+  if (!single && HandOver(rec, reply_by, done, timers)) return;
+  bool stopping = false;
+  const bool first = table_->Locked([&](TableState& s) {
+    stopping = s.stopping;
+    const bool owns = s.Add(rec);
+    JobEntry& e = s.active[name];
+    e.reply = std::move(done);
+    e.reply_by = reply_by;
+    // Shutdown has already answered the callers it knew of; a job
+    // recorded now is QUEUED and will be submitted after the restart.
+    // A job behind another on its source cannot be submitted before that
+    // one finishes, so its caller is answered now.
+    if (stopping || !owns) s.Reply(e);
+    s.Publish(e.rec.job());
+    return owns;
+  });
+  if (stopping || !first) return;
+  steps_->ScheduleSubmit(name, steps_->clock()->Now());
+  steps_->ScheduleReplyBy(name, reply_by);
+}
+
+void JobIntake::AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobRecord& fresh,
+                             const JobRecord& existing, JobService::JobCallback& done) {
+  if (existing.request_fingerprint() != fresh.request_fingerprint()) {
+    done(InvalidField(
+        "request_id", "REQUEST_ID_REUSED",
+        absl::StrCat("request_id \"", request.request_id(),
+                     "\" was already used for a different request (", existing.job().name(), ")")));
+    return;
+  }
+  // The version this replica runs is newer than the store's, if it has one.
+  const JobRecord current = table_->Locked([&](TableState& s) {
+    auto it = s.active.find(existing.job().name());
+    return it != s.active.end() ? it->second.rec : existing;
+  });
+  if (current.phase() == JobRecord::REJECTED) {
+    done(FromSyncError(current.job().error()));
+  } else {
+    done(current.job());
+  }
+}
+
+bool JobIntake::HandOver(const JobRecord& rec, absl::Time reply_by, JobService::JobCallback& done,
+                         Executor* timers) {
+  const std::string& name = rec.job().name();
+  enum class Next { kQueueHere, kAnswered, kWaitHere, kAwaitLeader } next = Next::kQueueHere;
+  std::optional<JobRecord> run_here;    // answer as a remote caller of this run
+  std::optional<v1::SyncJob> as_it_is;  // answer with this version
+  table_->Locked([&](TableState& s) {
+    auto it = s.active.find(name);
+    if (it != s.active.end()) {
+      // Already adopted from the store by this (leading) replica.
+      JobEntry& adopted = it->second;
+      const JobRecord::SubmitPhase phase = adopted.rec.phase();
+      if (s.OwnsSource(adopted) &&
+          (phase == JobRecord::NOT_SUBMITTED || phase == JobRecord::SUBMITTING)) {
+        adopted.reply = std::move(done);
+        adopted.reply_by = reply_by;
+        if (s.stopping) s.Reply(adopted);
+        next = s.stopping ? Next::kAnswered : Next::kWaitHere;
+      } else {
+        run_here = adopted.rec;
+        next = Next::kAnswered;
+      }
+      return;
+    }
+    if (auto finished = s.finished.find(name); finished != s.finished.end()) {
+      as_it_is = finished->second;
+      next = Next::kAnswered;
+    } else if (s.stopping) {
+      as_it_is = rec.job();
+      next = Next::kAnswered;
+    } else if (!s.leadership.leading()) {
+      next = Next::kAwaitLeader;
+    }
+  });
+  switch (next) {
+    case Next::kQueueHere:
+      return false;
+    case Next::kAnswered:
+      if (run_here) ReplicaFollower::AnswerFrom(*run_here, done);
+      if (as_it_is) done(*as_it_is);
+      return true;
+    case Next::kWaitHere:
+      steps_->ScheduleReplyBy(name, reply_by);
+      return true;
+    case Next::kAwaitLeader:
+      follower_->AwaitOutcome(name, std::move(done), reply_by, timers);
+      return true;
+  }
+  return true;
+}
+
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,51 @@
+// JobIntake: records each accepted SyncBlueprint request as a durable QUEUED
+// job (or finds the job an earlier request with the same request_id
+// created) and hands it on: to this replica's submission queue when it
+// leads, else to the leader through the store, answering the caller once
+// the submission has an outcome. Recording means an fsync (or a PostgreSQL
+// round trip), so it runs on its own threads and a burst of new jobs cannot
+// delay submissions that are due.
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_INTAKE_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_JOB_INTAKE_H_
+
+#include "absl/time/time.h"
+#include "service/common/executor.h"
+#include "service/jobs/job_service.h"
+#include "service/jobs/job_steps.h"
+#include "service/jobs/job_store.h"
+#include "service/jobs/job_table.h"
+#include "service/jobs/replica_follower.h"
+
+namespace blueprintsync::jobs {
+
+class JobIntake {
+ public:
+  // `follower` is null with a single replica.
+  JobIntake(JobTable* table, JobSteps* steps, JobStore* store, ReplicaFollower* follower)
+      : table_(table), steps_(steps), store_(store), follower_(follower) {}
+
+  // Records the job on `threads` (see JobService::Submit).
+  void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+              JobService::JobCallback done, Executor* threads, Executor* timers);
+
+ private:
+  void Record(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
+              JobService::JobCallback done, Executor* timers);
+  JobRecord NewRecord(const v1::SyncBlueprintRequest& request) const;
+  // A request_id seen before: the existing job, or why it cannot be reused.
+  void AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobRecord& fresh,
+                    const JobRecord& existing, JobService::JobCallback& done);
+  // Several replicas: answers, waits on this replica's run of the job, or
+  // waits on the leader's. False if this replica should queue it itself.
+  bool HandOver(const JobRecord& rec, absl::Time reply_by, JobService::JobCallback& done,
+                Executor* timers);
+
+  JobTable* const table_;
+  JobSteps* const steps_;
+  JobStore* const store_;
+  ReplicaFollower* const follower_;
+};
+
+}  // namespace blueprintsync::jobs
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_JOB_INTAKE_H_

@@ -1,0 +1,191 @@
+#include "service/jobs/job_table.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "service/common/log.h"
+#include "service/jobs/job_state.h"
+
+namespace blueprintsync::jobs {
+namespace {
+thread_local int t_table_locks_held = 0;
+}  // namespace
+
+bool JobTableLockHeld() { return t_table_locks_held > 0; }
+
+void JobEntry::Touch(absl::Time now) {
+  ++version;
+  *rec.mutable_job()->mutable_update_time() = ToProto(now);
+}
+
+std::string TableState::SourceKey(const v1::SyncJob& job) {
+  return absl::StrCat(job.source_region(), "/", job.blueprint_id());
+}
+
+JobEntry* TableState::FindAny(const std::string& name, uint64_t gen) {
+  if (gen != generation) return nullptr;
+  auto it = active.find(name);
+  return it == active.end() ? nullptr : &it->second;
+}
+
+JobEntry* TableState::Find(const std::string& name, uint64_t gen) {
+  JobEntry* e = FindAny(name, gen);
+  return e != nullptr && !IsTerminal(e->rec.job().state()) ? e : nullptr;
+}
+
+bool TableState::Add(JobRecord rec) {
+  const std::string name = rec.job().name();
+  JobEntry& e = active[name];
+  e.rec = std::move(rec);
+  // Every job comes in as the store has it (just created, or read back).
+  e.written_version = e.published_version = e.version;
+  std::deque<std::string>& q = sources[SourceKey(e.rec.job())];
+  q.push_back(name);
+  stats.active_jobs = static_cast<int64_t>(active.size());
+  return q.size() == 1;
+}
+
+bool TableState::OwnsSource(const JobEntry& e) const {
+  auto q = sources.find(SourceKey(e.rec.job()));
+  return q != sources.end() && !q->second.empty() && q->second.front() == e.rec.job().name();
+}
+
+void TableState::Reply(JobEntry& e, const absl::Status& error) {
+  if (!e.reply) return;
+  JobService::JobCallback reply = std::move(e.reply);
+  e.reply = nullptr;
+  if (error.ok()) {
+    reply(e.rec.job());
+  } else {
+    reply(error);
+  }
+}
+
+void TableState::Publish(const v1::SyncJob& job) {
+  auto range = watchers_by_job.equal_range(job.name());
+  if (range.first == range.second) return;
+  // Only needed to tell store re-reads apart from what was already sent.
+  const std::string serialized = leadership.single() ? "" : job.SerializeAsString();
+  for (auto it = range.first; it != range.second; ++it) {
+    auto w = watchers.find(it->second);
+    if (w == watchers.end()) continue;
+    w->second.last_sent = serialized;
+    w->second.delivered = true;
+    w->second.callback(job);
+  }
+}
+
+std::optional<std::string> TableState::Finish(const std::string& name) {
+  auto it = active.find(name);
+  if (it == active.end()) return std::nullopt;
+  const JobEntry& e = it->second;
+  const std::string key = SourceKey(e.rec.job());
+  log::Info("job finished",
+            {{"job", name}, {"state", v1::SyncJob::State_Name(e.rec.job().state())}});
+  if (options.observer != nullptr) options.observer->OnJobFinished(e.rec.job());
+  if (e.unpersisted) unpersisted[name] = e.rec;
+  if (options.finished_cache_size > 0) {
+    finished[name] = e.rec.job();
+    finished_order.push_back(name);
+    while (finished_order.size() > static_cast<size_t>(options.finished_cache_size)) {
+      finished.erase(finished_order.front());
+      finished_order.pop_front();
+    }
+  }
+  if (!leadership.single()) finished_at_tick[name] = ++tick;  // read only by adoption
+  active.erase(it);
+  stats.active_jobs = static_cast<int64_t>(active.size());
+  auto q = sources.find(key);
+  if (q == sources.end()) return std::nullopt;
+  auto pos = std::find(q->second.begin(), q->second.end(), name);
+  const bool was_front = pos == q->second.begin();
+  if (pos != q->second.end()) q->second.erase(pos);
+  if (q->second.empty()) {
+    sources.erase(q);
+    return std::nullopt;
+  }
+  if (!was_front) return std::nullopt;
+  return q->second.front();
+}
+
+uint64_t TableState::AddWatcher(const std::string& name, JobService::WatchCallback callback) {
+  const uint64_t id = next_watch_id++;
+  watchers[id] = Watcher{name, std::move(callback), "", false};
+  watchers_by_job.emplace(name, id);
+  return id;
+}
+
+void TableState::RemoveWatcher(uint64_t id) {
+  auto it = watchers.find(id);
+  if (it == watchers.end()) return;
+  auto range = watchers_by_job.equal_range(it->second.name);
+  for (auto w = range.first; w != range.second; ++w) {
+    if (w->second == id) {
+      watchers_by_job.erase(w);
+      break;
+    }
+  }
+  watchers.erase(it);
+}
+
+void TableState::CloseWatchers(const absl::Status& status) {
+  for (auto& [id, w] : watchers) w.callback(status);
+  watchers.clear();
+  watchers_by_job.clear();
+}
+
+void TableState::DropActive() {
+  for (auto& [name, e] : active) Reply(e);
+  active.clear();
+  sources.clear();
+  stats.active_jobs = 0;
+}
+
+bool TableState::MayAdopt(const std::string& name, uint64_t read_tick) const {
+  if (active.count(name) || unpersisted.count(name)) return false;
+  // Finished here: never again, unless the read began after it finished
+  // (then the store already said so and the job would not be listed).
+  auto f = finished_at_tick.find(name);
+  if (f != finished_at_tick.end() && f->second >= read_tick) return false;
+  return finished.count(name) == 0;
+}
+
+void TableState::PruneFinishTicks(uint64_t read_tick) {
+  for (auto it = finished_at_tick.begin(); it != finished_at_tick.end();) {
+    it = it->second < read_tick ? finished_at_tick.erase(it) : std::next(it);
+  }
+}
+
+JobTable::Hold::Hold(JobTable* t) : t_(t) {
+  t_->mu_.Lock();
+  ++t_table_locks_held;
+}
+
+JobTable::Hold::~Hold() {
+  --t_table_locks_held;
+  t_->mu_.Unlock();
+}
+
+void JobTable::AwaitNoCallsInFlight(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline(absl::Condition(
+                            +[](TableState* s) { return s->in_flight == 0; }, &state_),
+                        deadline);
+}
+
+void JobTable::AwaitWake(bool TableState::*flag, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  bool* b = &(state_.*flag);
+  mu_.AwaitWithTimeout(absl::Condition(b), timeout);
+  *b = false;
+}
+
+void JobTable::AwaitTrackerWake(absl::Duration timeout) {
+  AwaitWake(&TableState::wake_tracker, timeout);
+}
+
+void JobTable::AwaitFollowerWake(absl::Duration timeout) {
+  AwaitWake(&TableState::wake_follower, timeout);
+}
+
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,199 @@
+// JobTable: the engine's in-memory state and the one lock that guards it:
+// the unfinished jobs this replica runs, the queue of jobs on each source
+// blueprint, watchers, recently finished jobs, callers waiting on jobs that
+// another replica runs, leadership, and the counters metrics read.
+//
+// Every part of the engine works the same way: take the lock (Locked), look
+// and change memory, let go; then write to the store or call Tencent Cloud;
+// then take the lock again to apply the outcome. No store or upstream call is
+// ever made with the lock held: TableState has no way to reach either, and
+// JobTableLockHeld() lets the tests check every store and upstream call.
+//
+// A change to a job is published to watchers and answered to callers only
+// after it has been written (JobWriter), so nobody is ever told of a state
+// that a crash could take back.
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_TABLE_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_JOB_TABLE_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/jobs/engine_options.h"
+#include "service/jobs/job_service.h"
+#include "service/jobs/job_store.h"
+#include "service/jobs/leadership.h"
+
+namespace blueprintsync::jobs {
+
+// True while the calling thread holds a JobTable's lock.
+bool JobTableLockHeld();
+
+// An unfinished job this replica runs.
+struct JobEntry {
+  JobRecord rec;
+  // Bumped by every change to `rec`. JobWriter writes the newest version,
+  // in order: the store holds `written_version`, watchers have been sent
+  // `published_version`.
+  uint64_t version = 1;
+  uint64_t written_version = 0;
+  uint64_t published_version = 0;
+  bool unpersisted = false;  // the last write failed; memory stays authoritative
+  // One store write of this job at a time, so writes land in version order.
+  // Never held together with the table's lock.
+  std::shared_ptr<absl::Mutex> write_mu = std::make_shared<absl::Mutex>();
+
+  JobService::JobCallback reply;  // a caller still waiting for an answer
+  absl::Time reply_by = absl::InfiniteFuture();
+  int transient_failures = 0;
+  absl::Time busy_since = absl::InfiniteFuture();
+  int reconcile_looks = 0;
+  bool submit_in_flight = false;
+  // Resubmitted after a reconcile found no copy: a "source busy" answer may
+  // then mean the earlier call has just executed after all.
+  bool resubmitted = false;
+
+  // Marks `rec` changed (stamping its update_time).
+  void Touch(absl::Time now);
+};
+
+struct Watcher {
+  std::string name;
+  JobService::WatchCallback callback;
+  // The last version delivered (serialized) when followed through store
+  // re-reads, so a re-read delivers only changes.
+  std::string last_sent;
+  bool delivered = false;
+};
+
+// A SyncBlueprint caller whose job another replica runs: answered from the
+// store once the submission has an outcome, or at reply_by.
+struct RemoteReply {
+  JobService::JobCallback done;
+  absl::Time reply_by;
+};
+
+// Everything JobTable guards. Its methods only touch memory.
+struct TableState {
+  explicit TableState(const JobEngineOptions& o) : options(o) {}
+  const JobEngineOptions& options;
+
+  Leadership leadership = Leadership::Following();
+  // Bumped whenever leadership is taken or lost (even for the same epoch):
+  // work that completes under another generation is dropped.
+  uint64_t generation = 0;
+  bool stopping = false;
+  int in_flight = 0;  // upstream calls under way (Shutdown waits for them)
+  bool wake_tracker = false;
+  bool wake_follower = false;
+
+  std::map<std::string, JobEntry> active;
+  // Source key -> unfinished jobs on it, oldest first; the front one owns it.
+  std::map<std::string, std::deque<std::string>> sources;
+  std::map<uint64_t, Watcher> watchers;
+  std::multimap<std::string, uint64_t> watchers_by_job;
+  uint64_t next_watch_id = 1;
+  std::map<std::string, std::vector<RemoteReply>> remote_replies;
+
+  // Recently finished jobs, for Get without a store read: a finished job
+  // never changes, so the cache cannot go stale.
+  std::map<std::string, v1::SyncJob> finished;
+  std::deque<std::string> finished_order;
+  // Finished jobs whose final write failed: retried, and never adopted
+  // again from the store's older version meanwhile.
+  std::map<std::string, JobRecord> unpersisted;
+  // Jobs finished here -> the tick at which they were. A list of
+  // unfinished jobs whose read began before that tick may still show them
+  // unfinished; such a list must not bring them back.
+  std::map<std::string, uint64_t> finished_at_tick;
+  uint64_t tick = 0;
+
+  // Region -> the error of its last failed DescribeBlueprints (cleared when
+  // one succeeds), so a job that times out says why it was not tracked.
+  std::map<std::string, std::string> poll_errors;
+  JobEngineStats stats;
+
+  static std::string SourceKey(const v1::SyncJob& job);
+  // The entry if the job is active, not yet terminal, and `generation` is
+  // still current. A terminal job stays in the table only until its final
+  // write is done (JobSteps::Commit); nothing may change it meanwhile.
+  JobEntry* Find(const std::string& name, uint64_t generation);
+  // As Find, terminal jobs included (for writing and finishing them).
+  JobEntry* FindAny(const std::string& name, uint64_t generation);
+  // Adds a job, as the store has it, to the table and to the end of its source's queue; true if
+  // it is first in that queue (it owns the source).
+  bool Add(JobRecord rec);
+  bool OwnsSource(const JobEntry& e) const;
+  // Answers a waiting caller with the job as it stands, or with `error`.
+  void Reply(JobEntry& e, const absl::Status& error = absl::OkStatus());
+  // Delivers `job` to its watchers.
+  void Publish(const v1::SyncJob& job);
+  // Removes a finished job (to the finished cache; to `unpersisted` if its
+  // final write failed) and returns the job that now owns its source, if any.
+  std::optional<std::string> Finish(const std::string& name);
+  // Registers a watcher of `name`; returns its id.
+  uint64_t AddWatcher(const std::string& name, JobService::WatchCallback callback);
+  void RemoveWatcher(uint64_t id);
+  // Ends every watch with `status` (shutdown).
+  void CloseWatchers(const absl::Status& status);
+  // Marks the in-memory jobs as given up (leadership lost).
+  void DropActive();
+  // Whether a list of unfinished jobs read from tick `read_tick` may adopt
+  // `name` (not active, not finished here since).
+  bool MayAdopt(const std::string& name, uint64_t read_tick) const;
+  // Forgets finish ticks older than `read_tick` (a read that began after
+  // them shows those jobs finished).
+  void PruneFinishTicks(uint64_t read_tick);
+};
+
+class JobTable {
+ public:
+  explicit JobTable(const JobEngineOptions& options) : state_(options) {}
+  JobTable(const JobTable&) = delete;
+  JobTable& operator=(const JobTable&) = delete;
+
+  // Runs fn(TableState&) with the lock held and returns what it returns.
+  template <typename Fn>
+  auto Locked(Fn&& fn) {
+    Hold hold(this);
+    return fn(state_);
+  }
+  template <typename Fn>
+  auto Locked(Fn&& fn) const {
+    Hold hold(const_cast<JobTable*>(this));
+    return fn(static_cast<const TableState&>(state_));
+  }
+
+  // Waits until no upstream call is in flight, or `deadline`.
+  void AwaitNoCallsInFlight(absl::Time deadline);
+  // Waits for a wake-up of the tracker (or follower) or `timeout`; clears it.
+  void AwaitTrackerWake(absl::Duration timeout);
+  void AwaitFollowerWake(absl::Duration timeout);
+
+ private:
+  class ABSL_SCOPED_LOCKABLE Hold {
+   public:
+    explicit Hold(JobTable* t) ABSL_EXCLUSIVE_LOCK_FUNCTION(t->mu_);
+    ~Hold() ABSL_UNLOCK_FUNCTION();
+
+   private:
+    JobTable* t_;
+  };
+  void AwaitWake(bool TableState::*flag, absl::Duration timeout);
+
+  mutable absl::Mutex mu_;
+  TableState state_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace blueprintsync::jobs
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_JOB_TABLE_H_

@@ -1,0 +1,65 @@
+#include "service/jobs/job_writer.h"
+
+#include <map>
+#include <memory>
+
+#include "service/common/log.h"
+
+namespace blueprintsync::jobs {
+namespace {
+absl::Status NotOurs(const std::string& name) {
+  return absl::AbortedError(name + " is no longer run by this replica");
+}
+}  // namespace
+
+absl::Status JobWriter::Write(const std::string& name, uint64_t generation, bool publish) {
+  std::shared_ptr<absl::Mutex> write_mu = table_->Locked([&](TableState& s) {
+    JobEntry* e = s.FindAny(name, generation);
+    return e ? e->write_mu : nullptr;
+  });
+  if (write_mu == nullptr) return NotOurs(name);
+  absl::MutexLock one_writer(write_mu.get());
+  JobRecord snapshot;
+  uint64_t version = 0;
+  bool gone = false;
+  const bool due = table_->Locked([&](TableState& s) {
+    JobEntry* e = s.FindAny(name, generation);
+    gone = e == nullptr;
+    if (gone || e->written_version >= e->version) return false;
+    snapshot = e->rec;
+    version = e->version;
+    return true;
+  });
+  if (!due) return gone ? NotOurs(name) : absl::OkStatus();
+  const absl::Status written = store_->UpdateJob(snapshot);
+  if (!written.ok()) {
+    log::Error("could not persist job", {{"job", name}, {"error", written.message()}});
+  }
+  table_->Locked([&](TableState& s) {
+    JobEntry* e = s.FindAny(name, generation);
+    if (e == nullptr) return;
+    e->unpersisted = !written.ok();
+    if (written.ok()) e->written_version = version;
+    if (publish && version > e->published_version) {
+      e->published_version = version;
+      s.Publish(snapshot.job());
+    }
+  });
+  return written;
+}
+
+void JobWriter::RetryUnpersisted() {
+  std::map<std::string, JobRecord> pending =
+      table_->Locked([](TableState& s) { return s.unpersisted; });
+  for (const auto& [name, rec] : pending) {
+    const absl::Status s = store_->UpdateJob(rec);
+    // Written, or no longer this replica's to write (another leads).
+    if (s.ok() || s.code() == absl::StatusCode::kNotFound ||
+        s.code() == absl::StatusCode::kFailedPrecondition) {
+      if (s.ok()) log::Info("final state of job written", {{"job", name}});
+      table_->Locked([&](TableState& t) { t.unpersisted.erase(name); });
+    }
+  }
+}
+
+}  // namespace blueprintsync::jobs

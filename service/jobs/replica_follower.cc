@@ -1,0 +1,195 @@
+#include "service/jobs/replica_follower.h"
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/common/log.h"
+#include "service/jobs/job_state.h"
+
+namespace blueprintsync::jobs {
+
+void ReplicaFollower::Loop() {
+  while (true) {
+    table_->AwaitFollowerWake(steps_->options().follow_interval);
+    if (table_->Locked([](TableState& s) { return s.stopping; })) break;
+    FollowOnce();
+  }
+}
+
+void ReplicaFollower::FollowOnce() {
+  const int64_t term = elector_->Term();
+  uint64_t generation = 0;
+  bool stopping = false;
+  const Leadership current = table_->Locked([&](TableState& s) {
+    generation = s.generation;
+    stopping = s.stopping;
+    return s.leadership;
+  });
+  if (stopping) return;
+  if (Leadership::FromTerm(term) != current) {
+    ChangeLeadership(current, term);
+  } else if (current.leading()) {
+    AdoptNewJobs(generation);
+  }
+  FollowRemoteJobs();
+}
+
+void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) {
+  if (current.leading()) {
+    table_->Locked([&](TableState& s) {
+      log::Warn(
+          "no longer leading: dropping in-memory jobs, no further upstream calls",
+          {{"epoch", std::to_string(current.epoch())}, {"jobs", std::to_string(s.active.size())}});
+      // Callers still waiting here get the job as it stands; watchers of
+      // these jobs are followed through the store from now on.
+      s.DropActive();
+      s.leadership = Leadership::Following();
+      ++s.generation;
+      s.stats.leader_term = 0;
+      ++s.stats.leadership_changes;
+      // The store's fence stays at the old epoch: a write still in flight
+      // from this term fails, since every later acquisition is newer.
+    });
+  }
+  if (term == 0) return;
+  // Job updates from now on carry this epoch; the store refuses them once
+  // another replica holds a newer one.
+  store_->SetWriteFence(term);
+  // Lead only with every unfinished job loaded: a new job must not be sent
+  // while an earlier one on its source is still unknown to this replica.
+  const uint64_t read_tick = table_->Locked([](TableState& s) { return ++s.tick; });
+  absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
+  if (!unfinished.ok()) {
+    log::Warn("holding the lease but cannot load unfinished jobs; not leading yet",
+              {{"epoch", std::to_string(term)}, {"error", unfinished.status().message()}});
+    return;
+  }
+  steps_->Adopt(std::move(*unfinished), read_tick, 0, Leadership::Leading(term),
+                "adopted unfinished jobs", /*log_if_none=*/false);
+  const size_t jobs = table_->Locked([](TableState& s) { return s.active.size(); });
+  log::Info("leading: resumed unfinished jobs",
+            {{"epoch", std::to_string(term)}, {"jobs", std::to_string(jobs)}});
+}
+
+void ReplicaFollower::AdoptNewJobs(uint64_t generation) {
+  const uint64_t read_tick = table_->Locked([](TableState& s) { return ++s.tick; });
+  absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
+  if (!unfinished.ok()) {
+    log::Warn("could not read unfinished jobs; will try again",
+              {{"error", unfinished.status().message()}});
+    return;
+  }
+  steps_->Adopt(std::move(*unfinished), read_tick, generation, std::nullopt,
+                "adopted unfinished jobs", /*log_if_none=*/false);
+}
+
+void ReplicaFollower::AnswerFrom(const JobRecord& rec, JobService::JobCallback& done) {
+  if (rec.phase() == JobRecord::REJECTED ||
+      (rec.job().state() == v1::SyncJob::FAILED && rec.job().has_error())) {
+    done(FromSyncError(rec.job().error()));
+  } else {
+    done(rec.job());
+  }
+}
+
+void ReplicaFollower::AnswerFromStore(const std::string& name, std::vector<RemoteReply>& replies) {
+  const absl::StatusOr<JobRecord> stored = store_->GetJob(name);
+  for (RemoteReply& r : replies) {
+    if (stored.ok()) {
+      AnswerFrom(*stored, r.done);
+    } else {
+      r.done(absl::UnavailableError(absl::StrCat(
+          name, " is recorded but could not be read back: ", stored.status().message())));
+    }
+  }
+}
+
+void ReplicaFollower::AwaitOutcome(const std::string& name, JobService::JobCallback done,
+                                   absl::Time reply_by, Executor* executor) {
+  table_->Locked([&](TableState& s) {
+    s.remote_replies[name].push_back(RemoteReply{std::move(done), reply_by});
+    s.wake_follower = true;
+  });
+  if (reply_by == absl::InfiniteFuture()) return;
+  executor->PostAt(reply_by, [this, name] {
+    std::vector<RemoteReply> due = table_->Locked([&](TableState& s) {
+      std::vector<RemoteReply> out;
+      auto found = s.remote_replies.find(name);
+      if (found == s.remote_replies.end()) return out;
+      out.swap(found->second);
+      s.remote_replies.erase(found);
+      return out;
+    });
+    if (!due.empty()) AnswerFromStore(name, due);
+  });
+}
+
+void ReplicaFollower::AnswerAll() {
+  std::map<std::string, std::vector<RemoteReply>> remote =
+      table_->Locked([](TableState& s) { return std::move(s.remote_replies); });
+  table_->Locked([](TableState& s) { s.remote_replies.clear(); });
+  for (auto& [name, replies] : remote) AnswerFromStore(name, replies);
+}
+
+bool ReplicaFollower::WaitsBehindAnother(const JobRecord& rec) {
+  JobQuery q;
+  q.source_region = rec.job().source_region();
+  q.blueprint_id = rec.job().blueprint_id();
+  q.page_size = 2;
+  q.state = v1::SyncJob::RUNNING;
+  auto running = store_->ListJobs(q);
+  if (running.ok() && !running->records.empty()) return true;
+  q.state = v1::SyncJob::QUEUED;
+  q.before_sequence = rec.sequence();
+  q.page_size = 1;
+  auto earlier = store_->ListJobs(q);
+  return earlier.ok() && !earlier->records.empty();
+}
+
+void ReplicaFollower::FollowRemoteJobs() {
+  std::set<std::string> names;    // jobs run elsewhere that someone here waits on
+  std::set<std::string> waiting;  // of those, the ones with a caller waiting
+  table_->Locked([&](TableState& s) {
+    for (const auto& [name, replies] : s.remote_replies) {
+      names.insert(name);
+      waiting.insert(name);
+    }
+    for (const auto& [id, w] : s.watchers) {
+      if (!s.active.count(w.name)) names.insert(w.name);
+    }
+  });
+  for (const std::string& name : names) {
+    absl::StatusOr<JobRecord> rec = store_->GetJob(name);
+    if (!rec.ok()) continue;  // the store is unreachable: try again next round
+    // As on the leader, a caller whose job waits behind an earlier job on
+    // the same source blueprint is answered now (QUEUED), not when it starts.
+    const bool behind =
+        waiting.count(name) && rec->phase() == JobRecord::NOT_SUBMITTED && WaitsBehindAnother(*rec);
+    std::vector<RemoteReply> answer;
+    table_->Locked([&](TableState& s) {
+      if (s.stopping) return;
+      if (auto r = s.remote_replies.find(name); r != s.remote_replies.end()) {
+        const JobRecord::SubmitPhase phase = rec->phase();
+        if (behind || (phase != JobRecord::NOT_SUBMITTED && phase != JobRecord::SUBMITTING)) {
+          answer.swap(r->second);
+          s.remote_replies.erase(r);
+        }
+      }
+      if (s.active.count(name)) return;  // adopted meanwhile: the engine tells its watchers
+      const std::string serialized = rec->job().SerializeAsString();
+      auto range = s.watchers_by_job.equal_range(name);
+      for (auto it = range.first; it != range.second; ++it) {
+        auto w = s.watchers.find(it->second);
+        if (w == s.watchers.end() || w->second.last_sent == serialized) continue;
+        w->second.last_sent = serialized;
+        w->second.delivered = true;
+        w->second.callback(rec->job());
+      }
+    });
+    for (RemoteReply& r : answer) AnswerFrom(*rec, r.done);
+  }
+}
+
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,311 @@
+#include "service/jobs/submitter.h"
+
+#include <map>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "service/common/log.h"
+#include "service/jobs/job_state.h"
+#include "service/jobs/leader_elector.h"
+#include "service/tencent/api_error.h"
+#include "service/tencent/retry_policy.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+using tencent::ApiError;
+using tencent::ErrorKind;
+
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+SubmitFailure ClassifySubmitFailure(const absl::Status& status) {
+  const std::optional<ApiError> api = tencent::GetApiError(status);
+  // Without an ApiError we cannot know whether anything was sent.
+  if (!api) return SubmitFailure::kOutcomeUnknown;
+  switch (api->kind) {
+    case ErrorKind::kOutcomeUnknown:
+      return SubmitFailure::kOutcomeUnknown;
+    case ErrorKind::kTransport:
+      return SubmitFailure::kNotExecutedTransient;
+    case ErrorKind::kLocal:
+      return api->code == "ClientError.DeadlineExceeded" ? SubmitFailure::kNotExecutedTransient
+                                                         : SubmitFailure::kRejected;
+    case ErrorKind::kApi:
+      if (tencent::RetryPolicy::IsThrottle(*api)) return SubmitFailure::kNotExecutedTransient;
+      if (api->code == "OperationDenied.BlueprintOperationInProgress" ||
+          api->code == "UnsupportedOperation.BlueprintLatestOperationUnfinished") {
+        return SubmitFailure::kSourceBusy;
+      }
+      return SubmitFailure::kRejected;
+    case ErrorKind::kHttpStatus:
+    case ErrorKind::kMalformedResponse:
+      // The client reports these as kOutcomeUnknown for SyncBlueprint; be
+      // safe if that ever changes.
+      return SubmitFailure::kOutcomeUnknown;
+    case ErrorKind::kCredentials:
+      return SubmitFailure::kRejected;
+  }
+  return SubmitFailure::kOutcomeUnknown;
+}
+
+struct Submitter::Attempt {
+  Leadership leadership = Leadership::Following();
+  uint64_t generation = 0;
+  tencent::SyncBlueprintRequest request;
+  absl::Time call_deadline = absl::InfiniteFuture();
+  bool lease_bounded = false;  // the call's deadline is the lease's, not the caller's
+};
+
+bool Submitter::Begin(const std::string& name, Attempt* attempt) {
+  bool expired = false;
+  const bool due = table_->Locked([&](TableState& s) {
+    if (s.stopping || !s.leadership.leading()) return false;
+    JobEntry* e = s.Find(name, s.generation);
+    if (e == nullptr || e->submit_in_flight || e->rec.phase() != JobRecord::NOT_SUBMITTED ||
+        !s.OwnsSource(*e)) {
+      return false;
+    }
+    attempt->leadership = s.leadership;
+    attempt->generation = s.generation;
+    const absl::Time now = steps_->clock()->Now();
+    if (now >= FromProto(e->rec.job().deadline())) {
+      expired = true;
+      return false;
+    }
+    e->rec.set_phase(JobRecord::SUBMITTING);
+    *e->rec.mutable_submit_attempt_time() = ToProto(now);
+    e->rec.set_submit_attempts(e->rec.submit_attempts() + 1);
+    e->Touch(now);
+    // Nothing else may act on the job until the outcome is known.
+    e->submit_in_flight = true;
+    ++s.in_flight;
+    if (e->reply) attempt->call_deadline = e->reply_by;
+    attempt->request.region = e->rec.job().source_region();
+    attempt->request.blueprint_id = e->rec.job().blueprint_id();
+    for (const auto& d : e->rec.job().destinations()) {
+      attempt->request.destination_regions.push_back(d.region());
+    }
+    ++s.stats.sync_calls;
+    return true;
+  });
+  if (expired) {
+    steps_->Fail(name, attempt->generation,
+                 absl::DeadlineExceededError("the job could not be submitted before its deadline"));
+  }
+  return due;
+}
+
+void Submitter::Run(const std::string& name) {
+  Attempt attempt;
+  if (!Begin(name, &attempt)) return;
+  // This write is what makes submission at-most-once: if it is not durable,
+  // do not send.
+  const absl::Status written = writer_->Write(name, attempt.generation, /*publish=*/false);
+  if (!written.ok()) {
+    log::Error("could not record submission attempt; not submitting",
+               {{"job", name}, {"error", written.message()}});
+    const absl::Time now = steps_->clock()->Now();
+    absl::Time retry_at = absl::InfiniteFuture();
+    table_->Locked([&](TableState& s) {
+      --s.in_flight;
+      JobEntry* e = s.Find(name, attempt.generation);
+      if (e == nullptr) return;
+      e->submit_in_flight = false;
+      e->rec.set_phase(JobRecord::NOT_SUBMITTED);
+      e->rec.set_submit_attempts(e->rec.submit_attempts() - 1);
+      e->Touch(now);
+      ++e->transient_failures;
+      s.Reply(*e);
+      retry_at = now + steps_->BackoffFor(e->transient_failures);
+    });
+    if (retry_at != absl::InfiniteFuture()) steps_->ScheduleSubmit(name, retry_at);
+    return;
+  }
+
+  LeaderElector* const elector = steps_->options().elector;
+  const int64_t epoch = attempt.leadership.epoch();
+  if (attempt.leadership.leased()) {
+    // No attempt (retries included) may start once the lease may have run
+    // out; an attempt in flight is cut off then, which is an unknown outcome.
+    const absl::Time lease_end = elector->ValidUntil(epoch);
+    if (lease_end < attempt.call_deadline) {
+      attempt.call_deadline = lease_end;
+      attempt.lease_bounded = true;
+    }
+    if (!elector->Holds(epoch)) {
+      OnLeaseLapsed(name, attempt);
+      return;
+    }
+  }
+  tencent::CallOptions call;
+  call.deadline = attempt.call_deadline;
+  const absl::StatusOr<tencent::SyncBlueprintResponse> result =
+      client_->SyncBlueprint(attempt.request, call);
+
+  const bool ours = table_->Locked([&](TableState& s) {
+    --s.in_flight;
+    JobEntry* e = s.Find(name, attempt.generation);
+    if (e != nullptr) e->submit_in_flight = false;
+    return e != nullptr;
+  });
+  if (!ours) {
+    // Leadership changed meanwhile: the job is SUBMITTING in the store, and
+    // the leader reconciles it.
+    log::Warn("leadership changed while submitting; the leader reconciles the job",
+              {{"job", name}, {"outcome", result.ok() ? "accepted" : result.status().message()}});
+    return;
+  }
+  if (result.ok()) {
+    OnAccepted(name, attempt, *result);
+  } else {
+    OnFailed(name, attempt, result.status());
+  }
+}
+
+void Submitter::OnLeaseLapsed(const std::string& name, const Attempt& attempt) {
+  // The lease may have run out since this job was recorded SUBMITTING:
+  // another replica could be leading, so do not call. Whoever leads next
+  // finds the job SUBMITTING and reconciles it (nothing was sent, so it
+  // resubmits).
+  log::Warn("leadership lapsed before submitting; not calling", {{"job", name}});
+  const bool ours = table_->Locked([&](TableState& s) {
+    --s.in_flight;
+    JobEntry* e = s.Find(name, attempt.generation);
+    if (e == nullptr) return false;
+    // Still our term (the lease may be renewed late): reconcile as if the
+    // call had been made, so the job is not left SUBMITTING.
+    e->submit_in_flight = false;
+    e->rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+    e->rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+    e->Touch(steps_->clock()->Now());
+    return true;
+  });
+  if (!ours) return;
+  steps_->Commit(name, attempt.generation);
+  steps_->ScheduleReconcile(name, steps_->clock()->Now() + steps_->options().reconcile_grace);
+}
+
+void Submitter::OnAccepted(const std::string& name, const Attempt& attempt,
+                           const tencent::SyncBlueprintResponse& response) {
+  table_->Locked([&](TableState& s) {
+    JobEntry* e = s.Find(name, attempt.generation);
+    if (e == nullptr) return;
+    const absl::Time now = steps_->clock()->Now();
+    v1::SyncJob* job = e->rec.mutable_job();
+    std::map<std::string, std::string> ids;
+    for (const auto& d : response.destinations) ids[d.region] = d.blueprint_id;
+    for (auto& d : *job->mutable_destinations()) {
+      *d.mutable_update_time() = ToProto(now);
+      auto found = ids.find(d.region());
+      if (found != ids.end() && !found->second.empty()) {
+        d.set_blueprint_id(found->second);
+        d.set_state(v1::Destination::SYNCING);
+      } else {
+        d.set_state(v1::Destination::FAILED);
+        *d.mutable_error() = ToSyncError(absl::InternalError(
+            "Tencent Cloud accepted the sync but returned no blueprint for this region"));
+      }
+    }
+    job->set_upstream_request_id(response.request_id);
+    *job->mutable_submit_time() = ToProto(now);
+    e->rec.set_phase(JobRecord::SUBMITTED);
+    job->set_state(DeriveSubmittedJobState(*job));
+    if (IsTerminal(job->state())) *job->mutable_end_time() = ToProto(now);
+    e->Touch(now);
+    log::Info("job submitted", {{"job", name},
+                                {"upstream_request_id", response.request_id},
+                                {"blueprint_id", job->blueprint_id()}});
+  });
+  steps_->Commit(name, attempt.generation);
+}
+
+Submitter::Next Submitter::PlanAfterBusy(JobEntry& e, absl::Time now) {
+  const std::string& name = e.rec.job().name();
+  if (e.resubmitted) {
+    // Resubmitted because no copy of an earlier, ambiguous call was seen;
+    // "busy" may mean that call has executed after all. Retrying on busy
+    // could then sync twice: look again instead.
+    e.resubmitted = false;
+    e.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+    e.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+    log::Warn("source busy after a resubmission; reconciling again", {{"job", name}});
+    return {Next::kReconcile, now + steps_->options().reconcile_grace};
+  }
+  if (e.busy_since == absl::InfiniteFuture()) e.busy_since = now;
+  if (now - e.busy_since >= steps_->options().busy_window) {
+    e.rec.set_phase(JobRecord::REJECTED);
+    return {Next::kFail, now};
+  }
+  e.rec.set_phase(JobRecord::NOT_SUBMITTED);
+  log::Info("source blueprint busy upstream; will retry",
+            {{"job", name}, {"blueprint_id", e.rec.job().blueprint_id()}});
+  return {Next::kSubmit, now + steps_->options().busy_retry_interval};
+}
+
+Submitter::Next Submitter::PlanAfterFailure(JobEntry& e, const Attempt& attempt,
+                                            const absl::Status& error, absl::Time now) {
+  const std::string& name = e.rec.job().name();
+  const auto api = tencent::GetApiError(error);
+  switch (ClassifySubmitFailure(error)) {
+    case SubmitFailure::kNotExecutedTransient: {
+      e.rec.set_phase(JobRecord::NOT_SUBMITTED);
+      const bool caller_deadline = !attempt.lease_bounded && api &&
+                                   api->kind == ErrorKind::kLocal &&
+                                   api->code == "ClientError.DeadlineExceeded";
+      if (!caller_deadline) ++e.transient_failures;
+      // Either the caller's deadline would pass waiting for capacity, or the
+      // upstream is unreachable for now: answer QUEUED and keep going.
+      const absl::Time when =
+          caller_deadline ? now : now + steps_->BackoffFor(e.transient_failures);
+      log::Warn("submission not sent; will retry",
+                {{"job", name}, {"error", error.message()}, {"retry_at", TimeText(when)}});
+      return {Next::kSubmit, when};
+    }
+    case SubmitFailure::kSourceBusy:
+      return PlanAfterBusy(e, now);
+    case SubmitFailure::kOutcomeUnknown:
+      e.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+      e.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+      if (api) e.rec.mutable_job()->set_upstream_request_id(api->request_id);
+      log::Warn("submission outcome unknown; reconciling",
+                {{"job", name}, {"error", error.message()}});
+      return {Next::kReconcile, now + steps_->options().reconcile_grace};
+    case SubmitFailure::kRejected:
+      e.rec.set_phase(JobRecord::REJECTED);
+      log::Info("submission rejected", {{"job", name}, {"error", error.message()}});
+      return {Next::kFail, now};
+  }
+  return {Next::kReconcile, now + steps_->options().reconcile_grace};
+}
+
+void Submitter::OnFailed(const std::string& name, const Attempt& attempt,
+                         const absl::Status& error) {
+  const absl::Time now = steps_->clock()->Now();
+  const std::optional<Next> next = table_->Locked([&](TableState& s) -> std::optional<Next> {
+    JobEntry* e = s.Find(name, attempt.generation);
+    if (e == nullptr) return std::nullopt;
+    const Next planned = PlanAfterFailure(*e, attempt, error, now);
+    e->Touch(now);
+    return planned;
+  });
+  if (!next) return;
+  switch (next->then) {
+    case Next::kFail:
+      steps_->Fail(name, attempt.generation, error);
+      return;
+    case Next::kSubmit:
+      steps_->Commit(name, attempt.generation);
+      steps_->ScheduleSubmit(name, next->when);
+      return;
+    case Next::kReconcile:
+      steps_->Commit(name, attempt.generation);
+      steps_->ScheduleReconcile(name, next->when);
+      return;
+  }
+}
+
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,66 @@
+// Submitter: sends each job's SyncBlueprint call at most once. The job is
+// recorded SUBMITTING (durably) before the call; the call's outcome decides
+// what follows: the job is tracked (accepted), tried again later (certainly
+// not executed: throttled, unreachable, source busy), handed to the
+// reconciler (outcome unknown: it may have executed, so it is never resent
+// blindly), or failed (rejected).
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_SUBMITTER_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_SUBMITTER_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "service/jobs/job_steps.h"
+#include "service/jobs/job_table.h"
+#include "service/jobs/job_writer.h"
+#include "service/tencent/lighthouse_client.h"
+
+namespace blueprintsync::jobs {
+
+// How a failed SyncBlueprint attempt is handled.
+enum class SubmitFailure {
+  kNotExecutedTransient,  // certainly not executed, worth trying again
+  kSourceBusy,            // Tencent says the source image is busy
+  kOutcomeUnknown,        // may have executed: reconcile, never resend blindly
+  kRejected,              // not executed, and trying again will not help
+};
+SubmitFailure ClassifySubmitFailure(const absl::Status& status);
+
+class Submitter {
+ public:
+  Submitter(JobTable* table, JobWriter* writer, JobSteps* steps, tencent::LighthouseClient* client)
+      : table_(table), writer_(writer), steps_(steps), client_(client) {}
+
+  // Submits `name` if it is due: active, first on its source, not yet sent.
+  void Run(const std::string& name);
+
+ private:
+  struct Attempt;
+  // What follows a failed attempt: decided with the table's lock held, done
+  // after it is let go.
+  struct Next {
+    enum Then { kSubmit, kReconcile, kFail } then;
+    absl::Time when;
+  };
+  // Records the attempt (SUBMITTING) in memory; false if the job is not due.
+  bool Begin(const std::string& name, Attempt* attempt);
+  void OnAccepted(const std::string& name, const Attempt& attempt,
+                  const tencent::SyncBlueprintResponse& response);
+  void OnFailed(const std::string& name, const Attempt& attempt, const absl::Status& error);
+  Next PlanAfterFailure(JobEntry& e, const Attempt& attempt, const absl::Status& error,
+                        absl::Time now);
+  Next PlanAfterBusy(JobEntry& e, absl::Time now);
+  // Leadership lapsed before the call: reconcile rather than leave the job
+  // SUBMITTING.
+  void OnLeaseLapsed(const std::string& name, const Attempt& attempt);
+
+  JobTable* const table_;
+  JobWriter* const writer_;
+  JobSteps* const steps_;
+  tencent::LighthouseClient* const client_;
+};
+
+}  // namespace blueprintsync::jobs
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_SUBMITTER_H_

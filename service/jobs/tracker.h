@@ -1,0 +1,52 @@
+// Tracker: follows every destination copy of the submitted jobs until it is
+// NORMAL or has failed, and fails jobs that pass their deadline. One cycle
+// every poll_interval (or when woken): one DescribeBlueprints per region per
+// 100 ids, whatever the number of jobs, so its cost grows with regions, not
+// with jobs.
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_TRACKER_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_TRACKER_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "service/jobs/job_steps.h"
+#include "service/jobs/job_table.h"
+#include "service/jobs/job_writer.h"
+#include "service/tencent/lighthouse_client.h"
+
+namespace blueprintsync::jobs {
+
+class Tracker {
+ public:
+  Tracker(JobTable* table, JobWriter* writer, JobSteps* steps, tencent::LighthouseClient* client)
+      : table_(table), writer_(writer), steps_(steps), client_(client) {}
+
+  // Cycles until the table says it is stopping.
+  void Loop();
+  // One cycle: retries failed final writes, expires deadlines, polls.
+  void PollOnce();
+
+ private:
+  struct Poll {
+    std::map<std::string, tencent::Blueprint> seen;  // id -> latest view
+    std::map<std::string, std::string> failed;       // region -> error
+    std::vector<std::string> answered;               // regions that answered
+    int64_t calls = 0;
+  };
+  void ExpireDeadlines(uint64_t generation);
+  Poll Describe(std::map<std::string, std::vector<std::string>> by_region);
+  // Applies what was seen; returns the jobs that changed.
+  std::vector<std::string> Apply(uint64_t generation, const Poll& poll);
+
+  JobTable* const table_;
+  JobWriter* const writer_;
+  JobSteps* const steps_;
+  tencent::LighthouseClient* const client_;
+  absl::Mutex poll_mu_;  // one cycle at a time
+};
+
+}  // namespace blueprintsync::jobs
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_TRACKER_H_
