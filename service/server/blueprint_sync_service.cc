@@ -64,19 +64,21 @@ absl::Time ReplyBy(const grpc::CallbackServerContext* context, absl::Duration ma
 class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
  public:
   WatchReactor(jobs::JobEngine* engine, const std::string& name) : engine_(engine) {
-    absl::Status s = engine_->Watch(name, &watch_id_, [this](const v1::SyncJob* job) {
+    const uint64_t id = engine_->WatchJob(name, [this](absl::StatusOr<v1::SyncJob> job) {
       absl::MutexLock lock(&mu_);
-      if (job == nullptr) {
+      if (!job.ok() && pending_.empty() && !writing_ && current_.name().empty()) {
+        FinishLocked(ToGrpcStatus(job.status()));
+        return;
+      }
+      if (!job.ok()) {
         closing_ = true;
       } else {
-        pending_.push_back(*job);
+        pending_.push_back(std::move(*job));
       }
       MaybeWriteLocked();
     });
-    if (!s.ok()) {
-      absl::MutexLock lock(&mu_);
-      FinishLocked(ToGrpcStatus(s));
-    }
+    absl::MutexLock lock(&mu_);
+    watch_id_ = id;
   }
 
   void OnWriteDone(bool ok) override {
@@ -100,7 +102,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
   }
 
   void OnDone() override {
-    engine_->Unwatch(watch_id_);
+    uint64_t id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      id = watch_id_;
+    }
+    engine_->Unwatch(id);
     delete this;
   }
 
@@ -131,8 +138,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
   }
 
   jobs::JobEngine* const engine_;
-  uint64_t watch_id_ = 0;
   absl::Mutex mu_;
+  uint64_t watch_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<v1::SyncJob> pending_ ABSL_GUARDED_BY(mu_);
   v1::SyncJob current_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -219,13 +226,14 @@ grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerC
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  auto job = engine_->Get(request->name());
-  if (!job.ok()) {
-    reactor->Finish(ToGrpcStatus(job.status()));
-    return reactor;
-  }
-  *response = std::move(*job);
-  reactor->Finish(grpc::Status::OK);
+  engine_->GetJob(request->name(), [reactor, response](absl::StatusOr<v1::SyncJob> job) {
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    *response = std::move(*job);
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 
