@@ -22,15 +22,14 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "service/common/log.h"
+#include "service/tencent/api_call.h"
 #include "service/tencent/api_error.h"
-#include "service/tencent/tc3_signer.h"
 
 namespace blueprintsync::tencent {
 namespace {
 
 using Getenv = EnvCredentialProvider::Getenv;
 
-constexpr char kContentType[] = "application/json";
 constexpr char kAssumeRole[] = "AssumeRole";
 constexpr char kAssumeRoleWithWebIdentity[] = "AssumeRoleWithWebIdentity";
 // A projected service-account token is 1-2 KiB; a metadata answer a few
@@ -59,25 +58,22 @@ std::string EnvOr(const Getenv& getenv, const char* name, std::string fallback) 
   return value.has_value() && !value->empty() ? *std::move(value) : std::move(fallback);
 }
 
-struct Endpoint {
-  std::string url;   // "https://sts.tencentcloudapi.com/"
-  std::string host;  // "sts.tencentcloudapi.com" (with ":port" when given)
-};
+// The endpoint rules are the shared ones (ParseEndpoint); the message names
+// the variable, because that is what an operator has to fix.
+absl::Status StsEndpointProblem(absl::string_view endpoint) {
+  if (ParseEndpoint(endpoint).ok()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      kEnvStsEndpoint, " must look like https://host[:port] (no path), got \"", endpoint, "\""));
+}
 
-absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view text, const char* what) {
-  absl::string_view s = text;
-  while (!s.empty() && s.back() == '/') s.remove_suffix(1);
-  const size_t scheme_end = s.find("://");
-  const absl::string_view scheme =
-      scheme_end == absl::string_view::npos ? "" : s.substr(0, scheme_end);
-  const absl::string_view host =
-      scheme_end == absl::string_view::npos ? "" : s.substr(scheme_end + 3);
-  if ((scheme != "http" && scheme != "https") || host.empty() ||
-      host.find_first_of("/?# \t") != absl::string_view::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, " must look like https://host[:port] (no path), got \"", text, "\""));
-  }
-  return Endpoint{absl::StrCat(scheme, "://", host, "/"), std::string(host)};
+std::shared_ptr<TencentApiCaller> MakeStsCaller(const std::string& endpoint,
+                                                std::shared_ptr<HttpTransport> transport,
+                                                Clock* clock) {
+  absl::StatusOr<std::unique_ptr<TencentApiCaller>> caller = MakeTencentApiCaller(
+      {endpoint, kStsService, kStsVersion, /*language=*/"", /*request_client=*/"blueprint-sync"},
+      std::move(transport), clock);
+  if (!caller.ok()) return nullptr;
+  return *std::move(caller);
 }
 
 // Replaces any secret that the far side echoed back, so that no error text
@@ -179,83 +175,57 @@ absl::StatusCode CodeForStsError(absl::string_view code, long http_status) {
 struct StsCall {
   const char* action = "";
   std::string region;
-  Endpoint endpoint;
   std::string body;
   const Credentials* signer = nullptr;  // nullptr: unsigned (Authorization: SKIP)
   absl::Duration timeout;
   std::vector<absl::string_view> secrets;  // scrubbed from any error text
 };
 
-absl::StatusOr<Credentials> CallSts(HttpTransport& transport, Clock& clock, const StsCall& call) {
-  const int64_t timestamp = absl::ToUnixSeconds(clock.Now());
-  HttpRequest request;
-  request.url = call.endpoint.url;
-  request.timeout = call.timeout;
-  auto& h = request.headers;
-  if (call.signer != nullptr) {
-    SignInput sign;
-    sign.service = kStsService;
-    sign.host = call.endpoint.host;
-    sign.content_type = kContentType;
-    sign.payload = call.body;
-    sign.timestamp = timestamp;
-    h.emplace_back("Authorization",
-                   Tc3Signer::Authorization(call.signer->secret_id, call.signer->secret_key, sign));
-  } else {
-    h.emplace_back("Authorization", "SKIP");
-  }
-  h.emplace_back("Content-Type", kContentType);
-  h.emplace_back("Host", call.endpoint.host);
-  h.emplace_back("X-TC-Action", call.action);
-  h.emplace_back("X-TC-Version", kStsVersion);
-  h.emplace_back("X-TC-Timestamp", absl::StrCat(timestamp));
-  h.emplace_back("X-TC-Region", call.region);
-  if (call.signer != nullptr && !call.signer->token.empty()) {
-    h.emplace_back("X-TC-Token", call.signer->token);
-  }
-  h.emplace_back("X-TC-RequestClient", "blueprint-sync");
+// One STS action over the shared signed-request path; STS failures become
+// the plain status codes the credential chain acts on (see CodeForStsError).
+absl::StatusOr<Credentials> CallSts(TencentApiCaller& caller, const StsCall& call) {
+  ApiRequest request;
+  request.action = call.action;
+  request.region = call.region;
   request.body = call.body;
+  request.credentials = call.signer;
+  request.timeout = call.timeout;
 
   const std::string what = absl::StrCat("STS ", call.action);
   auto scrub = [&call](std::string text) {
     for (absl::string_view s : call.secrets) text = Scrub(std::move(text), {s});
     return text;
   };
-  absl::StatusOr<HttpResponse> response = transport.Post(request);
-  if (!response.ok()) {
-    std::optional<ApiError> error = GetApiError(response.status());
-    return absl::UnavailableError(scrub(absl::StrCat(
-        what, ": ",
-        error.has_value() ? error->message : std::string(response.status().message()))));
+  absl::StatusOr<std::string> body = caller.Call(request);
+  if (!body.ok()) {
+    const ApiError error = ErrorOf(body.status());
+    if (error.kind == ErrorKind::kApi) {
+      return absl::Status(
+          CodeForStsError(error.code, error.http_status),
+          scrub(absl::StrCat(what, ": ", error.code, ": ", error.message,
+                             error.request_id.empty()
+                                 ? ""
+                                 : absl::StrCat(" (RequestId ", error.request_id, ")"))));
+    }
+    if (error.kind == ErrorKind::kHttpStatus) {
+      return absl::Status(
+          CodeForStsError("", error.http_status),
+          absl::StrCat(what, ": HTTP status ", error.http_status, " without a Tencent error body"));
+    }
+    return absl::UnavailableError(scrub(absl::StrCat(what, ": ", error.message)));
   }
+  // The body is never quoted: a half-readable answer may hold a key.
+  auto malformed = [&](const char* why) {
+    return absl::UnavailableError(
+        absl::StrCat(what, ": malformed response (", why, ", ", body->size(), " bytes)"));
+  };
   rapidjson::Document doc;
-  doc.Parse(response->body.data(), response->body.size());
+  doc.Parse(body->data(), body->size());
   const rapidjson::Value* r = nullptr;
   if (!doc.HasParseError() && doc.IsObject()) {
     auto it = doc.FindMember("Response");
     if (it != doc.MemberEnd() && it->value.IsObject()) r = &it->value;
   }
-  if (r != nullptr) {
-    if (auto e = r->FindMember("Error"); e != r->MemberEnd() && e->value.IsObject()) {
-      const std::string code = Member(e->value, "Code");
-      const std::string request_id = Member(*r, "RequestId");
-      return absl::Status(
-          CodeForStsError(code, response->status),
-          scrub(absl::StrCat(
-              what, ": ", code.empty() ? "(no code)" : code, ": ", Member(e->value, "Message"),
-              request_id.empty() ? "" : absl::StrCat(" (RequestId ", request_id, ")"))));
-    }
-  }
-  if (response->status != 200) {
-    return absl::Status(
-        CodeForStsError("", response->status),
-        absl::StrCat(what, ": HTTP status ", response->status, " without a Tencent error body"));
-  }
-  // The body is never quoted: a half-readable answer may hold a key.
-  auto malformed = [&](const char* why) {
-    return absl::UnavailableError(
-        absl::StrCat(what, ": malformed response (", why, ", ", response->body.size(), " bytes)"));
-  };
   if (r == nullptr) return malformed("no Response object");
   auto creds = r->FindMember("Credentials");
   if (creds == r->MemberEnd() || !creds->value.IsObject()) return malformed("no Credentials");
@@ -427,9 +397,7 @@ absl::Status RefreshingCredentialProvider::last_refresh_error() const {
 // TKE OIDC
 
 TkeOidcCredentialProvider::TkeOidcCredentialProvider(StsOptions options)
-    : RefreshingCredentialProvider(options.refresh),
-      options_(options),
-      transport_(options.transport != nullptr ? options.transport : MakeCurlTransport()) {
+    : RefreshingCredentialProvider(options.refresh), options_(options) {
   const Getenv getenv = OrSystem(options.getenv);
   struct Var {
     const char* name;
@@ -463,14 +431,13 @@ TkeOidcCredentialProvider::TkeOidcCredentialProvider(StsOptions options)
                      " (all four TKE_* variables are required together)"));
     return;
   }
-  absl::StatusOr<Endpoint> endpoint =
-      ParseEndpoint(EnvOr(getenv, kEnvStsEndpoint, kDefaultStsEndpoint), kEnvStsEndpoint);
-  if (!endpoint.ok()) {
-    config_ =
-        absl::FailedPreconditionError(absl::StrCat("TKE OIDC: ", endpoint.status().message()));
+  const std::string endpoint = EnvOr(getenv, kEnvStsEndpoint, kDefaultStsEndpoint);
+  if (absl::Status problem = StsEndpointProblem(endpoint); !problem.ok()) {
+    config_ = absl::FailedPreconditionError(absl::StrCat("TKE OIDC: ", problem.message()));
     return;
   }
-  endpoint_ = endpoint->url;
+  caller_ = MakeStsCaller(
+      endpoint, options.transport != nullptr ? options.transport : MakeCurlTransport(), clock());
 }
 
 absl::StatusOr<Credentials> TkeOidcCredentialProvider::Fetch() {
@@ -498,11 +465,10 @@ absl::StatusOr<Credentials> TkeOidcCredentialProvider::Fetch() {
   StsCall call;
   call.action = kAssumeRoleWithWebIdentity;
   call.region = region_;
-  call.endpoint = *ParseEndpoint(endpoint_, kEnvStsEndpoint);
   call.body.assign(buf.GetString(), buf.GetSize());
   call.timeout = options_.timeout;
   call.secrets = {*token};
-  return CallSts(*transport_, *clock(), call);
+  return CallSts(*caller_, call);
 }
 
 // ---------------------------------------------------------------------------
@@ -514,7 +480,6 @@ AssumeRoleCredentialProvider::AssumeRoleCredentialProvider(
     : RefreshingCredentialProvider(options.refresh),
       source_(std::move(source)),
       options_(options),
-      transport_(options.transport != nullptr ? options.transport : MakeCurlTransport()),
       role_arn_(std::move(role_arn)),
       session_name_(std::move(session_name)) {
   const Getenv getenv = OrSystem(options.getenv);
@@ -522,6 +487,8 @@ AssumeRoleCredentialProvider::AssumeRoleCredentialProvider(
   if (session_name_.empty()) session_name_ = EnvOr(getenv, kEnvRoleSessionName, "");
   region_ = EnvOr(getenv, kEnvRegion, kDefaultStsRegion);
   endpoint_ = EnvOr(getenv, kEnvStsEndpoint, kDefaultStsEndpoint);
+  caller_ = MakeStsCaller(
+      endpoint_, options.transport != nullptr ? options.transport : MakeCurlTransport(), clock());
 }
 
 std::string AssumeRoleCredentialProvider::Name() const { return "STS AssumeRole"; }
@@ -529,12 +496,11 @@ std::string AssumeRoleCredentialProvider::Name() const { return "STS AssumeRole"
 absl::Status AssumeRoleCredentialProvider::Configured() const {
   if (role_arn_.empty()) return absl::NotFoundError(absl::StrCat(kEnvRoleArn, " not set"));
   if (source_ == nullptr) return absl::FailedPreconditionError("no source credential provider");
-  return ParseEndpoint(endpoint_, kEnvStsEndpoint).status();
+  return StsEndpointProblem(endpoint_);
 }
 
 absl::StatusOr<Credentials> AssumeRoleCredentialProvider::Fetch() {
-  absl::StatusOr<Endpoint> endpoint = ParseEndpoint(endpoint_, kEnvStsEndpoint);
-  if (!endpoint.ok()) return endpoint.status();
+  if (absl::Status problem = StsEndpointProblem(endpoint_); !problem.ok()) return problem;
   absl::StatusOr<Credentials> source = source_->GetCredentials();
   if (!source.ok()) {
     // Never NotFound: the role ARN is configured, so a missing key to sign
@@ -559,12 +525,11 @@ absl::StatusOr<Credentials> AssumeRoleCredentialProvider::Fetch() {
   StsCall call;
   call.action = kAssumeRole;
   call.region = region_;
-  call.endpoint = *endpoint;
   call.body.assign(buf.GetString(), buf.GetSize());
   call.signer = &*source;
   call.timeout = options_.timeout;
   call.secrets = {source->secret_key, source->token};
-  return CallSts(*transport_, *clock(), call);
+  return CallSts(*caller_, call);
 }
 
 // ---------------------------------------------------------------------------

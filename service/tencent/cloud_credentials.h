@@ -47,6 +47,8 @@
 
 namespace blueprintsync::tencent {
 
+class TencentApiCaller;  // api_call.h
+
 inline constexpr char kStsService[] = "sts";
 inline constexpr char kStsVersion[] = "2018-08-13";
 inline constexpr char kDefaultStsEndpoint[] = "https://sts.tencentcloudapi.com";
@@ -149,13 +151,12 @@ class TkeOidcCredentialProvider final : public RefreshingCredentialProvider {
   absl::Status Configured() const override { return config_; }
 
   const StsOptions options_;
-  const std::shared_ptr<HttpTransport> transport_;
   absl::Status config_;  // NotFound / FailedPrecondition when unusable
   std::string region_;
   std::string provider_id_;
   std::string role_arn_;
   std::string token_file_;
-  std::string endpoint_;
+  std::shared_ptr<TencentApiCaller> caller_;  // set when config_ is OK
 };
 
 // STS AssumeRole signed with `source`'s triple (a long-term key, or a
@@ -175,11 +176,11 @@ class AssumeRoleCredentialProvider final : public RefreshingCredentialProvider {
 
   const std::shared_ptr<CredentialProvider> source_;
   const StsOptions options_;
-  const std::shared_ptr<HttpTransport> transport_;
   std::string role_arn_;
   std::string session_name_;  // empty = "blueprint-sync-<micros>" per call
   std::string region_;
   std::string endpoint_;
+  std::shared_ptr<TencentApiCaller> caller_;  // null when endpoint_ is unusable
 };
 
 struct CvmRoleOptions {

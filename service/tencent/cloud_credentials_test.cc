@@ -29,6 +29,7 @@
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
 #include "service/tencent/lighthouse_client.h"
+#include "service/tencent/testing/fake_http_transport.h"
 #include "tests/emulator/emulator_server.h"
 #include "tests/emulator/lighthouse_emulator.h"
 #include "tests/testing_util/fake_clock.h"
@@ -731,19 +732,16 @@ TEST_F(CloudCredentialsTest, AssumeRoleWithWrongKeyOrRoleFailsWithoutSecrets) {
 // ---------------------------------------------------------------------------
 // Fake transport: answers the emulator does not give
 
-class CannedTransport final : public HttpTransport {
- public:
-  explicit CannedTransport(HttpResponse response) : response_(std::move(response)) {}
-  absl::StatusOr<HttpResponse> Post(const HttpRequest&) override { return response_; }
-
- private:
-  HttpResponse response_;
-};
+std::shared_ptr<HttpTransport> CannedTransport(HttpResponse response) {
+  auto transport = std::make_shared<testing::FakeHttpTransport>();
+  transport->AnswerAlways(std::move(response));
+  return transport;
+}
 
 TEST_F(CloudCredentialsTest, StsErrorEchoingTheTokenIsScrubbedAndMalformedAnswersAreErrors) {
   SetTkeEnv();
   StsOptions options = Sts();
-  options.transport = std::make_shared<CannedTransport>(HttpResponse{
+  options.transport = CannedTransport(HttpResponse{
       200, "application/json",
       absl::StrCat(R"({"Response":{"Error":{"Code":"InvalidParameter","Message":"bad token )",
                    kWebToken, R"("},"RequestId":"r-1"}})")});
@@ -754,7 +752,7 @@ TEST_F(CloudCredentialsTest, StsErrorEchoingTheTokenIsScrubbedAndMalformedAnswer
   EXPECT_THAT(c.status().message(), HasSubstr("[redacted]"));
   EXPECT_THAT(c.status().message(), HasSubstr("RequestId r-1"));
 
-  options.transport = std::make_shared<CannedTransport>(HttpResponse{
+  options.transport = CannedTransport(HttpResponse{
       200, "application/json",
       R"({"Response":{"Credentials":{"TmpSecretId":"AKIDx","TmpSecretKey":"leakme-secret"},"RequestId":"r"}})"});
   TkeOidcCredentialProvider half(options);
@@ -763,8 +761,7 @@ TEST_F(CloudCredentialsTest, StsErrorEchoingTheTokenIsScrubbedAndMalformedAnswer
   EXPECT_THAT(c.status().message(), HasSubstr("malformed response"));
   EXPECT_THAT(c.status().message(), Not(HasSubstr("leakme-secret")));
 
-  options.transport =
-      std::make_shared<CannedTransport>(HttpResponse{503, "text/html", "<html>busy</html>"});
+  options.transport = CannedTransport(HttpResponse{503, "text/html", "<html>busy</html>"});
   TkeOidcCredentialProvider busy(options);
   c = busy.GetCredentials();
   EXPECT_TRUE(absl::IsUnavailable(c.status())) << c.status();

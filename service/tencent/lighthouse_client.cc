@@ -7,11 +7,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/tencent/api_call.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/lighthouse_json.h"
-#include "service/tencent/tc3_signer.h"
 
 namespace blueprintsync::tencent {
 namespace {
@@ -19,10 +18,6 @@ namespace {
 constexpr char kSyncBlueprint[] = "SyncBlueprint";
 constexpr char kDescribeBlueprints[] = "DescribeBlueprints";
 constexpr char kDescribeRegions[] = "DescribeRegions";
-
-// One constant for both the signature and the header: TC3 fails with
-// AuthFailure.SignatureFailure if the two differ by a single byte.
-constexpr char kContentType[] = "application/json";
 
 constexpr int kMaxDescribeFilters = 10;
 constexpr int kMaxFilterValues = 100;
@@ -42,54 +37,17 @@ absl::Status InvalidArgument(std::string_view action, std::string message) {
   return LocalError(action, "ClientError.InvalidArgument", std::move(message));
 }
 
-// The ApiError of `status`; a status without one (a transport that broke
-// its contract) is treated as "may have executed", the only safe reading.
-ApiError ErrorOf(const absl::Status& status) {
-  if (std::optional<ApiError> error = GetApiError(status); error.has_value()) return *error;
-  ApiError error;
-  error.kind = ErrorKind::kOutcomeUnknown;
-  error.code = "ClientError.NetworkError";
-  error.message = std::string(status.message());
-  return error;
-}
-
-bool IsInternalError(const ApiError& error) {
-  return error.code == "InternalError" || absl::StartsWith(error.code, "InternalError.");
-}
-
-struct Endpoint {
-  std::string url;   // "https://host[:port]/"
-  std::string host;  // "host[:port]", the Host header
-};
-
-absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view endpoint) {
-  absl::string_view scheme;
-  for (absl::string_view candidate : {"https://", "http://"}) {
-    if (absl::StartsWith(endpoint, candidate)) scheme = candidate;
-  }
-  if (scheme.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("endpoint '", endpoint, "' must start with https:// or http://"));
-  }
-  absl::string_view host = endpoint.substr(scheme.size());
-  while (absl::EndsWith(host, "/")) host.remove_suffix(1);
-  if (host.empty() || host.find_first_of("/?#@ \r\n") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("endpoint '", endpoint, "' must be scheme://host[:port] without a path"));
-  }
-  return Endpoint{absl::StrCat(scheme, host, "/"), std::string(host)};
-}
-
-// The single-attempt client.
+// The single-attempt client: validates, builds the action's JSON, sends it
+// through the shared signed-request path and decodes the typed answer.
 class LighthouseHttpClient final : public LighthouseClient {
  public:
   LighthouseHttpClient(const LighthouseClientOptions& options,
                        std::shared_ptr<CredentialProvider> credentials,
                        std::shared_ptr<HttpTransport> transport, Clock* clock)
-      : options_(options),
-        endpoint_(ParseEndpoint(options.endpoint)),
+      : caller_(MakeTencentApiCaller({options.endpoint, kLighthouseService, kLighthouseVersion,
+                                      options.language, options.request_client},
+                                     std::move(transport), clock)),
         credentials_(std::move(credentials)),
-        transport_(std::move(transport)),
         clock_(clock) {}
 
   absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
@@ -106,37 +64,21 @@ class LighthouseHttpClient final : public LighthouseClient {
           kSyncBlueprint, absl::StrCat("destination_regions: must hold 1 to ", kMaxSyncDestinations,
                                        " regions, got ", request.destination_regions.size()));
     }
-    absl::StatusOr<HttpResponse> response =
-        Send(kSyncBlueprint, request.region, json::EncodeSyncBlueprint(request),
-             /*fresh_connection=*/true, options);
-    if (!response.ok()) return response.status();
-    if (response->status == 200) {
-      absl::StatusOr<SyncBlueprintResponse> decoded = json::DecodeSyncBlueprint(response->body);
-      if (decoded.ok()) return decoded;
-      return ForNonIdempotent(ErrorOf(decoded.status()));
-    }
-    return ForNonIdempotent(NonSuccess(kSyncBlueprint, *response));
+    return Send(kSyncBlueprint, request.region, json::EncodeSyncBlueprint(request),
+                Idempotency::kNonIdempotent, options, json::DecodeSyncBlueprint);
   }
 
   absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
       const DescribeBlueprintsRequest& request, const CallOptions& options) override {
     if (absl::Status s = Validate(request); !s.ok()) return s;
-    absl::StatusOr<HttpResponse> response =
-        Send(kDescribeBlueprints, request.region, json::EncodeDescribeBlueprints(request),
-             /*fresh_connection=*/false, options);
-    if (!response.ok()) return response.status();
-    if (response->status == 200) return json::DecodeDescribeBlueprints(response->body);
-    return MakeStatus(NonSuccess(kDescribeBlueprints, *response));
+    return Send(kDescribeBlueprints, request.region, json::EncodeDescribeBlueprints(request),
+                Idempotency::kIdempotent, options, json::DecodeDescribeBlueprints);
   }
 
   absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
                                                           const CallOptions& options) override {
-    absl::StatusOr<HttpResponse> response =
-        Send(kDescribeRegions, region, json::EncodeDescribeRegions(),
-             /*fresh_connection=*/false, options);
-    if (!response.ok()) return response.status();
-    if (response->status == 200) return json::DecodeDescribeRegions(response->body);
-    return MakeStatus(NonSuccess(kDescribeRegions, *response));
+    return Send(kDescribeRegions, region, json::EncodeDescribeRegions(), Idempotency::kIdempotent,
+                options, json::DecodeDescribeRegions);
   }
 
  private:
@@ -175,40 +117,8 @@ class LighthouseHttpClient final : public LighthouseClient {
     return absl::OkStatus();
   }
 
-  // A non-200 answer: the Tencent envelope when there is one, else a plain
-  // HTTP status error.
-  static ApiError NonSuccess(std::string_view action, const HttpResponse& response) {
-    if (std::optional<ApiError> envelope = json::DecodeErrorEnvelope(action, response.body);
-        envelope.has_value()) {
-      envelope->http_status = response.status;
-      return *envelope;
-    }
-    ApiError error;
-    error.kind = ErrorKind::kHttpStatus;
-    error.code = "ClientError.HttpStatusCodeError";
-    error.message = absl::StrCat("HTTP status ", response.status, " without a Tencent error body",
-                                 response.content_type.empty() ? "" : " (Content-Type ",
-                                 response.content_type, response.content_type.empty() ? "" : ")");
-    error.action = std::string(action);
-    error.http_status = response.status;
-    return error;
-  }
-
-  // SyncBlueprint creates paid images: an answer that does not prove the call
-  // was rejected (server error, unreadable success) means it may have run.
-  static absl::Status ForNonIdempotent(ApiError error) {
-    const bool server_side_failure = error.http_status >= 500 || IsInternalError(error) ||
-                                     error.kind == ErrorKind::kMalformedResponse;
-    // Code, message, RequestId and HTTP status stay as received.
-    if (server_side_failure) error.kind = ErrorKind::kOutcomeUnknown;
-    return MakeStatus(error);
-  }
-
-  absl::StatusOr<HttpResponse> Send(const char* action, const std::string& region, std::string body,
-                                    bool fresh_connection, const CallOptions& call) {
-    if (!endpoint_.ok()) {
-      return InvalidArgument(action, std::string(endpoint_.status().message()));
-    }
+  // Keys that can sign, or the kCredentials error that says why there are none.
+  absl::StatusOr<Credentials> UsableCredentials(const char* action) {
     absl::StatusOr<Credentials> credentials = credentials_->GetCredentials();
     if (!credentials.ok()) {
       ApiError error;
@@ -232,53 +142,28 @@ class LighthouseHttpClient final : public LighthouseClient {
       error.action = action;
       return MakeStatus(error);
     }
-    if (now >= call.deadline) {
-      return LocalError(action, "ClientError.DeadlineExceeded",
-                        absl::StrCat("deadline passed before ", action, " was sent"));
-    }
-
-    const int64_t timestamp = absl::ToUnixSeconds(now);
-    SignInput sign;
-    sign.service = kLighthouseService;
-    sign.host = endpoint_->host;
-    sign.content_type = kContentType;
-    sign.payload = body;
-    sign.timestamp = timestamp;
-
-    HttpRequest request;
-    request.url = endpoint_->url;
-    request.fresh_connection = fresh_connection;
-    if (call.deadline != absl::InfiniteFuture()) request.timeout = call.deadline - now;
-    auto& h = request.headers;
-    h.reserve(10);
-    h.emplace_back("Authorization",
-                   Tc3Signer::Authorization(credentials->secret_id, credentials->secret_key, sign));
-    h.emplace_back("Content-Type", kContentType);
-    h.emplace_back("Host", endpoint_->host);
-    h.emplace_back("X-TC-Action", action);
-    h.emplace_back("X-TC-Version", kLighthouseVersion);
-    h.emplace_back("X-TC-Timestamp", absl::StrCat(timestamp));
-    if (!region.empty()) h.emplace_back("X-TC-Region", region);
-    if (!credentials->token.empty()) h.emplace_back("X-TC-Token", credentials->token);
-    if (!options_.language.empty()) h.emplace_back("X-TC-Language", options_.language);
-    if (!options_.request_client.empty()) {
-      h.emplace_back("X-TC-RequestClient", options_.request_client);
-    }
-    request.body = std::move(body);
-
-    absl::StatusOr<HttpResponse> response = transport_->Post(request);
-    if (!response.ok()) {
-      ApiError error = ErrorOf(response.status());
-      error.action = action;
-      return MakeStatus(error);
-    }
-    return response;
+    return credentials;
   }
 
-  const LighthouseClientOptions options_;
-  const absl::StatusOr<Endpoint> endpoint_;
+  template <typename Decode>
+  auto Send(const char* action, const std::string& region, std::string body,
+            Idempotency idempotency, const CallOptions& call, Decode decode)
+      -> decltype(decode(std::string_view())) {
+    if (!caller_.ok()) return InvalidArgument(action, std::string(caller_.status().message()));
+    absl::StatusOr<Credentials> credentials = UsableCredentials(action);
+    if (!credentials.ok()) return credentials.status();
+    ApiRequest request;
+    request.action = action;
+    request.region = region;
+    request.body = std::move(body);
+    request.idempotency = idempotency;
+    request.credentials = &*credentials;
+    request.deadline = call.deadline;
+    return CallAndDecode(**caller_, request, decode);
+  }
+
+  const absl::StatusOr<std::unique_ptr<TencentApiCaller>> caller_;
   const std::shared_ptr<CredentialProvider> credentials_;
-  const std::shared_ptr<HttpTransport> transport_;
   Clock* const clock_;
 };
 

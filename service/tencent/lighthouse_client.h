@@ -5,7 +5,9 @@
 //   RetryingLighthouseClient      retry policy + backoff (retry_policy.h)
 //     RateLimitedLighthouseClient per-action pacing (rate_limiter.h)
 //       (observer, optional)      reports each attempt (call_observer.h)
-//         LighthouseHttpClient    sign (tc3_signer.h) + JSON + HttpTransport
+//         LighthouseHttpClient    typed JSON over the shared signed-request path
+//                                 (api_call.h: TC3 signing, headers, HttpTransport,
+//                                 error envelope)
 //
 // so every attempt, retries included, is paced, and each layer can be tested
 // with a fake of the one below. Build it with MakeLighthouseClient().
@@ -55,7 +57,7 @@ struct LighthouseClientOptions {
   // Scheme + host[:port], no path. "http://127.0.0.1:PORT" for the emulator.
   // The signing service name stays "lighthouse" whatever the host is.
   std::string endpoint = kDefaultLighthouseEndpoint;
-  std::string language;        // X-TC-Language when non-empty ("en-US", "zh-CN")
+  std::string language;                           // X-TC-Language when non-empty ("en-US", "zh-CN")
   std::string request_client = "blueprint-sync";  // X-TC-RequestClient
   RateLimits rate_limits;
   RetryOptions retry;

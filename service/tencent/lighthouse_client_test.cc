@@ -13,12 +13,16 @@
 #include "service/tencent/api_error.h"
 #include "service/tencent/lighthouse_json.h"
 #include "service/tencent/tc3_signer.h"
+#include "service/tencent/testing/fake_http_transport.h"
 #include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::tencent {
 namespace {
 
+using ::blueprintsync::testing::Answer;
 using ::blueprintsync::testing::FakeClock;
+using ::blueprintsync::testing::FakeHttpTransport;
+using ::blueprintsync::testing::TransportFailure;
 using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -42,69 +46,6 @@ std::string ErrorBody(const std::string& code, const std::string& request_id = "
   return R"({"Response":{"Error":{"Code":")" + code + R"(","Message":"message for )" + code +
          R"("},"RequestId":")" + request_id + R"("}})";
 }
-
-HttpResponse Answer(long status, std::string body, std::string content_type = "application/json") {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  r.content_type = std::move(content_type);
-  return r;
-}
-
-absl::Status TransportFailure(ErrorKind kind) {
-  ApiError e;
-  e.kind = kind;
-  e.code = "ClientError.NetworkError";
-  e.message = kind == ErrorKind::kTransport ? "Couldn't connect to server" : "Timeout was reached";
-  return MakeStatus(e);
-}
-
-// Records every request (with the fake time it was sent) and answers from a
-// script. Running out of script is a test failure.
-class FakeTransport final : public HttpTransport {
- public:
-  explicit FakeTransport(Clock* clock) : clock_(clock) {}
-
-  absl::StatusOr<HttpResponse> Post(const HttpRequest& request) override {
-    absl::MutexLock lock(&mu_);
-    requests_.push_back(request);
-    times_.push_back(clock_->Now());
-    if (script_.empty()) {
-      ADD_FAILURE() << "unexpected request #" << requests_.size();
-      return TransportFailure(ErrorKind::kTransport);
-    }
-    absl::StatusOr<HttpResponse> next = std::move(script_.front());
-    script_.pop_front();
-    return next;
-  }
-
-  void Push(absl::StatusOr<HttpResponse> answer) {
-    absl::MutexLock lock(&mu_);
-    script_.push_back(std::move(answer));
-  }
-  void PushN(int n, const absl::StatusOr<HttpResponse>& answer) {
-    for (int i = 0; i < n; ++i) Push(answer);
-  }
-  std::vector<HttpRequest> requests() const {
-    absl::MutexLock lock(&mu_);
-    return requests_;
-  }
-  std::vector<absl::Time> times() const {
-    absl::MutexLock lock(&mu_);
-    return times_;
-  }
-  size_t remaining() const {
-    absl::MutexLock lock(&mu_);
-    return script_.size();
-  }
-
- private:
-  Clock* clock_;
-  mutable absl::Mutex mu_;
-  std::deque<absl::StatusOr<HttpResponse>> script_ ABSL_GUARDED_BY(mu_);
-  std::vector<HttpRequest> requests_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Time> times_ ABSL_GUARDED_BY(mu_);
-};
 
 class FakeCredentialProvider final : public CredentialProvider {
  public:
@@ -183,7 +124,7 @@ class HttpClientTest : public ::testing::Test {
   }
 
   FakeClock clock_{absl::FromUnixSeconds(1551113065)};
-  std::shared_ptr<FakeTransport> transport_ = std::make_shared<FakeTransport>(&clock_);
+  std::shared_ptr<FakeHttpTransport> transport_ = std::make_shared<FakeHttpTransport>(&clock_);
 };
 
 TEST_F(HttpClientTest, SyncBlueprintRequestIsSignedForLighthouse) {
@@ -633,7 +574,7 @@ class StackTest : public ::testing::Test {
   size_t Sent() const { return transport_->requests().size(); }
 
   FakeClock clock_;
-  std::shared_ptr<FakeTransport> transport_ = std::make_shared<FakeTransport>(&clock_);
+  std::shared_ptr<FakeHttpTransport> transport_ = std::make_shared<FakeHttpTransport>(&clock_);
 };
 
 TEST_F(StackTest, SyncBlueprintResentAfterThrottle) {
