@@ -63,31 +63,79 @@ void JobIntake::Record(const v1::SyncBlueprintRequest& request, absl::Time reply
     return;
   }
   const JobRecord& rec = created->record;
-  const std::string name = rec.job().name();
-  const bool single = table_->Locked([](TableState& s) { return s.leadership.single(); });
+  const std::string& name = rec.job().name();
   log::Info("job recorded", {{"job", name},
                              {"blueprint_id", request.blueprint_id()},
                              {"source_region", request.source_region()},
                              {"request_id", request.request_id()}});
-  if (!single && HandOver(rec, reply_by, done, timers)) return;
-  bool stopping = false;
-  const bool first = table_->Locked([&](TableState& s) {
-    stopping = s.stopping;
-    const bool owns = s.Add(rec);
-    JobEntry& e = s.active[name];
-    e.reply = std::move(done);
-    e.reply_by = reply_by;
-    // Shutdown has already answered the callers it knew of; a job
-    // recorded now is QUEUED and will be submitted after the restart.
-    // A job behind another on its source cannot be submitted before that
-    // one finishes, so its caller is answered now.
-    if (stopping || !owns) s.Reply(e);
-    s.Publish(e.rec.job());
-    return owns;
-  });
-  if (stopping || !first) return;
-  steps_->ScheduleSubmit(name, steps_->clock()->Now());
-  steps_->ScheduleReplyBy(name, reply_by);
+  Placed placed;
+  // One step: another replica's job list may be adopted here at any moment.
+  table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
+  switch (placed.next) {
+    case Next::kSubmit:
+      steps_->ScheduleSubmit(name, steps_->clock()->Now());
+      steps_->ScheduleReplyBy(name, reply_by);
+      return;
+    case Next::kWaitHere:
+      steps_->ScheduleReplyBy(name, reply_by);
+      return;
+    case Next::kAwaitLeader:
+      follower_->AwaitOutcome(name, std::move(done), reply_by, timers);
+      return;
+    case Next::kAnswer:
+      if (placed.as_remote) ReplicaFollower::AnswerFrom(*placed.as_remote, done);
+      if (placed.as_it_is) done(*placed.as_it_is);
+      return;
+    case Next::kAnswered:
+      return;
+  }
+}
+
+JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Time reply_by,
+                                   JobService::JobCallback& done) {
+  const std::string& name = rec.job().name();
+  Placed placed;
+  if (!s.leadership.single()) {
+    if (auto it = s.active.find(name); it != s.active.end()) {
+      // Already adopted from the store by this (leading) replica.
+      JobEntry& adopted = it->second;
+      const JobRecord::SubmitPhase phase = adopted.rec.phase();
+      if (s.OwnsSource(adopted) &&
+          (phase == JobRecord::NOT_SUBMITTED || phase == JobRecord::SUBMITTING)) {
+        adopted.reply = std::move(done);
+        adopted.reply_by = reply_by;
+        if (s.stopping) s.Reply(adopted);
+        placed.next = s.stopping ? Next::kAnswered : Next::kWaitHere;
+      } else {
+        placed.as_remote = adopted.rec;
+      }
+      return placed;
+    }
+    if (auto finished = s.finished.find(name); finished != s.finished.end()) {
+      placed.as_it_is = finished->second;
+      return placed;
+    }
+    if (s.stopping) {
+      placed.as_it_is = rec.job();
+      return placed;
+    }
+    if (!s.leadership.leading()) {
+      placed.next = Next::kAwaitLeader;
+      return placed;
+    }
+  }
+  const bool owns = s.Add(rec);
+  JobEntry& e = s.active[name];
+  e.reply = std::move(done);
+  e.reply_by = reply_by;
+  // Shutdown has already answered the callers it knew of; a job recorded now
+  // is QUEUED and will be submitted after the restart. A job behind another
+  // on its source cannot be submitted before that one finishes, so its
+  // caller is answered now.
+  if (s.stopping || !owns) s.Reply(e);
+  s.Publish(e.rec.job());
+  placed.next = s.stopping || !owns ? Next::kAnswered : Next::kSubmit;
+  return placed;
 }
 
 void JobIntake::AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobRecord& fresh,
@@ -109,57 +157,6 @@ void JobIntake::AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobR
   } else {
     done(current.job());
   }
-}
-
-bool JobIntake::HandOver(const JobRecord& rec, absl::Time reply_by, JobService::JobCallback& done,
-                         Executor* timers) {
-  const std::string& name = rec.job().name();
-  enum class Next { kQueueHere, kAnswered, kWaitHere, kAwaitLeader } next = Next::kQueueHere;
-  std::optional<JobRecord> run_here;    // answer as a remote caller of this run
-  std::optional<v1::SyncJob> as_it_is;  // answer with this version
-  table_->Locked([&](TableState& s) {
-    auto it = s.active.find(name);
-    if (it != s.active.end()) {
-      // Already adopted from the store by this (leading) replica.
-      JobEntry& adopted = it->second;
-      const JobRecord::SubmitPhase phase = adopted.rec.phase();
-      if (s.OwnsSource(adopted) &&
-          (phase == JobRecord::NOT_SUBMITTED || phase == JobRecord::SUBMITTING)) {
-        adopted.reply = std::move(done);
-        adopted.reply_by = reply_by;
-        if (s.stopping) s.Reply(adopted);
-        next = s.stopping ? Next::kAnswered : Next::kWaitHere;
-      } else {
-        run_here = adopted.rec;
-        next = Next::kAnswered;
-      }
-      return;
-    }
-    if (auto finished = s.finished.find(name); finished != s.finished.end()) {
-      as_it_is = finished->second;
-      next = Next::kAnswered;
-    } else if (s.stopping) {
-      as_it_is = rec.job();
-      next = Next::kAnswered;
-    } else if (!s.leadership.leading()) {
-      next = Next::kAwaitLeader;
-    }
-  });
-  switch (next) {
-    case Next::kQueueHere:
-      return false;
-    case Next::kAnswered:
-      if (run_here) ReplicaFollower::AnswerFrom(*run_here, done);
-      if (as_it_is) done(*as_it_is);
-      return true;
-    case Next::kWaitHere:
-      steps_->ScheduleReplyBy(name, reply_by);
-      return true;
-    case Next::kAwaitLeader:
-      follower_->AwaitOutcome(name, std::move(done), reply_by, timers);
-      return true;
-  }
-  return true;
 }
 
 }  // namespace blueprintsync::jobs

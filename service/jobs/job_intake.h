@@ -8,6 +8,8 @@
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_INTAKE_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_INTAKE_H_
 
+#include <optional>
+
 #include "absl/time/time.h"
 #include "service/common/executor.h"
 #include "service/jobs/job_service.h"
@@ -35,10 +37,17 @@ class JobIntake {
   // A request_id seen before: the existing job, or why it cannot be reused.
   void AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobRecord& fresh,
                     const JobRecord& existing, JobService::JobCallback& done);
-  // Several replicas: answers, waits on this replica's run of the job, or
-  // waits on the leader's. False if this replica should queue it itself.
-  bool HandOver(const JobRecord& rec, absl::Time reply_by, JobService::JobCallback& done,
-                Executor* timers);
+  enum class Next { kSubmit, kWaitHere, kAwaitLeader, kAnswer, kAnswered };
+  struct Placed {
+    Next next = Next::kAnswer;
+    std::optional<JobRecord> as_remote;   // kAnswer: as to a remote caller
+    std::optional<v1::SyncJob> as_it_is;  // kAnswer: this version
+  };
+  // Puts a new job where it belongs, with the table's lock held: this
+  // replica's queue (single replica, or leading), a run of it that this
+  // replica adopted already, or the leader's (through the store).
+  static Placed Place(TableState& s, const JobRecord& rec, absl::Time reply_by,
+                      JobService::JobCallback& done);
 
   JobTable* const table_;
   JobSteps* const steps_;

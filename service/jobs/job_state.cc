@@ -92,6 +92,10 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
 namespace {
 constexpr char kFieldRuleUrl[] = "type.googleapis.com/blueprintsync.FieldRule";
 }  // namespace

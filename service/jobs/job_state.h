@@ -41,6 +41,8 @@ absl::Status FromSyncError(const v1::SyncError& error);
 
 google::protobuf::Timestamp ToProto(absl::Time t);
 absl::Time FromProto(const google::protobuf::Timestamp& t);
+// "2026-12-02T06:44:33Z", as Tencent Cloud writes times, for logs and errors.
+std::string TimeText(absl::Time t);
 
 // An INVALID_ARGUMENT status that names the request field and the violated
 // rule; the gRPC layer turns it into a google.rpc.BadRequest detail.

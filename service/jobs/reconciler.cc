@@ -10,10 +10,6 @@
 namespace blueprintsync::jobs {
 namespace {
 
-std::string TimeText(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
-
 // Parses Tencent's "YYYY-MM-DDThh:mm:ssZ".
 bool ParseCreatedTime(const std::string& text, absl::Time* t) {
   std::string err;

@@ -16,10 +16,6 @@ namespace {
 using tencent::ApiError;
 using tencent::ErrorKind;
 
-std::string TimeText(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
-
 }  // namespace
 
 SubmitFailure ClassifySubmitFailure(const absl::Status& status) {
