@@ -733,6 +733,23 @@ TEST_F(BlueprintSyncServiceTest, WatchEndedByTheServiceEndsWithItsStatusAfterQue
   EXPECT_TRUE(jobs_.WaitForUnwatch(*id));
 }
 
+TEST_F(BlueprintSyncServiceTest, WatchEndedInsideWatchJobStillSendsTheVersionsBeforeTheEnd) {
+  // All of it before the first write can complete, so the end always finds
+  // versions waiting.
+  jobs_.set_watch_start(
+      {Job(v1::SyncJob::QUEUED, "v0"), Job(v1::SyncJob::RUNNING, "v1"),
+       Job(v1::SyncJob::RUNNING, "v2"),
+       absl::UnavailableError("the server is shutting down; watch again to continue")});
+  std::vector<std::string> markers;
+  const grpc::Status s = WatchAll(kJobName, &markers);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(), "the server is shutting down; watch again to continue");
+  EXPECT_THAT(markers, ElementsAre("v0", "v1", "v2"));
+  const std::optional<uint64_t> id = jobs_.WaitForWatch();
+  ASSERT_TRUE(id.has_value());
+  EXPECT_TRUE(jobs_.WaitForUnwatch(*id));
+}
+
 TEST_F(BlueprintSyncServiceTest, WatchCancelledByTheClientUnwatchesWhileVersionsKeepComing) {
   jobs_.set_watch_start({Job(v1::SyncJob::QUEUED, "v0")});
   grpc::ClientContext ctx;
