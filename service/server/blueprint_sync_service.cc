@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,22 +59,45 @@ absl::Time ReplyBy(const grpc::CallbackServerContext* context, absl::Duration ma
   return absl::FromChrono(deadline) - margin;
 }
 
+// Answers a unary call with the job, or with the error mapped to gRPC. The
+// callback may run after the handler has returned, on another thread: it
+// holds only what gRPC keeps valid until Finish.
+jobs::JobService::JobCallback FinishWithJob(grpc::ServerUnaryReactor* reactor,
+                                            v1::SyncJob* response) {
+  return [reactor, response](absl::StatusOr<v1::SyncJob> job) {
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    *response = *std::move(job);
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
 // Streams a job: its current state, then each change, then OK after the
-// terminal state. Engine callbacks arrive under the engine's lock, so they
-// only queue and start writes.
+// terminal state; a status that ends the watch (the job does not exist, the
+// server is shutting down) ends the stream once the versions before it are
+// written. Watch callbacks may run inside WatchJob (from the constructor), or
+// on a service thread under the service's lock concurrently with OnWriteDone
+// and OnCancel, so they only queue and start writes. gRPC runs the reactions
+// on its own threads, never inside StartWrite or Finish, so starting those
+// under mu_ cannot re-enter it.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
  public:
-  WatchReactor(jobs::JobEngine* engine, const std::string& name) : engine_(engine) {
-    const uint64_t id = engine_->WatchJob(name, [this](absl::StatusOr<v1::SyncJob> job) {
+  WatchReactor(jobs::JobService* jobs, const std::string& name) : jobs_(jobs) {
+    const uint64_t id = jobs_->WatchJob(name, [this](absl::StatusOr<v1::SyncJob> job) {
       absl::MutexLock lock(&mu_);
-      if (!job.ok() && pending_.empty() && !writing_ && current_.name().empty()) {
-        FinishLocked(ToGrpcStatus(job.status()));
-        return;
-      }
-      if (!job.ok()) {
-        closing_ = true;
-      } else {
-        pending_.push_back(std::move(*job));
+      if (job.ok()) {
+        received_version_ = true;
+        pending_.push_back(*std::move(job));
+      } else if (!end_.has_value()) {
+        // An error before any version says why the watch could not start and
+        // carries the rich details of any other failed call. One after
+        // versions only ends the stream (the server is going away), and
+        // watchers have always received that as the bare code and message.
+        end_ = received_version_ ? grpc::Status(static_cast<grpc::StatusCode>(job.status().code()),
+                                                std::string(job.status().message()))
+                                 : ToGrpcStatus(job.status());
       }
       MaybeWriteLocked();
     });
@@ -107,7 +131,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
       absl::MutexLock lock(&mu_);
       id = watch_id_;
     }
-    engine_->Unwatch(id);
+    // Not under mu_: Unwatch waits for a running callback, which takes mu_.
+    // Once it returns no callback can touch this reactor any more.
+    jobs_->Unwatch(id);
     delete this;
   }
 
@@ -125,10 +151,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
       StartWrite(&current_);
       return;
     }
-    if (closing_) {
-      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "the server is shutting down; watch again to continue"));
-    }
+    if (end_.has_value()) FinishLocked(*end_);
   }
 
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -137,14 +160,16 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
     Finish(status);
   }
 
-  jobs::JobEngine* const engine_;
+  jobs::JobService* const jobs_;
   absl::Mutex mu_;
   uint64_t watch_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<v1::SyncJob> pending_ ABSL_GUARDED_BY(mu_);
   v1::SyncJob current_ ABSL_GUARDED_BY(mu_);
+  // The status the service ended the watch with; sent after pending_.
+  std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
+  bool received_version_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -162,9 +187,8 @@ absl::Status ValidateJobName(const std::string& name) {
   return absl::OkStatus();
 }
 
-BlueprintSyncService::BlueprintSyncService(ServiceOptions options, jobs::JobEngine* engine,
-                                           jobs::JobStore* store)
-    : options_(options), engine_(engine), store_(store) {}
+BlueprintSyncService::BlueprintSyncService(ServiceOptions options, jobs::JobService* jobs)
+    : options_(options), jobs_(jobs) {}
 
 grpc::Status BlueprintSyncService::Authorize(grpc::CallbackServerContext* context,
                                              absl::string_view method, Access access) const {
@@ -202,15 +226,8 @@ grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  engine_->Submit(normalized, ReplyBy(context, options_.reply_margin),
-                  [reactor, response](absl::StatusOr<v1::SyncJob> job) {
-                    if (!job.ok()) {
-                      reactor->Finish(ToGrpcStatus(job.status()));
-                      return;
-                    }
-                    *response = std::move(*job);
-                    reactor->Finish(grpc::Status::OK);
-                  });
+  jobs_->Submit(normalized, ReplyBy(context, options_.reply_margin),
+                FinishWithJob(reactor, response));
   return reactor;
 }
 
@@ -226,14 +243,7 @@ grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerC
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  engine_->GetJob(request->name(), [reactor, response](absl::StatusOr<v1::SyncJob> job) {
-    if (!job.ok()) {
-      reactor->Finish(ToGrpcStatus(job.status()));
-      return;
-    }
-    *response = std::move(*job);
-    reactor->Finish(grpc::Status::OK);
-  });
+  jobs_->GetJob(request->name(), FinishWithJob(reactor, response));
   return reactor;
 }
 
@@ -250,17 +260,20 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
     reactor->Finish(ToGrpcStatus(query.status()));
     return reactor;
   }
-  auto page = store_->ListJobs(*query);
-  if (!page.ok()) {
-    reactor->Finish(ToGrpcStatus(
-        absl::UnavailableError(absl::StrCat("could not read jobs: ", page.status().message()))));
-    return reactor;
-  }
-  for (auto& rec : page->records) *response->add_sync_jobs() = std::move(*rec.mutable_job());
-  if (page->next_before_sequence) {
-    response->set_next_page_token(MakePageToken(*page->next_before_sequence, request->filter()));
-  }
-  reactor->Finish(grpc::Status::OK);
+  // The filter is copied: the page may arrive after this handler returned.
+  jobs_->ListJobs(
+      *query, [reactor, response, filter = request->filter()](absl::StatusOr<jobs::JobPage> page) {
+        if (!page.ok()) {
+          reactor->Finish(ToGrpcStatus(absl::UnavailableError(
+              absl::StrCat("could not read jobs: ", page.status().message()))));
+          return;
+        }
+        for (auto& rec : page->records) *response->add_sync_jobs() = std::move(*rec.mutable_job());
+        if (page->next_before_sequence) {
+          response->set_next_page_token(MakePageToken(*page->next_before_sequence, filter));
+        }
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 
@@ -277,7 +290,7 @@ grpc::ServerWriteReactor<v1::SyncJob>* BlueprintSyncService::WatchSyncJob(
   if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
     return new Rejected(ToGrpcStatus(s));
   }
-  return new WatchReactor(engine_, request->name());
+  return new WatchReactor(jobs_, request->name());
 }
 
 }  // namespace blueprintsync::server

@@ -1,6 +1,7 @@
-// BlueprintSyncService: the gRPC surface (callback API). Handlers validate,
-// then hand work to the JobEngine and finish from its callbacks; none of them
-// waits for an upstream call.
+// BlueprintSyncService: the gRPC surface (callback API). Handlers authorize
+// and validate, then hand work to the JobService and finish from its
+// callbacks, which may come later on another thread; none of them waits for
+// the store or an upstream call.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
 
@@ -8,8 +9,7 @@
 
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
-#include "service/jobs/job_engine.h"
-#include "service/jobs/job_store.h"
+#include "service/jobs/job_service.h"
 #include "service/server/authz.h"
 
 namespace blueprintsync::server {
@@ -25,7 +25,8 @@ struct ServiceOptions {
 
 class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
  public:
-  BlueprintSyncService(ServiceOptions options, jobs::JobEngine* engine, jobs::JobStore* store);
+  // `jobs` is not owned and must outlive the server that serves this.
+  BlueprintSyncService(ServiceOptions options, jobs::JobService* jobs);
 
   grpc::ServerUnaryReactor* SyncBlueprint(grpc::CallbackServerContext* context,
                                           const v1::SyncBlueprintRequest* request,
@@ -46,8 +47,7 @@ class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
                          Access access) const;
 
   ServiceOptions options_;
-  jobs::JobEngine* engine_;
-  jobs::JobStore* store_;
+  jobs::JobService* const jobs_;
 };
 
 // Checks a job name ("syncJobs/<uuid>"); INVALID_ARGUMENT naming `name`.

@@ -238,7 +238,7 @@ int Run(int argc, char** argv) {
 
   server::ServiceOptions service_options;
   service_options.authz = authz->get();
-  server::BlueprintSyncService service(service_options, &engine, store->get());
+  server::BlueprintSyncService service(service_options, &engine);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
