@@ -1,8 +1,8 @@
 // Fuzz target: the decoders of Tencent Cloud answers
-// (service/tencent/lighthouse_json.h), whose input is whatever the network
-// returned. Every input goes through all three Decode* functions and
-// DecodeErrorEnvelope. Besides "no crash, leak or UB", it checks the contract
-// the callers rely on:
+// (service/tencent/lighthouse_json.h and api_envelope.h), whose input is
+// whatever the network returned. Every input goes through all three Decode*
+// functions and DecodeErrorEnvelope. Besides "no crash, leak or UB", it
+// checks the contract the callers rely on:
 //   - a success has a non-empty RequestId and only non-empty ids/regions;
 //   - a failure always carries an ApiError (GetApiError), of kind kApi (a
 //     Tencent error envelope) or kMalformedResponse, with the action, a
@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "fuzz/fuzz_check.h"
+#include "service/tencent/api_envelope.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/lighthouse_json.h"
 
@@ -57,8 +58,7 @@ ApiError CheckFailure(const absl::Status& status, std::string_view action,
   return *error;
 }
 
-void CheckSuccessRequestId(const std::string& request_id,
-                           const std::optional<ApiError>& envelope) {
+void CheckSuccessRequestId(const std::string& request_id, const std::optional<ApiError>& envelope) {
   FUZZ_CHECK(!request_id.empty(), "a success has a RequestId");
   FUZZ_CHECK(!envelope.has_value(), "a success body is not an error envelope");
 }

@@ -1,6 +1,6 @@
 // The libpq layer shared by the PostgreSQL job store and the leader lease:
 // one connection with bounded waits, typed results, SQLSTATE -> absl code
-// mapping, the schema migrations, and DSN redaction.
+// mapping and the schema migrations. DSN redaction is in postgres_dsn.h.
 //
 // Used only by postgres_job_store.cc, postgres_lease.cc and their tests; the
 // rest of the service sees JobStore / PostgresLeaderLease.
@@ -22,35 +22,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/jobs/postgres_dsn.h"
 
 struct pg_conn;
 struct pg_result;
 
 namespace blueprintsync::jobs {
 
-// The DSN with every password replaced by "****", for logs and errors.
-// Accepts both libpq forms: URIs (postgres://user:pw@host/db?password=pw)
-// and keyword=value strings (host=h password='p w'). Errs towards hiding
-// too much when the text does not parse.
-std::string RedactDsn(absl::string_view dsn);
-
 namespace pg {
-
-// What a DSN is shown as and which strings must never be shown.
-class Secrets {
- public:
-  explicit Secrets(const std::string& dsn);
-  const std::string& display() const { return display_; }
-  // `text` with the raw DSN replaced by its redacted form and every known
-  // secret (the DSN's password as written and as libpq decodes it,
-  // PGPASSWORD) replaced by "****".
-  std::string Scrub(absl::string_view text) const;
-
- private:
-  std::string dsn_;
-  std::string display_;
-  std::vector<std::string> secrets_;
-};
 
 struct ConnectOptions {
   // libpq connect_timeout (per host); the DSN's own value wins.

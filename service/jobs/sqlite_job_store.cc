@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -29,38 +28,20 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/sqlite_schema.h"
 
 namespace blueprintsync::jobs {
 namespace {
 
+using sqlite::BindDerivedColumns;
+using sqlite::Binder;
+using sqlite::kMigrations;
+using sqlite::kSchemaVersion;
+using sqlite::RowToRecord;
+
 // Long enough to ride out another process's write transaction (each is a
 // few fsyncs), short enough that a wedged peer surfaces as an error.
 constexpr int kBusyTimeoutMs = 10000;
-
-// Migration i takes the schema from version i to i + 1; each runs in the
-// same transaction as the schema_version update. Append only: a migration
-// that has shipped is never edited.
-constexpr const char* kMigrations[] = {
-    // 1: initial schema. The indexed columns duplicate fields of `record` so
-    // ListJobs filters without parsing blobs.
-    R"sql(
-      CREATE TABLE jobs (
-        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT UNIQUE NOT NULL,
-        request_id TEXT UNIQUE,
-        state INTEGER NOT NULL,
-        blueprint_id TEXT NOT NULL,
-        source_region TEXT NOT NULL,
-        create_time_us INTEGER,
-        update_time_us INTEGER,
-        record BLOB NOT NULL
-      );
-      CREATE INDEX jobs_by_state ON jobs (state, sequence);
-      CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
-      CREATE INDEX jobs_by_source_region ON jobs (source_region, sequence);
-    )sql",
-};
-constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
 absl::StatusCode CodeFor(int rc) {
   if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -84,58 +65,6 @@ absl::StatusCode CodeFor(int rc) {
     default:
       return absl::StatusCode::kInternal;
   }
-}
-
-std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {
-  if (!has) return std::nullopt;
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
-
-// Binds parameters, remembering the first failure so call sites check once.
-class Binder {
- public:
-  explicit Binder(sqlite3_stmt* stmt) : stmt_(stmt) {}
-
-  Binder& Text(int i, absl::string_view v) {
-    if (rc_ == SQLITE_OK) {
-      rc_ = sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-    }
-    return *this;
-  }
-  // Empty text is stored as NULL (request_id: many jobs have none, and the
-  // UNIQUE constraint must not apply to them).
-  Binder& TextOrNull(int i, absl::string_view v) { return v.empty() ? Null(i) : Text(i, v); }
-  Binder& Int64(int i, int64_t v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Binder& Int64OrNull(int i, std::optional<int64_t> v) {
-    return v.has_value() ? Int64(i, *v) : Null(i);
-  }
-  Binder& Blob(int i, const std::string& v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Binder& Null(int i) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_null(stmt_, i);
-    return *this;
-  }
-  int rc() const { return rc_; }
-
- private:
-  sqlite3_stmt* stmt_;
-  int rc_ = SQLITE_OK;
-};
-
-// Binds the columns derived from the record, as parameters first..first+5:
-// request_id, state, blueprint_id, source_region, create_time_us, update_time_us.
-Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job) {
-  return b.TextOrNull(first, job.request_id())
-      .Int64(first + 1, job.state())
-      .Text(first + 2, job.blueprint_id())
-      .Text(first + 3, job.source_region())
-      .Int64OrNull(first + 4, Micros(job.has_create_time(), job.create_time()))
-      .Int64OrNull(first + 5, Micros(job.has_update_time(), job.update_time()));
 }
 
 class SqliteJobStore final : public JobStore {
@@ -184,7 +113,7 @@ class SqliteJobStore final : public JobStore {
       }
       int rc = sqlite3_step(stmt->get());
       if (rc == SQLITE_ROW) {
-        auto existing = RowToRecord(stmt->get(), kOp);
+        auto existing = RowToRecord(stmt->get(), path_, kOp);
         if (!existing.ok()) return existing.status();
         return CreateJobResult{*std::move(existing), false};
       }
@@ -219,7 +148,7 @@ class SqliteJobStore final : public JobStore {
     if (!stmt.ok()) return stmt.status();
     if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
     int rc = sqlite3_step(stmt->get());
-    if (rc == SQLITE_ROW) return RowToRecord(stmt->get(), kOp);
+    if (rc == SQLITE_ROW) return RowToRecord(stmt->get(), path_, kOp);
     if (rc == SQLITE_DONE) {
       return absl::NotFoundError(absl::StrCat("GetJob: job ", name, " not found"));
     }
@@ -301,7 +230,7 @@ class SqliteJobStore final : public JobStore {
         page.next_before_sequence = page.records.back().sequence();
         break;
       }
-      auto record = RowToRecord(stmt->get(), kOp);
+      auto record = RowToRecord(stmt->get(), path_, kOp);
       if (!record.ok()) return record.status();
       page.records.push_back(*std::move(record));
     }
@@ -324,7 +253,7 @@ class SqliteJobStore final : public JobStore {
       int rc = sqlite3_step(stmt->get());
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return Error(rc, kOp);
-      auto record = RowToRecord(stmt->get(), kOp);
+      auto record = RowToRecord(stmt->get(), path_, kOp);
       if (!record.ok()) return record.status();
       out.push_back(*std::move(record));
     }
@@ -483,28 +412,6 @@ class SqliteJobStore final : public JobStore {
     }
     if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, op);
     return absl::OkStatus();
-  }
-
-  // Columns: 0 sequence, 1 name, 2 record.
-  absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view op) const {
-    const int64_t sequence = sqlite3_column_int64(stmt, 0);
-    const unsigned char* name_text = sqlite3_column_text(stmt, 1);
-    const std::string name = name_text == nullptr ? "" : reinterpret_cast<const char*>(name_text);
-    const void* blob = sqlite3_column_blob(stmt, 2);
-    const int size = sqlite3_column_bytes(stmt, 2);
-    JobRecord record;
-    if (!record.ParseFromArray(blob, size)) {
-      return absl::DataLossError(absl::StrCat("sqlite job store ", path_, ": ", op,
-                                              ": the stored record of job ", name,
-                                              " does not parse"));
-    }
-    if (record.job().name() != name) {
-      return absl::DataLossError(absl::StrCat("sqlite job store ", path_, ": ", op,
-                                              ": the stored record of job ", name, " is for job \"",
-                                              record.job().name(), "\""));
-    }
-    record.set_sequence(sequence);
-    return record;
   }
 
   const std::string path_;

@@ -6,7 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "service/tencent/lighthouse_json.h"
+#include "service/tencent/api_envelope.h"
 #include "service/tencent/tc3_signer.h"
 
 namespace blueprintsync::tencent {

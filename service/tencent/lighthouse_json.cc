@@ -1,7 +1,6 @@
 #include "service/tencent/lighthouse_json.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -11,16 +10,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/tencent/api_envelope.h"
+#include "service/tencent/json_fields.h"
 
 namespace blueprintsync::tencent::json {
 namespace {
 
 using rapidjson::Value;
-
-// Iterative: nesting depth costs heap, not stack, so a hostile body of
-// 100000 '[' cannot overflow the stack. Strings must be valid UTF-8.
-constexpr unsigned kParseFlags = rapidjson::kParseDefaultFlags | rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag;
 
 constexpr char kParseJsonError[] = "ClientError.ParseJsonError";
 
@@ -36,105 +32,6 @@ void WriteStringArray(Writer& w, const std::vector<std::string>& values) {
   w.EndArray();
 }
 
-const char* TypeName(const Value& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      return "a boolean";
-    case rapidjson::kObjectType:
-      return "an object";
-    case rapidjson::kArrayType:
-      return "an array";
-    case rapidjson::kStringType:
-      return "a string";
-    case rapidjson::kNumberType:
-      return "a number";
-  }
-  return "an unknown type";
-}
-
-// The field checks below return plain InvalidArgument statuses naming the
-// JSON path; Decode* turns them into one kMalformedResponse ApiError.
-absl::Status Mismatch(absl::string_view path, absl::string_view expected, const Value& got) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, ": expected ", expected, ", got ", TypeName(got)));
-}
-
-absl::Status Missing(absl::string_view path) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": required field missing"));
-}
-
-std::string Path(absl::string_view parent, absl::string_view key) {
-  return absl::StrCat(parent, ".", key);
-}
-
-std::string Index(absl::string_view parent, rapidjson::SizeType i) {
-  return absl::StrCat(parent, "[", i, "]");
-}
-
-// Required fields must be present and non-null; nullable ones may be absent
-// or null (Tencent sends null for unset optional fields) but, when present,
-// must still have the documented type.
-enum class Presence { kRequired, kNullable };
-
-const Value* Find(const Value& object, const char* key) {
-  auto it = object.FindMember(key);
-  return it == object.MemberEnd() ? nullptr : &it->value;
-}
-
-absl::Status GetString(const Value& object, absl::string_view parent, const char* key,
-                       Presence presence, std::string* out) {
-  const Value* v = Find(object, key);
-  if (v == nullptr || v->IsNull()) {
-    if (presence == Presence::kNullable) return absl::OkStatus();
-    return v == nullptr ? Missing(Path(parent, key)) : Mismatch(Path(parent, key), "a string", *v);
-  }
-  if (!v->IsString()) return Mismatch(Path(parent, key), "a string", *v);
-  out->assign(v->GetString(), v->GetStringLength());
-  return absl::OkStatus();
-}
-
-absl::Status GetNonNegativeInt64(const Value& object, absl::string_view parent, const char* key,
-                                 Presence presence, int64_t* out) {
-  const Value* v = Find(object, key);
-  if (v == nullptr || v->IsNull()) {
-    if (presence == Presence::kNullable) return absl::OkStatus();
-    return v == nullptr ? Missing(Path(parent, key))
-                        : Mismatch(Path(parent, key), "an integer", *v);
-  }
-  // IsInt64 is false for fractions, exponent forms and values beyond int64.
-  if (!v->IsInt64()) {
-    if (v->IsNumber()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Path(parent, key), ": not an integer in the int64 range"));
-    }
-    return Mismatch(Path(parent, key), "an integer", *v);
-  }
-  if (v->GetInt64() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(Path(parent, key), ": negative value"));
-  }
-  *out = v->GetInt64();
-  return absl::OkStatus();
-}
-
-absl::Status GetBool(const Value& object, absl::string_view parent, const char* key, bool* out) {
-  const Value* v = Find(object, key);
-  if (v == nullptr) return Missing(Path(parent, key));
-  if (!v->IsBool()) return Mismatch(Path(parent, key), "a boolean", *v);
-  *out = v->GetBool();
-  return absl::OkStatus();
-}
-
-absl::StatusOr<const Value*> GetArray(const Value& object, absl::string_view parent,
-                                      const char* key) {
-  const Value* v = Find(object, key);
-  if (v == nullptr) return Missing(Path(parent, key));
-  if (!v->IsArray()) return Mismatch(Path(parent, key), "an array", *v);
-  return v;
-}
-
 absl::Status MalformedStatus(std::string_view action, std::string message) {
   ApiError error;
   error.kind = ErrorKind::kMalformedResponse;
@@ -145,76 +42,11 @@ absl::Status MalformedStatus(std::string_view action, std::string message) {
   return MakeStatus(error);
 }
 
-// The outcome of reading the common envelope.
-struct Envelope {
-  // Set when the body is a well-formed Tencent error envelope.
-  std::optional<ApiError> api_error;
-  // The success "Response" object (valid while the document lives).
-  const Value* response = nullptr;
-  std::string request_id;
-};
-
-// Parses `body` and checks the parts every answer shares. A non-OK status is
-// a plain InvalidArgument describing what is malformed.
-absl::StatusOr<Envelope> ReadEnvelope(std::string_view action, std::string_view body,
-                                      rapidjson::Document& doc) {
-  if (body.empty()) return absl::InvalidArgumentError("empty body");
-  // RapidJSON's memory stream treats NUL as end of input, which would hide
-  // whatever follows it; raw NUL is never valid JSON anyway.
-  if (body.find('\0') != std::string_view::npos) {
-    return absl::InvalidArgumentError("body contains a NUL byte");
-  }
-  doc.Parse<kParseFlags>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid JSON at offset ", doc.GetErrorOffset(), ": ",
-                     rapidjson::GetParseError_En(doc.GetParseError())));
-  }
-  if (!doc.IsObject()) return Mismatch("(top level)", "an object", doc);
-  const Value* response = Find(doc, "Response");
-  if (response == nullptr) return Missing("Response");
-  if (!response->IsObject()) return Mismatch("Response", "an object", *response);
-
-  Envelope envelope;
-  if (const Value* error = Find(*response, "Error"); error != nullptr) {
-    if (!error->IsObject()) return Mismatch("Response.Error", "an object", *error);
-    ApiError api;
-    api.kind = ErrorKind::kApi;
-    api.action = std::string(action);
-    if (absl::Status s =
-            GetString(*error, "Response.Error", "Code", Presence::kRequired, &api.code);
-        !s.ok()) {
-      return s;
-    }
-    if (api.code.empty()) return absl::InvalidArgumentError("Response.Error.Code: empty");
-    if (absl::Status s =
-            GetString(*error, "Response.Error", "Message", Presence::kNullable, &api.message);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s =
-            GetString(*response, "Response", "RequestId", Presence::kNullable, &api.request_id);
-        !s.ok()) {
-      return s;
-    }
-    envelope.api_error = std::move(api);
-    return envelope;
-  }
-  if (absl::Status s =
-          GetString(*response, "Response", "RequestId", Presence::kRequired, &envelope.request_id);
-      !s.ok()) {
-    return s;
-  }
-  if (envelope.request_id.empty()) return absl::InvalidArgumentError("Response.RequestId: empty");
-  envelope.response = response;
-  return envelope;
-}
-
 // Shared driver: envelope, then the action-specific body via `decode`.
 template <typename T, typename DecodeFn>
 absl::StatusOr<T> Decode(std::string_view action, std::string_view body, DecodeFn decode) {
   rapidjson::Document doc;
-  absl::StatusOr<Envelope> envelope = ReadEnvelope(action, body, doc);
+  absl::StatusOr<ApiEnvelope> envelope = ReadApiEnvelope(action, body, doc);
   if (!envelope.ok()) return MalformedStatus(action, std::string(envelope.status().message()));
   if (envelope->api_error.has_value()) {
     envelope->api_error->http_status = 200;
@@ -370,13 +202,6 @@ absl::StatusOr<DescribeRegionsResponse> DecodeDescribeRegions(std::string_view b
         }
         return absl::OkStatus();
       });
-}
-
-std::optional<ApiError> DecodeErrorEnvelope(std::string_view action, std::string_view body) {
-  rapidjson::Document doc;
-  absl::StatusOr<Envelope> envelope = ReadEnvelope(action, body, doc);
-  if (!envelope.ok()) return std::nullopt;
-  return envelope->api_error;
 }
 
 #undef BPS_RETURN_IF_ERROR

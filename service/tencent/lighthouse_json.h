@@ -6,6 +6,7 @@
 // Decode* functions take the HTTP body of a 200 answer and return either the
 // typed response or a Status built by MakeStatus(ApiError):
 //   - {"Response":{"Error":{...},"RequestId":..}} -> kApi with code/message/request id
+//     (the envelope every Tencent Cloud API shares is read by api_envelope.h)
 //   - anything not matching the documented shape -> kMalformedResponse
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_LIGHTHOUSE_JSON_H_
 #define BLUEPRINTSYNC_SERVICE_TENCENT_LIGHTHOUSE_JSON_H_
@@ -26,10 +27,6 @@ std::string EncodeDescribeRegions();
 absl::StatusOr<SyncBlueprintResponse> DecodeSyncBlueprint(std::string_view body);
 absl::StatusOr<DescribeBlueprintsResponse> DecodeDescribeBlueprints(std::string_view body);
 absl::StatusOr<DescribeRegionsResponse> DecodeDescribeRegions(std::string_view body);
-
-// If `body` is a Tencent error envelope, its error (kind kApi, `action` set).
-// Used for non-200 answers too, since gateways sometimes send the envelope.
-std::optional<ApiError> DecodeErrorEnvelope(std::string_view action, std::string_view body);
 
 }  // namespace blueprintsync::tencent::json
 

@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/tencent/api_envelope.h"
 
 namespace blueprintsync::tencent::json {
 namespace {
@@ -220,32 +221,6 @@ TEST(DecodeErrorTest, EnvelopeWithoutMessageOrRequestId) {
   EXPECT_EQ(e->code, "InternalError");
   EXPECT_EQ(e->message, "");
   EXPECT_EQ(e->request_id, "");
-}
-
-TEST(DecodeErrorEnvelopeTest, RecognizesEnvelope) {
-  std::optional<ApiError> e = DecodeErrorEnvelope(
-      "SyncBlueprint",
-      R"({"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"bad"},"RequestId":"r"}})");
-  ASSERT_TRUE(e.has_value());
-  EXPECT_EQ(e->kind, ErrorKind::kApi);
-  EXPECT_EQ(e->code, "AuthFailure.SignatureFailure");
-  EXPECT_EQ(e->message, "bad");
-  EXPECT_EQ(e->request_id, "r");
-  EXPECT_EQ(e->action, "SyncBlueprint");
-}
-
-TEST(DecodeErrorEnvelopeTest, NonEnvelopes) {
-  for (std::string_view body : {
-           std::string_view(""),
-           std::string_view("<html>502 Bad Gateway</html>"),
-           std::string_view(R"({"Response":{"RequestId":"r"}})"),
-           std::string_view(R"({"Response":{"Error":{"Message":"no code"}}})"),
-           std::string_view(R"({"Response":{"Error":"InternalError"}})"),
-           std::string_view(R"({"Error":{"Code":"X"}})"),
-           std::string_view(R"([{"Response":{"Error":{"Code":"X"}}}])"),
-       }) {
-    EXPECT_FALSE(DecodeErrorEnvelope("SyncBlueprint", body).has_value()) << body;
-  }
 }
 
 // --- Malformed inputs ---

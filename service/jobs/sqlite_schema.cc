@@ -1,0 +1,46 @@
+#include "service/jobs/sqlite_schema.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace blueprintsync::jobs::sqlite {
+namespace {
+
+std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+}  // namespace
+
+Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job) {
+  return b.TextOrNull(first, job.request_id())
+      .Int64(first + 1, job.state())
+      .Text(first + 2, job.blueprint_id())
+      .Text(first + 3, job.source_region())
+      .Int64OrNull(first + 4, Micros(job.has_create_time(), job.create_time()))
+      .Int64OrNull(first + 5, Micros(job.has_update_time(), job.update_time()));
+}
+
+absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view path,
+                                      absl::string_view op) {
+  const int64_t sequence = sqlite3_column_int64(stmt, 0);
+  const unsigned char* name_text = sqlite3_column_text(stmt, 1);
+  const std::string name = name_text == nullptr ? "" : reinterpret_cast<const char*>(name_text);
+  const void* blob = sqlite3_column_blob(stmt, 2);
+  const int size = sqlite3_column_bytes(stmt, 2);
+  JobRecord record;
+  if (!record.ParseFromArray(blob, size)) {
+    return absl::DataLossError(absl::StrCat("sqlite job store ", path, ": ", op,
+                                            ": the stored record of job ", name,
+                                            " does not parse"));
+  }
+  if (record.job().name() != name) {
+    return absl::DataLossError(absl::StrCat("sqlite job store ", path, ": ", op,
+                                            ": the stored record of job ", name, " is for job \"",
+                                            record.job().name(), "\""));
+  }
+  record.set_sequence(sequence);
+  return record;
+}
+
+}  // namespace blueprintsync::jobs::sqlite
