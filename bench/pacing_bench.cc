@@ -27,11 +27,11 @@
 #include "bench/bench_util.h"
 #include "bench/grpc_load.h"
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
-#include "rapidjson/document.h"
 #include "service/jobs/job_state.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
 #include "service/tencent/lighthouse_client.h"
+#include "tests/testing_util/emulator_admin.h"
 
 namespace blueprintsync::bench {
 namespace {
@@ -232,24 +232,18 @@ BurstResult RunBurst(const std::string& emulator_url, const std::string& server_
   }
   const double burst_seconds = absl::ToDoubleSeconds(absl::Now() - burst_start);
 
-  auto stats_text = HttpGet(emulator_url + "/_emulator/stats");
-  if (!stats_text.ok()) {
-    std::fprintf(stderr, "stats: %s\n", std::string(stats_text.status().message()).c_str());
+  auto stats = testing::EmulatorAdmin(emulator_url).Stats();
+  if (!stats.ok()) {
+    std::fprintf(stderr, "stats: %s\n", std::string(stats.status().message()).c_str());
     return out;
   }
-  rapidjson::Document stats;
-  stats.Parse(stats_text->c_str());
-  if (stats.HasParseError() || !stats.IsObject()) {
-    std::fprintf(stderr, "stats: unparsable\n");
-    return out;
-  }
-  const auto& sync = stats["actions"]["SyncBlueprint"];
-  out.executed = sync["executed"].GetInt64();
-  out.throttled = sync["throttled"].GetInt64();
-  const int64_t errors = sync["errors"].GetInt64();
-  out.max_per_second = stats["max_accepted_per_second"]["SyncBlueprint"].GetInt64();
+  const testing::EmulatorActionStats sync = stats->Action("SyncBlueprint");
+  out.executed = sync.executed;
+  out.throttled = sync.throttled;
+  const int64_t errors = sync.errors;
+  out.max_per_second = stats->MaxAcceptedPerSecond("SyncBlueprint");
   std::vector<int64_t> times;
-  for (const auto& s : stats["sync_submissions"].GetArray()) times.push_back(s["Time"].GetInt64());
+  for (const auto& s : stats->sync_submissions) times.push_back(s.time_ms);
   std::sort(times.begin(), times.end());
   out.submissions = static_cast<int64_t>(times.size());
   if (times.size() < 2) {

@@ -16,30 +16,15 @@
 #include "absl/synchronization/notification.h"
 #include "bench/bench_util.h"
 #include "service/jobs/job_engine.h"
+#include "service/tencent/testing/fake_lighthouse_client.h"
 
 namespace blueprintsync::bench {
 namespace {
 
-class NoUpstream final : public tencent::LighthouseClient {
- public:
-  absl::StatusOr<tencent::SyncBlueprintResponse> SyncBlueprint(
-      const tencent::SyncBlueprintRequest&, const tencent::CallOptions&) override {
-    return absl::UnavailableError("no upstream in this benchmark");
-  }
-  absl::StatusOr<tencent::DescribeBlueprintsResponse> DescribeBlueprints(
-      const tencent::DescribeBlueprintsRequest&, const tencent::CallOptions&) override {
-    return absl::UnavailableError("no upstream in this benchmark");
-  }
-  absl::StatusOr<tencent::DescribeRegionsResponse> DescribeRegions(
-      const std::string&, const tencent::CallOptions&) override {
-    return absl::UnavailableError("no upstream in this benchmark");
-  }
-};
-
 struct Fixture {
   std::unique_ptr<TempDir> dir;
   std::unique_ptr<jobs::JobStore> store;
-  NoUpstream client;
+  testing::FakeLighthouseClient client;  // no upstream: every call fails
   std::unique_ptr<jobs::JobEngine> engine;
   std::string name;  // a finished job
 };
@@ -48,6 +33,7 @@ Fixture* GetFixture(int store_kind) {
   static Fixture* fixtures[2] = {nullptr, nullptr};
   if (fixtures[store_kind] != nullptr) return fixtures[store_kind];
   auto* f = new Fixture();
+  f->client.FailUnscripted(absl::UnavailableError("no upstream in this benchmark"));
   if (store_kind == 0) {
     f->dir = std::make_unique<TempDir>("bps-bench-store");
     const std::string db = f->dir->path() + "/jobs.db";

@@ -11,10 +11,11 @@
 // decoder, over the same 10,000 ids.
 #include <time.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@
 #include "service/tencent/http_transport.h"
 #include "service/tencent/lighthouse_json.h"
 #include "service/tencent/regions.h"
+#include "service/tencent/testing/fake_lighthouse_client.h"
 
 namespace blueprintsync::bench {
 namespace {
@@ -104,23 +106,13 @@ std::string DescribeBody(const std::string& region, const std::vector<std::strin
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-// Counts calls; answers from bodies built on first sight of a request (so a
-// steady-state cycle pays for decoding only, as the real client would after
-// its HTTP exchange).
-class CountingFakeClient final : public tencent::LighthouseClient {
+// DescribeBlueprints answers from bodies built on first sight of a request
+// (so a steady-state cycle pays for decoding only, as the real client would
+// after its HTTP exchange). Plugged into the shared fake as its describe hook.
+class DecodedBodies {
  public:
-  absl::StatusOr<tencent::SyncBlueprintResponse> SyncBlueprint(
-      const tencent::SyncBlueprintRequest&, const tencent::CallOptions&) override {
-    return absl::UnimplementedError("not used");
-  }
-  absl::StatusOr<tencent::DescribeRegionsResponse> DescribeRegions(
-      const std::string&, const tencent::CallOptions&) override {
-    return absl::UnimplementedError("not used");
-  }
-  absl::StatusOr<tencent::DescribeBlueprintsResponse> DescribeBlueprints(
-      const tencent::DescribeBlueprintsRequest& request,
-      const tencent::CallOptions& options) override {
-    calls_.fetch_add(1);
+  absl::StatusOr<tencent::DescribeBlueprintsResponse> Answer(
+      const tencent::DescribeBlueprintsRequest& request) {
     const std::string key = absl::StrCat(request.region, "/", request.blueprint_ids.front(), "/",
                                          request.blueprint_ids.size());
     const std::string* body;
@@ -134,7 +126,6 @@ class CountingFakeClient final : public tencent::LighthouseClient {
     }
     return tencent::json::DecodeDescribeBlueprints(*body);
   }
-  int64_t calls() const { return calls_.load(); }
   // Thread CPU to decode every body once: the decoding share of a cycle.
   double DecodeAllCpuMs() {
     absl::MutexLock lock(&mu_);
@@ -146,10 +137,21 @@ class CountingFakeClient final : public tencent::LighthouseClient {
   }
 
  private:
-  std::atomic<int64_t> calls_{0};
   absl::Mutex mu_;
   std::map<std::string, std::string> bodies_ ABSL_GUARDED_BY(mu_);
 };
+
+// The shared fake, counting calls only (copying each 100-id request would
+// be measured as the engine's CPU), answering from `bodies`.
+std::unique_ptr<testing::FakeLighthouseClient> CountingFakeClient(DecodedBodies* bodies) {
+  testing::FakeLighthouseClient::Options options;
+  options.record_calls = false;
+  auto client = std::make_unique<testing::FakeLighthouseClient>(options);
+  client->SetDescribeHook([bodies](const tencent::DescribeBlueprintsRequest& request) {
+    return std::make_optional(bodies->Answer(request));
+  });
+  return client;
+}
 
 // Client-side CPU of one real DescribeBlueprints call (sign, HTTP on a
 // kept-alive connection, decode of a one-blueprint answer) against the
@@ -239,10 +241,11 @@ int Main() {
   }
   const int64_t destinations = static_cast<int64_t>(all_destinations.size());
 
-  CountingFakeClient client;
+  DecodedBodies bodies;
+  auto client = CountingFakeClient(&bodies);
   jobs::JobEngineOptions options;
   options.poll_interval = absl::Hours(1);  // only the cycles this program runs
-  jobs::JobEngine engine(options, store.get(), &client);
+  jobs::JobEngine engine(options, store.get(), client.get());
   if (absl::Status s = engine.Start(); !s.ok()) {
     std::fprintf(stderr, "Start: %s\n", std::string(s.message()).c_str());
     return 1;
@@ -254,27 +257,28 @@ int Main() {
   std::vector<double> cpu_ms, wall_ms;
   std::vector<int64_t> calls_per_cycle;
   for (int c = 0; c < kCycles; ++c) {
-    const int64_t calls_before = client.calls();
+    const int64_t calls_before = client->describe_count();
     const absl::Time w0 = absl::Now();
     const double c0 = ThreadCpuMs();
     engine.PollOnceForTest();
     cpu_ms.push_back(ThreadCpuMs() - c0);
     wall_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - w0));
-    calls_per_cycle.push_back(client.calls() - calls_before);
+    calls_per_cycle.push_back(client->describe_count() - calls_before);
   }
   const jobs::JobEngineStats stats = engine.stats();
   engine.Shutdown(absl::Now() + absl::Seconds(5));
   std::vector<double> decode_ms;
-  for (int c = 0; c < 5; ++c) decode_ms.push_back(client.DecodeAllCpuMs());
+  for (int c = 0; c < 5; ++c) decode_ms.push_back(bodies.DecodeAllCpuMs());
 
   // Naive: one call per destination, same fake and decoder.
-  CountingFakeClient naive_client;
+  DecodedBodies naive_bodies;
+  auto naive_client = CountingFakeClient(&naive_bodies);
   auto naive_cycle = [&] {
     for (const auto& [region, id] : all_destinations) {
       tencent::DescribeBlueprintsRequest q;
       q.region = region;
       q.blueprint_ids = {id};
-      auto r = naive_client.DescribeBlueprints(q, {});
+      auto r = naive_client->DescribeBlueprints(q, {});
       if (!r.ok() || r->blueprints.size() != 1) std::abort();
     }
   };
@@ -282,7 +286,7 @@ int Main() {
   double naive_decode_ms = 0;
   {
     std::vector<double> v;
-    for (int c = 0; c < 5; ++c) v.push_back(naive_client.DecodeAllCpuMs());
+    for (int c = 0; c < 5; ++c) v.push_back(naive_bodies.DecodeAllCpuMs());
     naive_decode_ms = Median(v);
   }
   auto per_call_us = PerCallClientCpuUs(500);

@@ -31,6 +31,7 @@
 #include "service/jobs/job_store.h"
 #include "service/jobs/job_table.h"
 #include "service/tencent/api_error.h"
+#include "service/tencent/testing/fake_lighthouse_client.h"
 #include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::jobs {
@@ -44,6 +45,7 @@ using tencent::DescribeBlueprintsResponse;
 using tencent::ErrorKind;
 using tencent::SyncBlueprintRequest;
 using tencent::SyncBlueprintResponse;
+using FakeLighthouse = ::blueprintsync::testing::FakeLighthouseClient;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -88,194 +90,6 @@ Blueprint MakeBlueprint(const std::string& id, const std::string& name, const st
   b.created_time = TencentTime(created);
   return b;
 }
-
-// A scriptable LighthouseClient: SyncBlueprint answers from a queue of
-// per-call handlers (default: success with fresh ids, nothing created
-// upstream); DescribeBlueprints answers from a small "world" of blueprints per
-// region, by id or by filters. Every call is recorded. Thread-safe.
-class FakeLighthouse final : public tencent::LighthouseClient {
- public:
-  using SyncHandler = std::function<absl::StatusOr<SyncBlueprintResponse>(
-      const SyncBlueprintRequest&, const CallOptions&)>;
-  using DescribeHook = std::function<std::optional<absl::Status>(const DescribeBlueprintsRequest&)>;
-
-  struct SyncCall {
-    SyncBlueprintRequest request;
-    CallOptions options;
-  };
-
-  void ScriptSync(SyncHandler handler) {
-    absl::MutexLock lock(&mu_);
-    script_.push_back(std::move(handler));
-  }
-  void ScriptSyncResult(absl::StatusOr<SyncBlueprintResponse> result) {
-    ScriptSync([result](const SyncBlueprintRequest&, const CallOptions&) { return result; });
-  }
-  void ScriptSyncError(const absl::Status& status) { ScriptSyncResult(status); }
-
-  // While held, SyncBlueprint calls block (after being recorded).
-  void HoldSync() {
-    absl::MutexLock lock(&mu_);
-    held_ = true;
-  }
-  void ReleaseSync() {
-    absl::MutexLock lock(&mu_);
-    held_ = false;
-  }
-
-  void Put(const std::string& region, const Blueprint& b) {
-    absl::MutexLock lock(&mu_);
-    world_[region][b.blueprint_id] = b;
-  }
-  void SetState(const std::string& region, const std::string& id, const std::string& state) {
-    absl::MutexLock lock(&mu_);
-    world_[region][id].blueprint_id = id;
-    world_[region][id].blueprint_state = state;
-  }
-  void SetDescribeHook(DescribeHook hook) {
-    absl::MutexLock lock(&mu_);
-    describe_hook_ = std::move(hook);
-  }
-
-  std::vector<SyncCall> sync_calls() const {
-    absl::MutexLock lock(&mu_);
-    return syncs_;
-  }
-  int sync_count() const {
-    absl::MutexLock lock(&mu_);
-    return static_cast<int>(syncs_.size());
-  }
-  int sync_completed() const {
-    absl::MutexLock lock(&mu_);
-    return sync_completed_;
-  }
-  std::vector<DescribeBlueprintsRequest> describe_calls() const {
-    absl::MutexLock lock(&mu_);
-    return describes_;
-  }
-  void ClearDescribeCalls() {
-    absl::MutexLock lock(&mu_);
-    describes_.clear();
-  }
-  // Looks at a source blueprint: id lookups for `id` in `region`.
-  int source_looks(const std::string& region, const std::string& id) const {
-    absl::MutexLock lock(&mu_);
-    int n = 0;
-    for (const auto& d : describes_) {
-      if (d.region == region && d.blueprint_ids.size() == 1 && d.blueprint_ids[0] == id) ++n;
-    }
-    return n;
-  }
-  // "sync:<bp>", "source:<region>/<bp>", "list:<region>", "poll:<region>", in call order.
-  std::vector<std::string> events() const {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-
-  absl::StatusOr<SyncBlueprintResponse> SyncBlueprint(const SyncBlueprintRequest& request,
-                                                      const CallOptions& options) override {
-    SyncHandler handler;
-    {
-      absl::MutexLock lock(&mu_);
-      syncs_.push_back({request, options});
-      events_.push_back(absl::StrCat("sync:", request.blueprint_id));
-      if (!script_.empty()) {
-        handler = std::move(script_.front());
-        script_.pop_front();
-      }
-      mu_.Await(absl::Condition(
-          +[](bool* held) { return !*held; }, &held_));
-    }
-    absl::StatusOr<SyncBlueprintResponse> result;
-    if (handler) {
-      result = handler(request, options);
-    } else {
-      SyncBlueprintResponse r;
-      absl::MutexLock lock(&mu_);
-      for (const auto& region : request.destination_regions) {
-        r.destinations.push_back({region, absl::StrFormat("lhbp-n%07d", ++next_id_)});
-      }
-      r.request_id = absl::StrCat("sync-req-", next_id_);
-      result = r;
-    }
-    absl::MutexLock lock(&mu_);
-    ++sync_completed_;
-    return result;
-  }
-
-  absl::StatusOr<DescribeBlueprintsResponse> DescribeBlueprints(
-      const DescribeBlueprintsRequest& request, const CallOptions&) override {
-    DescribeHook hook;
-    {
-      absl::MutexLock lock(&mu_);
-      describes_.push_back(request);
-      if (!request.filters.empty()) {
-        events_.push_back(absl::StrCat("list:", request.region));
-      } else if (request.blueprint_ids.size() == 1 &&
-                 absl::StartsWith(request.blueprint_ids[0], "lhbp-src")) {
-        events_.push_back(absl::StrCat("source:", request.region, "/", request.blueprint_ids[0]));
-      } else {
-        events_.push_back(absl::StrCat("poll:", request.region));
-      }
-      hook = describe_hook_;
-    }
-    if (hook) {
-      if (std::optional<absl::Status> s = hook(request)) return *s;
-    }
-    absl::MutexLock lock(&mu_);
-    DescribeBlueprintsResponse resp;
-    resp.request_id = "describe-req";
-    const auto& region = world_[request.region];
-    if (!request.blueprint_ids.empty()) {
-      for (const auto& id : request.blueprint_ids) {
-        auto it = region.find(id);
-        if (it != region.end()) resp.blueprints.push_back(it->second);
-      }
-    } else {
-      for (const auto& [id, b] : region) {
-        if (Matches(b, request.filters)) resp.blueprints.push_back(b);
-      }
-    }
-    resp.total_count = static_cast<int64_t>(resp.blueprints.size());
-    return resp;
-  }
-
-  absl::StatusOr<tencent::DescribeRegionsResponse> DescribeRegions(const std::string&,
-                                                                   const CallOptions&) override {
-    return absl::UnimplementedError("not used by the engine");
-  }
-
- private:
-  static bool Matches(const Blueprint& b, const std::vector<tencent::DescribeFilter>& filters) {
-    for (const auto& f : filters) {
-      std::string v;
-      if (f.name == "blueprint-name") {
-        v = b.blueprint_name;
-      } else if (f.name == "blueprint-type") {
-        v = b.blueprint_type;
-      } else if (f.name == "blueprint-state") {
-        v = b.blueprint_state;
-      } else if (f.name == "blueprint-id") {
-        v = b.blueprint_id;
-      } else {
-        return false;
-      }
-      if (std::find(f.values.begin(), f.values.end(), v) == f.values.end()) return false;
-    }
-    return true;
-  }
-
-  mutable absl::Mutex mu_;
-  std::deque<SyncHandler> script_ ABSL_GUARDED_BY(mu_);
-  bool held_ ABSL_GUARDED_BY(mu_) = false;
-  int next_id_ ABSL_GUARDED_BY(mu_) = 0;
-  int sync_completed_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<SyncCall> syncs_ ABSL_GUARDED_BY(mu_);
-  std::vector<DescribeBlueprintsRequest> describes_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::map<std::string, Blueprint>> world_ ABSL_GUARDED_BY(mu_);
-  DescribeHook describe_hook_ ABSL_GUARDED_BY(mu_);
-};
 
 // Delegates to a memory store; UpdateJob can be made to fail.
 class FlakyStore final : public JobStore {

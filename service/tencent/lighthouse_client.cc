@@ -181,8 +181,9 @@ std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
 
 namespace {
 
-absl::Status AcquireSlot(ActionRateLimiters& limiters, const char* action, absl::Time deadline) {
-  absl::Status s = limiters.For(action).Acquire(deadline);
+absl::Status AcquireSlot(RateLimiter& limiter, const char* action, absl::Time deadline,
+                         uint64_t* call) {
+  absl::Status s = limiter.Acquire(deadline, call);
   if (s.ok()) return s;
   if (s.code() == absl::StatusCode::kDeadlineExceeded) {
     return LocalError(
@@ -193,6 +194,19 @@ absl::Status AcquireSlot(ActionRateLimiters& limiters, const char* action, absl:
                     absl::StrCat("rate limiter for ", action, ": ", s.message()));
 }
 
+// Sends `send()` in a slot of `action`'s limiter and tells the limiter when
+// its answer came: the call has reached Tencent by then at the latest.
+template <typename Send>
+auto Paced(ActionRateLimiters& limiters, const char* action, absl::Time deadline, Send send)
+    -> decltype(send()) {
+  RateLimiter& limiter = limiters.For(action);
+  uint64_t call = 0;
+  if (absl::Status s = AcquireSlot(limiter, action, deadline, &call); !s.ok()) return s;
+  auto result = send();
+  limiter.Ended(call);
+  return result;
+}
+
 }  // namespace
 
 RateLimitedLighthouseClient::RateLimitedLighthouseClient(
@@ -201,24 +215,20 @@ RateLimitedLighthouseClient::RateLimitedLighthouseClient(
 
 absl::StatusOr<SyncBlueprintResponse> RateLimitedLighthouseClient::SyncBlueprint(
     const SyncBlueprintRequest& request, const CallOptions& options) {
-  if (absl::Status s = AcquireSlot(*limiters_, kSyncBlueprint, options.deadline); !s.ok()) return s;
-  return next_->SyncBlueprint(request, options);
+  return Paced(*limiters_, kSyncBlueprint, options.deadline,
+               [&] { return next_->SyncBlueprint(request, options); });
 }
 
 absl::StatusOr<DescribeBlueprintsResponse> RateLimitedLighthouseClient::DescribeBlueprints(
     const DescribeBlueprintsRequest& request, const CallOptions& options) {
-  if (absl::Status s = AcquireSlot(*limiters_, kDescribeBlueprints, options.deadline); !s.ok()) {
-    return s;
-  }
-  return next_->DescribeBlueprints(request, options);
+  return Paced(*limiters_, kDescribeBlueprints, options.deadline,
+               [&] { return next_->DescribeBlueprints(request, options); });
 }
 
 absl::StatusOr<DescribeRegionsResponse> RateLimitedLighthouseClient::DescribeRegions(
     const std::string& region, const CallOptions& options) {
-  if (absl::Status s = AcquireSlot(*limiters_, kDescribeRegions, options.deadline); !s.ok()) {
-    return s;
-  }
-  return next_->DescribeRegions(region, options);
+  return Paced(*limiters_, kDescribeRegions, options.deadline,
+               [&] { return next_->DescribeRegions(region, options); });
 }
 
 // --- Observed attempts (below the rate limiter, so pacing waits are not timed) ---

@@ -1,6 +1,7 @@
 #include "service/tencent/rate_limiter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,11 +16,43 @@ absl::Duration IntervalFor(double per_second, absl::Duration guard) {
   return (absl::Seconds(1) + std::max(guard, absl::ZeroDuration())) / per_second;
 }
 
+uint64_t WindowCalls(double per_second) {
+  if (!(per_second > 1)) return 1;
+  return static_cast<uint64_t>(std::min(std::ceil(per_second), 1e6));
+}
+
 }  // namespace
 
 RateLimiter::RateLimiter(double per_second, Clock* clock, absl::Duration guard)
     : clock_(clock != nullptr ? clock : SystemClock::Default()),
-      interval_(IntervalFor(per_second, guard)) {}
+      interval_(IntervalFor(per_second, guard)),
+      window_calls_(WindowCalls(per_second)) {}
+
+absl::Time RateLimiter::AfterWindowLocked(uint64_t number) const {
+  if (number < window_calls_) return absl::InfinitePast();
+  auto it = marks_.find(number - window_calls_);
+  if (it == marks_.end()) return absl::InfinitePast();  // a window old: no bound
+  return it->second.by + static_cast<int64_t>(window_calls_) * interval_;
+}
+
+void RateLimiter::MarkLocked(uint64_t number, absl::Time by, bool final) {
+  auto it = marks_.find(number);
+  if (it != marks_.end()) {
+    it->second.by = std::max(it->second.by, by);
+    it->second.final = it->second.final || final;
+  }
+  PruneLocked(clock_->Now());
+}
+
+void RateLimiter::PruneLocked(absl::Time now) {
+  // A final mark a window old bounds nothing any more; an unfinished one
+  // still may (its call can be on its way), and keeps the ones after it.
+  const absl::Duration window = static_cast<int64_t>(window_calls_) * interval_;
+  while (!marks_.empty() && marks_.begin()->second.final &&
+         marks_.begin()->second.by + window <= now) {
+    marks_.erase(marks_.begin());
+  }
+}
 
 absl::StatusOr<absl::Time> RateLimiter::Reserve(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
@@ -27,27 +60,69 @@ absl::StatusOr<absl::Time> RateLimiter::Reserve(absl::Time deadline) {
   // times the callers observed.
   const absl::Time now = clock_->Now();
   // max(now, next_free_): time spent idle is not banked as burst credit.
-  const absl::Time slot = std::max(now, next_free_);
+  const absl::Time slot = std::max({now, next_free_, AfterWindowLocked(next_number_)});
   if (slot > deadline) {
     return absl::DeadlineExceededError(absl::StrCat("rate limit: the next free slot is ",
                                                     absl::FormatDuration(slot - now),
                                                     " away, after the deadline"));
   }
   next_free_ = slot + interval_;
+  // Reserve() alone says nothing more about the call: it goes at its slot.
+  marks_[next_number_++] = Mark{slot, true};
+  PruneLocked(now);
   return slot;
 }
 
-absl::Status RateLimiter::Acquire(absl::Time deadline) {
-  absl::StatusOr<absl::Time> slot = Reserve(deadline);
-  if (!slot.ok()) return slot.status();
-  clock_->SleepUntil(*slot);
+absl::Status RateLimiter::Acquire(absl::Time deadline, uint64_t* call) {
+  absl::Time slot;
+  uint64_t number;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    slot = std::max({now, next_free_, AfterWindowLocked(next_number_)});
+    if (slot > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("rate limit: the next free slot is ",
+                                                      absl::FormatDuration(slot - now),
+                                                      " away, after the deadline"));
+    }
+    next_free_ = slot + interval_;
+    number = next_number_++;
+    marks_[number] = Mark{slot, false};
+  }
+  clock_->SleepUntil(slot);
+  // The call a window earlier may have ended since this slot was handed out.
+  for (;;) {
+    absl::Time after;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_->Now();
+      after = AfterWindowLocked(number);
+      if (after <= now) {
+        MarkLocked(number, now, call == nullptr);
+        break;
+      }
+      if (after > deadline) {
+        MarkLocked(number, slot, true);  // never sent
+        return absl::DeadlineExceededError(
+            absl::StrCat("rate limit: the call a second earlier ended ",
+                         absl::FormatDuration(after - slot), " too late for this slot's deadline"));
+      }
+    }
+    clock_->SleepUntil(after);
+  }
+  if (call != nullptr) *call = number;
   return absl::OkStatus();
+}
+
+void RateLimiter::Ended(uint64_t call) {
+  absl::MutexLock lock(&mu_);
+  MarkLocked(call, clock_->Now(), true);
 }
 
 absl::Time RateLimiter::NextFree() const {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  return std::max(now, next_free_);
+  return std::max({now, next_free_, AfterWindowLocked(next_number_)});
 }
 
 ActionRateLimiters::ActionRateLimiters(RateLimits limits, Clock* clock)

@@ -6,12 +6,24 @@
 // small guard (kDefaultRateGuard) absorbs network jitter between our send time and Tencent's
 // arrival time.
 //
+// Even spacing of the slots is not enough on its own: Tencent counts a call
+// when it arrives, and a call can arrive long after its slot (a new
+// connection's handshake, a caller that a loaded host wakes late) while the
+// call a second's worth of slots later goes out at once on a warm
+// connection; the two then arrive less than a second apart, whatever the
+// guard. A call has arrived by the time its answer is back, so each call
+// also keeps a second's worth of intervals after the end of the call that
+// many reservations before it (when that call has ended by then; callers
+// report ends through Acquire(deadline, &call) and Ended(call)).
+//
 // Reservations are first come, first served and thread-safe. A caller with a
 // deadline learns at once whether its slot would come in time and, if not,
-// reserves nothing.
+// reserves nothing; Acquire() can still refuse after the wait if the call a
+// second earlier ended too late for it.
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_RATE_LIMITER_H_
 #define BLUEPRINTSYNC_SERVICE_TENCENT_RATE_LIMITER_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,18 +50,40 @@ class RateLimiter {
   // Reserves the next free slot and returns when it is. If that slot would be
   // later than `deadline`, reserves nothing and returns DeadlineExceeded.
   absl::StatusOr<absl::Time> Reserve(absl::Time deadline = absl::InfiniteFuture());
-  // Reserve() and sleep until the slot.
-  absl::Status Acquire(absl::Time deadline = absl::InfiniteFuture());
+  // Reserve() and sleep until the slot, longer if the call a second's worth
+  // of slots earlier ended late. With `call`, the caller then makes one call
+  // and reports its end with Ended(*call); without, the call is taken to
+  // have reached Tencent when this returns.
+  absl::Status Acquire(absl::Time deadline = absl::InfiniteFuture(), uint64_t* call = nullptr);
+  // The call numbered by Acquire() has its answer (or gave up on one).
+  void Ended(uint64_t call);
   // When a reservation made now would be granted (does not reserve).
   absl::Time NextFree() const;
 
   absl::Duration interval() const { return interval_; }
 
  private:
+  struct Mark {
+    // The latest time known by which the call may have reached Tencent: its
+    // slot, when it went, when it ended.
+    absl::Time by;
+    bool final = false;  // ended, or never sent
+  };
+  // The earliest time the call numbered `number` may go, from the call a
+  // second's worth of slots earlier.
+  absl::Time AfterWindowLocked(uint64_t number) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkLocked(uint64_t number, absl::Time by, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PruneLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   Clock* const clock_;
   const absl::Duration interval_;
+  // The calls one second holds at this rate.
+  const uint64_t window_calls_;
   mutable absl::Mutex mu_;
   absl::Time next_free_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint64_t next_number_ ABSL_GUARDED_BY(mu_) = 0;
+  // By call number; a mark is dropped once final and a window old.
+  std::map<uint64_t, Mark> marks_ ABSL_GUARDED_BY(mu_);
 };
 
 // One limiter per action name. Unknown actions get `default_per_second`.

@@ -1,8 +1,10 @@
 #include "service/tencent/rate_limiter.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -152,6 +154,115 @@ TEST(RateLimiterTest, InvalidRateIsPacedAtOnePerSecond) {
   FakeClock clock;
   EXPECT_EQ(RateLimiter(0, &clock, absl::ZeroDuration()).interval(), absl::Seconds(1));
   EXPECT_EQ(RateLimiter(-5, &clock, absl::ZeroDuration()).interval(), absl::Seconds(1));
+}
+
+// A manual clock whose sleeps can run a hook first (another caller acting
+// while this one waits) and can end late, as they do on a loaded host.
+class ScriptedClock final : public Clock {
+ public:
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void SleepUntil(absl::Time t) override {
+    std::function<void()> hook;
+    {
+      absl::MutexLock lock(&mu_);
+      hook = std::exchange(on_next_sleep_, nullptr);
+    }
+    if (hook) hook();
+    absl::MutexLock lock(&mu_);
+    now_ = std::max(now_, t) + late_;
+  }
+  void Set(absl::Time t) {
+    absl::MutexLock lock(&mu_);
+    now_ = t;
+  }
+  void set_late(absl::Duration late) {
+    absl::MutexLock lock(&mu_);
+    late_ = late;
+  }
+  void OnNextSleep(std::function<void()> hook) {
+    absl::MutexLock lock(&mu_);
+    on_next_sleep_ = std::move(hook);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1700000000);
+  absl::Duration late_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> on_next_sleep_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(RateLimiterTest, ASlowCallHoldsBackTheCallASecondOfSlotsLater) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());  // 100 ms apart
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  // The nine calls after it keep their even slots...
+  for (int i = 1; i < 10; ++i) EXPECT_EQ(*limiter.Reserve(), start + i * absl::Milliseconds(100));
+  clock.Set(start + absl::Milliseconds(150));  // e.g. a new connection's handshake
+  limiter.Ended(first);
+  // ...the tenth keeps a second from when the slow one may have arrived: at
+  // its slot it could reach Tencent 850 ms after it.
+  EXPECT_EQ(*limiter.Reserve(), start + absl::Milliseconds(1150));
+  EXPECT_EQ(limiter.NextFree(), start + absl::Milliseconds(1250));
+}
+
+TEST(RateLimiterTest, ACallThatEndsAfterTheSlotLaterWasGivenStillHoldsItBack) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  for (int i = 1; i < 10; ++i) ASSERT_TRUE(limiter.Reserve().ok());
+  // The tenth call gets the slot at +1 s; while it waits, the first ends.
+  clock.OnNextSleep([&] {
+    clock.Set(start + absl::Milliseconds(150));
+    limiter.Ended(first);
+  });
+  ASSERT_TRUE(limiter.Acquire().ok());
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(1150));
+}
+
+TEST(RateLimiterTest, AWaitPastTheDeadlineForASlowCallIsRefused) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  for (int i = 1; i < 10; ++i) ASSERT_TRUE(limiter.Reserve().ok());
+  clock.OnNextSleep([&] {
+    clock.Set(start + absl::Milliseconds(150));
+    limiter.Ended(first);
+  });
+  EXPECT_EQ(limiter.Acquire(start + absl::Milliseconds(1100)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LE(clock.Now(), start + absl::Milliseconds(1100));
+}
+
+TEST(RateLimiterTest, ACallerWokenLateHoldsBackTheCallASecondOfSlotsLater) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  clock.set_late(absl::Milliseconds(30));
+  ASSERT_TRUE(limiter.Acquire().ok());  // its slot is `start`; it goes at +30 ms
+  clock.set_late(absl::ZeroDuration());
+  for (int i = 1; i < 10; ++i) EXPECT_EQ(*limiter.Reserve(), start + i * absl::Milliseconds(100));
+  EXPECT_EQ(*limiter.Reserve(), start + absl::Milliseconds(1030));
+}
+
+TEST(RateLimiterTest, CallsThatGoAndEndOnTimeKeepTheirEvenSlots) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  for (int i = 0; i < 25; ++i) {
+    uint64_t call = 0;
+    ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &call).ok());
+    EXPECT_EQ(clock.Now(), start + i * absl::Milliseconds(100)) << i;
+    limiter.Ended(call);
+  }
 }
 
 TEST(ActionRateLimitersTest, DefaultsPerAction) {

@@ -15,7 +15,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "rapidjson/document.h"
 #include "tests/e2e/e2e_harness.h"
 
 namespace blueprintsync::testing {
@@ -41,32 +40,6 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field) {
     if (absl::SimpleAtoi(rest, &kb)) return kb;
   }
   return -1;
-}
-
-absl::StatusOr<std::map<std::string, int64_t>> EmulatorStatsCounters(const EmulatorAdmin& admin,
-                                                                     const std::string& key) {
-  absl::StatusOr<std::string> body = admin.Get("/_emulator/stats");
-  if (!body.ok()) return body.status();
-  rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return absl::InternalError("stats are not a JSON object");
-  }
-  auto it = doc.FindMember(key.c_str());
-  if (it == doc.MemberEnd() || !it->value.IsObject()) {
-    return absl::NotFoundError(absl::StrCat("no object \"", key, "\" in the emulator's stats"));
-  }
-  std::map<std::string, int64_t> out;
-  for (const auto& m : it->value.GetObject()) {
-    if (m.value.IsInt64()) out[m.name.GetString()] = m.value.GetInt64();
-    if (!m.value.IsObject()) continue;
-    for (const auto& inner : m.value.GetObject()) {  // e.g. "AssumeRole.issued"
-      if (inner.value.IsInt64()) {
-        out[absl::StrCat(m.name.GetString(), ".", inner.name.GetString())] = inner.value.GetInt64();
-      }
-    }
-  }
-  return out;
 }
 
 ExecutionAudit AuditExecutions(const std::vector<v1::SyncJob>& jobs,

@@ -36,13 +36,6 @@ int64_t EnvInt(const char* name, int64_t fallback);
 // A field of /proc/PID/status in kB ("VmRSS", "VmHWM"); -1 if unreadable.
 int64_t ProcStatusKb(pid_t pid, const std::string& field);
 
-// A top-level JSON object of integers in GET /_emulator/stats, e.g.
-// "max_accepted_per_second" or "faults" (EmulatorStats does not carry them).
-// Integers one object further down are named "outer.inner" ("sts":
-// "AssumeRole.issued").
-absl::StatusOr<std::map<std::string, int64_t>> EmulatorStatsCounters(const EmulatorAdmin& admin,
-                                                                     const std::string& key);
-
 // Which executed SyncBlueprint calls (the emulator's sync_submissions) belong
 // to which job. A submission belongs to the job whose destinations carry the
 // blueprint ids it created. A submission no job tracks is an orphan: paid

@@ -7,7 +7,6 @@
 // deployment".
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <rapidjson/document.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -187,22 +186,11 @@ class HaE2eTest : public ::testing::Test {
     u.sync_throttled = stats->Action("SyncBlueprint").throttled;
     u.describe_throttled = stats->Action("DescribeBlueprints").throttled;
     u.submissions = stats->sync_submissions;
-    auto raw = emulator_.admin->Get("/_emulator/stats");
-    EXPECT_TRUE(raw.ok());
-    if (raw.ok()) {
-      rapidjson::Document d;
-      d.Parse(raw->c_str(), raw->size());
-      if (!d.HasParseError() && d.IsObject() && d.HasMember("max_accepted_per_second") &&
-          d["max_accepted_per_second"].IsObject()) {
-        const auto& m = d["max_accepted_per_second"];
-        if (m.HasMember("SyncBlueprint")) u.max_sync_per_second = m["SyncBlueprint"].GetInt64();
-        if (m.HasMember("DescribeBlueprints")) {
-          u.max_describe_per_second = m["DescribeBlueprints"].GetInt64();
-        }
-      } else {
-        ADD_FAILURE() << "no max_accepted_per_second in the emulator's stats";
-      }
+    if (stats->max_accepted_per_second.empty()) {
+      ADD_FAILURE() << "no max_accepted_per_second in the emulator's stats";
     }
+    u.max_sync_per_second = stats->MaxAcceptedPerSecond("SyncBlueprint");
+    u.max_describe_per_second = stats->MaxAcceptedPerSecond("DescribeBlueprints");
     return u;
   }
 

@@ -1,8 +1,9 @@
 // Shared setup for the integration tests: a LighthouseEmulator served over
 // real HTTP on 127.0.0.1:0 in this process, production Lighthouse clients
 // (libcurl transport, rate limiter, retry policy) pointed at it, and the
-// emulator's counters parsed into numbers, so each test reads as "what the
-// client returned" next to "what Tencent saw".
+// emulator's counters parsed into numbers (by the reader the end-to-end
+// tests use too), so each test reads as "what the client returned" next to
+// "what Tencent saw".
 #ifndef BLUEPRINTSYNC_TESTS_INTEGRATION_INTEGRATION_HARNESS_H_
 #define BLUEPRINTSYNC_TESTS_INTEGRATION_INTEGRATION_HARNESS_H_
 
@@ -19,7 +20,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "rapidjson/document.h"
 #include "service/common/clock.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/credentials.h"
@@ -27,107 +27,9 @@
 #include "service/tencent/lighthouse_client.h"
 #include "tests/emulator/emulator_server.h"
 #include "tests/emulator/lighthouse_emulator.h"
+#include "tests/testing_util/emulator_admin.h"
 
 namespace blueprintsync::testing {
-
-struct ActionCounts {
-  int64_t received = 0;
-  int64_t throttled = 0;
-  int64_t executed = 0;
-  int64_t errors = 0;
-};
-
-struct SyncSubmission {
-  std::string request_id;
-  std::string region;
-  std::string blueprint_id;
-  std::vector<std::string> destination_regions;
-  std::vector<std::string> destination_ids;
-};
-
-struct EmulatorStats {
-  int64_t requests_total = 0;
-  int64_t auth_failures = 0;
-  int64_t signature_failures = 0;
-  std::map<std::string, ActionCounts> actions;
-  std::map<std::string, int64_t> faults;
-  std::vector<SyncSubmission> sync_submissions;
-
-  ActionCounts Action(const std::string& name) const {
-    auto it = actions.find(name);
-    return it == actions.end() ? ActionCounts{} : it->second;
-  }
-  int64_t Fault(const std::string& kind) const {
-    auto it = faults.find(kind);
-    return it == faults.end() ? 0 : it->second;
-  }
-  int64_t TotalFaults() const {
-    int64_t n = 0;
-    for (const auto& [kind, count] : faults) n += count;
-    return n;
-  }
-};
-
-namespace internal {
-
-inline int64_t IntMember(const rapidjson::Value& v, const char* key) {
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : -1;
-}
-
-inline std::string StringMember(const rapidjson::Value& v, const char* key) {
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
-}
-
-inline std::vector<std::string> StringsMember(const rapidjson::Value& v, const char* key) {
-  std::vector<std::string> out;
-  auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || !it->value.IsArray()) return out;
-  for (const auto& s : it->value.GetArray()) {
-    if (s.IsString()) out.emplace_back(s.GetString());
-  }
-  return out;
-}
-
-}  // namespace internal
-
-// Parses the emulator's StatsJson() (the body of GET /_emulator/stats).
-inline absl::StatusOr<EmulatorStats> ParseEmulatorStats(const std::string& json) {
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return absl::InternalError(absl::StrCat("emulator stats are not a JSON object: ", json));
-  }
-  EmulatorStats stats;
-  stats.requests_total = internal::IntMember(doc, "requests_total");
-  stats.auth_failures = internal::IntMember(doc, "auth_failures");
-  stats.signature_failures = internal::IntMember(doc, "signature_failures");
-  if (auto it = doc.FindMember("actions"); it != doc.MemberEnd() && it->value.IsObject()) {
-    for (const auto& m : it->value.GetObject()) {
-      ActionCounts& c = stats.actions[m.name.GetString()];
-      c.received = internal::IntMember(m.value, "received");
-      c.throttled = internal::IntMember(m.value, "throttled");
-      c.executed = internal::IntMember(m.value, "executed");
-      c.errors = internal::IntMember(m.value, "errors");
-    }
-  }
-  if (auto it = doc.FindMember("faults"); it != doc.MemberEnd() && it->value.IsObject()) {
-    for (const auto& m : it->value.GetObject()) {
-      stats.faults[m.name.GetString()] = m.value.IsInt64() ? m.value.GetInt64() : -1;
-    }
-  }
-  if (auto it = doc.FindMember("sync_submissions"); it != doc.MemberEnd() && it->value.IsArray()) {
-    for (const auto& s : it->value.GetArray()) {
-      stats.sync_submissions.push_back({internal::StringMember(s, "RequestId"),
-                                        internal::StringMember(s, "Region"),
-                                        internal::StringMember(s, "BlueprintId"),
-                                        internal::StringsMember(s, "DestinationRegions"),
-                                        internal::StringsMember(s, "DestinationBlueprintIds")});
-    }
-  }
-  return stats;
-}
 
 // How a test's client is built. The defaults are the production ones except
 // for faster backoff and shorter timeouts, so failing paths stay quick.

@@ -62,14 +62,14 @@ TEST(LighthouseSuccessTest, SyncBlueprintReturnsDestinationIdsInOrderAndRequestI
   EXPECT_EQ(stats->Action("SyncBlueprint").received, 1);
   EXPECT_EQ(stats->Action("SyncBlueprint").executed, 1);
   ASSERT_EQ(stats->sync_submissions.size(), 1u);
-  const SyncSubmission& s = stats->sync_submissions[0];
+  const EmulatorSyncSubmission& s = stats->sync_submissions[0];
   EXPECT_EQ(s.request_id, r->request_id);
   EXPECT_EQ(s.region, "ap-guangzhou");
   EXPECT_EQ(s.blueprint_id, "lhbp-gzbase01");
   EXPECT_THAT(s.destination_regions, ElementsAreArray(destinations));
   std::vector<std::string> returned_ids;
   for (const auto& d : r->destinations) returned_ids.push_back(d.blueprint_id);
-  EXPECT_THAT(s.destination_ids, ElementsAreArray(returned_ids));
+  EXPECT_THAT(s.destination_blueprint_ids, ElementsAreArray(returned_ids));
 }
 
 // The emulator runs on a fake clock (started at the real time, so signatures

@@ -176,7 +176,7 @@ TEST_P(SyncBlueprintErrorTest, SurfacesAsTypedApiError) {
 
   auto stats = emu.Stats();
   ASSERT_TRUE(stats.ok()) << stats.status();
-  const ActionCounts sync = stats->Action("SyncBlueprint");
+  const EmulatorActionStats sync = stats->Action("SyncBlueprint");
   // Sent exactly once (none of these is retried) and not executed.
   EXPECT_EQ(sync.received, c.prior_syncs + 1);
   EXPECT_EQ(sync.executed, c.prior_syncs);

@@ -2,7 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
@@ -35,11 +39,82 @@ std::vector<std::string> StringsMember(const rapidjson::Value& o, const char* na
   return out;
 }
 
+// The integers of a top-level object, one level of nesting flattened as
+// "outer.inner" (the STS counters nest per action).
+std::map<std::string, int64_t> Counters(const rapidjson::Value& doc, const char* key) {
+  std::map<std::string, int64_t> out;
+  auto it = doc.FindMember(key);
+  if (it == doc.MemberEnd() || !it->value.IsObject()) return out;
+  for (const auto& m : it->value.GetObject()) {
+    if (m.value.IsInt64()) out[m.name.GetString()] = m.value.GetInt64();
+    if (!m.value.IsObject()) continue;
+    for (const auto& inner : m.value.GetObject()) {
+      if (inner.value.IsInt64()) {
+        out[absl::StrCat(m.name.GetString(), ".", inner.name.GetString())] = inner.value.GetInt64();
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 EmulatorActionStats EmulatorStats::Action(const std::string& name) const {
   auto it = actions.find(name);
   return it == actions.end() ? EmulatorActionStats{} : it->second;
+}
+
+int64_t EmulatorStats::Fault(const std::string& kind) const {
+  auto it = faults.find(kind);
+  return it == faults.end() ? 0 : it->second;
+}
+
+int64_t EmulatorStats::TotalFaults() const {
+  int64_t n = 0;
+  for (const auto& [kind, count] : faults) n += count;
+  return n;
+}
+
+int64_t EmulatorStats::MaxAcceptedPerSecond(const std::string& action) const {
+  auto it = max_accepted_per_second.find(action);
+  return it == max_accepted_per_second.end() ? 0 : it->second;
+}
+
+absl::StatusOr<EmulatorStats> ParseEmulatorStats(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return absl::InternalError(absl::StrCat("emulator stats are not a JSON object: ", json));
+  }
+  EmulatorStats stats;
+  stats.requests_total = IntMember(doc, "requests_total");
+  stats.auth_failures = IntMember(doc, "auth_failures");
+  stats.signature_failures = IntMember(doc, "signature_failures");
+  if (auto it = doc.FindMember("actions"); it != doc.MemberEnd() && it->value.IsObject()) {
+    for (const auto& m : it->value.GetObject()) {
+      EmulatorActionStats& a = stats.actions[m.name.GetString()];
+      a.received = IntMember(m.value, "received");
+      a.throttled = IntMember(m.value, "throttled");
+      a.executed = IntMember(m.value, "executed");
+      a.errors = IntMember(m.value, "errors");
+    }
+  }
+  stats.faults = Counters(doc, "faults");
+  stats.max_accepted_per_second = Counters(doc, "max_accepted_per_second");
+  stats.sts = Counters(doc, "sts");
+  if (auto it = doc.FindMember("sync_submissions"); it != doc.MemberEnd() && it->value.IsArray()) {
+    for (const auto& s : it->value.GetArray()) {
+      EmulatorSyncSubmission sub;
+      sub.request_id = StringMember(s, "RequestId");
+      sub.region = StringMember(s, "Region");
+      sub.blueprint_id = StringMember(s, "BlueprintId");
+      sub.destination_regions = StringsMember(s, "DestinationRegions");
+      sub.destination_blueprint_ids = StringsMember(s, "DestinationBlueprintIds");
+      sub.time_ms = IntMember(s, "Time");
+      stats.sync_submissions.push_back(std::move(sub));
+    }
+  }
+  return stats;
 }
 
 absl::StatusOr<std::string> EmulatorAdmin::Call(const std::string& path,
@@ -86,37 +161,7 @@ absl::StatusOr<std::string> EmulatorAdmin::Post(const std::string& path,
 absl::StatusOr<EmulatorStats> EmulatorAdmin::Stats() const {
   absl::StatusOr<std::string> body = Get("/_emulator/stats");
   if (!body.ok()) return body.status();
-  rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return absl::InternalError(absl::StrCat("stats are not a JSON object: ", *body));
-  }
-  EmulatorStats stats;
-  stats.requests_total = IntMember(doc, "requests_total");
-  stats.auth_failures = IntMember(doc, "auth_failures");
-  stats.signature_failures = IntMember(doc, "signature_failures");
-  if (auto it = doc.FindMember("actions"); it != doc.MemberEnd() && it->value.IsObject()) {
-    for (const auto& m : it->value.GetObject()) {
-      EmulatorActionStats& a = stats.actions[m.name.GetString()];
-      a.received = IntMember(m.value, "received");
-      a.throttled = IntMember(m.value, "throttled");
-      a.executed = IntMember(m.value, "executed");
-      a.errors = IntMember(m.value, "errors");
-    }
-  }
-  if (auto it = doc.FindMember("sync_submissions"); it != doc.MemberEnd() && it->value.IsArray()) {
-    for (const auto& s : it->value.GetArray()) {
-      EmulatorSyncSubmission sub;
-      sub.request_id = StringMember(s, "RequestId");
-      sub.region = StringMember(s, "Region");
-      sub.blueprint_id = StringMember(s, "BlueprintId");
-      sub.destination_regions = StringsMember(s, "DestinationRegions");
-      sub.destination_blueprint_ids = StringsMember(s, "DestinationBlueprintIds");
-      sub.time_ms = IntMember(s, "Time");
-      stats.sync_submissions.push_back(std::move(sub));
-    }
-  }
-  return stats;
+  return ParseEmulatorStats(*body);
 }
 
 absl::Status EmulatorAdmin::ResetStats() const {

@@ -37,10 +37,23 @@ struct EmulatorStats {
   int64_t auth_failures = 0;
   int64_t signature_failures = 0;
   std::map<std::string, EmulatorActionStats> actions;
+  // Fired fault rules by kind ("drop", "latency", ...).
+  std::map<std::string, int64_t> faults;
+  // Per action, the most calls the emulator accepted within one sliding second.
+  std::map<std::string, int64_t> max_accepted_per_second;
+  // The emulated STS, flattened: "requests", "errors", "AssumeRole.issued", ...
+  std::map<std::string, int64_t> sts;
   std::vector<EmulatorSyncSubmission> sync_submissions;
   // The action's counters (all zero if the emulator has none for it).
   EmulatorActionStats Action(const std::string& name) const;
+  int64_t Fault(const std::string& kind) const;
+  int64_t TotalFaults() const;
+  int64_t MaxAcceptedPerSecond(const std::string& action) const;
 };
+
+// The one reader of the emulator's stats (the body of GET /_emulator/stats,
+// or LighthouseEmulator::StatsJson() for an emulator in this process).
+absl::StatusOr<EmulatorStats> ParseEmulatorStats(const std::string& json);
 
 // A blueprint as GET /_emulator/blueprints shows it (the fields tests use).
 struct EmulatorBlueprint {

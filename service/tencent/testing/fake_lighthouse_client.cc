@@ -1,0 +1,218 @@
+#include "service/tencent/testing/fake_lighthouse_client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace blueprintsync::testing {
+namespace {
+
+using tencent::Blueprint;
+using tencent::CallOptions;
+using tencent::DescribeBlueprintsRequest;
+using tencent::DescribeBlueprintsResponse;
+using tencent::SyncBlueprintRequest;
+using tencent::SyncBlueprintResponse;
+
+// The filters DescribeBlueprints documents; an unknown filter matches
+// nothing, so a caller relying on one that the fake ignores would notice.
+bool Matches(const Blueprint& b, const std::vector<tencent::DescribeFilter>& filters) {
+  for (const auto& f : filters) {
+    std::string v;
+    if (f.name == "blueprint-name") {
+      v = b.blueprint_name;
+    } else if (f.name == "blueprint-type") {
+      v = b.blueprint_type;
+    } else if (f.name == "blueprint-state") {
+      v = b.blueprint_state;
+    } else if (f.name == "blueprint-id") {
+      v = b.blueprint_id;
+    } else {
+      return false;
+    }
+    if (std::find(f.values.begin(), f.values.end(), v) == f.values.end()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void FakeLighthouseClient::ScriptSync(SyncHandler handler) {
+  absl::MutexLock lock(&mu_);
+  script_.push_back(std::move(handler));
+}
+
+void FakeLighthouseClient::ScriptSyncResult(absl::StatusOr<SyncBlueprintResponse> result) {
+  ScriptSync([result](const SyncBlueprintRequest&, const CallOptions&) { return result; });
+}
+
+void FakeLighthouseClient::HoldSync() {
+  absl::MutexLock lock(&mu_);
+  held_ = true;
+}
+
+void FakeLighthouseClient::ReleaseSync() {
+  absl::MutexLock lock(&mu_);
+  held_ = false;
+}
+
+void FakeLighthouseClient::Put(const std::string& region, const Blueprint& blueprint) {
+  absl::MutexLock lock(&mu_);
+  world_[region][blueprint.blueprint_id] = blueprint;
+}
+
+void FakeLighthouseClient::SetState(const std::string& region, const std::string& id,
+                                    const std::string& state) {
+  absl::MutexLock lock(&mu_);
+  Blueprint& b = world_[region][id];
+  b.blueprint_id = id;
+  b.blueprint_state = state;
+}
+
+void FakeLighthouseClient::SetDescribeHook(DescribeHook hook) {
+  absl::MutexLock lock(&mu_);
+  describe_hook_ = std::move(hook);
+}
+
+void FakeLighthouseClient::FailUnscripted(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  unscripted_ = std::move(status);
+}
+
+std::vector<FakeLighthouseClient::SyncCall> FakeLighthouseClient::sync_calls() const {
+  absl::MutexLock lock(&mu_);
+  return syncs_;
+}
+
+int FakeLighthouseClient::sync_count() const {
+  absl::MutexLock lock(&mu_);
+  return sync_count_;
+}
+
+int FakeLighthouseClient::sync_completed() const {
+  absl::MutexLock lock(&mu_);
+  return sync_completed_;
+}
+
+std::vector<DescribeBlueprintsRequest> FakeLighthouseClient::describe_calls() const {
+  absl::MutexLock lock(&mu_);
+  return describes_;
+}
+
+int64_t FakeLighthouseClient::describe_count() const {
+  absl::MutexLock lock(&mu_);
+  return describe_count_;
+}
+
+void FakeLighthouseClient::ClearDescribeCalls() {
+  absl::MutexLock lock(&mu_);
+  describes_.clear();
+}
+
+int FakeLighthouseClient::source_looks(const std::string& region, const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (const auto& d : describes_) {
+    if (d.region == region && d.blueprint_ids.size() == 1 && d.blueprint_ids[0] == id) ++n;
+  }
+  return n;
+}
+
+std::vector<std::string> FakeLighthouseClient::events() const {
+  absl::MutexLock lock(&mu_);
+  return events_;
+}
+
+absl::StatusOr<SyncBlueprintResponse> FakeLighthouseClient::SyncBlueprint(
+    const SyncBlueprintRequest& request, const CallOptions& options) {
+  SyncHandler handler;
+  {
+    absl::MutexLock lock(&mu_);
+    ++sync_count_;
+    if (options_.record_calls) {
+      syncs_.push_back({request, options});
+      events_.push_back(absl::StrCat("sync:", request.blueprint_id));
+    }
+    if (!script_.empty()) {
+      handler = std::move(script_.front());
+      script_.pop_front();
+    }
+    mu_.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &held_));
+  }
+  absl::StatusOr<SyncBlueprintResponse> result;
+  if (handler) {
+    result = handler(request, options);
+  } else {
+    absl::MutexLock lock(&mu_);
+    if (!unscripted_.ok()) {
+      result = unscripted_;
+    } else {
+      SyncBlueprintResponse r;
+      for (const auto& region : request.destination_regions) {
+        r.destinations.push_back({region, absl::StrFormat("lhbp-n%07d", ++next_id_)});
+      }
+      r.request_id = absl::StrCat("sync-req-", next_id_);
+      result = std::move(r);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  ++sync_completed_;
+  return result;
+}
+
+absl::StatusOr<DescribeBlueprintsResponse> FakeLighthouseClient::DescribeBlueprints(
+    const DescribeBlueprintsRequest& request, const CallOptions&) {
+  DescribeHook hook;
+  {
+    absl::MutexLock lock(&mu_);
+    ++describe_count_;
+    if (options_.record_calls) {
+      describes_.push_back(request);
+      if (!request.filters.empty()) {
+        events_.push_back(absl::StrCat("list:", request.region));
+      } else if (request.blueprint_ids.size() == 1 &&
+                 absl::StartsWith(request.blueprint_ids[0], options_.source_id_prefix)) {
+        events_.push_back(absl::StrCat("source:", request.region, "/", request.blueprint_ids[0]));
+      } else {
+        events_.push_back(absl::StrCat("poll:", request.region));
+      }
+    }
+    hook = describe_hook_;
+  }
+  // Outside the lock: a hook may block, or call back into the fake.
+  if (hook) {
+    if (std::optional<absl::StatusOr<DescribeBlueprintsResponse>> answer = hook(request)) {
+      return *std::move(answer);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (!unscripted_.ok()) return unscripted_;
+  DescribeBlueprintsResponse resp;
+  resp.request_id = "describe-req";
+  const auto& region = world_[request.region];
+  if (!request.blueprint_ids.empty()) {
+    for (const auto& id : request.blueprint_ids) {
+      auto it = region.find(id);
+      if (it != region.end()) resp.blueprints.push_back(it->second);
+    }
+  } else {
+    for (const auto& [id, b] : region) {
+      if (Matches(b, request.filters)) resp.blueprints.push_back(b);
+    }
+  }
+  resp.total_count = static_cast<int64_t>(resp.blueprints.size());
+  return resp;
+}
+
+absl::StatusOr<tencent::DescribeRegionsResponse> FakeLighthouseClient::DescribeRegions(
+    const std::string&, const CallOptions&) {
+  absl::MutexLock lock(&mu_);
+  if (!unscripted_.ok()) return unscripted_;
+  return absl::UnimplementedError("DescribeRegions is not faked");
+}
+
+}  // namespace blueprintsync::testing
