@@ -32,7 +32,11 @@ absl::Time RateLimiter::AfterWindowLocked(uint64_t number) const {
   if (number < window_calls_) return absl::InfinitePast();
   auto it = marks_.find(number - window_calls_);
   if (it == marks_.end()) return absl::InfinitePast();  // a window old: no bound
-  return it->second.by + static_cast<int64_t>(window_calls_) * interval_;
+  // `by` is when that call had certainly arrived (its answer was back), and
+  // a call cannot arrive before it is sent: a plain second after it is
+  // enough. The guard is for slots alone, where the arrival is a guess;
+  // adding it here too would cost one guard per second at full rate.
+  return it->second.by + absl::Seconds(1);
 }
 
 void RateLimiter::MarkLocked(uint64_t number, absl::Time by, bool final) {
