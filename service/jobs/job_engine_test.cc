@@ -26,10 +26,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/common/log.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/tencent/api_error.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::jobs {
 namespace {

@@ -26,12 +26,12 @@
 #include "absl/synchronization/notification.h"
 #include "rapidjson/document.h"
 #include "service/common/log.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
 #include "service/tencent/lighthouse_client.h"
 #include "tests/emulator/emulator_server.h"
 #include "tests/emulator/lighthouse_emulator.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::tencent {
 namespace {

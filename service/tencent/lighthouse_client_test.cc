@@ -10,10 +10,10 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/lighthouse_json.h"
 #include "service/tencent/tc3_signer.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::tencent {
 namespace {
