@@ -27,29 +27,28 @@ TEST_P(DestinationStateForTest, MapsUpstreamState) {
       << "BlueprintState \"" << GetParam().upstream << "\"";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStates, DestinationStateForTest,
-    ::testing::Values(
-        // The documented list (tencent-cloud.md 4.4) and the README rules.
-        StateCase{"NORMAL", v1::Destination::SUCCEEDED},
-        StateCase{"SYNCING", v1::Destination::SYNCING},
-        StateCase{"SYNCING_FAILED", v1::Destination::FAILED},
-        StateCase{"CREATEFAILED", v1::Destination::FAILED},
-        StateCase{"OFFLINE", v1::Destination::FAILED},
-        StateCase{"ISOLATING", v1::Destination::FAILED},
-        StateCase{"ISOLATED", v1::Destination::FAILED},
-        StateCase{"DELETING", v1::Destination::FAILED},
-        StateCase{"DESTROYING", v1::Destination::FAILED},
-        // ISOLAT*/DELET* variants.
-        StateCase{"ISOLATE_FAILED", v1::Destination::FAILED},
-        StateCase{"DELETED", v1::Destination::FAILED},
-        // Unknown, undocumented or empty: pending until the job deadline.
-        StateCase{"CREATING", v1::Destination::SYNCING},
-        StateCase{"PENDING", v1::Destination::SYNCING},
-        StateCase{"", v1::Destination::SYNCING},
-        StateCase{"normal", v1::Destination::SYNCING},
-        StateCase{"NORMAL ", v1::Destination::SYNCING},
-        StateCase{"SYNCING_FAILED_X", v1::Destination::SYNCING}));
+INSTANTIATE_TEST_SUITE_P(AllStates, DestinationStateForTest,
+                         ::testing::Values(
+                             // The states DescribeBlueprints documents and the README rules.
+                             StateCase{"NORMAL", v1::Destination::SUCCEEDED},
+                             StateCase{"SYNCING", v1::Destination::SYNCING},
+                             StateCase{"SYNCING_FAILED", v1::Destination::FAILED},
+                             StateCase{"CREATEFAILED", v1::Destination::FAILED},
+                             StateCase{"OFFLINE", v1::Destination::FAILED},
+                             StateCase{"ISOLATING", v1::Destination::FAILED},
+                             StateCase{"ISOLATED", v1::Destination::FAILED},
+                             StateCase{"DELETING", v1::Destination::FAILED},
+                             StateCase{"DESTROYING", v1::Destination::FAILED},
+                             // ISOLAT*/DELET* variants.
+                             StateCase{"ISOLATE_FAILED", v1::Destination::FAILED},
+                             StateCase{"DELETED", v1::Destination::FAILED},
+                             // Unknown, undocumented or empty: pending until the job deadline.
+                             StateCase{"CREATING", v1::Destination::SYNCING},
+                             StateCase{"PENDING", v1::Destination::SYNCING},
+                             StateCase{"", v1::Destination::SYNCING},
+                             StateCase{"normal", v1::Destination::SYNCING},
+                             StateCase{"NORMAL ", v1::Destination::SYNCING},
+                             StateCase{"SYNCING_FAILED_X", v1::Destination::SYNCING}));
 
 TEST(IsTerminalTest, JobStates) {
   EXPECT_FALSE(IsTerminal(v1::SyncJob::STATE_UNSPECIFIED));
@@ -77,8 +76,7 @@ v1::SyncJob JobWith(const std::vector<v1::Destination::State>& states) {
 TEST(DeriveSubmittedJobStateTest, Table) {
   using D = v1::Destination;
   EXPECT_EQ(DeriveSubmittedJobState(JobWith({D::SUCCEEDED})), v1::SyncJob::SUCCEEDED);
-  EXPECT_EQ(DeriveSubmittedJobState(JobWith({D::SUCCEEDED, D::SUCCEEDED})),
-            v1::SyncJob::SUCCEEDED);
+  EXPECT_EQ(DeriveSubmittedJobState(JobWith({D::SUCCEEDED, D::SUCCEEDED})), v1::SyncJob::SUCCEEDED);
   EXPECT_EQ(DeriveSubmittedJobState(JobWith({D::FAILED})), v1::SyncJob::FAILED);
   EXPECT_EQ(DeriveSubmittedJobState(JobWith({D::SUCCEEDED, D::FAILED})), v1::SyncJob::FAILED);
   EXPECT_EQ(DeriveSubmittedJobState(JobWith({D::FAILED, D::SUCCEEDED})), v1::SyncJob::FAILED);
@@ -125,8 +123,10 @@ TEST(RequestFingerprintTest, DiffersForAnyDifferenceInWhatIsAsked) {
 }
 
 TEST(RequestFingerprintTest, FieldBoundariesCannotBeForged) {
-  EXPECT_NE(RequestFingerprint(Req("s", "b", {"a,b"})), RequestFingerprint(Req("s", "b", {"a", "b"})));
-  EXPECT_NE(RequestFingerprint(Req("s", "b", {"a;b"})), RequestFingerprint(Req("s", "b", {"a", "b"})));
+  EXPECT_NE(RequestFingerprint(Req("s", "b", {"a,b"})),
+            RequestFingerprint(Req("s", "b", {"a", "b"})));
+  EXPECT_NE(RequestFingerprint(Req("s", "b", {"a;b"})),
+            RequestFingerprint(Req("s", "b", {"a", "b"})));
   EXPECT_NE(RequestFingerprint(Req("ab", "c", {"d"})), RequestFingerprint(Req("a", "bc", {"d"})));
   EXPECT_NE(RequestFingerprint(Req("s", "b", {"x"})), RequestFingerprint(Req("s", "bx", {})));
   EXPECT_NE(RequestFingerprint(Req("s", "b", {""})), RequestFingerprint(Req("s", "b", {})));
@@ -214,8 +214,8 @@ TEST(TimestampTest, RoundTrip) {
 }
 
 TEST(FieldRuleTest, RoundTrip) {
-  const absl::Status s = InvalidField("destination_regions[2]", "DESTINATION_DUPLICATED",
-                                      "ap-tokyo is listed twice");
+  const absl::Status s =
+      InvalidField("destination_regions[2]", "DESTINATION_DUPLICATED", "ap-tokyo is listed twice");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "destination_regions[2]: ap-tokyo is listed twice");
   auto rule = GetFieldRule(s);
@@ -249,7 +249,7 @@ TEST(NewJobNameTest, FormatIsSyncJobsSlashLowercaseUuidV4) {
     ASSERT_TRUE(absl::StartsWith(name, "syncJobs/")) << name;
     const std::string id = name.substr(9);
     ASSERT_TRUE(IsUuid(id)) << name;
-    EXPECT_EQ(id[14], '4') << name;  // version
+    EXPECT_EQ(id[14], '4') << name;                                               // version
     EXPECT_THAT(std::string("89ab"), HasSubstr(std::string(1, id[19]))) << name;  // variant
     for (char c : id) EXPECT_FALSE(c >= 'A' && c <= 'Z') << name;
   }
