@@ -1,4 +1,4 @@
-// Footprint (issue item 5): time from exec to a SERVING health answer, idle
+// Footprint: time from exec to a SERVING health answer, idle
 // RSS, the SQLite store's size with 100,000 finished jobs and the server's
 // RSS on it, and the latency of one ListSyncJobs page (50 jobs, one call in
 // flight) with 1k, 10k and 100k jobs in the store.

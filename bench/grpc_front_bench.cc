@@ -1,4 +1,4 @@
-// gRPC front (issue item 2): throughput and latency of GetSyncJob (a
+// gRPC front: throughput and latency of GetSyncJob (a
 // finished job) and ListSyncJobs (page_size 50) on the real blueprint-syncd,
 // against the standard health Check RPC on the same server in the same run.
 // The load client is bench/grpc_load.h: 16 calls in flight on one channel;
@@ -199,7 +199,7 @@ int Main() {
   const Target& get = sqlite[1];
   const Target& list = sqlite[2];
   PrintRow({"gRPC health Check, 16 in flight", LatencyText(check.total) + Cpu(check),
-            "grpc-k8s.md §6: trivial callback server, same machine kind: 20,352-25,199/s",
+            "trivial callback server, same machine kind: 20,352-25,199/s",
             Fixed(check.total.qps() / 20352.0, 2), "", ""});
   const double get_ratio = get.total.qps() / check.total.qps();
   PrintRow({"gRPC GetSyncJob (finished job, SQLite store), 16 in flight",

@@ -1,4 +1,4 @@
-// Submission pacing (issue item 3). 1,000 callers send SyncBlueprint at the
+// Submission pacing. 1,000 callers send SyncBlueprint at the
 // same moment, each for its own NORMAL source blueprint (so no job waits
 // behind another on the same source) and one destination. What "Tencent"
 // saw is read from the emulator: the achieved rate (accepted calls over the

@@ -1,4 +1,4 @@
-// Signing cost (issue item 1): the full TC3-HMAC-SHA256 Authorization value
+// Signing cost: the full TC3-HMAC-SHA256 Authorization value
 // for a realistic SyncBlueprint request, against
 //   - the primitives alone: exactly the crypto calls Tc3Signer makes (2 x
 //     SHA-256, 4 chained HMAC-SHA256, pre-fetched OpenSSL objects through

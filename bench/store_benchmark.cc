@@ -1,9 +1,9 @@
-// The part of GetSyncJob below gRPC, in process (diagnosis for issue item
-// 2): JobEngine::GetJob of a finished job, which reads it from the store, for
-// the SQLite and the memory store, from 1 and from 4 threads (the gRPC
-// callback executor runs handlers on several threads at once), and with
-// Abseil's mutex deadlock detection on (what Debian's libabsl does unless a
-// program turns it off) and off.
+// The part of GetSyncJob below gRPC, in process (diagnosis for the figures
+// of bench_grpc_front): JobEngine::GetJob of a finished job, which reads it
+// from the store, for the SQLite and the memory store, from 1 and from 4
+// threads (the gRPC callback executor runs handlers on several threads at
+// once), and with Abseil's mutex deadlock detection on (what Debian's libabsl
+// does unless a program turns it off) and off.
 //
 // Args: {store: 0 = SQLite, 1 = memory; deadlock detection: 1 = on, 0 = off}.
 #include <benchmark/benchmark.h>

@@ -1,4 +1,4 @@
-// Tracking cost (issue item 4), in process: a JobEngine on a memory store
+// Tracking cost, in process: a JobEngine on a memory store
 // holding 10,000 destinations still SYNCING, spread over the 15 SyncBlueprint
 // regions, polled through a counting fake LighthouseClient. Measured per
 // cycle (JobEngine::PollOnceForTest, on this thread, so the thread's CPU

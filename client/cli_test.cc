@@ -18,7 +18,7 @@
 #include "client/rpc_error.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "tests/testing_util/fake_clock.h"
+#include "service/common/testing/fake_clock.h"
 
 namespace blueprintsync::cli {
 namespace {

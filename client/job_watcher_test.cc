@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "client/fake_connection.h"
-#include "tests/testing_util/fake_clock.h"
+#include "service/common/testing/fake_clock.h"
 
 namespace blueprintsync::cli {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "client/fake_connection.h"
-#include "tests/testing_util/fake_clock.h"
+#include "service/common/testing/fake_clock.h"
 
 namespace blueprintsync::cli {
 namespace {

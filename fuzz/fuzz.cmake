@@ -2,16 +2,19 @@
 # fuzz/ (a separate clang project, see fuzz/CMakeLists.txt) as part of the
 # main build, into ${CMAKE_BINARY_DIR}/fuzz-build, and registers one ctest
 # per target (label "fuzz") that fuzzes for 30 s from the checked-in corpus.
-option(BPS_FUZZ "Build the libFuzzer targets (needs clang++-14 and libclang-rt-14-dev)" ON)
+option(BPS_FUZZ "Build the libFuzzer targets when clang++-14 and libclang-rt-14-dev are there" ON)
 if(NOT BPS_FUZZ)
   return()
 endif()
 
+# The fuzzers are extra checks, not part of the product: without the
+# toolchain they are left out (and say so) rather than failing the configure.
 find_program(BPS_FUZZ_CXX NAMES clang++-14)
 if(NOT BPS_FUZZ_CXX)
-  message(FATAL_ERROR
-    "BPS_FUZZ is ON but clang++-14 was not found. Install clang-14 and libclang-rt-14-dev "
-    "(scripts/install-deps does), or configure with -DBPS_FUZZ=OFF to skip the fuzz targets.")
+  message(STATUS
+    "Fuzz targets skipped: clang++-14 not found. Install clang-14 and libclang-rt-14-dev "
+    "(scripts/install-deps does) to build them.")
+  return()
 endif()
 
 # clang without libclang-rt-14-dev compiles but cannot link -fsanitize=fuzzer.
@@ -19,9 +22,10 @@ execute_process(COMMAND ${BPS_FUZZ_CXX} -print-runtime-dir
                 OUTPUT_VARIABLE BPS_FUZZ_RT_DIR OUTPUT_STRIP_TRAILING_WHITESPACE)
 file(GLOB BPS_FUZZ_RT "${BPS_FUZZ_RT_DIR}/libclang_rt.fuzzer-*.a")
 if(NOT BPS_FUZZ_RT)
-  message(FATAL_ERROR
-    "BPS_FUZZ is ON but ${BPS_FUZZ_CXX} has no libFuzzer runtime in '${BPS_FUZZ_RT_DIR}'. "
-    "Install libclang-rt-14-dev (scripts/install-deps does), or configure with -DBPS_FUZZ=OFF.")
+  message(STATUS
+    "Fuzz targets skipped: ${BPS_FUZZ_CXX} has no libFuzzer runtime in '${BPS_FUZZ_RT_DIR}'. "
+    "Install libclang-rt-14-dev (scripts/install-deps does) to build them.")
+  return()
 endif()
 
 include(ExternalProject)

@@ -27,12 +27,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/common/log.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/job_table.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/testing/fake_lighthouse_client.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::jobs {
 namespace {

@@ -29,7 +29,7 @@ TEST_P(DestinationStateForTest, MapsUpstreamState) {
 
 INSTANTIATE_TEST_SUITE_P(AllStates, DestinationStateForTest,
                          ::testing::Values(
-                             // The documented list (tencent-cloud.md 4.4) and the README rules.
+                             // The states DescribeBlueprints documents and the README rules.
                              StateCase{"NORMAL", v1::Destination::SUCCEEDED},
                              StateCase{"SYNCING", v1::Destination::SYNCING},
                              StateCase{"SYNCING_FAILED", v1::Destination::FAILED},

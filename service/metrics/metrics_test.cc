@@ -17,10 +17,10 @@
 #include "absl/time/clock.h"
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
 #include "grpc/health/v1/health.pb.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/jobs/job_state.h"
+#include "service/metrics/testing/prometheus_text.h"
 #include "service/tencent/lighthouse_client.h"
-#include "tests/testing_util/fake_clock.h"
-#include "tests/testing_util/prometheus_text.h"
 
 namespace blueprintsync::metrics {
 namespace {

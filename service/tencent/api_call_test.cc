@@ -13,10 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/tencent/crypto.h"
 #include "service/tencent/testing/fake_http_transport.h"
 #include "tests/emulator/tc3_verifier.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::tencent {
 namespace {

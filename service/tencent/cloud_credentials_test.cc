@@ -26,13 +26,13 @@
 #include "absl/synchronization/notification.h"
 #include "rapidjson/document.h"
 #include "service/common/log.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/http_transport.h"
 #include "service/tencent/lighthouse_client.h"
 #include "service/tencent/testing/fake_http_transport.h"
 #include "tests/emulator/emulator_server.h"
 #include "tests/emulator/lighthouse_emulator.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::tencent {
 namespace {

@@ -91,7 +91,7 @@ class ProfileCredentialProvider final : public CredentialProvider {
 // any other error stops the chain. When every provider says NotFound the
 // error is NotFound and lists what was tried:
 //   "no Tencent Cloud credentials found; tried: environment (TENCENTCLOUD_SECRET_ID
-//    and TENCENTCLOUD_SECRET_KEY not set); profile file /root/.tencentcloud/credentials
+//    and TENCENTCLOUD_SECRET_KEY not set); profile file $HOME/.tencentcloud/credentials
 //    (no such file)"
 class CredentialProviderChain final : public CredentialProvider {
  public:

@@ -10,11 +10,11 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/common/testing/fake_clock.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/lighthouse_json.h"
 #include "service/tencent/tc3_signer.h"
 #include "service/tencent/testing/fake_http_transport.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::tencent {
 namespace {

@@ -1,5 +1,5 @@
 // Plain request/response structs for the Lighthouse (2020-03-24) actions the
-// service uses. Field names follow the API; see tencent-cloud.md section 4.
+// service uses. Field names follow the API's own (Lighthouse API 2020-03-24).
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_LIGHTHOUSE_TYPES_H_
 #define BLUEPRINTSYNC_SERVICE_TENCENT_LIGHTHOUSE_TYPES_H_
 
@@ -18,7 +18,7 @@ struct Blueprint {
   std::string platform_type;
   std::string os_name;
   std::string description;
-  std::string created_time;     // ISO-8601 UTC as sent, empty when null
+  std::string created_time;  // ISO-8601 UTC as sent, empty when null
   int64_t required_system_disk_size = 0;
 };
 

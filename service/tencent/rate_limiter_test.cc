@@ -10,7 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing_util/fake_clock.h"
+#include "service/common/testing/fake_clock.h"
 
 namespace blueprintsync::tencent {
 namespace {

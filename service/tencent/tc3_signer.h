@@ -1,5 +1,5 @@
 // Tc3Signer: TC3-HMAC-SHA256 request signing for Tencent Cloud API 3.0
-// (reference: tencent-cloud.md section 1). Pure functions of their inputs; the
+// (Tencent's "Signature v3" algorithm). Pure functions of their inputs; the
 // timestamp is an input so that the X-TC-Timestamp header, the credential
 // scope date and the signature always come from the same integer.
 //
@@ -37,7 +37,8 @@ class Tc3Signer {
   // Lower-case hex signature.
   static std::string Signature(std::string_view secret_key, const SignInput& in);
   // The full Authorization header value:
-  // "TC3-HMAC-SHA256 Credential=<id>/<date>/<service>/tc3_request, SignedHeaders=content-type;host, Signature=<hex>"
+  // "TC3-HMAC-SHA256 Credential=<id>/<date>/<service>/tc3_request, SignedHeaders=content-type;host,
+  // Signature=<hex>"
   static std::string Authorization(std::string_view secret_id, std::string_view secret_key,
                                    const SignInput& in);
 };

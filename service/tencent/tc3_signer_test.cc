@@ -32,7 +32,8 @@ constexpr char kExampleKey[] = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
 constexpr char kMaskedId[] = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******";
 constexpr char kMaskedKey[] = "Gu5t9xGARNpq86cd98joQYCN3*******";
 
-// tencent-cloud.md section 1.3: exactly these 86 bytes, with literal "\u" escapes.
+// The payload of Tencent's published signing example: exactly these 86 bytes, with
+// literal "\u" escapes.
 constexpr char kDocPayload[] =
     R"({"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]})";
 
@@ -46,7 +47,7 @@ SignInput DocInput() {
   return in;
 }
 
-// toolchain.md section 4: what the Node SDK sent for SyncBlueprint.
+// What the official Node SDK sent for SyncBlueprint (captured on the wire).
 constexpr char kSyncBody[] =
     R"({"BlueprintId":"lhbp-abcd1234","DestinationRegions":["ap-beijing","ap-shanghai"]})";
 
@@ -110,7 +111,7 @@ TEST(Tc3SignerTest, OfficialExampleAuthorizationHeader) {
             "Signature=2230eefd229f582d8b1b891af7107b91597240707d778ab3738f756258d7652c");
 }
 
-// The derived keys of section 1.4, and the final signature as an HMAC of the
+// The derived keys of Tencent's published example, and the final signature as an HMAC of the
 // signer's StringToSign with the derived signing key: pins the derivation
 // chain, not just its end result.
 struct KeyChain {

@@ -17,8 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "rapidjson/document.h"
+#include "service/metrics/testing/prometheus_text.h"
 #include "tests/e2e/e2e_harness.h"
-#include "tests/testing_util/prometheus_text.h"
 
 namespace blueprintsync::testing {
 namespace {

@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "service/common/testing/fake_clock.h"
 #include "tests/emulator/emulator_server.h"
 #include "tests/emulator/emulator_test_client.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::emulator {
 namespace {

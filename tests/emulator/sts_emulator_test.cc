@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
+#include "service/common/testing/fake_clock.h"
 #include "tests/emulator/lighthouse_emulator.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::emulator {
 namespace {

@@ -11,7 +11,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Tencent's published example (tencent-cloud.md §1.4, variant A).
+// Tencent's published signing example (the CVM DescribeInstances request).
 TEST(Tc3VerifierTest, ReproducesOfficialDocVector) {
   const std::string payload =
       R"({"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]})";
@@ -37,7 +37,7 @@ TEST(Tc3VerifierTest, ReproducesOfficialDocVector) {
             "2230eefd229f582d8b1b891af7107b91597240707d778ab3738f756258d7652c");
 }
 
-// Captured from the Node SDK (toolchain.md §4): Host sent with a port, signed without.
+// Captured from the official Node SDK: Host sent with a port, signed without.
 TEST(Tc3VerifierTest, ReproducesNodeSdkLighthouseVector) {
   const std::string body =
       R"({"BlueprintId":"lhbp-abcd1234","DestinationRegions":["ap-beijing","ap-shanghai"]})";

@@ -7,7 +7,7 @@
 //  - type-checks every rendered document with `tsc --strict` against kubernetes-types,
 //    so unknown fields and wrong types fail (excess-property checks);
 //  - asserts what matters for this server, with the facts read from its source
-//    (service/server/main.cc: BLUEPRINT_SYNC_* variables, health names, drain default)
+//    (service/server/*.cc: BLUEPRINT_SYNC_* variables, health names, drain default)
 //    so chart and server cannot drift apart;
 //  - proves the checks can fail: tests/helm/bad-values/*.yaml must be rejected by the
 //    schema and/or the chart's own render-time checks, and a manifest with an unknown field
@@ -42,19 +42,29 @@ function requireTooling() {
 // ---------------------------------------------------------------------------
 // What the server actually reads and registers, parsed from its source.
 
+// blueprint-syncd's main.cc composes units of service/server (the flag table, the store,
+// health): every non-test source there, read as one text.
+function serverSources() {
+  const dir = path.join(REPO, 'service', 'server');
+  return fs.readdirSync(dir).filter((f) => /\.(cc|h)$/.test(f) && !f.endsWith('_test.cc')).sort()
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('\n');
+}
+
 function serverFacts() {
-  const main = fs.readFileSync(path.join(REPO, 'service', 'server', 'main.cc'), 'utf8');
+  const main = serverSources();
   const envVars = new Set([...main.matchAll(/"(BLUEPRINT_SYNC_[A-Z0-9_]+)"/g)].map((m) => m[1]));
   const loop = main.match(/for\s*\(\s*const\s+char\s*\*\s*name\s*:\s*\{([^}]*)\}\s*\)\s*\{\s*health->SetServingStatus\(\s*name\s*,\s*true\s*\)/);
-  assert.ok(loop, 'main.cc: health-name registration loop not found; update this check with the server');
+  assert.ok(loop, 'service/server: health-name registration loop not found; update this check with the server');
   // "" always exists in gRPC's default health service; the rest are set SERVING explicitly.
   const healthNames = new Set(['', ...[...loop[1].matchAll(/"([^"]*)"/g)].map((m) => m[1])]);
   // The plaintext health port (--health-listen) reports the same names: main.cc sets them
   // through a MirroredHealth that includes the health port's service.
   const healthListen = /\{\s*"health-listen"\s*,\s*"BLUEPRINT_SYNC_HEALTH_LISTEN"/.test(main);
-  const healthMirrored = /MirroredHealth\s+\w+\(\s*\{[^}]*health_port->health\(\)/.test(main);
+  const healthMirrored = /MirroredHealth\s+\w+\(\s*\{[^}]*health_port->health\(\)/.test(main) ||
+    (/MirroredHealth\s+mirrored_health_;/.test(main) &&
+     /mirrored_health_\(\s*\{[^}]*health_port_->health\(\)/.test(main));
   const drain = main.match(/\{\s*"drain-timeout"\s*,\s*"BLUEPRINT_SYNC_DRAIN_TIMEOUT"\s*,\s*"(\d+)s"/);
-  assert.ok(drain, 'main.cc: drain-timeout flag not found');
+  assert.ok(drain, 'service/server: drain-timeout flag not found');
   // postgres mode: the names main.cc turns NOT_SERVING while the shared store is unreachable
   // (readiness must be among them, the name liveness probes use must not), the DSN prefixes
   // that select the PostgreSQL store, and the accepted ranges of its two durations.
@@ -69,7 +79,7 @@ function serverFacts() {
   const creds = fs.readFileSync(path.join(REPO, 'service', 'tencent', 'credentials.cc'), 'utf8');
   const credentialEnv = new Set([...creds.matchAll(/"(TENCENTCLOUD_[A-Z_]+)"/g)].map((m) => m[1]));
   // Guard against a parser that silently finds nothing.
-  assert.ok(envVars.size >= 10, `only ${envVars.size} BLUEPRINT_SYNC_* names parsed from main.cc`);
+  assert.ok(envVars.size >= 10, `only ${envVars.size} BLUEPRINT_SYNC_* names parsed from service/server`);
   assert.ok(healthNames.size >= 3, `health names parsed: ${[...healthNames]}`);
   assert.ok(credentialEnv.has('TENCENTCLOUD_SECRET_ID') && credentialEnv.has('TENCENTCLOUD_SECRET_KEY'));
   return { envVars, healthNames, drainDefaultSeconds: Number(drain[1]), credentialEnv, healthListen, healthMirrored,
@@ -79,7 +89,7 @@ function serverFacts() {
 // absl::Seconds(15) -> 15000; "1m30s" -> 90000 (Go/Abseil duration syntax, as the schema allows).
 function abslMs(unit, n) {
   const f = { Nanoseconds: 1e-6, Microseconds: 1e-3, Milliseconds: 1, Seconds: 1e3, Minutes: 6e4, Hours: 3.6e6 }[unit];
-  assert.ok(f, `main.cc: unknown absl duration unit ${unit}`);
+  assert.ok(f, `service/server: unknown absl duration unit ${unit}`);
   return Number(n) * f;
 }
 function durationMs(text) {
@@ -253,7 +263,7 @@ function checkRender(r, facts, docker) {
   let probePort = port;
   if (healthOn) {
     assert.ok(facts.healthListen && facts.healthMirrored,
-      'main.cc: --health-listen / MirroredHealth not found; the health port would not mirror the gRPC port');
+      'service/server: --health-listen / MirroredHealth not found; the health port would not mirror the gRPC port');
     probePort = healthPort.containerPort;
     assert.equal(probePort, values.healthPort.port);
     assert.notEqual(probePort, port, 'health port == gRPC port');
@@ -279,7 +289,7 @@ function checkRender(r, facts, docker) {
     // liveness and startup must probe a name that stays SERVING, or an outage of
     // PostgreSQL would restart every pod.
     assert.ok(facts.storeFollowingNames,
-      'main.cc: the loop that sets readiness from elector->store_reachable() was not found; update this check with the server');
+      'service/server: the loop that sets readiness from elector->store_reachable() was not found; update this check with the server');
     assert.ok(facts.storeFollowingNames.has(c.readinessProbe.grpc.service),
       `readinessProbe "${c.readinessProbe.grpc.service}" does not follow the store (${[...facts.storeFollowingNames]})`);
     for (const kind of ['livenessProbe', 'startupProbe']) {
@@ -369,14 +379,14 @@ function checkRender(r, facts, docker) {
     // The URI (it may carry the password) comes from the existing Secret only.
     assert.equal(cm.data.BLUEPRINT_SYNC_STORE, undefined, 'postgres: BLUEPRINT_SYNC_STORE must not be in the ConfigMap');
     for (const v of ['BLUEPRINT_SYNC_STORE', 'BLUEPRINT_SYNC_LEADER_LEASE', 'BLUEPRINT_SYNC_FOLLOW_INTERVAL']) {
-      assert.ok(facts.envVars.has(v), `${v} is not read by blueprint-syncd (main.cc)`);
+      assert.ok(facts.envVars.has(v), `${v} is not read by blueprint-syncd (service/server)`);
     }
     const store = envNamed('BLUEPRINT_SYNC_STORE');
     assert.equal(store.length, 1, 'postgres: exactly one BLUEPRINT_SYNC_STORE env entry');
     assert.deepEqual(store[0].valueFrom, { secretKeyRef: { name: values.store.postgres.existingSecret, key: values.store.postgres.key } },
       'postgres: BLUEPRINT_SYNC_STORE from store.postgres.existingSecret / key');
     assert.equal(store[0].value, undefined);
-    assert.ok(facts.postgresPrefixes.includes('postgres://'), 'main.cc no longer selects the PostgreSQL store by "postgres://"');
+    assert.ok(facts.postgresPrefixes.includes('postgres://'), 'service/server no longer selects the PostgreSQL store by "postgres://"');
     const pw = envNamed('PGPASSWORD');
     if (values.store.postgres.passwordSecret.name) {
       assert.equal(pw.length, 1);
@@ -389,7 +399,7 @@ function checkRender(r, facts, docker) {
     assert.equal(cm.data.BLUEPRINT_SYNC_FOLLOW_INTERVAL, values.store.postgres.followInterval);
     for (const [k, v] of [['leaderLease', 'BLUEPRINT_SYNC_LEADER_LEASE'], ['followInterval', 'BLUEPRINT_SYNC_FOLLOW_INTERVAL']]) {
       const range = facts.ranges[k];
-      assert.ok(range, `main.cc: range of ${v} not found`);
+      assert.ok(range, `service/server: range of ${v} not found`);
       const ms = durationMs(cm.data[v]);
       assert.ok(ms >= range[0] && ms <= range[1], `${v}=${cm.data[v]} outside what the server accepts (${range[0]}-${range[1]} ms)`);
     }
@@ -716,7 +726,7 @@ describe('helm chart blueprint-sync', () => {
     // Every server variable the mode adds is one main.cc reads.
     const cm = one(r.docs, 'ConfigMap');
     for (const v of ['BLUEPRINT_SYNC_STORE', 'BLUEPRINT_SYNC_LEADER_LEASE', 'BLUEPRINT_SYNC_FOLLOW_INTERVAL']) {
-      assert.ok(facts.envVars.has(v), `${v} not in main.cc`);
+      assert.ok(facts.envVars.has(v), `${v} not in service/server`);
     }
     assert.ok(cm.data.BLUEPRINT_SYNC_LEADER_LEASE && cm.data.BLUEPRINT_SYNC_FOLLOW_INTERVAL);
     // The chart creates no Secret here: the URI stays in the one the database operator made.

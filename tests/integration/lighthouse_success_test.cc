@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "service/common/testing/fake_clock.h"
 #include "tests/integration/integration_harness.h"
-#include "tests/testing_util/fake_clock.h"
 
 namespace blueprintsync::testing {
 namespace {

@@ -16,8 +16,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/testing/fake_clock.h"
 #include "tests/integration/integration_harness.h"
-#include "tests/testing_util/fake_clock.h"
 #include "tests/testing_util/process.h"
 
 namespace blueprintsync::testing {

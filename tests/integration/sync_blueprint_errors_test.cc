@@ -1,5 +1,5 @@
-// Every error code the SyncBlueprint reference page documents
-// (/work/shared/reference/SyncBlueprint-api.txt, section 6), produced by the
+// Every error code the SyncBlueprint API reference page documents (its
+// "Error Codes" section), produced by the
 // emulator over real HTTP and surfaced by the production client as a typed
 // ApiError with the canonical code of the README "Errors" table. Codes the
 // emulator models come from its business rules; the rest from its "error"

@@ -2,8 +2,8 @@
 // for tests that scrape /metrics: samples by name and labels, so a test can
 // ask "how much did this series move" without matching whole lines. Handles
 // what prometheus-cpp writes (no escaped quotes inside label values).
-#ifndef BLUEPRINTSYNC_TESTS_TESTING_UTIL_PROMETHEUS_TEXT_H_
-#define BLUEPRINTSYNC_TESTS_TESTING_UTIL_PROMETHEUS_TEXT_H_
+#ifndef BLUEPRINTSYNC_SERVICE_METRICS_TESTING_PROMETHEUS_TEXT_H_
+#define BLUEPRINTSYNC_SERVICE_METRICS_TESTING_PROMETHEUS_TEXT_H_
 
 #include <cstdlib>
 #include <map>
@@ -80,4 +80,4 @@ class PrometheusText {
 
 }  // namespace blueprintsync::testing
 
-#endif  // BLUEPRINTSYNC_TESTS_TESTING_UTIL_PROMETHEUS_TEXT_H_
+#endif  // BLUEPRINTSYNC_SERVICE_METRICS_TESTING_PROMETHEUS_TEXT_H_

@@ -1,8 +1,8 @@
 // FakeClock: a Clock whose time only moves when a test (or a sleeping caller)
 // moves it. SleepUntil() advances the clock to the wake-up time at once, so
 // code that backs off or paces itself runs instantly and deterministically.
-#ifndef BLUEPRINTSYNC_TESTS_TESTING_UTIL_FAKE_CLOCK_H_
-#define BLUEPRINTSYNC_TESTS_TESTING_UTIL_FAKE_CLOCK_H_
+#ifndef BLUEPRINTSYNC_SERVICE_COMMON_TESTING_FAKE_CLOCK_H_
+#define BLUEPRINTSYNC_SERVICE_COMMON_TESTING_FAKE_CLOCK_H_
 
 #include <vector>
 
@@ -41,4 +41,4 @@ class FakeClock final : public Clock {
 
 }  // namespace blueprintsync::testing
 
-#endif  // BLUEPRINTSYNC_TESTS_TESTING_UTIL_FAKE_CLOCK_H_
+#endif  // BLUEPRINTSYNC_SERVICE_COMMON_TESTING_FAKE_CLOCK_H_

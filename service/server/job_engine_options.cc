@@ -1,0 +1,18 @@
+#include "service/server/job_engine_options.h"
+
+namespace blueprintsync::server {
+
+jobs::JobEngineOptions JobEngineOptionsFrom(const ServerConfig& config, jobs::JobObserver* observer,
+                                            jobs::LeaderElector* elector) {
+  jobs::JobEngineOptions options;
+  options.poll_interval = config.poll_interval;
+  options.job_deadline = config.job_deadline;
+  options.workers = config.workers;
+  options.reconcile_grace = config.reconcile_grace;
+  options.observer = observer;
+  options.elector = elector;
+  options.follow_interval = config.follow_interval;
+  return options;
+}
+
+}  // namespace blueprintsync::server

@@ -1,0 +1,161 @@
+#include "service/server/server_config.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "service/tencent/lighthouse_client.h"
+
+namespace blueprintsync::server {
+
+std::vector<FlagSpec> ServerFlags() {
+  return {
+      {"listen", "BLUEPRINT_SYNC_LISTEN", "0.0.0.0:50051",
+       "gRPC listen address (host:port; port 0 picks one)"},
+      {"lighthouse-endpoint", "BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT",
+       tencent::kDefaultLighthouseEndpoint,
+       "Lighthouse API endpoint; http://127.0.0.1:PORT for the bundled emulator"},
+      {"store", "BLUEPRINT_SYNC_STORE", "sqlite:./data/blueprint-sync.db",
+       "job store: sqlite:PATH, postgres://USER@HOST/DB (shared by several replicas; password "
+       "from the URI, PGPASSWORD or PGPASSFILE) or memory: (tests only; jobs are lost on exit)"},
+      {"leader-lease", "BLUEPRINT_SYNC_LEADER_LEASE", "15s",
+       "postgres store: how long the leader's lease lasts; another replica takes over at most "
+       "this long after the leader dies"},
+      {"follow-interval", "BLUEPRINT_SYNC_FOLLOW_INTERVAL", "1s",
+       "postgres store: how often the leader picks up jobs other replicas recorded and other "
+       "replicas re-read jobs their callers follow"},
+      {"poll-interval", "BLUEPRINT_SYNC_POLL_INTERVAL", "10s",
+       "how often unfinished destination images are checked"},
+      {"job-deadline", "BLUEPRINT_SYNC_JOB_DEADLINE", "6h",
+       "destinations not NORMAL this long after the job was created fail"},
+      {"sync-rate", "BLUEPRINT_SYNC_SYNC_RATE", "20", "SyncBlueprint calls per second at most"},
+      {"describe-rate", "BLUEPRINT_SYNC_DESCRIBE_RATE", "10",
+       "DescribeBlueprints calls per second at most"},
+      {"http-timeout", "BLUEPRINT_SYNC_HTTP_TIMEOUT", "30s", "total time for one upstream call"},
+      {"connect-timeout", "BLUEPRINT_SYNC_CONNECT_TIMEOUT", "5s", "time to connect upstream"},
+      {"ca-file", "BLUEPRINT_SYNC_CA_FILE", "", "CA bundle for the upstream TLS connection"},
+      {"ca-path", "BLUEPRINT_SYNC_CA_PATH", "", "CA directory for the upstream TLS connection"},
+      {"workers", "BLUEPRINT_SYNC_WORKERS", "4", "submission worker threads"},
+      {"reconcile-grace", "BLUEPRINT_SYNC_RECONCILE_GRACE", "10s",
+       "wait before checking upstream after an ambiguous submission"},
+      {"drain-timeout", "BLUEPRINT_SYNC_DRAIN_TIMEOUT", "20s",
+       "on SIGTERM, how long in-flight calls may take to finish"},
+      {"max-message-bytes", "BLUEPRINT_SYNC_MAX_MESSAGE_BYTES", "1048576",
+       "largest gRPC request accepted"},
+      {"log-level", "BLUEPRINT_SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
+      {"metrics-listen", "BLUEPRINT_SYNC_METRICS_LISTEN", "0.0.0.0:9090",
+       "Prometheus /metrics address, plain HTTP (port 0 picks one; empty: no metrics)"},
+      {"tls-cert", "BLUEPRINT_SYNC_TLS_CERT", "",
+       "PEM certificate chain of the gRPC port; with --tls-key turns TLS on"},
+      {"tls-key", "BLUEPRINT_SYNC_TLS_KEY", "", "PEM private key for --tls-cert"},
+      {"tls-client-ca", "BLUEPRINT_SYNC_TLS_CLIENT_CA", "",
+       "PEM CA bundle; set: mTLS, every caller must present a certificate it signed"},
+      {"tls-reload-interval", "BLUEPRINT_SYNC_TLS_RELOAD_INTERVAL", "60s",
+       "how often the TLS files are re-read (renewed certificates apply without a restart)"},
+      {"authz-policy", "BLUEPRINT_SYNC_AUTHZ_POLICY", "",
+       "JSON file of writers/readers client identities (needs --tls-client-ca); empty: no checks"},
+      {"health-listen", "BLUEPRINT_SYNC_HEALTH_LISTEN", "",
+       "plaintext grpc.health.v1-only address for probes when the gRPC port needs (m)TLS; "
+       "empty: none"},
+      {"help", "", "", "print this help and exit", true},
+      {"version", "", "", "print the version and exit", true},
+  };
+}
+
+std::string ServerHelpText() {
+  return absl::StrCat(
+      "usage: blueprint-syncd [flags]\n\nflags (each also settable by the variable shown):\n",
+      Flags(ServerFlags()).Usage());
+}
+
+namespace {
+
+// The numeric and duration flags, each within the range it accepts. Every
+// value is read before the first error is returned, and the errors are
+// checked in this order, so the flag named is always the first bad one.
+absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
+  auto poll = flags.Duration("poll-interval", absl::Milliseconds(100), absl::Hours(1));
+  auto deadline = flags.Duration("job-deadline", absl::Seconds(1), absl::Hours(24 * 30));
+  auto sync_rate = flags.Double("sync-rate", 0.1, 1000);
+  auto describe_rate = flags.Double("describe-rate", 0.1, 1000);
+  auto http_timeout = flags.Duration("http-timeout", absl::Milliseconds(100), absl::Minutes(10));
+  auto connect_timeout =
+      flags.Duration("connect-timeout", absl::Milliseconds(100), absl::Minutes(5));
+  auto workers = flags.Int("workers", 1, 64);
+  auto grace = flags.Duration("reconcile-grace", absl::ZeroDuration(), absl::Hours(1));
+  auto drain = flags.Duration("drain-timeout", absl::ZeroDuration(), absl::Minutes(10));
+  auto max_msg = flags.Int("max-message-bytes", 1024, 64 << 20);
+  auto lease = flags.Duration("leader-lease", absl::Seconds(1), absl::Minutes(10));
+  auto follow = flags.Duration("follow-interval", absl::Milliseconds(50), absl::Minutes(1));
+  for (const absl::Status& s :
+       {poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
+        http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
+        drain.status(), max_msg.status(), lease.status(), follow.status()}) {
+    if (!s.ok()) return s;
+  }
+  config.poll_interval = *poll;
+  config.job_deadline = *deadline;
+  config.sync_rate = *sync_rate;
+  config.describe_rate = *describe_rate;
+  config.http_timeout = *http_timeout;
+  config.connect_timeout = *connect_timeout;
+  config.workers = static_cast<int>(*workers);
+  config.reconcile_grace = *grace;
+  config.drain_timeout = *drain;
+  config.max_message_bytes = static_cast<int>(*max_msg);
+  config.leader_lease = *lease;
+  config.follow_interval = *follow;
+  return absl::OkStatus();
+}
+
+// TLS files are checked (readable, matching) before the policy, which needs
+// to know whether callers present certificates.
+absl::Status ReadSecurity(const Flags& flags, ServerConfig& config) {
+  absl::StatusOr<TlsFiles> tls = TlsFilesFromFlags(flags);
+  if (!tls.ok()) return tls.status();
+  absl::StatusOr<std::unique_ptr<AuthzPolicy>> authz = AuthzPolicyFromFlags(flags, tls->mutual());
+  if (!authz.ok()) return authz.status();
+  config.tls = *std::move(tls);
+  config.authz = *std::move(authz);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> LoadServerConfig(int argc, const char* const* argv,
+                                              Flags::Getenv getenv) {
+  Flags flags(ServerFlags(), std::move(getenv));
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return s;
+  ServerConfig config;
+  if (*flags.Bool("help")) {
+    config.action = ServerAction::kPrintHelp;
+    return config;
+  }
+  if (*flags.Bool("version")) {
+    config.action = ServerAction::kPrintVersion;
+    return config;
+  }
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", flags.positional()[0], "\""));
+  }
+  if (!log::ParseLevel(flags.String("log-level"), &config.log_level)) {
+    return absl::InvalidArgumentError("--log-level must be debug, info, warn or error");
+  }
+  if (absl::Status s = ReadRanges(flags, config); !s.ok()) return s;
+  if (absl::Status s = ReadSecurity(flags, config); !s.ok()) return s;
+  config.listen = flags.String("listen");
+  config.lighthouse_endpoint = flags.String("lighthouse-endpoint");
+  config.store = flags.String("store");
+  config.ca_file = flags.String("ca-file");
+  config.ca_path = flags.String("ca-path");
+  config.metrics_listen = flags.String("metrics-listen");
+  config.health_listen = flags.String("health-listen");
+  return config;
+}
+
+std::string BoundAddress(const std::string& listen, int port) {
+  return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+}
+
+}  // namespace blueprintsync::server

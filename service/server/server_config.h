@@ -1,0 +1,75 @@
+// ServerConfig: everything blueprint-syncd reads from its command line and
+// environment, parsed and checked before anything is opened or started, so
+// a bad value stops the process with one line that names the flag (exit 2)
+// and never half-way through start-up. main.cc reads it; the builders under
+// service/server take what they need from it.
+#ifndef BLUEPRINTSYNC_SERVICE_SERVER_SERVER_CONFIG_H_
+#define BLUEPRINTSYNC_SERVICE_SERVER_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/common/flags.h"
+#include "service/common/log.h"
+#include "service/server/authz.h"
+#include "service/server/tls_config.h"
+
+namespace blueprintsync::server {
+
+inline constexpr char kServerVersion[] = "0.1.0";
+
+// What the command line asks for: --help and --version print and exit
+// before any other value is checked.
+enum class ServerAction { kServe, kPrintHelp, kPrintVersion };
+
+struct ServerConfig {
+  ServerAction action = ServerAction::kServe;
+
+  std::string listen;
+  std::string lighthouse_endpoint;
+  std::string store;
+  absl::Duration leader_lease;
+  absl::Duration follow_interval;
+  absl::Duration poll_interval;
+  absl::Duration job_deadline;
+  double sync_rate = 0;
+  double describe_rate = 0;
+  absl::Duration http_timeout;
+  absl::Duration connect_timeout;
+  std::string ca_file;
+  std::string ca_path;
+  int workers = 0;
+  absl::Duration reconcile_grace;
+  absl::Duration drain_timeout;
+  int max_message_bytes = 0;
+  log::Level log_level = log::Level::kInfo;
+  std::string metrics_listen;  // empty: no /metrics
+  TlsFiles tls;
+  // Loaded from --authz-policy; null: every caller may call every method.
+  std::shared_ptr<const AuthzPolicy> authz;
+  std::string health_listen;  // empty: no plaintext health port
+};
+
+// The flag table: names, variables, defaults and help text.
+std::vector<FlagSpec> ServerFlags();
+
+// The --help text.
+std::string ServerHelpText();
+
+// Parses argv[1..] (and the environment through `getenv`; the process's
+// when null) and checks every value. The error is the line to print after
+// "blueprint-syncd: "; it names the flag (or the argument) at fault.
+absl::StatusOr<ServerConfig> LoadServerConfig(int argc, const char* const* argv,
+                                              Flags::Getenv getenv = nullptr);
+
+// "host:port" with the port actually bound (listen addresses may ask for
+// port 0), for log lines.
+std::string BoundAddress(const std::string& listen, int port);
+
+}  // namespace blueprintsync::server
+
+#endif  // BLUEPRINTSYNC_SERVICE_SERVER_SERVER_CONFIG_H_

@@ -1,0 +1,199 @@
+#include "service/server/server_config.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace blueprintsync::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Loads from `args` (argv[0] added) and `env`, never the process's own
+// environment, so the machine running the test cannot change the outcome.
+absl::StatusOr<ServerConfig> Load(std::vector<std::string> args,
+                                  std::map<std::string, std::string> env = {}) {
+  args.insert(args.begin(), "blueprint-syncd");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return LoadServerConfig(static_cast<int>(argv.size()), argv.data(),
+                          [env](const std::string& name) -> std::optional<std::string> {
+                            auto it = env.find(name);
+                            if (it == env.end()) return std::nullopt;
+                            return it->second;
+                          });
+}
+
+TEST(ServerConfigTest, DefaultsMatchTheFlagTable) {
+  auto config = Load({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->action, ServerAction::kServe);
+  EXPECT_EQ(config->listen, "0.0.0.0:50051");
+  EXPECT_EQ(config->lighthouse_endpoint, "https://lighthouse.tencentcloudapi.com");
+  EXPECT_EQ(config->store, "sqlite:./data/blueprint-sync.db");
+  EXPECT_EQ(config->leader_lease, absl::Seconds(15));
+  EXPECT_EQ(config->follow_interval, absl::Seconds(1));
+  EXPECT_EQ(config->poll_interval, absl::Seconds(10));
+  EXPECT_EQ(config->job_deadline, absl::Hours(6));
+  EXPECT_EQ(config->sync_rate, 20);
+  EXPECT_EQ(config->describe_rate, 10);
+  EXPECT_EQ(config->http_timeout, absl::Seconds(30));
+  EXPECT_EQ(config->connect_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->ca_file, "");
+  EXPECT_EQ(config->ca_path, "");
+  EXPECT_EQ(config->workers, 4);
+  EXPECT_EQ(config->reconcile_grace, absl::Seconds(10));
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(20));
+  EXPECT_EQ(config->max_message_bytes, 1048576);
+  EXPECT_EQ(config->log_level, log::Level::kInfo);
+  EXPECT_EQ(config->metrics_listen, "0.0.0.0:9090");
+  EXPECT_FALSE(config->tls.enabled());
+  EXPECT_EQ(config->tls.Mode(), "off");
+  EXPECT_EQ(config->authz, nullptr);
+  EXPECT_EQ(config->health_listen, "");
+}
+
+TEST(ServerConfigTest, EveryFlagReachesItsField) {
+  auto config = Load({"--listen=127.0.0.1:0",     "--lighthouse-endpoint=http://127.0.0.1:8080",
+                      "--store=memory:",          "--leader-lease=30s",
+                      "--follow-interval=250ms",  "--poll-interval=2s",
+                      "--job-deadline=1h",        "--sync-rate=2.5",
+                      "--describe-rate=0.5",      "--http-timeout=3s",
+                      "--connect-timeout=1s",     "--ca-file=/ca.pem",
+                      "--ca-path=/certs",         "--workers=8",
+                      "--reconcile-grace=0s",     "--drain-timeout=1m",
+                      "--max-message-bytes=4096", "--log-level=debug",
+                      "--metrics-listen=",        "--health-listen=127.0.0.1:0"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "127.0.0.1:0");
+  EXPECT_EQ(config->lighthouse_endpoint, "http://127.0.0.1:8080");
+  EXPECT_EQ(config->store, "memory:");
+  EXPECT_EQ(config->leader_lease, absl::Seconds(30));
+  EXPECT_EQ(config->follow_interval, absl::Milliseconds(250));
+  EXPECT_EQ(config->poll_interval, absl::Seconds(2));
+  EXPECT_EQ(config->job_deadline, absl::Hours(1));
+  EXPECT_EQ(config->sync_rate, 2.5);
+  EXPECT_EQ(config->describe_rate, 0.5);
+  EXPECT_EQ(config->http_timeout, absl::Seconds(3));
+  EXPECT_EQ(config->connect_timeout, absl::Seconds(1));
+  EXPECT_EQ(config->ca_file, "/ca.pem");
+  EXPECT_EQ(config->ca_path, "/certs");
+  EXPECT_EQ(config->workers, 8);
+  EXPECT_EQ(config->reconcile_grace, absl::ZeroDuration());
+  EXPECT_EQ(config->drain_timeout, absl::Minutes(1));
+  EXPECT_EQ(config->max_message_bytes, 4096);
+  EXPECT_EQ(config->log_level, log::Level::kDebug);
+  EXPECT_EQ(config->metrics_listen, "");
+  EXPECT_EQ(config->health_listen, "127.0.0.1:0");
+}
+
+TEST(ServerConfigTest, EnvironmentIsReadAndTheCommandLineWins) {
+  auto config = Load({"--workers=2"}, {{"BLUEPRINT_SYNC_WORKERS", "16"},
+                                       {"BLUEPRINT_SYNC_STORE", "memory:"},
+                                       {"BLUEPRINT_SYNC_DRAIN_TIMEOUT", "5s"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->workers, 2);
+  EXPECT_EQ(config->store, "memory:");
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(5));
+}
+
+TEST(ServerConfigTest, HelpAndVersionWinOverBadValues) {
+  auto help = Load({"--help", "--workers=0"});
+  ASSERT_TRUE(help.ok()) << help.status();
+  EXPECT_EQ(help->action, ServerAction::kPrintHelp);
+  auto version = Load({"--version", "extra"}, {{"BLUEPRINT_SYNC_LOG_LEVEL", "loud"}});
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(version->action, ServerAction::kPrintVersion);
+}
+
+TEST(ServerConfigTest, HelpTextListsEveryFlagWithItsVariable) {
+  const std::string help = ServerHelpText();
+  EXPECT_THAT(help, HasSubstr("usage: blueprint-syncd [flags]\n"));
+  for (const FlagSpec& spec : ServerFlags()) {
+    EXPECT_THAT(help, HasSubstr("--" + spec.name));
+    if (!spec.env.empty()) {
+      EXPECT_THAT(help, HasSubstr("env " + spec.env));
+    }
+  }
+}
+
+TEST(ServerConfigTest, RefusesUnknownFlagsAndArguments) {
+  auto unknown = Load({"--no-such-flag=1"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.status().message(), HasSubstr("--no-such-flag"));
+  auto positional = Load({"serve"});
+  ASSERT_FALSE(positional.ok());
+  EXPECT_EQ(positional.status().message(), "unexpected argument \"serve\"");
+}
+
+TEST(ServerConfigTest, RefusesAnUnknownLogLevel) {
+  auto config = Load({"--log-level=loud"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(), "--log-level must be debug, info, warn or error");
+}
+
+// Each numeric and duration flag, with a value just outside its range: the
+// refusal names the flag and where the value came from.
+TEST(ServerConfigTest, EachOutOfRangeValueIsRefusedNamingItsFlag) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"poll-interval", "50ms"},  {"job-deadline", "500ms"}, {"sync-rate", "0.01"},
+      {"describe-rate", "1001"},  {"http-timeout", "11m"},   {"connect-timeout", "10ms"},
+      {"workers", "65"},          {"reconcile-grace", "2h"}, {"drain-timeout", "11m"},
+      {"max-message-bytes", "1"}, {"leader-lease", "500ms"}, {"follow-interval", "2m"},
+      {"workers", "four"},        {"poll-interval", "10"},   {"tls-reload-interval", "0s"},
+  };
+  for (const auto& [flag, value] : bad) {
+    auto config = Load({"--" + flag + "=" + value});
+    ASSERT_FALSE(config.ok()) << flag << "=" << value;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(config.status().message(),
+                HasSubstr("invalid value \"" + value + "\" for --" + flag + " (from --" + flag))
+        << flag;
+  }
+}
+
+TEST(ServerConfigTest, AnOutOfRangeVariableIsNamedToo) {
+  auto config = Load({}, {{"BLUEPRINT_SYNC_LEADER_LEASE", "11m"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("for --leader-lease (from $BLUEPRINT_SYNC_LEADER_LEASE)"));
+}
+
+// The first bad value in the documented order is the one reported.
+TEST(ServerConfigTest, ReportsTheFirstBadValue) {
+  auto config = Load({"--follow-interval=0s", "--poll-interval=0s"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("--poll-interval"));
+}
+
+TEST(ServerConfigTest, TlsFlagsAreCheckedTogether) {
+  auto cert_only = Load({"--tls-cert=/nonexistent/cert.pem"});
+  ASSERT_FALSE(cert_only.ok());
+  EXPECT_THAT(cert_only.status().message(),
+              HasSubstr("--tls-cert and --tls-key must be set together (only --tls-cert is set)"));
+  auto ca_only = Load({"--tls-client-ca=/nonexistent/ca.pem"});
+  ASSERT_FALSE(ca_only.ok());
+  EXPECT_THAT(ca_only.status().message(), HasSubstr("--tls-client-ca needs --tls-cert"));
+  auto unreadable = Load({"--tls-cert=/nonexistent/cert.pem", "--tls-key=/nonexistent/key.pem"});
+  ASSERT_FALSE(unreadable.ok());
+  EXPECT_THAT(unreadable.status().message(), HasSubstr("--tls-cert"));
+}
+
+TEST(ServerConfigTest, AnAuthzPolicyNeedsClientCertificates) {
+  auto config = Load({"--authz-policy=/nonexistent/policy.json"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("--authz-policy needs --tls-client-ca"));
+}
+
+TEST(ServerConfigTest, BoundAddressKeepsTheHostAndUsesThePortBound) {
+  EXPECT_EQ(BoundAddress("127.0.0.1:0", 43210), "127.0.0.1:43210");
+  EXPECT_EQ(BoundAddress("0.0.0.0:9090", 9090), "0.0.0.0:9090");
+  EXPECT_EQ(BoundAddress("[::1]:0", 5000), "[::1]:5000");
+}
+
+}  // namespace
+}  // namespace blueprintsync::server

@@ -1,0 +1,79 @@
+#include "service/server/server_health.h"
+
+#include <utility>
+
+#include "service/common/log.h"
+#include "service/server/server_config.h"
+
+namespace blueprintsync::server {
+
+absl::StatusOr<std::unique_ptr<ServerHealth>> ServerHealth::Start(
+    const std::string& health_listen, grpc::Server* server, const jobs::LeaderElector* elector) {
+  std::unique_ptr<HealthPort> health_port;
+  if (!health_listen.empty()) {
+    auto started = HealthPort::Start(health_listen);
+    if (!started.ok()) return started.status();
+    health_port = *std::move(started);
+    log::Info("health serving", {{"address", BoundAddress(health_listen, health_port->port())}});
+  }
+  std::unique_ptr<ServerHealth> health(new ServerHealth(server, std::move(health_port), elector));
+  health->SetAllServing();
+  if (elector != nullptr)
+    health->readiness_ = std::thread([h = health.get()] { h->FollowStore(); });
+  return health;
+}
+
+// Every status change reaches the health port too (same names, same states).
+ServerHealth::ServerHealth(grpc::Server* server, std::unique_ptr<HealthPort> health_port,
+                           const jobs::LeaderElector* elector)
+    : health_port_(std::move(health_port)),
+      mirrored_health_(
+          {server->GetHealthCheckService(), health_port_ ? health_port_->health() : nullptr}),
+      elector_(elector) {}
+
+ServerHealth::~ServerHealth() { StopFollowing(); }
+
+void ServerHealth::SetAllServing() {
+  grpc::HealthCheckServiceInterface* health = &mirrored_health_;
+  for (const char* name : {"blueprintsync.v1.BlueprintSync", "liveness", "readiness"}) {
+    health->SetServingStatus(name, true);
+  }
+}
+
+// With a shared store, a replica that cannot reach it cannot record jobs:
+// readiness follows the store (liveness does not: restarting would not help).
+void ServerHealth::FollowStore() {
+  grpc::HealthCheckServiceInterface* health = &mirrored_health_;
+  bool last = true;
+  absl::MutexLock lock(&mu_);
+  while (!stop_) {
+    const bool reachable = elector_->store_reachable();
+    if (reachable != last) {
+      for (const char* name : {"", "blueprintsync.v1.BlueprintSync", "readiness"}) {
+        health->SetServingStatus(name, reachable);
+      }
+      last = reachable;
+    }
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(500));
+  }
+}
+
+void ServerHealth::StopFollowing() {
+  if (!readiness_.joinable()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  readiness_.join();
+}
+
+void ServerHealth::BeginShutdown() {
+  StopFollowing();
+  mirrored_health_.Shutdown();
+}
+
+void ServerHealth::ClosePort() {
+  if (health_port_) health_port_->Shutdown();
+}
+
+}  // namespace blueprintsync::server

@@ -1,0 +1,34 @@
+#include "service/server/server_metrics.h"
+
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "service/common/log.h"
+#include "service/server/server_config.h"
+#include "service/tencent/cloud_credentials.h"
+
+namespace blueprintsync::server {
+
+EngineMetricsSources::EngineMetricsSources(metrics::Metrics* metrics, const jobs::JobEngine* engine,
+                                           std::shared_ptr<tencent::CredentialProvider> credentials)
+    : metrics_(metrics) {
+  metrics_->SetActiveJobsSource([engine] {
+    const jobs::JobEngineStats stats = engine->stats();
+    return metrics::ActiveJobCounts{stats.queued_jobs, stats.running_jobs, stats.leader_term != 0};
+  });
+  metrics_->AddCredentialRefreshFailuresSource([credentials = std::move(credentials)] {
+    return static_cast<uint64_t>(tencent::CredentialRefreshFailures(*credentials));
+  });
+}
+
+EngineMetricsSources::~EngineMetricsSources() { metrics_->SetActiveJobsSource(nullptr); }
+
+absl::Status ServeMetrics(const std::string& listen, metrics::Metrics* metrics) {
+  if (listen.empty()) return absl::OkStatus();
+  absl::StatusOr<int> port = metrics->Serve(listen);
+  if (!port.ok()) return port.status();
+  log::Info("metrics serving", {{"address", BoundAddress(listen, *port)}, {"path", "/metrics"}});
+  return absl::OkStatus();
+}
+
+}  // namespace blueprintsync::server

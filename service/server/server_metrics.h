@@ -1,0 +1,38 @@
+// How blueprint-syncd's Prometheus metrics are fed and served: the engine's
+// job counts and the credential refresh failures read at each scrape, and
+// the /metrics endpoint on --metrics-listen.
+#ifndef BLUEPRINTSYNC_SERVICE_SERVER_SERVER_METRICS_H_
+#define BLUEPRINTSYNC_SERVICE_SERVER_SERVER_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "service/jobs/job_engine.h"
+#include "service/metrics/metrics.h"
+#include "service/tencent/credentials.h"
+
+namespace blueprintsync::server {
+
+// While it lives, scrapes read the engine's job counts. Scrapes run on the
+// exposer's own threads, so it must be destroyed before the engine: declare
+// it after the engine.
+class EngineMetricsSources {
+ public:
+  EngineMetricsSources(metrics::Metrics* metrics, const jobs::JobEngine* engine,
+                       std::shared_ptr<tencent::CredentialProvider> credentials);
+  ~EngineMetricsSources();
+  EngineMetricsSources(const EngineMetricsSources&) = delete;
+  EngineMetricsSources& operator=(const EngineMetricsSources&) = delete;
+
+ private:
+  metrics::Metrics* const metrics_;
+};
+
+// Serves /metrics on `listen` and logs the bound address; nothing (OK) when
+// `listen` is empty.
+absl::Status ServeMetrics(const std::string& listen, metrics::Metrics* metrics);
+
+}  // namespace blueprintsync::server
+
+#endif  // BLUEPRINTSYNC_SERVICE_SERVER_SERVER_METRICS_H_
