@@ -105,7 +105,7 @@ void JobEngine::Read(std::function<void()> read, std::function<void()> refused) 
 void JobEngine::GetJob(const std::string& name, JobCallback done) {
   std::optional<v1::SyncJob> known = table_.Locked([&](TableState& s) {
     if (auto it = s.active.find(name); it != s.active.end()) {
-      return std::optional<v1::SyncJob>(it->second.rec.job());
+      return std::optional<v1::SyncJob>(it->second.published);
     }
     if (auto it = s.finished.find(name); it != s.finished.end()) {
       return std::optional<v1::SyncJob>(it->second);
@@ -146,7 +146,7 @@ uint64_t JobEngine::WatchJob(const std::string& name, WatchCallback callback) {
       return 0;
     }
     if (auto it = s.active.find(name); it != s.active.end()) {
-      const v1::SyncJob& job = it->second.rec.job();
+      const v1::SyncJob& job = it->second.published;
       callback(job);
       const uint64_t watch = s.AddWatcher(name, std::move(callback));
       Watcher& w = s.watchers[watch];
@@ -186,7 +186,7 @@ void JobEngine::DeliverFirstRead(uint64_t id, const absl::StatusOr<JobRecord>& r
     }
     // Adopted or created here meanwhile: memory is at least as new.
     auto active = s.active.find(w.name);
-    const v1::SyncJob& job = active != s.active.end() ? active->second.rec.job() : rec->job();
+    const v1::SyncJob& job = active != s.active.end() ? active->second.published : rec->job();
     w.delivered = true;
     if (!s.leadership.single()) w.last_sent = job.SerializeAsString();
     w.callback(job);

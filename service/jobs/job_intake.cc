@@ -108,6 +108,7 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
         placed.next = s.stopping ? Next::kAnswered : Next::kWaitHere;
       } else {
         placed.as_remote = adopted.rec;
+        *placed.as_remote->mutable_job() = adopted.published;
       }
       return placed;
     }
@@ -150,7 +151,10 @@ void JobIntake::AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobR
   // The version this replica runs is newer than the store's, if it has one.
   const JobRecord current = table_->Locked([&](TableState& s) {
     auto it = s.active.find(existing.job().name());
-    return it != s.active.end() ? it->second.rec : existing;
+    if (it == s.active.end()) return existing;
+    JobRecord r = it->second.rec;
+    *r.mutable_job() = it->second.published;
+    return r;
   });
   if (current.phase() == JobRecord::REJECTED) {
     done(FromSyncError(current.job().error()));

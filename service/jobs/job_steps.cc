@@ -16,10 +16,13 @@ void JobSteps::Wire(Executor* executor, Runner submit, Runner reconcile) {
 }
 
 void JobSteps::Commit(const std::string& name, uint64_t gen, const absl::Status& reply_error) {
-  (void)writer_->Write(name, gen);  // a failure is logged and retried later
+  uint64_t written = 0;
+  (void)writer_->Write(name, gen, true, &written);  // a failure is logged and retried later
   const std::optional<std::string> next = table_->Locked([&](TableState& s) {
     JobEntry* e = s.FindAny(name, gen);
-    if (e == nullptr) return std::optional<std::string>();
+    // A newer change has been made meanwhile: its own Commit writes it, then
+    // answers and finishes, so nothing is answered or ended unwritten.
+    if (e == nullptr || e->version != written) return std::optional<std::string>();
     s.Reply(*e, reply_error);
     if (!IsTerminal(e->rec.job().state())) return std::optional<std::string>();
     return s.Finish(name);

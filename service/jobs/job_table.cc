@@ -39,6 +39,7 @@ bool TableState::Add(JobRecord rec) {
   e.rec = std::move(rec);
   // Every job comes in as the store has it (just created, or read back).
   e.written_version = e.published_version = e.version;
+  e.published = e.rec.job();
   std::deque<std::string>& q = sources[SourceKey(e.rec.job())];
   q.push_back(name);
   stats.active_jobs = static_cast<int64_t>(active.size());
@@ -55,7 +56,7 @@ void TableState::Reply(JobEntry& e, const absl::Status& error) {
   JobService::JobCallback reply = std::move(e.reply);
   e.reply = nullptr;
   if (error.ok()) {
-    reply(e.rec.job());
+    reply(e.published);
   } else {
     reply(error);
   }
@@ -171,6 +172,12 @@ void JobTable::AwaitNoCallsInFlight(absl::Time deadline) {
   mu_.AwaitWithDeadline(absl::Condition(
                             +[](TableState* s) { return s->in_flight == 0; }, &state_),
                         deadline);
+}
+
+void JobTable::AwaitNoWritesInFlight() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](TableState* s) { return s->writes_in_flight == 0; }, &state_));
 }
 
 void JobTable::AwaitWake(bool TableState::*flag, absl::Duration timeout) {

@@ -48,6 +48,10 @@ struct JobEntry {
   uint64_t written_version = 0;
   uint64_t published_version = 0;
   bool unpersisted = false;  // the last write failed; memory stays authoritative
+  // The version watchers and callers were last given: written (or its write
+  // failed and memory is authoritative). Answers come from it, never from a
+  // change whose write is still under way.
+  v1::SyncJob published;
   // One store write of this job at a time, so writes land in version order.
   // Never held together with the table's lock.
   std::shared_ptr<absl::Mutex> write_mu = std::make_shared<absl::Mutex>();
@@ -93,6 +97,10 @@ struct TableState {
   uint64_t generation = 0;
   bool stopping = false;
   int in_flight = 0;  // upstream calls under way (Shutdown waits for them)
+  // Job writes under way. A new leader waits for the previous generation's
+  // before it reads the store, so a late write cannot land after the read
+  // (or after the new generation's own writes).
+  int writes_in_flight = 0;
   bool wake_tracker = false;
   bool wake_follower = false;
 
@@ -175,6 +183,9 @@ class JobTable {
 
   // Waits until no upstream call is in flight, or `deadline`.
   void AwaitNoCallsInFlight(absl::Time deadline);
+  // Waits until no job write is under way (each is bounded by the store's
+  // own timeouts).
+  void AwaitNoWritesInFlight();
   // Waits for a wake-up of the tracker (or follower) or `timeout`; clears it.
   void AwaitTrackerWake(absl::Duration timeout);
   void AwaitFollowerWake(absl::Duration timeout);

@@ -12,7 +12,8 @@ absl::Status NotOurs(const std::string& name) {
 }
 }  // namespace
 
-absl::Status JobWriter::Write(const std::string& name, uint64_t generation, bool publish) {
+absl::Status JobWriter::Write(const std::string& name, uint64_t generation, bool publish,
+                              uint64_t* handled) {
   std::shared_ptr<absl::Mutex> write_mu = table_->Locked([&](TableState& s) {
     JobEntry* e = s.FindAny(name, generation);
     return e ? e->write_mu : nullptr;
@@ -25,9 +26,14 @@ absl::Status JobWriter::Write(const std::string& name, uint64_t generation, bool
   const bool due = table_->Locked([&](TableState& s) {
     JobEntry* e = s.FindAny(name, generation);
     gone = e == nullptr;
-    if (gone || e->written_version >= e->version) return false;
+    if (gone) return false;
+    if (e->written_version >= e->version) {
+      if (handled != nullptr) *handled = e->version;
+      return false;
+    }
     snapshot = e->rec;
     version = e->version;
+    ++s.writes_in_flight;
     return true;
   });
   if (!due) return gone ? NotOurs(name) : absl::OkStatus();
@@ -35,16 +41,23 @@ absl::Status JobWriter::Write(const std::string& name, uint64_t generation, bool
   if (!written.ok()) {
     log::Error("could not persist job", {{"job", name}, {"error", written.message()}});
   }
-  table_->Locked([&](TableState& s) {
+  gone = table_->Locked([&](TableState& s) {
+    --s.writes_in_flight;
     JobEntry* e = s.FindAny(name, generation);
-    if (e == nullptr) return;
+    if (e == nullptr) return true;
     e->unpersisted = !written.ok();
     if (written.ok()) e->written_version = version;
     if (publish && version > e->published_version) {
       e->published_version = version;
-      s.Publish(snapshot.job());
+      e->published = snapshot.job();
+      s.Publish(e->published);
     }
+    if (handled != nullptr) *handled = version;
+    return false;
   });
+  // Leadership changed while writing: whatever was written, nothing may
+  // follow from it here (the new leader reads the store after this write).
+  if (gone) return NotOurs(name);
   return written;
 }
 
@@ -52,12 +65,19 @@ void JobWriter::RetryUnpersisted() {
   std::map<std::string, JobRecord> pending =
       table_->Locked([](TableState& s) { return s.unpersisted; });
   for (const auto& [name, rec] : pending) {
+    table_->Locked([](TableState& t) { ++t.writes_in_flight; });
     const absl::Status s = store_->UpdateJob(rec);
+    table_->Locked([](TableState& t) { --t.writes_in_flight; });
     // Written, or no longer this replica's to write (another leads).
     if (s.ok() || s.code() == absl::StatusCode::kNotFound ||
         s.code() == absl::StatusCode::kFailedPrecondition) {
       if (s.ok()) log::Info("final state of job written", {{"job", name}});
-      table_->Locked([&](TableState& t) { t.unpersisted.erase(name); });
+      table_->Locked([&](TableState& t) {
+        t.unpersisted.erase(name);
+        // A list of unfinished jobs read before this write may still show
+        // it unfinished: it must not be adopted from that list.
+        if (!t.leadership.single()) t.finished_at_tick[name] = ++t.tick;
+      });
     }
   }
 }

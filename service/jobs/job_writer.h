@@ -24,7 +24,10 @@ class JobWriter {
   // stays authoritative, watchers are told, and the next write retries).
   // `publish` false: a change callers cannot see (the SUBMITTING mark)
   // is not sent to watchers.
-  absl::Status Write(const std::string& name, uint64_t generation, bool publish = true);
+  // *handled (if given) is the version now in the store (or whose write
+  // failed): a newer change is still on its way if memory is past it.
+  absl::Status Write(const std::string& name, uint64_t generation, bool publish = true,
+                     uint64_t* handled = nullptr);
 
   // Retries the final writes of finished jobs that failed.
   void RetryUnpersisted();

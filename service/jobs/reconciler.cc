@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/common/log.h"
@@ -58,6 +59,8 @@ bool Reconciler::Begin(const std::string& name, Look* look) {
 void Reconciler::Run(const std::string& name) {
   Look look;
   if (!Begin(name, &look)) return;
+  // Shutdown waits for this: until the verdict is written and acted on.
+  absl::Cleanup look_done = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
   const ReconcileEvidence evidence = Gather(name, look);
   Apply(name, look, evidence);
 }
@@ -143,7 +146,6 @@ void Reconciler::Apply(const std::string& name, const Look& look,
   enum class Then { kNothing, kCommit, kResubmit, kLookAgain, kFail } then = Then::kNothing;
   const absl::Time now = steps_->clock()->Now();
   table_->Locked([&](TableState& s) {
-    --s.in_flight;
     JobEntry* e = s.Find(name, look.generation);
     // Another look (or a resubmission) may have moved the job on meanwhile.
     if (e == nullptr || e->rec.phase() != JobRecord::OUTCOME_UNKNOWN || e->submit_in_flight) {

@@ -50,10 +50,15 @@ void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) 
       s.stats.leader_term = 0;
       ++s.stats.leadership_changes;
       // The store's fence stays at the old epoch: a write still in flight
-      // from this term fails, since every later acquisition is newer.
+      // from this term fails once another replica holds a newer one. (This
+      // replica may get the same epoch back: see ChangeLeadership.)
     });
   }
   if (term == 0) return;
+  // A write the previous generation started may still be under way (a store
+  // that stalled is what costs a lease): the list below must see it, and it
+  // must not land after this generation's own writes.
+  table_->AwaitNoWritesInFlight();
   // Job updates from now on carry this epoch; the store refuses them once
   // another replica holds a newer one.
   store_->SetWriteFence(term);

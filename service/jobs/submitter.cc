@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
@@ -98,6 +99,8 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
 void Submitter::Run(const std::string& name) {
   Attempt attempt;
   if (!Begin(name, &attempt)) return;
+  // Shutdown waits for this: until the outcome is written and answered.
+  absl::Cleanup call_done = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
   // This write is what makes submission at-most-once: if it is not durable,
   // do not send.
   const absl::Status written = writer_->Write(name, attempt.generation, /*publish=*/false);
@@ -107,7 +110,6 @@ void Submitter::Run(const std::string& name) {
     const absl::Time now = steps_->clock()->Now();
     absl::Time retry_at = absl::InfiniteFuture();
     table_->Locked([&](TableState& s) {
-      --s.in_flight;
       JobEntry* e = s.Find(name, attempt.generation);
       if (e == nullptr) return;
       e->submit_in_flight = false;
@@ -143,7 +145,6 @@ void Submitter::Run(const std::string& name) {
       client_->SyncBlueprint(attempt.request, call);
 
   const bool ours = table_->Locked([&](TableState& s) {
-    --s.in_flight;
     JobEntry* e = s.Find(name, attempt.generation);
     if (e != nullptr) e->submit_in_flight = false;
     return e != nullptr;
@@ -169,7 +170,6 @@ void Submitter::OnLeaseLapsed(const std::string& name, const Attempt& attempt) {
   // resubmits).
   log::Warn("leadership lapsed before submitting; not calling", {{"job", name}});
   const bool ours = table_->Locked([&](TableState& s) {
-    --s.in_flight;
     JobEntry* e = s.Find(name, attempt.generation);
     if (e == nullptr) return false;
     // Still our term (the lease may be renewed late): reconcile as if the
