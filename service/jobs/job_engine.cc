@@ -14,17 +14,12 @@ absl::Status WatchEnded() {
   return absl::UnavailableError("the server is shutting down; watch again to continue");
 }
 
-absl::Status ShuttingDown() {
-  return absl::UnavailableError("the service is shutting down; retry on another replica");
-}
-
 }  // namespace
 
 JobEngine::JobEngine(JobEngineOptions options, JobStore* store, tencent::LighthouseClient* client,
                      Clock* clock)
     : options_(std::move(options)),
       store_(store),
-      clock_(clock),
       table_(options_),
       writer_(&table_, store),
       steps_(options_, &table_, &writer_, clock),
@@ -92,7 +87,7 @@ void JobEngine::Shutdown(absl::Time deadline) {
 void JobEngine::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
                        JobCallback done) {
   if (!serving()) {
-    done(ShuttingDown());
+    done(ServiceShuttingDown());
     return;
   }
   intake_.Submit(request, reply_by, std::move(done), intake_threads_.get(), workers_.get());
@@ -104,16 +99,8 @@ void JobEngine::Read(std::function<void()> read, std::function<void()> refused) 
 
 void JobEngine::GetJob(const std::string& name, JobCallback done) {
   std::optional<v1::SyncJob> known = table_.Locked([&](TableState& s) {
-    if (auto it = s.active.find(name); it != s.active.end()) {
-      return std::optional<v1::SyncJob>(it->second.published);
-    }
-    if (auto it = s.finished.find(name); it != s.finished.end()) {
-      return std::optional<v1::SyncJob>(it->second);
-    }
-    if (auto it = s.unpersisted.find(name); it != s.unpersisted.end()) {
-      return std::optional<v1::SyncJob>(it->second.job());
-    }
-    return std::optional<v1::SyncJob>();
+    const v1::SyncJob* job = s.Known(name);
+    return job != nullptr ? std::optional<v1::SyncJob>(*job) : std::nullopt;
   });
   if (known) {
     done(std::move(*known));
@@ -129,13 +116,13 @@ void JobEngine::GetJob(const std::string& name, JobCallback done) {
           (*shared_done)(rec.status());
         }
       },
-      [shared_done] { (*shared_done)(ShuttingDown()); });
+      [shared_done] { (*shared_done)(ServiceShuttingDown()); });
 }
 
 void JobEngine::ListJobs(const JobQuery& query, PageCallback done) {
   auto shared_done = std::make_shared<PageCallback>(std::move(done));
   Read([this, query, shared_done] { (*shared_done)(store_->ListJobs(query)); },
-       [shared_done] { (*shared_done)(ShuttingDown()); });
+       [shared_done] { (*shared_done)(ServiceShuttingDown()); });
 }
 
 uint64_t JobEngine::WatchJob(const std::string& name, WatchCallback callback) {
@@ -145,23 +132,15 @@ uint64_t JobEngine::WatchJob(const std::string& name, WatchCallback callback) {
       callback(WatchEnded());
       return 0;
     }
-    if (auto it = s.active.find(name); it != s.active.end()) {
-      const v1::SyncJob& job = it->second.published;
-      callback(job);
+    if (const v1::SyncJob* job = s.Known(name); job != nullptr) {
+      // Finished jobs do not change any more; no need to register.
+      if (!s.active.count(name)) {
+        callback(*job);
+        return 0;
+      }
       const uint64_t watch = s.AddWatcher(name, std::move(callback));
-      Watcher& w = s.watchers[watch];
-      w.delivered = true;
-      if (!s.leadership.single()) w.last_sent = job.SerializeAsString();
+      s.watchers[watch].Deliver(*job, s.leadership.single() ? "" : job->SerializeAsString());
       return watch;
-    }
-    // Finished jobs do not change any more; no need to register.
-    if (auto it = s.finished.find(name); it != s.finished.end()) {
-      callback(it->second);
-      return 0;
-    }
-    if (auto it = s.unpersisted.find(name); it != s.unpersisted.end()) {
-      callback(it->second.job());
-      return 0;
     }
     needs_read = true;
     if (!s.leadership.single()) s.wake_follower = true;
@@ -169,7 +148,7 @@ uint64_t JobEngine::WatchJob(const std::string& name, WatchCallback callback) {
   });
   if (needs_read) {
     Read([this, id, name] { DeliverFirstRead(id, store_->GetJob(name)); },
-         [this, id] { DeliverFirstRead(id, ShuttingDown()); });
+         [this, id] { DeliverFirstRead(id, ServiceShuttingDown()); });
   }
   return id;
 }
@@ -187,9 +166,7 @@ void JobEngine::DeliverFirstRead(uint64_t id, const absl::StatusOr<JobRecord>& r
     // Adopted or created here meanwhile: memory is at least as new.
     auto active = s.active.find(w.name);
     const v1::SyncJob& job = active != s.active.end() ? active->second.published : rec->job();
-    w.delivered = true;
-    if (!s.leadership.single()) w.last_sent = job.SerializeAsString();
-    w.callback(job);
+    w.Deliver(job, s.leadership.single() ? "" : job.SerializeAsString());
     if (IsTerminal(job.state())) s.RemoveWatcher(id);
   });
 }

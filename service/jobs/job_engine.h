@@ -11,7 +11,8 @@
 //                    region) and enforces deadlines
 //   ReplicaFollower  leadership, adopting jobs other replicas recorded,
 //                    following jobs another replica runs
-//   JobTable         the in-memory state and the only lock
+//   JobTable         the in-memory state and the only lock over it (each
+//                    job also has a write lock, never held with it)
 //   JobWriter        writes outside that lock, then publishes to watchers
 //   JobSteps         write -> answer -> finish -> start the next on the source
 //
@@ -52,8 +53,6 @@ namespace blueprintsync::jobs {
 
 class JobEngine final : public JobService {
  public:
-  using SubmitCallback = JobService::JobCallback;
-
   JobEngine(JobEngineOptions options, JobStore* store, tencent::LighthouseClient* client,
             Clock* clock = SystemClock::Default());
   ~JobEngine() override;
@@ -93,7 +92,6 @@ class JobEngine final : public JobService {
 
   const JobEngineOptions options_;
   JobStore* const store_;
-  Clock* const clock_;
 
   JobTable table_;
   JobWriter writer_;

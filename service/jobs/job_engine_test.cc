@@ -189,7 +189,7 @@ TEST(LockCheckingTest, SeesTheTableLock) {
 // Collects the answers a SubmitCallback receives.
 class Replies {
  public:
-  JobEngine::SubmitCallback Callback() {
+  JobService::JobCallback Callback() {
     return [this](absl::StatusOr<v1::SyncJob> r) {
       absl::MutexLock lock(&mu_);
       got_.push_back(std::move(r));

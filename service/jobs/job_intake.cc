@@ -8,12 +8,6 @@
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::jobs {
-namespace {
-absl::Status ShuttingDown() {
-  return absl::UnavailableError("the service is shutting down; retry on another replica");
-}
-}  // namespace
-
 void JobIntake::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
                        JobService::JobCallback done, Executor* threads, Executor* timers) {
   // Shared so it can still be answered if the task is refused.
@@ -21,7 +15,7 @@ void JobIntake::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply
   const bool posted = threads->Post([this, request, reply_by, shared_done, timers] {
     Record(request, reply_by, std::move(*shared_done), timers);
   });
-  if (!posted) (*shared_done)(ShuttingDown());
+  if (!posted) (*shared_done)(ServiceShuttingDown());
 }
 
 JobRecord JobIntake::NewRecord(const v1::SyncBlueprintRequest& request) const {

@@ -21,6 +21,12 @@
 
 namespace blueprintsync::jobs {
 
+// What a caller is told when the service cannot take the call because it is
+// shutting down.
+inline absl::Status ServiceShuttingDown() {
+  return absl::UnavailableError("the service is shutting down; retry on another replica");
+}
+
 class JobService {
  public:
   using JobCallback = std::function<void(absl::StatusOr<v1::SyncJob>)>;

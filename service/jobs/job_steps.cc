@@ -86,8 +86,7 @@ void JobSteps::Adopt(std::vector<JobRecord> records, uint64_t read_tick, uint64_
         case JobRecord::SUBMITTING:
           // The process that recorded the attempt stopped (or lost the
           // lead) before learning its outcome: the call may have gone out.
-          e.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
-          e.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);  // as without a restart
+          e.MarkOutcomeUnknown();
           e.Touch(now);
           interrupted.push_back(name);
           to_reconcile.push_back(name);

@@ -18,6 +18,11 @@ void JobEntry::Touch(absl::Time now) {
   *rec.mutable_job()->mutable_update_time() = ToProto(now);
 }
 
+void JobEntry::MarkOutcomeUnknown() {
+  rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+  rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+}
+
 std::string TableState::SourceKey(const v1::SyncJob& job) {
   return absl::StrCat(job.source_region(), "/", job.blueprint_id());
 }
@@ -70,9 +75,7 @@ void TableState::Publish(const v1::SyncJob& job) {
   for (auto it = range.first; it != range.second; ++it) {
     auto w = watchers.find(it->second);
     if (w == watchers.end()) continue;
-    w->second.last_sent = serialized;
-    w->second.delivered = true;
-    w->second.callback(job);
+    w->second.Deliver(job, serialized);
   }
 }
 
@@ -93,7 +96,7 @@ std::optional<std::string> TableState::Finish(const std::string& name) {
       finished_order.pop_front();
     }
   }
-  if (!leadership.single()) finished_at_tick[name] = ++tick;  // read only by adoption
+  MarkFinishedHere(name);
   active.erase(it);
   stats.active_jobs = static_cast<int64_t>(active.size());
   auto q = sources.find(key);
@@ -107,6 +110,17 @@ std::optional<std::string> TableState::Finish(const std::string& name) {
   }
   if (!was_front) return std::nullopt;
   return q->second.front();
+}
+
+const v1::SyncJob* TableState::Known(const std::string& name) const {
+  if (auto it = active.find(name); it != active.end()) return &it->second.published;
+  if (auto it = finished.find(name); it != finished.end()) return &it->second;
+  if (auto it = unpersisted.find(name); it != unpersisted.end()) return &it->second.job();
+  return nullptr;
+}
+
+void TableState::MarkFinishedHere(const std::string& name) {
+  if (!leadership.single()) finished_at_tick[name] = ++tick;  // read only by adoption
 }
 
 uint64_t TableState::AddWatcher(const std::string& name, JobService::WatchCallback callback) {

@@ -1,4 +1,6 @@
-// JobTable: the engine's in-memory state and the one lock that guards it:
+// JobTable: the engine's in-memory state and the one lock that guards it
+// (JobWriter's per-job write locks order store writes and are never held
+// with it):
 // the unfinished jobs this replica runs, the queue of jobs on each source
 // blueprint, watchers, recently finished jobs, callers waiting on jobs that
 // another replica runs, leadership, and the counters metrics read.
@@ -68,6 +70,9 @@ struct JobEntry {
 
   // Marks `rec` changed (stamping its update_time).
   void Touch(absl::Time now);
+  // The call may have executed: the reconciler must settle it. Callers see
+  // it RUNNING, as after a call that was accepted.
+  void MarkOutcomeUnknown();
 };
 
 struct Watcher {
@@ -77,6 +82,14 @@ struct Watcher {
   // re-reads, so a re-read delivers only changes.
   std::string last_sent;
   bool delivered = false;
+
+  // Sends `job`; `serialized` is its serialization where store re-reads must
+  // be told apart from it (several replicas), else "".
+  void Deliver(const v1::SyncJob& job, std::string serialized) {
+    last_sent = std::move(serialized);
+    delivered = true;
+    callback(job);
+  }
 };
 
 // A SyncBlueprint caller whose job another replica runs: answered from the
@@ -148,6 +161,11 @@ struct TableState {
   // Removes a finished job (to the finished cache; to `unpersisted` if its
   // final write failed) and returns the job that now owns its source, if any.
   std::optional<std::string> Finish(const std::string& name);
+  // The job as this replica last published it, if it runs it or has just
+  // finished it (nullptr: ask the store).
+  const v1::SyncJob* Known(const std::string& name) const;
+  // Remembers that `name` finished here (see MayAdopt).
+  void MarkFinishedHere(const std::string& name);
   // Registers a watcher of `name`; returns its id.
   uint64_t AddWatcher(const std::string& name, JobService::WatchCallback callback);
   void RemoveWatcher(uint64_t id);

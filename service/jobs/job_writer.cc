@@ -76,7 +76,7 @@ void JobWriter::RetryUnpersisted() {
         t.unpersisted.erase(name);
         // A list of unfinished jobs read before this write may still show
         // it unfinished: it must not be adopted from that list.
-        if (!t.leadership.single()) t.finished_at_tick[name] = ++t.tick;
+        t.MarkFinishedHere(name);
       });
     }
   }

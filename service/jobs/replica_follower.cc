@@ -50,8 +50,9 @@ void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) 
       s.stats.leader_term = 0;
       ++s.stats.leadership_changes;
       // The store's fence stays at the old epoch: a write still in flight
-      // from this term fails once another replica holds a newer one. (This
-      // replica may get the same epoch back: see ChangeLeadership.)
+      // from this term fails once another replica holds a newer one. This
+      // replica may get the same epoch back, so it also waits for its own
+      // writes before it leads again (below).
     });
   }
   if (term == 0) return;
@@ -132,9 +133,8 @@ void ReplicaFollower::AwaitOutcome(const std::string& name, JobService::JobCallb
 }
 
 void ReplicaFollower::AnswerAll() {
-  std::map<std::string, std::vector<RemoteReply>> remote =
-      table_->Locked([](TableState& s) { return std::move(s.remote_replies); });
-  table_->Locked([](TableState& s) { s.remote_replies.clear(); });
+  std::map<std::string, std::vector<RemoteReply>> remote;
+  table_->Locked([&](TableState& s) { remote.swap(s.remote_replies); });
   for (auto& [name, replies] : remote) AnswerFromStore(name, replies);
 }
 
@@ -188,9 +188,7 @@ void ReplicaFollower::FollowRemoteJobs() {
       for (auto it = range.first; it != range.second; ++it) {
         auto w = s.watchers.find(it->second);
         if (w == s.watchers.end() || w->second.last_sent == serialized) continue;
-        w->second.last_sent = serialized;
-        w->second.delivered = true;
-        w->second.callback(rec->job());
+        w->second.Deliver(rec->job(), serialized);
       }
     });
     for (RemoteReply& r : answer) AnswerFrom(*rec, r.done);

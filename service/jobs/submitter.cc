@@ -175,8 +175,7 @@ void Submitter::OnLeaseLapsed(const std::string& name, const Attempt& attempt) {
     // Still our term (the lease may be renewed late): reconcile as if the
     // call had been made, so the job is not left SUBMITTING.
     e->submit_in_flight = false;
-    e->rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
-    e->rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+    e->MarkOutcomeUnknown();
     e->Touch(steps_->clock()->Now());
     return true;
   });
@@ -226,8 +225,7 @@ Submitter::Next Submitter::PlanAfterBusy(JobEntry& e, absl::Time now) {
     // "busy" may mean that call has executed after all. Retrying on busy
     // could then sync twice: look again instead.
     e.resubmitted = false;
-    e.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
-    e.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+    e.MarkOutcomeUnknown();
     log::Warn("source busy after a resubmission; reconciling again", {{"job", name}});
     return {Next::kReconcile, now + steps_->options().reconcile_grace};
   }
@@ -264,8 +262,7 @@ Submitter::Next Submitter::PlanAfterFailure(JobEntry& e, const Attempt& attempt,
     case SubmitFailure::kSourceBusy:
       return PlanAfterBusy(e, now);
     case SubmitFailure::kOutcomeUnknown:
-      e.rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
-      e.rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+      e.MarkOutcomeUnknown();
       if (api) e.rec.mutable_job()->set_upstream_request_id(api->request_id);
       log::Warn("submission outcome unknown; reconciling",
                 {{"job", name}, {"error", error.message()}});

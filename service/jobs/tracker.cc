@@ -46,7 +46,7 @@ void Tracker::Loop() {
 
 void Tracker::ExpireDeadlines(uint64_t generation) {
   const absl::Time now = steps_->clock()->Now();
-  std::vector<std::string> expired;
+  std::vector<std::pair<std::string, absl::Status>> expired;
   table_->Locked([&](TableState& s) {
     if (s.generation != generation) return;
     for (auto& [name, e] : s.active) {
@@ -54,17 +54,12 @@ void Tracker::ExpireDeadlines(uint64_t generation) {
           now < FromProto(e.rec.job().deadline())) {
         continue;
       }
-      JobSteps::MarkFailed(e, absl::DeadlineExceededError(DeadlineReason(e, s.poll_errors)), now);
-      expired.push_back(name);
+      absl::Status error = absl::DeadlineExceededError(DeadlineReason(e, s.poll_errors));
+      JobSteps::MarkFailed(e, error, now);
+      expired.emplace_back(name, std::move(error));
     }
   });
-  for (const std::string& name : expired) {
-    const absl::Status error = table_->Locked([&](TableState& s) {
-      JobEntry* e = s.FindAny(name, generation);
-      return e ? FromSyncError(e->rec.job().error()) : absl::OkStatus();
-    });
-    steps_->Commit(name, generation, error);
-  }
+  for (const auto& [name, error] : expired) steps_->Commit(name, generation, error);
 }
 
 Tracker::Poll Tracker::Describe(std::map<std::string, std::vector<std::string>> by_region) {

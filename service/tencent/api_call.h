@@ -12,7 +12,8 @@
 //   - the outcome-unknown rule of non-idempotent actions.
 //
 // Users: LighthouseHttpClient (lighthouse_client.cc) and the STS providers
-// (cloud_credentials.cc). Tests of those clients can fake this interface.
+// (sts_credentials.cc). Their tests fake what lies below it, the
+// HttpTransport (testing/fake_http_transport.h).
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_API_CALL_H_
 #define BLUEPRINTSYNC_SERVICE_TENCENT_API_CALL_H_
 

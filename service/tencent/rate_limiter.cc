@@ -58,22 +58,31 @@ void RateLimiter::PruneLocked(absl::Time now) {
   }
 }
 
-absl::StatusOr<absl::Time> RateLimiter::Reserve(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+absl::Status RateLimiter::ReserveLocked(absl::Time deadline, bool final, absl::Time* slot,
+                                        uint64_t* number) {
   // Read under the lock so that slots are handed out in the order of the
   // times the callers observed.
   const absl::Time now = clock_->Now();
   // max(now, next_free_): time spent idle is not banked as burst credit.
-  const absl::Time slot = std::max({now, next_free_, AfterWindowLocked(next_number_)});
-  if (slot > deadline) {
+  *slot = std::max({now, next_free_, AfterWindowLocked(next_number_)});
+  if (*slot > deadline) {
     return absl::DeadlineExceededError(absl::StrCat("rate limit: the next free slot is ",
-                                                    absl::FormatDuration(slot - now),
+                                                    absl::FormatDuration(*slot - now),
                                                     " away, after the deadline"));
   }
-  next_free_ = slot + interval_;
-  // Reserve() alone says nothing more about the call: it goes at its slot.
-  marks_[next_number_++] = Mark{slot, true};
+  next_free_ = *slot + interval_;
+  *number = next_number_++;
+  marks_[*number] = Mark{*slot, final};
   PruneLocked(now);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Time> RateLimiter::Reserve(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  absl::Time slot;
+  uint64_t number;
+  // Reserve() alone says nothing more about the call: it goes at its slot.
+  if (absl::Status s = ReserveLocked(deadline, /*final=*/true, &slot, &number); !s.ok()) return s;
   return slot;
 }
 
@@ -82,16 +91,9 @@ absl::Status RateLimiter::Acquire(absl::Time deadline, uint64_t* call) {
   uint64_t number;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = clock_->Now();
-    slot = std::max({now, next_free_, AfterWindowLocked(next_number_)});
-    if (slot > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("rate limit: the next free slot is ",
-                                                      absl::FormatDuration(slot - now),
-                                                      " away, after the deadline"));
+    if (absl::Status s = ReserveLocked(deadline, /*final=*/false, &slot, &number); !s.ok()) {
+      return s;
     }
-    next_free_ = slot + interval_;
-    number = next_number_++;
-    marks_[number] = Mark{slot, false};
   }
   clock_->SleepUntil(slot);
   // The call a window earlier may have ended since this slot was handed out.

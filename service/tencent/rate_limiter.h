@@ -72,6 +72,10 @@ class RateLimiter {
   // The earliest time the call numbered `number` may go, from the call a
   // second's worth of slots earlier.
   absl::Time AfterWindowLocked(uint64_t number) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands out the next slot (and its call number) unless it is past
+  // `deadline`; `final`: nothing more will be said about the call.
+  absl::Status ReserveLocked(absl::Time deadline, bool final, absl::Time* slot, uint64_t* number)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkLocked(uint64_t number, absl::Time by, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PruneLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
