@@ -27,9 +27,28 @@ inline absl::Status ServiceShuttingDown() {
   return absl::UnavailableError("the service is shutting down; retry on another replica");
 }
 
+// A validated request to create a job, with everything the handler resolved.
+struct NewJob {
+  v1::SyncBlueprintRequest request;  // validated; labels included
+  // Who asks (v1::SyncJob.creator); request_id is unique per creator.
+  std::string creator;
+  // Set for a job made by Retry: the job it retries.
+  std::string retry_of;
+  // The job's deadline is its creation time plus this (> 0).
+  absl::Duration timeout = absl::Hours(6);
+  bool keep_failed_copies = false;
+};
+
+// The answer of a dry run (validate_only).
+struct Preview {
+  v1::SyncJob job;  // the job that would be created, without a name
+};
+
 class JobService {
  public:
   using JobCallback = std::function<void(absl::StatusOr<v1::SyncJob>)>;
+  using StatusCallback = std::function<void(absl::Status)>;
+  using PreviewCallback = std::function<void(absl::StatusOr<Preview>)>;
   using PageCallback = std::function<void(absl::StatusOr<JobPage>)>;
   // Each version of a watched job, in order, starting with the job as it
   // stands; no call after a terminal version. A non-OK status ends the watch
@@ -43,8 +62,30 @@ class JobService {
   // with the job (QUEUED, or RUNNING with its destination ids), or with the
   // error that rejected it. A submission not answered by `reply_by` is
   // answered with the job as it stands then.
-  virtual void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-                      JobCallback done) = 0;
+  virtual void Submit(NewJob job, absl::Time reply_by, JobCallback done) = 0;
+
+  // Dry run of Submit: reads the source blueprint upstream (it must exist in
+  // the source region, be a custom image and be NORMAL: NotFound or
+  // FailedPrecondition naming blueprint_id otherwise) and counts the
+  // unfinished jobs ahead on the same source. Records nothing, never calls
+  // SyncBlueprint.
+  virtual void PreviewSubmit(NewJob job, PreviewCallback done) = 0;
+
+  // See CancelSyncJob in the proto: answers with the job once the cancel is
+  // durable (CANCELLED for a job that was QUEUED, else CANCELLING).
+  // NotFound; FailedPrecondition for a SUCCEEDED or FAILED job.
+  virtual void Cancel(const std::string& name, JobCallback done) = 0;
+
+  // A new job for the destinations of the finished job `name` that did not
+  // succeed (`retry.request`'s destinations are ignored and replaced;
+  // `retry.request.request_id`, creator and timeout are used). NotFound;
+  // FailedPrecondition if that job is not finished or nothing failed.
+  virtual void Retry(const std::string& name, NewJob retry, absl::Time reply_by,
+                     JobCallback done) = 0;
+
+  // Deletes the record of a finished job. NotFound; FailedPrecondition if
+  // it is not finished.
+  virtual void Delete(const std::string& name, StatusCallback done) = 0;
 
   // The job as it stands. NotFound if there is no such job.
   virtual void GetJob(const std::string& name, JobCallback done) = 0;

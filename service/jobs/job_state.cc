@@ -1,6 +1,9 @@
 #include "service/jobs/job_state.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
@@ -22,11 +25,13 @@ v1::Destination::State DestinationStateFor(absl::string_view s) {
 }
 
 bool IsTerminal(v1::SyncJob::State state) {
-  return state == v1::SyncJob::SUCCEEDED || state == v1::SyncJob::FAILED;
+  return state == v1::SyncJob::SUCCEEDED || state == v1::SyncJob::FAILED ||
+         state == v1::SyncJob::CANCELLED;
 }
 
 bool IsTerminal(v1::Destination::State state) {
-  return state == v1::Destination::SUCCEEDED || state == v1::Destination::FAILED;
+  return state == v1::Destination::SUCCEEDED || state == v1::Destination::FAILED ||
+         state == v1::Destination::CANCELLED;
 }
 
 v1::SyncJob::State DeriveSubmittedJobState(const v1::SyncJob& job) {
@@ -38,17 +43,56 @@ v1::SyncJob::State DeriveSubmittedJobState(const v1::SyncJob& job) {
   return any_failed ? v1::SyncJob::FAILED : v1::SyncJob::SUCCEEDED;
 }
 
-std::string RequestFingerprint(const v1::SyncBlueprintRequest& r) {
-  // Length-prefixed fields, so no choice of values can make two different
-  // requests serialize alike.
+namespace {
+
+// Length-prefixed fields, so no choice of values can make two different
+// requests serialize alike.
+void AddField(std::string& canonical, absl::string_view v) {
+  absl::StrAppend(&canonical, v.size(), ":", v, ";");
+}
+
+// The fingerprint of versions before labels and retries: source,
+// blueprint and the destination list in request order.
+std::string LegacyFingerprint(const v1::SyncBlueprintRequest& r) {
   std::string canonical;
-  auto add = [&canonical](absl::string_view v) {
-    absl::StrAppend(&canonical, v.size(), ":", v, ";");
-  };
-  add(r.source_region());
-  add(r.blueprint_id());
-  for (const auto& d : r.destination_regions()) add(d);
+  AddField(canonical, r.source_region());
+  AddField(canonical, r.blueprint_id());
+  for (const auto& d : r.destination_regions()) AddField(canonical, d);
   return tencent::crypto::Sha256Hex(canonical);
+}
+
+constexpr char kFingerprintV2[] = "v2:";
+
+}  // namespace
+
+std::string RequestFingerprint(const v1::SyncBlueprintRequest& r, const std::string& retry_of) {
+  std::string canonical;
+  AddField(canonical, r.source_region());
+  AddField(canonical, r.blueprint_id());
+  std::vector<std::string> regions(r.destination_regions().begin(),
+                                   r.destination_regions().end());
+  std::sort(regions.begin(), regions.end());
+  AddField(canonical, std::to_string(regions.size()));
+  for (const auto& d : regions) AddField(canonical, d);
+  std::map<std::string, std::string> labels(r.labels().begin(), r.labels().end());
+  AddField(canonical, std::to_string(labels.size()));
+  for (const auto& [k, v] : labels) {
+    AddField(canonical, k);
+    AddField(canonical, v);
+  }
+  AddField(canonical, !r.has_keep_failed_copies() ? "" : r.keep_failed_copies() ? "1" : "0");
+  AddField(canonical, !r.has_timeout() ? "" : absl::StrCat(r.timeout().seconds(), ".",
+                                                            r.timeout().nanos()));
+  AddField(canonical, retry_of);
+  return absl::StrCat(kFingerprintV2, tencent::crypto::Sha256Hex(canonical));
+}
+
+bool FingerprintMatches(const std::string& stored, const v1::SyncBlueprintRequest& request,
+                        const std::string& retry_of) {
+  if (absl::StartsWith(stored, kFingerprintV2)) {
+    return stored == RequestFingerprint(request, retry_of);
+  }
+  return stored == LegacyFingerprint(request);
 }
 
 v1::SyncError ToSyncError(const absl::Status& status) {

@@ -30,4 +30,24 @@ std::string RedactStoreSpec(const std::string& spec) {
   return IsPostgresSpec(spec) ? RedactDsn(spec) : spec;
 }
 
+bool IsOpen(const v1::SyncJob& job) {
+  if (job.state() != v1::SyncJob::SUCCEEDED && job.state() != v1::SyncJob::FAILED &&
+      job.state() != v1::SyncJob::CANCELLED) {
+    return true;
+  }
+  for (const auto& d : job.destinations()) {
+    if (d.copy_cleanup() == v1::Destination::DELETE_PENDING) return true;
+  }
+  return false;
+}
+
+bool IsOpen(const JobRecord& record) { return IsOpen(record.job()); }
+
+std::string RequestKey(const v1::SyncJob& job) {
+  if (job.request_id().empty()) return "";
+  if (job.creator().empty() || job.creator() == kAnonymousCreator) return job.request_id();
+  // A newline cannot occur in a UUID, so no creator can collide with another.
+  return absl::StrCat(job.creator(), "\n", job.request_id());
+}
+
 }  // namespace blueprintsync::jobs

@@ -12,6 +12,7 @@
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,11 +20,24 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "blueprintsync/internal/job_record.pb.h"
 
 namespace blueprintsync::jobs {
 
 using internal::JobRecord;
+
+// Whether the engine still has work on the job: it is QUEUED, RUNNING or
+// CANCELLING, or one of its copies is still to be deleted (DELETE_PENDING).
+// Stores index it; only jobs that are not open may be deleted.
+bool IsOpen(const JobRecord& record);
+bool IsOpen(const v1::SyncJob& job);
+
+// The key request_id is unique under: the request_id alone for anonymous
+// callers (and jobs recorded before creators existed), else creator and
+// request_id. "" when request_id is empty.
+std::string RequestKey(const v1::SyncJob& job);
+inline constexpr char kAnonymousCreator[] = "anonymous";
 
 struct CreateJobResult {
   JobRecord record;  // the stored record (with its sequence)
@@ -32,20 +46,39 @@ struct CreateJobResult {
   bool created = false;
 };
 
+// A create_time condition of a list filter.
+struct TimeCondition {
+  enum class Op { kEq, kNe, kLt, kLe, kGt, kGe };
+  Op op = Op::kEq;
+  absl::Time time;
+};
+
 struct JobQuery {
   // Each set field must match exactly.
   std::optional<v1::SyncJob::State> state;
   std::optional<std::string> blueprint_id;
   std::optional<std::string> source_region;
-  // Only jobs with sequence < before_sequence (0 = no bound), newest first.
-  int64_t before_sequence = 0;
+  std::optional<std::string> request_id;  // of any creator
+  std::optional<std::string> creator;
+  std::optional<std::string> retry_of;
+  // Some destination has this region.
+  std::optional<std::string> destination_region;
+  // Every label here is on the job with this value.
+  std::map<std::string, std::string> labels;
+  // All must hold for the job's create_time.
+  std::vector<TimeCondition> create_time;
+  // Newest (highest sequence) first, else oldest first.
+  bool newest_first = true;
+  // Where the previous page ended (0 = from the start): newest first,
+  // only sequence < cursor; oldest first, only sequence > cursor.
+  int64_t cursor = 0;
   int page_size = 50;  // > 0
 };
 
 struct JobPage {
-  std::vector<JobRecord> records;  // newest (highest sequence) first
-  // Set when more records may match: pass as the next before_sequence.
-  std::optional<int64_t> next_before_sequence;
+  std::vector<JobRecord> records;  // in the query's order
+  // Set when more records may match: pass as the next query's cursor.
+  std::optional<int64_t> next_cursor;
 };
 
 class JobStore {
@@ -53,9 +86,9 @@ class JobStore {
   virtual ~JobStore() = default;
 
   // Inserts `record` (its job.name must be set and unique) and assigns
-  // record.sequence. If job.request_id is non-empty and a job with that
-  // request_id exists, returns it with created=false instead. The write is
-  // durable when this returns.
+  // record.sequence. If job.request_id is non-empty and a job with the same
+  // RequestKey (creator and request_id, above) exists, returns it with
+  // created=false instead. The write is durable when this returns.
   virtual absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) = 0;
 
   // NotFound if there is no job with this name ("syncJobs/{id}").
@@ -67,8 +100,18 @@ class JobStore {
 
   virtual absl::StatusOr<JobPage> ListJobs(const JobQuery& query) = 0;
 
-  // Every job whose state is QUEUED or RUNNING, oldest first.
+  // Every open job (IsOpen above: not finished, or a copy still to
+  // delete), oldest first.
   virtual absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() = 0;
+
+  // Deletes the record of a job that is not open (its request key is freed
+  // with it). NotFound if there is none; FailedPrecondition if it is open.
+  // In one statement, so a job cannot become open meanwhile.
+  virtual absl::Status DeleteJob(const std::string& name) = 0;
+
+  // Deletes up to `limit` jobs that are not open and whose update_time is
+  // before `before`, oldest first; returns how many.
+  virtual absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) = 0;
 
   // Several replicas on one store: from now on UpdateJob succeeds only while
   // the leader lease still has this epoch and has not expired (checked by
