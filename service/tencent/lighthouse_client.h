@@ -51,6 +51,10 @@ class LighthouseClient {
       const DescribeBlueprintsRequest& request, const CallOptions& options = {}) = 0;
   virtual absl::StatusOr<DescribeRegionsResponse> DescribeRegions(
       const std::string& region, const CallOptions& options = {}) = 0;
+  // Safe to repeat: deleting a blueprint that is already gone answers
+  // ResourceNotFound.PrivateBlueprintNotFound.
+  virtual absl::StatusOr<DeleteBlueprintsResponse> DeleteBlueprints(
+      const DeleteBlueprintsRequest& request, const CallOptions& options = {}) = 0;
 };
 
 struct LighthouseClientOptions {

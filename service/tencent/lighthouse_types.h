@@ -51,6 +51,21 @@ struct DescribeBlueprintsRequest {
   std::optional<int64_t> limit;  // 1..100, API default 20
 };
 
+// DeleteBlueprints: deletes custom blueprints in one region. Tencent
+// accepts only blueprints in NORMAL, ISOLATED, CREATEFAILED or
+// SYNCING_FAILED (else UnsupportedOperation.BlueprintCurStateInvalid); an
+// unknown id is ResourceNotFound.PrivateBlueprintNotFound; a blueprint in
+// use is UnsupportedOperation.BlueprintOccupied.
+inline constexpr int kMaxDeleteIds = 100;
+struct DeleteBlueprintsRequest {
+  std::string region;
+  std::vector<std::string> blueprint_ids;  // 1..kMaxDeleteIds
+};
+
+struct DeleteBlueprintsResponse {
+  std::string request_id;
+};
+
 struct DescribeBlueprintsResponse {
   int64_t total_count = 0;
   std::vector<Blueprint> blueprints;
