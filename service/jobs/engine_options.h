@@ -53,6 +53,16 @@ struct JobEngineOptions {
   // upstream. Null: this process is the only one and always leads. Not
   // owned; must be started before Start() and outlive the engine.
   LeaderElector* elector = nullptr;
+  // Finished jobs (not open) last changed longer ago than this are deleted
+  // with their request ids, at most retention_batch per retention_interval
+  // (on the leader only). Zero keeps them forever.
+  absl::Duration job_retention = absl::Hours(24 * 30);
+  absl::Duration retention_interval = absl::Minutes(10);
+  int retention_batch = 1000;
+  // A copy that could not be deleted (it never became deletable, or every
+  // attempt failed) is given up on this long after its destination ended:
+  // DELETE_ABANDONED, with the last error.
+  absl::Duration cleanup_give_up_after = absl::Hours(24);
   // With an elector: how often leadership is checked, the leader looks for
   // jobs other replicas recorded, and jobs another replica runs are re-read
   // for callers and watchers here.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -194,6 +195,20 @@ bool IsUuid(absl::string_view t) {
     }
   }
   return true;
+}
+
+namespace {
+constexpr char kJobNamePayload[] = "type.googleapis.com/blueprintsync.internal.JobName";
+}  // namespace
+
+absl::Status WithJobName(absl::Status status, absl::string_view job_name) {
+  if (!status.ok() && !job_name.empty()) status.SetPayload(kJobNamePayload, absl::Cord(job_name));
+  return status;
+}
+
+std::string GetJobName(const absl::Status& status) {
+  auto payload = status.GetPayload(kJobNamePayload);
+  return payload ? std::string(*payload) : "";
 }
 
 }  // namespace blueprintsync::jobs

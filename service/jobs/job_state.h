@@ -60,6 +60,12 @@ struct FieldRule {
 };
 std::optional<FieldRule> GetFieldRule(const absl::Status& status);
 
+// `status` with the name of the job it is about attached (as a payload), so
+// the gRPC layer can put it in ErrorInfo metadata `job`. OK stays OK.
+absl::Status WithJobName(absl::Status status, absl::string_view job_name);
+// The job name attached by WithJobName, or "".
+std::string GetJobName(const absl::Status& status);
+
 // "syncJobs/" + a random UUID v4.
 std::string NewJobName();
 // True for "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in hex (any version).
