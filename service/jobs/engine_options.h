@@ -81,6 +81,13 @@ struct JobEngineStats {
   // -1: single replica (always leads); 0: not leading; else the lease epoch.
   int64_t leader_term = 0;
   int64_t leadership_changes = 0;  // times this engine took or lost the lead
+  // Copies of failed destinations and cancelled jobs (Cleaner).
+  int64_t copies_deleted = 0;
+  int64_t copy_delete_failures = 0;    // attempts that failed (retried later)
+  int64_t copy_deletes_abandoned = 0;  // copies given up on
+  int64_t cleanup_jobs = 0;            // finished jobs with copies still to delete
+  int64_t jobs_cancelled = 0;
+  int64_t jobs_deleted = 0;  // records deleted (DeleteSyncJob and retention)
 };
 
 }  // namespace blueprintsync::jobs

@@ -25,11 +25,14 @@ JobEngine::JobEngine(JobEngineOptions options, JobStore* store, tencent::Lightho
       steps_(options_, &table_, &writer_, clock),
       submitter_(&table_, &writer_, &steps_, client),
       reconciler_(&table_, &steps_, store, client),
-      tracker_(&table_, &writer_, &steps_, client),
+      cleaner_(&table_, &steps_, client),
+      tracker_(&table_, &writer_, &steps_, &cleaner_, client),
+      retention_(&table_, &steps_, store),
       follower_(options_.elector != nullptr
                     ? std::make_unique<ReplicaFollower>(&table_, &steps_, store, options_.elector)
                     : nullptr),
-      intake_(&table_, &steps_, store, follower_.get()) {}
+      intake_(&table_, &steps_, store, follower_.get()),
+      actions_(&table_, &writer_, &steps_, store, client, &intake_) {}
 
 JobEngine::~JobEngine() { Shutdown(absl::Now() + absl::Seconds(5)); }
 
@@ -45,6 +48,8 @@ absl::Status JobEngine::Start() {
   workers_ = std::make_unique<Executor>(options_.workers);
   intake_threads_ = std::make_unique<Executor>(2);
   readers_ = std::make_unique<Executor>(2);
+  previews_ = std::make_unique<Executor>(1);
+  actions_.Wire({readers_.get(), previews_.get(), intake_threads_.get(), workers_.get()});
   steps_.Wire(
       workers_.get(), [this](const std::string& name) { submitter_.Run(name); },
       [this](const std::string& name) { reconciler_.Run(name); });
@@ -53,7 +58,13 @@ absl::Status JobEngine::Start() {
                  /*log_if_none=*/true);
   }
   started_ = true;
-  tracker_thread_ = std::thread([this] { tracker_.Loop(); });
+  tracker_thread_ = std::thread([this] {
+    while (!table_.Locked([](TableState& s) { return s.stopping; })) {
+      tracker_.PollOnce();
+      retention_.MaybeRun();
+      table_.AwaitTrackerWake(options_.poll_interval);
+    }
+  });
   if (follower_ != nullptr) {
     follower_->FollowOnce();  // take the lead now if the elector already has it
     follower_thread_ = std::thread([this] { follower_->Loop(); });
@@ -80,17 +91,50 @@ void JobEngine::Shutdown(absl::Time deadline) {
   });
   if (intake_threads_) intake_threads_->Shutdown();
   if (readers_) readers_->Shutdown();
+  if (previews_) previews_->Shutdown();
   if (workers_) workers_->Shutdown();
   log::Info("job engine stopped");
 }
 
-void JobEngine::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-                       JobCallback done) {
+void JobEngine::Submit(NewJob job, absl::Time reply_by, JobCallback done) {
   if (!serving()) {
     done(ServiceShuttingDown());
     return;
   }
-  intake_.Submit(request, reply_by, std::move(done), intake_threads_.get(), workers_.get());
+  intake_.Submit(std::move(job), reply_by, std::move(done), intake_threads_.get(), workers_.get());
+}
+
+void JobEngine::PreviewSubmit(NewJob job, PreviewCallback done) {
+  if (!serving()) {
+    done(ServiceShuttingDown());
+    return;
+  }
+  actions_.PreviewSubmit(std::move(job), std::move(done));
+}
+
+void JobEngine::Cancel(const std::string& name, JobCallback done) {
+  if (!serving()) {
+    done(ServiceShuttingDown());
+    return;
+  }
+  actions_.Cancel(name, std::move(done));
+}
+
+void JobEngine::Retry(const std::string& name, NewJob retry, absl::Time reply_by,
+                      JobCallback done) {
+  if (!serving()) {
+    done(ServiceShuttingDown());
+    return;
+  }
+  actions_.Retry(name, std::move(retry), reply_by, std::move(done));
+}
+
+void JobEngine::Delete(const std::string& name, StatusCallback done) {
+  if (!serving()) {
+    done(ServiceShuttingDown());
+    return;
+  }
+  actions_.Delete(name, std::move(done));
 }
 
 void JobEngine::Read(std::function<void()> read, std::function<void()> refused) {
@@ -184,6 +228,7 @@ JobEngineStats JobEngine::stats() const {
       if (state == v1::SyncJob::QUEUED) ++out.queued_jobs;
       if (state == v1::SyncJob::RUNNING) ++out.running_jobs;
     }
+    out.cleanup_jobs = static_cast<int64_t>(s.cleaning.size());
     return out;
   });
 }

@@ -9,6 +9,10 @@
 //                    blindly; DecideReconcile judges the evidence)
 //   Tracker          polls destinations (DescribeBlueprints, batched per
 //                    region) and enforces deadlines
+//   Cleaner          deletes the copies of failed destinations and of
+//                    cancelled jobs (DeleteBlueprints)
+//   JobActions       cancel, retry, delete, and the dry run of a submission
+//   Retention        deletes the records of old finished jobs
 //   ReplicaFollower  leadership, adopting jobs other replicas recorded,
 //                    following jobs another replica runs
 //   JobTable         the in-memory state and the only lock over it (each
@@ -35,7 +39,9 @@
 #include "absl/time/time.h"
 #include "service/common/clock.h"
 #include "service/common/executor.h"
+#include "service/jobs/cleaner.h"
 #include "service/jobs/engine_options.h"
+#include "service/jobs/job_actions.h"
 #include "service/jobs/job_intake.h"
 #include "service/jobs/job_service.h"
 #include "service/jobs/job_steps.h"
@@ -45,6 +51,7 @@
 #include "service/jobs/leader_elector.h"
 #include "service/jobs/reconciler.h"
 #include "service/jobs/replica_follower.h"
+#include "service/jobs/retention.h"
 #include "service/jobs/submitter.h"
 #include "service/jobs/tracker.h"
 #include "service/tencent/lighthouse_client.h"
@@ -70,8 +77,12 @@ class JobEngine final : public JobService {
 
   // JobService. Reads that memory cannot answer go to the store on the
   // engine's reader threads.
-  void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-              JobCallback done) override;
+  void Submit(NewJob job, absl::Time reply_by, JobCallback done) override;
+  void PreviewSubmit(NewJob job, PreviewCallback done) override;
+  void Cancel(const std::string& name, JobCallback done) override;
+  void Retry(const std::string& name, NewJob retry, absl::Time reply_by,
+             JobCallback done) override;
+  void Delete(const std::string& name, StatusCallback done) override;
   void GetJob(const std::string& name, JobCallback done) override;
   void ListJobs(const JobQuery& query, PageCallback done) override;
   uint64_t WatchJob(const std::string& name, WatchCallback callback) override;
@@ -79,6 +90,8 @@ class JobEngine final : public JobService {
 
   // Runs one tracker cycle now (tests); returns when it is done.
   void PollOnceForTest() { tracker_.PollOnce(); }
+  // Runs retention now if it is due (tests); returns the records deleted.
+  int RetainOnceForTest() { return retention_.MaybeRun(); }
   // Counters only: never reads the store.
   JobEngineStats stats() const;
   bool serving() const { return started_ && !stopping_; }
@@ -98,15 +111,19 @@ class JobEngine final : public JobService {
   JobSteps steps_;
   Submitter submitter_;
   Reconciler reconciler_;
+  Cleaner cleaner_;
   Tracker tracker_;
+  Retention retention_;
   std::unique_ptr<ReplicaFollower> follower_;  // with an elector only
   JobIntake intake_;
+  JobActions actions_;
 
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<Executor> workers_;  // submissions, reconciliation, timers
   std::unique_ptr<Executor> intake_threads_;
   std::unique_ptr<Executor> readers_;  // store reads for Get, List, Watch
+  std::unique_ptr<Executor> previews_;  // dry runs' DescribeBlueprints
   std::thread tracker_thread_;
   std::thread follower_thread_;
 };

@@ -113,6 +113,10 @@ class FlakyStore final : public JobStore {
   absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
     return next_->ListUnfinishedJobs();
   }
+  absl::Status DeleteJob(const std::string& name) override { return next_->DeleteJob(name); }
+  absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) override {
+    return next_->DeleteFinishedJobs(before, limit);
+  }
 
  private:
   std::unique_ptr<JobStore> next_;
@@ -148,6 +152,14 @@ class LockCheckingStore final : public JobStore {
     ExpectTableUnlocked("JobStore::ListUnfinishedJobs");
     return next_->ListUnfinishedJobs();
   }
+  absl::Status DeleteJob(const std::string& name) override {
+    ExpectTableUnlocked("JobStore::DeleteJob");
+    return next_->DeleteJob(name);
+  }
+  absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) override {
+    ExpectTableUnlocked("JobStore::DeleteFinishedJobs");
+    return next_->DeleteFinishedJobs(before, limit);
+  }
   void SetWriteFence(std::optional<int64_t> epoch) override { next_->SetWriteFence(epoch); }
 
  private:
@@ -172,6 +184,12 @@ class LockCheckingClient final : public tencent::LighthouseClient {
       const std::string& region, const tencent::CallOptions& options) override {
     ExpectTableUnlocked("DescribeRegions");
     return next_->DescribeRegions(region, options);
+  }
+  absl::StatusOr<tencent::DeleteBlueprintsResponse> DeleteBlueprints(
+      const tencent::DeleteBlueprintsRequest& request,
+      const tencent::CallOptions& options) override {
+    ExpectTableUnlocked("DeleteBlueprints");
+    return next_->DeleteBlueprints(request, options);
   }
 
  private:
@@ -274,15 +292,16 @@ absl::Status Watch(JobService& service, const std::string& name, uint64_t* id, S
   return first ? absl::OkStatus() : absl::DeadlineExceededError("no first delivery");
 }
 
-v1::SyncBlueprintRequest Request(const std::string& src, const std::string& bp,
-                                 const std::vector<std::string>& dests,
-                                 const std::string& request_id = "") {
-  v1::SyncBlueprintRequest r;
+NewJob Request(const std::string& src, const std::string& bp,
+               const std::vector<std::string>& dests, const std::string& request_id = "") {
+  NewJob job;
+  v1::SyncBlueprintRequest& r = job.request;
   r.set_source_region(src);
   r.set_blueprint_id(bp);
   for (const auto& d : dests) r.add_destination_regions(d);
   r.set_request_id(request_id);
-  return r;
+  job.creator = kAnonymousCreator;
+  return job;
 }
 
 JobRecord MakeRecord(const std::string& src, const std::string& bp,
@@ -1752,6 +1771,466 @@ TEST_F(ReplicatedEngineTest, ElectorTermLapsesWhenTheStoreIsUnreachable) {
   lease_.SetDown(false);
   e.RoundForTest();
   EXPECT_EQ(e.Term(), term);
+}
+
+
+// ---------------------------------------------------------------------------
+// The end of a job's life: cancel, cleanup of unwanted copies, retry,
+// delete, retention, and transient upstream codes.
+
+class LifecycleTest : public ReconcileTest {
+ protected:
+  // Submits and waits for RUNNING with ids; returns the job.
+  v1::SyncJob SubmitRunning(NewJob job) {
+    Replies replies;
+    engine_->Submit(std::move(job), absl::InfiniteFuture(), replies.Callback());
+    auto answer = replies.First();
+    EXPECT_TRUE(answer.ok()) << answer.status();
+    if (!answer.ok()) return v1::SyncJob();
+    EXPECT_TRUE(WaitForIds(answer->name()));
+    return Job(answer->name());
+  }
+  absl::StatusOr<v1::SyncJob> CancelJob(const std::string& name) {
+    Replies replies;
+    engine_->Cancel(name, replies.Callback());
+    return replies.First();
+  }
+  bool WaitForCleanup(const std::string& name, int region_index,
+                      v1::Destination::CopyCleanup cleanup) {
+    return WaitFor([&] {
+      engine_->PollOnceForTest();
+      auto job = Get(*engine_, name);
+      return job.ok() && job->destinations(region_index).copy_cleanup() == cleanup;
+    });
+  }
+  int DeletesOf(const std::string& id) {
+    int n = 0;
+    for (const auto& call : fake_.delete_calls()) {
+      for (const auto& b : call.blueprint_ids) n += b == id ? 1 : 0;
+    }
+    return n;
+  }
+};
+
+TEST_F(LifecycleTest, CancelOfAQueuedJobIsDurableAndItIsNeverSent) {
+  StartEngine();
+  fake_.HoldSync();
+  Replies first;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::Now() + absl::Milliseconds(50),
+                  first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  Replies second;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  auto queued = second.First();
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  ASSERT_EQ(queued->state(), v1::SyncJob::QUEUED);
+
+  auto cancelled = CancelJob(queued->name());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::SyncJob::CANCELLED);
+  EXPECT_TRUE(cancelled->has_cancel_time());
+  EXPECT_TRUE(cancelled->has_end_time());
+  EXPECT_EQ(cancelled->destinations(0).state(), v1::Destination::CANCELLED);
+  // Durable before the answer.
+  EXPECT_EQ(Stored(queued->name()).job().state(), v1::SyncJob::CANCELLED);
+  EXPECT_FALSE(IsOpen(Stored(queued->name())));
+
+  // Cancelling again is harmless.
+  auto again = CancelJob(queued->name());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state(), v1::SyncJob::CANCELLED);
+
+  fake_.ReleaseSync();
+  auto running = first.First();
+  ASSERT_TRUE(running.ok());
+  ASSERT_TRUE(WaitForIds(running->name()));
+  fake_.SetState("ap-singapore", Job(running->name()).destinations(0).blueprint_id(), "NORMAL");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(running->name(), v1::SyncJob::SUCCEEDED));
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(fake_.sync_count(), 1);  // never the cancelled one
+
+  // A finished job that was not cancelled cannot be.
+  auto refused = CancelJob(running->name());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetJobName(refused.status()), running->name());
+}
+
+TEST_F(LifecycleTest, CancelOfARunningJobDeletesEveryCopyOnceDeletable) {
+  StartEngine();
+  const v1::SyncJob job = SubmitRunning(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}));
+  const std::string sg = job.destinations(0).blueprint_id();
+  const std::string tk = job.destinations(1).blueprint_id();
+  fake_.SetState("ap-singapore", sg, "NORMAL");
+  fake_.SetState("ap-tokyo", tk, "SYNCING");
+
+  auto cancelling = CancelJob(job.name());
+  ASSERT_TRUE(cancelling.ok()) << cancelling.status();
+  EXPECT_EQ(cancelling->state(), v1::SyncJob::CANCELLING);
+  EXPECT_EQ(cancelling->destinations(0).copy_cleanup(), v1::Destination::DELETE_PENDING);
+
+  // The NORMAL copy goes now; the SYNCING one must wait.
+  ASSERT_TRUE(WaitForCleanup(job.name(), 0, v1::Destination::DELETED));
+  EXPECT_EQ(DeletesOf(sg), 1);
+  EXPECT_EQ(DeletesOf(tk), 0);
+  EXPECT_EQ(Job(job.name()).state(), v1::SyncJob::CANCELLING);
+  EXPECT_TRUE(Job(job.name()).destinations(0).has_copy_delete_time());
+
+  fake_.SetState("ap-tokyo", tk, "NORMAL");
+  ASSERT_TRUE(WaitForCleanup(job.name(), 1, v1::Destination::DELETED));
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::CANCELLED));
+  const JobRecord stored = Stored(job.name());
+  EXPECT_EQ(stored.job().state(), v1::SyncJob::CANCELLED);
+  EXPECT_FALSE(IsOpen(stored));
+  EXPECT_EQ(DeletesOf(tk), 1);
+  EXPECT_EQ(engine_->stats().copies_deleted, 2);
+}
+
+TEST_F(LifecycleTest, CancelWhileTheSubmissionIsInFlightDeletesWhatItCreated) {
+  StartEngine();
+  fake_.HoldSync();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::Now() + absl::Milliseconds(20),
+                  replies.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  auto queued = replies.First();
+  ASSERT_TRUE(queued.ok());
+  auto cancelling = CancelJob(queued->name());
+  ASSERT_TRUE(cancelling.ok()) << cancelling.status();
+  EXPECT_EQ(cancelling->state(), v1::SyncJob::CANCELLING);
+
+  fake_.ReleaseSync();
+  ASSERT_TRUE(WaitForIds(queued->name()));
+  const std::string id = Job(queued->name()).destinations(0).blueprint_id();
+  EXPECT_EQ(Job(queued->name()).state(), v1::SyncJob::CANCELLING);
+  fake_.SetState("ap-singapore", id, "NORMAL");
+  ASSERT_TRUE(WaitForCleanup(queued->name(), 0, v1::Destination::DELETED));
+  ASSERT_TRUE(WaitForState(queued->name(), v1::SyncJob::CANCELLED));
+}
+
+TEST_F(LifecycleTest, CancelWhileTheSubmissionIsInFlightThatIsRejectedEndsCancelled) {
+  StartEngine();
+  fake_.HoldSync();
+  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "LimitExceeded.BlueprintQuotaLimitExceeded"));
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::Now() + absl::Milliseconds(20),
+                  replies.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  auto queued = replies.First();
+  ASSERT_TRUE(queued.ok());
+  ASSERT_TRUE(CancelJob(queued->name()).ok());
+  fake_.ReleaseSync();
+  ASSERT_TRUE(WaitForState(queued->name(), v1::SyncJob::CANCELLED));
+  EXPECT_EQ(fake_.delete_count(), 0);
+}
+
+TEST_F(LifecycleTest, FailedCopyIsDeletedAndTheJobSaysSo) {
+  StartEngine();
+  const v1::SyncJob job = SubmitRunning(Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"}));
+  const std::string sg = job.destinations(0).blueprint_id();
+  const std::string tk = job.destinations(1).blueprint_id();
+  fake_.SetState("ap-singapore", sg, "NORMAL");
+  fake_.SetState("ap-tokyo", tk, "SYNCING_FAILED");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::FAILED));
+  ASSERT_TRUE(WaitForCleanup(job.name(), 1, v1::Destination::DELETED));
+  const v1::SyncJob after = Job(job.name());
+  EXPECT_EQ(after.destinations(0).copy_cleanup(), v1::Destination::COPY_CLEANUP_UNSPECIFIED);
+  EXPECT_EQ(after.destinations(1).state(), v1::Destination::FAILED);
+  EXPECT_TRUE(after.destinations(1).has_copy_delete_time());
+  EXPECT_EQ(DeletesOf(sg), 0);  // the good copy stays
+  EXPECT_EQ(DeletesOf(tk), 1);
+  EXPECT_EQ(DeletesOf(kBp), 0);  // never the source
+  const JobRecord stored = Stored(job.name());
+  EXPECT_EQ(stored.job().destinations(1).copy_cleanup(), v1::Destination::DELETED);
+  EXPECT_FALSE(IsOpen(stored));
+}
+
+TEST_F(LifecycleTest, KeepFailedCopiesKeepsThem) {
+  StartEngine();
+  NewJob asked = Request(kSrc, kBp, {"ap-tokyo"});
+  asked.keep_failed_copies = true;
+  const v1::SyncJob job = SubmitRunning(std::move(asked));
+  EXPECT_TRUE(job.keep_failed_copies());
+  fake_.SetState("ap-tokyo", job.destinations(0).blueprint_id(), "SYNCING_FAILED");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::FAILED));
+  engine_->PollOnceForTest();
+  EXPECT_EQ(Job(job.name()).destinations(0).copy_cleanup(), v1::Destination::KEPT);
+  EXPECT_EQ(fake_.delete_count(), 0);
+}
+
+TEST_F(LifecycleTest, ACopyStillSyncingAtTheDeadlineIsDeletedWhenItLands) {
+  StartEngine();
+  NewJob asked = Request(kSrc, kBp, {"ap-tokyo"});
+  asked.timeout = absl::Milliseconds(300);
+  const v1::SyncJob job = SubmitRunning(std::move(asked));
+  const std::string id = job.destinations(0).blueprint_id();
+  fake_.SetState("ap-tokyo", id, "SYNCING");
+  absl::SleepFor(absl::Milliseconds(350));
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::FAILED));
+  EXPECT_EQ(Job(job.name()).destinations(0).copy_cleanup(), v1::Destination::DELETE_PENDING);
+  engine_->PollOnceForTest();
+  EXPECT_EQ(DeletesOf(id), 0);  // SYNCING: not deletable yet
+  fake_.SetState("ap-tokyo", id, "NORMAL");
+  ASSERT_TRUE(WaitForCleanup(job.name(), 0, v1::Destination::DELETED));
+  EXPECT_EQ(DeletesOf(id), 1);
+  EXPECT_FALSE(IsOpen(Stored(job.name())));
+}
+
+TEST_F(LifecycleTest, AnOccupiedCopyIsTriedAgainAndTheErrorReported) {
+  StartEngine();
+  const v1::SyncJob job = SubmitRunning(Request(kSrc, kBp, {"ap-tokyo"}));
+  const std::string id = job.destinations(0).blueprint_id();
+  fake_.SetState("ap-tokyo", id, "SYNCING_FAILED");
+  fake_.SetOccupied("ap-tokyo", id, true);
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::FAILED));
+  ASSERT_TRUE(WaitFor([&] {
+    engine_->PollOnceForTest();
+    return Job(job.name()).destinations(0).has_cleanup_error();
+  }));
+  const v1::SyncJob failing = Job(job.name());
+  EXPECT_EQ(failing.destinations(0).copy_cleanup(), v1::Destination::DELETE_PENDING);
+  EXPECT_EQ(failing.destinations(0).cleanup_error().tencent_code(),
+            "UnsupportedOperation.BlueprintOccupied");
+  EXPECT_TRUE(IsOpen(Stored(job.name())));
+  fake_.SetOccupied("ap-tokyo", id, false);
+  ASSERT_TRUE(WaitForCleanup(job.name(), 0, v1::Destination::DELETED));
+  EXPECT_FALSE(Job(job.name()).destinations(0).has_cleanup_error());
+}
+
+TEST_F(LifecycleTest, ACopyGoneBehindTheServicesBackIsRecordedAsGone) {
+  StartEngine();
+  const v1::SyncJob job = SubmitRunning(Request(kSrc, kBp, {"ap-tokyo"}));
+  const std::string id = job.destinations(0).blueprint_id();
+  fake_.SetState("ap-tokyo", id, "SYNCING");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(CancelJob(job.name()).ok());
+  engine_->PollOnceForTest();  // seen SYNCING while pending
+  fake_.Remove("ap-tokyo", id);
+  ASSERT_TRUE(WaitForCleanup(job.name(), 0, v1::Destination::ALREADY_GONE));
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::CANCELLED));
+  EXPECT_EQ(DeletesOf(id), 0);
+}
+
+TEST_F(LifecycleTest, CleanupIsGivenUpAfterItsWindow) {
+  JobEngineOptions o = FastOptions();
+  o.cleanup_give_up_after = absl::Milliseconds(100);
+  StartEngine(o);
+  const v1::SyncJob job = SubmitRunning(Request(kSrc, kBp, {"ap-tokyo"}));
+  const std::string id = job.destinations(0).blueprint_id();
+  fake_.SetState("ap-tokyo", id, "SYNCING_FAILED");
+  fake_.SetOccupied("ap-tokyo", id, true);
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::FAILED));
+  absl::SleepFor(absl::Milliseconds(150));
+  fake_.SetState("ap-tokyo", id, "ISOLATING");  // not deletable: nothing to try
+  ASSERT_TRUE(WaitForCleanup(job.name(), 0, v1::Destination::DELETE_ABANDONED));
+  EXPECT_TRUE(Job(job.name()).destinations(0).has_cleanup_error());
+  EXPECT_FALSE(IsOpen(Stored(job.name())));
+}
+
+TEST_F(LifecycleTest, AFinishedJobWithACopyToDeleteIsCleanedUpAfterARestart) {
+  JobRecord rec = MakeRecord(kSrc, kBp, {{"ap-tokyo", "lhbp-left0001"}}, JobRecord::SUBMITTED,
+                             v1::SyncJob::FAILED);
+  auto* d = rec.mutable_job()->mutable_destinations(0);
+  d->set_state(v1::Destination::FAILED);
+  d->set_blueprint_state("SYNCING_FAILED");
+  d->set_copy_cleanup(v1::Destination::DELETE_PENDING);
+  *rec.mutable_job()->mutable_end_time() = ToProto(absl::Now());
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  fake_.SetState("ap-tokyo", "lhbp-left0001", "SYNCING_FAILED");
+  StartEngine();
+  ASSERT_TRUE(WaitForCleanup(rec.job().name(), 0, v1::Destination::DELETED));
+  EXPECT_EQ(DeletesOf("lhbp-left0001"), 1);
+  EXPECT_FALSE(IsOpen(Stored(rec.job().name())));
+}
+
+TEST_F(LifecycleTest, TransientUpstreamCodesAreReconciledNotFailedForGood) {
+  for (const char* code : {"FailedOperation.RequestError",
+                           "FailedOperation.DescribeBlueprintQuotaFailed", "ServiceUnavailable",
+                           "ResourceUnavailable", "InternalError"}) {
+    SCOPED_TRACE(code);
+    if (engine_ == nullptr) StartEngine();
+    const int syncs_before = fake_.sync_count();
+    fake_.ScriptSyncError(Upstream(ErrorKind::kApi, code));
+    Replies replies;
+    engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), replies.Callback());
+    auto job = replies.First();
+    ASSERT_TRUE(job.ok()) << job.status();
+    // The reconciler saw nothing made, so it sent again; that one went through.
+    ASSERT_TRUE(WaitForIds(job->name())) << Job(job->name()).DebugString();
+    EXPECT_EQ(Job(job->name()).state(), v1::SyncJob::RUNNING);
+    EXPECT_EQ(fake_.sync_count(), syncs_before + 2);
+    fake_.SetState("ap-tokyo", Job(job->name()).destinations(0).blueprint_id(), "NORMAL");
+    engine_->PollOnceForTest();
+    ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::SUCCEEDED));
+  }
+}
+
+TEST_F(LifecycleTest, ATransientCodeThatNeverClearsFailsForGoodWithANonRetryableCode) {
+  StartEngine();
+  fake_.FailUnscripted(Upstream(ErrorKind::kApi, "ServiceUnavailable"));
+  const std::string rid = "7a1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}, rid), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
+  EXPECT_EQ(fake_.sync_count(), kMaxSubmitAttempts);
+  Replies again;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}, rid), absl::InfiniteFuture(), again.Callback());
+  auto replay = again.First();
+  ASSERT_FALSE(replay.ok());
+  EXPECT_EQ(replay.status().code(), absl::StatusCode::kFailedPrecondition) << replay.status();
+  EXPECT_EQ(GetJobName(replay.status()), job->name());
+  EXPECT_EQ(fake_.sync_count(), kMaxSubmitAttempts);
+}
+
+TEST_F(LifecycleTest, APermanentRejectionAnswersAndReplaysANonRetryableCode) {
+  StartEngine();
+  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "LimitExceeded.BlueprintQuotaLimitExceeded"));
+  const std::string rid = "8b1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+  for (int i = 0; i < 2; ++i) {
+    Replies replies;
+    engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}, rid), absl::InfiniteFuture(),
+                    replies.Callback());
+    auto err = replies.First();
+    ASSERT_FALSE(err.ok());
+    EXPECT_EQ(err.status().code(), absl::StatusCode::kFailedPrecondition) << err.status();
+    EXPECT_THAT(err.status().message(), HasSubstr("RESOURCE_EXHAUSTED"));
+    EXPECT_FALSE(GetJobName(err.status()).empty());
+    ASSERT_TRUE(tencent::GetApiError(err.status()).has_value());
+  }
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(LifecycleTest, RetryCreatesAJobForExactlyTheFailedRegions) {
+  StartEngine();
+  NewJob asked = Request(kSrc, kBp, {"ap-singapore", "ap-tokyo", "ap-seoul"});
+  asked.request.mutable_labels()->insert({"team", "web"});
+  const v1::SyncJob job = SubmitRunning(std::move(asked));
+  fake_.SetState("ap-singapore", job.destinations(0).blueprint_id(), "NORMAL");
+  fake_.SetState("ap-tokyo", job.destinations(1).blueprint_id(), "SYNCING_FAILED");
+  fake_.SetState("ap-seoul", job.destinations(2).blueprint_id(), "CREATEFAILED");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::FAILED));
+
+  NewJob retry;
+  retry.creator = "uri:spiffe://test/deployer";
+  retry.request.set_request_id("9c1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  Replies replies;
+  engine_->Retry(job.name(), retry, absl::InfiniteFuture(), replies.Callback());
+  auto again = replies.First();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_NE(again->name(), job.name());
+  EXPECT_EQ(again->retry_of(), job.name());
+  EXPECT_EQ(again->creator(), "uri:spiffe://test/deployer");
+  EXPECT_EQ(again->labels().at("team"), "web");
+  ASSERT_EQ(again->destinations_size(), 2);
+  EXPECT_EQ(again->destinations(0).region(), "ap-tokyo");
+  EXPECT_EQ(again->destinations(1).region(), "ap-seoul");
+
+  // The same retry again is the same job.
+  Replies repeat;
+  engine_->Retry(job.name(), retry, absl::InfiniteFuture(), repeat.Callback());
+  auto same = repeat.First();
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->name(), again->name());
+
+  // A job that succeeded everywhere has nothing to retry.
+  const v1::SyncJob ok = SubmitRunning(Request(kSrc, kBp2, {"ap-singapore"}));
+  fake_.SetState("ap-singapore", ok.destinations(0).blueprint_id(), "NORMAL");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(ok.name(), v1::SyncJob::SUCCEEDED));
+  Replies nothing;
+  engine_->Retry(ok.name(), NewJob(), absl::InfiniteFuture(), nothing.Callback());
+  auto refused = nothing.First();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(LifecycleTest, DeleteRemovesAFinishedRecordAndFreesItsRequestId) {
+  StartEngine();
+  const std::string rid = "ad1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+  const v1::SyncJob job = SubmitRunning(Request(kSrc, kBp, {"ap-singapore"}, rid));
+  auto deleted = [&](const std::string& name) {
+    absl::Notification done;
+    absl::Status status;
+    engine_->Delete(name, [&](absl::Status s) {
+      status = s;
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return status;
+  };
+  const absl::Status running = deleted(job.name());
+  EXPECT_EQ(running.code(), absl::StatusCode::kFailedPrecondition) << running;
+  EXPECT_EQ(GetJobName(running), job.name());
+
+  fake_.SetState("ap-singapore", job.destinations(0).blueprint_id(), "NORMAL");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::SUCCEEDED));
+  ASSERT_TRUE(deleted(job.name()).ok());
+  EXPECT_EQ(Get(*engine_, job.name()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(deleted(job.name()).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(fake_.delete_count(), 0);  // records only; the copy stays
+
+  const v1::SyncJob fresh = SubmitRunning(Request(kSrc, kBp, {"ap-singapore"}, rid));
+  EXPECT_NE(fresh.name(), job.name());
+}
+
+TEST_F(LifecycleTest, RetentionDeletesOldFinishedRecordsOnly) {
+  JobEngineOptions o = FastOptions();
+  o.job_retention = absl::Milliseconds(100);
+  o.retention_interval = absl::ZeroDuration();
+  StartEngine(o);
+  const v1::SyncJob old_job = SubmitRunning(Request(kSrc, kBp, {"ap-singapore"}));
+  fake_.SetState("ap-singapore", old_job.destinations(0).blueprint_id(), "NORMAL");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(old_job.name(), v1::SyncJob::SUCCEEDED));
+  const v1::SyncJob running = SubmitRunning(Request(kSrc, kBp2, {"ap-singapore"}));
+  absl::SleepFor(absl::Milliseconds(150));
+  EXPECT_GE(engine_->RetainOnceForTest(), 1);
+  EXPECT_EQ(Get(*engine_, old_job.name()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Job(running.name()).state(), v1::SyncJob::RUNNING);
+  EXPECT_TRUE(store_->GetJob(running.name()).ok());
+}
+
+TEST_F(LifecycleTest, DryRunReadsTheSourceAndCountsTheJobsAhead) {
+  StartEngine();
+  auto preview = [&](const std::string& bp) {
+    absl::Notification done;
+    absl::StatusOr<Preview> got = absl::UnknownError("unset");
+    engine_->PreviewSubmit(Request(kSrc, bp, {"ap-tokyo"}), [&](absl::StatusOr<Preview> p) {
+      got = std::move(p);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return got;
+  };
+  auto ok = preview(kBp);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE(ok->job.name().empty());
+  EXPECT_EQ(ok->job.jobs_ahead(), 0);
+  EXPECT_EQ(fake_.sync_count(), 0);
+
+  EXPECT_EQ(preview("lhbp-missing1").status().code(), absl::StatusCode::kNotFound);
+  fake_.SetState(kSrc, kBp, "SYNCING");
+  EXPECT_EQ(preview(kBp).status().code(), absl::StatusCode::kFailedPrecondition);
+  fake_.SetState(kSrc, kBp, "NORMAL");
+
+  SubmitRunning(Request(kSrc, kBp, {"ap-singapore"}));
+  auto behind = preview(kBp);
+  ASSERT_TRUE(behind.ok()) << behind.status();
+  EXPECT_EQ(behind->job.jobs_ahead(), 1);
+  auto stored = store_->ListJobs(JobQuery{});
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->records.size(), 1u);  // the dry runs recorded nothing
 }
 
 }  // namespace

@@ -8,17 +8,18 @@
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::jobs {
-void JobIntake::Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-                       JobService::JobCallback done, Executor* threads, Executor* timers) {
+void JobIntake::Submit(NewJob job, absl::Time reply_by, JobService::JobCallback done,
+                       Executor* threads, Executor* timers) {
   // Shared so it can still be answered if the task is refused.
   auto shared_done = std::make_shared<JobService::JobCallback>(std::move(done));
-  const bool posted = threads->Post([this, request, reply_by, shared_done, timers] {
-    Record(request, reply_by, std::move(*shared_done), timers);
+  const bool posted = threads->Post([this, job = std::move(job), reply_by, shared_done, timers] {
+    Record(job, reply_by, std::move(*shared_done), timers);
   });
   if (!posted) (*shared_done)(ServiceShuttingDown());
 }
 
-JobRecord JobIntake::NewRecord(const v1::SyncBlueprintRequest& request) const {
+JobRecord JobIntake::NewRecord(const NewJob& asked) const {
+  const v1::SyncBlueprintRequest& request = asked.request;
   const absl::Time now = steps_->clock()->Now();
   JobRecord rec;
   v1::SyncJob* job = rec.mutable_job();
@@ -27,6 +28,10 @@ JobRecord JobIntake::NewRecord(const v1::SyncBlueprintRequest& request) const {
   job->set_source_region(request.source_region());
   job->set_blueprint_id(request.blueprint_id());
   job->set_request_id(request.request_id());
+  job->set_creator(asked.creator.empty() ? kAnonymousCreator : asked.creator);
+  job->mutable_labels()->insert(request.labels().begin(), request.labels().end());
+  job->set_retry_of(asked.retry_of);
+  job->set_keep_failed_copies(asked.keep_failed_copies);
   for (const auto& region : request.destination_regions()) {
     v1::Destination* d = job->add_destinations();
     d->set_region(region);
@@ -35,15 +40,18 @@ JobRecord JobIntake::NewRecord(const v1::SyncBlueprintRequest& request) const {
   }
   *job->mutable_create_time() = ToProto(now);
   *job->mutable_update_time() = ToProto(now);
-  *job->mutable_deadline() = ToProto(now + steps_->options().job_deadline);
+  const absl::Duration timeout =
+      asked.timeout > absl::ZeroDuration() ? asked.timeout : steps_->options().job_deadline;
+  *job->mutable_deadline() = ToProto(now + timeout);
   rec.set_phase(JobRecord::NOT_SUBMITTED);
-  rec.set_request_fingerprint(RequestFingerprint(request));
+  rec.set_request_fingerprint(RequestFingerprint(request, asked.retry_of));
   return rec;
 }
 
-void JobIntake::Record(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-                       JobService::JobCallback done, Executor* timers) {
-  const JobRecord fresh = NewRecord(request);
+void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::JobCallback done,
+                       Executor* timers) {
+  const v1::SyncBlueprintRequest& request = asked.request;
+  const JobRecord fresh = NewRecord(asked);
   absl::StatusOr<CreateJobResult> created = store_->CreateJob(fresh);
   if (!created.ok()) {
     log::Error("could not record job",
@@ -53,7 +61,7 @@ void JobIntake::Record(const v1::SyncBlueprintRequest& request, absl::Time reply
     return;
   }
   if (!created->created) {
-    AnswerRepeat(request, fresh, created->record, done);
+    AnswerRepeat(asked, created->record, done);
     return;
   }
   const JobRecord& rec = created->record;
@@ -61,7 +69,9 @@ void JobIntake::Record(const v1::SyncBlueprintRequest& request, absl::Time reply
   log::Info("job recorded", {{"job", name},
                              {"blueprint_id", request.blueprint_id()},
                              {"source_region", request.source_region()},
-                             {"request_id", request.request_id()}});
+                             {"request_id", request.request_id()},
+                             {"creator", rec.job().creator()},
+                             {"retry_of", asked.retry_of}});
   Placed placed;
   // One step: another replica's job list may be adopted here at any moment.
   table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
@@ -133,13 +143,14 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
   return placed;
 }
 
-void JobIntake::AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobRecord& fresh,
-                             const JobRecord& existing, JobService::JobCallback& done) {
-  if (existing.request_fingerprint() != fresh.request_fingerprint()) {
-    done(InvalidField(
-        "request_id", "REQUEST_ID_REUSED",
-        absl::StrCat("request_id \"", request.request_id(),
-                     "\" was already used for a different request (", existing.job().name(), ")")));
+void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing,
+                             JobService::JobCallback& done) {
+  if (!FingerprintMatches(existing.request_fingerprint(), asked.request, asked.retry_of)) {
+    done(WithJobName(InvalidField("request_id", "REQUEST_ID_REUSED",
+                                  absl::StrCat("request_id \"", asked.request.request_id(),
+                                               "\" was already used for a different request (",
+                                               existing.job().name(), ")")),
+                     existing.job().name()));
     return;
   }
   // The version this replica runs is newer than the store's, if it has one.
@@ -151,7 +162,7 @@ void JobIntake::AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobR
     return r;
   });
   if (current.phase() == JobRecord::REJECTED) {
-    done(FromSyncError(current.job().error()));
+    done(WithJobName(FromSyncError(current.job().error()), current.job().name()));
   } else {
     done(current.job());
   }

@@ -27,16 +27,17 @@ class JobIntake {
       : table_(table), steps_(steps), store_(store), follower_(follower) {}
 
   // Records the job on `threads` (see JobService::Submit).
-  void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-              JobService::JobCallback done, Executor* threads, Executor* timers);
+  void Submit(NewJob job, absl::Time reply_by, JobService::JobCallback done, Executor* threads,
+              Executor* timers);
+
+  // The record of a new job for `job` (QUEUED, not yet stored).
+  JobRecord NewRecord(const NewJob& job) const;
 
  private:
-  void Record(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-              JobService::JobCallback done, Executor* timers);
-  JobRecord NewRecord(const v1::SyncBlueprintRequest& request) const;
+  void Record(const NewJob& job, absl::Time reply_by, JobService::JobCallback done,
+              Executor* timers);
   // A request_id seen before: the existing job, or why it cannot be reused.
-  void AnswerRepeat(const v1::SyncBlueprintRequest& request, const JobRecord& fresh,
-                    const JobRecord& existing, JobService::JobCallback& done);
+  void AnswerRepeat(const NewJob& job, const JobRecord& existing, JobService::JobCallback& done);
   enum class Next { kSubmit, kWaitHere, kAwaitLeader, kAnswer, kAnswered };
   struct Placed {
     Next next = Next::kAnswer;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "service/common/log.h"
+#include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::jobs {
@@ -25,6 +26,10 @@ void JobSteps::Commit(const std::string& name, uint64_t gen, const absl::Status&
     if (e == nullptr || e->version != written) return std::optional<std::string>();
     s.Reply(*e, reply_error);
     if (!IsTerminal(e->rec.job().state())) return std::optional<std::string>();
+    if (s.cleaning.count(name)) {
+      if (!IsOpen(e->rec)) s.EndCleanup(name);
+      return std::optional<std::string>();
+    }
     return s.Finish(name);
   });
   if (next) ScheduleSubmit(*next, clock_->Now());
@@ -39,6 +44,8 @@ void JobSteps::MarkFailed(JobEntry& e, const absl::Status& error, absl::Time now
     d.set_state(v1::Destination::FAILED);
     *d.mutable_error() = err;
     *d.mutable_update_time() = ToProto(now);
+    // A copy still syncing at the deadline is a paid leak once it lands.
+    MarkFailedCopy(*job, d);
   }
   job->set_state(v1::SyncJob::FAILED);
   *job->mutable_end_time() = ToProto(now);
@@ -58,7 +65,7 @@ void JobSteps::Fail(const std::string& name, uint64_t gen, const absl::Status& e
 void JobSteps::Adopt(std::vector<JobRecord> records, uint64_t read_tick, uint64_t generation,
                      std::optional<Leadership> become, const char* message, bool log_if_none) {
   std::vector<std::string> interrupted, to_reconcile, to_submit;
-  int queued = 0, tracked = 0;
+  int queued = 0, tracked = 0, cleaning = 0;
   uint64_t gen = 0;
   const bool adopted = table_->Locked([&](TableState& s) {
     if (become) {
@@ -75,6 +82,12 @@ void JobSteps::Adopt(std::vector<JobRecord> records, uint64_t read_tick, uint64_
     for (JobRecord& rec : records) {
       const std::string name = rec.job().name();
       if (!s.MayAdopt(name, read_tick)) continue;
+      if (IsTerminal(rec.job().state())) {
+        // Finished, with copies still to delete.
+        s.AddCleaning(std::move(rec));
+        ++cleaning;
+        continue;
+      }
       const bool first = s.Add(std::move(rec));
       JobEntry& e = s.active[name];
       switch (e.rec.phase()) {
@@ -110,10 +123,11 @@ void JobSteps::Adopt(std::vector<JobRecord> records, uint64_t read_tick, uint64_
   }
   for (const std::string& name : to_submit) ScheduleSubmit(name, now);
   const size_t reconciling = to_reconcile.size();
-  if (log_if_none || queued + tracked + reconciling > 0) {
+  if (log_if_none || queued + tracked + reconciling + cleaning > 0) {
     log::Info(message, {{"queued", std::to_string(queued)},
                         {"tracking", std::to_string(tracked)},
-                        {"reconciling", std::to_string(reconciling)}});
+                        {"reconciling", std::to_string(reconciling)},
+                        {"cleaning_up", std::to_string(cleaning)}});
   }
 }
 

@@ -20,7 +20,10 @@ void JobEntry::Touch(absl::Time now) {
 
 void JobEntry::MarkOutcomeUnknown() {
   rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
-  rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+  // A cancelled job stays CANCELLING: the reconciler finds what to delete.
+  if (rec.job().state() != v1::SyncJob::CANCELLING) {
+    rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+  }
 }
 
 std::string TableState::SourceKey(const v1::SyncJob& job) {
@@ -29,13 +32,43 @@ std::string TableState::SourceKey(const v1::SyncJob& job) {
 
 JobEntry* TableState::FindAny(const std::string& name, uint64_t gen) {
   if (gen != generation) return nullptr;
-  auto it = active.find(name);
-  return it == active.end() ? nullptr : &it->second;
+  if (auto it = active.find(name); it != active.end()) return &it->second;
+  if (auto it = cleaning.find(name); it != cleaning.end()) return &it->second;
+  return nullptr;
 }
 
 JobEntry* TableState::Find(const std::string& name, uint64_t gen) {
-  JobEntry* e = FindAny(name, gen);
-  return e != nullptr && !IsTerminal(e->rec.job().state()) ? e : nullptr;
+  if (gen != generation) return nullptr;
+  auto it = active.find(name);
+  return it != active.end() && !IsTerminal(it->second.rec.job().state()) ? &it->second : nullptr;
+}
+
+void TableState::AddCleaning(JobRecord rec) {
+  const std::string name = rec.job().name();
+  JobEntry& e = cleaning[name];
+  e.rec = std::move(rec);
+  e.written_version = e.published_version = e.version;
+  e.published = e.rec.job();
+}
+
+void TableState::EndCleanup(const std::string& name) {
+  auto it = cleaning.find(name);
+  if (it == cleaning.end()) return;
+  log::Info("cleanup of job finished", {{"job", name}});
+  if (it->second.unpersisted) unpersisted[name] = it->second.rec;
+  RememberFinished(it->second.rec.job());
+  MarkFinishedHere(name);
+  cleaning.erase(it);
+}
+
+void TableState::RememberFinished(const v1::SyncJob& job) {
+  if (options.finished_cache_size <= 0) return;
+  finished[job.name()] = job;
+  finished_order.push_back(job.name());
+  while (finished_order.size() > static_cast<size_t>(options.finished_cache_size)) {
+    finished.erase(finished_order.front());
+    finished_order.pop_front();
+  }
 }
 
 bool TableState::Add(JobRecord rec) {
@@ -63,7 +96,7 @@ void TableState::Reply(JobEntry& e, const absl::Status& error) {
   if (error.ok()) {
     reply(e.published);
   } else {
-    reply(error);
+    reply(WithJobName(error, e.rec.job().name()));
   }
 }
 
@@ -87,16 +120,15 @@ std::optional<std::string> TableState::Finish(const std::string& name) {
   log::Info("job finished",
             {{"job", name}, {"state", v1::SyncJob::State_Name(e.rec.job().state())}});
   if (options.observer != nullptr) options.observer->OnJobFinished(e.rec.job());
-  if (e.unpersisted) unpersisted[name] = e.rec;
-  if (options.finished_cache_size > 0) {
-    finished[name] = e.rec.job();
-    finished_order.push_back(name);
-    while (finished_order.size() > static_cast<size_t>(options.finished_cache_size)) {
-      finished.erase(finished_order.front());
-      finished_order.pop_front();
-    }
+  if (IsOpen(e.rec)) {
+    // Copies to delete: the job stays (its version history included) until
+    // they are settled.
+    cleaning[name] = std::move(it->second);
+  } else {
+    if (e.unpersisted) unpersisted[name] = e.rec;
+    RememberFinished(e.rec.job());
+    MarkFinishedHere(name);
   }
-  MarkFinishedHere(name);
   active.erase(it);
   stats.active_jobs = static_cast<int64_t>(active.size());
   auto q = sources.find(key);
@@ -114,6 +146,7 @@ std::optional<std::string> TableState::Finish(const std::string& name) {
 
 const v1::SyncJob* TableState::Known(const std::string& name) const {
   if (auto it = active.find(name); it != active.end()) return &it->second.published;
+  if (auto it = cleaning.find(name); it != cleaning.end()) return &it->second.published;
   if (auto it = finished.find(name); it != finished.end()) return &it->second;
   if (auto it = unpersisted.find(name); it != unpersisted.end()) return &it->second.job();
   return nullptr;
@@ -152,12 +185,13 @@ void TableState::CloseWatchers(const absl::Status& status) {
 void TableState::DropActive() {
   for (auto& [name, e] : active) Reply(e);
   active.clear();
+  cleaning.clear();
   sources.clear();
   stats.active_jobs = 0;
 }
 
 bool TableState::MayAdopt(const std::string& name, uint64_t read_tick) const {
-  if (active.count(name) || unpersisted.count(name)) return false;
+  if (active.count(name) || cleaning.count(name) || unpersisted.count(name)) return false;
   // Finished here: never again, unless the read began after it finished
   // (then the store already said so and the job would not be listed).
   auto f = finished_at_tick.find(name);

@@ -67,6 +67,9 @@ struct JobEntry {
   // Resubmitted after a reconcile found no copy: a "source busy" answer may
   // then mean the earlier call has just executed after all.
   bool resubmitted = false;
+  // Why the last submission attempt did not go through (for the error of a
+  // job that runs out of attempts).
+  std::string last_submit_error;
 
   // Marks `rec` changed (stamping its update_time).
   void Touch(absl::Time now);
@@ -118,6 +121,10 @@ struct TableState {
   bool wake_follower = false;
 
   std::map<std::string, JobEntry> active;
+  // Finished jobs (SUCCEEDED, FAILED, CANCELLED) with copies still to
+  // delete (Cleaner). They no longer hold their source; they stay here,
+  // written like active jobs, until no copy is DELETE_PENDING.
+  std::map<std::string, JobEntry> cleaning;
   // Source key -> unfinished jobs on it, oldest first; the front one owns it.
   std::map<std::string, std::deque<std::string>> sources;
   std::map<uint64_t, Watcher> watchers;
@@ -145,11 +152,17 @@ struct TableState {
 
   static std::string SourceKey(const v1::SyncJob& job);
   // The entry if the job is active, not yet terminal, and `generation` is
-  // still current. A terminal job stays in the table only until its final
-  // write is done (JobSteps::Commit); nothing may change it meanwhile.
+  // still current. A terminal job stays active only until its final write
+  // is done (JobSteps::Commit); nothing but cleanup may change it after.
   JobEntry* Find(const std::string& name, uint64_t generation);
-  // As Find, terminal jobs included (for writing and finishing them).
+  // As Find, terminal jobs included, and jobs being cleaned up (for
+  // writing, finishing and cleaning up).
   JobEntry* FindAny(const std::string& name, uint64_t generation);
+  // Adds a finished job with copies still to delete, as the store has it.
+  void AddCleaning(JobRecord rec);
+  // Ends the cleanup of a job whose copies are all settled (to the
+  // finished cache).
+  void EndCleanup(const std::string& name);
   // Adds a job, as the store has it, to the table and to the end of its source's queue; true if
   // it is first in that queue (it owns the source).
   bool Add(JobRecord rec);
@@ -158,12 +171,15 @@ struct TableState {
   void Reply(JobEntry& e, const absl::Status& error = absl::OkStatus());
   // Delivers `job` to its watchers.
   void Publish(const v1::SyncJob& job);
-  // Removes a finished job (to the finished cache; to `unpersisted` if its
-  // final write failed) and returns the job that now owns its source, if any.
+  // Removes a finished job (to `cleaning` if copies of it are still to be
+  // deleted, else to the finished cache; to `unpersisted` if its final
+  // write failed) and returns the job that now owns its source, if any.
   std::optional<std::string> Finish(const std::string& name);
   // The job as this replica last published it, if it runs it or has just
   // finished it (nullptr: ask the store).
   const v1::SyncJob* Known(const std::string& name) const;
+  // Keeps a finished job for Get (bounded by finished_cache_size).
+  void RememberFinished(const v1::SyncJob& job);
   // Remembers that `name` finished here (see MayAdopt).
   void MarkFinishedHere(const std::string& name);
   // Registers a watcher of `name`; returns its id.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/common/log.h"
+#include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::jobs {
@@ -76,7 +77,7 @@ std::string Reconciler::ClaimEarlierJobs(const std::string& name, const Look& lo
   JobQuery q;
   q.source_region = look.source_region;
   q.blueprint_id = look.blueprint_id;
-  q.before_sequence = look.sequence;  // 0 (unknown): no bound
+  q.cursor = look.sequence;  // 0 (unknown): no bound
   q.page_size = 50;
   auto earlier = store_->ListJobs(q);
   if (!earlier.ok()) {
@@ -143,7 +144,9 @@ ReconcileEvidence Reconciler::Gather(const std::string& name, const Look& look) 
 void Reconciler::Apply(const std::string& name, const Look& look,
                        const ReconcileEvidence& evidence) {
   const ReconcileDecision decision = DecideReconcile(evidence);
-  enum class Then { kNothing, kCommit, kResubmit, kLookAgain, kFail } then = Then::kNothing;
+  enum class Then { kNothing, kCommit, kResubmit, kLookAgain, kFail, kGiveUp } then =
+      Then::kNothing;
+  std::string last_error;
   const absl::Time now = steps_->clock()->Now();
   table_->Locked([&](TableState& s) {
     JobEntry* e = s.Find(name, look.generation);
@@ -152,6 +155,7 @@ void Reconciler::Apply(const std::string& name, const Look& look,
       return;
     }
     v1::SyncJob* job = e->rec.mutable_job();
+    last_error = e->last_submit_error;
     switch (decision.verdict) {
       case ReconcileDecision::Verdict::kAdopt:
         // The call executed: adopt the copies it created.
@@ -164,8 +168,10 @@ void Reconciler::Apply(const std::string& name, const Look& look,
         }
         e->rec.set_phase(JobRecord::SUBMITTED);
         if (!job->has_submit_time()) *job->mutable_submit_time() = e->rec.submit_attempt_time();
-        job->set_state(DeriveSubmittedJobState(*job));
-        if (IsTerminal(job->state())) *job->mutable_end_time() = ToProto(now);
+        for (auto& d : *job->mutable_destinations()) {
+          if (d.state() == v1::Destination::FAILED) MarkFailedCopy(*job, d);
+        }
+        UpdateSubmittedJobState(e->rec, now);  // a cancelled job deletes what it adopted
         e->Touch(now);
         log::Info("reconciled: submission had executed; adopted its copies", {{"job", name}});
         then = Then::kCommit;
@@ -174,6 +180,21 @@ void Reconciler::Apply(const std::string& name, const Look& look,
         // Nothing was created and the source is not syncing: sending the
         // call now cannot create a second set of copies.
         e->rec.set_phase(JobRecord::NOT_SUBMITTED);
+        if (job->state() == v1::SyncJob::CANCELLING) {
+          // Cancelled while the outcome was unknown, and nothing was made.
+          SettleCancel(e->rec, now);
+          e->Touch(now);
+          log::Info("reconciled: submission had not executed; job cancelled", {{"job", name}});
+          then = Then::kCommit;
+          return;
+        }
+        if (e->rec.submit_attempts() >= kMaxSubmitAttempts) {
+          // Each attempt was answered with a transient error and none
+          // executed: stop rather than loop, and say so for good.
+          e->rec.set_phase(JobRecord::REJECTED);
+          then = Then::kGiveUp;
+          return;
+        }
         job->set_state(v1::SyncJob::QUEUED);
         job->clear_upstream_request_id();
         e->resubmitted = true;
@@ -202,6 +223,13 @@ void Reconciler::Apply(const std::string& name, const Look& look,
     case Then::kResubmit:
       steps_->Commit(name, look.generation);
       steps_->ScheduleSubmit(name, now);
+      return;
+    case Then::kGiveUp:
+      steps_->Fail(name, look.generation,
+                   PermanentFailure(absl::UnavailableError(absl::StrCat(
+                       "SyncBlueprint was tried ", kMaxSubmitAttempts,
+                       " times and never executed; the last attempt failed with: ",
+                       last_error.empty() ? "an unknown outcome" : last_error))));
       return;
     case Then::kLookAgain:
       steps_->ScheduleReconcile(name, now + steps_->options().reconcile_grace);

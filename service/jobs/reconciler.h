@@ -19,6 +19,10 @@
 
 namespace blueprintsync::jobs {
 
+// SyncBlueprint attempts a job may make (transient failures that the
+// reconciler proved had not executed) before it fails for good.
+inline constexpr int kMaxSubmitAttempts = 5;
+
 class Reconciler {
  public:
   Reconciler(JobTable* table, JobSteps* steps, JobStore* store, tencent::LighthouseClient* client)

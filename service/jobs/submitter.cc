@@ -4,8 +4,11 @@
 #include <optional>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
+#include "service/jobs/job_lifecycle.h"
+#include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/leader_elector.h"
 #include "service/tencent/api_error.h"
@@ -16,6 +19,17 @@ namespace {
 
 using tencent::ApiError;
 using tencent::ErrorKind;
+
+// Tencent codes that say the service had a problem, not the request: the
+// call may or may not have been carried out, so they are settled like any
+// other unknown outcome (reconcile; resend only if it provably did not
+// execute) instead of failing the job for good.
+bool IsTencentTransient(const std::string& code) {
+  return code == "FailedOperation.RequestError" ||
+         code == "FailedOperation.DescribeBlueprintQuotaFailed" || code == "ServiceUnavailable" ||
+         code == "ResourceUnavailable" || code == "InternalError" ||
+         absl::StartsWith(code, "InternalError.");
+}
 
 }  // namespace
 
@@ -33,6 +47,7 @@ SubmitFailure ClassifySubmitFailure(const absl::Status& status) {
                                                          : SubmitFailure::kRejected;
     case ErrorKind::kApi:
       if (tencent::RetryPolicy::IsThrottle(*api)) return SubmitFailure::kNotExecutedTransient;
+      if (IsTencentTransient(api->code)) return SubmitFailure::kOutcomeUnknown;
       if (api->code == "OperationDenied.BlueprintOperationInProgress" ||
           api->code == "UnsupportedOperation.BlueprintLatestOperationUnfinished") {
         return SubmitFailure::kSourceBusy;
@@ -63,7 +78,7 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
     if (s.stopping || !s.leadership.leading()) return false;
     JobEntry* e = s.Find(name, s.generation);
     if (e == nullptr || e->submit_in_flight || e->rec.phase() != JobRecord::NOT_SUBMITTED ||
-        !s.OwnsSource(*e)) {
+        e->rec.job().state() != v1::SyncJob::QUEUED || !s.OwnsSource(*e)) {
       return false;
     }
     attempt->leadership = s.leadership;
@@ -109,6 +124,7 @@ void Submitter::Run(const std::string& name) {
                {{"job", name}, {"error", written.message()}});
     const absl::Time now = steps_->clock()->Now();
     absl::Time retry_at = absl::InfiniteFuture();
+    bool cancelled = false;
     table_->Locked([&](TableState& s) {
       JobEntry* e = s.Find(name, attempt.generation);
       if (e == nullptr) return;
@@ -116,10 +132,16 @@ void Submitter::Run(const std::string& name) {
       e->rec.set_phase(JobRecord::NOT_SUBMITTED);
       e->rec.set_submit_attempts(e->rec.submit_attempts() - 1);
       e->Touch(now);
+      if (e->rec.job().state() == v1::SyncJob::CANCELLING) {
+        SettleCancel(e->rec, now);  // cancelled meanwhile, and nothing was sent
+        cancelled = true;
+        return;
+      }
       ++e->transient_failures;
       s.Reply(*e);
       retry_at = now + steps_->BackoffFor(e->transient_failures);
     });
+    if (cancelled) steps_->Commit(name, attempt.generation);
     if (retry_at != absl::InfiniteFuture()) steps_->ScheduleSubmit(name, retry_at);
     return;
   }
@@ -208,8 +230,7 @@ void Submitter::OnAccepted(const std::string& name, const Attempt& attempt,
     job->set_upstream_request_id(response.request_id);
     *job->mutable_submit_time() = ToProto(now);
     e->rec.set_phase(JobRecord::SUBMITTED);
-    job->set_state(DeriveSubmittedJobState(*job));
-    if (IsTerminal(job->state())) *job->mutable_end_time() = ToProto(now);
+    UpdateSubmittedJobState(e->rec, now);  // a job cancelled meanwhile deletes its copies
     e->Touch(now);
     log::Info("job submitted", {{"job", name},
                                 {"upstream_request_id", response.request_id},
@@ -281,14 +302,24 @@ void Submitter::OnFailed(const std::string& name, const Attempt& attempt,
   const std::optional<Next> next = table_->Locked([&](TableState& s) -> std::optional<Next> {
     JobEntry* e = s.Find(name, attempt.generation);
     if (e == nullptr) return std::nullopt;
-    const Next planned = PlanAfterFailure(*e, attempt, error, now);
+    e->last_submit_error = std::string(error.message()).substr(0, 500);
+    Next planned = PlanAfterFailure(*e, attempt, error, now);
     e->Touch(now);
+    if (e->rec.job().state() == v1::SyncJob::CANCELLING && planned.then != Next::kReconcile) {
+      // Cancelled while in flight, and the call certainly did not execute.
+      if (planned.then == Next::kFail) e->rec.set_phase(JobRecord::REJECTED);
+      SettleCancel(e->rec, now);
+      planned = {Next::kCommit, now};
+    }
     return planned;
   });
   if (!next) return;
   switch (next->then) {
+    case Next::kCommit:
+      steps_->Commit(name, attempt.generation);
+      return;
     case Next::kFail:
-      steps_->Fail(name, attempt.generation, error);
+      steps_->Fail(name, attempt.generation, PermanentFailure(error));
       return;
     case Next::kSubmit:
       steps_->Commit(name, attempt.generation);

@@ -40,7 +40,7 @@ class Submitter {
   // What follows a failed attempt: decided with the table's lock held, done
   // after it is let go.
   struct Next {
-    enum Then { kSubmit, kReconcile, kFail } then;
+    enum Then { kSubmit, kReconcile, kFail, kCommit } then;
     absl::Time when;
   };
   // Records the attempt (SUBMITTING) in memory; false if the job is not due.

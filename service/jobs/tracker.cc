@@ -1,10 +1,12 @@
 #include "service/jobs/tracker.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
+#include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 #include "service/tencent/api_error.h"
 
@@ -37,20 +39,16 @@ std::string DeadlineReason(const JobEntry& e,
 
 }  // namespace
 
-void Tracker::Loop() {
-  while (!table_->Locked([](TableState& s) { return s.stopping; })) {
-    PollOnce();
-    table_->AwaitTrackerWake(steps_->options().poll_interval);
-  }
-}
-
 void Tracker::ExpireDeadlines(uint64_t generation) {
   const absl::Time now = steps_->clock()->Now();
   std::vector<std::pair<std::string, absl::Status>> expired;
   table_->Locked([&](TableState& s) {
     if (s.generation != generation) return;
     for (auto& [name, e] : s.active) {
+      // A cancelled job is not failed at its deadline: it only waits to
+      // delete its copies (or, for an unknown outcome, for the reconciler).
       if (e.submit_in_flight || IsTerminal(e.rec.job().state()) ||
+          e.rec.job().state() == v1::SyncJob::CANCELLING ||
           now < FromProto(e.rec.job().deadline())) {
         continue;
       }
@@ -122,6 +120,7 @@ std::vector<std::string> Tracker::Apply(uint64_t generation, const Poll& poll) {
         if (next == v1::Destination::FAILED) {
           *d.mutable_error() = ToSyncError(absl::AbortedError(absl::StrCat(
               "the new image ", d.blueprint_id(), " in ", d.region(), " is ", b.blueprint_state)));
+          MarkFailedCopy(*job, d);
         }
         log::Info("destination changed", {{"job", name},
                                           {"region", d.region()},
@@ -130,8 +129,7 @@ std::vector<std::string> Tracker::Apply(uint64_t generation, const Poll& poll) {
         changed = true;
       }
       if (!changed) continue;
-      job->set_state(DeriveSubmittedJobState(*job));
-      if (IsTerminal(job->state())) *job->mutable_end_time() = ToProto(now);
+      UpdateSubmittedJobState(e.rec, now);
       e.Touch(now);
       changed_jobs.push_back(name);
     }
@@ -161,8 +159,11 @@ void Tracker::PollOnce() {
       }
     }
   });
+  cleaner_->CollectPending(generation, &by_region);
   const Poll poll = Describe(std::move(by_region));
   for (const std::string& name : Apply(generation, poll)) steps_->Commit(name, generation);
+  cleaner_->Run(generation, poll.seen,
+                std::set<std::string>(poll.answered.begin(), poll.answered.end()));
 }
 
 }  // namespace blueprintsync::jobs

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "service/jobs/cleaner.h"
 #include "service/jobs/job_steps.h"
 #include "service/jobs/job_table.h"
 #include "service/jobs/job_writer.h"
@@ -20,12 +21,13 @@ namespace blueprintsync::jobs {
 
 class Tracker {
  public:
-  Tracker(JobTable* table, JobWriter* writer, JobSteps* steps, tencent::LighthouseClient* client)
-      : table_(table), writer_(writer), steps_(steps), client_(client) {}
+  Tracker(JobTable* table, JobWriter* writer, JobSteps* steps, Cleaner* cleaner,
+          tencent::LighthouseClient* client)
+      : table_(table), writer_(writer), steps_(steps), cleaner_(cleaner), client_(client) {}
 
-  // Cycles until the table says it is stopping.
-  void Loop();
-  // One cycle: retries failed final writes, expires deadlines, polls.
+  // One cycle: retries failed final writes, expires deadlines, polls the
+  // copies being tracked and those waiting to be deleted (in the same
+  // batched calls), then lets the cleaner delete what it can.
   void PollOnce();
 
  private:
@@ -43,6 +45,7 @@ class Tracker {
   JobTable* const table_;
   JobWriter* const writer_;
   JobSteps* const steps_;
+  Cleaner* const cleaner_;
   tencent::LighthouseClient* const client_;
   absl::Mutex poll_mu_;  // one cycle at a time
 };

@@ -1,0 +1,273 @@
+#include "service/jobs/job_actions.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/common/log.h"
+#include "service/jobs/job_lifecycle.h"
+#include "service/jobs/job_state.h"
+
+namespace blueprintsync::jobs {
+namespace {
+
+std::string StateName(v1::SyncJob::State state) { return v1::SyncJob::State_Name(state); }
+
+}  // namespace
+
+absl::StatusOr<NewJob> PlanRetry(const v1::SyncJob& job, NewJob retry) {
+  if (!IsTerminal(job.state())) {
+    return WithJobName(absl::FailedPreconditionError(absl::StrCat(
+                           job.name(), " is ", StateName(job.state()),
+                           "; only a finished job (FAILED or CANCELLED) can be retried")),
+                       job.name());
+  }
+  v1::SyncBlueprintRequest& request = retry.request;
+  request.clear_destination_regions();
+  for (const auto& d : job.destinations()) {
+    if (d.state() != v1::Destination::SUCCEEDED) request.add_destination_regions(d.region());
+  }
+  if (request.destination_regions().empty()) {
+    return WithJobName(absl::FailedPreconditionError(absl::StrCat(
+                           job.name(), " succeeded in every region; there is nothing to retry")),
+                       job.name());
+  }
+  request.set_source_region(job.source_region());
+  request.set_blueprint_id(job.blueprint_id());
+  request.mutable_labels()->clear();
+  request.mutable_labels()->insert(job.labels().begin(), job.labels().end());
+  request.set_keep_failed_copies(job.keep_failed_copies());
+  request.clear_timeout();
+  request.set_validate_only(false);
+  retry.retry_of = job.name();
+  retry.keep_failed_copies = job.keep_failed_copies();
+  return retry;
+}
+
+absl::StatusOr<v1::SyncJob> CancelFinished(const v1::SyncJob& job) {
+  if (job.state() == v1::SyncJob::CANCELLED || job.state() == v1::SyncJob::CANCELLING) return job;
+  return WithJobName(
+      absl::FailedPreconditionError(absl::StrCat(
+          job.name(), " has already finished (", StateName(job.state()),
+          "); only a QUEUED or RUNNING job can be cancelled")),
+      job.name());
+}
+
+bool JobActions::CancelHere(const std::string& name, const JobService::JobCallback& done) {
+  enum class Found { kNo, kChanged, kAsItIs } found = Found::kNo;
+  uint64_t generation = 0;
+  v1::SyncJob as_it_is;
+  table_->Locked([&](TableState& s) {
+    if (!s.leadership.leading()) return;
+    JobEntry* e = s.FindAny(name, s.generation);
+    if (e == nullptr) return;
+    generation = s.generation;
+    v1::SyncJob* job = e->rec.mutable_job();
+    if (IsTerminal(job->state()) || job->state() == v1::SyncJob::CANCELLING) {
+      as_it_is = e->published;
+      found = Found::kAsItIs;
+      return;
+    }
+    const absl::Time now = steps_->clock()->Now();
+    job->set_state(v1::SyncJob::CANCELLING);
+    *job->mutable_cancel_time() = ToProto(now);
+    // QUEUED (never sent): CANCELLED now. Submitted: its copies are to be
+    // deleted. In flight or unknown: the outcome decides.
+    SettleCancel(e->rec, now);
+    e->Touch(now);
+    ++s.stats.jobs_cancelled;
+    if (job->state() == v1::SyncJob::CANCELLING) s.wake_tracker = true;  // delete soon
+    log::Info("job cancelled", {{"job", name}, {"state", StateName(job->state())}});
+    found = Found::kChanged;
+  });
+  switch (found) {
+    case Found::kNo:
+      return false;
+    case Found::kAsItIs:
+      done(CancelFinished(as_it_is));
+      return true;
+    case Found::kChanged:
+      break;
+  }
+  // The answer promises that nothing more will be sent for a QUEUED job:
+  // only once that is durable.
+  const absl::Status written = writer_->Write(name, generation);
+  steps_->Commit(name, generation);
+  if (!written.ok()) {
+    done(WithJobName(absl::UnavailableError(absl::StrCat("could not record the cancellation: ",
+                                                         written.message())),
+                     name));
+    return true;
+  }
+  std::optional<v1::SyncJob> now_known = table_->Locked([&](TableState& s) {
+    const v1::SyncJob* job = s.Known(name);
+    return job ? std::optional<v1::SyncJob>(*job) : std::nullopt;
+  });
+  if (now_known) {
+    done(std::move(*now_known));
+  } else {
+    done(WithJobName(absl::UnavailableError("the job was handed to another replica; get it again"),
+                     name));
+  }
+  return true;
+}
+
+void JobActions::Cancel(const std::string& name, JobService::JobCallback done) {
+  if (CancelHere(name, done)) return;
+  auto shared_done = std::make_shared<JobService::JobCallback>(std::move(done));
+  Lookup(name, [this, name, shared_done](absl::StatusOr<v1::SyncJob> job) {
+    if (!job.ok()) {
+      (*shared_done)(job.status());
+      return;
+    }
+    if (IsTerminal(job->state()) || job->state() == v1::SyncJob::CANCELLING) {
+      (*shared_done)(CancelFinished(*job));
+      return;
+    }
+    // Adopted meanwhile (start-up, or this replica has just taken the lead).
+    if (CancelHere(name, *shared_done)) return;
+    (*shared_done)(WithJobName(
+        absl::UnavailableError(
+            "this replica does not run the job (another replica leads, or it is taking over); "
+            "try again"),
+        name));
+  });
+}
+
+void JobActions::Retry(const std::string& name, NewJob retry, absl::Time reply_by,
+                       JobService::JobCallback done) {
+  auto shared_done = std::make_shared<JobService::JobCallback>(std::move(done));
+  Lookup(name, [this, retry = std::move(retry), reply_by,
+                shared_done](absl::StatusOr<v1::SyncJob> job) mutable {
+    if (!job.ok()) {
+      (*shared_done)(job.status());
+      return;
+    }
+    absl::StatusOr<NewJob> planned = PlanRetry(*job, std::move(retry));
+    if (!planned.ok()) {
+      (*shared_done)(planned.status());
+      return;
+    }
+    intake_->Submit(*std::move(planned), reply_by, std::move(*shared_done), threads_.intake,
+                    threads_.timers);
+  });
+}
+
+void JobActions::Delete(const std::string& name, JobService::StatusCallback done) {
+  const std::optional<std::string> open = table_->Locked([&](TableState& s) {
+    std::optional<std::string> why;
+    if (auto it = s.active.find(name); it != s.active.end()) {
+      why = absl::StrCat(name, " is not finished (", StateName(it->second.published.state()),
+                         "); cancel it first");
+    } else if (s.cleaning.count(name)) {
+      why = absl::StrCat(name, " has copies still being deleted; delete it once they are gone");
+    } else if (s.unpersisted.count(name)) {
+      why = absl::StrCat(name, " has a final state not yet written; try again later");
+    }
+    return why;
+  });
+  if (open) {
+    done(WithJobName(absl::FailedPreconditionError(*open), name));
+    return;
+  }
+  auto shared_done = std::make_shared<JobService::StatusCallback>(std::move(done));
+  const bool posted = threads_.readers->Post([this, name, shared_done] {
+    const absl::Status deleted = store_->DeleteJob(name);
+    if (deleted.ok()) {
+      table_->Locked([&](TableState& s) {
+        s.finished.erase(name);
+        ++s.stats.jobs_deleted;
+      });
+      log::Info("job record deleted", {{"job", name}});
+    }
+    (*shared_done)(WithJobName(deleted, name));
+  });
+  if (!posted) (*shared_done)(ServiceShuttingDown());
+}
+
+void JobActions::PreviewSubmit(NewJob asked, JobService::PreviewCallback done) {
+  auto shared_done = std::make_shared<JobService::PreviewCallback>(std::move(done));
+  const bool posted = threads_.upstream->Post([this, asked = std::move(asked), shared_done] {
+    const v1::SyncBlueprintRequest& request = asked.request;
+    tencent::DescribeBlueprintsRequest q;
+    q.region = request.source_region();
+    q.blueprint_ids = {request.blueprint_id()};
+    q.limit = 1;
+    const auto found = client_->DescribeBlueprints(q);
+    if (!found.ok()) {
+      (*shared_done)(found.status());
+      return;
+    }
+    const tencent::Blueprint* source = nullptr;
+    for (const auto& b : found->blueprints) {
+      if (b.blueprint_id == request.blueprint_id()) source = &b;
+    }
+    const std::string shown = absl::StrCat("blueprint_id \"", request.blueprint_id(), "\"");
+    if (source == nullptr) {
+      (*shared_done)(absl::NotFoundError(
+          absl::StrCat(shown, " does not exist in ", request.source_region())));
+      return;
+    }
+    if (source->blueprint_type != "PRIVATE") {
+      (*shared_done)(absl::FailedPreconditionError(
+          absl::StrCat(shown, " is a ", source->blueprint_type.substr(0, 40),
+                       " image; only custom (PRIVATE) blueprints can be synced")));
+      return;
+    }
+    if (source->blueprint_state != "NORMAL") {
+      (*shared_done)(absl::FailedPreconditionError(
+          absl::StrCat(shown, " is ", source->blueprint_state.substr(0, 40),
+                       "; SyncBlueprint needs it NORMAL")));
+      return;
+    }
+    Preview preview;
+    preview.job = intake_->NewRecord(asked).job();
+    preview.job.clear_name();
+    preview.job.set_jobs_ahead(JobsAhead(preview.job));
+    (*shared_done)(std::move(preview));
+  });
+  if (!posted) (*shared_done)(ServiceShuttingDown());
+}
+
+int JobActions::JobsAhead(const v1::SyncJob& job) {
+  const std::optional<int> here = table_->Locked([&](TableState& s) -> std::optional<int> {
+    if (!s.leadership.leading()) return std::nullopt;
+    auto q = s.sources.find(TableState::SourceKey(job));
+    return q == s.sources.end() ? 0 : static_cast<int>(q->second.size());
+  });
+  if (here) return *here;
+  // Another replica runs the jobs: ask the store (the newest page only).
+  JobQuery query;
+  query.blueprint_id = job.blueprint_id();
+  query.source_region = job.source_region();
+  query.page_size = 100;
+  const absl::StatusOr<JobPage> page = store_->ListJobs(query);
+  if (!page.ok()) return 0;
+  int ahead = 0;
+  for (const JobRecord& r : page->records) ahead += IsTerminal(r.job().state()) ? 0 : 1;
+  return ahead;
+}
+
+void JobActions::Lookup(const std::string& name,
+                        std::function<void(absl::StatusOr<v1::SyncJob>)> then) {
+  std::optional<v1::SyncJob> known = table_->Locked([&](TableState& s) {
+    const v1::SyncJob* job = s.Known(name);
+    return job ? std::optional<v1::SyncJob>(*job) : std::nullopt;
+  });
+  if (known) {
+    then(std::move(*known));
+    return;
+  }
+  auto shared_then = std::make_shared<decltype(then)>(std::move(then));
+  const bool posted = threads_.readers->Post([this, name, shared_then] {
+    absl::StatusOr<JobRecord> rec = store_->GetJob(name);
+    if (!rec.ok()) {
+      (*shared_then)(rec.status());
+    } else {
+      (*shared_then)(std::move(*rec->mutable_job()));
+    }
+  });
+  if (!posted) (*shared_then)(ServiceShuttingDown());
+}
+
+}  // namespace blueprintsync::jobs
