@@ -13,6 +13,11 @@ namespace {
 
 std::string StateName(v1::SyncJob::State state) { return v1::SyncJob::State_Name(state); }
 
+// How long a replica that does not run a job waits for the leader to carry
+// out a cancellation, and how often it looks.
+constexpr absl::Duration kRemoteCancelWait = absl::Seconds(10);
+constexpr absl::Duration kRemoteCancelPoll = absl::Milliseconds(100);
+
 }  // namespace
 
 absl::StatusOr<NewJob> PlanRetry(const v1::SyncJob& job, NewJob retry) {
@@ -126,12 +131,63 @@ void JobActions::Cancel(const std::string& name, JobService::JobCallback done) {
     }
     // Adopted meanwhile (start-up, or this replica has just taken the lead).
     if (CancelHere(name, *shared_done)) return;
-    (*shared_done)(WithJobName(
-        absl::UnavailableError(
-            "this replica does not run the job (another replica leads, or it is taking over); "
-            "try again"),
-        name));
+    const bool single = table_->Locked([](TableState& s) { return s.leadership.single(); });
+    if (single) {
+      (*shared_done)(WithJobName(
+          absl::UnavailableError("the job is being resumed after a restart; try again"), name));
+      return;
+    }
+    CancelThroughStore(name, shared_done);
   });
+}
+
+void JobActions::CancelRequested(const std::string& name) {
+  log::Info("carrying out a cancellation asked on another replica", {{"job", name}});
+  CancelHere(name, [](absl::StatusOr<v1::SyncJob>) {});
+}
+
+void JobActions::CancelThroughStore(const std::string& name,
+                                    std::shared_ptr<JobService::JobCallback> done) {
+  // On a reader thread (Lookup's).
+  const absl::Status recorded = store_->RequestCancel(name);
+  if (!recorded.ok()) {
+    (*done)(WithJobName(recorded, name));
+    return;
+  }
+  log::Info("cancellation recorded for the leader", {{"job", name}});
+  table_->Locked([](TableState& s) { s.wake_follower = true; });
+  AwaitCancelled(name, std::move(done), steps_->clock()->Now() + kRemoteCancelWait);
+}
+
+void JobActions::AwaitCancelled(const std::string& name,
+                                std::shared_ptr<JobService::JobCallback> done,
+                                absl::Time give_up) {
+  const absl::StatusOr<JobRecord> rec = store_->GetJob(name);
+  if (!rec.ok()) {
+    (*done)(WithJobName(rec.status(), name));
+    return;
+  }
+  const v1::SyncJob::State state = rec->job().state();
+  if (state == v1::SyncJob::CANCELLING || IsTerminal(state)) {
+    (*done)(CancelFinished(rec->job()));
+    return;
+  }
+  if (steps_->clock()->Now() >= give_up) {
+    (*done)(WithJobName(
+        absl::UnavailableError("the cancellation is recorded, but the leader has not carried it "
+                               "out yet (is a replica leading?); it will be: cancel again to "
+                               "see the job"),
+        name));
+    return;
+  }
+  auto look_again = [this, name, done, give_up] {
+    if (!threads_.readers->Post([this, name, done, give_up] { AwaitCancelled(name, done, give_up); })) {
+      (*done)(ServiceShuttingDown());
+    }
+  };
+  if (!threads_.timers->PostAt(steps_->clock()->Now() + kRemoteCancelPoll, look_again)) {
+    (*done)(ServiceShuttingDown());
+  }
 }
 
 void JobActions::Retry(const std::string& name, NewJob retry, absl::Time reply_by,

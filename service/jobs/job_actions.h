@@ -6,6 +6,7 @@
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_ACTIONS_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_ACTIONS_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -52,6 +53,8 @@ class JobActions {
   void Wire(Threads threads) { threads_ = threads; }
 
   void Cancel(const std::string& name, JobService::JobCallback done);
+  // Carries out a cancellation another replica recorded (leader only).
+  void CancelRequested(const std::string& name);
   void Retry(const std::string& name, NewJob retry, absl::Time reply_by,
              JobService::JobCallback done);
   void Delete(const std::string& name, JobService::StatusCallback done);
@@ -63,6 +66,13 @@ class JobActions {
   // The job as this replica knows it, else as the store has it (on a
   // reader thread); `then` gets the answer.
   void Lookup(const std::string& name, std::function<void(absl::StatusOr<v1::SyncJob>)> then);
+  // Another replica runs the job: records the cancellation for the leader,
+  // then answers once the store shows it carried out (or after a while,
+  // Unavailable: it will be, by whichever replica leads).
+  void CancelThroughStore(const std::string& name,
+                          std::shared_ptr<JobService::JobCallback> done);
+  void AwaitCancelled(const std::string& name, std::shared_ptr<JobService::JobCallback> done,
+                      absl::Time give_up);
   // Unfinished jobs on the same source that a new job would wait for.
   int JobsAhead(const v1::SyncJob& job);
 

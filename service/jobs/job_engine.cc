@@ -50,6 +50,9 @@ absl::Status JobEngine::Start() {
   readers_ = std::make_unique<Executor>(2);
   previews_ = std::make_unique<Executor>(1);
   actions_.Wire({readers_.get(), previews_.get(), intake_threads_.get(), workers_.get()});
+  if (follower_ != nullptr) {
+    follower_->OnCancelRequested([this](const std::string& name) { actions_.CancelRequested(name); });
+  }
   steps_.Wire(
       workers_.get(), [this](const std::string& name) { submitter_.Run(name); },
       [this](const std::string& name) { reconciler_.Run(name); });

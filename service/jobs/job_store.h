@@ -104,6 +104,14 @@ class JobStore {
   // delete), oldest first.
   virtual absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() = 0;
 
+  // Records, durably, that cancellation of the unfinished job `name` was
+  // asked on a replica that does not run it; the leader carries it out.
+  // Kept apart from the record UpdateJob writes (and not fenced), so the
+  // leader's writes never lose it; read back as JobRecord.cancel_requested
+  // by GetJob, ListJobs and ListUnfinishedJobs. NotFound if there is no such
+  // job; harmless to repeat.
+  virtual absl::Status RequestCancel(const std::string& name) = 0;
+
   // Deletes the record of a job that is not open (its request key is freed
   // with it). NotFound if there is none; FailedPrecondition if it is open.
   // In one statement, so a job cannot become open meanwhile.

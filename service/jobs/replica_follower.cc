@@ -72,8 +72,7 @@ void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) 
               {{"epoch", std::to_string(term)}, {"error", unfinished.status().message()}});
     return;
   }
-  steps_->Adopt(std::move(*unfinished), read_tick, 0, Leadership::Leading(term),
-                "adopted unfinished jobs", /*log_if_none=*/false);
+  AdoptAndCancel(std::move(*unfinished), read_tick, 0, Leadership::Leading(term));
   const size_t jobs = table_->Locked([](TableState& s) { return s.active.size(); });
   log::Info("leading: resumed unfinished jobs",
             {{"epoch", std::to_string(term)}, {"jobs", std::to_string(jobs)}});
@@ -87,8 +86,23 @@ void ReplicaFollower::AdoptNewJobs(uint64_t generation) {
               {{"error", unfinished.status().message()}});
     return;
   }
-  steps_->Adopt(std::move(*unfinished), read_tick, generation, std::nullopt,
-                "adopted unfinished jobs", /*log_if_none=*/false);
+  AdoptAndCancel(std::move(*unfinished), read_tick, generation, std::nullopt);
+}
+
+void ReplicaFollower::AdoptAndCancel(std::vector<JobRecord> unfinished, uint64_t read_tick,
+                                     uint64_t generation, std::optional<Leadership> become) {
+  std::vector<std::string> to_cancel;
+  for (const JobRecord& rec : unfinished) {
+    const v1::SyncJob::State state = rec.job().state();
+    if (rec.cancel_requested() &&
+        (state == v1::SyncJob::QUEUED || state == v1::SyncJob::RUNNING)) {
+      to_cancel.push_back(rec.job().name());
+    }
+  }
+  steps_->Adopt(std::move(unfinished), read_tick, generation, become, "adopted unfinished jobs",
+                /*log_if_none=*/false);
+  if (!cancel_requested_) return;
+  for (const std::string& name : to_cancel) cancel_requested_(name);
 }
 
 void ReplicaFollower::AnswerFrom(const JobRecord& rec, JobService::JobCallback& done) {

@@ -9,6 +9,8 @@
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_REPLICA_FOLLOWER_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_REPLICA_FOLLOWER_H_
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,12 @@ class ReplicaFollower {
   // Answers a caller from the store's version of its job.
   static void AnswerFrom(const JobRecord& rec, JobService::JobCallback& done);
 
+  // What the leader does with a job whose cancellation another replica
+  // recorded (JobStore::RequestCancel): cancel it here.
+  void OnCancelRequested(std::function<void(const std::string& name)> cancel) {
+    cancel_requested_ = std::move(cancel);
+  }
+
  private:
   void ChangeLeadership(const Leadership& current, int64_t term);
   void AdoptNewJobs(uint64_t generation);
@@ -51,6 +59,12 @@ class ReplicaFollower {
   bool WaitsBehindAnother(const JobRecord& rec);
   // Re-reads the jobs run elsewhere that callers or watchers here wait on.
   void FollowRemoteJobs();
+  // Adopts `unfinished` (see JobSteps::Adopt), then carries out the
+  // cancellations other replicas recorded for them.
+  void AdoptAndCancel(std::vector<JobRecord> unfinished, uint64_t read_tick, uint64_t generation,
+                      std::optional<Leadership> become);
+
+  std::function<void(const std::string& name)> cancel_requested_;
 
   JobTable* const table_;
   JobSteps* const steps_;

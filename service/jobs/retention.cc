@@ -1,5 +1,6 @@
 #include "service/jobs/retention.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,9 @@ int Retention::MaybeRun() {
   if (options.job_retention <= absl::ZeroDuration() || now < next_run_) return 0;
   const bool leading = table_->Locked([](TableState& s) { return s.leadership.leading(); });
   if (!leading) return 0;
-  next_run_ = now + options.retention_interval;
+  // A short retention is honoured promptly: at least ten looks per period.
+  next_run_ = now + std::min(options.retention_interval,
+                             std::max(absl::Seconds(1), options.job_retention / 10));
   const absl::Time cutoff = now - options.job_retention;
   const absl::StatusOr<int> deleted = store_->DeleteFinishedJobs(cutoff, options.retention_batch);
   if (!deleted.ok()) {
