@@ -114,6 +114,9 @@ class FlakyStore final : public JobStore {
     return next_->ListUnfinishedJobs();
   }
   absl::Status DeleteJob(const std::string& name) override { return next_->DeleteJob(name); }
+  absl::Status RequestCancel(const std::string& name) override {
+    return next_->RequestCancel(name);
+  }
   absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) override {
     return next_->DeleteFinishedJobs(before, limit);
   }
@@ -155,6 +158,10 @@ class LockCheckingStore final : public JobStore {
   absl::Status DeleteJob(const std::string& name) override {
     ExpectTableUnlocked("JobStore::DeleteJob");
     return next_->DeleteJob(name);
+  }
+  absl::Status RequestCancel(const std::string& name) override {
+    ExpectTableUnlocked("JobStore::RequestCancel");
+    return next_->RequestCancel(name);
   }
   absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) override {
     ExpectTableUnlocked("JobStore::DeleteFinishedJobs");
@@ -1625,6 +1632,43 @@ TEST_F(ReplicatedEngineTest, OnlyTheLeaderCallsUpstreamAndAJobSentToAFollowerIsS
   auto got = Get(*b.engine, job->name());
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->state(), v1::SyncJob::SUCCEEDED);
+}
+
+TEST_F(ReplicatedEngineTest, ACancelAskedOnAFollowerIsCarriedOutByTheLeader) {
+  Replica& a = AddReplica("a");
+  Replica& b = AddReplica("b");
+  ASSERT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
+  fake_.HoldSync();
+  Replies first;
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::Now() + absl::Milliseconds(20),
+                   first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  Replies second;
+  b.engine->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  auto queued = second.First();
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  ASSERT_EQ(queued->state(), v1::SyncJob::QUEUED);
+  ASSERT_TRUE(WaitFor([&] {
+    auto rec = Stored(queued->name());
+    return rec.ok() && Get(*a.engine, queued->name()).ok();
+  }));
+
+  Replies cancel;
+  b.engine->Cancel(queued->name(), cancel.Callback());
+  auto cancelled = cancel.First();
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::SyncJob::CANCELLED);
+  auto stored = Stored(queued->name());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->job().state(), v1::SyncJob::CANCELLED);
+  EXPECT_TRUE(stored->cancel_requested());
+
+  fake_.ReleaseSync();
+  auto running = first.First();
+  ASSERT_TRUE(running.ok());
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(fake_.sync_count(), 1);  // the cancelled job was never sent
+  EXPECT_EQ(b.engine->stats().sync_calls, 0);
 }
 
 TEST_F(ReplicatedEngineTest, FollowerAnswersQueuedByReplyByWhenNobodyLeads) {

@@ -15,8 +15,13 @@
 //   - anywhere else, e.g. mid-poll (200 ms poll interval).
 // Callers retry with the same request_id until the service answers, as the
 // API asks, so the request-id idempotency is exercised across crashes too.
+// A share of the jobs is cancelled at a random moment after it was
+// accepted (QUEUED, in flight, or RUNNING), retried the same way: a job
+// answered CANCELLED is never executed, and no copy of a cancelled job is
+// left upstream at the end.
 //
 // Knobs (tests/e2e/README.md): BPS_CRASH_JOBS, BPS_CRASH_KILLS,
+// BPS_CRASH_CANCEL_PERCENT (share of jobs cancelled, default 25),
 // BPS_CRASH_SEED (the plan's RNG seed; printed, so a failing run can be
 // replayed; the process timing itself is not deterministic).
 #include <gmock/gmock.h>
@@ -51,9 +56,13 @@ struct PlannedJob {
   std::string blueprint_id;
   std::vector<std::string> destinations;
   std::string request_id;
+  bool cancel = false;  // the plan cancels it once accepted
   // Set by the submitter that got the answer.
   std::string name;
   int attempts = 0;
+  // Set by the canceller: the state its cancel was answered with (or
+  // "FAILED_PRECONDITION" when the job had already finished).
+  std::string cancel_answer;
 };
 
 std::string Uuid(std::mt19937_64& rng) {
@@ -84,6 +93,7 @@ class CrashRestartE2eTest : public E2eTest {
 TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
   const int jobs_n = static_cast<int>(EnvInt("BPS_CRASH_JOBS", 60));
   const int kills_n = static_cast<int>(EnvInt("BPS_CRASH_KILLS", 20));
+  const int cancel_percent = static_cast<int>(EnvInt("BPS_CRASH_CANCEL_PERCENT", 25));
   const uint64_t seed =
       static_cast<uint64_t>(EnvInt("BPS_CRASH_SEED", absl::ToUnixMicros(absl::Now()) % 1000000000));
   ASSERT_GT(jobs_n, 0);
@@ -126,6 +136,7 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
   // the earlier job's copies for its own).
   std::vector<PlannedJob> plan(jobs_n);
   std::map<std::string, int> per_source;
+  int planned_cancels = 0;
   for (PlannedJob& j : plan) {
     const auto& [region, id] = sources[rng() % sources.size()];
     const auto& sets = region_sets.at(region);
@@ -133,6 +144,8 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
     j.blueprint_id = id;
     j.destinations = sets[rng() % sets.size()];
     j.request_id = Uuid(rng);
+    j.cancel = static_cast<int>(rng() % 100) < cancel_percent;
+    planned_cancels += j.cancel ? 1 : 0;
     ++per_source[region + "/" + id];
   }
 
@@ -198,6 +211,54 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
     });
   }
 
+  // The canceller: each planned cancel, a random moment after its job was
+  // accepted, retried through kills like the submissions.
+  std::atomic<int> cancels_answered{0};
+  std::thread canceller([&] {
+    std::mt19937_64 local(seed * 77);
+    for (int i = 0; i < jobs_n; ++i) {
+      if (!plan[i].cancel) continue;
+      std::string name;
+      while (name.empty() && absl::Now() < submit_deadline) {
+        {
+          absl::MutexLock lock(&plan_mu);
+          name = plan[i].name;
+        }
+        if (name.empty()) absl::SleepFor(absl::Milliseconds(20));
+      }
+      if (name.empty()) return;  // the submitter reports it
+      absl::SleepFor(absl::Milliseconds(local() % 1500));
+      v1::CancelSyncJobRequest request;
+      request.set_name(name);
+      for (;;) {
+        SyncJob job;
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(3)));
+        grpc::Status s = CurrentStub()->CancelSyncJob(&context, request, &job);
+        const bool answered =
+            s.ok() || s.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+        const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           s.error_code() == grpc::StatusCode::CANCELLED;
+        {
+          absl::MutexLock lock(&plan_mu);
+          if (answered) {
+            plan[i].cancel_answer =
+                s.ok() ? SyncJob::State_Name(job.state()) : "FAILED_PRECONDITION";
+            ++cancels_answered;
+          } else if (!retry) {
+            submit_errors.push_back(
+                absl::StrCat("cancel of job ", i, ": ", s.error_code(), " ", s.error_message()));
+          } else if (absl::Now() > submit_deadline) {
+            submit_errors.push_back(absl::StrCat("cancel of job ", i, ": never answered"));
+          }
+        }
+        if (answered || !retry || absl::Now() > submit_deadline) break;
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+    }
+  });
+
   // The chaos: kill at random moments, restart on the same store.
   int kills = 0, restarts = 0, kills_after_accept = 0;
   for (int k = 0; k < kills_n; ++k) {
@@ -223,6 +284,7 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
     ++restarts;
   }
   for (std::thread& t : submitters) t.join();
+  canceller.join();
   for (const std::string& e : submit_errors) ADD_FAILURE() << e;
   ASSERT_EQ(accepted.load(), jobs_n) << "every planned job must be accepted eventually";
 
@@ -274,15 +336,49 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
   BPS_ASSERT_OK(stats.status());
   const ExecutionAudit audit = AuditExecutions(jobs, stats->sync_submissions);
   for (const std::string& p : audit.problems) ADD_FAILURE() << p;
+  std::map<std::string, const PlannedJob*> planned_by_name;
+  for (const PlannedJob& j : plan) planned_by_name[j.name] = &j;
+  int cancelled = 0, cancelled_unsent = 0, executed_total = 0;
   for (const SyncJob& j : jobs) {
     EXPECT_TRUE(IsTerminalJobState(j.state())) << "never finished: " << j.ShortDebugString();
     const int executed = audit.executed.count(j.name()) ? audit.executed.at(j.name()) : 0;
+    executed_total += executed;
     EXPECT_LE(executed, 1) << "executed more than once: " << j.ShortDebugString();
-    // Every job here is valid and its source exists: it must have been
-    // submitted (exactly once) and have succeeded.
+    const PlannedJob* p = planned_by_name.count(j.name()) ? planned_by_name[j.name()] : nullptr;
+    if (j.state() == SyncJob::CANCELLED) {
+      ASSERT_NE(p, nullptr);
+      EXPECT_TRUE(p->cancel) << "cancelled without being asked: " << j.ShortDebugString();
+      ++cancelled;
+      cancelled_unsent += executed == 0 ? 1 : 0;
+      // A cancel answered CANCELLED promised that nothing would be sent.
+      if (p->cancel_answer == "CANCELLED") {
+        EXPECT_EQ(executed, 0) << "sent after its cancel was answered: " << j.ShortDebugString();
+      }
+      // Nothing of a cancelled job is left upstream.
+      for (const auto& d : j.destinations()) {
+        if (d.blueprint_id().empty()) continue;
+        EXPECT_TRUE(d.copy_cleanup() == v1::Destination::DELETED ||
+                    d.copy_cleanup() == v1::Destination::ALREADY_GONE)
+            << j.ShortDebugString();
+        auto upstream = admin().Blueprints(d.region());
+        BPS_ASSERT_OK(upstream.status());
+        for (const EmulatorBlueprint& b : *upstream) {
+          EXPECT_NE(b.id, d.blueprint_id()) << "copy of a cancelled job left: "
+                                            << j.ShortDebugString();
+        }
+      }
+      continue;
+    }
+    // Every other job here is valid and its source exists: it must have
+    // been submitted (exactly once) and have succeeded.
     EXPECT_EQ(executed, 1) << "never executed: " << j.ShortDebugString();
     EXPECT_EQ(j.state(), SyncJob::SUCCEEDED) << j.ShortDebugString();
+    if (p != nullptr && p->cancel) {
+      EXPECT_EQ(p->cancel_answer, "FAILED_PRECONDITION")
+          << "a cancel was accepted but the job " << SyncJob::State_Name(j.state());
+    }
   }
+  EXPECT_EQ(audit.orphans, 0);
 
   // How the kills landed, from the servers' own logs.
   const int64_t resumed_reconciling =
@@ -304,14 +400,18 @@ TEST_F(CrashRestartE2eTest, RandomSigkillsLoseNoJobAndNeverSubmitTwice) {
       "reconciled as not executed (resubmitted)=%d, as executed (adopted)=%d\n"
       "[crash] SyncBlueprint received=%d executed=%d throttled=%d errors=%d (%.2f received per "
       "job); executed per job: max=%d; orphan executions=%d; DescribeBlueprints received=%d\n"
+      "[crash] cancels asked=%d answered=%d; cancelled=%d (never sent: %d)\n"
       "[crash] terminal states: %s; wall time %s\n",
       seed, jobs_n, per_source.size(), max_per_source, kills, kills_after_accept, restarts,
       rpc_failures.load(), resumed_reconciling, reconciled_not_executed, reconciled_executed,
       sync.received, sync.executed, sync.throttled, sync.errors,
       static_cast<double>(sync.received) / jobs_n, audit.max_executed_per_job, audit.orphans,
-      describe.received, FormatCounts(states),
+      describe.received, planned_cancels, cancels_answered.load(), cancelled, cancelled_unsent,
+      FormatCounts(states),
       absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(100))));
-  EXPECT_EQ(sync.executed, jobs_n) << "one executed SyncBlueprint per job, no more, no less";
+  EXPECT_EQ(sync.executed, executed_total) << "every execution belongs to one job";
+  EXPECT_EQ(sync.executed, jobs_n - cancelled_unsent)
+      << "one executed SyncBlueprint per job that was not cancelled before it was sent";
   EXPECT_EQ(restarts, kills_n);
   // The run proved what it is for only if some kill fell between the
   // SUBMITTING write and the recorded answer (the server pacing submissions

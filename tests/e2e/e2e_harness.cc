@@ -339,7 +339,7 @@ std::string SeedJson(const std::string& region, const std::vector<std::string>& 
 }
 
 bool IsTerminalJobState(v1::SyncJob::State s) {
-  return s == v1::SyncJob::SUCCEEDED || s == v1::SyncJob::FAILED;
+  return s == v1::SyncJob::SUCCEEDED || s == v1::SyncJob::FAILED || s == v1::SyncJob::CANCELLED;
 }
 
 }  // namespace blueprintsync::testing
