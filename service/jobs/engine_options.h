@@ -78,6 +78,7 @@ struct JobEngineStats {
   // Active jobs by the state callers see.
   int64_t queued_jobs = 0;
   int64_t running_jobs = 0;
+  int64_t cancelling_jobs = 0;
   // -1: single replica (always leads); 0: not leading; else the lease epoch.
   int64_t leader_term = 0;
   int64_t leadership_changes = 0;  // times this engine took or lost the lead

@@ -230,6 +230,7 @@ JobEngineStats JobEngine::stats() const {
       const v1::SyncJob::State state = e.rec.job().state();
       if (state == v1::SyncJob::QUEUED) ++out.queued_jobs;
       if (state == v1::SyncJob::RUNNING) ++out.running_jobs;
+      if (state == v1::SyncJob::CANCELLING) ++out.cancelling_jobs;
     }
     out.cleanup_jobs = static_cast<int64_t>(s.cleaning.size());
     return out;

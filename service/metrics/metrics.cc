@@ -82,6 +82,22 @@ class PulledMetrics final : public prometheus::Collectable {
     credential_failures_.push_back(std::move(source));
   }
 
+  static prometheus::MetricFamily Single(const char* name, const char* help,
+                                         prometheus::MetricType type, int64_t value) {
+    prometheus::MetricFamily f;
+    f.name = name;
+    f.help = help;
+    f.type = type;
+    prometheus::ClientMetric m;
+    if (type == prometheus::MetricType::Counter) {
+      m.counter.value = static_cast<double>(value);
+    } else {
+      m.gauge.value = static_cast<double>(value);
+    }
+    f.metric.push_back(std::move(m));
+    return f;
+  }
+
   std::vector<prometheus::MetricFamily> Collect() const override {
     // Sources run under mu_ and take their own locks (the engine's); they
     // must not call back into Metrics.
@@ -95,7 +111,9 @@ class PulledMetrics final : public prometheus::Collectable {
     ActiveJobCounts counts;
     if (active_jobs_) counts = active_jobs_();
     for (const auto& [state, value] :
-         {std::pair<const char*, int64_t>{"QUEUED", counts.queued}, {"RUNNING", counts.running}}) {
+         {std::pair<const char*, int64_t>{"QUEUED", counts.queued},
+          {"RUNNING", counts.running},
+          {"CANCELLING", counts.cancelling}}) {
       prometheus::ClientMetric m;
       m.label.push_back({"state", state});
       m.gauge.value = static_cast<double>(value);
@@ -111,6 +129,24 @@ class PulledMetrics final : public prometheus::Collectable {
     l.gauge.value = active_jobs_ && !counts.leader ? 0 : 1;
     leader.metric.push_back(std::move(l));
     out.push_back(std::move(leader));
+
+    out.push_back(Single("blueprintsync_jobs_cleaning_up",
+                         "Finished jobs with unwanted copies still to delete",
+                         prometheus::MetricType::Gauge, counts.cleaning_up));
+    out.push_back(Single("blueprintsync_copies_deleted_total",
+                         "Unwanted copies (failed destinations, cancelled jobs) deleted upstream",
+                         prometheus::MetricType::Counter, counts.copies_deleted));
+    out.push_back(Single("blueprintsync_copy_delete_failures_total",
+                         "DeleteBlueprints attempts for unwanted copies that failed (retried)",
+                         prometheus::MetricType::Counter, counts.copy_delete_failures));
+    out.push_back(Single("blueprintsync_copy_deletes_abandoned_total",
+                         "Unwanted copies given up on (cleanup window passed)",
+                         prometheus::MetricType::Counter, counts.copy_deletes_abandoned));
+    out.push_back(Single("blueprintsync_jobs_cancelled_total", "Jobs cancelled by callers",
+                         prometheus::MetricType::Counter, counts.jobs_cancelled));
+    out.push_back(Single("blueprintsync_job_records_deleted_total",
+                         "Job records deleted (DeleteSyncJob and retention)",
+                         prometheus::MetricType::Counter, counts.job_records_deleted));
 
     prometheus::MetricFamily cred;
     cred.name = "blueprintsync_credential_refresh_failures_total";
@@ -333,7 +369,8 @@ void Metrics::OnJobFinished(const v1::SyncJob& job) {
   if (!job.has_submit_time()) return;
   const absl::Time submitted = jobs::FromProto(job.submit_time());
   for (const v1::Destination& d : job.destinations()) {
-    if (!jobs::IsTerminal(d.state())) continue;
+    // A cancelled destination did not end by itself: not a sync duration.
+    if (!jobs::IsTerminal(d.state()) || d.state() == v1::Destination::CANCELLED) continue;
     impl_->destination_seconds
         .Add({{"region", impl_->regions.Admit(d.region())}}, DestinationBuckets())
         .Observe(Seconds(jobs::FromProto(d.update_time()) - submitted));

@@ -49,6 +49,15 @@ struct GrpcMethodLabels {
 struct ActiveJobCounts {
   int64_t queued = 0;
   int64_t running = 0;
+  int64_t cancelling = 0;
+  // Finished jobs with copies still to delete.
+  int64_t cleaning_up = 0;
+  // Cumulative since the process started.
+  int64_t copies_deleted = 0;
+  int64_t copy_delete_failures = 0;
+  int64_t copy_deletes_abandoned = 0;
+  int64_t jobs_cancelled = 0;
+  int64_t job_records_deleted = 0;
   // This replica calls Tencent Cloud (the only replica, or the lease holder).
   bool leader = true;
 };

@@ -149,6 +149,36 @@ TEST(MetricsTest, PulledSources) {
   EXPECT_EQ(PrometheusText(m.TextExposition()).Sum("blueprintsync_jobs"), 0);
 }
 
+TEST(MetricsTest, LifecycleSeriesExistBeforeTheirFirstEventAndFollowTheSource) {
+  Metrics m;
+  PrometheusText before(m.TextExposition());
+  for (const char* name :
+       {"blueprintsync_jobs_cleaning_up", "blueprintsync_copies_deleted_total",
+        "blueprintsync_copy_delete_failures_total", "blueprintsync_copy_deletes_abandoned_total",
+        "blueprintsync_jobs_cancelled_total", "blueprintsync_job_records_deleted_total"}) {
+    EXPECT_EQ(before.Matching(name, {}).size(), 1u) << name;
+    EXPECT_EQ(before.Sum(name), 0) << name;
+  }
+  ActiveJobCounts counts;
+  counts.cancelling = 1;
+  counts.cleaning_up = 2;
+  counts.copies_deleted = 3;
+  counts.copy_delete_failures = 4;
+  counts.copy_deletes_abandoned = 5;
+  counts.jobs_cancelled = 6;
+  counts.job_records_deleted = 7;
+  m.SetActiveJobsSource([&] { return counts; });
+  PrometheusText t(m.TextExposition());
+  EXPECT_EQ(t.Sum("blueprintsync_jobs", {{"state", "CANCELLING"}}), 1);
+  EXPECT_EQ(t.Sum("blueprintsync_jobs_cleaning_up"), 2);
+  EXPECT_EQ(t.Sum("blueprintsync_copies_deleted_total"), 3);
+  EXPECT_EQ(t.Sum("blueprintsync_copy_delete_failures_total"), 4);
+  EXPECT_EQ(t.Sum("blueprintsync_copy_deletes_abandoned_total"), 5);
+  EXPECT_EQ(t.Sum("blueprintsync_jobs_cancelled_total"), 6);
+  EXPECT_EQ(t.Sum("blueprintsync_job_records_deleted_total"), 7);
+  m.SetActiveJobsSource(nullptr);
+}
+
 TEST(MetricsTest, ServesOverHttpAndRefusesABusyPort) {
   Metrics m;
   m.OnRetry("DescribeRegions");

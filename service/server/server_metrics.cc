@@ -14,7 +14,18 @@ EngineMetricsSources::EngineMetricsSources(metrics::Metrics* metrics, const jobs
     : metrics_(metrics) {
   metrics_->SetActiveJobsSource([engine] {
     const jobs::JobEngineStats stats = engine->stats();
-    return metrics::ActiveJobCounts{stats.queued_jobs, stats.running_jobs, stats.leader_term != 0};
+    metrics::ActiveJobCounts counts;
+    counts.queued = stats.queued_jobs;
+    counts.running = stats.running_jobs;
+    counts.cancelling = stats.cancelling_jobs;
+    counts.cleaning_up = stats.cleanup_jobs;
+    counts.copies_deleted = stats.copies_deleted;
+    counts.copy_delete_failures = stats.copy_delete_failures;
+    counts.copy_deletes_abandoned = stats.copy_deletes_abandoned;
+    counts.jobs_cancelled = stats.jobs_cancelled;
+    counts.job_records_deleted = stats.jobs_deleted;
+    counts.leader = stats.leader_term != 0;
+    return counts;
   });
   metrics_->AddCredentialRefreshFailuresSource([credentials = std::move(credentials)] {
     return static_cast<uint64_t>(tencent::CredentialRefreshFailures(*credentials));
