@@ -115,36 +115,12 @@ class LighthouseHttpClient final : public LighthouseClient {
   // answer ResourceNotFound, never remove anything else.
   absl::StatusOr<DeleteBlueprintsResponse> DeleteBlueprints(const DeleteBlueprintsRequest& request,
                                                             const CallOptions& options) override {
-    if (absl::Status s = Validate(request); !s.ok()) return s;
+    if (absl::Status s = ValidateDeleteBlueprints(request); !s.ok()) return s;
     return Send(kDeleteBlueprints, request.region, json::EncodeDeleteBlueprints(request),
                 Idempotency::kIdempotent, options, json::DecodeDeleteBlueprints);
   }
 
  private:
-  static absl::Status Validate(const DeleteBlueprintsRequest& request) {
-    if (request.region.empty()) {
-      return InvalidArgument(kDeleteBlueprints, "region: required (the blueprints' region)");
-    }
-    // An empty list is refused rather than skipped: the caller asked to
-    // delete nothing, which is a bug worth seeing, not a call worth paying.
-    if (request.blueprint_ids.empty() ||
-        request.blueprint_ids.size() > static_cast<size_t>(kMaxDeleteIds)) {
-      return InvalidArgument(kDeleteBlueprints,
-                             absl::StrCat("blueprint_ids: must hold 1 to ", kMaxDeleteIds,
-                                          " ids, got ", request.blueprint_ids.size()));
-    }
-    for (size_t i = 0; i < request.blueprint_ids.size(); ++i) {
-      if (!LooksLikeBlueprintId(request.blueprint_ids[i])) {
-        return InvalidArgument(
-            kDeleteBlueprints,
-            absl::StrCat("blueprint_ids[", i, "]: ", Quote(request.blueprint_ids[i]),
-                         " is not a blueprint id (\"lhbp-\" followed by 1 to ",
-                         kMaxBlueprintIdSuffix, " of [a-z0-9])"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
   static absl::Status Validate(const DescribeBlueprintsRequest& request) {
     if (request.blueprint_ids.size() > static_cast<size_t>(kMaxDescribeIds)) {
       return InvalidArgument(kDescribeBlueprints,
@@ -231,6 +207,30 @@ class LighthouseHttpClient final : public LighthouseClient {
 };
 
 }  // namespace
+
+absl::Status ValidateDeleteBlueprints(const DeleteBlueprintsRequest& request) {
+  if (request.region.empty()) {
+    return InvalidArgument(kDeleteBlueprints, "region: required (the blueprints' region)");
+  }
+  // An empty list is refused rather than skipped: the caller asked to
+  // delete nothing, which is a bug worth seeing, not a call worth paying.
+  if (request.blueprint_ids.empty() ||
+      request.blueprint_ids.size() > static_cast<size_t>(kMaxDeleteIds)) {
+    return InvalidArgument(kDeleteBlueprints,
+                           absl::StrCat("blueprint_ids: must hold 1 to ", kMaxDeleteIds,
+                                        " ids, got ", request.blueprint_ids.size()));
+  }
+  for (size_t i = 0; i < request.blueprint_ids.size(); ++i) {
+    if (!LooksLikeBlueprintId(request.blueprint_ids[i])) {
+      return InvalidArgument(
+          kDeleteBlueprints,
+          absl::StrCat("blueprint_ids[", i, "]: ", Quote(request.blueprint_ids[i]),
+                       " is not a blueprint id (\"lhbp-\" followed by 1 to ", kMaxBlueprintIdSuffix,
+                       " of [a-z0-9])"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
     const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,

@@ -73,6 +73,12 @@ struct LighthouseClientOptions {
   std::shared_ptr<CallObserver> observer;
 };
 
+// The local checks DeleteBlueprints makes before anything is sent: OK, or
+// the kLocal ClientError.InvalidArgument status (INVALID_ARGUMENT) naming
+// the field. Exposed so that fakes standing in for the stack refuse what it
+// would refuse.
+absl::Status ValidateDeleteBlueprints(const DeleteBlueprintsRequest& request);
+
 // The single-attempt client: signs, sends, decodes. Exposed for tests.
 std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
     const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
