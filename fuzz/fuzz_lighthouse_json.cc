@@ -1,7 +1,7 @@
 // Fuzz target: the decoders of Tencent Cloud answers
 // (service/tencent/lighthouse_json.h and api_envelope.h), whose input is
-// whatever the network returned. Every input goes through all three Decode*
-// functions and DecodeErrorEnvelope. Besides "no crash, leak or UB", it
+// whatever the network returned. Every input goes through every Decode*
+// function and DecodeErrorEnvelope. Besides "no crash, leak or UB", it
 // checks the contract the callers rely on:
 //   - a success has a non-empty RequestId and only non-empty ids/regions;
 //   - a failure always carries an ApiError (GetApiError), of kind kApi (a
@@ -106,6 +106,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     } else {
       CheckFailure(r.status(), "DescribeRegions", envelope);
+    }
+  }
+  {
+    const std::optional<ApiError> envelope = json::DecodeErrorEnvelope("DeleteBlueprints", body);
+    auto r = json::DecodeDeleteBlueprints(body);
+    if (r.ok()) {
+      CheckSuccessRequestId(r->request_id, envelope);
+    } else {
+      CheckFailure(r.status(), "DeleteBlueprints", envelope);
     }
   }
   return 0;

@@ -85,6 +85,10 @@ constexpr CodeRule kApiRules[] = {
     {"UnsupportedOperation", absl::StatusCode::kFailedPrecondition},
     {"ResourceInsufficient", absl::StatusCode::kFailedPrecondition},
     {"OperationDenied", absl::StatusCode::kFailedPrecondition},
+    // DeleteBlueprints on a blueprint still in use (a sync from it, an
+    // instance): the use has to end first. Spelled out although the family
+    // entry covers it, so that it cannot drift to ABORTED with ResourceInUse.
+    {"UnsupportedOperation.BlueprintOccupied", absl::StatusCode::kFailedPrecondition},
 };
 
 absl::StatusCode ApiCodeToStatus(std::string_view code) {

@@ -154,6 +154,7 @@ TEST(CanonicalCodeTest, ApiCodes) {
       {"FailedOperation.UnableToSyncBlueprint", absl::StatusCode::kFailedPrecondition},
       {"UnsupportedOperation", absl::StatusCode::kFailedPrecondition},
       {"UnsupportedOperation.BlueprintCurStateInvalid", absl::StatusCode::kFailedPrecondition},
+      {"UnsupportedOperation.BlueprintOccupied", absl::StatusCode::kFailedPrecondition},
       {"ResourceInsufficient", absl::StatusCode::kFailedPrecondition},
       {"OperationDenied", absl::StatusCode::kFailedPrecondition},
       {"OperationDenied.Other", absl::StatusCode::kFailedPrecondition},

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "service/tencent/api_call.h"
 #include "service/tencent/api_error.h"
@@ -18,11 +19,18 @@ namespace {
 constexpr char kSyncBlueprint[] = "SyncBlueprint";
 constexpr char kDescribeBlueprints[] = "DescribeBlueprints";
 constexpr char kDescribeRegions[] = "DescribeRegions";
+constexpr char kDeleteBlueprints[] = "DeleteBlueprints";
 
 constexpr int kMaxDescribeFilters = 10;
 constexpr int kMaxFilterValues = 100;
 constexpr int64_t kMaxDescribeLimit = 100;
 constexpr int kMaxSyncDestinations = 10;
+// Longest id suffix accepted locally. Tencent's ids have 8 characters today;
+// the bound only keeps nonsense from being sent, not future ids out.
+constexpr size_t kMaxBlueprintIdSuffix = 32;
+// Caller-supplied values quoted in messages are cut here: a megabyte of
+// garbage is not worth echoing back.
+constexpr size_t kMaxQuotedLength = 64;
 
 absl::Status LocalError(std::string_view action, std::string code, std::string message) {
   ApiError error;
@@ -35,6 +43,28 @@ absl::Status LocalError(std::string_view action, std::string code, std::string m
 
 absl::Status InvalidArgument(std::string_view action, std::string message) {
   return LocalError(action, "ClientError.InvalidArgument", std::move(message));
+}
+
+std::string Quote(std::string_view value) {
+  // Debian's Abseil has its own absl::string_view; convert explicitly.
+  const absl::string_view v(value.data(), value.size());
+  if (v.size() <= kMaxQuotedLength) return absl::StrCat("\"", absl::CEscape(v), "\"");
+  return absl::StrCat("\"", absl::CEscape(v.substr(0, kMaxQuotedLength)), "\"... (", v.size(),
+                      " bytes)");
+}
+
+// "lhbp-" followed by 1 to kMaxBlueprintIdSuffix of [a-z0-9]: what a
+// blueprint id can look like, checked before anything is sent so that a
+// typo costs no call (and can never match something unintended).
+bool LooksLikeBlueprintId(std::string_view id) {
+  constexpr std::string_view kPrefix = "lhbp-";
+  if (id.substr(0, kPrefix.size()) != kPrefix) return false;
+  const std::string_view suffix = id.substr(kPrefix.size());
+  if (suffix.empty() || suffix.size() > kMaxBlueprintIdSuffix) return false;
+  for (char c : suffix) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
 }
 
 // The single-attempt client: validates, builds the action's JSON, sends it
@@ -79,6 +109,15 @@ class LighthouseHttpClient final : public LighthouseClient {
                                                           const CallOptions& options) override {
     return Send(kDescribeRegions, region, json::EncodeDescribeRegions(), Idempotency::kIdempotent,
                 options, json::DecodeDescribeRegions);
+  }
+
+  // Idempotent on the wire: a repeated delete of the same ids can only
+  // answer ResourceNotFound, never remove anything else.
+  absl::StatusOr<DeleteBlueprintsResponse> DeleteBlueprints(const DeleteBlueprintsRequest& request,
+                                                            const CallOptions& options) override {
+    if (absl::Status s = ValidateDeleteBlueprints(request); !s.ok()) return s;
+    return Send(kDeleteBlueprints, request.region, json::EncodeDeleteBlueprints(request),
+                Idempotency::kIdempotent, options, json::DecodeDeleteBlueprints);
   }
 
  private:
@@ -169,6 +208,30 @@ class LighthouseHttpClient final : public LighthouseClient {
 
 }  // namespace
 
+absl::Status ValidateDeleteBlueprints(const DeleteBlueprintsRequest& request) {
+  if (request.region.empty()) {
+    return InvalidArgument(kDeleteBlueprints, "region: required (the blueprints' region)");
+  }
+  // An empty list is refused rather than skipped: the caller asked to
+  // delete nothing, which is a bug worth seeing, not a call worth paying.
+  if (request.blueprint_ids.empty() ||
+      request.blueprint_ids.size() > static_cast<size_t>(kMaxDeleteIds)) {
+    return InvalidArgument(kDeleteBlueprints,
+                           absl::StrCat("blueprint_ids: must hold 1 to ", kMaxDeleteIds,
+                                        " ids, got ", request.blueprint_ids.size()));
+  }
+  for (size_t i = 0; i < request.blueprint_ids.size(); ++i) {
+    if (!LooksLikeBlueprintId(request.blueprint_ids[i])) {
+      return InvalidArgument(
+          kDeleteBlueprints,
+          absl::StrCat("blueprint_ids[", i, "]: ", Quote(request.blueprint_ids[i]),
+                       " is not a blueprint id (\"lhbp-\" followed by 1 to ", kMaxBlueprintIdSuffix,
+                       " of [a-z0-9])"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
     const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
     std::shared_ptr<HttpTransport> transport, Clock* clock) {
@@ -231,6 +294,12 @@ absl::StatusOr<DescribeRegionsResponse> RateLimitedLighthouseClient::DescribeReg
                [&] { return next_->DescribeRegions(region, options); });
 }
 
+absl::StatusOr<DeleteBlueprintsResponse> RateLimitedLighthouseClient::DeleteBlueprints(
+    const DeleteBlueprintsRequest& request, const CallOptions& options) {
+  return Paced(*limiters_, kDeleteBlueprints, options.deadline,
+               [&] { return next_->DeleteBlueprints(request, options); });
+}
+
 // --- Observed attempts (below the rate limiter, so pacing waits are not timed) ---
 
 namespace {
@@ -253,6 +322,10 @@ class ObservedLighthouseClient final : public LighthouseClient {
   absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
                                                           const CallOptions& options) override {
     return Observe(kDescribeRegions, [&] { return next_->DescribeRegions(region, options); });
+  }
+  absl::StatusOr<DeleteBlueprintsResponse> DeleteBlueprints(const DeleteBlueprintsRequest& request,
+                                                            const CallOptions& options) override {
+    return Observe(kDeleteBlueprints, [&] { return next_->DeleteBlueprints(request, options); });
   }
 
  private:
@@ -330,6 +403,18 @@ absl::StatusOr<DescribeRegionsResponse> RetryingLighthouseClient::DescribeRegion
     const std::string& region, const CallOptions& options) {
   return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options, observer_.get(),
                         kDescribeRegions, [&] { return next_->DescribeRegions(region, options); });
+}
+
+// Retried like a read: repeating a delete that already ran answers
+// ResourceNotFound.PrivateBlueprintNotFound, so even an outcome-unknown
+// failure may be sent again. The price is that NOT_FOUND after retries can
+// mean "our own earlier attempt deleted it"; callers deleting their own
+// copies take NOT_FOUND as done.
+absl::StatusOr<DeleteBlueprintsResponse> RetryingLighthouseClient::DeleteBlueprints(
+    const DeleteBlueprintsRequest& request, const CallOptions& options) {
+  return RunWithRetries(policy_, *clock_, Idempotency::kIdempotent, options, observer_.get(),
+                        kDeleteBlueprints,
+                        [&] { return next_->DeleteBlueprints(request, options); });
 }
 
 std::unique_ptr<LighthouseClient> MakeLighthouseClient(

@@ -52,7 +52,11 @@ class LighthouseClient {
   virtual absl::StatusOr<DescribeRegionsResponse> DescribeRegions(
       const std::string& region, const CallOptions& options = {}) = 0;
   // Safe to repeat: deleting a blueprint that is already gone answers
-  // ResourceNotFound.PrivateBlueprintNotFound.
+  // ResourceNotFound.PrivateBlueprintNotFound (NOT_FOUND), so the retrying
+  // layer resends it like a read. All or nothing upstream: one id that cannot
+  // be deleted fails the whole call. Validated locally first (region, 1 to
+  // kMaxDeleteIds ids, each "lhbp-" + [a-z0-9]{1,32}): InvalidArgument
+  // naming the field, nothing sent.
   virtual absl::StatusOr<DeleteBlueprintsResponse> DeleteBlueprints(
       const DeleteBlueprintsRequest& request, const CallOptions& options = {}) = 0;
 };
@@ -69,6 +73,12 @@ struct LighthouseClientOptions {
   std::shared_ptr<CallObserver> observer;
 };
 
+// The local checks DeleteBlueprints makes before anything is sent: OK, or
+// the kLocal ClientError.InvalidArgument status (INVALID_ARGUMENT) naming
+// the field. Exposed so that fakes standing in for the stack refuse what it
+// would refuse.
+absl::Status ValidateDeleteBlueprints(const DeleteBlueprintsRequest& request);
+
 // The single-attempt client: signs, sends, decodes. Exposed for tests.
 std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
     const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
@@ -84,6 +94,8 @@ class RateLimitedLighthouseClient final : public LighthouseClient {
       const DescribeBlueprintsRequest& request, const CallOptions& options) override;
   absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
                                                           const CallOptions& options) override;
+  absl::StatusOr<DeleteBlueprintsResponse> DeleteBlueprints(const DeleteBlueprintsRequest& request,
+                                                            const CallOptions& options) override;
 
  private:
   std::unique_ptr<LighthouseClient> next_;
@@ -100,6 +112,8 @@ class RetryingLighthouseClient final : public LighthouseClient {
       const DescribeBlueprintsRequest& request, const CallOptions& options) override;
   absl::StatusOr<DescribeRegionsResponse> DescribeRegions(const std::string& region,
                                                           const CallOptions& options) override;
+  absl::StatusOr<DeleteBlueprintsResponse> DeleteBlueprints(const DeleteBlueprintsRequest& request,
+                                                            const CallOptions& options) override;
 
  private:
   std::unique_ptr<LighthouseClient> next_;

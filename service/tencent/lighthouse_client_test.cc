@@ -4,9 +4,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -39,6 +41,7 @@ constexpr char kSyncOk[] =
     R"({"Region":"ap-hongkong","BlueprintId":"lhbp-lfle246l"}],"RequestId":"e35a5b7b-4dfa-49f8-8729-ba5c504807e0"}})";
 constexpr char kDescribeOk[] =
     R"({"Response":{"TotalCount":1,"BlueprintSet":[{"BlueprintId":"lhbp-ls883feh","BlueprintState":"NORMAL"}],"RequestId":"d-1"}})";
+constexpr char kDeleteOk[] = R"({"Response":{"RequestId":"del-1"}})";
 constexpr char kRegionsOk[] =
     R"({"Response":{"TotalCount":1,"RegionSet":[{"Region":"ap-beijing","RegionName":"Beijing","RegionState":"AVAILABLE","IsChinaMainland":true}],"RequestId":"g-1"}})";
 
@@ -92,6 +95,13 @@ DescribeBlueprintsRequest DescribeRequest() {
   DescribeBlueprintsRequest r;
   r.region = "ap-singapore";
   r.blueprint_ids = {"lhbp-ls883feh"};
+  return r;
+}
+
+DeleteBlueprintsRequest DeleteRequest() {
+  DeleteBlueprintsRequest r;
+  r.region = "ap-shanghai";
+  r.blueprint_ids = {"lhbp-lf3gjs2f", "lhbp-lfle246l"};
   return r;
 }
 
@@ -210,6 +220,122 @@ TEST_F(HttpClientTest, DescribeBlueprintsIsNotFreshAndCarriesRegion) {
   std::map<std::string, std::string> h = HeaderMap(sent);
   EXPECT_EQ(h["X-TC-Region"], "ap-singapore");
   EXPECT_EQ(h["X-TC-Action"], "DescribeBlueprints");
+}
+
+TEST_F(HttpClientTest, DeleteBlueprintsIsSignedAndCarriesRegionAndIds) {
+  transport_->Push(Answer(200, kDeleteOk));
+  auto client = MakeClient();
+  absl::StatusOr<DeleteBlueprintsResponse> r = client->DeleteBlueprints(DeleteRequest(), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->request_id, "del-1");
+
+  ASSERT_EQ(transport_->requests().size(), 1u);
+  const HttpRequest sent = transport_->requests().at(0);
+  // Idempotent: a pooled connection is fine, a replay cannot delete more.
+  EXPECT_FALSE(sent.fresh_connection);
+  EXPECT_EQ(sent.body, R"({"BlueprintIds":["lhbp-lf3gjs2f","lhbp-lfle246l"]})");
+  std::map<std::string, std::string> h = HeaderMap(sent);
+  EXPECT_EQ(h["X-TC-Action"], "DeleteBlueprints");
+  EXPECT_EQ(h["X-TC-Region"], "ap-shanghai");
+  EXPECT_EQ(h["X-TC-Version"], "2020-03-24");
+  EXPECT_EQ(h["X-TC-Token"], kToken);
+  SignInput in;
+  in.service = "lighthouse";
+  in.host = h["Host"];
+  in.content_type = h["Content-Type"];
+  in.payload = sent.body;
+  in.timestamp = 1551113065;
+  EXPECT_EQ(h["Authorization"], Tc3Signer::Authorization(kSecretId, kSecretKey, in));
+}
+
+TEST_F(HttpClientTest, DeleteBlueprintsLocalValidationSendsNothing) {
+  auto client = MakeClient();
+  struct Case {
+    const char* name;
+    DeleteBlueprintsRequest request;
+    const char* field;
+  };
+  std::vector<Case> cases;
+  {
+    DeleteBlueprintsRequest r = DeleteRequest();
+    r.region.clear();
+    cases.push_back({"no region", r, "region"});
+  }
+  {
+    DeleteBlueprintsRequest r = DeleteRequest();
+    r.blueprint_ids.clear();
+    cases.push_back({"no ids", r, "blueprint_ids: must hold 1 to 100 ids, got 0"});
+  }
+  {
+    DeleteBlueprintsRequest r = DeleteRequest();
+    r.blueprint_ids.assign(101, "lhbp-lf3gjs2f");
+    cases.push_back({"101 ids", r, "blueprint_ids: must hold 1 to 100 ids, got 101"});
+  }
+  const std::vector<std::pair<std::string, std::string>> bad_ids = {
+      {"", "blueprint_ids[1]"},
+      {"lhbp-", "blueprint_ids[1]"},
+      {"LHBP-lf3gjs2f", "blueprint_ids[1]"},
+      {"lhbp-LF3GJS2F", "blueprint_ids[1]"},
+      {"lhbp-lf3g_s2f", "blueprint_ids[1]"},
+      {"lhbp-lf3gjs2f ", "blueprint_ids[1]"},
+      {"img-lf3gjs2f", "blueprint_ids[1]"},
+      {"lhbp-" + std::string(33, 'a'), "blueprint_ids[1]"},
+  };
+  for (const auto& [id, field] : bad_ids) {
+    DeleteBlueprintsRequest r = DeleteRequest();
+    r.blueprint_ids[1] = id;
+    cases.push_back({"bad id", r, field.c_str()});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrCat(c.name, ": ", c.field));
+    absl::StatusOr<DeleteBlueprintsResponse> r = client->DeleteBlueprints(c.request, {});
+    ASSERT_FALSE(r.ok());
+    ApiError e = ErrorOf(r.status());
+    EXPECT_EQ(e.kind, ErrorKind::kLocal);
+    EXPECT_EQ(e.code, "ClientError.InvalidArgument");
+    EXPECT_EQ(e.action, "DeleteBlueprints");
+    EXPECT_THAT(e.message, HasSubstr(c.field));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(transport_->requests().empty());
+
+  // A huge id is quoted, not echoed whole.
+  DeleteBlueprintsRequest huge = DeleteRequest();
+  huge.blueprint_ids[0] = std::string(100000, 'x');
+  absl::StatusOr<DeleteBlueprintsResponse> r = client->DeleteBlueprints(huge, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(r.status().message().size(), 400u);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("(100000 bytes)"));
+
+  // The boundaries themselves are accepted: 100 ids, a 1- and a 32-character suffix.
+  transport_->Push(Answer(200, kDeleteOk));
+  DeleteBlueprintsRequest edge = DeleteRequest();
+  edge.blueprint_ids.assign(100, "lhbp-" + std::string(32, 'z'));
+  edge.blueprint_ids[0] = "lhbp-0";
+  EXPECT_TRUE(client->DeleteBlueprints(edge, {}).ok());
+  EXPECT_EQ(transport_->requests().size(), 1u);
+}
+
+TEST_F(HttpClientTest, DeleteBlueprintsErrorsMapThroughTheErrorTable) {
+  const std::pair<const char*, absl::StatusCode> cases[] = {
+      {"ResourceNotFound.PrivateBlueprintNotFound", absl::StatusCode::kNotFound},
+      {"UnsupportedOperation.BlueprintCurStateInvalid", absl::StatusCode::kFailedPrecondition},
+      {"UnsupportedOperation.BlueprintOccupied", absl::StatusCode::kFailedPrecondition},
+  };
+  auto client = MakeClient();
+  for (const auto& [code, want] : cases) {
+    SCOPED_TRACE(code);
+    transport_->Push(Answer(200, ErrorBody(code, "rid-del")));
+    absl::StatusOr<DeleteBlueprintsResponse> r = client->DeleteBlueprints(DeleteRequest(), {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), want);
+    ApiError e = ErrorOf(r.status());
+    EXPECT_EQ(e.kind, ErrorKind::kApi);
+    EXPECT_EQ(e.code, code);
+    EXPECT_EQ(e.request_id, "rid-del");
+    EXPECT_EQ(e.action, "DeleteBlueprints");
+    ExpectNoSecrets(r.status());
+  }
 }
 
 TEST_F(HttpClientTest, TimeoutIsWhatRemainsOfTheDeadline) {
@@ -500,6 +626,8 @@ class MockLighthouseClient : public LighthouseClient {
               (const DescribeBlueprintsRequest&, const CallOptions&), (override));
   MOCK_METHOD(absl::StatusOr<DescribeRegionsResponse>, DescribeRegions,
               (const std::string&, const CallOptions&), (override));
+  MOCK_METHOD(absl::StatusOr<DeleteBlueprintsResponse>, DeleteBlueprints,
+              (const DeleteBlueprintsRequest&, const CallOptions&), (override));
 };
 
 TEST(RateLimitedClientTest, SpacesCallsPerAction) {
@@ -531,6 +659,26 @@ TEST(RateLimitedClientTest, SpacesCallsPerAction) {
   // by the SyncBlueprint slots.
   const absl::Time describe_start = start + 2 * sync_gap;
   EXPECT_THAT(describe_times, ElementsAre(describe_start, describe_start + describe_gap));
+}
+
+TEST(RateLimitedClientTest, DeleteBlueprintsHasItsOwn20PerSecondLimiter) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  auto limiters = std::make_shared<ActionRateLimiters>(RateLimits{}, &clock);
+  auto mock = std::make_unique<MockLighthouseClient>();
+  std::vector<absl::Time> times;
+  EXPECT_CALL(*mock, DeleteBlueprints(_, _)).Times(3).WillRepeatedly([&](auto&, auto&) {
+    times.push_back(clock.Now());
+    return DeleteBlueprintsResponse{};
+  });
+  EXPECT_CALL(*mock, DescribeBlueprints(_, _)).WillOnce(Return(DescribeBlueprintsResponse{}));
+  RateLimitedLighthouseClient client(std::move(mock), limiters);
+  // A describe first: deletes do not queue behind it.
+  ASSERT_TRUE(client.DescribeBlueprints(DescribeRequest(), {}).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.DeleteBlueprints(DeleteRequest(), {}).ok());
+  const absl::Duration gap = (absl::Seconds(1) + kDefaultRateGuard) / 20;
+  EXPECT_EQ(limiters->For("DeleteBlueprints").interval(), gap);
+  EXPECT_THAT(times, ElementsAre(start, start + gap, start + 2 * gap));
 }
 
 TEST(RateLimitedClientTest, RefusesWhenSlotWouldMissDeadline) {
@@ -696,6 +844,105 @@ TEST_F(StackTest, AttemptsArePacedByTheRateLimiter) {
   const absl::Duration gap = (absl::Seconds(1) + kDefaultRateGuard) / 20;
   EXPECT_EQ(times[1] - times[0], gap);
   EXPECT_EQ(times[2] - times[1], gap);
+}
+
+TEST_F(StackTest, DeleteBlueprintsResentAfterThrottle) {
+  transport_->PushN(2, Answer(200, ErrorBody("RequestLimitExceeded")));
+  transport_->Push(Answer(200, kDeleteOk));
+  absl::StatusOr<DeleteBlueprintsResponse> r = MakeStack()->DeleteBlueprints(DeleteRequest(), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->request_id, "del-1");
+  ASSERT_EQ(Sent(), 3u);
+  for (const HttpRequest& sent : transport_->requests()) {
+    EXPECT_EQ(sent.body, R"({"BlueprintIds":["lhbp-lf3gjs2f","lhbp-lfle246l"]})");
+    EXPECT_EQ(HeaderMap(sent)["X-TC-Action"], "DeleteBlueprints");
+  }
+  const std::vector<absl::Time> times = transport_->times();
+  EXPECT_GT(times[1], times[0]);
+  EXPECT_GT(times[2], times[1]);
+}
+
+// Unlike SyncBlueprint, a delete that may have run is sent again: the
+// repeat can only answer ResourceNotFound.
+TEST_F(StackTest, DeleteBlueprintsResentWhenItMayHaveRun) {
+  transport_->Push(TransportFailure(ErrorKind::kTransport));
+  transport_->Push(TransportFailure(ErrorKind::kOutcomeUnknown));
+  transport_->Push(Answer(200, ErrorBody("InternalError")));
+  transport_->Push(Answer(502, "bad gateway", "text/plain"));
+  transport_->Push(Answer(200, R"({"Response":{}})"));
+  transport_->Push(Answer(200, ErrorBody("ResourceNotFound.PrivateBlueprintNotFound", "rid-nf")));
+  absl::StatusOr<DeleteBlueprintsResponse> r = MakeStack()->DeleteBlueprints(DeleteRequest(), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(Sent(), 6u);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrorOf(r.status()).request_id, "rid-nf");
+}
+
+TEST_F(StackTest, DeleteBlueprintsBusinessErrorsNotRetried) {
+  for (const char* code : {"ResourceNotFound.PrivateBlueprintNotFound",
+                           "UnsupportedOperation.BlueprintCurStateInvalid",
+                           "UnsupportedOperation.BlueprintOccupied"}) {
+    SCOPED_TRACE(code);
+    const size_t before = Sent();
+    transport_->Push(Answer(200, ErrorBody(code)));
+    absl::StatusOr<DeleteBlueprintsResponse> r = MakeStack()->DeleteBlueprints(DeleteRequest(), {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(ErrorOf(r.status()).code, code);
+    EXPECT_EQ(Sent(), before + 1);
+  }
+}
+
+TEST_F(StackTest, DeleteBlueprintsValidationNeitherSentNorRetried) {
+  DeleteBlueprintsRequest empty = DeleteRequest();
+  empty.blueprint_ids.clear();
+  absl::StatusOr<DeleteBlueprintsResponse> r = MakeStack()->DeleteBlueprints(empty, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Sent(), 0u);
+}
+
+// Records what the client reports, in order.
+class RecordingObserver final : public CallObserver {
+ public:
+  void OnAttempt(std::string_view action, std::string_view code, bool throttled,
+                 absl::Duration) override {
+    absl::MutexLock lock(&mu_);
+    // std::string: Debian's Abseil does not take std::string_view.
+    events_.push_back(absl::StrCat("attempt ", std::string(action), " ", std::string(code),
+                                   throttled ? " throttled" : ""));
+  }
+  void OnRetry(std::string_view action) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(absl::StrCat("retry ", std::string(action)));
+  }
+  std::vector<std::string> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> events_;
+};
+
+TEST_F(StackTest, DeleteBlueprintsAttemptsAreObserved) {
+  auto observer = std::make_shared<RecordingObserver>();
+  LighthouseClientOptions options;
+  options.endpoint = "http://127.0.0.1:18443";
+  options.observer = observer;
+  auto client =
+      MakeLighthouseClient(options, std::make_shared<FakeCredentialProvider>(TestCredentials(true)),
+                           transport_, nullptr, &clock_);
+  transport_->Push(Answer(200, ErrorBody("RequestLimitExceeded")));
+  transport_->Push(Answer(200, kDeleteOk));
+  ASSERT_TRUE(client->DeleteBlueprints(DeleteRequest(), {}).ok());
+  DeleteBlueprintsRequest invalid = DeleteRequest();
+  invalid.region.clear();
+  ASSERT_FALSE(client->DeleteBlueprints(invalid, {}).ok());
+  EXPECT_THAT(observer->events(),
+              ElementsAre("attempt DeleteBlueprints RequestLimitExceeded throttled",
+                          "retry DeleteBlueprints", "attempt DeleteBlueprints OK",
+                          "attempt DeleteBlueprints ClientError.InvalidArgument"));
 }
 
 TEST(RetryingClientTest, StopsWhenBackoffWouldPassDeadline) {

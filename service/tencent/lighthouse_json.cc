@@ -133,6 +133,16 @@ std::string EncodeDescribeBlueprints(const DescribeBlueprintsRequest& request) {
 
 std::string EncodeDescribeRegions() { return "{}"; }
 
+std::string EncodeDeleteBlueprints(const DeleteBlueprintsRequest& request) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("BlueprintIds");
+  WriteStringArray(w, request.blueprint_ids);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 absl::StatusOr<SyncBlueprintResponse> DecodeSyncBlueprint(std::string_view body) {
   return Decode<SyncBlueprintResponse>(
       "SyncBlueprint", body, [](const Value& response, SyncBlueprintResponse& out) {
@@ -202,6 +212,13 @@ absl::StatusOr<DescribeRegionsResponse> DecodeDescribeRegions(std::string_view b
         }
         return absl::OkStatus();
       });
+}
+
+absl::StatusOr<DeleteBlueprintsResponse> DecodeDeleteBlueprints(std::string_view body) {
+  // The envelope (RequestId, or Error) is the whole answer.
+  return Decode<DeleteBlueprintsResponse>(
+      "DeleteBlueprints", body,
+      [](const Value&, DeleteBlueprintsResponse&) { return absl::OkStatus(); });
 }
 
 #undef BPS_RETURN_IF_ERROR

@@ -23,10 +23,13 @@ namespace blueprintsync::tencent::json {
 std::string EncodeSyncBlueprint(const SyncBlueprintRequest& request);
 std::string EncodeDescribeBlueprints(const DescribeBlueprintsRequest& request);
 std::string EncodeDescribeRegions();
+std::string EncodeDeleteBlueprints(const DeleteBlueprintsRequest& request);
 
 absl::StatusOr<SyncBlueprintResponse> DecodeSyncBlueprint(std::string_view body);
 absl::StatusOr<DescribeBlueprintsResponse> DecodeDescribeBlueprints(std::string_view body);
 absl::StatusOr<DescribeRegionsResponse> DecodeDescribeRegions(std::string_view body);
+// DeleteBlueprints answers nothing but its RequestId.
+absl::StatusOr<DeleteBlueprintsResponse> DecodeDeleteBlueprints(std::string_view body);
 
 }  // namespace blueprintsync::tencent::json
 

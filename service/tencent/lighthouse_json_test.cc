@@ -1,6 +1,7 @@
 #include "service/tencent/lighthouse_json.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -57,6 +58,14 @@ TEST(EncodeTest, DescribeBlueprintsWithFilters) {
 }
 
 TEST(EncodeTest, DescribeRegionsIsEmptyObject) { EXPECT_EQ(EncodeDescribeRegions(), "{}"); }
+
+TEST(EncodeTest, DeleteBlueprintsSendsTheIdsInOrder) {
+  DeleteBlueprintsRequest request;
+  request.region = "ap-guangzhou";  // a header, never in the body
+  request.blueprint_ids = {"lhbp-b0000002", "lhbp-a0000001"};
+  EXPECT_EQ(EncodeDeleteBlueprints(request),
+            R"({"BlueprintIds":["lhbp-b0000002","lhbp-a0000001"]})");
+}
 
 // --- Decoding successes ---
 
@@ -180,6 +189,45 @@ TEST(DecodeDescribeRegionsTest, DocumentedShape) {
   EXPECT_TRUE(r->regions[0].is_china_mainland);
   EXPECT_EQ(r->regions[1].region, "ap-hongkong");
   EXPECT_FALSE(r->regions[1].is_china_mainland);
+}
+
+TEST(DecodeDeleteBlueprintsTest, RequestIdIsTheWholeAnswer) {
+  absl::StatusOr<DeleteBlueprintsResponse> r =
+      DecodeDeleteBlueprints(R"({"Response":{"RequestId":"del-1","Extra":[1]}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->request_id, "del-1");
+}
+
+TEST(DecodeDeleteBlueprintsTest, MissingRequestIdIsMalformed) {
+  for (const char* body : {R"({"Response":{}})", R"({"Response":{"RequestId":""}})", "{"}) {
+    absl::StatusOr<DeleteBlueprintsResponse> r = DecodeDeleteBlueprints(body);
+    ASSERT_FALSE(r.ok()) << body;
+    std::optional<ApiError> e = GetApiError(r.status());
+    ASSERT_TRUE(e.has_value()) << body;
+    EXPECT_EQ(e->kind, ErrorKind::kMalformedResponse) << body;
+    EXPECT_EQ(e->action, "DeleteBlueprints") << body;
+  }
+}
+
+TEST(DecodeDeleteBlueprintsTest, ErrorEnvelopesKeepTheirCanonicalCodes) {
+  const std::pair<const char*, absl::StatusCode> cases[] = {
+      {"ResourceNotFound.PrivateBlueprintNotFound", absl::StatusCode::kNotFound},
+      {"UnsupportedOperation.BlueprintCurStateInvalid", absl::StatusCode::kFailedPrecondition},
+      {"UnsupportedOperation.BlueprintOccupied", absl::StatusCode::kFailedPrecondition},
+  };
+  for (const auto& [code, want] : cases) {
+    absl::StatusOr<DeleteBlueprintsResponse> r =
+        DecodeDeleteBlueprints(std::string(R"({"Response":{"Error":{"Code":")") + code +
+                               R"(","Message":"no"},"RequestId":"rid-d"}})");
+    ASSERT_FALSE(r.ok()) << code;
+    std::optional<ApiError> e = GetApiError(r.status());
+    ASSERT_TRUE(e.has_value()) << code;
+    EXPECT_EQ(e->kind, ErrorKind::kApi);
+    EXPECT_EQ(e->code, code);
+    EXPECT_EQ(e->request_id, "rid-d");
+    EXPECT_EQ(e->action, "DeleteBlueprints");
+    EXPECT_EQ(r.status().code(), want) << code;
+  }
 }
 
 // --- Error envelopes ---

@@ -145,6 +145,8 @@ RateLimiter& ActionRateLimiters::For(const std::string& action) {
       rate = limits_.describe_blueprints_per_second;
     } else if (action == "DescribeRegions") {
       rate = limits_.describe_regions_per_second;
+    } else if (action == "DeleteBlueprints") {
+      rate = limits_.delete_blueprints_per_second;
     }
     limiter = std::make_unique<RateLimiter>(rate, clock_, limits_.guard);
   }

@@ -1,10 +1,10 @@
 // RateLimiter: paces calls of one API action so that the service itself never
-// exceeds Tencent's per-action limits (SyncBlueprint 20/s, DescribeBlueprints
-// 10/s). Calls are spaced evenly, (1 s + guard) / rate apart, rather than
-// allowed in bursts: a burst at the end of one second followed by another at
-// the start of the next would exceed the limit over a sliding second. The
-// small guard (kDefaultRateGuard) absorbs network jitter between our send time and Tencent's
-// arrival time.
+// exceeds Tencent's per-action limits (SyncBlueprint and DeleteBlueprints
+// 20/s, DescribeBlueprints 10/s). Calls are spaced evenly, (1 s + guard) /
+// rate apart, rather than allowed in bursts: a burst at the end of one second
+// followed by another at the start of the next would exceed the limit over a
+// sliding second. The small guard (kDefaultRateGuard) absorbs network jitter
+// between our send time and Tencent's arrival time.
 //
 // Even spacing of the slots is not enough on its own: Tencent counts a call
 // when it arrives, and a call can arrive long after its slot (a new
@@ -95,6 +95,8 @@ struct RateLimits {
   double sync_blueprint_per_second = 20;
   double describe_blueprints_per_second = 10;
   double describe_regions_per_second = 10;
+  // Tencent's limit for DeleteBlueprints, as for ModifyBlueprintAttribute.
+  double delete_blueprints_per_second = 20;
   double default_per_second = 10;
   absl::Duration guard = kDefaultRateGuard;
 };

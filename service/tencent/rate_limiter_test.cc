@@ -271,6 +271,8 @@ TEST(ActionRateLimitersTest, DefaultsPerAction) {
   EXPECT_EQ(limiters.For("SyncBlueprint").interval(), absl::Milliseconds(51));
   EXPECT_EQ(limiters.For("DescribeBlueprints").interval(), absl::Milliseconds(102));
   EXPECT_EQ(limiters.For("DescribeRegions").interval(), absl::Milliseconds(102));
+  // 20/s like ModifyBlueprintAttribute, not the 10/s default.
+  EXPECT_EQ(limiters.For("DeleteBlueprints").interval(), absl::Milliseconds(51));
   EXPECT_EQ(limiters.For("SomethingElse").interval(), absl::Milliseconds(102));
 }
 
@@ -280,13 +282,15 @@ TEST(ActionRateLimitersTest, ConfiguredRatesAndGuard) {
   limits.sync_blueprint_per_second = 5;
   limits.describe_blueprints_per_second = 2;
   limits.describe_regions_per_second = 1;
+  limits.delete_blueprints_per_second = 8;
   limits.default_per_second = 4;
   limits.guard = absl::ZeroDuration();
   ActionRateLimiters limiters(limits, &clock);
   EXPECT_EQ(limiters.For("SyncBlueprint").interval(), absl::Milliseconds(200));
   EXPECT_EQ(limiters.For("DescribeBlueprints").interval(), absl::Milliseconds(500));
   EXPECT_EQ(limiters.For("DescribeRegions").interval(), absl::Seconds(1));
-  EXPECT_EQ(limiters.For("DeleteBlueprints").interval(), absl::Milliseconds(250));
+  EXPECT_EQ(limiters.For("DeleteBlueprints").interval(), absl::Milliseconds(125));
+  EXPECT_EQ(limiters.For("ModifyBlueprintAttribute").interval(), absl::Milliseconds(250));
 }
 
 TEST(ActionRateLimitersTest, OneLimiterPerActionSharedAcrossCalls) {

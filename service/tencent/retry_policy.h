@@ -7,7 +7,8 @@
 //   kTransport (nothing sent)        retry, every action
 //   InternalError, HTTP 5xx,
 //   ServiceUnavailable, malformed,
-//   kOutcomeUnknown                  retry only idempotent (read) actions
+//   kOutcomeUnknown                  retry only idempotent actions (the
+//                                    reads, and DeleteBlueprints)
 //   anything else                    no retry
 //
 // Backoff is exponential with full jitter: uniform in

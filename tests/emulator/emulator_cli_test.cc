@@ -114,10 +114,10 @@ TEST(EmulatorCliTest, SeedFileAndKeysFromFlags) {
         << R"({"blueprints":[{"Region":"ap-seoul","BlueprintId":"lhbp-fromfile","BlueprintName":"f"}]})";
   }
   const std::string err_path = TempPath("emu_stderr2");
-  Child c =
-      Spawn({"--listen=127.0.0.1:0", "--quiet", "--no-default-keys", "--seed", seed_path, "--key",
-             "AKIDflag:flagsecret:flagtoken", "--rate-limit", "DescribeBlueprints=1"},
-            err_path);
+  Child c = Spawn({"--listen=127.0.0.1:0", "--quiet", "--no-default-keys", "--seed", seed_path,
+                   "--key", "AKIDflag:flagsecret:flagtoken", "--rate-limit", "DescribeBlueprints=1",
+                   "--rate-limit", "DeleteBlueprints=1"},
+                  err_path);
   ASSERT_GT(c.pid, 0);
   char line[256] = {0};
   ASSERT_NE(fgets(line, sizeof(line), c.out), nullptr);
@@ -136,6 +136,11 @@ TEST(EmulatorCliTest, SeedFileAndKeysFromFlags) {
   ASSERT_EQ(r.error_code(), "") << r.body;
   EXPECT_EQ(r.response()["TotalCount"].GetInt(), 1);
   EXPECT_EQ(CallApi(port, s, "{}").error_code(), "RequestLimitExceeded");
+  SignSpec d = s;
+  d.action = "DeleteBlueprints";
+  const std::string del = R"({"BlueprintIds":["lhbp-fromfile"]})";
+  EXPECT_EQ(CallApi(port, d, del).error_code(), "");
+  EXPECT_EQ(CallApi(port, d, del).error_code(), "RequestLimitExceeded");
 
   ASSERT_EQ(kill(c.pid, SIGINT), 0);
   EXPECT_EQ(WaitExit(c.pid), 0);

@@ -145,6 +145,13 @@ void EmulatorServer::InstallRoutes() {
                   absl::Status st = emu->PutBlueprints(req.body);
                   AdminReply(res, st, st.ok() ? emu->BlueprintsJson(std::nullopt) : "");
                 });
+  // A blueprint deleted behind the service's back (the console, another tool).
+  server_->Delete(R"(/_emulator/blueprints/([^/]+)/([^/]+))", [emu](const httplib::Request& req,
+                                                                    httplib::Response& res) {
+    absl::Status st = emu->RemoveBlueprint(req.matches[1].str(), req.matches[2].str());
+    AdminReply(res, st, "{\"ok\":true}");
+    if (absl::IsNotFound(st)) res.status = 404;
+  });
   server_->Post("/_emulator/keys", [emu](const httplib::Request& req, httplib::Response& res) {
     AdminReply(res, emu->AddKeys(req.body), "{\"ok\":true}");
   });

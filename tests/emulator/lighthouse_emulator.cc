@@ -27,15 +27,18 @@ constexpr size_t kMaxFilterValues = 100;
 constexpr int64_t kDefaultLimit = 20;
 constexpr int64_t kMaxLimit = 100;
 
-const char* const kActions[] = {kSyncBlueprint, kDescribeBlueprints, kDescribeRegions};
+const char* const kActions[] = {kSyncBlueprint, kDescribeBlueprints, kDescribeRegions,
+                                kDeleteBlueprints};
 const char* const kFaultKinds[] = {"internal_error", "http_5xx",  "latency",
                                    "drop",           "malformed", "error"};
 
 // Debian's Abseil has its own string_view; the crypto helpers take std's.
 std::string_view Std(absl::string_view v) { return {v.data(), v.size()}; }
 
-bool IsKnownAction(absl::string_view a) {
-  return a == kSyncBlueprint || a == kDescribeBlueprints || a == kDescribeRegions;
+// The states DeleteBlueprints documents as deletable.
+bool IsDeletableState(absl::string_view state) {
+  return state == "NORMAL" || state == "ISOLATED" || state == "CREATEFAILED" ||
+         state == "SYNCING_FAILED";
 }
 
 absl::string_view View(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
@@ -128,6 +131,11 @@ absl::StatusOr<int64_t> NonNegativeInt(const rapidjson::Value& v, absl::string_v
 }
 
 }  // namespace
+
+bool IsEmulatedAction(absl::string_view action) {
+  return std::any_of(std::begin(kActions), std::end(kActions),
+                     [action](const char* known) { return action == known; });
+}
 
 std::optional<absl::string_view> ApiRequest::Header(absl::string_view name) const {
   for (const auto& [k, v] : headers) {
@@ -259,7 +267,7 @@ LighthouseEmulator::Admission LighthouseEmulator::Admit(const ApiRequest& reques
         ApiError{"MissingParameter", "The request is missing the required header X-TC-Action."};
     return a;
   }
-  if (!IsKnownAction(a.action)) {
+  if (!IsEmulatedAction(a.action)) {
     a.error = ApiError{"InvalidAction", absl::StrCat("The action `", a.action,
                                                      "` is not found for lighthouse 2020-03-24.")};
     return a;
@@ -401,6 +409,7 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::Execute(
   AdvanceAll(now);
   if (a.action == kSyncBlueprint) return SyncBlueprint(a, doc, now, request_id, w);
   if (a.action == kDescribeBlueprints) return DescribeBlueprints(a, doc, now, w);
+  if (a.action == kDeleteBlueprints) return DeleteBlueprints(a, doc, now, request_id);
   return DescribeRegions(doc, w);
 }
 
@@ -703,6 +712,83 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DescribeRegions(
   return std::nullopt;
 }
 
+std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DeleteBlueprints(
+    const Admission& a, const rapidjson::Document& doc, absl::Time now,
+    const std::string& request_id) {
+  if (auto unknown = FindUnknownParameter(doc, {"BlueprintIds"})) {
+    return ApiError{"UnknownParameter",
+                    absl::StrCat("The parameter `", *unknown, "` is not recognized.")};
+  }
+  auto it = doc.FindMember("BlueprintIds");
+  if (it == doc.MemberEnd()) {
+    return ApiError{"MissingParameter",
+                    "The request is missing the required parameter `BlueprintIds`."};
+  }
+  if (!IsStringArray(it->value)) {
+    return ApiError{"InvalidParameter",
+                    "The parameter `BlueprintIds` must be an array of strings."};
+  }
+  std::vector<std::string> ids;
+  for (const auto& v : it->value.GetArray()) ids.emplace_back(View(v));
+  if (ids.empty()) {
+    return ApiError{"MissingParameter", "The parameter `BlueprintIds` must not be empty."};
+  }
+  if (ids.size() > kMaxBlueprintIds) {
+    return ApiError{"InvalidParameterValue.LimitExceeded",
+                    absl::StrCat("At most ", kMaxBlueprintIds, " BlueprintIds are allowed.")};
+  }
+  for (const std::string& id : ids) {
+    if (!IsWellFormedBlueprintId(id)) {
+      // Quoted cut short: the id is the caller's and may be anything.
+      return ApiError{"InvalidParameterValue.BlueprintIdMalformed",
+                      absl::StrCat("The image ID `", id.substr(0, 64), "` is malformed.")};
+    }
+  }
+  // All or nothing, as Tencent: every id must be deletable before any goes.
+  for (const std::string& id : ids) {
+    if (std::optional<ApiError> refusal = DeleteRefusal(a.region, id)) return refusal;
+  }
+  for (const std::string& id : ids) {
+    // A repeated id is deleted once and recorded once.
+    if (blueprints_.erase({a.region, id}) == 0) continue;
+    ++stats_.deleted_total;
+    stats_.deletions.push_back({request_id, a.region, id, now});
+    if (stats_.deletions.size() > kMaxRecordedDeletions) stats_.deletions.pop_front();
+  }
+  return std::nullopt;  // the answer is the RequestId alone
+}
+
+std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DeleteRefusal(
+    const std::string& region, const std::string& id) {
+  auto it = blueprints_.find({region, id});
+  if (it == blueprints_.end() || it->second.blueprint_type != "PRIVATE") {
+    return ApiError{"ResourceNotFound.PrivateBlueprintNotFound",
+                    absl::StrCat("The custom image `", id, "` does not exist in `", region, "`.")};
+  }
+  // Before the state check: a source is SYNCING too while its copies are,
+  // and Tencent names the reason that matters, the running sync.
+  if (IsSourceOfRunningSync(region, id)) {
+    return ApiError{"UnsupportedOperation.BlueprintOccupied",
+                    absl::StrCat("The image `", id,
+                                 "` is in use by a running synchronization and cannot be "
+                                 "deleted.")};
+  }
+  const Blueprint& bp = it->second;
+  if (!IsDeletableState(bp.state)) {
+    return ApiError{
+        "UnsupportedOperation.BlueprintCurStateInvalid",
+        absl::StrCat("The image state `", bp.state, "` does not support this operation.")};
+  }
+  return std::nullopt;
+}
+
+bool LighthouseEmulator::IsSourceOfRunningSync(const std::string& region, const std::string& id) {
+  const std::string source = absl::StrCat(region, "/", id);
+  return std::any_of(blueprints_.begin(), blueprints_.end(), [&source](const auto& entry) {
+    return entry.second.synced_from == source && entry.second.state == "SYNCING";
+  });
+}
+
 ApiResponse LighthouseEmulator::FaultResponse(const FaultRule& rule, const std::string& request_id,
                                               const std::string& normal_body) {
   ApiResponse r;
@@ -838,6 +924,20 @@ std::string LighthouseEmulator::StatsJson() {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("deleted_blueprints_total");
+  w.Int64(stats_.deleted_total);
+  w.Key("deleted_blueprints");
+  w.StartArray();
+  for (const Deletion& d : stats_.deletions) {
+    w.StartObject();
+    Str(w, "RequestId", d.request_id);
+    Str(w, "Region", d.region);
+    Str(w, "BlueprintId", d.blueprint_id);
+    w.Key("Time");
+    w.Int64(absl::ToUnixMillis(d.time));
+    w.EndObject();
+  }
+  w.EndArray();
   sts_.WriteStats(w);  // lock order: mu_, then the StsEmulator's own
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -919,7 +1019,7 @@ absl::Status LighthouseEmulator::UpdateConfig(absl::string_view json) {
     } else if (key == "rate_limits") {
       if (!v.IsObject()) return AdminError("rate_limits must be an object");
       for (const auto& r : v.GetObject()) {
-        if (!IsKnownAction(View(r.name))) {
+        if (!IsEmulatedAction(View(r.name))) {
           return AdminError(absl::StrCat("rate_limits: unknown action ", View(r.name)));
         }
         absl::StatusOr<int64_t> n = NonNegativeInt(r.value, "a rate limit");
@@ -967,6 +1067,16 @@ std::string LighthouseEmulator::BlueprintsJson(const std::optional<std::string>&
   w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+absl::Status LighthouseEmulator::RemoveBlueprint(const std::string& region, const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (blueprints_.erase({region, id}) == 0) {
+    // Quoted cut short: both come from the request path.
+    return absl::NotFoundError(
+        absl::StrCat("no blueprint ", region.substr(0, 64), "/", id.substr(0, 64)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status LighthouseEmulator::AddKeys(absl::string_view json) {
@@ -1030,7 +1140,7 @@ absl::Status LighthouseEmulator::SetFaults(absl::string_view json) {
       absl::Status st;
       if (key == "action") {
         st = want_string(rule.action);
-        if (st.ok() && rule.action != "*" && !IsKnownAction(rule.action)) {
+        if (st.ok() && rule.action != "*" && !IsEmulatedAction(rule.action)) {
           st = AdminError(absl::StrCat("unknown action ", rule.action));
         }
       } else if (key == "fault") {

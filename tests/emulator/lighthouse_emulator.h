@@ -1,7 +1,8 @@
 // LighthouseEmulator: the transport-independent core of the local stand-in
 // for Tencent Cloud's Lighthouse API 3.0 endpoint (version 2020-03-24). It
 // authenticates requests the way Tencent does (independently of our signer),
-// keeps a model of blueprints per region with the SyncBlueprint state machine,
+// keeps a model of blueprints per region with the SyncBlueprint state machine
+// and DeleteBlueprints,
 // rate-limits per action, injects configured faults, and counts everything so
 // tests can observe what "Tencent" saw. EmulatorServer puts it on HTTP.
 //
@@ -34,7 +35,14 @@ namespace blueprintsync::emulator {
 inline constexpr char kSyncBlueprint[] = "SyncBlueprint";
 inline constexpr char kDescribeBlueprints[] = "DescribeBlueprints";
 inline constexpr char kDescribeRegions[] = "DescribeRegions";
+inline constexpr char kDeleteBlueprints[] = "DeleteBlueprints";
 inline constexpr char kApiVersion[] = "2020-03-24";
+
+// One of the Lighthouse actions above (the ones the emulator answers).
+bool IsEmulatedAction(absl::string_view action);
+
+// The stats keep the latest deletions only, so a long run stays bounded.
+inline constexpr size_t kMaxRecordedDeletions = 1000;
 
 // The built-in credentials (the Tencent documentation's example key, and a
 // temporary key whose token is kDefaultTemporaryToken).
@@ -72,8 +80,10 @@ struct EmulatorConfig {
   std::set<std::string> fail_regions;
   int64_t visibility_delay_ms = 0;
   // Accepted calls per sliding second; 0 = unlimited.
-  std::map<std::string, int64_t> rate_limits = {
-      {kSyncBlueprint, 20}, {kDescribeBlueprints, 10}, {kDescribeRegions, 10}};
+  std::map<std::string, int64_t> rate_limits = {{kSyncBlueprint, 20},
+                                                {kDescribeBlueprints, 10},
+                                                {kDescribeRegions, 10},
+                                                {kDeleteBlueprints, 20}};
   int64_t quota_per_region = 0;  // custom blueprints per region; 0 = unlimited
   bool balance_insufficient = false;
   std::string certification = "ok";  // "ok" | "none" | "needs_upgrade"
@@ -127,7 +137,11 @@ class LighthouseEmulator {
   std::string ConfigJson();
   absl::Status UpdateConfig(absl::string_view json);   // partial update
   absl::Status PutBlueprints(absl::string_view json);  // {"blueprints":[...]}, add or replace
+  // Every blueprint (of `region`, when given) that exists; deleted ones are gone.
   std::string BlueprintsJson(const std::optional<std::string>& region);
+  // Deletes a blueprint behind the API's back (not counted as a deletion
+  // in the stats); NotFound if there is no such blueprint.
+  absl::Status RemoveBlueprint(const std::string& region, const std::string& id);
   absl::Status AddKeys(absl::string_view json);  // {"keys":[...]}
   void AddKey(EmulatorKey key);
   absl::Status SetFaults(absl::string_view json);  // {"rules":[...]}, replaces
@@ -152,6 +166,13 @@ class LighthouseEmulator {
     std::vector<std::string> destination_ids;
     absl::Time time;
   };
+  // One blueprint removed by an executed DeleteBlueprints.
+  struct Deletion {
+    std::string request_id;
+    std::string region;
+    std::string blueprint_id;
+    absl::Time time;
+  };
   struct Stats {
     int64_t requests_total = 0;
     int64_t auth_failures = 0;
@@ -160,6 +181,8 @@ class LighthouseEmulator {
     std::map<std::string, int64_t> faults;
     std::map<std::string, int64_t> max_accepted_per_second;
     std::vector<SyncSubmission> sync_submissions;
+    int64_t deleted_total = 0;
+    std::deque<Deletion> deletions;  // the latest kMaxRecordedDeletions
   };
   // What the admission step decided about a call.
   struct Admission {
@@ -186,6 +209,15 @@ class LighthouseEmulator {
                                              absl::Time now, JsonWriter& w)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<ApiError> DescribeRegions(const rapidjson::Document& doc, JsonWriter& w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<ApiError> DeleteBlueprints(const Admission& a, const rapidjson::Document& doc,
+                                           absl::Time now, const std::string& request_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why `id` in `region` cannot be deleted, if it cannot.
+  std::optional<ApiError> DeleteRefusal(const std::string& region, const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A copy synced from `region`/`id` is still SYNCING.
+  bool IsSourceOfRunningSync(const std::string& region, const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AdvanceAll(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewBlueprintId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +27,7 @@ using ::blueprintsync::testing::Reply;
 using ::blueprintsync::testing::SignSpec;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 constexpr int64_t kStart = 1700000000;
@@ -70,6 +72,10 @@ class EmulatorTest : public ::testing::Test {
   Reply Describe(const std::string& region, const std::string& body = "{}") {
     return Call(Spec(kDescribeBlueprints, region), body);
   }
+  Reply Delete(const std::string& region, const std::vector<std::string>& ids) {
+    return Call(Spec(kDeleteBlueprints, region),
+                absl::StrCat(R"({"BlueprintIds":[")", absl::StrJoin(ids, R"(",")"), R"("]})"));
+  }
   // State of `id` in `region` as DescribeBlueprints reports it ("" if absent).
   std::string StateOf(const std::string& region, const std::string& id) {
     Reply r = Describe(region, absl::StrCat(R"({"BlueprintIds":[")", id, R"("]})"));
@@ -81,8 +87,9 @@ class EmulatorTest : public ::testing::Test {
   std::string Admin(const std::string& method, const std::string& path,
                     const std::string& body = "", int want_status = 200) {
     httplib::Client cli("127.0.0.1", port_);
-    auto r =
-        method == "GET" ? cli.Get(path.c_str()) : cli.Post(path.c_str(), body, "application/json");
+    auto r = method == "GET"      ? cli.Get(path.c_str())
+             : method == "DELETE" ? cli.Delete(path.c_str())
+                                  : cli.Post(path.c_str(), body, "application/json");
     EXPECT_TRUE(r) << path;
     if (!r) return "";
     EXPECT_EQ(r->status, want_status) << path << " " << r->body;
@@ -279,7 +286,9 @@ TEST_F(EmulatorTest, VersionActionAndRegionChecks) {
   EXPECT_EQ(Call(s).error_code(), "NoSuchVersion");
   s.version.reset();
   EXPECT_EQ(Call(s).error_code(), "MissingParameter");
-  EXPECT_EQ(Call(Spec("DeleteBlueprints", "ap-guangzhou")).error_code(), "InvalidAction");
+  EXPECT_EQ(Call(Spec("ModifyBlueprintAttribute", "ap-guangzhou")).error_code(), "InvalidAction");
+  EXPECT_EQ(Call(Spec(kDeleteBlueprints)).error_code(), "MissingParameter");
+  EXPECT_EQ(Call(Spec(kDeleteBlueprints, "ap-mars")).error_code(), "UnsupportedRegion");
   EXPECT_EQ(Call(Spec(kSyncBlueprint)).error_code(), "MissingParameter");
   EXPECT_EQ(Call(Spec(kDescribeBlueprints)).error_code(), "MissingParameter");
   EXPECT_EQ(Call(Spec(kDescribeBlueprints, "ap-mumbai")).error_code(), "UnsupportedRegion");
@@ -629,6 +638,250 @@ TEST_F(EmulatorTest, DescribeBlueprintsParameterErrors) {
 }
 
 // ---------------------------------------------------------------------------
+// DeleteBlueprints
+
+TEST_F(EmulatorTest, DeleteBlueprintsRemovesEachDeletableState) {
+  Admin("POST", "/_emulator/blueprints", R"({"blueprints":[
+      {"Region":"ap-guangzhou","BlueprintId":"lhbp-isolat01","BlueprintState":"ISOLATED"},
+      {"Region":"ap-guangzhou","BlueprintId":"lhbp-syfail01","BlueprintState":"SYNCING_FAILED"}]})");
+  for (const char* id : {"lhbp-gzbase01", "lhbp-gzfail01", "lhbp-isolat01", "lhbp-syfail01"}) {
+    ASSERT_NE(StateOf("ap-guangzhou", id), "") << id;
+    Reply r = Delete("ap-guangzhou", {id});
+    EXPECT_EQ(r.error_code(), "") << id << ": " << r.body;
+    // The answer is the RequestId alone.
+    EXPECT_EQ(r.response().MemberCount(), 1u) << r.body;
+    EXPECT_EQ(StateOf("ap-guangzhou", id), "") << id;
+  }
+  // Gone from every view of the region, and from the admin listing.
+  Reply all = Describe("ap-guangzhou", R"({"Limit":100})");
+  EXPECT_THAT(Ids(all), ElementsAre("lhbp-pubos001", "lhbp-gzbase02"));
+  EXPECT_EQ(all.response()["TotalCount"].GetInt(), 2);
+  const std::string listing = Admin("GET", "/_emulator/blueprints");
+  EXPECT_THAT(listing, Not(HasSubstr("lhbp-gzbase01")));
+  EXPECT_THAT(listing, Not(HasSubstr("lhbp-isolat01")));
+  EXPECT_THAT(listing, HasSubstr("lhbp-gzbase02"));
+
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["received"].GetInt(), 4);
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["executed"].GetInt(), 4);
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["errors"].GetInt(), 0);
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 4);
+  ASSERT_EQ(stats["deleted_blueprints"].Size(), 4u);
+  EXPECT_STREQ(stats["deleted_blueprints"][0]["Region"].GetString(), "ap-guangzhou");
+  EXPECT_STREQ(stats["deleted_blueprints"][0]["BlueprintId"].GetString(), "lhbp-gzbase01");
+  EXPECT_EQ(stats["deleted_blueprints"][0]["Time"].GetInt64(), kStart * 1000);
+  EXPECT_STREQ(stats["deleted_blueprints"][3]["BlueprintId"].GetString(), "lhbp-syfail01");
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsRefusesOtherStates) {
+  Admin("POST", "/_emulator/blueprints", R"({"blueprints":[
+      {"Region":"ap-singapore","BlueprintId":"lhbp-seedsy01","BlueprintState":"SYNCING"},
+      {"Region":"ap-singapore","BlueprintId":"lhbp-isoing01","BlueprintState":"ISOLATING"},
+      {"Region":"ap-singapore","BlueprintId":"lhbp-delete01","BlueprintState":"DELETING"}]})");
+  for (const char* id : {"lhbp-sgoffl01", "lhbp-seedsy01", "lhbp-isoing01", "lhbp-delete01"}) {
+    const std::string before = StateOf("ap-singapore", id);
+    Reply r = Delete("ap-singapore", {id});
+    EXPECT_EQ(r.error_code(), "UnsupportedOperation.BlueprintCurStateInvalid") << id;
+    EXPECT_THAT(r.error_message(), HasSubstr(before)) << id;
+    EXPECT_EQ(StateOf("ap-singapore", id), before) << id;
+  }
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["errors"].GetInt(), 4);
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["executed"].GetInt(), 0);
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 0);
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsUnknownPublicOrForeignIdIsNotFound) {
+  // Unknown; a public image; a custom image of another region.
+  for (const char* id : {"lhbp-zzzzzzzz", "lhbp-pubos001", "lhbp-shbase01"}) {
+    EXPECT_EQ(Delete("ap-guangzhou", {id}).error_code(),
+              "ResourceNotFound.PrivateBlueprintNotFound")
+        << id;
+  }
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-pubos001"), "NORMAL");
+  EXPECT_EQ(StateOf("ap-shanghai", "lhbp-shbase01"), "NORMAL");
+  // Deleting twice: the second call finds nothing.
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(), "");
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(),
+            "ResourceNotFound.PrivateBlueprintNotFound");
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsIsAllOrNothing) {
+  // One unknown id, one undeletable state: each fails the whole call.
+  EXPECT_EQ(
+      Delete("ap-guangzhou", {"lhbp-gzbase01", "lhbp-gzbase02", "lhbp-zzzzzzzz"}).error_code(),
+      "ResourceNotFound.PrivateBlueprintNotFound");
+  Admin("POST", "/_emulator/blueprints",
+        R"({"blueprints":[{"Region":"ap-guangzhou","BlueprintId":"lhbp-offl0001",)"
+        R"("BlueprintState":"OFFLINE"}]})");
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01", "lhbp-offl0001"}).error_code(),
+            "UnsupportedOperation.BlueprintCurStateInvalid");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase01"), "NORMAL");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase02"), "NORMAL");
+  EXPECT_EQ(Stats()["deleted_blueprints_total"].GetInt(), 0);
+
+  // All deletable: all go, a repeated id once.
+  Reply r = Delete("ap-guangzhou", {"lhbp-gzbase01", "lhbp-gzbase02", "lhbp-gzbase01"});
+  ASSERT_EQ(r.error_code(), "") << r.body;
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase01"), "");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase02"), "");
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 2);
+  ASSERT_EQ(stats["deleted_blueprints"].Size(), 2u);
+  for (const auto& d : stats["deleted_blueprints"].GetArray()) {
+    EXPECT_EQ(d["RequestId"].GetString(), std::string(r.response()["RequestId"].GetString()));
+  }
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsSourceOfARunningSyncIsOccupied) {
+  Admin("POST", "/_emulator/config", R"({"sync_duration_ms":3000,"fail_regions":["ap-beijing"]})");
+  Reply sync =
+      Sync("ap-guangzhou",
+           R"({"BlueprintId":"lhbp-gzbase01","DestinationRegions":["ap-shanghai","ap-beijing"]})");
+  ASSERT_EQ(sync.error_code(), "") << sync.body;
+  const std::string sh_id =
+      sync.response()["DestinationRegionBlueprintSet"][0]["BlueprintId"].GetString();
+  const std::string bj_id =
+      sync.response()["DestinationRegionBlueprintSet"][1]["BlueprintId"].GetString();
+
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(),
+            "UnsupportedOperation.BlueprintOccupied");
+  // The copies themselves are SYNCING: not deletable yet either.
+  EXPECT_EQ(Delete("ap-shanghai", {sh_id}).error_code(),
+            "UnsupportedOperation.BlueprintCurStateInvalid");
+  // Another source in the same region is not occupied by this sync.
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase02"}).error_code(), "");
+
+  // The state is advanced from the clock before the rules apply.
+  clock_.Advance(absl::Milliseconds(3000));
+  EXPECT_EQ(Delete("ap-beijing", {bj_id}).error_code(), "");   // SYNCING_FAILED
+  EXPECT_EQ(Delete("ap-shanghai", {sh_id}).error_code(), "");  // NORMAL
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(), "");
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 4);
+  EXPECT_EQ(stats["deleted_blueprints"][1]["BlueprintId"].GetString(), bj_id);
+  EXPECT_STREQ(stats["deleted_blueprints"][1]["Region"].GetString(), "ap-beijing");
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsFreesQuota) {
+  Admin("POST", "/_emulator/config", R"({"quota_per_region":1,"sync_duration_ms":0})");
+  const std::string body =
+      R"({"BlueprintId":"lhbp-gzbase01","DestinationRegions":["ap-shanghai"]})";
+  EXPECT_EQ(Sync("ap-guangzhou", body).error_code(),
+            "LimitExceeded.SyncBlueprintQuotaLimitExceeded");
+  ASSERT_EQ(Delete("ap-shanghai", {"lhbp-shbase01"}).error_code(), "");
+  EXPECT_EQ(Sync("ap-guangzhou", body).error_code(), "");
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsParameterErrors) {
+  std::vector<std::string> many;
+  for (int i = 0; i < 101; ++i) many.push_back(absl::StrFormat("\"lhbp-%08d\"", i));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{}", "MissingParameter"},
+      {R"({"BlueprintIds":[]})", "MissingParameter"},
+      {R"({"BlueprintIds":"lhbp-gzbase01"})", "InvalidParameter"},
+      {R"({"BlueprintIds":[7]})", "InvalidParameter"},
+      {R"({"BlueprintIds":null})", "InvalidParameter"},
+      {absl::StrCat(R"({"BlueprintIds":[)", absl::StrJoin(many, ","), "]}"),
+       "InvalidParameterValue.LimitExceeded"},
+      {R"({"BlueprintIds":["lhbp-gzbase01","lhbp-GZ"]})",
+       "InvalidParameterValue.BlueprintIdMalformed"},
+      {R"({"BlueprintIds":["lhbp-gzbase01"],"Force":true})", "UnknownParameter"},
+  };
+  for (const auto& [body, want] : cases) {
+    EXPECT_EQ(Call(Spec(kDeleteBlueprints, "ap-guangzhou"), body).error_code(), want)
+        << body.substr(0, 120);
+  }
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase01"), "NORMAL");
+  EXPECT_EQ(Stats()["actions"][kDeleteBlueprints]["errors"].GetInt(),
+            static_cast<int>(cases.size()));
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsRateLimitedAt20PerSecondByDefault) {
+  // The fixture lifts every limit; put the shipped default back.
+  Admin("POST", "/_emulator/config", R"({"rate_limits":{"DeleteBlueprints":20}})");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-zzzzzzzz"}).error_code(),
+              "ResourceNotFound.PrivateBlueprintNotFound")
+        << i;
+  }
+  // Throttled before execution: the blueprint stays.
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(), "RequestLimitExceeded");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase01"), "NORMAL");
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(), "");
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["throttled"].GetInt(), 1);
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["executed"].GetInt(), 1);
+  EXPECT_EQ(stats["max_accepted_per_second"][kDeleteBlueprints].GetInt(), 20);
+}
+
+TEST_F(EmulatorTest, DeleteBlueprintsFaults) {
+  Admin("POST", "/_emulator/faults",
+        R"({"rules":[{"action":"DeleteBlueprints","fault":"internal_error","count":1},
+                     {"action":"DeleteBlueprints","fault":"error","phase":"after","count":1,
+                      "code":"FailedOperation.RequestError"}]})");
+  // Before: refused, nothing deleted.
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(), "InternalError");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase01"), "NORMAL");
+  // After: deleted, but the answer is lost.
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(), "FailedOperation.RequestError");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase01"), "");
+  // The caller's retry finds it gone.
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(),
+            "ResourceNotFound.PrivateBlueprintNotFound");
+  // "*" rules cover the action too.
+  Admin("POST", "/_emulator/faults", R"({"rules":[{"action":"*","fault":"http_5xx"}]})");
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase02"}).status, 503);
+  Admin("POST", "/_emulator/faults", R"({"rules":[]})");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase02"), "NORMAL");
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 1);
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["executed"].GetInt(), 1);
+}
+
+TEST_F(EmulatorTest, DeletedBlueprintsListKeepsTheLatestThousand) {
+  std::vector<std::string> seed;
+  for (int i = 0; i < 1001; ++i) {
+    seed.push_back(absl::StrFormat(R"({"Region":"ap-seoul","BlueprintId":"lhbp-d%07d"})", i));
+  }
+  Admin("POST", "/_emulator/blueprints",
+        absl::StrCat(R"({"blueprints":[)", absl::StrJoin(seed, ","), "]}"));
+  for (int first = 0; first < 1001; first += 100) {
+    std::vector<std::string> ids;
+    for (int i = first; i < std::min(first + 100, 1001); ++i) {
+      ids.push_back(absl::StrFormat("lhbp-d%07d", i));
+    }
+    ASSERT_EQ(Delete("ap-seoul", ids).error_code(), "") << first;
+  }
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 1001);
+  ASSERT_EQ(stats["deleted_blueprints"].Size(), kMaxRecordedDeletions);
+  EXPECT_STREQ(stats["deleted_blueprints"][0]["BlueprintId"].GetString(), "lhbp-d0000001");
+  EXPECT_STREQ(stats["deleted_blueprints"][999]["BlueprintId"].GetString(), "lhbp-d0001000");
+
+  Admin("POST", "/_emulator/reset-stats");
+  stats = Stats();
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 0);
+  EXPECT_EQ(stats["deleted_blueprints"].Size(), 0u);
+  EXPECT_EQ(stats["actions"][kDeleteBlueprints]["received"].GetInt(), 0);
+}
+
+TEST_F(EmulatorTest, AdminDeleteRemovesBehindTheApisBack) {
+  Admin("DELETE", "/_emulator/blueprints/ap-guangzhou/lhbp-gzbase01");
+  EXPECT_EQ(StateOf("ap-guangzhou", "lhbp-gzbase01"), "");
+  EXPECT_THAT(Admin("GET", "/_emulator/blueprints"), Not(HasSubstr("lhbp-gzbase01")));
+  Admin("DELETE", "/_emulator/blueprints/ap-guangzhou/lhbp-gzbase01", "", 404);
+  Admin("DELETE", "/_emulator/blueprints/ap-shanghai/lhbp-gzbase02", "", 404);
+  // Not a deletion the API executed.
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["deleted_blueprints_total"].GetInt(), 0);
+  EXPECT_EQ(stats["requests_total"].GetInt(), 1);  // StateOf's DescribeBlueprints
+  EXPECT_EQ(Delete("ap-guangzhou", {"lhbp-gzbase01"}).error_code(),
+            "ResourceNotFound.PrivateBlueprintNotFound");
+}
+
+// ---------------------------------------------------------------------------
 // Rate limiting
 
 TEST_F(EmulatorTest, RateLimitPerActionSlidingWindow) {
@@ -826,6 +1079,7 @@ TEST_F(EmulatorTest, AdminConfigValidation) {
   EXPECT_EQ(cfg["rate_limits"]["SyncBlueprint"].GetInt(), 20);
   EXPECT_EQ(cfg["rate_limits"]["DescribeBlueprints"].GetInt(), 10);
   EXPECT_EQ(cfg["rate_limits"]["DescribeRegions"].GetInt(), 10);
+  EXPECT_EQ(cfg["rate_limits"]["DeleteBlueprints"].GetInt(), 20);
   EXPECT_EQ(cfg["quota_per_region"].GetInt(), 0);
 }
 

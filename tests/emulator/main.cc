@@ -117,9 +117,7 @@ Flags ParseFlags(int argc, char** argv) {
       const size_t eq = v.find('=');
       if (eq == std::string::npos) UsageError("--rate-limit needs ACTION=N");
       const std::string action = v.substr(0, eq);
-      if (action != blueprintsync::emulator::kSyncBlueprint &&
-          action != blueprintsync::emulator::kDescribeBlueprints &&
-          action != blueprintsync::emulator::kDescribeRegions) {
+      if (!blueprintsync::emulator::IsEmulatedAction(action)) {
         UsageError(absl::StrCat("--rate-limit: unknown action ", action));
       }
       f.options.config.rate_limits[action] = ParseNonNegative(arg, v.substr(eq + 1));

@@ -269,6 +269,43 @@ TEST(LighthouseReadRetryTest, DescribeRegionsRetriedThroughInternalError) {
   EXPECT_EQ(stats->Action("DescribeRegions").received, 4);
 }
 
+// DeleteBlueprints is retried like a read: throttled and lost answers are
+// sent again, and a repeat of a delete that ran answers NOT_FOUND.
+TEST(LighthouseDeleteRetryTest, ThrottledAndLostDeletesAreResent) {
+  EmulatorHarness emu;
+  ASSERT_TRUE(emu.Start().ok());
+  ASSERT_TRUE(emu.emulator()
+                  .SetFaults(R"({"rules":[)"
+                             R"({"action":"DeleteBlueprints","fault":"error","count":2,)"
+                             R"("code":"RequestLimitExceeded"},)"
+                             R"({"action":"DeleteBlueprints","fault":"http_5xx","count":1}]})")
+                  .ok());
+  auto client = emu.Client();
+  auto r =
+      client->DeleteBlueprints(tencent::DeleteBlueprintsRequest{"ap-guangzhou", {"lhbp-gzbase01"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto stats = emu.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->Action("DeleteBlueprints").received, 4);
+  EXPECT_EQ(stats->Action("DeleteBlueprints").executed, 1);
+  EXPECT_EQ(stats->deleted_blueprints_total, 1);
+
+  // The answer of an executed delete is lost: the resend finds nothing.
+  ASSERT_TRUE(
+      emu.emulator()
+          .SetFaults(
+              R"({"rules":[{"action":"DeleteBlueprints","fault":"drop","phase":"after","count":1}]})")
+          .ok());
+  auto lost =
+      client->DeleteBlueprints(tencent::DeleteBlueprintsRequest{"ap-guangzhou", {"lhbp-gzbase02"}});
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kNotFound) << lost.status();
+  stats = emu.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_TRUE(stats->WasDeleted("ap-guangzhou", "lhbp-gzbase02"));
+  EXPECT_EQ(stats->deleted_blueprints_total, 2);
+}
+
 // ---------------------------------------------------------------------------
 // No SyncBlueprint resend on an ambiguous failure
 

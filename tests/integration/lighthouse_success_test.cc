@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,7 @@ namespace blueprintsync::testing {
 namespace {
 
 using tencent::Blueprint;
+using tencent::DeleteBlueprintsRequest;
 using tencent::DescribeBlueprintsRequest;
 using tencent::SyncBlueprintRequest;
 using ::testing::ElementsAre;
@@ -136,6 +138,57 @@ TEST(LighthouseSuccessTest, DescribeByIdsSeesSyncingThenNormal) {
   }
   EXPECT_EQ(seen, all_normal);
   EXPECT_EQ(rounds, 5) << "a 5000 ms sync must finish after exactly 5 emulated seconds";
+}
+
+// The emulator checks the signature with its own verifier: a DeleteBlueprints
+// the client signed is accepted, executed once, and what it removed is gone
+// from every view.
+TEST(LighthouseSuccessTest, DeleteBlueprintsRemovesCopiesAndRepeatIsNotFound) {
+  emulator::EmulatorOptions options;
+  options.config.sync_duration_ms = 0;
+  options.config.fail_regions = {"ap-beijing"};
+  EmulatorHarness emu(std::move(options));
+  ASSERT_TRUE(emu.Start().ok());
+  auto client = emu.Client();
+
+  auto sync = client->SyncBlueprint(
+      SyncBlueprintRequest{"ap-guangzhou", "lhbp-gzbase01", {"ap-shanghai", "ap-beijing"}});
+  ASSERT_TRUE(sync.ok()) << sync.status();
+  const std::string sh = sync->destinations.at(0).blueprint_id;
+  const std::string bj = sync->destinations.at(1).blueprint_id;  // SYNCING_FAILED
+
+  for (const auto& [region, id] : {std::pair{"ap-shanghai", sh}, std::pair{"ap-beijing", bj}}) {
+    auto r = client->DeleteBlueprints(DeleteBlueprintsRequest{region, {id}});
+    ASSERT_TRUE(r.ok()) << region << ": " << r.status();
+    EXPECT_FALSE(r->request_id.empty());
+    DescribeBlueprintsRequest look;
+    look.region = region;
+    look.blueprint_ids = {id};
+    auto d = client->DescribeBlueprints(look);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->total_count, 0) << region;
+  }
+
+  auto again = client->DeleteBlueprints(DeleteBlueprintsRequest{"ap-shanghai", {sh}});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ApiErrorOf(again)->code, "ResourceNotFound.PrivateBlueprintNotFound");
+  // The source stays; deleting the public image is not possible.
+  auto pub = client->DeleteBlueprints(DeleteBlueprintsRequest{"ap-guangzhou", {"lhbp-pubos001"}});
+  EXPECT_EQ(pub.status().code(), absl::StatusCode::kNotFound);
+  // Refused locally: the emulator never sees it.
+  auto empty = client->DeleteBlueprints(DeleteBlueprintsRequest{"ap-guangzhou", {}});
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto stats = emu.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->signature_failures, 0);
+  EXPECT_EQ(stats->Action("DeleteBlueprints").received, 4);
+  EXPECT_EQ(stats->Action("DeleteBlueprints").executed, 2);
+  EXPECT_EQ(stats->deleted_blueprints_total, 2);
+  EXPECT_TRUE(stats->WasDeleted("ap-shanghai", sh));
+  EXPECT_TRUE(stats->WasDeleted("ap-beijing", bj));
+  EXPECT_FALSE(stats->WasDeleted("ap-guangzhou", "lhbp-gzbase01"));
 }
 
 TEST(LighthouseSuccessTest, FiltersOffsetLimitAndTotalCount) {

@@ -498,6 +498,67 @@ test('rule errors surface through the SDK with RequestId', async () => {
   assert.equal(end.actions.SyncBlueprint.executed - s0.actions.SyncBlueprint.executed, 0);
 });
 
+test('DeleteBlueprints via the SDK: a NORMAL copy is deleted and gone from every view', async () => {
+  // Copies finish at once, so the copy is NORMAL (deletable) right away.
+  await setSyncDuration(0);
+  const sync = await client('ap-guangzhou').SyncBlueprint({
+    BlueprintId: 'lhbp-gzbase02',
+    DestinationRegions: ['ap-chengdu'],
+  });
+  const copy = sync.DestinationRegionBlueprintSet[0].BlueprintId;
+  assert.equal((await describeOne('ap-chengdu', copy)).BlueprintState, 'NORMAL');
+  const s0 = await stats();
+
+  const res = await client('ap-chengdu').DeleteBlueprints({ BlueprintIds: [copy] });
+  assert.match(res.RequestId, UUID_RE);
+  assert.deepEqual(Object.keys(res), ['RequestId'], 'the answer is the RequestId alone');
+
+  const gone = await client('ap-chengdu').DescribeBlueprints({ BlueprintIds: [copy] });
+  assert.equal(gone.TotalCount, 0);
+  assert.deepEqual(gone.BlueprintSet, []);
+  const listing = await adminJson('GET', '/_emulator/blueprints?region=ap-chengdu');
+  assert.ok(!listing.blueprints.some((b) => b.BlueprintId === copy), 'admin listing still shows the copy');
+  // The source is untouched.
+  assert.equal((await describeOne('ap-guangzhou', 'lhbp-gzbase02')).BlueprintState, 'NORMAL');
+
+  const s1 = await stats();
+  assert.equal(s1.actions.DeleteBlueprints.executed - s0.actions.DeleteBlueprints.executed, 1);
+  assert.equal(s1.deleted_blueprints_total - s0.deleted_blueprints_total, 1);
+  const rec = s1.deleted_blueprints[s1.deleted_blueprints.length - 1];
+  assert.deepEqual([rec.RequestId, rec.Region, rec.BlueprintId], [res.RequestId, 'ap-chengdu', copy]);
+
+  // Deleting it again: the SDK sees the documented not-found code.
+  await expectApiError(client('ap-chengdu').DeleteBlueprints({ BlueprintIds: [copy] }),
+    'ResourceNotFound.PrivateBlueprintNotFound');
+});
+
+test('DeleteBlueprints rule errors surface through the SDK, deleting nothing', async () => {
+  const sg = client('ap-singapore');
+  const del = (ids) => sg.DeleteBlueprints({ BlueprintIds: ids });
+  const s0 = await stats();
+
+  await expectApiError(del(['lhbp-zzzzzzzz']), 'ResourceNotFound.PrivateBlueprintNotFound');
+  await expectApiError(del(['lhbp-pubos001']), 'ResourceNotFound.PrivateBlueprintNotFound');
+  await expectApiError(del(['lhbp-sgoffl01']), 'UnsupportedOperation.BlueprintCurStateInvalid');
+  await expectApiError(del(['not-a-blueprint']), 'InvalidParameterValue.BlueprintIdMalformed');
+  await expectApiError(del([]), 'MissingParameter');
+  // All or nothing: the deletable first id survives the unknown second one.
+  await expectApiError(del(['lhbp-sgbase01', 'lhbp-zzzzzzzz']), 'ResourceNotFound.PrivateBlueprintNotFound');
+  assert.equal((await describeOne('ap-singapore', 'lhbp-sgbase01')).BlueprintState, 'NORMAL');
+
+  // The source of a running sync is occupied (long enough not to finish here).
+  await setSyncDuration(60000);
+  await client('ap-hongkong').SyncBlueprint({ BlueprintId: 'lhbp-hkbase01', DestinationRegions: ['ap-tokyo'] });
+  await expectApiError(client('ap-hongkong').DeleteBlueprints({ BlueprintIds: ['lhbp-hkbase01'] }),
+    'UnsupportedOperation.BlueprintOccupied');
+
+  const end = await stats();
+  assert.equal(end.actions.DeleteBlueprints.received - s0.actions.DeleteBlueprints.received, 7);
+  assert.equal(end.actions.DeleteBlueprints.errors - s0.actions.DeleteBlueprints.errors, 7);
+  assert.equal(end.actions.DeleteBlueprints.executed - s0.actions.DeleteBlueprints.executed, 0);
+  assert.equal(end.deleted_blueprints_total, s0.deleted_blueprints_total);
+});
+
 test('emulator counted exactly the rejected signatures this file provoked', async () => {
   const s = await stats();
   assert.ok(provoked.signatureFailures >= 2 && provoked.authFailures >= 7,

@@ -75,6 +75,13 @@ int64_t EmulatorStats::TotalFaults() const {
   return n;
 }
 
+bool EmulatorStats::WasDeleted(const std::string& region, const std::string& id) const {
+  for (const EmulatorDeletion& d : deletions) {
+    if (d.region == region && d.blueprint_id == id) return true;
+  }
+  return false;
+}
+
 int64_t EmulatorStats::MaxAcceptedPerSecond(const std::string& action) const {
   auto it = max_accepted_per_second.find(action);
   return it == max_accepted_per_second.end() ? 0 : it->second;
@@ -114,11 +121,20 @@ absl::StatusOr<EmulatorStats> ParseEmulatorStats(const std::string& json) {
       stats.sync_submissions.push_back(std::move(sub));
     }
   }
+  stats.deleted_blueprints_total = IntMember(doc, "deleted_blueprints_total");
+  if (auto it = doc.FindMember("deleted_blueprints");
+      it != doc.MemberEnd() && it->value.IsArray()) {
+    for (const auto& d : it->value.GetArray()) {
+      stats.deletions.push_back({StringMember(d, "RequestId"), StringMember(d, "Region"),
+                                 StringMember(d, "BlueprintId"), IntMember(d, "Time")});
+    }
+  }
   return stats;
 }
 
 absl::StatusOr<std::string> EmulatorAdmin::Call(const std::string& path,
-                                                const std::string* post_body) const {
+                                                const std::string* post_body,
+                                                const char* method) const {
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
   const std::string url = base_url_ + path;
@@ -129,6 +145,7 @@ absl::StatusOr<std::string> EmulatorAdmin::Call(const std::string& path,
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10000L);
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
+  if (method != nullptr) curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method);
   struct curl_slist* headers = nullptr;
   if (post_body != nullptr) {
     headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -158,6 +175,10 @@ absl::StatusOr<std::string> EmulatorAdmin::Post(const std::string& path,
   return Call(path, &body);
 }
 
+absl::StatusOr<std::string> EmulatorAdmin::Delete(const std::string& path) const {
+  return Call(path, nullptr, "DELETE");
+}
+
 absl::StatusOr<EmulatorStats> EmulatorAdmin::Stats() const {
   absl::StatusOr<std::string> body = Get("/_emulator/stats");
   if (!body.ok()) return body.status();
@@ -178,6 +199,11 @@ absl::Status EmulatorAdmin::PutBlueprints(const std::string& json) const {
 
 absl::Status EmulatorAdmin::SetFaults(const std::string& json) const {
   return Post("/_emulator/faults", json).status();
+}
+
+absl::Status EmulatorAdmin::RemoveBlueprint(const std::string& region,
+                                            const std::string& id) const {
+  return Delete(absl::StrCat("/_emulator/blueprints/", region, "/", id)).status();
 }
 
 absl::StatusOr<std::vector<EmulatorBlueprint>> EmulatorAdmin::Blueprints(

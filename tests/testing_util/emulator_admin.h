@@ -32,6 +32,14 @@ struct EmulatorSyncSubmission {
   int64_t time_ms = 0;
 };
 
+// One blueprint an executed DeleteBlueprints removed.
+struct EmulatorDeletion {
+  std::string request_id;  // the emulator's RequestId
+  std::string region;
+  std::string blueprint_id;
+  int64_t time_ms = 0;
+};
+
 struct EmulatorStats {
   int64_t requests_total = 0;
   int64_t auth_failures = 0;
@@ -44,6 +52,11 @@ struct EmulatorStats {
   // The emulated STS, flattened: "requests", "errors", "AssumeRole.issued", ...
   std::map<std::string, int64_t> sts;
   std::vector<EmulatorSyncSubmission> sync_submissions;
+  // Every deletion counts here; `deletions` keeps the latest 1000, oldest first.
+  int64_t deleted_blueprints_total = 0;
+  std::vector<EmulatorDeletion> deletions;
+  // Whether DeleteBlueprints removed `id` from `region` (among the recorded ones).
+  bool WasDeleted(const std::string& region, const std::string& id) const;
   // The action's counters (all zero if the emulator has none for it).
   EmulatorActionStats Action(const std::string& name) const;
   int64_t Fault(const std::string& kind) const;
@@ -77,15 +90,21 @@ class EmulatorAdmin {
   absl::Status SetFaults(const std::string& json) const;
   // `region` empty: every region.
   absl::StatusOr<std::vector<EmulatorBlueprint>> Blueprints(const std::string& region) const;
+  // Deletes a blueprint behind the service's back (not counted as a
+  // deletion); an error naming HTTP 404 if there is none.
+  absl::Status RemoveBlueprint(const std::string& region, const std::string& id) const;
 
   // Raw calls: the body of a 200 answer, else an error naming status and body.
   absl::StatusOr<std::string> Get(const std::string& path) const;
   absl::StatusOr<std::string> Post(const std::string& path, const std::string& body) const;
+  absl::StatusOr<std::string> Delete(const std::string& path) const;
 
   const std::string& base_url() const { return base_url_; }
 
  private:
-  absl::StatusOr<std::string> Call(const std::string& path, const std::string* post_body) const;
+  // GET without a body, POST with one; `method` overrides the verb.
+  absl::StatusOr<std::string> Call(const std::string& path, const std::string* post_body,
+                                   const char* method = nullptr) const;
 
   std::string base_url_;
 };

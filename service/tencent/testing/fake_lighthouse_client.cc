@@ -6,12 +6,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "service/tencent/api_error.h"
 
 namespace blueprintsync::testing {
 namespace {
 
 using tencent::Blueprint;
 using tencent::CallOptions;
+using tencent::DeleteBlueprintsRequest;
+using tencent::DeleteBlueprintsResponse;
 using tencent::DescribeBlueprintsRequest;
 using tencent::DescribeBlueprintsResponse;
 using tencent::SyncBlueprintRequest;
@@ -36,6 +40,27 @@ bool Matches(const Blueprint& b, const std::vector<tencent::DescribeFilter>& fil
     if (std::find(f.values.begin(), f.values.end(), v) == f.values.end()) return false;
   }
   return true;
+}
+
+constexpr char kDeleteBlueprints[] = "DeleteBlueprints";
+
+// The states Tencent lets DeleteBlueprints remove.
+bool IsDeletableState(const std::string& state) {
+  return state == "NORMAL" || state == "ISOLATED" || state == "CREATEFAILED" ||
+         state == "SYNCING_FAILED";
+}
+
+// A Tencent error answer as the real client surfaces it (an ApiError
+// payload, the canonical code of the error table).
+absl::Status TencentError(std::string code, std::string message, std::string request_id) {
+  tencent::ApiError error;
+  error.kind = tencent::ErrorKind::kApi;
+  error.code = std::move(code);
+  error.message = std::move(message);
+  error.request_id = std::move(request_id);
+  error.action = kDeleteBlueprints;
+  error.http_status = 200;
+  return tencent::MakeStatus(error);
 }
 
 }  // namespace
@@ -75,6 +100,28 @@ void FakeLighthouseClient::SetState(const std::string& region, const std::string
 void FakeLighthouseClient::SetDescribeHook(DescribeHook hook) {
   absl::MutexLock lock(&mu_);
   describe_hook_ = std::move(hook);
+}
+
+void FakeLighthouseClient::Remove(const std::string& region, const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = world_.find(region);
+  if (it != world_.end()) it->second.erase(id);
+  occupied_.erase({region, id});
+}
+
+void FakeLighthouseClient::ScriptDeleteError(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  delete_script_.push_back(std::move(status));
+}
+
+void FakeLighthouseClient::SetOccupied(const std::string& region, const std::string& id,
+                                       bool occupied) {
+  absl::MutexLock lock(&mu_);
+  if (occupied) {
+    occupied_.insert({region, id});
+  } else {
+    occupied_.erase({region, id});
+  }
 }
 
 void FakeLighthouseClient::FailUnscripted(absl::Status status) {
@@ -124,6 +171,16 @@ int FakeLighthouseClient::source_looks(const std::string& region, const std::str
 std::vector<std::string> FakeLighthouseClient::events() const {
   absl::MutexLock lock(&mu_);
   return events_;
+}
+
+std::vector<DeleteBlueprintsRequest> FakeLighthouseClient::delete_calls() const {
+  absl::MutexLock lock(&mu_);
+  return deletes_;
+}
+
+int FakeLighthouseClient::delete_count() const {
+  absl::MutexLock lock(&mu_);
+  return delete_count_;
 }
 
 absl::StatusOr<SyncBlueprintResponse> FakeLighthouseClient::SyncBlueprint(
@@ -213,6 +270,61 @@ absl::StatusOr<tencent::DescribeRegionsResponse> FakeLighthouseClient::DescribeR
   absl::MutexLock lock(&mu_);
   if (!unscripted_.ok()) return unscripted_;
   return absl::UnimplementedError("DescribeRegions is not faked");
+}
+
+absl::StatusOr<DeleteBlueprintsResponse> FakeLighthouseClient::DeleteBlueprints(
+    const DeleteBlueprintsRequest& request, const CallOptions&) {
+  absl::MutexLock lock(&mu_);
+  ++delete_count_;
+  if (options_.record_calls) {
+    deletes_.push_back(request);
+    events_.push_back(
+        absl::StrCat("delete:", request.region, "/", absl::StrJoin(request.blueprint_ids, ",")));
+  }
+  // The real stack refuses these before anything is sent, scripts or not.
+  if (absl::Status s = tencent::ValidateDeleteBlueprints(request); !s.ok()) return s;
+  if (!delete_script_.empty()) {
+    absl::Status scripted = std::move(delete_script_.front());
+    delete_script_.pop_front();
+    if (!scripted.ok()) return scripted;
+  }
+  if (!unscripted_.ok()) return unscripted_;
+  const std::string request_id = absl::StrCat("delete-req-", delete_count_);
+  // All or nothing, as upstream: every id is checked before any is removed.
+  for (const std::string& id : request.blueprint_ids) {
+    if (absl::Status s = DeleteRefusalLocked(request.region, id, request_id); !s.ok()) return s;
+  }
+  auto& region = world_[request.region];
+  for (const std::string& id : request.blueprint_ids) region.erase(id);
+  DeleteBlueprintsResponse response;
+  response.request_id = request_id;
+  return response;
+}
+
+absl::Status FakeLighthouseClient::DeleteRefusalLocked(const std::string& region,
+                                                       const std::string& id,
+                                                       const std::string& request_id) const {
+  const Blueprint* blueprint = nullptr;
+  if (auto r = world_.find(region); r != world_.end()) {
+    if (auto b = r->second.find(id); b != r->second.end()) blueprint = &b->second;
+  }
+  if (blueprint == nullptr ||
+      (!blueprint->blueprint_type.empty() && blueprint->blueprint_type != "PRIVATE")) {
+    return TencentError(
+        "ResourceNotFound.PrivateBlueprintNotFound",
+        absl::StrCat("The custom image `", id, "` does not exist in `", region, "`."), request_id);
+  }
+  if (occupied_.count({region, id}) > 0) {
+    return TencentError("UnsupportedOperation.BlueprintOccupied",
+                        absl::StrCat("The image `", id, "` is in use."), request_id);
+  }
+  if (!IsDeletableState(blueprint->blueprint_state)) {
+    return TencentError("UnsupportedOperation.BlueprintCurStateInvalid",
+                        absl::StrCat("The image state `", blueprint->blueprint_state.substr(0, 64),
+                                     "` does not support this operation."),
+                        request_id);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace blueprintsync::testing

@@ -8,6 +8,10 @@
 //  - DescribeBlueprints answers from a small world of blueprints per region,
 //    by ids or by filters, whose states a test advances; a hook can fail a
 //    call or answer it instead.
+//  - DeleteBlueprints removes blueprints from that world with Tencent's
+//    rules (deletable states, unknown ids, blueprints in use, all or
+//    nothing) and the real client's local validation; scripted errors can
+//    answer calls instead.
 //  - Every call is recorded (optionally counted only) and the recording is
 //    readable while calls run: thread-safe throughout.
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_TESTING_FAKE_LIGHTHOUSE_CLIENT_H_
@@ -18,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,9 +78,22 @@ class FakeLighthouseClient final : public tencent::LighthouseClient {
   // Creates a bare blueprint if `id` is unknown.
   void SetState(const std::string& region, const std::string& id, const std::string& state);
   void SetDescribeHook(DescribeHook hook);
+  // Deletes a blueprint behind the caller's back (someone else did it); no
+  // call is recorded. Unknown ids are ignored.
+  void Remove(const std::string& region, const std::string& id);
 
-  // Every call that no script or hook answers fails with `status` (all three
-  // actions): a client with no upstream at all. OK restores the defaults.
+  // --- DeleteBlueprints.
+  // The next call (one per scripted status, in order) answers `status`
+  // without touching the world. An OK status lets the world answer that
+  // call, so a test can fail the second call only. To play a delete that
+  // ran but whose answer was lost, Remove() the ids and script the error.
+  void ScriptDeleteError(absl::Status status);
+  // While occupied (a sync from it, an instance), deleting `id` fails with
+  // UnsupportedOperation.BlueprintOccupied.
+  void SetOccupied(const std::string& region, const std::string& id, bool occupied);
+
+  // Every call that no script or hook answers fails with `status` (every
+  // action): a client with no upstream at all. OK restores the defaults.
   void FailUnscripted(absl::Status status);
 
   // --- What callers did.
@@ -90,8 +108,11 @@ class FakeLighthouseClient final : public tencent::LighthouseClient {
   int source_looks(const std::string& region, const std::string& id) const;
   // In call order: "sync:<bp>", "source:<region>/<bp>" (see
   // Options::source_id_prefix), "list:<region>" (by filters) and
-  // "poll:<region>" (any other lookup by ids).
+  // "poll:<region>" (any other lookup by ids) and
+  // "delete:<region>/<id>[,<id>...]".
   std::vector<std::string> events() const;
+  std::vector<tencent::DeleteBlueprintsRequest> delete_calls() const;
+  int delete_count() const;
 
   absl::StatusOr<tencent::SyncBlueprintResponse> SyncBlueprint(
       const tencent::SyncBlueprintRequest& request, const tencent::CallOptions& options) override;
@@ -101,8 +122,25 @@ class FakeLighthouseClient final : public tencent::LighthouseClient {
   // No test of the layers above needs regions from upstream yet.
   absl::StatusOr<tencent::DescribeRegionsResponse> DescribeRegions(
       const std::string& region, const tencent::CallOptions& options) override;
+  // Deletable: NORMAL, ISOLATED, CREATEFAILED, SYNCING_FAILED; an id that
+  // is not in the world (or not PRIVATE; a bare one from SetState() counts
+  // as PRIVATE) is ResourceNotFound.PrivateBlueprintNotFound, an occupied
+  // one UnsupportedOperation.BlueprintOccupied, any other state
+  // UnsupportedOperation.BlueprintCurStateInvalid: ApiError statuses as the
+  // real client returns them. The first failing id fails the call and
+  // nothing is deleted.
+  absl::StatusOr<tencent::DeleteBlueprintsResponse> DeleteBlueprints(
+      const tencent::DeleteBlueprintsRequest& request,
+      const tencent::CallOptions& options) override;
 
  private:
+  using BlueprintKey = std::pair<std::string, std::string>;  // (region, id)
+
+  // Why `id` in `region` cannot be deleted, or OK.
+  absl::Status DeleteRefusalLocked(const std::string& region, const std::string& id,
+                                   const std::string& request_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const Options options_;
   mutable absl::Mutex mu_;
   std::deque<SyncHandler> script_ ABSL_GUARDED_BY(mu_);
@@ -117,6 +155,10 @@ class FakeLighthouseClient final : public tencent::LighthouseClient {
   std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, tencent::Blueprint>> world_ ABSL_GUARDED_BY(mu_);
   DescribeHook describe_hook_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::Status> delete_script_ ABSL_GUARDED_BY(mu_);
+  std::set<BlueprintKey> occupied_ ABSL_GUARDED_BY(mu_);
+  int delete_count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<tencent::DeleteBlueprintsRequest> deletes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace blueprintsync::testing
