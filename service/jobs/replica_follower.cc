@@ -108,7 +108,7 @@ void ReplicaFollower::AdoptAndCancel(std::vector<JobRecord> unfinished, uint64_t
 void ReplicaFollower::AnswerFrom(const JobRecord& rec, JobService::JobCallback& done) {
   if (rec.phase() == JobRecord::REJECTED ||
       (rec.job().state() == v1::SyncJob::FAILED && rec.job().has_error())) {
-    done(FromSyncError(rec.job().error()));
+    done(WithJobName(FromSyncError(rec.job().error()), rec.job().name()));
   } else {
     done(rec.job());
   }
