@@ -174,8 +174,7 @@ std::string FormatValidateOnlyText(const v1::SyncJob& job) {
   return absl::StrCat("valid: would copy ", OrDash(job.blueprint_id()), " in ",
                       OrDash(job.source_region()), " to ",
                       regions.empty() ? "-" : absl::StrJoin(regions, ", "), "; ", job.jobs_ahead(),
-                      " job(s) ahead on this source\n",
-                      "nothing was created (--validate-only)\n");
+                      " job(s) ahead on this source\nnothing was created (--validate-only)\n");
 }
 
 std::string FormatJobListText(const v1::ListSyncJobsResponse& response) {

@@ -172,7 +172,6 @@ TEST(FormatSummaryTest, FailedSubmissionShowsJobError) {
             "  ap-tokyo: FAILED (no error recorded)\n");
 }
 
-
 TEST(IsTerminalTest, CancelledEndsAJobCancellingDoesNot) {
   EXPECT_TRUE(IsTerminal(v1::SyncJob::SUCCEEDED));
   EXPECT_TRUE(IsTerminal(v1::SyncJob::FAILED));
@@ -193,7 +192,8 @@ TEST(CopyCleanupTextTest, EveryOutcome) {
   EXPECT_EQ(text(R"pb(copy_cleanup: DELETE_PENDING
                       cleanup_error { code: 9 message: "still SYNCING" })pb"),
             "deleting copy... (last attempt: FAILED_PRECONDITION (9): still SYNCING)");
-  EXPECT_EQ(text(R"pb(copy_cleanup: DELETED copy_delete_time { seconds: 1795816865 })pb"),
+  EXPECT_EQ(text(R"pb(copy_cleanup: DELETED
+                      copy_delete_time { seconds: 1795816865 })pb"),
             "copy deleted 2026-11-27T22:01:05Z");
   EXPECT_EQ(text(R"pb(copy_cleanup: DELETED)pb"), "copy deleted");
   EXPECT_EQ(text(R"pb(copy_cleanup: ALREADY_GONE)pb"), "copy already gone");
