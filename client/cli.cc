@@ -13,12 +13,33 @@
 #include "client/job_format.h"
 #include "client/printable.h"
 #include "client/progress_view.h"
+#include "client/request_id.h"
 #include "client/rpc_error.h"
+#include "google/protobuf/empty.pb.h"
 
 namespace blueprintsync::cli {
 namespace {
 
 namespace v1 = ::blueprintsync::v1;
+
+// How often a call that creates a job is sent, in all, when its answer is
+// lost; the help text of sync states these numbers.
+constexpr int kMaxSendAttempts = 5;
+constexpr absl::Duration kFirstResendDelay = absl::Milliseconds(500);
+
+// The codes after which the call may have been carried out without the CLI
+// hearing of it, or not at all, and asking again can help. Anything else is
+// the service's answer and would be the same again.
+bool IsResendable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kDeadlineExceeded ||
+         status.code() == absl::StatusCode::kUnavailable;
+}
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+}
 
 class Runner {
  public:
@@ -38,7 +59,13 @@ class Runner {
       case Command::kList:
         return List();
       case Command::kWatch:
-        return Follow(options_.name, std::nullopt);
+        return Follow(options_.name, std::nullopt, v1::SyncJob::SUCCEEDED);
+      case Command::kCancel:
+        return Cancel();
+      case Command::kRetry:
+        return Retry();
+      case Command::kDelete:
+        return Delete();
       case Command::kHelp:
         break;
     }
@@ -65,27 +92,108 @@ class Runner {
     return kExitOk;
   }
 
+  // The user's request id, or a new one, shown on stderr in text mode before
+  // anything is sent so that a run cut short can be repeated with it.
+  std::string RequestId(const std::string& given) {
+    if (!given.empty()) return given;
+    std::string id = NewRequestId();
+    if (options_.output == OutputFormat::kText) {
+      err_ << "request id: " << id << "\n";
+      err_.flush();
+    }
+    return id;
+  }
+
+  // Calls `send` (a call that creates a job, carrying `request_id`) again
+  // while it fails with DEADLINE_EXCEEDED or UNAVAILABLE, up to
+  // kMaxSendAttempts in all, with a doubling pause. Safe because the
+  // service answers a repeated request id with the job it already made.
+  template <typename Send>
+  absl::StatusOr<v1::SyncJob> SendCreating(const std::string& request_id, const Send& send) {
+    absl::Duration delay = kFirstResendDelay;
+    for (int attempt = 1;; ++attempt) {
+      absl::StatusOr<v1::SyncJob> job = send();
+      if (job.ok() || !IsResendable(job.status())) return job;
+      const std::string why = absl::StrCat(absl::StatusCodeToString(job.status().code()), ": ",
+                                           Printable(job.status().message(), 200));
+      if (attempt == kMaxSendAttempts) {
+        err_ << "note: attempt " << attempt << " of " << kMaxSendAttempts << " failed (" << why
+             << "); giving up";
+        if (!request_id.empty()) {
+          err_ << ". The job may exist: run the command again with --request-id "
+               << Printable(request_id, 64) << " to get it without making another";
+        }
+        err_ << "\n";
+        return job;
+      }
+      err_ << "note: attempt " << attempt << " of " << kMaxSendAttempts << " failed (" << why
+           << "); sending again with the same request id in " << absl::FormatDuration(delay)
+           << "\n";
+      err_.flush();
+      env_.clock->SleepUntil(env_.clock->Now() + delay);
+      delay *= 2;
+    }
+  }
+
+  // Prints the job, or with --wait follows it; `success` is the state that
+  // makes a followed job exit 0.
+  int ShowOrFollow(v1::SyncJob job, v1::SyncJob::State success) {
+    if (!options_.wait) return Print(job, FormatJobText(job));
+    if (job.name().empty()) {
+      return RpcError(absl::InternalError("the service returned the job without its name"));
+    }
+    const std::string name = job.name();
+    return Follow(name, std::move(job), success);
+  }
+
   int Sync() {
     v1::SyncBlueprintRequest request;
     request.set_source_region(options_.source_region);
     request.set_blueprint_id(options_.blueprint_id);
     for (const auto& r : options_.destinations) request.add_destination_regions(r);
-    request.set_request_id(options_.request_id);
+    for (const auto& [key, value] : options_.labels) (*request.mutable_labels())[key] = value;
+    if (options_.job_timeout > absl::ZeroDuration()) {
+      SetDuration(options_.job_timeout, request.mutable_timeout());
+    }
+    if (options_.keep_failed_copies.has_value()) {
+      request.set_keep_failed_copies(*options_.keep_failed_copies);
+    }
     request.set_validate_only(options_.validate_only);
-    auto job = connection_->SyncBlueprint(request);
+    // A dry run creates nothing, so it needs no made-up id to be re-sent.
+    request.set_request_id(options_.validate_only ? options_.request_id
+                                                  : RequestId(options_.request_id));
+    auto job =
+        SendCreating(request.request_id(), [&] { return connection_->SyncBlueprint(request); });
     if (!job.ok()) return RpcError(job.status());
-    if (!options_.wait) {
-      std::string text = FormatJobText(*job);
-      if (options_.validate_only) {
-        text = absl::StrCat("the request is valid (--validate-only: nothing was created)\n", text);
-      }
-      return Print(*job, text);
-    }
-    if (job->name().empty()) {
-      return RpcError(absl::InternalError("the service accepted the job but returned no name"));
-    }
-    const std::string name = job->name();
-    return Follow(name, *std::move(job));
+    if (options_.validate_only) return Print(*job, FormatValidateOnlyText(*job));
+    return ShowOrFollow(*std::move(job), v1::SyncJob::SUCCEEDED);
+  }
+
+  int Cancel() {
+    v1::CancelSyncJobRequest request;
+    request.set_name(options_.name);
+    auto job = connection_->CancelSyncJob(request);
+    if (!job.ok()) return RpcError(job.status());
+    return ShowOrFollow(*std::move(job), v1::SyncJob::CANCELLED);
+  }
+
+  int Retry() {
+    v1::RetrySyncJobRequest request;
+    request.set_name(options_.name);
+    request.set_request_id(RequestId(options_.request_id));
+    auto job =
+        SendCreating(request.request_id(), [&] { return connection_->RetrySyncJob(request); });
+    if (!job.ok()) return RpcError(job.status());
+    return ShowOrFollow(*std::move(job), v1::SyncJob::SUCCEEDED);
+  }
+
+  // JSON mode prints the RPC's answer, google.protobuf.Empty: "{}".
+  int Delete() {
+    v1::DeleteSyncJobRequest request;
+    request.set_name(options_.name);
+    if (absl::Status s = connection_->DeleteSyncJob(request); !s.ok()) return RpcError(s);
+    return Print(google::protobuf::Empty(),
+                 absl::StrCat("deleted ", Printable(options_.name), "\n"));
   }
 
   int Get() {
@@ -101,6 +209,7 @@ class Runner {
     request.set_page_size(options_.page_size);
     request.set_page_token(options_.page_token);
     request.set_filter(options_.filter);
+    request.set_order_by(options_.order_by);
     v1::ListSyncJobsResponse combined;
     std::set<std::string> tokens_seen;
     while (true) {
@@ -124,8 +233,10 @@ class Runner {
     return Print(combined, FormatJobListText(combined));
   }
 
-  // Shared by `watch` and `sync --wait`.
-  int Follow(const std::string& name, std::optional<v1::SyncJob> known) {
+  // Shared by `watch` and --wait. Exits 0 when the job ends in `success`
+  // (SUCCEEDED, or CANCELLED for `cancel --wait`), else kExitJobFailed.
+  int Follow(const std::string& name, std::optional<v1::SyncJob> known,
+             v1::SyncJob::State success) {
     DisplayMode mode = DisplayMode::kLines;
     if (options_.output == OutputFormat::kJson) {
       mode = DisplayMode::kJson;
@@ -145,7 +256,7 @@ class Runner {
     }
     view.Finish();
     if (!result.ok()) return RpcError(result.status());
-    return result->state() == v1::SyncJob::SUCCEEDED ? kExitOk : kExitJobFailed;
+    return result->state() == success ? kExitOk : kExitJobFailed;
   }
 
   const CliOptions& options_;

@@ -1,5 +1,7 @@
 #include "client/cli_options.h"
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +24,8 @@ std::vector<FlagSpec> GlobalSpecs() {
   return {
       {"server", kServerEnv, kDefaultServer, "blueprint-sync service address, HOST:PORT"},
       {"timeout", kTimeoutEnv, "30s",
-       "deadline of each call, e.g. 10s or 2m; for watch and sync --wait it bounds only "
+       "deadline of each call, e.g. 10s or 2m; sync and retry send a call that timed out "
+       "again (same request id, up to 5 attempts); for watch and --wait it bounds only "
        "connecting, not the stream"},
       {"output", "", "text", "text or json (one JSON object per line, protobuf JSON mapping)"},
       {"help", "", "", "show help (also: -h, help COMMAND, COMMAND --help)", true},
@@ -38,31 +41,62 @@ std::vector<FlagSpec> CommandSpecs(Command command) {
           {"to", "", "",
            "destination regions, comma-separated; may be repeated: --to R1,R2 --to R3 (required)"},
           {"request-id", "", "",
-           "idempotency key (a UUID): repeating the command with it returns the same job"},
-          {"validate-only", "", "", "check the request; create nothing", true},
-          {"wait", "", "", "follow the job until it SUCCEEDED or FAILED", true},
+           "idempotency key (a UUID): repeating the command with it returns the same job; "
+           "default: a new random UUID, printed to stderr"},
+          {"label", "", "",
+           "KEY=VALUE label for the job, filterable in list; may be repeated (at most 32)"},
+          {"job-timeout", "", "",
+           "how long the job may take before unfinished destinations fail, e.g. 90m; "
+           "default: the server's --job-deadline, at most its --max-job-timeout"},
+          {"keep-failed-copies", "", "",
+           "keep the copies of destinations that fail (for investigation) instead of deleting "
+           "them; =false asks for deletion; default: the server's",
+           true},
+          {"validate-only", "", "",
+           "check the request and the source blueprint; create nothing; prints how many jobs "
+           "on the same source are ahead",
+           true},
+          {"wait", "", "", "follow the job until it SUCCEEDED, FAILED or CANCELLED", true},
+      };
+    case Command::kCancel:
+      return {
+          {"wait", "", "", "follow the job until it is CANCELLED (its copies deleted)", true},
+      };
+    case Command::kRetry:
+      return {
+          {"request-id", "", "",
+           "idempotency key (a UUID) for the new job; default: a new random UUID, printed to "
+           "stderr"},
+          {"wait", "", "", "follow the new job until it SUCCEEDED, FAILED or CANCELLED", true},
       };
     case Command::kList:
       return {
           {"filter", "", "",
-           "e.g. 'state = RUNNING AND blueprint_id = \"lhbp-ls883feh\"' (fields: state, "
-           "blueprint_id, source_region)"},
+           "conditions joined by AND, e.g. 'state = RUNNING AND labels.team = web' (fields "
+           "above)"},
+          {"order-by", "", "",
+           "\"create_time desc\" (newest first) or \"create_time\" (oldest first); "
+           "default: the server's, newest first"},
           {"page-size", "", "0", "jobs per page, 0 to 1000 (0: the server's default, 50)"},
           {"page-token", "", "", "next page token printed by a previous list"},
           {"all", "", "", "follow page tokens until every matching job is listed", true},
       };
     case Command::kGet:
     case Command::kWatch:
+    case Command::kDelete:
     case Command::kHelp:
       return {};
   }
   return {};
 }
 
+constexpr char kCommandList[] = "sync, get, list, watch, cancel, retry, delete, help";
+
 bool LookupCommand(const std::string& word, Command* command) {
   static const std::pair<const char*, Command> kCommands[] = {
-      {"sync", Command::kSync},   {"get", Command::kGet},   {"list", Command::kList},
-      {"watch", Command::kWatch}, {"help", Command::kHelp},
+      {"sync", Command::kSync},     {"get", Command::kGet},       {"list", Command::kList},
+      {"watch", Command::kWatch},   {"cancel", Command::kCancel}, {"retry", Command::kRetry},
+      {"delete", Command::kDelete}, {"help", Command::kHelp},
   };
   for (const auto& [name, c] : kCommands) {
     if (word == name) {
@@ -88,11 +122,14 @@ std::string FlagName(const std::string& arg) {
 
 absl::Status Usage(absl::string_view message) { return absl::InvalidArgumentError(message); }
 
-// --to may repeat and Flags keeps only the last value of a flag, so its
-// values are taken out before Flags sees the rest.
-absl::Status ExtractDestinations(const std::vector<std::string>& args,
-                                 const std::vector<FlagSpec>& specs, std::vector<std::string>* rest,
-                                 std::vector<std::string>* destinations) {
+// Flags that may repeat (--to, --label). Flags keeps only the last value of
+// a flag, so their values are taken out, in order, before Flags sees the
+// rest.
+absl::Status ExtractRepeated(const std::vector<std::string>& args,
+                             const std::vector<FlagSpec>& specs,
+                             const std::map<std::string, std::string>& repeated_examples,
+                             std::vector<std::string>* rest,
+                             std::map<std::string, std::vector<std::string>>* values) {
   bool only_positional = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -107,7 +144,8 @@ absl::Status ExtractDestinations(const std::vector<std::string>& args,
     }
     const std::string name = FlagName(arg);
     const bool inline_value = arg.find('=') != std::string::npos;
-    if (name != "to") {
+    const auto repeated = repeated_examples.find(name);
+    if (repeated == repeated_examples.end()) {
       rest->push_back(arg);
       // Keep another flag's value with it, even if it looks like "--to".
       const FlagSpec* spec = FindSpec(specs, name);
@@ -122,11 +160,21 @@ absl::Status ExtractDestinations(const std::vector<std::string>& args,
     } else if (i + 1 < args.size()) {
       value = args[++i];
     } else {
-      return Usage("--to: needs a value, e.g. --to ap-singapore,ap-tokyo");
+      return Usage(
+          absl::StrCat("--", name, ": needs a value, e.g. --", name, " ", repeated->second));
     }
     if (value.size() > kMaxValueBytes) {
-      return Usage(absl::StrCat("--to: longer than ", kMaxValueBytes, " bytes"));
+      return Usage(absl::StrCat("--", name, ": longer than ", kMaxValueBytes, " bytes"));
     }
+    (*values)[name].push_back(std::move(value));
+  }
+  return absl::OkStatus();
+}
+
+// "R1,R2" values of --to, in order.
+absl::Status SplitDestinations(const std::vector<std::string>& values,
+                               std::vector<std::string>* destinations) {
+  for (const std::string& value : values) {
     for (absl::string_view part : absl::StrSplit(value, ',')) {
       part = absl::StripAsciiWhitespace(part);
       if (part.empty()) {
@@ -135,6 +183,46 @@ absl::Status ExtractDestinations(const std::vector<std::string>& args,
       }
       destinations->emplace_back(part);
     }
+  }
+  return absl::OkStatus();
+}
+
+bool IsLabelChar(char c) { return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-'; }
+
+// The shape of a label only (characters, lengths, count, no duplicate); the
+// service checks the full Kubernetes rules and says which one was broken.
+absl::Status ParseLabels(const std::vector<std::string>& values,
+                         std::map<std::string, std::string>* labels) {
+  constexpr size_t kMaxLabels = 32;
+  constexpr size_t kMaxKeyBytes = 253 + 1 + 63;  // DNS-subdomain prefix, "/", name
+  constexpr size_t kMaxValueChars = 63;
+  for (const std::string& label : values) {
+    const size_t eq = label.find('=');
+    if (eq == std::string::npos) {
+      return Usage(absl::StrCat("--label: must be KEY=VALUE, e.g. team=web, got \"",
+                                Printable(label, 64), "\""));
+    }
+    const std::string key = label.substr(0, eq);
+    const std::string value = label.substr(eq + 1);
+    const bool key_ok =
+        !key.empty() && key.size() <= kMaxKeyBytes &&
+        std::count(key.begin(), key.end(), '/') <= 1 &&
+        std::all_of(key.begin(), key.end(), [](char c) { return IsLabelChar(c) || c == '/'; });
+    if (!key_ok) {
+      return Usage(absl::StrCat("--label: key \"", Printable(key, 64),
+                                "\" must be 1 to 317 letters, digits, '.', '_', '-', with at "
+                                "most one '/' after a prefix"));
+    }
+    if (value.size() > kMaxValueChars || !std::all_of(value.begin(), value.end(), IsLabelChar)) {
+      return Usage(absl::StrCat("--label: value of \"", Printable(key, 64),
+                                "\" must be 0 to 63 letters, digits, '.', '_' or '-'"));
+    }
+    if (!labels->emplace(key, value).second) {
+      return Usage(absl::StrCat("--label: key \"", Printable(key, 64), "\" given twice"));
+    }
+  }
+  if (labels->size() > kMaxLabels) {
+    return Usage(absl::StrCat("--label: at most ", kMaxLabels, " labels, got ", labels->size()));
   }
   return absl::OkStatus();
 }
@@ -164,7 +252,7 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
   // Every flag any command knows, for a helpful message when one comes
   // before the command.
   std::vector<FlagSpec> all_command_flags;
-  for (Command c : {Command::kSync, Command::kList}) {
+  for (Command c : {Command::kSync, Command::kList, Command::kCancel, Command::kRetry}) {
     for (auto& s : CommandSpecs(c)) all_command_flags.push_back(std::move(s));
   }
 
@@ -207,7 +295,7 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
     command_word = args[command_index];
     if (!LookupCommand(command_word, &command)) {
       return Usage(absl::StrCat("unknown command \"", Printable(command_word, 64),
-                                "\" (commands: sync, get, list, watch, help)"));
+                                "\" (commands: ", kCommandList, ")"));
     }
   }
 
@@ -218,8 +306,11 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
     if (i != command_index) rest.push_back(args[i]);
   }
   std::vector<std::string> flag_args;
+  std::map<std::string, std::vector<std::string>> repeated;
   if (command == Command::kSync) {
-    absl::Status s = ExtractDestinations(rest, specs, &flag_args, &options.destinations);
+    absl::Status s =
+        ExtractRepeated(rest, specs, {{"to", "ap-singapore,ap-tokyo"}, {"label", "team=web"}},
+                        &flag_args, &repeated);
     if (!s.ok()) return s;
   } else {
     flag_args = rest;
@@ -238,7 +329,7 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
   }
 
   if (command_word.empty() && !dash_h && !*help && !args.empty()) {
-    return Usage("missing COMMAND (one of sync, get, list, watch; see --help)");
+    return Usage(absl::StrCat("missing COMMAND (one of ", kCommandList, "; see --help)"));
   }
   if (dash_h || *help || command == Command::kHelp) {
     options.command = Command::kHelp;
@@ -297,6 +388,9 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
             "--blueprint-id: required (the custom blueprint to copy, e.g. "
             "lhbp-ls883feh)");
       }
+      if (absl::Status s = SplitDestinations(repeated["to"], &options.destinations); !s.ok()) {
+        return s;
+      }
       if (options.destinations.empty()) {
         return Usage("--to: at least one destination region is required");
       }
@@ -309,10 +403,24 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
       if (options.wait && options.validate_only) {
         return Usage("--wait: cannot be combined with --validate-only, which creates no job");
       }
+      if (absl::Status s = ParseLabels(repeated["label"], &options.labels); !s.ok()) return s;
+      if (flags.Source("job-timeout") != "default") {
+        auto job_timeout = flags.Duration("job-timeout", absl::Seconds(1), absl::Hours(24 * 30));
+        if (!job_timeout.ok()) return job_timeout.status();
+        options.job_timeout = *job_timeout;
+      }
+      if (flags.Source("keep-failed-copies") != "default") {
+        auto keep = flags.Bool("keep-failed-copies");
+        if (!keep.ok()) return keep.status();
+        options.keep_failed_copies = *keep;
+      }
       break;
     }
     case Command::kGet:
-    case Command::kWatch: {
+    case Command::kWatch:
+    case Command::kCancel:
+    case Command::kRetry:
+    case Command::kDelete: {
       if (positional.size() != 1) {
         return Usage(absl::StrCat(command_word,
                                   ": expects exactly one NAME (syncJobs/ID or ID), got ",
@@ -321,6 +429,12 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
       auto name = NormalizeJobName(positional[0]);
       if (!name.ok()) return name.status();
       options.name = *std::move(name);
+      if (command == Command::kRetry) options.request_id = flags.String("request-id");
+      if (command == Command::kCancel || command == Command::kRetry) {
+        auto wait = flags.Bool("wait");
+        if (!wait.ok()) return wait.status();
+        options.wait = *wait;
+      }
       break;
     }
     case Command::kList: {
@@ -332,6 +446,7 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
       options.page_size = static_cast<int32_t>(*page_size);
       options.all = *all;
       options.filter = flags.String("filter");
+      options.order_by = flags.String("order-by");
       options.page_token = flags.String("page-token");
       break;
     }
@@ -349,16 +464,19 @@ std::string HelpText(const std::string& topic) {
       "Exit codes:\n"
       "  ",
       static_cast<int>(kExitOk),
-      "  success (sync: the job was accepted; sync --wait and watch: the job SUCCEEDED)\n"
+      "  success (sync, retry: the job was accepted; sync --wait, retry --wait and watch:\n"
+      "     the job SUCCEEDED; cancel --wait: the job ended CANCELLED)\n"
       "  ",
       static_cast<int>(kExitJobFailed),
-      "  sync --wait or watch: the job ended FAILED\n"
+      "  sync --wait, retry --wait or watch: the job ended FAILED or CANCELLED;\n"
+      "     cancel --wait: the job ended otherwise than CANCELLED\n"
       "  ",
       static_cast<int>(kExitUsage),
       "  usage error: unknown flag, missing or invalid value\n"
       "  ",
       static_cast<int>(kExitRpcError),
-      "  RPC error: the service could not be reached or rejected the call\n");
+      "  RPC error: the service could not be reached or rejected the call (e.g.\n"
+      "     FAILED_PRECONDITION for cancelling a finished job or deleting a running one)\n");
   if (!known) {
     return absl::StrCat(
         "blueprint-sync: copy Lighthouse custom images (blueprints) to other regions\n"
@@ -372,6 +490,9 @@ std::string HelpText(const std::string& topic) {
         "  get     show one job: get NAME\n"
         "  list    list jobs, newest first\n"
         "  watch   follow a job until it ends: watch NAME\n"
+        "  cancel  withdraw a job and delete the copies it made: cancel NAME\n"
+        "  retry   start a new job for what a failed or cancelled job did not copy: retry NAME\n"
+        "  delete  delete the record of a finished job: delete NAME\n"
         "  help    help for a command: help COMMAND\n"
         "\n"
         "NAME is syncJobs/ID or just ID.\n"
@@ -381,41 +502,126 @@ std::string HelpText(const std::string& topic) {
         "\n"
         "Example:\n"
         "  blueprint-sync sync --source-region ap-guangzhou --blueprint-id lhbp-ls883feh \\\n"
-        "      --to ap-singapore,ap-tokyo --wait\n");
+        "      --to ap-shanghai,ap-beijing --wait\n");
   }
   const std::string command_flags = Flags(CommandSpecs(command)).Usage();
   std::string usage;
   std::string about;
+  std::string examples;
   switch (command) {
     case Command::kSync:
       usage =
           "blueprint-sync sync --source-region R --blueprint-id ID --to R1,R2 [--to R3]\n"
+          "                    [--label KEY=VALUE]... [--job-timeout D] [--keep-failed-copies]\n"
           "                    [--request-id UUID] [--validate-only] [--wait]";
       about =
           "Starts copying a custom blueprint to other regions and prints the job.\n"
+          "A source in the Chinese mainland (ap-guangzhou, ap-shanghai, ap-beijing, ...)\n"
+          "can only be copied to mainland regions, any other source only to regions\n"
+          "outside the mainland.\n"
+          "\n"
+          "Every copy is paid, so a sync never makes a second job because of a timeout:\n"
+          "the request carries a request id (--request-id, or a new random UUID that is\n"
+          "printed to stderr as \"request id: ...\" before the call), and a call that\n"
+          "fails with DEADLINE_EXCEEDED or UNAVAILABLE is sent again with the same id,\n"
+          "up to 5 attempts in all, 0.5s, 1s, 2s and 4s apart, each with the full\n"
+          "--timeout. The service answers a repeated id with the job it already made.\n"
+          "Other errors are not retried. If every attempt failed, run the command again\n"
+          "with --request-id and the printed id: it returns the job if there is one.\n"
+          "\n"
+          "With --validate-only nothing is created: the request and the source blueprint\n"
+          "are checked and the answer says what would be copied where and how many\n"
+          "unfinished jobs on the same source blueprint the job would wait for\n"
+          "(\"valid: would copy ... to ...; N job(s) ahead on this source\").\n"
+          "\n"
           "With --wait, follows the job until it ends and shows each destination's\n"
           "progress: a table redrawn in place on a terminal, one line per change\n"
           "otherwise, one JSON object per update with --output json. If the\n"
           "connection breaks, the watch reconnects for up to 2 minutes.";
+      examples =
+          "  blueprint-sync sync --source-region ap-guangzhou --blueprint-id lhbp-ls883feh \\\n"
+          "      --to ap-shanghai,ap-beijing --label team=web --label env=prod \\\n"
+          "      --job-timeout 2h --wait\n"
+          "  blueprint-sync sync --source-region ap-guangzhou --blueprint-id lhbp-ls883feh \\\n"
+          "      --to ap-shanghai --validate-only\n"
+          "  blueprint-sync sync --source-region ap-singapore --blueprint-id lhbp-ls883feh \\\n"
+          "      --to ap-tokyo --keep-failed-copies \\\n"
+          "      --request-id 3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
       break;
     case Command::kGet:
       usage = "blueprint-sync get NAME";
-      about = "Prints one job.";
+      about =
+          "Prints one job: its state, who created it, its labels, the job it retries,\n"
+          "and per destination the copy's state and what happened to an unwanted copy\n"
+          "(deleting copy..., copy deleted TIME, copy already gone, copy kept,\n"
+          "copy NOT deleted: ERROR).";
+      examples = "  blueprint-sync get syncJobs/0b7e2c52-6f0e-4a55-9d1e-5b7c3f1e2a90";
       break;
     case Command::kList:
-      usage = "blueprint-sync list [--filter EXPR] [--page-size N] [--page-token T] [--all]";
-      about = "Lists jobs, newest first, one page at a time unless --all is given.";
+      usage =
+          "blueprint-sync list [--filter EXPR] [--order-by ORDER] [--page-size N]\n"
+          "                    [--page-token T] [--all]";
+      about =
+          "Lists jobs, newest first unless --order-by create_time, one page at a time\n"
+          "unless --all is given.\n"
+          "\n"
+          "--filter takes conditions joined by AND, each `FIELD = VALUE` on:\n"
+          "  state               QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED\n"
+          "  blueprint_id, source_region, request_id, creator, retry_of\n"
+          "  destination_region  matches a job with any destination there\n"
+          "  labels.KEY          the value of label KEY\n"
+          "or `create_time OP \"RFC 3339 time\"` with OP one of = != < <= > >=.\n"
+          "Values may be quoted.";
+      examples =
+          "  blueprint-sync list --filter 'state = RUNNING AND labels.team = web AND "
+          "create_time >= \"2026-12-01T00:00:00Z\"'\n"
+          "  blueprint-sync list --filter 'destination_region = ap-shanghai' "
+          "--order-by create_time --all";
       break;
     case Command::kWatch:
       usage = "blueprint-sync watch NAME";
-      about = "Follows a job until it SUCCEEDED or FAILED, as sync --wait does.";
+      about = "Follows a job until it SUCCEEDED, FAILED or CANCELLED, as sync --wait does.";
+      examples = "  blueprint-sync watch 0b7e2c52-6f0e-4a55-9d1e-5b7c3f1e2a90";
+      break;
+    case Command::kCancel:
+      usage = "blueprint-sync cancel NAME [--wait]";
+      about =
+          "Withdraws a job and prints it. A QUEUED job is CANCELLED at once (nothing is\n"
+          "sent to Tencent Cloud). A RUNNING job becomes CANCELLING: the copies it made\n"
+          "are deleted as soon as Tencent Cloud allows (a copy still SYNCING must finish\n"
+          "first), then it is CANCELLED. With --wait, follows the job until it is\n"
+          "CANCELLED and shows what happened to each copy. Cancelling a CANCELLING or\n"
+          "CANCELLED job prints it unchanged; cancelling a SUCCEEDED or FAILED job is\n"
+          "an RPC error (FAILED_PRECONDITION).";
+      examples = "  blueprint-sync cancel syncJobs/0b7e2c52-6f0e-4a55-9d1e-5b7c3f1e2a90 --wait";
+      break;
+    case Command::kRetry:
+      usage = "blueprint-sync retry NAME [--request-id UUID] [--wait]";
+      about =
+          "Starts a new job for the destinations of a FAILED or CANCELLED job that did\n"
+          "not succeed, and prints it. The new job names the old one (\"retry of\") and\n"
+          "takes its labels and keep-failed-copies. The request id and the re-sending\n"
+          "of a call that timed out work as for sync. With --wait, follows the new job\n"
+          "as sync --wait does. A job that is not finished, or where nothing failed, is\n"
+          "an RPC error (FAILED_PRECONDITION).";
+      examples = "  blueprint-sync retry 0b7e2c52-6f0e-4a55-9d1e-5b7c3f1e2a90 --wait";
+      break;
+    case Command::kDelete:
+      usage = "blueprint-sync delete NAME";
+      about =
+          "Deletes the record of a finished job (SUCCEEDED, FAILED or CANCELLED) and\n"
+          "frees its request id; the copies in Tencent Cloud are not touched. Prints\n"
+          "\"deleted syncJobs/ID\", or {} with --output json. A job that is not finished\n"
+          "is an RPC error (FAILED_PRECONDITION): cancel it first.";
+      examples = "  blueprint-sync delete syncJobs/0b7e2c52-6f0e-4a55-9d1e-5b7c3f1e2a90";
       break;
     case Command::kHelp:
       break;
   }
   return absl::StrCat("Usage:\n  ", usage, "\n\n", about, "\n\n",
                       command_flags.empty() ? "" : absl::StrCat("Flags:\n", command_flags, "\n"),
-                      "Global flags:\n", global_flags, "\n", exit_codes);
+                      "Examples:\n", examples, "\n\n", "Global flags:\n", global_flags, "\n",
+                      exit_codes);
 }
 
 }  // namespace blueprintsync::cli

@@ -8,6 +8,8 @@
 #define BLUEPRINTSYNC_CLIENT_CLI_OPTIONS_H_
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,7 @@
 
 namespace blueprintsync::cli {
 
-enum class Command { kHelp, kSync, kGet, kList, kWatch };
+enum class Command { kHelp, kSync, kGet, kList, kWatch, kCancel, kRetry, kDelete };
 enum class OutputFormat { kText, kJson };
 
 inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
@@ -38,15 +40,25 @@ struct CliOptions {
   std::string source_region;
   std::string blueprint_id;
   std::vector<std::string> destinations;
-  std::string request_id;
   bool validate_only = false;
+  // Syntax-checked here; the service applies the full rules.
+  std::map<std::string, std::string> labels;
+  // Zero: the server's default job deadline.
+  absl::Duration job_timeout = absl::ZeroDuration();
+  // Unset: the server's default.
+  std::optional<bool> keep_failed_copies;
+
+  // sync, retry; empty: the CLI makes one up.
+  std::string request_id;
+  // sync, retry, cancel: follow the job until it ends.
   bool wait = false;
 
-  // get, watch: always "syncJobs/{id}".
+  // get, watch, cancel, retry, delete: always "syncJobs/{id}".
   std::string name;
 
   // list
   std::string filter;
+  std::string order_by;
   int32_t page_size = 0;
   std::string page_token;
   bool all = false;

@@ -5,14 +5,21 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace blueprintsync::cli {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Pair;
 
 Flags::Getenv Env(std::map<std::string, std::string> vars = {}) {
   return [vars](const std::string& name) -> std::optional<std::string> {
@@ -91,13 +98,99 @@ TEST(ParseCommandLineTest, GetAndWatchNormalizeTheName) {
 }
 
 TEST(ParseCommandLineTest, ListFlags) {
-  auto o = Parse(
-      {"list", "--filter", "state = RUNNING", "--page-size", "20", "--page-token", "tok", "--all"});
+  auto o = Parse({"list", "--filter", "state = RUNNING", "--page-size", "20", "--page-token", "tok",
+                  "--all", "--order-by", "create_time"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->filter, "state = RUNNING");
+  EXPECT_EQ(o->order_by, "create_time");
   EXPECT_EQ(o->page_size, 20);
   EXPECT_EQ(o->page_token, "tok");
   EXPECT_TRUE(o->all);
+}
+
+TEST(ParseCommandLineTest, SyncLabelsJobTimeoutAndKeepFailedCopies) {
+  auto o = Parse({"sync", "--source-region", "ap-guangzhou", "--blueprint-id", "lhbp-1", "--to",
+                  "ap-shanghai", "--label", "team=web", "--label=example.com/env=prod", "--label",
+                  "empty=", "--job-timeout", "1h30m", "--keep-failed-copies"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_THAT(o->labels,
+              ElementsAre(Pair("empty", ""), Pair("example.com/env", "prod"), Pair("team", "web")));
+  EXPECT_EQ(o->job_timeout, absl::Minutes(90));
+  EXPECT_EQ(o->keep_failed_copies, std::optional<bool>(true));
+  EXPECT_THAT(o->destinations, ElementsAre("ap-shanghai"));
+
+  auto plain = Parse({"sync", "--source-region", "s", "--blueprint-id", "b", "--to", "r"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(plain->labels.empty());
+  EXPECT_EQ(plain->job_timeout, absl::ZeroDuration());
+  EXPECT_EQ(plain->keep_failed_copies, std::nullopt);
+
+  auto no_keep = Parse({"sync", "--source-region", "s", "--blueprint-id", "b", "--to", "r",
+                        "--keep-failed-copies=false"});
+  ASSERT_TRUE(no_keep.ok()) << no_keep.status();
+  EXPECT_EQ(no_keep->keep_failed_copies, std::optional<bool>(false));
+}
+
+TEST(ParseCommandLineTest, SyncLabelAndJobTimeoutErrors) {
+  auto with = [](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"sync", "--source-region", "s", "--blueprint-id", "b", "--to",
+                                     "r"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ErrorOf(args);
+  };
+  EXPECT_THAT(with({"--label", "team"}), HasSubstr("--label: must be KEY=VALUE"));
+  EXPECT_THAT(with({"--label", "=web"}), HasSubstr("--label: key \"\" must be"));
+  EXPECT_THAT(with({"--label", "te am=web"}), HasSubstr("--label: key \"te am\" must be"));
+  EXPECT_THAT(with({"--label", "a/b/c=web"}), HasSubstr("--label: key \"a/b/c\""));
+  EXPECT_THAT(with({"--label", "team=w/b"}), HasSubstr("--label: value of \"team\" must be"));
+  EXPECT_THAT(with({"--label", "team=" + std::string(64, 'a')}),
+              HasSubstr("--label: value of \"team\""));
+  EXPECT_THAT(with({"--label", "team=a", "--label", "team=b"}),
+              HasSubstr("--label: key \"team\" given twice"));
+  EXPECT_THAT(with({"--label"}), HasSubstr("--label: needs a value, e.g. --label team=web"));
+  std::vector<std::string> many;
+  for (int i = 0; i < 33; ++i) {
+    many.push_back("--label");
+    many.push_back("k" + std::to_string(i) + "=v");
+  }
+  EXPECT_THAT(with(many), HasSubstr("--label: at most 32 labels, got 33"));
+  EXPECT_THAT(with({"--job-timeout", "soon"}), HasSubstr("--job-timeout"));
+  EXPECT_THAT(with({"--job-timeout", "0s"}), HasSubstr("--job-timeout"));
+  EXPECT_THAT(with({"--keep-failed-copies=maybe"}), HasSubstr("--keep-failed-copies"));
+  // The value of another flag is not taken for a label.
+  auto o = Parse({"sync", "--source-region", "--label", "--blueprint-id", "b", "--to", "r"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->source_region, "--label");
+  EXPECT_TRUE(o->labels.empty());
+}
+
+TEST(ParseCommandLineTest, CancelRetryDelete) {
+  auto cancel = Parse({"cancel", "abc", "--wait"});
+  ASSERT_TRUE(cancel.ok()) << cancel.status();
+  EXPECT_EQ(cancel->command, Command::kCancel);
+  EXPECT_EQ(cancel->name, "syncJobs/abc");
+  EXPECT_TRUE(cancel->wait);
+
+  auto retry =
+      Parse({"retry", "syncJobs/abc", "--request-id", "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c"});
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->command, Command::kRetry);
+  EXPECT_EQ(retry->name, "syncJobs/abc");
+  EXPECT_EQ(retry->request_id, "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  EXPECT_FALSE(retry->wait);
+
+  auto del = Parse({"delete", "abc"});
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(del->command, Command::kDelete);
+  EXPECT_EQ(del->name, "syncJobs/abc");
+
+  EXPECT_THAT(ErrorOf({"cancel"}), HasSubstr("cancel: expects exactly one NAME"));
+  EXPECT_THAT(ErrorOf({"retry", "a", "b"}), HasSubstr("retry: expects exactly one NAME"));
+  EXPECT_THAT(ErrorOf({"delete", "syncJobs/"}), HasSubstr("NAME: must be syncJobs/ID or ID"));
+  EXPECT_THAT(ErrorOf({"delete", "a", "--wait"}), HasSubstr("unknown flag --wait"));
+  EXPECT_THAT(ErrorOf({"cancel", "a", "--request-id", "x"}),
+              HasSubstr("unknown flag --request-id"));
+  EXPECT_THAT(ErrorOf({"--keep-failed-copies", "sync"}), HasSubstr("a command flag"));
 }
 
 TEST(ParseCommandLineTest, AnotherFlagsValueIsNotTakenForTo) {
@@ -177,18 +270,100 @@ TEST(NormalizeJobNameTest, Rules) {
 TEST(HelpTextTest, DocumentsCommandsFlagsAndExitCodes) {
   const std::string general = HelpText("");
   for (const char* s :
-       {"sync", "get", "list", "watch", "--server", "BLUEPRINT_SYNC_SERVER", "--timeout",
-        "BLUEPRINT_SYNC_TIMEOUT", "--output", "Exit codes:", "  0  success",
-        "  1  sync --wait or watch: the job ended FAILED", "  2  usage error", "  3  RPC error"}) {
+       {"sync", "get", "list", "watch", "cancel", "retry", "delete", "--server",
+        "BLUEPRINT_SYNC_SERVER", "--timeout", "BLUEPRINT_SYNC_TIMEOUT", "--output",
+        "Exit codes:", "  0  success",
+        "  1  sync --wait, retry --wait or watch: the job ended FAILED or CANCELLED",
+        "cancel --wait: the job ended otherwise than CANCELLED", "  2  usage error",
+        "  3  RPC error"}) {
     EXPECT_THAT(general, HasSubstr(s));
   }
   const std::string sync = HelpText("sync");
   for (const char* s : {"--source-region", "--blueprint-id", "--to", "--request-id",
-                        "--validate-only", "--wait", "Exit codes:", "--server"}) {
+                        "--validate-only", "--wait", "Exit codes:", "--server", "--label",
+                        "--job-timeout", "--keep-failed-copies", "DEADLINE_EXCEEDED or UNAVAILABLE",
+                        "up to 5 attempts", "request id: ", "job(s) ahead on this source"}) {
     EXPECT_THAT(sync, HasSubstr(s));
   }
-  EXPECT_THAT(HelpText("list"), HasSubstr("--all"));
+  const std::string list = HelpText("list");
+  for (const char* s : {"--all", "--order-by", "CANCELLING, CANCELLED", "request_id", "creator",
+                        "destination_region", "retry_of", "labels.KEY", "create_time OP"}) {
+    EXPECT_THAT(list, HasSubstr(s));
+  }
+  EXPECT_THAT(HelpText("cancel"), HasSubstr("Usage:\n  blueprint-sync cancel NAME [--wait]"));
+  EXPECT_THAT(HelpText("cancel"), HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(HelpText("retry"), HasSubstr("--request-id"));
+  EXPECT_THAT(HelpText("delete"), HasSubstr("{} with --output json"));
   EXPECT_EQ(HelpText("nonsense"), general);
+}
+
+// The command lines under "Examples:" / "Example:" in every help text,
+// continuation lines joined, without the program name, split like a shell
+// would (single quotes only).
+std::vector<std::vector<std::string>> HelpExamples(const std::string& help) {
+  std::vector<std::vector<std::string>> examples;
+  std::vector<std::string> lines = absl::StrSplit(help, '\n');
+  bool in_examples = false;
+  std::string command;
+  for (const std::string& line : lines) {
+    if (line == "Examples:" || line == "Example:") {
+      in_examples = true;
+      continue;
+    }
+    if (!in_examples) continue;
+    if (!absl::StartsWith(line, "  ")) {
+      in_examples = false;
+      continue;
+    }
+    command += std::string(absl::StripAsciiWhitespace(line));
+    if (!command.empty() && command.back() == '\\') {
+      command.pop_back();
+      continue;
+    }
+    std::vector<std::string> words;
+    std::string word;
+    bool quoted = false;
+    for (char c : command) {
+      if (c == '\'') {
+        quoted = !quoted;
+      } else if (c == ' ' && !quoted) {
+        if (!word.empty()) words.push_back(word);
+        word.clear();
+      } else {
+        word += c;
+      }
+    }
+    if (!word.empty()) words.push_back(word);
+    if (!words.empty() && words[0] == "blueprint-sync") words.erase(words.begin());
+    examples.push_back(words);
+    command.clear();
+  }
+  return examples;
+}
+
+bool IsMainland(const std::string& region) {
+  static const std::set<std::string> kMainland = {"ap-guangzhou", "ap-shanghai",  "ap-beijing",
+                                                  "ap-chengdu",   "ap-chongqing", "ap-nanjing"};
+  return kMainland.count(region) > 0;
+}
+
+TEST(HelpTextTest, EveryExampleParsesAndStaysOnOneSideOfTheBorder) {
+  int count = 0;
+  for (const char* topic : {"", "sync", "get", "list", "watch", "cancel", "retry", "delete"}) {
+    for (const auto& args : HelpExamples(HelpText(topic))) {
+      ++count;
+      auto o = Parse(args);
+      ASSERT_TRUE(o.ok()) << topic << ": " << absl::StrJoin(args, " ") << ": " << o.status();
+      EXPECT_NE(o->command, Command::kHelp) << absl::StrJoin(args, " ");
+      if (o->command != Command::kSync) continue;
+      for (const std::string& d : o->destinations) {
+        EXPECT_EQ(IsMainland(d), IsMainland(o->source_region))
+            << "the service rejects " << o->source_region << " -> " << d << " in "
+            << absl::StrJoin(args, " ");
+      }
+    }
+  }
+  EXPECT_GE(count, 10);
 }
 
 }  // namespace

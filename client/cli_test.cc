@@ -16,6 +16,7 @@
 #include "client/exit_codes.h"
 #include "client/fake_connection.h"
 #include "client/rpc_error.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "service/common/testing/fake_clock.h"
@@ -30,10 +31,13 @@ using ::blueprintsync::testing::ParseJob;
 using ::blueprintsync::testing::WatchScript;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 using ::testing::StartsWith;
 
 namespace v1 = ::blueprintsync::v1;
+
+constexpr char kUuidV4[] = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 
 const char kQueued[] = R"pb(
   name: "syncJobs/j1"
@@ -82,6 +86,21 @@ class CliTest : public ::testing::Test {
     return job;
   }
 
+  // The kQueued job cancelled while ap-singapore was being copied: that copy
+  // was deleted, ap-tokyo had none.
+  v1::SyncJob Cancelled() {
+    v1::SyncJob job = ParseJob(kQueued);
+    job.set_state(v1::SyncJob::CANCELLED);
+    auto* sg = job.mutable_destinations(0);
+    sg->set_state(v1::Destination::CANCELLED);
+    sg->set_blueprint_id("lhbp-sg");
+    sg->set_copy_cleanup(v1::Destination::DELETED);
+    sg->mutable_copy_delete_time()->set_seconds(1795816870);
+    sg->mutable_update_time()->set_seconds(1795816870);
+    job.mutable_destinations(1)->set_state(v1::Destination::CANCELLED);
+    return job;
+  }
+
   FakeConnection fake_connection_;
   FakeConnection* const fake_ = &fake_connection_;
   FakeClock clock_{absl::FromUnixSeconds(1795816862)};
@@ -112,16 +131,287 @@ TEST_F(CliTest, SyncWithoutWaitPrintsTheJobAndExitsZero) {
   EXPECT_EQ(connect_options_[0].timeout, absl::Seconds(30));
 }
 
-TEST_F(CliTest, SyncValidateOnlySaysNothingWasCreated) {
+TEST_F(CliTest, SyncValidateOnlyShowsTheDryRun) {
   v1::SyncJob job = ParseJob(kQueued);
   job.clear_name();
+  job.set_jobs_ahead(3);
   fake_->sync_result = job;
   EXPECT_EQ(Run({"sync", "--source-region", "ap-guangzhou", "--blueprint-id", "lhbp-src", "--to",
-                 "ap-tokyo", "--validate-only"}),
+                 "ap-singapore,ap-tokyo", "--validate-only"}),
             kExitOk);
+  ASSERT_EQ(fake_->sync_requests.size(), 1u);
   EXPECT_TRUE(fake_->sync_requests[0].validate_only());
-  EXPECT_THAT(out_.str(),
-              StartsWith("the request is valid (--validate-only: nothing was created)\n"));
+  // A dry run creates nothing, so no request id is made up for it.
+  EXPECT_EQ(fake_->sync_requests[0].request_id(), "");
+  EXPECT_EQ(out_.str(),
+            "valid: would copy lhbp-src in ap-guangzhou to ap-singapore, ap-tokyo; "
+            "3 job(s) ahead on this source\n"
+            "nothing was created (--validate-only)\n");
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CliTest, SyncValidateOnlyJsonIsTheJobAsReturned) {
+  v1::SyncJob job = ParseJob(kQueued);
+  job.clear_name();
+  job.clear_destinations();
+  job.clear_update_time();
+  job.set_jobs_ahead(1);
+  fake_->sync_result = job;
+  EXPECT_EQ(Run({"sync", "--source-region", "ap-guangzhou", "--blueprint-id", "lhbp-src", "--to",
+                 "ap-tokyo", "--validate-only", "--output", "json"}),
+            kExitOk);
+  EXPECT_EQ(out_.str(),
+            "{\"state\":\"QUEUED\",\"sourceRegion\":\"ap-guangzhou\","
+            "\"blueprintId\":\"lhbp-src\",\"jobsAhead\":1}\n");
+}
+
+const char kSyncToShanghai[] =
+    "sync --source-region ap-guangzhou --blueprint-id lhbp-src --to "
+    "ap-shanghai";
+
+std::vector<std::string> Args(const std::string& line, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = absl::StrSplit(line, ' ');
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST_F(CliTest, SyncMakesUpARequestIdAndShowsItFirst) {
+  fake_->sync_result = ParseJob(kQueued);
+  EXPECT_EQ(Run(Args(kSyncToShanghai)), kExitOk);
+  ASSERT_EQ(fake_->sync_requests.size(), 1u);
+  const std::string id = fake_->sync_requests[0].request_id();
+  EXPECT_THAT(id, MatchesRegex(kUuidV4));
+  EXPECT_EQ(err_.str(), absl::StrCat("request id: ", id, "\n"));
+  // Another run, another id.
+  EXPECT_EQ(Run(Args(kSyncToShanghai)), kExitOk);
+  ASSERT_EQ(fake_->sync_requests.size(), 2u);
+  EXPECT_THAT(fake_->sync_requests[1].request_id(), MatchesRegex(kUuidV4));
+  EXPECT_NE(fake_->sync_requests[1].request_id(), id);
+}
+
+TEST_F(CliTest, SyncWithARequestIdOrJsonOutputKeepsStderrQuiet) {
+  fake_->sync_result = ParseJob(kQueued);
+  EXPECT_EQ(Run(Args(kSyncToShanghai, {"--request-id", "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c"})),
+            kExitOk);
+  EXPECT_EQ(fake_->sync_requests[0].request_id(), "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  EXPECT_EQ(Run(Args(kSyncToShanghai, {"--output", "json"})), kExitOk);
+  EXPECT_THAT(fake_->sync_requests[1].request_id(), MatchesRegex(kUuidV4));
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CliTest, SyncResendsTheSameRequestAfterDeadlineExceededOrUnavailable) {
+  fake_->sync_results.push_back(absl::DeadlineExceededError("Deadline Exceeded"));
+  fake_->sync_results.push_back(absl::UnavailableError("Socket closed"));
+  fake_->sync_result = ParseJob(kQueued);
+  EXPECT_EQ(Run(Args(kSyncToShanghai, {"--label", "team=web"})), kExitOk);
+  ASSERT_EQ(fake_->sync_requests.size(), 3u);
+  const std::string id = fake_->sync_requests[0].request_id();
+  EXPECT_THAT(id, MatchesRegex(kUuidV4));
+  for (const auto& r : fake_->sync_requests) {
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(r, fake_->sync_requests[0]))
+        << r.DebugString();
+  }
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(500), absl::Seconds(1)));
+  EXPECT_EQ(err_.str(),
+            absl::StrCat("request id: ", id, "\n",
+                         "note: attempt 1 of 5 failed (DEADLINE_EXCEEDED: Deadline Exceeded); "
+                         "sending again with the same request id in 500ms\n"
+                         "note: attempt 2 of 5 failed (UNAVAILABLE: Socket closed); sending "
+                         "again with the same request id in 1s\n"));
+  EXPECT_THAT(out_.str(), StartsWith("name:     syncJobs/j1\n"));
+}
+
+TEST_F(CliTest, SyncDoesNotResendAfterOtherErrors) {
+  for (absl::Status error :
+       {absl::InvalidArgumentError("bad region"), absl::FailedPreconditionError("not NORMAL"),
+        absl::ResourceExhaustedError("quota"), absl::InternalError("bug"),
+        absl::CancelledError("cancelled")}) {
+    fake_->sync_requests.clear();
+    fake_->sync_result = error;
+    EXPECT_EQ(Run(Args(kSyncToShanghai)), kExitRpcError) << error;
+    EXPECT_EQ(fake_->sync_requests.size(), 1u) << error;
+  }
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(CliTest, SyncGivesUpAfterFiveAttemptsAndNamesTheRequestId) {
+  fake_->sync_result = absl::UnavailableError("failed to connect to all addresses");
+  EXPECT_EQ(Run(Args(kSyncToShanghai, {"--wait"})), kExitRpcError);
+  ASSERT_EQ(fake_->sync_requests.size(), 5u);
+  const std::string id = fake_->sync_requests[0].request_id();
+  for (const auto& r : fake_->sync_requests) EXPECT_EQ(r.request_id(), id);
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(500), absl::Seconds(1),
+                                           absl::Seconds(2), absl::Seconds(4)));
+  EXPECT_THAT(err_.str(),
+              HasSubstr(absl::StrCat("note: attempt 5 of 5 failed (UNAVAILABLE: failed to connect "
+                                     "to all addresses); giving up. The job may exist: run the "
+                                     "command again with --request-id ",
+                                     id, " to get it without making another\n")));
+  EXPECT_THAT(err_.str(), HasSubstr("error: UNAVAILABLE (14)"));
+  EXPECT_TRUE(fake_->watch_requests.empty());
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(CliTest, SyncSendsLabelsJobTimeoutAndKeepFailedCopies) {
+  fake_->sync_result = ParseJob(kQueued);
+  EXPECT_EQ(Run(Args(kSyncToShanghai, {"--label", "team=web", "--label=env=prod", "--job-timeout",
+                                       "1h30m0.25s", "--keep-failed-copies"})),
+            kExitOk);
+  const auto& r = fake_->sync_requests[0];
+  EXPECT_EQ(r.labels_size(), 2);
+  EXPECT_EQ(r.labels().at("team"), "web");
+  EXPECT_EQ(r.labels().at("env"), "prod");
+  ASSERT_TRUE(r.has_timeout());
+  EXPECT_EQ(r.timeout().seconds(), 5400);
+  EXPECT_EQ(r.timeout().nanos(), 250000000);
+  ASSERT_TRUE(r.has_keep_failed_copies());
+  EXPECT_TRUE(r.keep_failed_copies());
+
+  EXPECT_EQ(Run(Args(kSyncToShanghai, {"--keep-failed-copies=false"})), kExitOk);
+  ASSERT_TRUE(fake_->sync_requests[1].has_keep_failed_copies());
+  EXPECT_FALSE(fake_->sync_requests[1].keep_failed_copies());
+
+  EXPECT_EQ(Run(Args(kSyncToShanghai)), kExitOk);
+  EXPECT_FALSE(fake_->sync_requests[2].has_keep_failed_copies());
+  EXPECT_FALSE(fake_->sync_requests[2].has_timeout());
+  EXPECT_EQ(fake_->sync_requests[2].labels_size(), 0);
+}
+
+TEST_F(CliTest, SyncWaitForAJobThatEndsCancelledExitsOne) {
+  fake_->sync_result = ParseJob(kQueued);
+  fake_->watch_scripts.push_back({absl::OkStatus(), {Cancelled()}, absl::OkStatus()});
+  EXPECT_EQ(Run(Args(kSyncToShanghai, {"--wait"})), kExitJobFailed);
+  EXPECT_THAT(out_.str(), HasSubstr("job syncJobs/j1 CANCELLED (0/2 destinations)\n"));
+}
+
+TEST_F(CliTest, CancelPrintsTheJob) {
+  v1::SyncJob cancelling = ParseJob(kQueued);
+  cancelling.set_state(v1::SyncJob::CANCELLING);
+  fake_->cancel_result = cancelling;
+  EXPECT_EQ(Run({"cancel", "j1"}), kExitOk);
+  ASSERT_EQ(fake_->cancel_requests.size(), 1u);
+  EXPECT_EQ(fake_->cancel_requests[0].name(), "syncJobs/j1");
+  EXPECT_THAT(out_.str(), StartsWith("name:     syncJobs/j1\nstate:    CANCELLING\n"));
+  EXPECT_TRUE(fake_->watch_requests.empty());
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CliTest, CancelWaitFollowsTheJobUntilCancelled) {
+  v1::SyncJob cancelling = ParseJob(kQueued);
+  cancelling.set_state(v1::SyncJob::CANCELLING);
+  fake_->cancel_result = cancelling;
+  fake_->watch_scripts.push_back({absl::OkStatus(), {cancelling, Cancelled()}, absl::OkStatus()});
+  EXPECT_EQ(Run({"cancel", "syncJobs/j1", "--wait"}), kExitOk);
+  ASSERT_EQ(fake_->watch_requests.size(), 1u);
+  EXPECT_EQ(fake_->watch_requests[0].name(), "syncJobs/j1");
+  EXPECT_THAT(out_.str(), HasSubstr("syncJobs/j1 job CANCELLING\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("syncJobs/j1 ap-singapore CANCELLED lhbp-sg, copy deleted "
+                                    "2026-11-27T22:01:10Z\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("job syncJobs/j1 CANCELLED (0/2 destinations)\n"
+                                    "  ap-singapore: CANCELLED; copy deleted "
+                                    "2026-11-27T22:01:10Z\n"
+                                    "  ap-tokyo: CANCELLED\n"));
+}
+
+TEST_F(CliTest, CancelWaitOfAQueuedJobNeedsNoWatch) {
+  fake_->cancel_result = Cancelled();
+  EXPECT_EQ(Run({"cancel", "j1", "--wait"}), kExitOk);
+  EXPECT_TRUE(fake_->watch_requests.empty());
+  EXPECT_THAT(out_.str(), HasSubstr("job syncJobs/j1 CANCELLED"));
+}
+
+TEST_F(CliTest, CancelWaitForAJobThatEndsOtherwiseExitsOne) {
+  v1::SyncJob cancelling = ParseJob(kQueued);
+  cancelling.set_state(v1::SyncJob::CANCELLING);
+  fake_->cancel_result = cancelling;
+  fake_->watch_scripts.push_back({absl::OkStatus(), {Done(v1::SyncJob::FAILED)}, absl::OkStatus()});
+  EXPECT_EQ(Run({"cancel", "j1", "--wait"}), kExitJobFailed);
+}
+
+TEST_F(CliTest, CancelOfAFinishedJobIsAnRpcError) {
+  fake_->cancel_result = absl::FailedPreconditionError("job syncJobs/j1 is SUCCEEDED");
+  EXPECT_EQ(Run({"cancel", "j1", "--wait"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), StartsWith("error: FAILED_PRECONDITION (9): job syncJobs/j1 is "
+                                     "SUCCEEDED\n"));
+  EXPECT_TRUE(fake_->watch_requests.empty());
+  // Not resent: cancelling is not a call that could make a second job.
+  EXPECT_EQ(fake_->cancel_requests.size(), 1u);
+}
+
+TEST_F(CliTest, RetryMakesUpARequestIdResendsItAndPrintsTheNewJob) {
+  v1::SyncJob retried = ParseJob(kQueued);
+  retried.set_name("syncJobs/j2");
+  retried.set_retry_of("syncJobs/j1");
+  fake_->retry_results.push_back(absl::DeadlineExceededError("Deadline Exceeded"));
+  fake_->retry_result = retried;
+  EXPECT_EQ(Run({"retry", "j1"}), kExitOk);
+  ASSERT_EQ(fake_->retry_requests.size(), 2u);
+  EXPECT_EQ(fake_->retry_requests[0].name(), "syncJobs/j1");
+  const std::string id = fake_->retry_requests[0].request_id();
+  EXPECT_THAT(id, MatchesRegex(kUuidV4));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(fake_->retry_requests[0],
+                                                                 fake_->retry_requests[1]));
+  EXPECT_THAT(err_.str(), StartsWith(absl::StrCat("request id: ", id, "\n")));
+  EXPECT_THAT(out_.str(), StartsWith("name:      syncJobs/j2\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("retry of:  syncJobs/j1\n"));
+}
+
+TEST_F(CliTest, RetryWithARequestIdAndWaitFollowsTheNewJob) {
+  v1::SyncJob retried = ParseJob(kQueued);
+  retried.set_name("syncJobs/j2");
+  fake_->retry_result = retried;
+  v1::SyncJob done = Done(v1::SyncJob::SUCCEEDED);
+  done.set_name("syncJobs/j2");
+  fake_->watch_scripts.push_back({absl::OkStatus(), {done}, absl::OkStatus()});
+  EXPECT_EQ(Run({"retry", "j1", "--request-id", "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c", "--wait"}),
+            kExitOk);
+  EXPECT_EQ(fake_->retry_requests[0].request_id(), "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  ASSERT_EQ(fake_->watch_requests.size(), 1u);
+  EXPECT_EQ(fake_->watch_requests[0].name(), "syncJobs/j2");
+  EXPECT_THAT(out_.str(), HasSubstr("job syncJobs/j2 SUCCEEDED (2/2 destinations)\n"));
+}
+
+TEST_F(CliTest, RetryOfAnUnfinishedJobIsAnRpcErrorAndNotResent) {
+  fake_->retry_result = absl::FailedPreconditionError("job syncJobs/j1 is RUNNING");
+  EXPECT_EQ(Run({"retry", "j1"}), kExitRpcError);
+  EXPECT_EQ(fake_->retry_requests.size(), 1u);
+  EXPECT_THAT(err_.str(), HasSubstr("error: FAILED_PRECONDITION (9)"));
+}
+
+TEST_F(CliTest, DeletePrintsAConfirmationOrAnEmptyObject) {
+  fake_->delete_result = absl::OkStatus();
+  EXPECT_EQ(Run({"delete", "j1"}), kExitOk);
+  ASSERT_EQ(fake_->delete_requests.size(), 1u);
+  EXPECT_EQ(fake_->delete_requests[0].name(), "syncJobs/j1");
+  EXPECT_EQ(out_.str(), "deleted syncJobs/j1\n");
+  out_.str("");
+  EXPECT_EQ(Run({"--output", "json", "delete", "syncJobs/j1"}), kExitOk);
+  EXPECT_EQ(out_.str(), "{}\n");
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CliTest, DeleteOfARunningJobIsAnRpcError) {
+  fake_->delete_result = absl::FailedPreconditionError("job syncJobs/j1 is RUNNING; cancel it");
+  EXPECT_EQ(Run({"delete", "j1"}), kExitRpcError);
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_THAT(err_.str(), HasSubstr("FAILED_PRECONDITION"));
+}
+
+TEST_F(CliTest, WatchOfACancelledJobExitsOne) {
+  fake_->watch_scripts.push_back({absl::OkStatus(), {Cancelled()}, absl::OkStatus()});
+  EXPECT_EQ(Run({"watch", "j1"}), kExitJobFailed);
+}
+
+TEST_F(CliTest, GetShowsCreatorLabelsAndRetryOf) {
+  v1::SyncJob job = ParseJob(kQueued);
+  job.set_creator("anonymous");
+  job.set_retry_of("syncJobs/j0");
+  (*job.mutable_labels())["team"] = "web";
+  fake_->get_result = job;
+  EXPECT_EQ(Run({"get", "j1"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("retry of:  syncJobs/j0\n"
+                                    "creator:   anonymous\n"
+                                    "labels:    team=web\n"));
 }
 
 TEST_F(CliTest, SyncWaitFollowsTheJobToSuccess) {
@@ -203,8 +493,9 @@ TEST_F(CliTest, RpcErrorPrintsDetailsAndExitsThree) {
   fake_->sync_result = FromGrpcStatus(
       grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, rich.message(), rich.SerializeAsString()));
   EXPECT_EQ(Run({"sync", "--source-region", "ap-guangzhou", "--blueprint-id", "lhbp-src", "--to",
-                 "ap-mars", "--wait"}),
+                 "ap-mars", "--wait", "--request-id", "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c"}),
             kExitRpcError);
+  EXPECT_EQ(fake_->sync_requests.size(), 1u);
   EXPECT_EQ(err_.str(),
             "error: INVALID_ARGUMENT (3): destination_regions: unknown region ap-mars\n"
             "  field destination_regions: unknown region ap-mars\n");
@@ -235,9 +526,12 @@ TEST_F(CliTest, ListOnePage) {
   *page.add_sync_jobs() = ParseJob(kQueued);
   page.set_next_page_token("t2");
   fake_->list_results.push_back(page);
-  EXPECT_EQ(Run({"list", "--filter", "state = QUEUED", "--page-size", "1"}), kExitOk);
+  EXPECT_EQ(
+      Run({"list", "--filter", "state = QUEUED", "--page-size", "1", "--order-by", "create_time"}),
+      kExitOk);
   ASSERT_EQ(fake_->list_requests.size(), 1u);
   EXPECT_EQ(fake_->list_requests[0].filter(), "state = QUEUED");
+  EXPECT_EQ(fake_->list_requests[0].order_by(), "create_time");
   EXPECT_EQ(fake_->list_requests[0].page_size(), 1);
   EXPECT_THAT(out_.str(), HasSubstr("syncJobs/j1  QUEUED"));
   EXPECT_THAT(out_.str(), HasSubstr("next page token: t2\n"));

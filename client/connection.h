@@ -37,6 +37,12 @@ class BlueprintSyncConnection {
   // never the stream itself: a copy can take an hour.
   virtual absl::StatusOr<std::unique_ptr<SyncJobStream>> WatchSyncJob(
       const blueprintsync::v1::WatchSyncJobRequest& request) = 0;
+  virtual absl::StatusOr<blueprintsync::v1::SyncJob> CancelSyncJob(
+      const blueprintsync::v1::CancelSyncJobRequest& request) = 0;
+  virtual absl::StatusOr<blueprintsync::v1::SyncJob> RetrySyncJob(
+      const blueprintsync::v1::RetrySyncJobRequest& request) = 0;
+  // The RPC returns google.protobuf.Empty; OK is all there is to say.
+  virtual absl::Status DeleteSyncJob(const blueprintsync::v1::DeleteSyncJobRequest& request) = 0;
 };
 
 }  // namespace blueprintsync::cli

@@ -6,9 +6,12 @@
 namespace blueprintsync::cli {
 
 enum ExitCode : int {
-  // The call succeeded; for `sync --wait` and `watch`, the job SUCCEEDED.
+  // The call succeeded; for `sync --wait`, `retry --wait` and `watch`, the
+  // job SUCCEEDED; for `cancel --wait`, the job ended CANCELLED.
   kExitOk = 0,
-  // `sync --wait` / `watch`: the job ended FAILED.
+  // `sync --wait` / `retry --wait` / `watch`: the job ended FAILED or
+  // CANCELLED (it did not succeed); `cancel --wait`: the job ended otherwise
+  // than CANCELLED.
   kExitJobFailed = 1,
   // Bad command line: unknown flag, missing or invalid value.
   kExitUsage = 2,

@@ -1,6 +1,8 @@
 // FakeConnection: a scripted BlueprintSyncConnection for the CLI's unit tests.
-// Unary calls answer from fields the test sets; each WatchSyncJob call plays
-// the next WatchScript (or fails loudly when the test did not expect it).
+// Unary calls answer from fields the test sets; SyncBlueprint and RetrySyncJob
+// first use up their queue of answers (to script client retries), then
+// answer with the fixed result. Each WatchSyncJob call plays the next
+// WatchScript (or fails loudly when the test did not expect it).
 #ifndef BLUEPRINTSYNC_CLIENT_FAKE_CONNECTION_H_
 #define BLUEPRINTSYNC_CLIENT_FAKE_CONNECTION_H_
 
@@ -34,7 +36,7 @@ class FakeConnection final : public cli::BlueprintSyncConnection {
   absl::StatusOr<blueprintsync::v1::SyncJob> SyncBlueprint(
       const blueprintsync::v1::SyncBlueprintRequest& request) override {
     sync_requests.push_back(request);
-    return sync_result;
+    return Next(&sync_results, sync_result);
   }
   absl::StatusOr<blueprintsync::v1::SyncJob> GetSyncJob(
       const blueprintsync::v1::GetSyncJobRequest& request) override {
@@ -60,20 +62,52 @@ class FakeConnection final : public cli::BlueprintSyncConnection {
     if (!script.open_status.ok()) return script.open_status;
     return std::unique_ptr<cli::SyncJobStream>(new Stream(std::move(script)));
   }
+  absl::StatusOr<blueprintsync::v1::SyncJob> CancelSyncJob(
+      const blueprintsync::v1::CancelSyncJobRequest& request) override {
+    cancel_requests.push_back(request);
+    return cancel_result;
+  }
+  absl::StatusOr<blueprintsync::v1::SyncJob> RetrySyncJob(
+      const blueprintsync::v1::RetrySyncJobRequest& request) override {
+    retry_requests.push_back(request);
+    return Next(&retry_results, retry_result);
+  }
+  absl::Status DeleteSyncJob(const blueprintsync::v1::DeleteSyncJobRequest& request) override {
+    delete_requests.push_back(request);
+    return delete_result;
+  }
 
+  std::deque<absl::StatusOr<blueprintsync::v1::SyncJob>> sync_results;
   absl::StatusOr<blueprintsync::v1::SyncJob> sync_result =
       absl::FailedPreconditionError("test: unexpected SyncBlueprint");
   absl::StatusOr<blueprintsync::v1::SyncJob> get_result =
       absl::FailedPreconditionError("test: unexpected GetSyncJob");
   std::deque<absl::StatusOr<blueprintsync::v1::ListSyncJobsResponse>> list_results;
   std::deque<WatchScript> watch_scripts;
+  absl::StatusOr<blueprintsync::v1::SyncJob> cancel_result =
+      absl::FailedPreconditionError("test: unexpected CancelSyncJob");
+  std::deque<absl::StatusOr<blueprintsync::v1::SyncJob>> retry_results;
+  absl::StatusOr<blueprintsync::v1::SyncJob> retry_result =
+      absl::FailedPreconditionError("test: unexpected RetrySyncJob");
+  absl::Status delete_result = absl::FailedPreconditionError("test: unexpected DeleteSyncJob");
 
   std::vector<blueprintsync::v1::SyncBlueprintRequest> sync_requests;
   std::vector<blueprintsync::v1::GetSyncJobRequest> get_requests;
   std::vector<blueprintsync::v1::ListSyncJobsRequest> list_requests;
   std::vector<blueprintsync::v1::WatchSyncJobRequest> watch_requests;
+  std::vector<blueprintsync::v1::CancelSyncJobRequest> cancel_requests;
+  std::vector<blueprintsync::v1::RetrySyncJobRequest> retry_requests;
+  std::vector<blueprintsync::v1::DeleteSyncJobRequest> delete_requests;
 
  private:
+  using JobOrError = absl::StatusOr<blueprintsync::v1::SyncJob>;
+  static JobOrError Next(std::deque<JobOrError>* queue, const JobOrError& otherwise) {
+    if (queue->empty()) return otherwise;
+    JobOrError r = std::move(queue->front());
+    queue->pop_front();
+    return r;
+  }
+
   class Stream final : public cli::SyncJobStream {
    public:
     explicit Stream(WatchScript script) : script_(std::move(script)) {}
@@ -109,6 +143,17 @@ class ForwardingConnection final : public cli::BlueprintSyncConnection {
   absl::StatusOr<std::unique_ptr<cli::SyncJobStream>> WatchSyncJob(
       const blueprintsync::v1::WatchSyncJobRequest& request) override {
     return target_->WatchSyncJob(request);
+  }
+  absl::StatusOr<blueprintsync::v1::SyncJob> CancelSyncJob(
+      const blueprintsync::v1::CancelSyncJobRequest& request) override {
+    return target_->CancelSyncJob(request);
+  }
+  absl::StatusOr<blueprintsync::v1::SyncJob> RetrySyncJob(
+      const blueprintsync::v1::RetrySyncJobRequest& request) override {
+    return target_->RetrySyncJob(request);
+  }
+  absl::Status DeleteSyncJob(const blueprintsync::v1::DeleteSyncJobRequest& request) override {
+    return target_->DeleteSyncJob(request);
   }
 
  private:

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
 #include "client/rpc_error.h"
+#include "google/protobuf/empty.pb.h"
 
 namespace blueprintsync::cli {
 namespace {
@@ -69,6 +70,31 @@ class GrpcConnection final : public BlueprintSyncConnection {
     grpc::Status status = stub_->ListSyncJobs(&context, request, &response);
     if (!status.ok()) return FromGrpcStatus(status);
     return response;
+  }
+
+  absl::StatusOr<v1::SyncJob> CancelSyncJob(const v1::CancelSyncJobRequest& request) override {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::SyncJob job;
+    grpc::Status status = stub_->CancelSyncJob(&context, request, &job);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return job;
+  }
+
+  absl::StatusOr<v1::SyncJob> RetrySyncJob(const v1::RetrySyncJobRequest& request) override {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::SyncJob job;
+    grpc::Status status = stub_->RetrySyncJob(&context, request, &job);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return job;
+  }
+
+  absl::Status DeleteSyncJob(const v1::DeleteSyncJobRequest& request) override {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    google::protobuf::Empty empty;
+    return FromGrpcStatus(stub_->DeleteSyncJob(&context, request, &empty));
   }
 
   absl::StatusOr<std::unique_ptr<SyncJobStream>> WatchSyncJob(

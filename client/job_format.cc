@@ -18,6 +18,25 @@ namespace v1 = ::blueprintsync::v1;
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : Printable(s); }
 
+// "env=prod, team=web", sorted by key (map order is unspecified on the wire).
+std::string FormatLabels(const google::protobuf::Map<std::string, std::string>& labels) {
+  std::vector<std::string> pairs;
+  for (const auto& [key, value] : labels) {
+    pairs.push_back(absl::StrCat(Printable(key, 256), "=", Printable(value, 256)));
+  }
+  std::sort(pairs.begin(), pairs.end());
+  return absl::StrJoin(pairs, ", ");
+}
+
+// Under a heading such as "destinations:", every line indented two spaces.
+std::string Indent(const std::string& lines) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&out, "  ", line, "\n");
+  }
+  return out;
+}
+
 int SucceededCount(const v1::SyncJob& job) {
   return static_cast<int>(std::count_if(
       job.destinations().begin(), job.destinations().end(),
@@ -37,7 +56,37 @@ std::string DestinationStateName(v1::Destination::State state) {
 }
 
 bool IsTerminal(v1::SyncJob::State state) {
-  return state == v1::SyncJob::SUCCEEDED || state == v1::SyncJob::FAILED;
+  return state == v1::SyncJob::SUCCEEDED || state == v1::SyncJob::FAILED ||
+         state == v1::SyncJob::CANCELLED;
+}
+
+std::string CopyCleanupText(const v1::Destination& d) {
+  switch (d.copy_cleanup()) {
+    case v1::Destination::COPY_CLEANUP_UNSPECIFIED:
+      return "";
+    case v1::Destination::DELETE_PENDING:
+      if (!d.has_cleanup_error()) return "deleting copy...";
+      return absl::StrCat("deleting copy... (last attempt: ", FormatSyncError(d.cleanup_error()),
+                          ")");
+    case v1::Destination::DELETED: {
+      const std::string when = FormatTimestamp(d.copy_delete_time());
+      return when.empty() ? "copy deleted" : absl::StrCat("copy deleted ", when);
+    }
+    case v1::Destination::ALREADY_GONE:
+      return "copy already gone";
+    case v1::Destination::KEPT:
+      return "copy kept";
+    case v1::Destination::DELETE_ABANDONED:
+      return absl::StrCat("copy NOT deleted: ", d.has_cleanup_error()
+                                                    ? FormatSyncError(d.cleanup_error())
+                                                    : "no error recorded");
+    default:
+      break;
+  }
+  // A value newer than this CLI.
+  const std::string& name = v1::Destination::CopyCleanup_Name(d.copy_cleanup());
+  return absl::StrCat("copy cleanup ",
+                      name.empty() ? absl::StrCat(static_cast<int>(d.copy_cleanup())) : name);
 }
 
 absl::Time ToTime(const google::protobuf::Timestamp& ts) {
@@ -84,8 +133,13 @@ std::string FormatJobText(const v1::SyncJob& job) {
   }
   add("request id", Printable(job.request_id()));
   add("upstream request id", Printable(job.upstream_request_id()));
+  add("retry of", Printable(job.retry_of()));
+  add("creator", Printable(job.creator()));
+  add("labels", FormatLabels(job.labels()));
+  if (job.keep_failed_copies()) add("keep failed copies", "yes");
   add("created", FormatTimestamp(job.create_time()));
   add("submitted", FormatTimestamp(job.submit_time()));
+  add("cancel requested", FormatTimestamp(job.cancel_time()));
   add("updated", FormatTimestamp(job.update_time()));
   add("ended", FormatTimestamp(job.end_time()));
   add("deadline", FormatTimestamp(job.deadline()));
@@ -95,23 +149,32 @@ std::string FormatJobText(const v1::SyncJob& job) {
   std::vector<std::vector<std::string>> rows = {
       {"REGION", "STATE", "BLUEPRINT ID", "BLUEPRINT STATE", "UPDATED"}};
   std::vector<std::string> errors;
+  std::vector<std::string> cleanups;
   for (const auto& d : job.destinations()) {
     rows.push_back({OrDash(d.region()), DestinationStateName(d.state()), OrDash(d.blueprint_id()),
                     OrDash(d.blueprint_state()), OrDash(FormatTimestamp(d.update_time()))});
     if (d.has_error()) {
       errors.push_back(absl::StrCat("  ", Printable(d.region()), ": ", FormatSyncError(d.error())));
     }
+    if (const std::string cleanup = CopyCleanupText(d); !cleanup.empty()) {
+      cleanups.push_back(absl::StrCat("  ", Printable(d.region()), ": ", cleanup));
+    }
   }
-  absl::StrAppend(&out, "destinations:\n");
-  std::string table = FormatTable(rows);
-  // Indent the table under "destinations:".
-  std::string indented;
-  for (absl::string_view line : absl::StrSplit(table, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&indented, "  ", line, "\n");
-  }
-  absl::StrAppend(&out, indented);
+  absl::StrAppend(&out, "destinations:\n", Indent(FormatTable(rows)));
   if (!errors.empty()) absl::StrAppend(&out, "errors:\n", absl::StrJoin(errors, "\n"), "\n");
+  if (!cleanups.empty()) {
+    absl::StrAppend(&out, "cleanup:\n", absl::StrJoin(cleanups, "\n"), "\n");
+  }
   return out;
+}
+
+std::string FormatValidateOnlyText(const v1::SyncJob& job) {
+  std::vector<std::string> regions;
+  for (const auto& d : job.destinations()) regions.push_back(OrDash(d.region()));
+  return absl::StrCat("valid: would copy ", OrDash(job.blueprint_id()), " in ",
+                      OrDash(job.source_region()), " to ",
+                      regions.empty() ? "-" : absl::StrJoin(regions, ", "), "; ", job.jobs_ahead(),
+                      " job(s) ahead on this source\nnothing was created (--validate-only)\n");
 }
 
 std::string FormatJobListText(const v1::ListSyncJobsResponse& response) {
@@ -159,10 +222,17 @@ std::string FormatSummary(const v1::SyncJob& job) {
   if (job.state() == v1::SyncJob::SUCCEEDED) return out;
   if (job.has_error()) absl::StrAppend(&out, "  job: ", FormatSyncError(job.error()), "\n");
   for (const auto& d : job.destinations()) {
-    if (d.state() != v1::Destination::FAILED) continue;
-    absl::StrAppend(&out, "  ", Printable(d.region()), ": ",
-                    d.has_error() ? FormatSyncError(d.error()) : "FAILED (no error recorded)",
-                    "\n");
+    const std::string cleanup = CopyCleanupText(d);
+    std::string outcome;
+    if (d.state() == v1::Destination::FAILED) {
+      outcome = d.has_error() ? FormatSyncError(d.error()) : "FAILED (no error recorded)";
+    } else if (d.state() != v1::Destination::SUCCEEDED || !cleanup.empty()) {
+      outcome = DestinationStateName(d.state());
+    } else {
+      continue;
+    }
+    if (!cleanup.empty()) absl::StrAppend(&outcome, "; ", cleanup);
+    absl::StrAppend(&out, "  ", Printable(d.region()), ": ", outcome, "\n");
   }
   return out;
 }

@@ -17,7 +17,14 @@ namespace blueprintsync::cli {
 
 std::string JobStateName(blueprintsync::v1::SyncJob::State state);
 std::string DestinationStateName(blueprintsync::v1::Destination::State state);
+// SUCCEEDED, FAILED and CANCELLED: the job will not change any more (a
+// CANCELLING job still is).
 bool IsTerminal(blueprintsync::v1::SyncJob::State state);
+
+// What happened to a destination's unwanted copy: "deleting copy...",
+// "copy deleted 2026-11-27T22:01:05Z", "copy already gone", "copy kept",
+// "copy NOT deleted: <error>"; "" when there is nothing to clean up.
+std::string CopyCleanupText(const blueprintsync::v1::Destination& destination);
 
 // RFC 3339 in UTC to the second, "2026-11-27T22:01:02Z"; "" when unset.
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts);
@@ -28,8 +35,11 @@ absl::Time ToTime(const google::protobuf::Timestamp& ts);
 // header. Every line ends with '\n', trailing spaces trimmed.
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 
-// Multi-line description of one job (for `get` and `sync`).
+// Multi-line description of one job (for `get`, `sync`, `cancel`, `retry`).
 std::string FormatJobText(const blueprintsync::v1::SyncJob& job);
+// The answer to `sync --validate-only`: "valid: would copy B in R to R1, R2;
+// N job(s) ahead on this source" and a line saying nothing was created.
+std::string FormatValidateOnlyText(const blueprintsync::v1::SyncJob& job);
 // A table of jobs, "no sync jobs" when empty, then the next page token if any.
 std::string FormatJobListText(const blueprintsync::v1::ListSyncJobsResponse& response);
 
@@ -37,8 +47,10 @@ std::string FormatJobListText(const blueprintsync::v1::ListSyncJobsResponse& res
 // line without the trailing '\n'.
 absl::StatusOr<std::string> ToJsonLine(const google::protobuf::Message& message);
 
-// "job syncJobs/x SUCCEEDED (2/2 destinations)\n", and for a failed job one
-// "  <region>: <error>" line per failed destination and the job's own error.
+// "job syncJobs/x SUCCEEDED (2/2 destinations)\n", and for a job that did
+// not succeed the job's own error and one line per destination that did not
+// succeed: "  <region>: <error>" (FAILED) or "  <region>: CANCELLED", each
+// followed by "; <copy cleanup>" when there is one.
 std::string FormatSummary(const blueprintsync::v1::SyncJob& job);
 
 }  // namespace blueprintsync::cli

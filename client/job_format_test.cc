@@ -6,6 +6,7 @@
 #include <string>
 
 #include "client/fake_connection.h"
+#include "google/protobuf/text_format.h"
 
 namespace blueprintsync::cli {
 namespace {
@@ -169,6 +170,126 @@ TEST(FormatSummaryTest, FailedSubmissionShowsJobError) {
             "  job: RESOURCE_EXHAUSTED (8): quota exceeded (tencent code "
             "LimitExceeded.BlueprintQuotaLimitExceeded)\n"
             "  ap-tokyo: FAILED (no error recorded)\n");
+}
+
+TEST(IsTerminalTest, CancelledEndsAJobCancellingDoesNot) {
+  EXPECT_TRUE(IsTerminal(v1::SyncJob::SUCCEEDED));
+  EXPECT_TRUE(IsTerminal(v1::SyncJob::FAILED));
+  EXPECT_TRUE(IsTerminal(v1::SyncJob::CANCELLED));
+  EXPECT_FALSE(IsTerminal(v1::SyncJob::CANCELLING));
+  EXPECT_FALSE(IsTerminal(v1::SyncJob::RUNNING));
+  EXPECT_FALSE(IsTerminal(v1::SyncJob::QUEUED));
+}
+
+TEST(CopyCleanupTextTest, EveryOutcome) {
+  auto text = [](const std::string& pb) {
+    v1::Destination d;
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(pb, &d)) << pb;
+    return CopyCleanupText(d);
+  };
+  EXPECT_EQ(text(R"pb(region: "ap-tokyo")pb"), "");
+  EXPECT_EQ(text(R"pb(copy_cleanup: DELETE_PENDING)pb"), "deleting copy...");
+  EXPECT_EQ(text(R"pb(copy_cleanup: DELETE_PENDING
+                      cleanup_error { code: 9 message: "still SYNCING" })pb"),
+            "deleting copy... (last attempt: FAILED_PRECONDITION (9): still SYNCING)");
+  EXPECT_EQ(text(R"pb(copy_cleanup: DELETED
+                      copy_delete_time { seconds: 1795816865 })pb"),
+            "copy deleted 2026-11-27T22:01:05Z");
+  EXPECT_EQ(text(R"pb(copy_cleanup: DELETED)pb"), "copy deleted");
+  EXPECT_EQ(text(R"pb(copy_cleanup: ALREADY_GONE)pb"), "copy already gone");
+  EXPECT_EQ(text(R"pb(copy_cleanup: KEPT)pb"), "copy kept");
+  EXPECT_EQ(text(R"pb(copy_cleanup: DELETE_ABANDONED
+                      cleanup_error { code: 7 message: "\x1b]0;owned\x07denied" })pb"),
+            "copy NOT deleted: PERMISSION_DENIED (7): ?]0;owned?denied");
+  EXPECT_EQ(text(R"pb(copy_cleanup: DELETE_ABANDONED)pb"), "copy NOT deleted: no error recorded");
+  v1::Destination future;
+  future.set_copy_cleanup(static_cast<v1::Destination::CopyCleanup>(42));
+  EXPECT_EQ(CopyCleanupText(future), "copy cleanup 42");
+}
+
+TEST(FormatJobTextTest, ShowsLifecycleFieldsAndCleanup) {
+  const std::string text = FormatJobText(ParseJob(R"pb(
+    name: "syncJobs/j2"
+    state: CANCELLING
+    source_region: "ap-guangzhou"
+    blueprint_id: "lhbp-src"
+    retry_of: "syncJobs/j1"
+    creator: "uri:spiffe://cluster/ns/web/sa/deployer"
+    labels { key: "team" value: "web" }
+    labels { key: "env" value: "prod" }
+    keep_failed_copies: true
+    cancel_time { seconds: 1795816870 }
+    destinations {
+      region: "ap-shanghai"
+      state: CANCELLED
+      blueprint_id: "lhbp-sh"
+      copy_cleanup: DELETED
+      copy_delete_time { seconds: 1795816875 }
+    }
+    destinations {
+      region: "ap-beijing"
+      state: SYNCING
+      blueprint_id: "lhbp-bj"
+      copy_cleanup: DELETE_PENDING
+    }
+  )pb"));
+  EXPECT_EQ(text,
+            "name:                syncJobs/j2\n"
+            "state:               CANCELLING\n"
+            "source:              lhbp-src in ap-guangzhou\n"
+            "retry of:            syncJobs/j1\n"
+            "creator:             uri:spiffe://cluster/ns/web/sa/deployer\n"
+            "labels:              env=prod, team=web\n"
+            "keep failed copies:  yes\n"
+            "cancel requested:    2026-11-27T22:01:10Z\n"
+            "destinations:\n"
+            "  REGION       STATE      BLUEPRINT ID  BLUEPRINT STATE  UPDATED\n"
+            "  ap-shanghai  CANCELLED  lhbp-sh       -                -\n"
+            "  ap-beijing   SYNCING    lhbp-bj       -                -\n"
+            "cleanup:\n"
+            "  ap-shanghai: copy deleted 2026-11-27T22:01:15Z\n"
+            "  ap-beijing: deleting copy...\n");
+}
+
+TEST(FormatValidateOnlyTextTest, SaysWhatWouldHappenAndTheQueue) {
+  EXPECT_EQ(FormatValidateOnlyText(ParseJob(R"pb(
+              source_region: "ap-guangzhou"
+              blueprint_id: "lhbp-src"
+              jobs_ahead: 2
+              destinations { region: "ap-shanghai" state: PENDING }
+              destinations { region: "ap-beijing" state: PENDING }
+            )pb")),
+            "valid: would copy lhbp-src in ap-guangzhou to ap-shanghai, ap-beijing; "
+            "2 job(s) ahead on this source\n"
+            "nothing was created (--validate-only)\n");
+  EXPECT_THAT(FormatValidateOnlyText(v1::SyncJob()),
+              HasSubstr("would copy - in - to -; 0 job(s) ahead"));
+}
+
+TEST(FormatSummaryTest, CancelledListsEachCopysFate) {
+  v1::SyncJob job = ParseJob(R"pb(
+    name: "syncJobs/j1"
+    state: CANCELLED
+    destinations { region: "ap-shanghai" state: SUCCEEDED }
+    destinations {
+      region: "ap-beijing"
+      state: CANCELLED
+      copy_cleanup: DELETED
+      copy_delete_time { seconds: 1795816865 }
+    }
+    destinations { region: "ap-chengdu" state: CANCELLED }
+    destinations {
+      region: "ap-nanjing"
+      state: FAILED
+      error { code: 9 message: "SYNCING_FAILED" }
+      copy_cleanup: KEPT
+    }
+  )pb");
+  EXPECT_EQ(FormatSummary(job),
+            "job syncJobs/j1 CANCELLED (1/4 destinations)\n"
+            "  ap-beijing: CANCELLED; copy deleted 2026-11-27T22:01:05Z\n"
+            "  ap-chengdu: CANCELLED\n"
+            "  ap-nanjing: FAILED_PRECONDITION (9): SYNCING_FAILED; copy kept\n");
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
-// JobWatcher: follows one job over WatchSyncJob until it is SUCCEEDED or
-// FAILED, reconnecting when the stream breaks (the server restarted, a proxy
-// dropped the connection). A copy can take an hour, longer than any
-// connection is guaranteed to live, so a break is expected, not fatal: the
-// watcher reopens the stream with exponential backoff for a bounded time and
-// the server resends the current state first, so no change is lost.
+// JobWatcher: follows one job over WatchSyncJob until it is SUCCEEDED, FAILED
+// or CANCELLED (IsTerminal), reconnecting when the stream breaks (the server
+// restarted, a proxy dropped the connection). A copy can take an hour, longer
+// than any connection is guaranteed to live, so a break is expected, not
+// fatal: the watcher reopens the stream with exponential backoff for a
+// bounded time and the server resends the current state first, so no change
+// is lost.
 #ifndef BLUEPRINTSYNC_CLIENT_JOB_WATCHER_H_
 #define BLUEPRINTSYNC_CLIENT_JOB_WATCHER_H_
 

@@ -37,7 +37,17 @@ std::string DestinationLine(const v1::Destination& d) {
   if (!d.blueprint_state().empty())
     absl::StrAppend(&line, " [", Printable(d.blueprint_state()), "]");
   if (d.has_error()) absl::StrAppend(&line, " error: ", FormatSyncError(d.error()));
+  if (const std::string cleanup = CopyCleanupText(d); !cleanup.empty()) {
+    absl::StrAppend(&line, ", ", cleanup);
+  }
   return line;
+}
+
+bool AnyCleanup(const v1::SyncJob& job) {
+  for (const auto& d : job.destinations()) {
+    if (d.copy_cleanup() != v1::Destination::COPY_CLEANUP_UNSPECIFIED) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -151,11 +161,16 @@ std::string ProgressView::ElapsedLocked() const {
 void ProgressView::RedrawLocked() {
   if (!last_.has_value()) return;
   const v1::SyncJob& job = *last_;
+  // The COPY column only once some copy is being cleaned up.
+  const bool cleanup_column = AnyCleanup(job);
   std::vector<std::vector<std::string>> rows = {
       {"REGION", "STATE", "BLUEPRINT ID", "BLUEPRINT STATE"}};
+  if (cleanup_column) rows[0].push_back("COPY");
   for (const auto& d : job.destinations()) {
     rows.push_back({Dash(d.region()), DestinationStateName(d.state()), Dash(d.blueprint_id()),
                     Dash(d.blueprint_state())});
+    // Capped so that a long cleanup error does not wrap the line.
+    if (cleanup_column) rows.back().push_back(Printable(CopyCleanupText(d), 60));
   }
   std::vector<std::string> lines = {absl::StrCat(Dash(job.name()), "  ", JobStateName(job.state()),
                                                  "  elapsed ", ElapsedLocked())};

@@ -1,6 +1,6 @@
-// ProgressView: the live display of `sync --wait` and `watch`. It is fed every
-// job update from the WatchSyncJob stream (plus notes such as "reconnecting")
-// and writes one of three forms:
+// ProgressView: the live display of `watch` and of `sync`, `retry` and
+// `cancel` with --wait. It is fed every job update from the WatchSyncJob
+// stream (plus notes such as "reconnecting") and writes one of three forms:
 //   kTerminal  stdout is a TTY: a compact table redrawn in place with ANSI
 //              cursor movement, with the elapsed time and the latest note;
 //   kLines     one timestamped line per change, for logs and pipes; notes go

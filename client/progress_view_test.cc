@@ -156,6 +156,57 @@ TEST_F(ProgressViewTest, TerminalRedrawsTheTableInPlace) {
   EXPECT_THAT(out_.str(), Not(HasSubstr("note:")));
 }
 
+TEST_F(ProgressViewTest, LinesShowCancellationAndEachCopysCleanup) {
+  ProgressView view(DisplayMode::kLines, &out_, &err_, &clock_);
+  view.OnJob(Running());
+  out_.str("");
+  v1::SyncJob cancelling = Running();
+  cancelling.set_state(v1::SyncJob::CANCELLING);
+  cancelling.mutable_destinations(0)->set_copy_cleanup(v1::Destination::DELETE_PENDING);
+  cancelling.mutable_destinations(1)->set_state(v1::Destination::CANCELLED);
+  view.OnJob(cancelling);
+  EXPECT_EQ(out_.str(),
+            "2026-11-27T22:01:03Z syncJobs/j1 ap-singapore SYNCING lhbp-sg, deleting copy...\n"
+            "2026-11-27T22:01:02Z syncJobs/j1 ap-tokyo CANCELLED -\n"
+            "2026-11-27T22:01:02Z syncJobs/j1 job CANCELLING\n");
+  out_.str("");
+  v1::SyncJob cancelled = cancelling;
+  cancelled.set_state(v1::SyncJob::CANCELLED);
+  auto* sg = cancelled.mutable_destinations(0);
+  sg->set_state(v1::Destination::CANCELLED);
+  sg->set_copy_cleanup(v1::Destination::DELETED);
+  sg->mutable_copy_delete_time()->set_seconds(1795816870);
+  sg->mutable_update_time()->set_seconds(1795816870);
+  view.OnJob(cancelled);
+  view.Finish();
+  EXPECT_EQ(out_.str(),
+            "2026-11-27T22:01:10Z syncJobs/j1 ap-singapore CANCELLED lhbp-sg, copy deleted "
+            "2026-11-27T22:01:10Z\n"
+            "2026-11-27T22:01:02Z syncJobs/j1 job CANCELLED\n"
+            "job syncJobs/j1 CANCELLED (0/2 destinations)\n"
+            "  ap-singapore: CANCELLED; copy deleted 2026-11-27T22:01:10Z\n"
+            "  ap-tokyo: CANCELLED\n");
+}
+
+TEST_F(ProgressViewTest, TerminalAddsACopyColumnOnceACopyIsCleanedUp) {
+  ProgressView view(DisplayMode::kTerminal, &out_, &err_, &clock_);
+  v1::SyncJob job = Running();
+  job.set_state(v1::SyncJob::CANCELLING);
+  auto* sg = job.mutable_destinations(0);
+  sg->set_copy_cleanup(v1::Destination::DELETE_ABANDONED);
+  sg->mutable_cleanup_error()->set_code(7);
+  sg->mutable_cleanup_error()->set_message(std::string(200, 'x'));
+  view.OnJob(job);
+  const std::string out = out_.str();
+  EXPECT_THAT(out, HasSubstr("syncJobs/j1  CANCELLING  elapsed"));
+  EXPECT_THAT(out, HasSubstr("  REGION        STATE    BLUEPRINT ID  BLUEPRINT STATE  COPY\n"));
+  EXPECT_THAT(out, HasSubstr("  ap-singapore  SYNCING  lhbp-sg       -                "
+                             "copy NOT deleted: PERMISSION_DENIED (7): xxx"));
+  // The long error is cut so the line does not wrap.
+  EXPECT_THAT(out, HasSubstr("xxx...\n"));
+  EXPECT_THAT(out, Not(HasSubstr(std::string(100, 'x'))));
+}
+
 TEST_F(ProgressViewTest, TerminalElapsedStopsAtTheEndTime) {
   ProgressView view(DisplayMode::kTerminal, &out_, &err_, &clock_);
   v1::SyncJob done = Running();

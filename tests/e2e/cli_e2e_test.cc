@@ -1,12 +1,15 @@
 // End-to-end: the blueprint-sync CLI against the real server and emulator,
 // run as a script would run it (no TTY): exit codes 0 / 1 / 3, the text
-// output of `sync --wait`, and `--output json get`.
+// output of `sync --wait`, `--output json get`, and that client-side
+// timeouts never make a second job.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "rapidjson/document.h"
 #include "tests/e2e/e2e_harness.h"
@@ -15,7 +18,20 @@ namespace blueprintsync::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
+
+constexpr char kUuidV4[] = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
+
+// The id from the "request id: ..." line a text-mode sync prints on stderr;
+// "" if there is none.
+std::string PrintedRequestId(const std::string& err) {
+  constexpr absl::string_view kPrefix = "request id: ";
+  for (absl::string_view line : absl::StrSplit(err, '\n')) {
+    if (absl::ConsumePrefix(&line, kPrefix)) return std::string(line);
+  }
+  return "";
+}
 
 class CliE2eTest : public E2eTest {
  protected:
@@ -104,6 +120,71 @@ TEST_F(CliE2eTest, ValidationErrorExitsThreeWithTheCode) {
   auto stats = admin().Stats();
   BPS_ASSERT_OK(stats.status());
   EXPECT_EQ(stats->requests_total, 0);
+}
+
+// Deadlines of a few milliseconds, far shorter than the service's answer
+// (Tencent is made to answer SyncBlueprint 300ms late): attempts time out
+// while the service may still record and submit the job. Each run sends
+// every attempt with one request id, so a run makes at most one job, and
+// running it again with that id returns that job instead of a new one.
+TEST_F(CliE2eTest, SyncUnderClientTimeoutsOfAFewMsCreatesAtMostOneJobPerRun) {
+  BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "1500"}));
+  BPS_ASSERT_OK(
+      admin().SetFaults(R"({"rules":[{"action":"SyncBlueprint","fault":"latency","phase":"before",)"
+                        R"("latency_ms":300}]})"));
+  BPS_ASSERT_OK(StartServer());
+  const std::vector<std::string> sync = {"sync",           "--source-region", "ap-guangzhou",
+                                         "--blueprint-id", "lhbp-gzbase01",   "--to",
+                                         "ap-shanghai"};
+
+  std::vector<std::string> request_ids;
+  for (const char* timeout : {"1ms", "3ms", "5ms", "10ms", "30ms"}) {
+    std::vector<std::string> args = {"--timeout", timeout};
+    args.insert(args.end(), sync.begin(), sync.end());
+    auto run = Cli(args);
+    BPS_ASSERT_OK(run.status());
+    // 0: an attempt got the answer; 3: every attempt timed out.
+    EXPECT_TRUE(run->status == ExitedWith(0) || run->status == ExitedWith(3))
+        << "--timeout " << timeout << ": " << run->status.ToString() << "\nstdout:\n"
+        << run->out << "\nstderr:\n"
+        << run->err;
+    const std::string id = PrintedRequestId(run->err);
+    ASSERT_THAT(id, MatchesRegex(kUuidV4)) << run->err;
+    if (run->status == ExitedWith(3)) {
+      EXPECT_THAT(run->err, HasSubstr("--request-id " + id)) << run->err;
+    }
+    request_ids.push_back(id);
+  }
+
+  // Each run again with its id and time to answer: the job the run made
+  // (or, if no attempt reached the service, a new one), never a second.
+  for (const std::string& id : request_ids) {
+    std::vector<std::string> args = {"--timeout", "30s", "--output", "json"};
+    args.insert(args.end(), sync.begin(), sync.end());
+    args.insert(args.end(), {"--request-id", id});
+    auto again = Cli(args);
+    BPS_ASSERT_OK(again.status());
+    EXPECT_EQ(again->status, ExitedWith(0)) << again->out << again->err;
+    rapidjson::Document doc;
+    doc.Parse(again->out.c_str(), again->out.size());
+    ASSERT_FALSE(doc.HasParseError()) << "not JSON: " << again->out;
+    ASSERT_TRUE(doc.IsObject() && doc.HasMember("requestId") && doc["requestId"].IsString())
+        << again->out;
+    EXPECT_EQ(doc["requestId"].GetString(), id);
+  }
+
+  auto jobs = ListAll("");
+  BPS_ASSERT_OK(jobs.status());
+  std::map<std::string, int> jobs_per_id;
+  for (const v1::SyncJob& job : *jobs) ++jobs_per_id[job.request_id()];
+  for (const std::string& id : request_ids) {
+    EXPECT_EQ(jobs_per_id[id], 1) << "request id " << id;
+  }
+  EXPECT_EQ(jobs->size(), request_ids.size());
+  // Nor was any job submitted to Tencent twice.
+  auto stats = admin().Stats();
+  BPS_ASSERT_OK(stats.status());
+  EXPECT_LE(stats->Action("SyncBlueprint").executed, static_cast<int64_t>(request_ids.size()));
 }
 
 TEST_F(CliE2eTest, UnreachableServerExitsThree) {
