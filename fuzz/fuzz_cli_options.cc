@@ -76,9 +76,12 @@ void CheckOptions(const cli::CliOptions& o) {
       break;
     case cli::Command::kGet:
     case cli::Command::kWatch:
+    case cli::Command::kCancel:
+    case cli::Command::kRetry:
+    case cli::Command::kDelete:
       FUZZ_CHECK(absl::StartsWith(o.name, "syncJobs/") && o.name.size() > 9 &&
                      o.name.find('/', 9) == std::string::npos,
-                 "get/watch have a syncJobs/ID name");
+                 "commands on one job have a syncJobs/ID name");
       break;
     case cli::Command::kList:
       FUZZ_CHECK(o.page_size >= 0 && o.page_size <= 1000, "page size 0..1000");
@@ -94,7 +97,9 @@ bool Same(const cli::CliOptions& a, const cli::CliOptions& b) {
          a.blueprint_id == b.blueprint_id && a.destinations == b.destinations &&
          a.request_id == b.request_id && a.validate_only == b.validate_only && a.wait == b.wait &&
          a.name == b.name && a.filter == b.filter && a.page_size == b.page_size &&
-         a.page_token == b.page_token && a.all == b.all;
+         a.page_token == b.page_token && a.all == b.all && a.labels == b.labels &&
+         a.job_timeout == b.job_timeout && a.keep_failed_copies == b.keep_failed_copies &&
+         a.order_by == b.order_by;
 }
 
 }  // namespace
