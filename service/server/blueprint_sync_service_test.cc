@@ -11,6 +11,7 @@
 #include <grpcpp/security/auth_metadata_processor.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -34,6 +36,7 @@
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "service/common/display.h"
+#include "service/common/log.h"
 #include "service/jobs/job_service.h"
 #include "service/jobs/job_state.h"
 #include "service/server/access_log.h"
@@ -1285,6 +1288,104 @@ TEST_F(BlueprintSyncServiceTest, CreatorIsTheVerifiedIdentityWithoutAPolicyToo) 
   ASSERT_EQ(submits.size(), 2u);
   EXPECT_EQ(submits[0].job.creator, "uri:spiffe://cluster/ns/web/sa/deployer");
   EXPECT_EQ(submits[1].job.creator, "anonymous");
+}
+
+// ---- Access log ----
+
+// The server with the access log interceptor, its lines captured.
+class AccessLogTest : public BlueprintSyncServiceTest {
+ protected:
+  void SetUp() override {
+    log_ = std::tmpfile();
+    ASSERT_NE(log_, nullptr);
+    log::SetOutput(log_);
+    Start(ServiceOptions{}, /*identities=*/true, /*access_log=*/true);
+  }
+
+  void TearDown() override {
+    BlueprintSyncServiceTest::TearDown();
+    log::SetOutput(nullptr);
+    std::fclose(log_);
+  }
+
+  // The lines written so far. A call's line is written before its status
+  // is sent, so it is there once the call has returned.
+  std::vector<std::string> Lines() {
+    std::fflush(log_);
+    std::rewind(log_);
+    std::string text;
+    char buffer[4096];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), log_)) > 0;) text.append(buffer, n);
+    std::fseek(log_, 0, SEEK_END);
+    return absl::StrSplit(text, '\n', absl::SkipEmpty());
+  }
+
+  std::string LastLine() {
+    const std::vector<std::string> lines = Lines();
+    return lines.empty() ? "" : lines.back();
+  }
+
+  std::FILE* log_ = nullptr;
+};
+
+TEST_F(AccessLogTest, SyncBlueprintNamesTheCallerTheRequestIdAndTheJob) {
+  ConnectAs("dns:writer.test");
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  v1::SyncBlueprintRequest r = ValidSync();
+  r.set_request_id("3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C");
+  v1::SyncJob response;
+  ASSERT_TRUE(Sync(r, &response).ok());
+  EXPECT_THAT(LastLine(),
+              AllOf(HasSubstr(R"("grpc.method":"SyncBlueprint")"), HasSubstr(R"("grpc.code":"OK")"),
+                    HasSubstr(R"("caller":"dns:writer.test")"),
+                    HasSubstr(R"("request_id":"3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C")"),
+                    HasSubstr(absl::StrCat(R"("job":")", kJobName, R"(")"))));
+}
+
+TEST_F(AccessLogTest, ACallerWithoutIdentityIsItsAddressAndARetryNamesBothJobs) {
+  ConnectAs("");
+  v1::SyncJob retried = Job(v1::SyncJob::QUEUED);
+  retried.set_name(kRetryJobName);
+  jobs_.set_job_answer(retried);
+  v1::SyncJob response;
+  ASSERT_TRUE(Retry(kJobName, "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c", &response).ok());
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"RetrySyncJob")"),
+                                HasSubstr(R"("caller":"ipv4:127.0.0.1:)"),
+                                HasSubstr(R"("request_id":"3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c")"),
+                                HasSubstr(absl::StrCat(R"("job":")", kRetryJobName, R"(")")),
+                                HasSubstr(absl::StrCat(R"("retry_of":")", kJobName, R"(")"))));
+}
+
+TEST_F(AccessLogTest, CancelAndDeleteNameTheirJobAlsoWhenTheyFail) {
+  ConnectAs("uri:spiffe://test/ns/ops/sa/admin");
+  jobs_.set_job_answer(
+      jobs::WithJobName(absl::FailedPreconditionError("job has SUCCEEDED"), kJobName));
+  v1::SyncJob response;
+  EXPECT_EQ(Cancel(kJobName, &response).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"CancelSyncJob")"),
+                                HasSubstr(R"("grpc.code":"FAILED_PRECONDITION")"),
+                                HasSubstr(R"("caller":"uri:spiffe://test/ns/ops/sa/admin")"),
+                                HasSubstr(absl::StrCat(R"("job":")", kJobName, R"(")"))));
+  ASSERT_TRUE(Delete(kJobName).ok());
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"DeleteSyncJob")"),
+                                HasSubstr(absl::StrCat(R"("job":")", kJobName, R"(")"))));
+}
+
+TEST_F(AccessLogTest, HostileValuesStayBoundedOnOneLine) {
+  ConnectAs("cn:" + std::string(5000, 'c'));
+  v1::SyncJob response;
+  const std::string name = "syncJobs/\n{\"x\":1}" + std::string(100000, 'n');
+  EXPECT_EQ(Cancel(name, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Retry(name, "\r" + std::string(100000, 'r'), &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const std::vector<std::string> lines = Lines();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const std::string& line : lines) {
+    EXPECT_LT(line.size(), 1500u);
+    EXPECT_THAT(line, AllOf(HasSubstr(R"("job":"syncJobs/\\x0a{\"x\":1}nnn)"),
+                            HasSubstr(R"("caller":"cn:ccc)")));
+  }
+  EXPECT_THAT(lines[1], HasSubstr(R"("request_id":"\\x0drrr)"));
 }
 
 // ---- WatchSyncJob ----
