@@ -1,21 +1,70 @@
 #include "service/server/access_log.h"
 
+#include <grpcpp/server_context.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "blueprintsync/v1/blueprint_sync.pb.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "service/common/display.h"
 #include "service/common/log.h"
+#include "service/server/authz.h"
 
 namespace blueprintsync::server {
 namespace {
 
 using grpc::experimental::InterceptionHookPoints;
 
+constexpr absl::string_view kBlueprintSync = "/blueprintsync.v1.BlueprintSync/";
+
+// The BlueprintSync methods whose request or answer names a job or carries
+// a request_id, by what they carry.
+enum class Method { kOther, kSync, kGet, kCancel, kRetry, kDelete, kWatch };
+
+Method MethodOf(absl::string_view path) {
+  if (!absl::ConsumePrefix(&path, kBlueprintSync)) return Method::kOther;
+  if (path == "SyncBlueprint") return Method::kSync;
+  if (path == "GetSyncJob") return Method::kGet;
+  if (path == "CancelSyncJob") return Method::kCancel;
+  if (path == "RetrySyncJob") return Method::kRetry;
+  if (path == "DeleteSyncJob") return Method::kDelete;
+  if (path == "WatchSyncJob") return Method::kWatch;
+  return Method::kOther;
+}
+
+// The ErrorInfo metadata `job` of a rich error (ToGrpcStatus), or "".
+std::string JobOfError(const grpc::Status& status) {
+  if (status.ok() || status.error_details().empty()) return "";
+  google::rpc::Status rich;
+  if (!rich.ParseFromString(status.error_details())) return "";
+  for (const auto& any : rich.details()) {
+    google::rpc::ErrorInfo info;
+    if (!any.Is<google::rpc::ErrorInfo>() || !any.UnpackTo(&info)) continue;
+    auto it = info.metadata().find("job");
+    if (it != info.metadata().end()) return it->second;
+  }
+  return "";
+}
+
+// Who the caller is, as its jobs record it (CallerIdentity), or its address
+// when it has no verified identity.
+std::string CallerOf(grpc::ServerContextBase* context) {
+  if (context == nullptr) return "";
+  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  std::string identity = CallerIdentity(PeerFromAuthContext(auth.get()));
+  return identity.empty() ? context->peer() : identity;
+}
+
 class AccessLogInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit AccessLogInterceptor(std::string method)
-      : method_(std::move(method)),
+  explicit AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : info_(info),
+        method_(info->method() == nullptr ? "" : info->method()),
+        kind_(MethodOf(method_)),
         // Probes and successful reads are frequent and change nothing: debug
         // level, so they cost nothing unless asked for. Writes and every
         // error are logged at info or above.
@@ -28,6 +77,16 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       start_ = absl::Now();
+      // Here, before the handler runs: the server context creates its
+      // AuthContext on first use, unsynchronized, and the handler reads it
+      // too.
+      caller_ = Shown(CallerOf(info_->server_context()));
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      if (const void* request = methods->GetRecvMessage()) NoteRequest(request);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      if (const void* answer = methods->GetSendMessage()) NoteAnswer(answer);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
@@ -35,36 +94,90 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
                                : status.error_code() == grpc::StatusCode::INTERNAL
                                    ? log::Level::kWarn
                                    : log::Level::kInfo;
-      if (log::Enabled(level)) Log(level, status);
+      if (log::Enabled(level)) {
+        if (answer_job_.empty()) answer_job_ = Shown(JobOfError(status));
+        Log(level, status);
+      }
     }
     methods->Proceed();
   }
 
  private:
+  // `request` is the deserialized request of kind_'s type. Values are
+  // caller-supplied, so only a bounded, escaped copy is kept.
+  void NoteRequest(const void* request) {
+    switch (kind_) {
+      case Method::kSync:
+        request_id_ = Shown(static_cast<const v1::SyncBlueprintRequest*>(request)->request_id());
+        break;
+      case Method::kRetry: {
+        const auto* retry = static_cast<const v1::RetrySyncJobRequest*>(request);
+        request_job_ = Shown(retry->name());
+        request_id_ = Shown(retry->request_id());
+        break;
+      }
+      case Method::kGet:
+        request_job_ = Shown(static_cast<const v1::GetSyncJobRequest*>(request)->name());
+        break;
+      case Method::kCancel:
+        request_job_ = Shown(static_cast<const v1::CancelSyncJobRequest*>(request)->name());
+        break;
+      case Method::kDelete:
+        request_job_ = Shown(static_cast<const v1::DeleteSyncJobRequest*>(request)->name());
+        break;
+      case Method::kWatch:
+        request_job_ = Shown(static_cast<const v1::WatchSyncJobRequest*>(request)->name());
+        break;
+      case Method::kOther:
+        break;
+    }
+  }
+
+  // Every method above but DeleteSyncJob answers with a SyncJob.
+  void NoteAnswer(const void* answer) {
+    if (kind_ == Method::kOther || kind_ == Method::kDelete || !answer_job_.empty()) return;
+    answer_job_ = Shown(static_cast<const v1::SyncJob*>(answer)->name());
+  }
+
   void Log(log::Level level, const grpc::Status& status) const {
     const size_t slash = method_.rfind('/');
     const std::string service = slash == std::string::npos ? "" : method_.substr(1, slash - 1);
     const std::string name = slash == std::string::npos ? method_ : method_.substr(slash + 1);
     // The message is the server's own text, already bounded; shown anyway
     // through Shown() so no caller-supplied value can make a huge line.
+    // The job is the one answered (a new job for SyncBlueprint and
+    // RetrySyncJob), else the one asked about; a retry also names the job
+    // it retries.
+    const std::string& job = answer_job_.empty() ? request_job_ : answer_job_;
+    const bool retried = kind_ == Method::kRetry && !answer_job_.empty();
     log::Write(level, "rpc finished",
                {{"grpc.service", service},
                 {"grpc.method", name},
                 {"grpc.code", StatusCodeName(status.error_code())},
                 {"grpc.time_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start_))},
+                {"caller", caller_},
+                {"request_id", request_id_},
+                {"job", job},
+                {"retry_of", retried ? request_job_ : ""},
                 {"error", status.ok() ? "" : Shown(status.error_message())}});
   }
 
+  grpc::experimental::ServerRpcInfo* const info_;
   const std::string method_;
+  const Method kind_;
   const bool quiet_when_ok_;
   absl::Time start_ = absl::Now();
+  std::string caller_;
+  std::string request_id_;
+  std::string request_job_;
+  std::string answer_job_;
 };
 
 class AccessLogFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new AccessLogInterceptor(info->method() == nullptr ? "" : info->method());
+    return new AccessLogInterceptor(info);
   }
 };
 

@@ -1,8 +1,13 @@
 // Access log: one JSON log line per finished RPC with the gRPC method, code
-// and duration (field names after go-grpc-middleware's logging interceptor).
-// A gRPC server interceptor, so handlers do not log their own calls. Health
-// checks (kubelet probes every few seconds), reflection and successful reads
-// are logged at debug level; SyncBlueprint and every error at info or above.
+// and duration (field names after go-grpc-middleware's logging interceptor),
+// the caller (its verified identity as jobs record it, else its address),
+// and for BlueprintSync the request_id and the job the call is about (the
+// answered job, else the one its error names, else the requested one; a
+// retry adds retry_of). A gRPC server interceptor, so handlers do not log
+// their own calls. Health checks (kubelet probes every few seconds),
+// reflection and successful reads are logged at debug level; changes
+// (SyncBlueprint, CancelSyncJob, RetrySyncJob, DeleteSyncJob) and every
+// error at info or above.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_
 

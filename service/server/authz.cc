@@ -57,6 +57,16 @@ std::string DescribePeer(const Peer& peer) {
   return out;
 }
 
+std::string CallerIdentity(const Peer& peer) {
+  if (!peer.authenticated) return "";
+  if (!peer.uris.empty()) return absl::StrCat("uri:", peer.uris.front());
+  if (!peer.dns_names.empty()) {
+    return absl::StrCat("dns:", absl::AsciiStrToLower(peer.dns_names.front()));
+  }
+  if (!peer.common_name.empty()) return absl::StrCat("cn:", peer.common_name);
+  return "";
+}
+
 absl::StatusOr<AuthzPolicy> AuthzPolicy::Parse(absl::string_view json, const std::string& source) {
   auto bad = [&source](const std::string& what) {
     return absl::InvalidArgumentError(

@@ -1,6 +1,7 @@
-// Authorization of BlueprintSync calls: who may create jobs (SyncBlueprint
-// costs money) and who may only read them (GetSyncJob, ListSyncJobs,
-// WatchSyncJob). Callers are identified by their verified mTLS client
+// Authorization of BlueprintSync calls: who may change jobs (SyncBlueprint
+// and RetrySyncJob cost money; CancelSyncJob and DeleteSyncJob undo work)
+// and who may only read them (GetSyncJob, ListSyncJobs, WatchSyncJob).
+// Callers are identified by their verified mTLS client
 // certificate; the policy is a JSON file (--authz-policy) of allow-lists:
 //
 //   {"writers": ["dns:image-builder.ci.svc"],
@@ -47,6 +48,14 @@ Peer PeerFromAuthContext(const grpc::AuthContext* context);
 // "uri:spiffe://…, dns:a.example" — at most three identities, each
 // shortened, for messages and logs. "an unauthenticated caller" when none.
 std::string DescribePeer(const Peer& peer);
+
+// The caller's identity as a job records it (SyncJob.creator, which scopes
+// request_id): the first identity DescribePeer lists, written as a policy
+// entry would match it: "uri:URI", else "dns:NAME" (lower-cased, since
+// policies match DNS names case-insensitively, so one caller is one
+// creator), else "cn:NAME". Empty without a verified certificate or for a
+// certificate with neither SAN nor CN.
+std::string CallerIdentity(const Peer& peer);
 
 class AuthzPolicy {
  public:

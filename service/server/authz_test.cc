@@ -158,6 +158,36 @@ TEST(DescribePeerTest, BoundedAndWithoutControlCharacters) {
   EXPECT_LT(DescribePeer(Cert({std::string(10000, 'x')})).size(), 200u);
 }
 
+TEST(CallerIdentityTest, TheFirstIdentityInTheOrderPoliciesAreDescribed) {
+  EXPECT_EQ(
+      CallerIdentity(Cert(
+          {"a.example"},
+          {"spiffe://cluster/ns/web/sa/deployer", "spiffe://cluster/ns/web/sa/other"}, "deployer")),
+      "uri:spiffe://cluster/ns/web/sa/deployer");
+  // DNS names match policies case-insensitively, so one spelling is recorded.
+  EXPECT_EQ(CallerIdentity(Cert({"Builder.CI.svc", "b.example"}, {}, "builder")),
+            "dns:builder.ci.svc");
+  EXPECT_EQ(CallerIdentity(Cert({}, {}, "Release-Bot")), "cn:Release-Bot");
+}
+
+TEST(CallerIdentityTest, EmptyWithoutAVerifiedIdentity) {
+  EXPECT_EQ(CallerIdentity(Peer{}), "");
+  EXPECT_EQ(CallerIdentity(Cert({})), "");
+  Peer unverified = Cert({"a.example"});
+  unverified.authenticated = false;
+  EXPECT_EQ(CallerIdentity(unverified), "");
+}
+
+TEST(AuthzPolicyTest, CancelRetryAndDeleteAreForWritersOnly) {
+  const AuthzPolicy p = MustParse(kPolicy);
+  for (const char* method : {"CancelSyncJob", "RetrySyncJob", "DeleteSyncJob"}) {
+    EXPECT_TRUE(p.Check(method, Access::kWrite, Cert({"builder.ci.svc"})).ok()) << method;
+    const absl::Status s = p.Check(method, Access::kWrite, Cert({"dashboard.ops.svc"}));
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << method;
+    EXPECT_THAT(std::string(s.message()), AllOf(HasSubstr(method), HasSubstr("it is a reader")));
+  }
+}
+
 TEST(PeerFromAuthContextTest, NoContextIsUnauthenticated) {
   EXPECT_FALSE(PeerFromAuthContext(nullptr).authenticated);
 }

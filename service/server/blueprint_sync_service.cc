@@ -10,10 +10,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/duration.pb.h"
 #include "service/common/display.h"
 #include "service/jobs/job_state.h"
+#include "service/jobs/job_store.h"
 #include "service/server/grpc_errors.h"
 #include "service/server/list_query.h"
 #include "service/tencent/regions.h"
@@ -22,8 +26,143 @@ namespace blueprintsync::server {
 namespace {
 
 constexpr size_t kMaxRequestIdBytes = 64;
+constexpr int kMaxLabels = 32;
+constexpr size_t kMaxLabelNameBytes = 63;
+constexpr size_t kMaxLabelPrefixBytes = 253;
+constexpr absl::Duration kMinJobTimeout = absl::Minutes(1);
 
-std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r) {
+std::optional<tencent::FieldViolation> ValidateRequestId(const std::string& request_id) {
+  if (request_id.empty() || (request_id.size() <= kMaxRequestIdBytes && jobs::IsUuid(request_id))) {
+    return std::nullopt;
+  }
+  return tencent::FieldViolation{
+      "request_id", "REQUEST_ID_MALFORMED",
+      absl::StrCat("request_id \"", Shown(request_id),
+                   "\" is not a UUID such as \"3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c\"")};
+}
+
+bool IsAlnum(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); }
+bool IsLowerAlnum(char c) {
+  return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'z');
+}
+
+// A label name, or a non-empty label value: at most 63 of [A-Za-z0-9._-],
+// beginning and ending with an alphanumeric (Kubernetes' rule, so labels
+// can be copied to and from Kubernetes objects).
+bool IsLabelName(absl::string_view s) {
+  if (s.empty() || s.size() > kMaxLabelNameBytes || !IsAlnum(s.front()) || !IsAlnum(s.back())) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+// A label key prefix as Kubernetes checks it (an RFC 1123 subdomain):
+// lower-case dot-separated parts of [a-z0-9-], each beginning and ending
+// with an alphanumeric, at most 253 bytes in all.
+bool IsDnsSubdomain(absl::string_view s) {
+  if (s.empty() || s.size() > kMaxLabelPrefixBytes) return false;
+  for (absl::string_view part : absl::StrSplit(s, '.')) {
+    if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) return false;
+    for (char c : part) {
+      if (!IsLowerAlnum(c) && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+bool IsLabelKey(absl::string_view key) {
+  const size_t slash = key.find('/');
+  if (slash == absl::string_view::npos) return IsLabelName(key);
+  return IsDnsSubdomain(key.substr(0, slash)) && IsLabelName(key.substr(slash + 1));
+}
+
+// `labels["key"]`, with the key bounded and its control characters and
+// quotes escaped, so the field name stays one short line.
+std::string LabelField(absl::string_view key) {
+  return absl::StrCat("labels[\"", absl::StrReplaceAll(Shown(key), {{"\"", "\\x22"}}), "\"]");
+}
+
+// Like destinations, at most kMaxLabels entries get the per-entry rules (in
+// key order, so the error is the same for the same request); the count is
+// one violation of its own.
+void ValidateLabels(const v1::SyncBlueprintRequest& r,
+                    std::vector<tencent::FieldViolation>& violations) {
+  using Entry = google::protobuf::Map<std::string, std::string>::value_type;
+  std::vector<const Entry*> entries;
+  entries.reserve(r.labels().size());
+  for (const Entry& e : r.labels()) entries.push_back(&e);
+  const size_t checked = std::min(entries.size(), static_cast<size_t>(kMaxLabels));
+  std::partial_sort(entries.begin(), entries.begin() + checked, entries.end(),
+                    [](const Entry* a, const Entry* b) { return a->first < b->first; });
+  if (entries.size() > checked) {
+    violations.push_back({"labels", "TOO_MANY_LABELS",
+                          absl::StrCat("labels has ", entries.size(), " entries; at most ",
+                                       kMaxLabels, " are allowed.")});
+  }
+  for (size_t i = 0; i < checked; ++i) {
+    const auto& [key, value] = *entries[i];
+    if (!IsLabelKey(key)) {
+      violations.push_back(
+          {LabelField(key), "LABEL_KEY_MALFORMED",
+           absl::StrCat("labels key \"", Shown(key),
+                        "\" is not a label key: an optional DNS subdomain prefix (lower-case, at "
+                        "most 253 characters) and \"/\", then a name of 1-63 characters "
+                        "[A-Za-z0-9._-] beginning and ending with an alphanumeric.")});
+    }
+    if (!value.empty() && !IsLabelName(value)) {
+      violations.push_back(
+          {LabelField(key), "LABEL_VALUE_MALFORMED",
+           absl::StrCat(LabelField(key), " value \"", Shown(value),
+                        "\" is not a label value: at most 63 characters [A-Za-z0-9._-], "
+                        "beginning and ending with an alphanumeric.")});
+    }
+  }
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+// google.protobuf.Duration's own rules: nanos within a second and of the
+// sign of seconds, at most 10000 years.
+bool IsValidDuration(const google::protobuf::Duration& d) {
+  constexpr int64_t kMaxSeconds = 315576000000;
+  if (d.seconds() > kMaxSeconds || d.seconds() < -kMaxSeconds) return false;
+  if (d.nanos() > 999999999 || d.nanos() < -999999999) return false;
+  return !((d.seconds() > 0 && d.nanos() < 0) || (d.seconds() < 0 && d.nanos() > 0));
+}
+
+void ValidateTimeout(const v1::SyncBlueprintRequest& r, const ServiceOptions& options,
+                     std::vector<tencent::FieldViolation>& violations) {
+  if (!r.has_timeout()) return;
+  if (!IsValidDuration(r.timeout())) {
+    violations.push_back(
+        {"timeout", "TIMEOUT_MALFORMED",
+         absl::StrCat("timeout (", r.timeout().seconds(), "s, ", r.timeout().nanos(),
+                      "ns) is not a valid google.protobuf.Duration.")});
+    return;
+  }
+  const absl::Duration timeout = FromProto(r.timeout());
+  if (timeout == absl::ZeroDuration()) return;  // the server's default
+  if (timeout < kMinJobTimeout || timeout > options.max_job_timeout) {
+    violations.push_back({"timeout", "TIMEOUT_OUT_OF_RANGE",
+                          absl::StrCat("timeout ", absl::FormatDuration(timeout), " is not from ",
+                                       absl::FormatDuration(kMinJobTimeout), " to ",
+                                       absl::FormatDuration(options.max_job_timeout),
+                                       "; leave it unset for the server's default (",
+                                       absl::FormatDuration(options.default_job_timeout), ").")});
+  }
+}
+
+// The timeout of a validated request: its own, or the server's default.
+absl::Duration JobTimeout(const v1::SyncBlueprintRequest& r, const ServiceOptions& options) {
+  const absl::Duration asked = r.has_timeout() ? FromProto(r.timeout()) : absl::ZeroDuration();
+  return asked > absl::ZeroDuration() ? asked : options.default_job_timeout;
+}
+
+std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r,
+                                              const ServiceOptions& options) {
   // A 1 MiB request can carry ~300k destination entries. Only the first
   // kMaxDestinationRegions get the per-entry rules (one violation each and a
   // duplicate search that is quadratic in the count); the count itself is
@@ -43,14 +182,22 @@ std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r)
          absl::StrCat("destination_regions lists ", all, " regions; SyncBlueprint accepts at most ",
                       tencent::kMaxDestinationRegions, " per request.")});
   }
-  if (!r.request_id().empty() &&
-      (r.request_id().size() > kMaxRequestIdBytes || !jobs::IsUuid(r.request_id()))) {
-    violations.push_back({"request_id", "REQUEST_ID_MALFORMED",
-                          absl::StrCat("request_id \"", Shown(r.request_id()),
-                                       "\" is not a UUID such as "
-                                       "\"3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c\"")});
-  }
+  if (auto v = ValidateRequestId(r.request_id())) violations.push_back(*std::move(v));
+  ValidateLabels(r, violations);
+  ValidateTimeout(r, options, violations);
   return violations;
+}
+
+// What a job records as its creator: the caller's verified identity, or
+// "anonymous" for a caller without one (no mTLS).
+std::string CreatorOf(const Peer& peer) {
+  std::string identity = CallerIdentity(peer);
+  return identity.empty() ? jobs::kAnonymousCreator : identity;
+}
+
+Peer PeerOf(grpc::CallbackServerContext* context) {
+  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  return PeerFromAuthContext(auth.get());
 }
 
 absl::Time ReplyBy(const grpc::CallbackServerContext* context, absl::Duration margin) {
@@ -190,43 +337,54 @@ absl::Status ValidateJobName(const std::string& name) {
 BlueprintSyncService::BlueprintSyncService(ServiceOptions options, jobs::JobService* jobs)
     : options_(options), jobs_(jobs) {}
 
+grpc::Status BlueprintSyncService::Authorize(const Peer& peer, absl::string_view method,
+                                             Access access) const {
+  if (options_.authz == nullptr) return grpc::Status::OK;
+  return ToGrpcStatus(options_.authz->Check(method, access, peer));
+}
+
 grpc::Status BlueprintSyncService::Authorize(grpc::CallbackServerContext* context,
                                              absl::string_view method, Access access) const {
   if (options_.authz == nullptr) return grpc::Status::OK;
-  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-  return ToGrpcStatus(options_.authz->Check(method, access, PeerFromAuthContext(auth.get())));
+  return Authorize(PeerOf(context), method, access);
 }
 
 grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
     grpc::CallbackServerContext* context, const v1::SyncBlueprintRequest* request,
     v1::SyncJob* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (grpc::Status s = Authorize(context, "SyncBlueprint", Access::kWrite); !s.ok()) {
+  const Peer peer = PeerOf(context);
+  if (grpc::Status s = Authorize(peer, "SyncBlueprint", Access::kWrite); !s.ok()) {
     reactor->Finish(s);
     return reactor;
   }
-  const auto violations = Validate(*request);
+  const auto violations = Validate(*request, options_);
   if (!violations.empty()) {
     reactor->Finish(ValidationError(violations));
     return reactor;
   }
-  v1::SyncBlueprintRequest normalized = *request;
-  normalized.set_request_id(absl::AsciiStrToLower(request->request_id()));
+  jobs::NewJob job;
+  job.request = *request;
+  job.request.set_request_id(absl::AsciiStrToLower(request->request_id()));
+  job.creator = CreatorOf(peer);
+  job.timeout = JobTimeout(*request, options_);
+  job.keep_failed_copies = request->has_keep_failed_copies() ? request->keep_failed_copies()
+                                                             : options_.keep_failed_copies;
   if (request->validate_only()) {
-    // What the job would look like; nothing is recorded or sent.
-    response->set_state(v1::SyncJob::STATE_UNSPECIFIED);
-    response->set_source_region(normalized.source_region());
-    response->set_blueprint_id(normalized.blueprint_id());
-    response->set_request_id(normalized.request_id());
-    for (const auto& region : normalized.destination_regions()) {
-      auto* d = response->add_destinations();
-      d->set_region(region);
-      d->set_state(v1::Destination::PENDING);
-    }
-    reactor->Finish(grpc::Status::OK);
+    // The engine checks the source upstream and says what the job would
+    // be; nothing is recorded or sent.
+    jobs_->PreviewSubmit(std::move(job),
+                         [reactor, response](absl::StatusOr<jobs::Preview> preview) {
+                           if (!preview.ok()) {
+                             reactor->Finish(ToGrpcStatus(preview.status()));
+                             return;
+                           }
+                           *response = std::move(preview->job);
+                           reactor->Finish(grpc::Status::OK);
+                         });
     return reactor;
   }
-  jobs_->Submit(normalized, ReplyBy(context, options_.reply_margin),
+  jobs_->Submit(std::move(job), ReplyBy(context, options_.reply_margin),
                 FinishWithJob(reactor, response));
   return reactor;
 }
@@ -269,8 +427,8 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
           return;
         }
         for (auto& rec : page->records) *response->add_sync_jobs() = std::move(*rec.mutable_job());
-        if (page->next_before_sequence) {
-          response->set_next_page_token(MakePageToken(*page->next_before_sequence, filter));
+        if (page->next_cursor) {
+          response->set_next_page_token(MakePageToken(*page->next_cursor, filter));
         }
         reactor->Finish(grpc::Status::OK);
       });
@@ -291,6 +449,71 @@ grpc::ServerWriteReactor<v1::SyncJob>* BlueprintSyncService::WatchSyncJob(
     return new Rejected(ToGrpcStatus(s));
   }
   return new WatchReactor(jobs_, request->name());
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::CancelSyncJob(
+    grpc::CallbackServerContext* context, const v1::CancelSyncJobRequest* request,
+    v1::SyncJob* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = Authorize(context, "CancelSyncJob", Access::kWrite); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  jobs_->Cancel(request->name(), FinishWithJob(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::RetrySyncJob(grpc::CallbackServerContext* context,
+                                                             const v1::RetrySyncJobRequest* request,
+                                                             v1::SyncJob* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const Peer peer = PeerOf(context);
+  if (grpc::Status s = Authorize(peer, "RetrySyncJob", Access::kWrite); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  std::vector<tencent::FieldViolation> violations;
+  if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
+    const auto rule = jobs::GetFieldRule(s);
+    violations.push_back({rule->field, rule->rule, std::string(s.message())});
+  }
+  if (auto v = ValidateRequestId(request->request_id())) violations.push_back(*std::move(v));
+  if (!violations.empty()) {
+    reactor->Finish(ValidationError(violations));
+    return reactor;
+  }
+  // The engine takes the source, the destinations still to do, the labels
+  // and keep_failed_copies from the retried job; the caller decides only
+  // who asks and the idempotency key.
+  jobs::NewJob retry;
+  retry.request.set_request_id(absl::AsciiStrToLower(request->request_id()));
+  retry.creator = CreatorOf(peer);
+  retry.retry_of = request->name();
+  retry.timeout = options_.default_job_timeout;
+  jobs_->Retry(request->name(), std::move(retry), ReplyBy(context, options_.reply_margin),
+               FinishWithJob(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::DeleteSyncJob(
+    grpc::CallbackServerContext* context, const v1::DeleteSyncJobRequest* request,
+    google::protobuf::Empty* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = Authorize(context, "DeleteSyncJob", Access::kWrite); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  if (absl::Status s = ValidateJobName(request->name()); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  jobs_->Delete(request->name(),
+                [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  return reactor;
 }
 
 }  // namespace blueprintsync::server

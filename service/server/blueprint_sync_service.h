@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
+#include "google/protobuf/empty.pb.h"
 #include "service/jobs/job_service.h"
 #include "service/server/authz.h"
 
@@ -21,6 +22,12 @@ struct ServiceOptions {
   // Who may call what (--authz-policy); null: every caller may call every
   // method. Not owned; must outlive the service.
   const AuthzPolicy* authz = nullptr;
+  // The timeout of a job whose request sets none (--job-deadline).
+  absl::Duration default_job_timeout = absl::Hours(6);
+  // The longest timeout a request may ask for (--max-job-timeout).
+  absl::Duration max_job_timeout = absl::Hours(24);
+  // For requests that do not set keep_failed_copies (--keep-failed-copies).
+  bool keep_failed_copies = false;
 };
 
 class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
@@ -39,10 +46,20 @@ class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
                                          v1::ListSyncJobsResponse* response) override;
   grpc::ServerWriteReactor<v1::SyncJob>* WatchSyncJob(
       grpc::CallbackServerContext* context, const v1::WatchSyncJobRequest* request) override;
+  grpc::ServerUnaryReactor* CancelSyncJob(grpc::CallbackServerContext* context,
+                                          const v1::CancelSyncJobRequest* request,
+                                          v1::SyncJob* response) override;
+  grpc::ServerUnaryReactor* RetrySyncJob(grpc::CallbackServerContext* context,
+                                         const v1::RetrySyncJobRequest* request,
+                                         v1::SyncJob* response) override;
+  grpc::ServerUnaryReactor* DeleteSyncJob(grpc::CallbackServerContext* context,
+                                          const v1::DeleteSyncJobRequest* request,
+                                          google::protobuf::Empty* response) override;
 
  private:
-  // OK when no policy is set or the caller is allowed; otherwise the status
-  // to finish the call with.
+  // OK when no policy is set or `peer` is allowed; otherwise the status to
+  // finish the call with.
+  grpc::Status Authorize(const Peer& peer, absl::string_view method, Access access) const;
   grpc::Status Authorize(grpc::CallbackServerContext* context, absl::string_view method,
                          Access access) const;
 

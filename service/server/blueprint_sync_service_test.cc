@@ -1,12 +1,17 @@
 // BlueprintSyncService against a fake JobService, served by a real
 // in-process gRPC server (callback handlers only run inside one): request
-// validation, error mapping, paging, authorization, and the watch stream's
-// order and endings when answers arrive inline or from other threads.
+// validation, what the handlers resolve for the engine (creator, timeout,
+// keep_failed_copies), error mapping, paging, authorization, the access
+// log, and the watch stream's order and endings when answers arrive inline
+// or from other threads.
 #include "service/server/blueprint_sync_service.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/auth_metadata_processor.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
@@ -21,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -29,8 +35,11 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "service/common/display.h"
+#include "service/common/log.h"
 #include "service/jobs/job_service.h"
 #include "service/jobs/job_state.h"
+#include "service/server/access_log.h"
 #include "service/server/authz.h"
 #include "service/server/grpc_errors.h"
 #include "service/tencent/api_error.h"
@@ -39,6 +48,7 @@
 namespace blueprintsync::server {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -48,6 +58,7 @@ using ::testing::Pair;
 constexpr absl::Duration kWait = absl::Seconds(30);
 
 constexpr char kJobName[] = "syncJobs/3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+constexpr char kRetryJobName[] = "syncJobs/0b1e2f3a-4b5c-4c1b-9a57-3f1c0a5e8f1e";
 
 // A JobService whose answers the test chooses. Like the engine, it runs
 // every callback under its own lock, so a handler that called back into the
@@ -56,15 +67,28 @@ constexpr char kJobName[] = "syncJobs/3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
 class FakeJobService final : public jobs::JobService {
  public:
   struct SubmitCall {
-    v1::SyncBlueprintRequest request;
+    jobs::NewJob job;
+    absl::Time reply_by;
+  };
+  struct RetryCall {
+    std::string name;
+    jobs::NewJob job;
     absl::Time reply_by;
   };
 
-  // Submit and GetJob answer inline with this; unset: they hold the callback
-  // until AnswerHeldJob.
+  // Submit, Cancel, Retry and GetJob answer inline with this; unset: they
+  // hold the callback until AnswerHeldJob.
   void set_job_answer(std::optional<absl::StatusOr<v1::SyncJob>> answer) {
     absl::MutexLock lock(&mu_);
     job_answer_ = std::move(answer);
+  }
+  void set_preview_answer(absl::StatusOr<jobs::Preview> answer) {
+    absl::MutexLock lock(&mu_);
+    preview_answer_ = std::move(answer);
+  }
+  void set_delete_answer(absl::Status answer) {
+    absl::MutexLock lock(&mu_);
+    delete_answer_ = std::move(answer);
   }
   void set_page_answer(absl::StatusOr<jobs::JobPage> answer) {
     absl::MutexLock lock(&mu_);
@@ -77,11 +101,35 @@ class FakeJobService final : public jobs::JobService {
     watch_start_ = std::move(start);
   }
 
-  void Submit(const v1::SyncBlueprintRequest& request, absl::Time reply_by,
-              JobCallback done) override {
+  void Submit(jobs::NewJob job, absl::Time reply_by, JobCallback done) override {
     absl::MutexLock lock(&mu_);
-    submits_.push_back({request, reply_by});
+    submits_.push_back({std::move(job), reply_by});
     AnswerOrHoldLocked(std::move(done));
+  }
+
+  void PreviewSubmit(jobs::NewJob job, PreviewCallback done) override {
+    absl::MutexLock lock(&mu_);
+    previews_.push_back(std::move(job));
+    done(preview_answer_);
+  }
+
+  void Cancel(const std::string& name, JobCallback done) override {
+    absl::MutexLock lock(&mu_);
+    cancels_.push_back(name);
+    AnswerOrHoldLocked(std::move(done));
+  }
+
+  void Retry(const std::string& name, jobs::NewJob retry, absl::Time reply_by,
+             JobCallback done) override {
+    absl::MutexLock lock(&mu_);
+    retries_.push_back({name, std::move(retry), reply_by});
+    AnswerOrHoldLocked(std::move(done));
+  }
+
+  void Delete(const std::string& name, StatusCallback done) override {
+    absl::MutexLock lock(&mu_);
+    deletes_.push_back(name);
+    done(delete_answer_);
   }
 
   void GetJob(const std::string& name, JobCallback done) override {
@@ -165,6 +213,22 @@ class FakeJobService final : public jobs::JobService {
     absl::MutexLock lock(&mu_);
     return submits_;
   }
+  std::vector<jobs::NewJob> previews() {
+    absl::MutexLock lock(&mu_);
+    return previews_;
+  }
+  std::vector<std::string> cancels() {
+    absl::MutexLock lock(&mu_);
+    return cancels_;
+  }
+  std::vector<RetryCall> retries() {
+    absl::MutexLock lock(&mu_);
+    return retries_;
+  }
+  std::vector<std::string> deletes() {
+    absl::MutexLock lock(&mu_);
+    return deletes_;
+  }
   std::vector<std::string> gets() {
     absl::MutexLock lock(&mu_);
     return gets_;
@@ -189,10 +253,16 @@ class FakeJobService final : public jobs::JobService {
 
   absl::Mutex mu_;
   std::optional<absl::StatusOr<v1::SyncJob>> job_answer_ ABSL_GUARDED_BY(mu_);
+  absl::StatusOr<jobs::Preview> preview_answer_ ABSL_GUARDED_BY(mu_) = jobs::Preview{};
+  absl::Status delete_answer_ ABSL_GUARDED_BY(mu_);
   absl::StatusOr<jobs::JobPage> page_answer_ ABSL_GUARDED_BY(mu_) = jobs::JobPage{};
   std::vector<absl::StatusOr<v1::SyncJob>> watch_start_ ABSL_GUARDED_BY(mu_);
   std::deque<JobCallback> held_ ABSL_GUARDED_BY(mu_);
   std::vector<SubmitCall> submits_ ABSL_GUARDED_BY(mu_);
+  std::vector<jobs::NewJob> previews_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancels_ ABSL_GUARDED_BY(mu_);
+  std::vector<RetryCall> retries_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> deletes_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> gets_ ABSL_GUARDED_BY(mu_);
   std::vector<jobs::JobQuery> lists_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> watched_names_ ABSL_GUARDED_BY(mu_);
@@ -200,6 +270,40 @@ class FakeJobService final : public jobs::JobService {
   std::vector<uint64_t> started_watches_ ABSL_GUARDED_BY(mu_);
   std::set<uint64_t> unwatched_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+// Stands in for mTLS, which would need certificates: the kIdentityHeader
+// metadata ("dns:NAME", "uri:URI" or "cn:NAME") of the first call on a
+// connection becomes the verified peer identity of the connection's
+// AuthContext (gRPC shares it between the connection's calls), where a
+// client certificate's SAN or CN would be. (Local credentials count every
+// connection as authenticated: one without the header is like a
+// certificate with neither SAN nor CN.)
+constexpr char kIdentityHeader[] = "x-test-identity";
+
+class TestIdentityProcessor final : public grpc::AuthMetadataProcessor {
+ public:
+  bool IsBlocking() const override { return false; }
+
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
+                       OutputMetadata* consumed, OutputMetadata* /*response*/) override {
+    const auto it = metadata.find(kIdentityHeader);
+    // Marked, so the connection's later calls keep the first identity.
+    if (it == metadata.end() || !context->FindPropertyValues(kIdentityHeader).empty()) {
+      return grpc::Status::OK;
+    }
+    const std::string identity(it->second.data(), it->second.size());
+    const size_t colon = identity.find(':');
+    const std::string kind = identity.substr(0, colon);
+    const char* property = kind == "dns"   ? GRPC_PEER_DNS_PROPERTY_NAME
+                           : kind == "uri" ? GRPC_PEER_URI_PROPERTY_NAME
+                                           : GRPC_X509_CN_PROPERTY_NAME;
+    context->AddProperty(kIdentityHeader, identity);
+    context->AddProperty(property, identity.substr(colon + 1));
+    context->SetPeerIdentityPropertyName(property);
+    consumed->insert({kIdentityHeader, identity});
+    return grpc::Status::OK;
+  }
 };
 
 // The rich error a client decodes from grpc-status-details-bin.
@@ -264,39 +368,64 @@ class BlueprintSyncServiceTest : public ::testing::Test {
   }
 
   // Replaces a running server, so a test can choose its own options.
-  void Start(ServiceOptions options) {
+  // `identities`: callers are identified as ConnectAs says (see
+  // TestIdentityProcessor); otherwise nobody is authenticated, as without
+  // mTLS.
+  void Start(ServiceOptions options, bool identities = false, bool access_log = false) {
     stub_.reset();
     if (server_ != nullptr) {
       server_->Shutdown();
       server_.reset();
     }
     service_ = std::make_unique<BlueprintSyncService>(options, &jobs_);
+    std::shared_ptr<grpc::ServerCredentials> server_credentials = grpc::InsecureServerCredentials();
+    channel_credentials_ = grpc::InsecureChannelCredentials();
+    if (identities) {
+      server_credentials = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+      server_credentials->SetAuthMetadataProcessor(std::make_shared<TestIdentityProcessor>());
+      channel_credentials_ = grpc::experimental::LocalCredentials(LOCAL_TCP);
+    }
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", server_credentials, &port_);
     builder.RegisterService(service_.get());
+    if (access_log) {
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+      factories.push_back(MakeAccessLogFactory());
+      builder.experimental().SetInterceptorCreators(std::move(factories));
+    }
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
+    ASSERT_GT(port_, 0);
+    ConnectAs("");
+  }
+
+  // The following calls go over a new connection, as `identity` ("" for
+  // none) on a server started with identities.
+  void ConnectAs(const std::string& identity) {
+    identity_ = identity;
+    grpc::ChannelArguments args;
+    // Otherwise channels to the same address share their connection.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     stub_ = v1::BlueprintSync::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_), channel_credentials_, args));
   }
 
   // Every call gets a deadline so a handler that never finishes fails the
-  // test instead of hanging it.
-  static void WithDeadline(grpc::ClientContext& ctx) {
+  // test instead of hanging it, and the caller's identity_ if it has one.
+  void Prepare(grpc::ClientContext& ctx) const {
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+    if (!identity_.empty()) ctx.AddMetadata(kIdentityHeader, identity_);
   }
 
   grpc::Status Sync(const v1::SyncBlueprintRequest& request, v1::SyncJob* response) {
     grpc::ClientContext ctx;
-    WithDeadline(ctx);
+    Prepare(ctx);
     return stub_->SyncBlueprint(&ctx, request, response);
   }
 
   grpc::Status Get(const std::string& name, v1::SyncJob* response) {
     grpc::ClientContext ctx;
-    WithDeadline(ctx);
+    Prepare(ctx);
     v1::GetSyncJobRequest request;
     request.set_name(name);
     return stub_->GetSyncJob(&ctx, request, response);
@@ -304,15 +433,42 @@ class BlueprintSyncServiceTest : public ::testing::Test {
 
   grpc::Status List(const v1::ListSyncJobsRequest& request, v1::ListSyncJobsResponse* response) {
     grpc::ClientContext ctx;
-    WithDeadline(ctx);
+    Prepare(ctx);
     return stub_->ListSyncJobs(&ctx, request, response);
+  }
+
+  grpc::Status Cancel(const std::string& name, v1::SyncJob* response) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    v1::CancelSyncJobRequest request;
+    request.set_name(name);
+    return stub_->CancelSyncJob(&ctx, request, response);
+  }
+
+  grpc::Status Retry(const std::string& name, const std::string& request_id,
+                     v1::SyncJob* response) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    v1::RetrySyncJobRequest request;
+    request.set_name(name);
+    request.set_request_id(request_id);
+    return stub_->RetrySyncJob(&ctx, request, response);
+  }
+
+  grpc::Status Delete(const std::string& name) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    v1::DeleteSyncJobRequest request;
+    request.set_name(name);
+    google::protobuf::Empty response;
+    return stub_->DeleteSyncJob(&ctx, request, &response);
   }
 
   // Reads the whole stream: the versions' markers (upstream_request_id) and
   // the final status.
   grpc::Status WatchAll(const std::string& name, std::vector<std::string>* markers) {
     grpc::ClientContext ctx;
-    WithDeadline(ctx);
+    Prepare(ctx);
     v1::WatchSyncJobRequest request;
     request.set_name(name);
     auto reader = stub_->WatchSyncJob(&ctx, request);
@@ -322,6 +478,9 @@ class BlueprintSyncServiceTest : public ::testing::Test {
   }
 
   FakeJobService jobs_;
+  int port_ = 0;
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials_;
+  std::string identity_;  // see ConnectAs
   std::unique_ptr<BlueprintSyncService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::BlueprintSync::Stub> stub_;
@@ -376,23 +535,257 @@ TEST_F(BlueprintSyncServiceTest, SyncBlueprintTooManyDestinationsIsOneViolationF
   EXPECT_THAT(jobs_.submits(), IsEmpty());
 }
 
-TEST_F(BlueprintSyncServiceTest, ValidateOnlyAnswersTheJobItWouldBeAndRecordsNothing) {
+TEST_F(BlueprintSyncServiceTest, ValidateOnlyAnswersTheEnginesPreviewAndNeverSubmits) {
+  jobs::Preview preview;
+  preview.job = Job(v1::SyncJob::QUEUED, "preview");
+  preview.job.clear_name();
+  preview.job.set_jobs_ahead(2);
+  jobs_.set_preview_answer(preview);
+  jobs_.set_job_answer(Job(v1::SyncJob::RUNNING, "submitted"));
   v1::SyncBlueprintRequest r = ValidSync();
   r.set_request_id("3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C");
   r.set_validate_only(true);
   v1::SyncJob response;
   const grpc::Status s = Sync(r, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(response.state(), v1::SyncJob::STATE_UNSPECIFIED);
   EXPECT_EQ(response.name(), "");
-  EXPECT_EQ(response.source_region(), "ap-guangzhou");
-  EXPECT_EQ(response.blueprint_id(), "lhbp-ls883feh");
-  EXPECT_EQ(response.request_id(), "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
-  ASSERT_EQ(response.destinations_size(), 2);
-  EXPECT_EQ(response.destinations(0).region(), "ap-shanghai");
-  EXPECT_EQ(response.destinations(0).state(), v1::Destination::PENDING);
-  EXPECT_EQ(response.destinations(1).region(), "ap-beijing");
+  EXPECT_EQ(response.upstream_request_id(), "preview");
+  EXPECT_EQ(response.jobs_ahead(), 2);
+  const auto previews = jobs_.previews();
+  ASSERT_EQ(previews.size(), 1u);
+  // Resolved as for a submission.
+  EXPECT_EQ(previews[0].request.request_id(), "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  EXPECT_EQ(previews[0].creator, jobs::kAnonymousCreator);
+  EXPECT_EQ(previews[0].timeout, ServiceOptions{}.default_job_timeout);
   EXPECT_THAT(jobs_.submits(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, ValidateOnlyPassesTheEnginesRefusalOn) {
+  jobs_.set_preview_answer(jobs::InvalidField("blueprint_id", "BLUEPRINT_NOT_NORMAL",
+                                              "blueprint lhbp-ls883feh is SYNCING, not NORMAL"));
+  v1::SyncBlueprintRequest r = ValidSync();
+  r.set_validate_only(true);
+  v1::SyncJob response;
+  const grpc::Status s = Sync(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const Details d = Decode(s);
+  EXPECT_EQ(d.reason, "BLUEPRINT_NOT_NORMAL");
+  EXPECT_THAT(d.fields, ElementsAre("blueprint_id"));
+  EXPECT_EQ(jobs_.previews().size(), 1u);
+  EXPECT_THAT(jobs_.submits(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, ValidateOnlyValidatesBeforeThePreview) {
+  v1::SyncBlueprintRequest r = ValidSync();
+  r.set_validate_only(true);
+  (*r.mutable_labels())["-team"] = "web";
+  v1::SyncJob response;
+  EXPECT_EQ(Sync(r, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(jobs_.previews(), IsEmpty());
+}
+
+// ---- What SyncBlueprint resolves for the engine ----
+
+TEST_F(BlueprintSyncServiceTest, CreatorIsAnonymousWithoutMutualTls) {
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  v1::SyncJob response;
+  ASSERT_TRUE(Sync(ValidSync(), &response).ok());
+  const auto submits = jobs_.submits();
+  ASSERT_EQ(submits.size(), 1u);
+  EXPECT_EQ(submits[0].job.creator, "anonymous");
+  EXPECT_EQ(submits[0].job.retry_of, "");
+}
+
+TEST_F(BlueprintSyncServiceTest, KeepFailedCopiesIsTheRequestsElseTheServersDefault) {
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  for (const bool server_default : {false, true}) {
+    ServiceOptions options;
+    options.keep_failed_copies = server_default;
+    Start(options);
+    for (const std::optional<bool> asked :
+         {std::optional<bool>(), std::optional<bool>(false), std::optional<bool>(true)}) {
+      v1::SyncBlueprintRequest r = ValidSync();
+      if (asked.has_value()) r.set_keep_failed_copies(*asked);
+      v1::SyncJob response;
+      ASSERT_TRUE(Sync(r, &response).ok());
+      const auto submits = jobs_.submits();
+      ASSERT_FALSE(submits.empty());
+      EXPECT_EQ(submits.back().job.keep_failed_copies, asked.value_or(server_default))
+          << "server default " << server_default << ", asked "
+          << (asked.has_value() ? (*asked ? "true" : "false") : "nothing");
+      // The request goes to the engine as it was asked.
+      EXPECT_EQ(submits.back().job.request.has_keep_failed_copies(), asked.has_value());
+    }
+  }
+}
+
+google::protobuf::Duration ProtoDuration(int64_t seconds, int32_t nanos = 0) {
+  google::protobuf::Duration d;
+  d.set_seconds(seconds);
+  d.set_nanos(nanos);
+  return d;
+}
+
+TEST_F(BlueprintSyncServiceTest, TimeoutIsTheRequestsWithinBoundsElseTheServersDefault) {
+  ServiceOptions options;
+  options.default_job_timeout = absl::Hours(2);
+  options.max_job_timeout = absl::Hours(12);
+  Start(options);
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  const std::vector<std::pair<std::optional<google::protobuf::Duration>, absl::Duration>> cases = {
+      {std::nullopt, absl::Hours(2)},
+      {ProtoDuration(0), absl::Hours(2)},
+      {ProtoDuration(60), absl::Minutes(1)},
+      {ProtoDuration(90 * 60, 500), absl::Minutes(90) + absl::Nanoseconds(500)},
+      {ProtoDuration(12 * 3600), absl::Hours(12)},
+  };
+  for (const auto& [asked, want] : cases) {
+    v1::SyncBlueprintRequest r = ValidSync();
+    if (asked.has_value()) *r.mutable_timeout() = *asked;
+    v1::SyncJob response;
+    const grpc::Status s = Sync(r, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    const auto submits = jobs_.submits();
+    ASSERT_FALSE(submits.empty());
+    EXPECT_EQ(submits.back().job.timeout, want) << absl::FormatDuration(want);
+  }
+}
+
+TEST_F(BlueprintSyncServiceTest, TimeoutOutOfBoundsIsRefusedNamingTimeout) {
+  ServiceOptions options;
+  options.max_job_timeout = absl::Hours(12);
+  Start(options);
+  const std::vector<std::pair<google::protobuf::Duration, std::string>> cases = {
+      {ProtoDuration(-60), "TIMEOUT_OUT_OF_RANGE"},
+      {ProtoDuration(0, -1), "TIMEOUT_OUT_OF_RANGE"},
+      {ProtoDuration(59, 999999999), "TIMEOUT_OUT_OF_RANGE"},
+      {ProtoDuration(12 * 3600, 1), "TIMEOUT_OUT_OF_RANGE"},
+      {ProtoDuration(400000000000), "TIMEOUT_MALFORMED"},
+      {ProtoDuration(3600, -5), "TIMEOUT_MALFORMED"},
+      {ProtoDuration(60, 1000000000), "TIMEOUT_MALFORMED"},
+  };
+  for (const auto& [timeout, reason] : cases) {
+    SCOPED_TRACE(timeout.DebugString());
+    v1::SyncBlueprintRequest r = ValidSync();
+    *r.mutable_timeout() = timeout;
+    v1::SyncJob response;
+    const grpc::Status s = Sync(r, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("timeout"));
+    const Details d = Decode(s);
+    EXPECT_EQ(d.reason, reason);
+    EXPECT_THAT(d.fields, ElementsAre("timeout"));
+  }
+  EXPECT_THAT(jobs_.submits(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, GoodLabelsReachTheEngine) {
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  v1::SyncBlueprintRequest r = ValidSync();
+  auto& labels = *r.mutable_labels();
+  labels["team"] = "web";
+  labels["example.com/tier"] = "front-end";
+  labels["a.b-c.example/Name_1.x-y"] = "V_1.x-Y";
+  labels["empty"] = "";
+  labels["x"] = "y";
+  labels[std::string(63, 'k')] = std::string(63, 'v');
+  labels[std::string(253 - 4, 'p') + ".com/n"] = "1";
+  for (int i = 0; static_cast<int>(labels.size()) < 32; ++i) labels[absl::StrCat("l", i)] = "v";
+  v1::SyncJob response;
+  const grpc::Status s = Sync(r, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const auto submits = jobs_.submits();
+  ASSERT_EQ(submits.size(), 1u);
+  EXPECT_EQ(submits[0].job.request.labels().size(), 32u);
+  EXPECT_EQ(submits[0].job.request.labels().at("example.com/tier"), "front-end");
+}
+
+TEST_F(BlueprintSyncServiceTest, EachBadLabelKeyIsOneViolationNamingIt) {
+  for (const std::string& key : std::vector<std::string>{
+           "",
+           "-team",
+           "team-",
+           "_team",
+           "te am",
+           "t\u00e9am",
+           "Example.com/team",
+           "/team",
+           "example.com/",
+           "a/b/c",
+           "-example.com/team",
+           "example..com/team",
+           "example_com/team",
+           std::string(64, 'k'),
+           std::string(254, 'p') + "/n",
+       }) {
+    SCOPED_TRACE(key);
+    v1::SyncBlueprintRequest r = ValidSync();
+    (*r.mutable_labels())[key] = "web";
+    v1::SyncJob response;
+    const grpc::Status s = Sync(r, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    const Details d = Decode(s);
+    EXPECT_EQ(d.reason, "LABEL_KEY_MALFORMED");
+    ASSERT_EQ(d.fields.size(), 1u);
+    EXPECT_EQ(d.fields[0], absl::StrCat("labels[\"", Shown(key), "\"]"));
+  }
+  EXPECT_THAT(jobs_.submits(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, EachBadLabelValueIsOneViolationNamingItsKey) {
+  for (const std::string& value : std::vector<std::string>{"-web", "web-", ".web", "w eb", "w/eb",
+                                                           "w\nb", std::string(64, 'v')}) {
+    SCOPED_TRACE(value);
+    v1::SyncBlueprintRequest r = ValidSync();
+    (*r.mutable_labels())["team"] = value;
+    v1::SyncJob response;
+    const grpc::Status s = Sync(r, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    const Details d = Decode(s);
+    EXPECT_EQ(d.reason, "LABEL_VALUE_MALFORMED");
+    EXPECT_THAT(d.fields, ElementsAre("labels[\"team\"]"));
+  }
+  EXPECT_THAT(jobs_.submits(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, TooManyLabelsIsOneViolationThenTheFirstKeysChecked) {
+  v1::SyncBlueprintRequest r = ValidSync();
+  for (int i = 0; i < 5000; ++i) (*r.mutable_labels())[absl::StrCat("k", 10000 + i)] = "v";
+  (*r.mutable_labels())["-bad"] = "v";  // first in key order
+  v1::SyncJob response;
+  const grpc::Status s = Sync(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("labels has 5001 entries; at most 32"));
+  const Details d = Decode(s);
+  EXPECT_EQ(d.reason, "INVALID_REQUEST");
+  EXPECT_THAT(d.fields, ElementsAre("labels", "labels[\"-bad\"]"));
+  EXPECT_THAT(jobs_.submits(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, AHostileLabelKeyIsShownBoundedOnOneLine) {
+  v1::SyncBlueprintRequest r = ValidSync();
+  const std::string key = "a\"\nb" + std::string(100000, 'x');
+  (*r.mutable_labels())[key] = "v";
+  v1::SyncJob response;
+  const grpc::Status s = Sync(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(s.error_message().size(), 1000u);
+  const Details d = Decode(s);
+  ASSERT_EQ(d.fields.size(), 1u);
+  EXPECT_LT(d.fields[0].size(), 100u);
+  EXPECT_EQ(d.fields[0].find('\n'), std::string::npos);
+  EXPECT_THAT(d.fields[0], HasSubstr("a\\x22\\x0ab"));
+}
+
+TEST_F(BlueprintSyncServiceTest, LabelTimeoutAndFieldViolationsAreListedTogether) {
+  v1::SyncBlueprintRequest r = ValidSync();
+  r.set_blueprint_id("");
+  (*r.mutable_labels())["team"] = "-web";
+  *r.mutable_timeout() = ProtoDuration(1);
+  v1::SyncJob response;
+  const Details d = Decode(Sync(r, &response));
+  EXPECT_EQ(d.reason, "INVALID_REQUEST");
+  EXPECT_THAT(d.fields, ElementsAre("blueprint_id", "labels[\"team\"]", "timeout"));
 }
 
 TEST_F(BlueprintSyncServiceTest, SubmitGetsTheLowerCasedRequestAndAnswersTheJob) {
@@ -406,9 +799,10 @@ TEST_F(BlueprintSyncServiceTest, SubmitGetsTheLowerCasedRequestAndAnswersTheJob)
   EXPECT_EQ(response.upstream_request_id(), "queued");
   const auto submits = jobs_.submits();
   ASSERT_EQ(submits.size(), 1u);
-  EXPECT_EQ(submits[0].request.request_id(), "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
-  EXPECT_EQ(submits[0].request.source_region(), "ap-guangzhou");
-  EXPECT_THAT(submits[0].request.destination_regions(), ElementsAre("ap-shanghai", "ap-beijing"));
+  EXPECT_EQ(submits[0].job.request.request_id(), "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  EXPECT_EQ(submits[0].job.request.source_region(), "ap-guangzhou");
+  EXPECT_THAT(submits[0].job.request.destination_regions(),
+              ElementsAre("ap-shanghai", "ap-beijing"));
 }
 
 TEST_F(BlueprintSyncServiceTest, ReplyByIsTheCallersDeadlineLessTheMargin) {
@@ -513,7 +907,7 @@ TEST_F(BlueprintSyncServiceTest, GetSyncJobNotFound) {
 TEST_F(BlueprintSyncServiceTest, GetSyncJobAnsweredLaterFromAnotherThread) {
   jobs_.set_job_answer(std::nullopt);
   grpc::ClientContext ctx;
-  WithDeadline(ctx);
+  Prepare(ctx);
   v1::GetSyncJobRequest request;
   request.set_name(kJobName);
   v1::SyncJob response;
@@ -557,7 +951,7 @@ TEST_F(BlueprintSyncServiceTest, ListSyncJobsRejectsBadFiltersAndTokensBeforeThe
 TEST_F(BlueprintSyncServiceTest, ListSyncJobsPagesWithTokensTiedToTheFilter) {
   jobs::JobPage first;
   first.records = {Record("newest", 20), Record("older", 18)};
-  first.next_before_sequence = 18;
+  first.next_cursor = 18;
   jobs_.set_page_answer(first);
 
   v1::ListSyncJobsRequest r;
@@ -584,10 +978,10 @@ TEST_F(BlueprintSyncServiceTest, ListSyncJobsPagesWithTokensTiedToTheFilter) {
 
   const auto queries = jobs_.lists();
   ASSERT_EQ(queries.size(), 2u);
-  EXPECT_EQ(queries[0].before_sequence, 0);
+  EXPECT_EQ(queries[0].cursor, 0);
   EXPECT_EQ(queries[0].page_size, 2);
   EXPECT_EQ(queries[0].state, v1::SyncJob::RUNNING);
-  EXPECT_EQ(queries[1].before_sequence, 18);
+  EXPECT_EQ(queries[1].cursor, 18);
   EXPECT_EQ(queries[1].state, v1::SyncJob::RUNNING);
 
   // The same token with another filter is refused before the service.
@@ -605,6 +999,137 @@ TEST_F(BlueprintSyncServiceTest, ListSyncJobsStoreFailureIsUnavailable) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(s.error_message(), "could not read jobs: disk I/O error");
   EXPECT_EQ(Decode(s).reason, "UNAVAILABLE");
+}
+
+// ---- CancelSyncJob, RetrySyncJob, DeleteSyncJob ----
+
+TEST_F(BlueprintSyncServiceTest, CancelReachesTheServiceAndAnswersTheJob) {
+  jobs_.set_job_answer(Job(v1::SyncJob::CANCELLING, "cancelling"));
+  v1::SyncJob response;
+  const grpc::Status s = Cancel(kJobName, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.name(), kJobName);
+  EXPECT_EQ(response.state(), v1::SyncJob::CANCELLING);
+  EXPECT_THAT(jobs_.cancels(), ElementsAre(kJobName));
+}
+
+TEST_F(BlueprintSyncServiceTest, CancelAnsweredLaterFromAnotherThread) {
+  jobs_.set_job_answer(std::nullopt);
+  std::thread answerer(
+      [this] { EXPECT_TRUE(jobs_.AnswerHeldJob(Job(v1::SyncJob::CANCELLED, "late"))); });
+  v1::SyncJob response;
+  const grpc::Status s = Cancel(kJobName, &response);
+  answerer.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.state(), v1::SyncJob::CANCELLED);
+}
+
+TEST_F(BlueprintSyncServiceTest, CancelOfAFinishedJobIsFailedPreconditionNamingTheJob) {
+  jobs_.set_job_answer(jobs::WithJobName(
+      absl::FailedPreconditionError("job has SUCCEEDED; there is nothing to cancel"), kJobName));
+  v1::SyncJob response;
+  const grpc::Status s = Cancel(kJobName, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "job has SUCCEEDED; there is nothing to cancel");
+  EXPECT_THAT(Decode(s).metadata, ElementsAre(Pair("job", kJobName)));
+}
+
+TEST_F(BlueprintSyncServiceTest, RetryReachesTheServiceWithWhatTheHandlerResolved) {
+  ServiceOptions options;
+  options.default_job_timeout = absl::Hours(3);
+  options.reply_margin = absl::Seconds(7);
+  Start(options);
+  v1::SyncJob retried = Job(v1::SyncJob::RUNNING, "retry");
+  retried.set_name(kRetryJobName);
+  retried.set_retry_of(kJobName);
+  jobs_.set_job_answer(retried);
+  v1::SyncJob response;
+  const absl::Time before = absl::Now();
+  const grpc::Status s = Retry(kJobName, "3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C", &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.name(), kRetryJobName);
+  EXPECT_EQ(response.retry_of(), kJobName);
+  const auto retries = jobs_.retries();
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].name, kJobName);
+  EXPECT_EQ(retries[0].job.request.request_id(), "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  EXPECT_EQ(retries[0].job.creator, "anonymous");
+  EXPECT_EQ(retries[0].job.retry_of, kJobName);
+  EXPECT_EQ(retries[0].job.timeout, absl::Hours(3));
+  // The call's deadline (kWait from the call) less the margin.
+  EXPECT_GE(retries[0].reply_by, before + kWait - absl::Seconds(7) - absl::Seconds(2));
+  EXPECT_LE(retries[0].reply_by, absl::Now() + kWait - absl::Seconds(7) + absl::Seconds(2));
+  EXPECT_THAT(jobs_.submits(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, RetryOfAnUnfinishedJobIsFailedPreconditionNamingTheJob) {
+  jobs_.set_job_answer(jobs::WithJobName(
+      absl::FailedPreconditionError("job is RUNNING; only a finished job can be retried"),
+      kJobName));
+  v1::SyncJob response;
+  const grpc::Status s = Retry(kJobName, "", &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Decode(s).metadata["job"], kJobName);
+  EXPECT_EQ(jobs_.retries().size(), 1u);
+}
+
+TEST_F(BlueprintSyncServiceTest, DeleteReachesTheServiceAndAnswersEmpty) {
+  const grpc::Status s = Delete(kJobName);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(jobs_.deletes(), ElementsAre(kJobName));
+}
+
+TEST_F(BlueprintSyncServiceTest, DeleteErrorsKeepTheirCodeAndJob) {
+  jobs_.set_delete_answer(jobs::WithJobName(
+      absl::FailedPreconditionError("job is RUNNING; cancel it first"), kJobName));
+  grpc::Status s = Delete(kJobName);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "job is RUNNING; cancel it first");
+  EXPECT_THAT(Decode(s).metadata, ElementsAre(Pair("job", kJobName)));
+
+  jobs_.set_delete_answer(absl::NotFoundError(absl::StrCat("job ", kJobName, " not found")));
+  s = Delete(kJobName);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Decode(s).reason, "NOT_FOUND");
+  EXPECT_EQ(jobs_.deletes().size(), 2u);
+}
+
+TEST_F(BlueprintSyncServiceTest, CancelRetryAndDeleteValidateTheNameBeforeTheService) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "NAME_REQUIRED"},
+      {"jobs/3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c", "NAME_MALFORMED"},
+      {"syncJobs/not-a-uuid", "NAME_MALFORMED"}};
+  for (const auto& [name, reason] : cases) {
+    SCOPED_TRACE(name);
+    v1::SyncJob response;
+    for (const grpc::Status& s :
+         {Cancel(name, &response), Retry(name, "", &response), Delete(name)}) {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+      const Details d = Decode(s);
+      EXPECT_EQ(d.reason, reason);
+      EXPECT_THAT(d.fields, ElementsAre("name"));
+    }
+  }
+  EXPECT_THAT(jobs_.cancels(), IsEmpty());
+  EXPECT_THAT(jobs_.retries(), IsEmpty());
+  EXPECT_THAT(jobs_.deletes(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, RetryValidatesTheRequestIdAsSyncBlueprintDoes) {
+  v1::SyncJob response;
+  grpc::Status s = Retry(kJobName, "not-a-uuid", &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  Details d = Decode(s);
+  EXPECT_EQ(d.reason, "REQUEST_ID_MALFORMED");
+  EXPECT_THAT(d.fields, ElementsAre("request_id"));
+
+  s = Retry("syncJobs/x", std::string(5000, 'r'), &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(s.error_message().size(), 1000u);
+  d = Decode(s);
+  EXPECT_EQ(d.reason, "INVALID_REQUEST");
+  EXPECT_THAT(d.fields, ElementsAre("name", "request_id"));
+  EXPECT_THAT(jobs_.retries(), IsEmpty());
 }
 
 // ---- Authorization ----
@@ -646,11 +1171,221 @@ TEST_F(AuthorizedServiceTest, EveryMethodIsUnauthenticatedWithoutAClientCertific
     EXPECT_EQ(watch.error_code(), grpc::StatusCode::UNAUTHENTICATED);
     EXPECT_EQ(Decode(watch).reason, "UNAUTHENTICATED");
     EXPECT_THAT(markers, IsEmpty());
+
+    const std::string name = valid ? kJobName : "nope";
+    EXPECT_EQ(Cancel(name, &job).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(Retry(name, valid ? "" : "not-a-uuid", &job).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(Delete(name).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   }
   EXPECT_THAT(jobs_.submits(), IsEmpty());
+  EXPECT_THAT(jobs_.previews(), IsEmpty());
+  EXPECT_THAT(jobs_.cancels(), IsEmpty());
+  EXPECT_THAT(jobs_.retries(), IsEmpty());
+  EXPECT_THAT(jobs_.deletes(), IsEmpty());
   EXPECT_THAT(jobs_.gets(), IsEmpty());
   EXPECT_THAT(jobs_.lists(), IsEmpty());
   EXPECT_THAT(jobs_.watched_names(), IsEmpty());
+}
+
+// Callers identified as mTLS would identify them (TestIdentityProcessor),
+// against a policy with one writer and one reader.
+class IdentifiedServiceTest : public BlueprintSyncServiceTest {
+ protected:
+  void SetUp() override {
+    auto policy = AuthzPolicy::Parse(
+        R"({"writers": ["dns:writer.test"], "readers": ["uri:spiffe://test/ns/ops/sa/reader"]})",
+        "policy.json");
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    policy_ = *std::move(policy);
+    ServiceOptions options;
+    options.authz = &policy_;
+    Start(options, /*identities=*/true);
+  }
+
+  AuthzPolicy policy_;
+};
+
+TEST_F(IdentifiedServiceTest, AWriterMayChangeJobsAndIsRecordedAsTheirCreator) {
+  ConnectAs("dns:Writer.TEST");  // matched, and recorded, case-insensitively
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  v1::SyncJob job;
+  grpc::Status s = Sync(ValidSync(), &job);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::SyncBlueprintRequest preview = ValidSync();
+  preview.set_validate_only(true);
+  s = Sync(preview, &job);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = Retry(kJobName, "", &job);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = Cancel(kJobName, &job);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = Delete(kJobName);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  const auto submits = jobs_.submits();
+  ASSERT_EQ(submits.size(), 1u);
+  EXPECT_EQ(submits[0].job.creator, "dns:writer.test");
+  const auto previews = jobs_.previews();
+  ASSERT_EQ(previews.size(), 1u);
+  EXPECT_EQ(previews[0].creator, "dns:writer.test");
+  const auto retries = jobs_.retries();
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].job.creator, "dns:writer.test");
+  EXPECT_THAT(jobs_.cancels(), ElementsAre(kJobName));
+  EXPECT_THAT(jobs_.deletes(), ElementsAre(kJobName));
+}
+
+TEST_F(IdentifiedServiceTest, AReaderMayReadButNotChangeJobs) {
+  ConnectAs("uri:spiffe://test/ns/ops/sa/reader");
+  jobs_.set_job_answer(Job(v1::SyncJob::RUNNING));
+  v1::SyncJob job;
+  const grpc::Status get = Get(kJobName, &job);
+  ASSERT_TRUE(get.ok()) << get.error_message();
+
+  v1::SyncBlueprintRequest preview = ValidSync();
+  preview.set_validate_only(true);
+  const std::vector<std::pair<std::string, grpc::Status>> calls = {
+      {"SyncBlueprint", Sync(ValidSync(), &job)}, {"SyncBlueprint", Sync(preview, &job)},
+      {"CancelSyncJob", Cancel(kJobName, &job)},  {"RetrySyncJob", Retry(kJobName, "", &job)},
+      {"DeleteSyncJob", Delete(kJobName)},
+  };
+  for (const auto& [method, s] : calls) {
+    SCOPED_TRACE(method);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(s.error_message(),
+                AllOf(HasSubstr("caller uri:spiffe://test/ns/ops/sa/reader may not call " + method),
+                      HasSubstr("it is a reader")));
+    EXPECT_EQ(Decode(s).reason, "PERMISSION_DENIED");
+  }
+  EXPECT_THAT(jobs_.submits(), IsEmpty());
+  EXPECT_THAT(jobs_.previews(), IsEmpty());
+  EXPECT_THAT(jobs_.cancels(), IsEmpty());
+  EXPECT_THAT(jobs_.retries(), IsEmpty());
+  EXPECT_THAT(jobs_.deletes(), IsEmpty());
+}
+
+TEST_F(IdentifiedServiceTest, AStrangerMayNotEvenRead) {
+  ConnectAs("cn:stranger");
+  v1::SyncJob job;
+  const grpc::Status s = Get(kJobName, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("caller cn:stranger may not call GetSyncJob"));
+  ConnectAs("");  // a certificate with neither SAN nor CN
+  EXPECT_EQ(Get(kJobName, &job).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(jobs_.gets(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatorIsTheVerifiedIdentityWithoutAPolicyToo) {
+  Start(ServiceOptions{}, /*identities=*/true);
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  v1::SyncJob job;
+  ConnectAs("uri:spiffe://cluster/ns/web/sa/deployer");
+  ASSERT_TRUE(Sync(ValidSync(), &job).ok());
+  ConnectAs("");  // verified, but names nobody
+  ASSERT_TRUE(Sync(ValidSync(), &job).ok());
+  const auto submits = jobs_.submits();
+  ASSERT_EQ(submits.size(), 2u);
+  EXPECT_EQ(submits[0].job.creator, "uri:spiffe://cluster/ns/web/sa/deployer");
+  EXPECT_EQ(submits[1].job.creator, "anonymous");
+}
+
+// ---- Access log ----
+
+// The server with the access log interceptor, its lines captured.
+class AccessLogTest : public BlueprintSyncServiceTest {
+ protected:
+  void SetUp() override {
+    log_ = std::tmpfile();
+    ASSERT_NE(log_, nullptr);
+    log::SetOutput(log_);
+    Start(ServiceOptions{}, /*identities=*/true, /*access_log=*/true);
+  }
+
+  void TearDown() override {
+    BlueprintSyncServiceTest::TearDown();
+    log::SetOutput(nullptr);
+    std::fclose(log_);
+  }
+
+  // The lines written so far. A call's line is written before its status
+  // is sent, so it is there once the call has returned.
+  std::vector<std::string> Lines() {
+    std::fflush(log_);
+    std::rewind(log_);
+    std::string text;
+    char buffer[4096];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), log_)) > 0;) text.append(buffer, n);
+    std::fseek(log_, 0, SEEK_END);
+    return absl::StrSplit(text, '\n', absl::SkipEmpty());
+  }
+
+  std::string LastLine() {
+    const std::vector<std::string> lines = Lines();
+    return lines.empty() ? "" : lines.back();
+  }
+
+  std::FILE* log_ = nullptr;
+};
+
+TEST_F(AccessLogTest, SyncBlueprintNamesTheCallerTheRequestIdAndTheJob) {
+  ConnectAs("dns:writer.test");
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  v1::SyncBlueprintRequest r = ValidSync();
+  r.set_request_id("3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C");
+  v1::SyncJob response;
+  ASSERT_TRUE(Sync(r, &response).ok());
+  EXPECT_THAT(LastLine(),
+              AllOf(HasSubstr(R"("grpc.method":"SyncBlueprint")"), HasSubstr(R"("grpc.code":"OK")"),
+                    HasSubstr(R"("caller":"dns:writer.test")"),
+                    HasSubstr(R"("request_id":"3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C")"),
+                    HasSubstr(absl::StrCat(R"("job":")", kJobName, R"(")"))));
+}
+
+TEST_F(AccessLogTest, ACallerWithoutIdentityIsItsAddressAndARetryNamesBothJobs) {
+  ConnectAs("");
+  v1::SyncJob retried = Job(v1::SyncJob::QUEUED);
+  retried.set_name(kRetryJobName);
+  jobs_.set_job_answer(retried);
+  v1::SyncJob response;
+  ASSERT_TRUE(Retry(kJobName, "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c", &response).ok());
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"RetrySyncJob")"),
+                                HasSubstr(R"("caller":"ipv4:127.0.0.1:)"),
+                                HasSubstr(R"("request_id":"3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c")"),
+                                HasSubstr(absl::StrCat(R"("job":")", kRetryJobName, R"(")")),
+                                HasSubstr(absl::StrCat(R"("retry_of":")", kJobName, R"(")"))));
+}
+
+TEST_F(AccessLogTest, CancelAndDeleteNameTheirJobAlsoWhenTheyFail) {
+  ConnectAs("uri:spiffe://test/ns/ops/sa/admin");
+  jobs_.set_job_answer(
+      jobs::WithJobName(absl::FailedPreconditionError("job has SUCCEEDED"), kJobName));
+  v1::SyncJob response;
+  EXPECT_EQ(Cancel(kJobName, &response).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"CancelSyncJob")"),
+                                HasSubstr(R"("grpc.code":"FAILED_PRECONDITION")"),
+                                HasSubstr(R"("caller":"uri:spiffe://test/ns/ops/sa/admin")"),
+                                HasSubstr(absl::StrCat(R"("job":")", kJobName, R"(")"))));
+  ASSERT_TRUE(Delete(kJobName).ok());
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"DeleteSyncJob")"),
+                                HasSubstr(absl::StrCat(R"("job":")", kJobName, R"(")"))));
+}
+
+TEST_F(AccessLogTest, HostileValuesStayBoundedOnOneLine) {
+  ConnectAs("cn:" + std::string(5000, 'c'));
+  v1::SyncJob response;
+  const std::string name = "syncJobs/\n{\"x\":1}" + std::string(100000, 'n');
+  EXPECT_EQ(Cancel(name, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Retry(name, "\r" + std::string(100000, 'r'), &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const std::vector<std::string> lines = Lines();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const std::string& line : lines) {
+    EXPECT_LT(line.size(), 1500u);
+    EXPECT_THAT(line, AllOf(HasSubstr(R"("job":"syncJobs/\\x0a{\"x\":1}nnn)"),
+                            HasSubstr(R"("caller":"cn:ccc)")));
+  }
+  EXPECT_THAT(lines[1], HasSubstr(R"("request_id":"\\x0drrr)"));
 }
 
 // ---- WatchSyncJob ----
@@ -753,7 +1488,7 @@ TEST_F(BlueprintSyncServiceTest, WatchEndedInsideWatchJobStillSendsTheVersionsBe
 TEST_F(BlueprintSyncServiceTest, WatchCancelledByTheClientUnwatchesWhileVersionsKeepComing) {
   jobs_.set_watch_start({Job(v1::SyncJob::QUEUED, "v0")});
   grpc::ClientContext ctx;
-  WithDeadline(ctx);
+  Prepare(ctx);
   v1::WatchSyncJobRequest request;
   request.set_name(kJobName);
   auto reader = stub_->WatchSyncJob(&ctx, request);
@@ -782,7 +1517,7 @@ TEST_F(BlueprintSyncServiceTest, WatchKeepsOrderWhenVersionsOutpaceASlowReader) 
   constexpr int kVersions = 2000;
   jobs_.set_watch_start({Job(v1::SyncJob::QUEUED, "0")});
   grpc::ClientContext ctx;
-  WithDeadline(ctx);
+  Prepare(ctx);
   v1::WatchSyncJobRequest request;
   request.set_name(kJobName);
   auto reader = stub_->WatchSyncJob(&ctx, request);

@@ -102,6 +102,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
         break;
     }
   }
+  // Any error about a recorded job (a replayed submission error, a cancel
+  // of a finished job, ...) names it, so a caller can look the job up.
+  if (std::string job = jobs::GetJobName(status); !job.empty()) metadata["job"] = std::move(job);
   return Build(code, message, reason, metadata, violations);
 }
 

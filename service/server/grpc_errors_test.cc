@@ -225,6 +225,39 @@ TEST(ToGrpcStatusTest, StoredJobErrorKeepsItsTencentDetails) {
   EXPECT_EQ(Metadata(*d.info)["tencent_request_id"], "req-stored");
 }
 
+TEST(ToGrpcStatusTest, AnErrorAboutARecordedJobNamesItInMetadataJob) {
+  constexpr char kJob[] = "syncJobs/3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+  // A plain status: the job is the only metadata.
+  Decoded d = Decode(ToGrpcStatus(jobs::WithJobName(
+      absl::FailedPreconditionError("the job has SUCCEEDED; nothing to cancel"), kJob)));
+  ASSERT_TRUE(d.info.has_value());
+  EXPECT_EQ(d.info->reason(), "INTERNAL");
+  EXPECT_THAT(Metadata(*d.info), ElementsAre(Pair("job", kJob)));
+
+  // A replayed upstream error keeps its Tencent details next to the job.
+  const grpc::Status s = ToGrpcStatus(jobs::WithJobName(
+      tencent::MakeStatus(
+          Api(tencent::ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound", "req-stored")),
+      kJob));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  d = Decode(s);
+  ASSERT_TRUE(d.info.has_value());
+  EXPECT_EQ(d.info->reason(), "UPSTREAM_ERROR");
+  EXPECT_THAT(
+      Metadata(*d.info),
+      UnorderedElementsAre(
+          Pair("job", kJob), Pair("tencent_code", "ResourceNotFound.PrivateBlueprintNotFound"),
+          Pair("tencent_request_id", "req-stored"), Pair("action", "SyncBlueprint")));
+
+  // And a field rule too.
+  d = Decode(ToGrpcStatus(jobs::WithJobName(
+      jobs::InvalidField("request_id", "REQUEST_ID_REUSED", "request_id was already used"), kJob)));
+  ASSERT_TRUE(d.info.has_value());
+  EXPECT_EQ(d.info->reason(), "REQUEST_ID_REUSED");
+  EXPECT_THAT(Metadata(*d.info),
+              UnorderedElementsAre(Pair("field", "request_id"), Pair("job", kJob)));
+}
+
 TEST(ValidationErrorTest, OneViolationUsesItsRule) {
   const grpc::Status s = ValidationError(
       {{"blueprint_id", "BLUEPRINT_ID_MALFORMED", "blueprint_id \"x\" is not a blueprint id."}});

@@ -12,6 +12,8 @@ jobs::JobEngineOptions JobEngineOptionsFrom(const ServerConfig& config, jobs::Jo
   options.observer = observer;
   options.elector = elector;
   options.follow_interval = config.follow_interval;
+  options.job_retention = config.job_retention;
+  options.cleanup_give_up_after = config.cleanup_give_up_after;
   return options;
 }
 

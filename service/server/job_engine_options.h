@@ -3,7 +3,7 @@
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_JOB_ENGINE_OPTIONS_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_JOB_ENGINE_OPTIONS_H_
 
-#include "service/jobs/job_engine.h"
+#include "service/jobs/engine_options.h"
 #include "service/jobs/leader_elector.h"
 #include "service/server/server_config.h"
 

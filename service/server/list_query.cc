@@ -115,7 +115,7 @@ absl::StatusOr<jobs::JobQuery> ParseListRequest(const v1::ListSyncJobsRequest& r
       return jobs::InvalidField("page_token", "PAGE_TOKEN_FILTER_MISMATCH",
                                 "page_token was issued for a different filter");
     }
-    q.before_sequence = token.before_sequence();
+    q.cursor = token.before_sequence();
   }
   return q;
 }

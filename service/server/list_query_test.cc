@@ -39,7 +39,7 @@ TEST_P(FilterAcceptedTest, Parses) {
   EXPECT_EQ(q->state, GetParam().state);
   EXPECT_EQ(q->blueprint_id, GetParam().blueprint_id);
   EXPECT_EQ(q->source_region, GetParam().source_region);
-  EXPECT_EQ(q->before_sequence, 0);
+  EXPECT_EQ(q->cursor, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -149,7 +149,7 @@ TEST(PageTokenTest, RoundTripWithTheSameFilter) {
         << "not URL-safe: " << token;
     auto q = ParseListRequest(Req(filter, 10, token));
     ASSERT_TRUE(q.ok()) << q.status();
-    EXPECT_EQ(q->before_sequence, 12345);
+    EXPECT_EQ(q->cursor, 12345);
     EXPECT_EQ(q->page_size, 10);
   }
 }

@@ -61,6 +61,9 @@ int Run(int argc, char** argv) {
 
   ServiceOptions service_options;
   service_options.authz = config->authz.get();
+  service_options.default_job_timeout = config->job_deadline;
+  service_options.max_job_timeout = config->max_job_timeout;
+  service_options.keep_failed_copies = config->keep_failed_copies;
   BlueprintSyncService service(service_options, &engine);
   absl::StatusOr<RunningGrpcServer> grpc =
       StartGrpcServer(*config, &service, service_metrics.get());

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/display.h"
 #include "service/tencent/lighthouse_client.h"
 
 namespace blueprintsync::server {
@@ -27,7 +28,19 @@ std::vector<FlagSpec> ServerFlags() {
       {"poll-interval", "BLUEPRINT_SYNC_POLL_INTERVAL", "10s",
        "how often unfinished destination images are checked"},
       {"job-deadline", "BLUEPRINT_SYNC_JOB_DEADLINE", "6h",
-       "destinations not NORMAL this long after the job was created fail"},
+       "destinations not NORMAL this long after the job was created fail (the timeout of "
+       "requests that set none)"},
+      {"max-job-timeout", "BLUEPRINT_SYNC_MAX_JOB_TIMEOUT", "24h",
+       "the longest timeout a request may ask for (at least --job-deadline)"},
+      {"keep-failed-copies", "BLUEPRINT_SYNC_KEEP_FAILED_COPIES", "false",
+       "keep the copies of failed destinations instead of deleting them, for requests that do "
+       "not say",
+       true},
+      {"job-retention", "BLUEPRINT_SYNC_JOB_RETENTION", "720h",
+       "finished jobs are deleted (freeing their request ids) this long after their last "
+       "change; 0 keeps them forever"},
+      {"cleanup-give-up-after", "BLUEPRINT_SYNC_CLEANUP_GIVE_UP_AFTER", "24h",
+       "a copy that could not be deleted is given up on this long after its destination ended"},
       {"sync-rate", "BLUEPRINT_SYNC_SYNC_RATE", "20", "SyncBlueprint calls per second at most"},
       {"describe-rate", "BLUEPRINT_SYNC_DESCRIBE_RATE", "10",
        "DescribeBlueprints calls per second at most"},
@@ -70,12 +83,15 @@ std::string ServerHelpText() {
 
 namespace {
 
+constexpr absl::Duration kMaxJobDeadline = absl::Hours(24 * 30);
+constexpr absl::Duration kMaxJobRetention = absl::Hours(24 * 365 * 10);
+
 // The numeric and duration flags, each within the range it accepts. Every
 // value is read before the first error is returned, and the errors are
 // checked in this order, so the flag named is always the first bad one.
 absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto poll = flags.Duration("poll-interval", absl::Milliseconds(100), absl::Hours(1));
-  auto deadline = flags.Duration("job-deadline", absl::Seconds(1), absl::Hours(24 * 30));
+  auto deadline = flags.Duration("job-deadline", absl::Seconds(1), kMaxJobDeadline);
   auto sync_rate = flags.Double("sync-rate", 0.1, 1000);
   auto describe_rate = flags.Double("describe-rate", 0.1, 1000);
   auto http_timeout = flags.Duration("http-timeout", absl::Milliseconds(100), absl::Minutes(10));
@@ -87,11 +103,24 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto max_msg = flags.Int("max-message-bytes", 1024, 64 << 20);
   auto lease = flags.Duration("leader-lease", absl::Seconds(1), absl::Minutes(10));
   auto follow = flags.Duration("follow-interval", absl::Milliseconds(50), absl::Minutes(1));
+  auto max_timeout = flags.Duration("max-job-timeout", absl::Minutes(1), kMaxJobDeadline);
+  auto keep = flags.Bool("keep-failed-copies");
+  auto retention = flags.Duration("job-retention", absl::ZeroDuration(), kMaxJobRetention);
+  auto give_up = flags.Duration("cleanup-give-up-after", absl::Seconds(1), kMaxJobDeadline);
   for (const absl::Status& s :
        {poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
         http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
-        drain.status(), max_msg.status(), lease.status(), follow.status()}) {
+        drain.status(), max_msg.status(), lease.status(), follow.status(), max_timeout.status(),
+        keep.status(), retention.status(), give_up.status()}) {
     if (!s.ok()) return s;
+  }
+  // Otherwise a request that sets no timeout would get more than any
+  // request may ask for.
+  if (*max_timeout < *deadline) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid value \"", Shown(flags.String("max-job-timeout")),
+                     "\" for --max-job-timeout (from ", flags.Source("max-job-timeout"),
+                     "): must be at least --job-deadline (", absl::FormatDuration(*deadline), ")"));
   }
   config.poll_interval = *poll;
   config.job_deadline = *deadline;
@@ -105,6 +134,10 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   config.max_message_bytes = static_cast<int>(*max_msg);
   config.leader_lease = *lease;
   config.follow_interval = *follow;
+  config.max_job_timeout = *max_timeout;
+  config.keep_failed_copies = *keep;
+  config.job_retention = *retention;
+  config.cleanup_give_up_after = *give_up;
   return absl::OkStatus();
 }
 

@@ -36,6 +36,16 @@ struct ServerConfig {
   absl::Duration follow_interval;
   absl::Duration poll_interval;
   absl::Duration job_deadline;
+  // The longest timeout a SyncBlueprint request may ask for; at least
+  // job_deadline (the timeout of requests that ask for none).
+  absl::Duration max_job_timeout;
+  // For requests that do not say whether to keep failed copies.
+  bool keep_failed_copies = false;
+  // Finished jobs older than this are deleted; zero keeps them forever.
+  absl::Duration job_retention;
+  // Copies still not deleted this long after their destination ended are
+  // given up on (DELETE_ABANDONED).
+  absl::Duration cleanup_give_up_after;
   double sync_rate = 0;
   double describe_rate = 0;
   absl::Duration http_timeout;

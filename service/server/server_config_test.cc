@@ -39,6 +39,10 @@ TEST(ServerConfigTest, DefaultsMatchTheFlagTable) {
   EXPECT_EQ(config->follow_interval, absl::Seconds(1));
   EXPECT_EQ(config->poll_interval, absl::Seconds(10));
   EXPECT_EQ(config->job_deadline, absl::Hours(6));
+  EXPECT_EQ(config->max_job_timeout, absl::Hours(24));
+  EXPECT_FALSE(config->keep_failed_copies);
+  EXPECT_EQ(config->job_retention, absl::Hours(24 * 30));
+  EXPECT_EQ(config->cleanup_give_up_after, absl::Hours(24));
   EXPECT_EQ(config->sync_rate, 20);
   EXPECT_EQ(config->describe_rate, 10);
   EXPECT_EQ(config->http_timeout, absl::Seconds(30));
@@ -67,7 +71,9 @@ TEST(ServerConfigTest, EveryFlagReachesItsField) {
                       "--ca-path=/certs",         "--workers=8",
                       "--reconcile-grace=0s",     "--drain-timeout=1m",
                       "--max-message-bytes=4096", "--log-level=debug",
-                      "--metrics-listen=",        "--health-listen=127.0.0.1:0"});
+                      "--metrics-listen=",        "--health-listen=127.0.0.1:0",
+                      "--max-job-timeout=48h",    "--keep-failed-copies",
+                      "--job-retention=0s",       "--cleanup-give-up-after=90m"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "127.0.0.1:0");
   EXPECT_EQ(config->lighthouse_endpoint, "http://127.0.0.1:8080");
@@ -89,6 +95,35 @@ TEST(ServerConfigTest, EveryFlagReachesItsField) {
   EXPECT_EQ(config->log_level, log::Level::kDebug);
   EXPECT_EQ(config->metrics_listen, "");
   EXPECT_EQ(config->health_listen, "127.0.0.1:0");
+  EXPECT_EQ(config->max_job_timeout, absl::Hours(48));
+  EXPECT_TRUE(config->keep_failed_copies);
+  EXPECT_EQ(config->job_retention, absl::ZeroDuration());
+  EXPECT_EQ(config->cleanup_give_up_after, absl::Minutes(90));
+}
+
+TEST(ServerConfigTest, KeepFailedCopiesTakesAnExplicitValue) {
+  auto off = Load({"--keep-failed-copies=false"}, {{"BLUEPRINT_SYNC_KEEP_FAILED_COPIES", "true"}});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->keep_failed_copies);
+  auto on = Load({}, {{"BLUEPRINT_SYNC_KEEP_FAILED_COPIES", "yes"}});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->keep_failed_copies);
+}
+
+TEST(ServerConfigTest, MaxJobTimeoutMayNotBeBelowTheJobDeadline) {
+  auto config = Load({"--job-deadline=12h", "--max-job-timeout=6h"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "invalid value \"6h\" for --max-job-timeout (from --max-job-timeout): must be at "
+            "least --job-deadline (12h)");
+  // The default (24h) is checked against a raised deadline too.
+  config = Load({"--job-deadline=48h"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("\"24h\" for --max-job-timeout (from default): must be at least"));
+  config = Load({"--job-deadline=12h", "--max-job-timeout=12h"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_job_timeout, absl::Hours(12));
 }
 
 TEST(ServerConfigTest, EnvironmentIsReadAndTheCommandLineWins) {
@@ -140,11 +175,28 @@ TEST(ServerConfigTest, RefusesAnUnknownLogLevel) {
 // refusal names the flag and where the value came from.
 TEST(ServerConfigTest, EachOutOfRangeValueIsRefusedNamingItsFlag) {
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"poll-interval", "50ms"},  {"job-deadline", "500ms"}, {"sync-rate", "0.01"},
-      {"describe-rate", "1001"},  {"http-timeout", "11m"},   {"connect-timeout", "10ms"},
-      {"workers", "65"},          {"reconcile-grace", "2h"}, {"drain-timeout", "11m"},
-      {"max-message-bytes", "1"}, {"leader-lease", "500ms"}, {"follow-interval", "2m"},
-      {"workers", "four"},        {"poll-interval", "10"},   {"tls-reload-interval", "0s"},
+      {"poll-interval", "50ms"},
+      {"job-deadline", "500ms"},
+      {"sync-rate", "0.01"},
+      {"describe-rate", "1001"},
+      {"http-timeout", "11m"},
+      {"connect-timeout", "10ms"},
+      {"workers", "65"},
+      {"reconcile-grace", "2h"},
+      {"drain-timeout", "11m"},
+      {"max-message-bytes", "1"},
+      {"leader-lease", "500ms"},
+      {"follow-interval", "2m"},
+      {"workers", "four"},
+      {"poll-interval", "10"},
+      {"tls-reload-interval", "0s"},
+      {"max-job-timeout", "59s"},
+      {"max-job-timeout", "721h"},
+      {"keep-failed-copies", "maybe"},
+      {"job-retention", "-1h"},
+      {"job-retention", "87601h"},
+      {"cleanup-give-up-after", "0s"},
+      {"cleanup-give-up-after", "721h"},
   };
   for (const auto& [flag, value] : bad) {
     auto config = Load({"--" + flag + "=" + value});
