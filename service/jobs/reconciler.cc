@@ -76,7 +76,7 @@ std::string Reconciler::ClaimEarlierJobs(const std::string& name, const Look& lo
   JobQuery q;
   q.source_region = look.source_region;
   q.blueprint_id = look.blueprint_id;
-  q.before_sequence = look.sequence;  // 0 (unknown): no bound
+  q.cursor = look.sequence;  // 0 (unknown): no bound
   q.page_size = 50;
   auto earlier = store_->ListJobs(q);
   if (!earlier.ok()) {

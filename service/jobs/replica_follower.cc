@@ -147,7 +147,7 @@ bool ReplicaFollower::WaitsBehindAnother(const JobRecord& rec) {
   auto running = store_->ListJobs(q);
   if (running.ok() && !running->records.empty()) return true;
   q.state = v1::SyncJob::QUEUED;
-  q.before_sequence = rec.sequence();
+  q.cursor = rec.sequence();
   q.page_size = 1;
   auto earlier = store_->ListJobs(q);
   return earlier.ok() && !earlier->records.empty();
