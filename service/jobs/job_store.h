@@ -58,14 +58,16 @@ struct JobQuery {
   std::optional<v1::SyncJob::State> state;
   std::optional<std::string> blueprint_id;
   std::optional<std::string> source_region;
-  std::optional<std::string> request_id;  // of any creator
+  std::optional<std::string> request_id;  // of any creator; "": jobs without
+  // As recorded: jobs from before creators existed have "".
   std::optional<std::string> creator;
   std::optional<std::string> retry_of;
   // Some destination has this region.
   std::optional<std::string> destination_region;
   // Every label here is on the job with this value.
   std::map<std::string, std::string> labels;
-  // All must hold for the job's create_time.
+  // All must hold for the job's create_time (a job without one matches
+  // no condition).
   std::vector<TimeCondition> create_time;
   // Newest (highest sequence) first, else oldest first.
   bool newest_first = true;
@@ -74,6 +76,11 @@ struct JobQuery {
   int64_t cursor = 0;
   int page_size = 50;  // > 0
 };
+
+// Rows ListJobs examines per call when it checks filters on the record
+// (see ListJobs): 10 × page_size, at least 100 and at most 5,000 (never
+// fewer than page_size).
+int ListScanLimit(int page_size);
 
 struct JobPage {
   std::vector<JobRecord> records;  // in the query's order
@@ -98,6 +105,20 @@ class JobStore {
   // NotFound if it does not exist. Durable when this returns.
   virtual absl::Status UpdateJob(const JobRecord& record) = 0;
 
+  // The jobs matching `query`, in its order. InvalidArgument for a
+  // page_size that is not positive or a negative cursor.
+  //
+  // How the work of one call is bounded: state, blueprint_id,
+  // source_region, request_id, creator and retry_of are indexed columns in
+  // the SQL stores, so a query on them alone reads only matching rows.
+  // labels, destination_region and create_time are checked on each record
+  // as it is read (a job has many labels and destinations, which would
+  // need tables of their own, and an index on create_time would not serve
+  // a listing in sequence order). A query with any of them examines at
+  // most ListScanLimit(page_size) rows (of those matching the indexed
+  // filters) per call; when it stops there, the page may be short, even
+  // empty, and next_cursor is set all the same (AIP-158 allows short pages
+  // with a token): callers page on until next_cursor is unset.
   virtual absl::StatusOr<JobPage> ListJobs(const JobQuery& query) = 0;
 
   // Every open job (IsOpen above: not finished, or a copy still to
@@ -117,8 +138,9 @@ class JobStore {
   // In one statement, so a job cannot become open meanwhile.
   virtual absl::Status DeleteJob(const std::string& name) = 0;
 
-  // Deletes up to `limit` jobs that are not open and whose update_time is
-  // before `before`, oldest first; returns how many.
+  // Deletes up to `limit` (> 0, else InvalidArgument) jobs that are not
+  // open and whose update_time is before `before`, least recently updated
+  // first; returns how many. Jobs without an update_time are kept.
   virtual absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) = 0;
 
   // Several replicas on one store: from now on UpdateJob succeeds only while

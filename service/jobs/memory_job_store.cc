@@ -1,9 +1,12 @@
 // In-memory JobStore ("memory:"): the same semantics as the SQLite store
 // without durability, for tests and throwaway runs.
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -11,38 +14,23 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/store_query.h"
 
 namespace blueprintsync::jobs {
 namespace {
-
-bool Matches(const JobQuery& query, const JobRecord& record) {
-  const auto& job = record.job();
-  if (query.state.has_value() && job.state() != *query.state) return false;
-  if (query.blueprint_id.has_value() && job.blueprint_id() != *query.blueprint_id) {
-    return false;
-  }
-  if (query.source_region.has_value() && job.source_region() != *query.source_region) {
-    return false;
-  }
-  return true;
-}
-
-bool IsUnfinished(const JobRecord& record) {
-  return record.job().state() == v1::SyncJob::QUEUED ||
-         record.job().state() == v1::SyncJob::RUNNING;
-}
 
 class MemoryJobStore final : public JobStore {
  public:
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
     const std::string& name = record.job().name();
-    const std::string& request_id = record.job().request_id();
+    const std::string request_key = RequestKey(record.job());
     if (name.empty()) return absl::InvalidArgumentError("CreateJob: job.name is required");
     absl::MutexLock lock(&mu_);
-    if (!request_id.empty()) {
-      auto it = by_request_id_.find(request_id);
-      if (it != by_request_id_.end()) return CreateJobResult{records_.at(it->second), false};
+    if (!request_key.empty()) {
+      auto it = by_request_key_.find(request_key);
+      if (it != by_request_key_.end()) return CreateJobResult{records_.at(it->second), false};
     }
     if (by_name_.count(name) != 0) {
       return absl::AlreadyExistsError(absl::StrCat("CreateJob: job ", name, " already exists"));
@@ -52,7 +40,7 @@ class MemoryJobStore final : public JobStore {
     stored.set_sequence(sequence);
     records_[sequence] = stored;
     by_name_[name] = sequence;
-    if (!request_id.empty()) by_request_id_[request_id] = sequence;
+    if (!request_key.empty()) by_request_key_[request_key] = sequence;
     return CreateJobResult{std::move(stored), true};
   }
 
@@ -65,23 +53,23 @@ class MemoryJobStore final : public JobStore {
 
   absl::Status UpdateJob(const JobRecord& record) override {
     const std::string& name = record.job().name();
-    const std::string& request_id = record.job().request_id();
+    const std::string request_key = RequestKey(record.job());
     absl::MutexLock lock(&mu_);
     auto it = by_name_.find(name);
     if (it == by_name_.end()) return NotFound("UpdateJob", name);
     const int64_t sequence = it->second;
     JobRecord& stored = records_.at(sequence);
-    const std::string old_request_id = stored.job().request_id();
-    if (request_id != old_request_id && !request_id.empty()) {
-      // Mirrors the UNIQUE constraint on jobs.request_id in the SQL stores.
-      if (by_request_id_.count(request_id) != 0) {
+    const std::string old_request_key = RequestKey(stored.job());
+    if (request_key != old_request_key && !request_key.empty()) {
+      // Mirrors the UNIQUE constraint on jobs.request_key in the SQL stores.
+      if (by_request_key_.count(request_key) != 0) {
         return absl::AlreadyExistsError(
             absl::StrCat("UpdateJob: another job already has the request_id of ", name));
       }
     }
-    if (request_id != old_request_id) {
-      if (!old_request_id.empty()) by_request_id_.erase(old_request_id);
-      if (!request_id.empty()) by_request_id_[request_id] = sequence;
+    if (request_key != old_request_key) {
+      if (!old_request_key.empty()) by_request_key_.erase(old_request_key);
+      if (!request_key.empty()) by_request_key_[request_key] = sequence;
     }
     stored = record;
     stored.set_sequence(sequence);
@@ -89,35 +77,64 @@ class MemoryJobStore final : public JobStore {
   }
 
   absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
-    if (query.page_size <= 0) {
-      return absl::InvalidArgumentError("ListJobs: page_size must be positive");
-    }
-    if (query.before_sequence < 0) {
-      return absl::InvalidArgumentError("ListJobs: before_sequence must not be negative");
-    }
+    if (auto s = store::ValidateQuery(query); !s.ok()) return s;
     absl::MutexLock lock(&mu_);
-    JobPage page;
-    auto it =
-        query.before_sequence == 0 ? records_.end() : records_.lower_bound(query.before_sequence);
-    while (it != records_.begin()) {
-      --it;
-      if (!Matches(query, it->second)) continue;
-      if (static_cast<int>(page.records.size()) == query.page_size) {
-        page.next_before_sequence = page.records.back().sequence();
-        break;
+    store::PageScan scan(query);
+    // The column filters skip rows without counting them, as an index does
+    // in the SQL stores.
+    auto offer = [&](const JobRecord& record) {
+      return !store::MatchesColumnFilters(query, record.job()) || scan.Offer(record);
+    };
+    if (query.newest_first) {
+      auto end = query.cursor == 0 ? records_.end() : records_.lower_bound(query.cursor);
+      for (auto it = std::make_reverse_iterator(end); it != records_.rend(); ++it) {
+        if (!offer(it->second)) break;
       }
-      page.records.push_back(it->second);
+    } else {
+      for (auto it = records_.upper_bound(query.cursor); it != records_.end(); ++it) {
+        if (!offer(it->second)) break;
+      }
     }
-    return page;
+    return scan.TakePage();
   }
 
   absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
     absl::MutexLock lock(&mu_);
     std::vector<JobRecord> out;
     for (const auto& [sequence, record] : records_) {
-      if (IsUnfinished(record)) out.push_back(record);
+      if (IsOpen(record)) out.push_back(record);
     }
     return out;
+  }
+
+  absl::Status DeleteJob(const std::string& name) override {
+    absl::MutexLock lock(&mu_);
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return NotFound("DeleteJob", name);
+    const JobRecord& record = records_.at(it->second);
+    if (IsOpen(record)) return store::OpenJobError(record.job());
+    EraseLocked(it->second);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) override {
+    if (limit <= 0) {
+      return absl::InvalidArgumentError("DeleteFinishedJobs: limit must be positive");
+    }
+    const int64_t before_us = absl::ToUnixMicros(before);
+    absl::MutexLock lock(&mu_);
+    // (update_time_us, sequence): the order the SQL stores delete in.
+    std::vector<std::pair<int64_t, int64_t>> candidates;
+    for (const auto& [sequence, record] : records_) {
+      auto updated = store::Micros(record.job().has_update_time(), record.job().update_time());
+      if (!IsOpen(record) && updated.has_value() && *updated < before_us) {
+        candidates.emplace_back(*updated, sequence);
+      }
+    }
+    std::sort(candidates.begin(), candidates.end());
+    if (candidates.size() > static_cast<size_t>(limit)) candidates.resize(limit);
+    for (const auto& [updated, sequence] : candidates) EraseLocked(sequence);
+    return static_cast<int>(candidates.size());
   }
 
  private:
@@ -125,11 +142,19 @@ class MemoryJobStore final : public JobStore {
     return absl::NotFoundError(absl::StrCat(op, ": job ", name, " not found"));
   }
 
+  void EraseLocked(int64_t sequence) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = records_.find(sequence);
+    const std::string request_key = RequestKey(it->second.job());
+    if (!request_key.empty()) by_request_key_.erase(request_key);
+    by_name_.erase(it->second.job().name());
+    records_.erase(it);
+  }
+
   absl::Mutex mu_;
   int64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<int64_t, JobRecord> records_ ABSL_GUARDED_BY(mu_);  // by sequence
   std::map<std::string, int64_t> by_name_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> by_request_id_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> by_request_key_ ABSL_GUARDED_BY(mu_);  // RequestKey()
 };
 
 }  // namespace

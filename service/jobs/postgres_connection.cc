@@ -318,6 +318,34 @@ constexpr const char* kMigrations[] = {
         expires_at timestamptz NOT NULL
       );
     )sql",
+    // 2: jobs with creators, cancellation and copy cleanup (as SQLite's
+    // migration 2):
+    //  - request_key (RequestKey(): creator and request_id) takes over the
+    //    uniqueness of request_id, which two creators may now share;
+    //    request_id stays as a plain column for the request_id filter.
+    //    Existing request ids are keys already (no creator then).
+    //  - open (IsOpen()) finds the jobs the engine still has work on and
+    //    the jobs retention may delete; before this version exactly the
+    //    QUEUED and RUNNING ones were open.
+    //  - creator and retry_of are filterable.
+    // Replicas of the previous version must be stopped first: their
+    // INSERT … ON CONFLICT (request_id) fails once that constraint is gone,
+    // and their updates would not maintain `open`.
+    R"sql(
+      ALTER TABLE jobs
+        ADD COLUMN request_key text,
+        ADD COLUMN creator text NOT NULL DEFAULT '',
+        ADD COLUMN retry_of text NOT NULL DEFAULT '',
+        ADD COLUMN open boolean NOT NULL DEFAULT false;
+      UPDATE jobs SET request_key = request_id, open = state IN (1, 2);
+      ALTER TABLE jobs DROP CONSTRAINT jobs_request_id_key;
+      ALTER TABLE jobs ADD CONSTRAINT jobs_request_key_key UNIQUE (request_key);
+      CREATE INDEX jobs_by_request_id ON jobs (request_id, sequence);
+      CREATE INDEX jobs_by_creator ON jobs (creator, sequence);
+      CREATE INDEX jobs_by_retry_of ON jobs (retry_of, sequence);
+      CREATE INDEX jobs_by_open ON jobs (open, sequence);
+      CREATE INDEX jobs_by_open_update_time ON jobs (open, update_time_us, sequence);
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 

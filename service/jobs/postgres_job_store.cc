@@ -6,9 +6,11 @@
 //    client creates jobs, with gaps (a rejected insert consumes a value).
 //  - `record` holds the JobRecord without its sequence; the column is the
 //    truth (it is only known once the row is inserted, and one statement
-//    per create is what makes request_id dedup race-free across processes:
-//    INSERT … ON CONFLICT (request_id) DO NOTHING).
-//  - UpdateJob can be fenced by the leader lease (SetWriteFence).
+//    per create is what makes request key dedup race-free across
+//    processes: INSERT … ON CONFLICT (request_key) DO NOTHING).
+//  - UpdateJob can be fenced by the leader lease (SetWriteFence). DeleteJob
+//    and DeleteFinishedJobs are not: they only remove jobs that are not
+//    open, which no leader writes any more.
 //
 // Connections: a small pool (kMaxConnections). A connection that failed at
 // the connection level is dropped together with the idle ones (after a
@@ -32,6 +34,7 @@
 #include "absl/time/time.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/postgres_connection.h"
+#include "service/jobs/store_query.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -41,10 +44,7 @@ constexpr int kMaxConnections = 4;
 // long as one call may take.
 constexpr absl::Duration kPoolWait = absl::Seconds(15);
 
-std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {
-  if (!has) return std::nullopt;
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
+using store::Micros;
 
 pg::Param IntOrNull(std::optional<int64_t> v) {
   return v.has_value() ? pg::Param::Int(*v) : pg::Param::Null();
@@ -75,16 +75,18 @@ class PostgresJobStore final : public JobStore {
 
     auto conn = Acquire(kOp);
     if (!conn.ok()) return conn.status();
-    // A request_id conflict means the job exists; its row is read by a
+    // A request key conflict means the job exists; its row is read by a
     // second statement, which sees it once the conflicting insert committed
-    // (ON CONFLICT waited for that). Should the id have moved to another job
-    // in between (UpdateJob may change it), the insert is simply tried again.
+    // (ON CONFLICT waited for that). Should the key have moved to another
+    // job in between (UpdateJob may change it, DeleteJob free it), the
+    // insert is simply tried again.
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto inserted = (*conn)->Exec(
           kOp,
-          "INSERT INTO jobs (name, request_id, state, blueprint_id, source_region, "
-          "create_time_us, update_time_us, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-          "ON CONFLICT (request_id) DO NOTHING RETURNING sequence",
+          "INSERT INTO jobs (name, request_key, request_id, creator, retry_of, state, open, "
+          "blueprint_id, source_region, create_time_us, update_time_us, record) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+          "ON CONFLICT (request_key) DO NOTHING RETURNING sequence",
           params);
       if (!inserted.ok()) {
         if ((*conn)->last_sqlstate() == "23505") {
@@ -99,8 +101,8 @@ class PostgresJobStore final : public JobStore {
         return CreateJobResult{std::move(stored), true};
       }
       auto existing =
-          (*conn)->Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE request_id = $1",
-                        {pg::Param::Text(job.request_id())});
+          (*conn)->Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE request_key = $1",
+                        {pg::Param::Text(RequestKey(job))});
       if (!existing.ok()) return existing.status();
       if (existing->rows() == 1) {
         auto found = RowToRecord(*existing, 0, kOp);
@@ -137,14 +139,15 @@ class PostgresJobStore final : public JobStore {
     if (!blob.ok()) return blob.status();
     std::vector<pg::Param> params = RowParams(record, *std::move(blob));
     std::string sql =
-        "UPDATE jobs SET request_id = $2, state = $3, blueprint_id = $4, source_region = $5, "
-        "create_time_us = $6, update_time_us = $7, record = $8 WHERE name = $1";
+        "UPDATE jobs SET request_key = $2, request_id = $3, creator = $4, retry_of = $5, "
+        "state = $6, open = $7, blueprint_id = $8, source_region = $9, create_time_us = $10, "
+        "update_time_us = $11, record = $12 WHERE name = $1";
     if (fence.has_value()) {
       // FOR SHARE: a takeover (which updates the lease row) waits until
       // this write commits, or, if it came first, this statement re-checks
       // the new lease row and writes nothing.
       sql +=
-          " AND EXISTS (SELECT 1 FROM leader_lease WHERE epoch = $9 "
+          " AND EXISTS (SELECT 1 FROM leader_lease WHERE epoch = $13 "
           "AND expires_at > clock_timestamp() FOR SHARE)";
       params.push_back(pg::Param::Int(*fence));
     }
@@ -187,15 +190,13 @@ class PostgresJobStore final : public JobStore {
 
   absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
     constexpr absl::string_view kOp = "ListJobs";
-    if (query.page_size <= 0) {
-      return absl::InvalidArgumentError("ListJobs: page_size must be positive");
-    }
-    if (query.before_sequence < 0) {
-      return absl::InvalidArgumentError("ListJobs: before_sequence must not be negative");
-    }
-    std::vector<pg::Param> params = {
-        pg::Param::Int(query.before_sequence == 0 ? INT64_MAX : query.before_sequence)};
-    std::string sql = "SELECT sequence, name, record FROM jobs WHERE sequence < $1";
+    if (auto s = store::ValidateQuery(query); !s.ok()) return s;
+    std::vector<pg::Param> params = {pg::Param::Int(query.cursor != 0    ? query.cursor
+                                                    : query.newest_first ? INT64_MAX
+                                                                         : 0)};
+    std::string sql = absl::StrCat("SELECT sequence, name, record FROM jobs WHERE sequence ",
+                                   query.newest_first ? "<" : ">", " $1");
+    // The column filters; the scan checks the others.
     auto add = [&](absl::string_view column, pg::Param p) {
       params.push_back(std::move(p));
       absl::StrAppend(&sql, " AND ", column, " = $", params.size());
@@ -205,24 +206,30 @@ class PostgresJobStore final : public JobStore {
     if (query.source_region.has_value()) {
       add("source_region", pg::Param::Text(*query.source_region));
     }
-    // One extra row tells whether another page exists.
-    params.push_back(pg::Param::Int(static_cast<int64_t>(query.page_size) + 1));
-    absl::StrAppend(&sql, " ORDER BY sequence DESC LIMIT $", params.size());
+    if (query.request_id.has_value()) {
+      // A job without a request_id has NULL there, and "" means those jobs.
+      if (query.request_id->empty()) {
+        sql += " AND request_id IS NULL";
+      } else {
+        add("request_id", pg::Param::Text(*query.request_id));
+      }
+    }
+    if (query.creator.has_value()) add("creator", pg::Param::Text(*query.creator));
+    if (query.retry_of.has_value()) add("retry_of", pg::Param::Text(*query.retry_of));
+    params.push_back(pg::Param::Int(store::PageScan(query).row_limit()));
+    absl::StrAppend(&sql, " ORDER BY sequence ", query.newest_first ? "DESC" : "ASC", " LIMIT $",
+                    params.size());
 
     return Read<JobPage>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<JobPage> {
       auto r = conn.Exec(kOp, sql, params);
       if (!r.ok()) return r.status();
-      JobPage page;
+      store::PageScan scan(query);
       for (int row = 0; row < r->rows(); ++row) {
-        if (static_cast<int>(page.records.size()) == query.page_size) {
-          page.next_before_sequence = page.records.back().sequence();
-          break;
-        }
         auto record = RowToRecord(*r, row, kOp);
         if (!record.ok()) return record.status();
-        page.records.push_back(*std::move(record));
+        if (!scan.Offer(*std::move(record))) break;
       }
-      return page;
+      return scan.TakePage();
     });
   }
 
@@ -230,9 +237,8 @@ class PostgresJobStore final : public JobStore {
     constexpr absl::string_view kOp = "ListUnfinishedJobs";
     using Records = std::vector<JobRecord>;
     return Read<Records>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<Records> {
-      auto r = conn.Exec(
-          kOp, "SELECT sequence, name, record FROM jobs WHERE state IN ($1, $2) ORDER BY sequence",
-          {pg::Param::Int(v1::SyncJob::QUEUED), pg::Param::Int(v1::SyncJob::RUNNING)});
+      auto r =
+          conn.Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE open ORDER BY sequence");
       if (!r.ok()) return r.status();
       Records out;
       for (int row = 0; row < r->rows(); ++row) {
@@ -242,6 +248,54 @@ class PostgresJobStore final : public JobStore {
       }
       return out;
     });
+  }
+
+  absl::Status DeleteJob(const std::string& name) override {
+    constexpr absl::string_view kOp = "DeleteJob";
+    auto conn = Acquire(kOp);
+    if (!conn.ok()) return conn.status();
+    // The condition on `open` is re-checked on the newest version of the
+    // row should a concurrent update win, so an open job is never deleted.
+    // When nothing was deleted, a second statement says why; should the
+    // job have closed in between, deleting is simply tried again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto deleted =
+          (*conn)->Exec(kOp, "DELETE FROM jobs WHERE name = $1 AND NOT open RETURNING sequence",
+                        {pg::Param::Text(name)});
+      if (!deleted.ok()) return deleted.status();
+      if (deleted->rows() == 1) return absl::OkStatus();
+      auto found = (*conn)->Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE name = $1",
+                                 {pg::Param::Text(name)});
+      if (!found.ok()) return found.status();
+      if (found->rows() == 0) {
+        return absl::NotFoundError(absl::StrCat("DeleteJob: job ", name, " not found"));
+      }
+      auto record = RowToRecord(*found, 0, kOp);
+      if (!record.ok()) return record.status();
+      if (IsOpen(*record)) return store::OpenJobError(record->job());
+    }
+    return absl::AbortedError(
+        absl::StrCat("DeleteJob: job ", name, " kept changing while being deleted; try again"));
+  }
+
+  absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) override {
+    constexpr absl::string_view kOp = "DeleteFinishedJobs";
+    if (limit <= 0) {
+      return absl::InvalidArgumentError("DeleteFinishedJobs: limit must be positive");
+    }
+    auto conn = Acquire(kOp);
+    if (!conn.ok()) return conn.status();
+    // SKIP LOCKED: a job the leader is writing right now is left for the
+    // next round instead of making retention wait; the outer NOT open is
+    // re-checked on the newest row version.
+    auto deleted = (*conn)->Exec(
+        kOp,
+        "DELETE FROM jobs WHERE NOT open AND sequence IN (SELECT sequence FROM jobs "
+        "WHERE NOT open AND update_time_us < $1 ORDER BY update_time_us, sequence LIMIT $2 "
+        "FOR UPDATE SKIP LOCKED) RETURNING sequence",
+        {pg::Param::Int(absl::ToUnixMicros(before)), pg::Param::Int(limit)});
+    if (!deleted.ok()) return deleted.status();
+    return deleted->rows();
   }
 
   void SetWriteFence(std::optional<int64_t> epoch) override {
@@ -348,14 +402,17 @@ class PostgresJobStore final : public JobStore {
     return blob;
   }
 
-  // $1 name, $2 request_id, $3 state, $4 blueprint_id, $5 source_region,
-  // $6 create_time_us, $7 update_time_us, $8 record.
+  // $1 name, $2 request_key, $3 request_id, $4 creator, $5 retry_of,
+  // $6 state, $7 open, $8 blueprint_id, $9 source_region, $10 create_time_us,
+  // $11 update_time_us, $12 record.
   static std::vector<pg::Param> RowParams(const JobRecord& record, std::string blob) {
     const v1::SyncJob& job = record.job();
     return {pg::Param::Text(job.name()),
             // NULL, not "": many jobs have no request_id, and the UNIQUE
             // constraint must not apply to them.
-            pg::Param::TextOrNull(job.request_id()), pg::Param::Int(job.state()),
+            pg::Param::TextOrNull(RequestKey(job)), pg::Param::TextOrNull(job.request_id()),
+            pg::Param::Text(job.creator()), pg::Param::Text(job.retry_of()),
+            pg::Param::Int(job.state()), pg::Param::Text(IsOpen(job) ? "true" : "false"),
             pg::Param::Text(job.blueprint_id()), pg::Param::Text(job.source_region()),
             IntOrNull(Micros(job.has_create_time(), job.create_time())),
             IntOrNull(Micros(job.has_update_time(), job.update_time())),

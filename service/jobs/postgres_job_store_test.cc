@@ -3,11 +3,13 @@
 // one request_id, surviving a server restart, secrets in errors. The
 // behaviour all stores share is in job_store_conformance_test.cc.
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -16,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/jobs/job_store.h"
@@ -69,6 +72,38 @@ class PostgresJobStoreTest : public ::testing::Test {
     return out.ok() ? *out : "";
   }
 
+  // The schema every database ends up with, whether new or migrated.
+  void ExpectCurrentSchema() {
+    EXPECT_EQ(Sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version"),
+              "1,2");
+    EXPECT_EQ(Sql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
+                  "WHERE schemaname = 'public'"),
+              "jobs,leader_lease,schema_version");
+    EXPECT_EQ(Sql("SELECT string_agg(indexname || ' ' || substring(indexdef from '\\(.*\\)'), "
+                  "';' ORDER BY indexname) "
+                  "FROM pg_indexes WHERE tablename = 'jobs' AND indexname LIKE 'jobs_by_%'"),
+              "jobs_by_blueprint_id (blueprint_id, sequence);"
+              "jobs_by_creator (creator, sequence);"
+              "jobs_by_open (open, sequence);"
+              "jobs_by_open_update_time (open, update_time_us, sequence);"
+              "jobs_by_request_id (request_id, sequence);"
+              "jobs_by_retry_of (retry_of, sequence);"
+              "jobs_by_source_region (source_region, sequence);"
+              "jobs_by_state (state, sequence)");
+    // Unique: name and the request key, not request_id (creators may share it).
+    EXPECT_EQ(Sql("SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_constraint c "
+                  "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) "
+                  "WHERE c.conrelid = 'jobs'::regclass AND c.contype = 'u'"),
+              "name,request_key");
+    EXPECT_EQ(Sql("SELECT is_identity, data_type FROM information_schema.columns "
+                  "WHERE table_name = 'jobs' AND column_name = 'sequence'"),
+              "YES|bigint");
+    EXPECT_EQ(Sql("SELECT string_agg(column_name || ' ' || data_type, ',' ORDER BY column_name) "
+                  "FROM information_schema.columns WHERE table_name = 'jobs' AND column_name IN "
+                  "('record', 'open', 'request_key', 'creator', 'retry_of')"),
+              "creator text,open boolean,record bytea,request_key text,retry_of text");
+  }
+
   PostgresServer* server_ = nullptr;
   std::string dsn_;
   std::string db_;
@@ -93,18 +128,27 @@ TEST_F(PostgresJobStoreTest, ColumnsMirrorTheRecordAndTheBlobParses) {
   ASSERT_NE(store, nullptr);
   auto created = store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED, "req-a"));
   ASSERT_TRUE(created.ok()) << created.status();
-  EXPECT_EQ(Sql("SELECT sequence, name, request_id, state, blueprint_id, source_region, "
-                "create_time_us FROM jobs"),
+  EXPECT_EQ(Sql("SELECT sequence, name, request_key, request_id, creator, retry_of, state, open, "
+                "blueprint_id, source_region, create_time_us FROM jobs"),
             absl::StrCat(created->record.sequence(),
-                         "|syncJobs/a|req-a|1|lhbp-ls883feh|ap-guangzhou|1700000000000000"));
+                         "|syncJobs/a|req-a|req-a|||1|t|lhbp-ls883feh|ap-guangzhou|"
+                         "1700000000000000"));
 
   JobRecord updated = created->record;
   updated.mutable_job()->set_state(v1::SyncJob::FAILED);
-  updated.mutable_job()->set_request_id("");
+  updated.mutable_job()->set_creator("uri:spiffe://c/ns/web/sa/deployer");
+  updated.mutable_job()->set_retry_of("syncJobs/x");
   updated.mutable_job()->mutable_update_time()->set_seconds(5);
   updated.mutable_job()->mutable_update_time()->set_nanos(7000);
   ASSERT_TRUE(store->UpdateJob(updated).ok());
-  EXPECT_EQ(Sql("SELECT request_id IS NULL, state, update_time_us FROM jobs"), "t|4|5000007");
+  EXPECT_EQ(Sql("SELECT request_key, request_id, creator, retry_of, state, open, update_time_us "
+                "FROM jobs"),
+            "uri:spiffe://c/ns/web/sa/deployer\nreq-a|req-a|uri:spiffe://c/ns/web/sa/deployer|"
+            "syncJobs/x|4|f|5000007");
+  updated.mutable_job()->set_request_id("");
+  updated.mutable_job()->mutable_destinations(0)->set_copy_cleanup(v1::Destination::DELETE_PENDING);
+  ASSERT_TRUE(store->UpdateJob(updated).ok());
+  EXPECT_EQ(Sql("SELECT request_key IS NULL, request_id IS NULL, open FROM jobs"), "t|t|t");
 
   // The blob is the record; the sequence lives in its column only.
   std::string hex = Sql("SELECT encode(record, 'hex') FROM jobs");
@@ -122,24 +166,121 @@ TEST_F(PostgresJobStoreTest, ColumnsMirrorTheRecordAndTheBlobParses) {
 TEST_F(PostgresJobStoreTest, SchemaVersionTablesAndIndexes) {
   ASSERT_NE(MustOpen(), nullptr);
   ASSERT_NE(MustOpen(), nullptr);  // reopening applies nothing new
-  EXPECT_EQ(Sql("SELECT string_agg(version::text, ',') FROM schema_version"), "1");
-  EXPECT_EQ(Sql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
-                "WHERE schemaname = 'public'"),
-            "jobs,leader_lease,schema_version");
-  EXPECT_EQ(Sql("SELECT string_agg(indexname || '(' || indexdef || ')', ';' ORDER BY indexname) "
-                "FROM pg_indexes WHERE tablename = 'jobs' AND indexname LIKE 'jobs_by_%'"),
-            "jobs_by_blueprint_id(CREATE INDEX jobs_by_blueprint_id ON public.jobs USING btree "
-            "(blueprint_id, sequence));"
-            "jobs_by_source_region(CREATE INDEX jobs_by_source_region ON public.jobs USING btree "
-            "(source_region, sequence));"
-            "jobs_by_state(CREATE INDEX jobs_by_state ON public.jobs USING btree (state, "
-            "sequence))");
-  EXPECT_EQ(Sql("SELECT is_identity, data_type FROM information_schema.columns "
-                "WHERE table_name = 'jobs' AND column_name = 'sequence'"),
-            "YES|bigint");
-  EXPECT_EQ(Sql("SELECT data_type FROM information_schema.columns "
-                "WHERE table_name = 'jobs' AND column_name = 'record'"),
-            "bytea");
+  ExpectCurrentSchema();
+}
+
+// Schema version 1 as the previous release created it (its migration 1),
+// kept here verbatim: the migration test must start from what is on disk
+// out there, whatever becomes of the code.
+constexpr char kSchemaV1[] = R"sql(
+  CREATE TABLE schema_version (
+    version integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now());
+  CREATE TABLE jobs (
+    sequence bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    request_id text UNIQUE,
+    state integer NOT NULL,
+    blueprint_id text NOT NULL,
+    source_region text NOT NULL,
+    create_time_us bigint,
+    update_time_us bigint,
+    record bytea NOT NULL
+  );
+  CREATE INDEX jobs_by_state ON jobs (state, sequence);
+  CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
+  CREATE INDEX jobs_by_source_region ON jobs (source_region, sequence);
+  CREATE TABLE leader_lease (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    holder text NOT NULL,
+    epoch bigint NOT NULL,
+    acquired_at timestamptz NOT NULL,
+    renewed_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+  );
+  INSERT INTO schema_version (version) VALUES (1);
+)sql";
+
+TEST_F(PostgresJobStoreTest, VersionOneDatabaseIsMigratedInPlace) {
+  Sql(kSchemaV1);
+  std::map<std::string, JobRecord> old;
+  int64_t sequence = 0;
+  for (const auto& [id, state, request_id] :
+       std::vector<std::tuple<std::string, v1::SyncJob::State, std::string>>{
+           {"queued", v1::SyncJob::QUEUED, "req-q"},
+           {"running", v1::SyncJob::RUNNING, ""},
+           {"succeeded", v1::SyncJob::SUCCEEDED, "req-s"},
+           {"failed", v1::SyncJob::FAILED, "req-f"}}) {
+    // A row as version 1 wrote it: the blob without the sequence.
+    JobRecord r = MakeRecord(id, state, request_id);
+    std::string hex;
+    for (unsigned char c : r.SerializeAsString()) {
+      absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+    }
+    Sql(
+        absl::StrCat("INSERT INTO jobs (name, request_id, state, blueprint_id, source_region, "
+                     "create_time_us, update_time_us, record) VALUES ('",
+                     r.job().name(), "', ",
+                     request_id.empty() ? "NULL" : absl::StrCat("'", request_id, "'"), ", ", state,
+                     ", 'lhbp-ls883feh', 'ap-guangzhou', 1700000000000000, 1700000000000000, "
+                     "'\\x",
+                     hex, "')"));
+    r.set_sequence(++sequence);
+    old[id] = r;
+  }
+  // The lease row survives too.
+  Sql("INSERT INTO leader_lease VALUES (true, 'replica-a', 7, now(), now(), now())");
+
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  ExpectCurrentSchema();
+  EXPECT_EQ(Sql("SELECT string_agg(concat_ws('|', name, coalesce(request_key, 'NULL'), "
+                "coalesce(request_id, 'NULL'), creator, retry_of, open), ';' ORDER BY sequence) "
+                "FROM jobs"),
+            "syncJobs/queued|req-q|req-q|||t;"
+            "syncJobs/running|NULL|NULL|||t;"
+            "syncJobs/succeeded|req-s|req-s|||f;"
+            "syncJobs/failed|req-f|req-f|||f");
+  EXPECT_EQ(Sql("SELECT epoch FROM leader_lease"), "7");
+  for (const auto& [id, record] : old) {
+    auto got = store->GetJob(record.job().name());
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->SerializeAsString(), record.SerializeAsString()) << id;
+  }
+  auto unfinished = store->ListUnfinishedJobs();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+  ASSERT_EQ(unfinished->size(), 2u);
+  EXPECT_EQ((*unfinished)[0].job().name(), "syncJobs/queued");
+  EXPECT_EQ((*unfinished)[1].job().name(), "syncJobs/running");
+
+  // Old request ids are anonymous keys: the same id dedups, another
+  // creator's does not.
+  auto dup = store->CreateJob(MakeRecord("queued-again", v1::SyncJob::QUEUED, "req-q"));
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_FALSE(dup->created);
+  EXPECT_EQ(dup->record.job().name(), "syncJobs/queued");
+  JobRecord mine = MakeRecord("mine", v1::SyncJob::QUEUED, "req-q");
+  mine.mutable_job()->set_creator("uri:spiffe://c/ns/web/sa/deployer");
+  auto created = store->CreateJob(mine);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  EXPECT_GT(created->record.sequence(), 4);
+
+  JobQuery q;
+  q.request_id = "req-q";
+  auto page = store->ListJobs(q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->records.size(), 2u);
+  EXPECT_EQ(page->records[0].job().name(), "syncJobs/mine");
+  EXPECT_EQ(page->records[1].job().name(), "syncJobs/queued");
+  EXPECT_EQ(store->DeleteJob("syncJobs/running").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store->DeleteJob("syncJobs/succeeded").ok());
+  auto deleted = store->DeleteFinishedJobs(absl::InfiniteFuture(), 10);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);  // failed
+  auto reused = store->CreateJob(MakeRecord("s2", v1::SyncJob::QUEUED, "req-s"));
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_TRUE(reused->created);
 }
 
 // Three replicas starting at once on an empty database: the advisory lock
@@ -167,7 +308,8 @@ TEST_F(PostgresJobStoreTest, ConcurrentFirstOpensMigrateOnce) {
   go.Notify();
   for (auto& t : threads) t.join();
   for (int i = 0; i < kOpeners; ++i) EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
-  EXPECT_EQ(Sql("SELECT string_agg(version::text, ',') FROM schema_version"), "1");
+  EXPECT_EQ(Sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version"),
+            "1,2");
   ASSERT_NE(stores[0], nullptr);
   ASSERT_TRUE(stores[0]->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
   auto got = stores[1]->GetJob("syncJobs/a");
@@ -189,7 +331,7 @@ TEST_F(PostgresJobStoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_THAT(store.status().message(), Not(HasSubstr(server_->password())));
   EXPECT_EQ(Sql("SELECT count(*) FROM jobs"), "1");
   EXPECT_EQ(Sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version"),
-            "1,99");
+            "1,2,99");
 }
 
 TEST_F(PostgresJobStoreTest, FailedMigrationRollsBackEverything) {

@@ -6,7 +6,7 @@
 //
 // Concurrency: one connection, serialized by `mu_`. Every write runs in a
 // BEGIN IMMEDIATE transaction, which also serializes writers on other
-// connections (another process on the same file) before the request_id
+// connections (another process on the same file) before the request key
 // lookup, so the lookup-then-insert of CreateJob cannot race; busy_timeout
 // makes such writers wait instead of failing at once.
 #include <sqlite3.h>
@@ -27,8 +27,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/sqlite_schema.h"
+#include "service/jobs/store_query.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -105,10 +107,10 @@ class SqliteJobStore final : public JobStore {
     Transaction tx(this, kOp);
     if (!tx.status().ok()) return tx.status();
 
-    if (!job.request_id().empty()) {
-      auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE request_id = ?1", kOp);
+    if (const std::string key = RequestKey(job); !key.empty()) {
+      auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE request_key = ?1", kOp);
       if (!stmt.ok()) return stmt.status();
-      if (int rc = Binder(stmt->get()).Text(1, job.request_id()).rc(); rc != SQLITE_OK) {
+      if (int rc = Binder(stmt->get()).Text(1, key).rc(); rc != SQLITE_OK) {
         return Error(rc, kOp);
       }
       int rc = sqlite3_step(stmt->get());
@@ -124,8 +126,9 @@ class SqliteJobStore final : public JobStore {
     // insert; both statements commit together.
     {
       auto stmt = Prepare(
-          "INSERT INTO jobs (name, request_id, state, blueprint_id, source_region, "
-          "create_time_us, update_time_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'')",
+          "INSERT INTO jobs (name, request_key, request_id, creator, retry_of, state, open, "
+          "blueprint_id, source_region, create_time_us, update_time_us, record) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, x'')",
           kOp);
       if (!stmt.ok()) return stmt.status();
       Binder b(stmt->get());
@@ -178,12 +181,13 @@ class SqliteJobStore final : public JobStore {
     }
     {
       auto stmt = Prepare(
-          "UPDATE jobs SET request_id = ?1, state = ?2, blueprint_id = ?3, source_region = ?4, "
-          "create_time_us = ?5, update_time_us = ?6 WHERE sequence = ?7",
+          "UPDATE jobs SET request_key = ?1, request_id = ?2, creator = ?3, retry_of = ?4, "
+          "state = ?5, open = ?6, blueprint_id = ?7, source_region = ?8, create_time_us = ?9, "
+          "update_time_us = ?10 WHERE sequence = ?11",
           kOp);
       if (!stmt.ok()) return stmt.status();
       Binder b(stmt->get());
-      if (int rc = BindDerivedColumns(b, 1, job).Int64(7, stored.sequence()).rc();
+      if (int rc = BindDerivedColumns(b, 1, job).Int64(11, stored.sequence()).rc();
           rc != SQLITE_OK) {
         return Error(rc, kOp);
       }
@@ -195,59 +199,58 @@ class SqliteJobStore final : public JobStore {
 
   absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
     constexpr absl::string_view kOp = "ListJobs";
-    if (query.page_size <= 0) {
-      return absl::InvalidArgumentError("ListJobs: page_size must be positive");
+    if (auto s = store::ValidateQuery(query); !s.ok()) return s;
+    // One SQL text per combination of column filters and order (128 at
+    // most), each cached, so every filter can use its (column, sequence)
+    // index. The other filters are checked by the scan.
+    std::string sql = absl::StrCat("SELECT sequence, name, record FROM jobs WHERE sequence ",
+                                   query.newest_first ? "<" : ">", " ?1");
+    if (query.state.has_value()) sql += " AND state = ?2";
+    if (query.blueprint_id.has_value()) sql += " AND blueprint_id = ?3";
+    if (query.source_region.has_value()) sql += " AND source_region = ?4";
+    // A job without a request_id has NULL there, and request_id "" means
+    // those jobs.
+    if (query.request_id.has_value()) {
+      sql += query.request_id->empty() ? " AND request_id IS NULL" : " AND request_id = ?5";
     }
-    if (query.before_sequence < 0) {
-      return absl::InvalidArgumentError("ListJobs: before_sequence must not be negative");
-    }
-    // One SQL text per filter combination (8 at most), each cached, so every
-    // filter can use its (column, sequence) index.
-    std::string sql = "SELECT sequence, name, record FROM jobs WHERE sequence < ?4";
-    if (query.state.has_value()) sql += " AND state = ?1";
-    if (query.blueprint_id.has_value()) sql += " AND blueprint_id = ?2";
-    if (query.source_region.has_value()) sql += " AND source_region = ?3";
-    sql += " ORDER BY sequence DESC LIMIT ?5";
+    if (query.creator.has_value()) sql += " AND creator = ?6";
+    if (query.retry_of.has_value()) sql += " AND retry_of = ?7";
+    absl::StrAppend(&sql, " ORDER BY sequence ", query.newest_first ? "DESC" : "ASC", " LIMIT ?8");
 
+    store::PageScan scan(query);
     absl::MutexLock lock(&mu_);
     auto stmt = Prepare(sql, kOp);
     if (!stmt.ok()) return stmt.status();
     Binder b(stmt->get());
-    if (query.state.has_value()) b.Int64(1, *query.state);
-    if (query.blueprint_id.has_value()) b.Text(2, *query.blueprint_id);
-    if (query.source_region.has_value()) b.Text(3, *query.source_region);
-    b.Int64(4, query.before_sequence == 0 ? INT64_MAX : query.before_sequence);
-    // One extra row tells whether another page exists.
-    b.Int64(5, static_cast<int64_t>(query.page_size) + 1);
+    b.Int64(1, query.cursor != 0 ? query.cursor : query.newest_first ? INT64_MAX : 0);
+    if (query.state.has_value()) b.Int64(2, *query.state);
+    if (query.blueprint_id.has_value()) b.Text(3, *query.blueprint_id);
+    if (query.source_region.has_value()) b.Text(4, *query.source_region);
+    if (query.request_id.has_value() && !query.request_id->empty()) {
+      b.Text(5, *query.request_id);
+    }
+    if (query.creator.has_value()) b.Text(6, *query.creator);
+    if (query.retry_of.has_value()) b.Text(7, *query.retry_of);
+    b.Int64(8, scan.row_limit());
     if (b.rc() != SQLITE_OK) return Error(b.rc(), kOp);
 
-    JobPage page;
     for (;;) {
       int rc = sqlite3_step(stmt->get());
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return Error(rc, kOp);
-      if (static_cast<int>(page.records.size()) == query.page_size) {
-        page.next_before_sequence = page.records.back().sequence();
-        break;
-      }
       auto record = RowToRecord(stmt->get(), path_, kOp);
       if (!record.ok()) return record.status();
-      page.records.push_back(*std::move(record));
+      if (!scan.Offer(*std::move(record))) break;
     }
-    return page;
+    return scan.TakePage();
   }
 
   absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
     constexpr absl::string_view kOp = "ListUnfinishedJobs";
     absl::MutexLock lock(&mu_);
-    auto stmt = Prepare(
-        "SELECT sequence, name, record FROM jobs WHERE state IN (?1, ?2) ORDER BY sequence", kOp);
+    auto stmt =
+        Prepare("SELECT sequence, name, record FROM jobs WHERE open = 1 ORDER BY sequence", kOp);
     if (!stmt.ok()) return stmt.status();
-    if (int rc =
-            Binder(stmt->get()).Int64(1, v1::SyncJob::QUEUED).Int64(2, v1::SyncJob::RUNNING).rc();
-        rc != SQLITE_OK) {
-      return Error(rc, kOp);
-    }
     std::vector<JobRecord> out;
     for (;;) {
       int rc = sqlite3_step(stmt->get());
@@ -258,6 +261,55 @@ class SqliteJobStore final : public JobStore {
       out.push_back(*std::move(record));
     }
     return out;
+  }
+
+  absl::Status DeleteJob(const std::string& name) override {
+    constexpr absl::string_view kOp = "DeleteJob";
+    absl::MutexLock lock(&mu_);
+    Transaction tx(this, kOp);
+    if (!tx.status().ok()) return tx.status();
+    {
+      auto stmt = Prepare("DELETE FROM jobs WHERE name = ?1 AND open = 0", kOp);
+      if (!stmt.ok()) return stmt.status();
+      if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
+      if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, kOp);
+    }
+    if (sqlite3_changes(db_) == 1) return tx.Commit();
+    // Nothing deleted: say why, from the same transaction.
+    auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE name = ?1", kOp);
+    if (!stmt.ok()) return stmt.status();
+    if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
+    int rc = sqlite3_step(stmt->get());
+    if (rc == SQLITE_DONE) {
+      return absl::NotFoundError(absl::StrCat("DeleteJob: job ", name, " not found"));
+    }
+    if (rc != SQLITE_ROW) return Error(rc, kOp);
+    auto record = RowToRecord(stmt->get(), path_, kOp);
+    if (!record.ok()) return record.status();
+    return store::OpenJobError(record->job());
+  }
+
+  absl::StatusOr<int> DeleteFinishedJobs(absl::Time before, int limit) override {
+    constexpr absl::string_view kOp = "DeleteFinishedJobs";
+    if (limit <= 0) {
+      return absl::InvalidArgumentError("DeleteFinishedJobs: limit must be positive");
+    }
+    absl::MutexLock lock(&mu_);
+    Transaction tx(this, kOp);
+    if (!tx.status().ok()) return tx.status();
+    auto stmt = Prepare(
+        "DELETE FROM jobs WHERE sequence IN (SELECT sequence FROM jobs WHERE open = 0 AND "
+        "update_time_us < ?1 ORDER BY update_time_us, sequence LIMIT ?2)",
+        kOp);
+    if (!stmt.ok()) return stmt.status();
+    if (int rc = Binder(stmt->get()).Int64(1, absl::ToUnixMicros(before)).Int64(2, limit).rc();
+        rc != SQLITE_OK) {
+      return Error(rc, kOp);
+    }
+    if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, kOp);
+    const int deleted = sqlite3_changes(db_);
+    if (auto s = tx.Commit(); !s.ok()) return s;
+    return deleted;
   }
 
  private:

@@ -7,17 +7,20 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -167,17 +170,26 @@ TEST_F(SqliteJobStoreTest, CommittedWriteIsVisibleToAnotherConnectionAtOnce) {
   ASSERT_TRUE(created.ok()) << created.status();
   RawDb raw(path_);
   EXPECT_EQ(
-      raw.Query("SELECT sequence, name, request_id, state, blueprint_id, source_region "
-                "FROM jobs"),
-      absl::StrCat(created->record.sequence(), "|syncJobs/a|req-a|1|lhbp-ls883feh|ap-guangzhou"));
+      raw.Query("SELECT sequence, name, request_key, request_id, creator, retry_of, state, open, "
+                "blueprint_id, source_region FROM jobs"),
+      absl::StrCat(created->record.sequence(),
+                   "|syncJobs/a|req-a|req-a|||1|1|lhbp-ls883feh|ap-guangzhou"));
 
   JobRecord updated = created->record;
   updated.mutable_job()->set_state(v1::SyncJob::FAILED);
-  updated.mutable_job()->set_request_id("");
+  updated.mutable_job()->set_creator("uri:spiffe://c/ns/web/sa/deployer");
+  updated.mutable_job()->set_retry_of("syncJobs/x");
   updated.mutable_job()->mutable_update_time()->set_seconds(5);
   updated.mutable_job()->mutable_update_time()->set_nanos(7000);
   ASSERT_TRUE(store->UpdateJob(updated).ok());
-  EXPECT_EQ(raw.Query("SELECT request_id, state, update_time_us FROM jobs"), "NULL|4|5000007");
+  EXPECT_EQ(raw.Query("SELECT request_key, request_id, creator, retry_of, state, open, "
+                      "update_time_us FROM jobs"),
+            "uri:spiffe://c/ns/web/sa/deployer\nreq-a|req-a|uri:spiffe://c/ns/web/sa/deployer|"
+            "syncJobs/x|4|0|5000007");
+  updated.mutable_job()->set_request_id("");
+  updated.mutable_job()->add_destinations()->set_copy_cleanup(v1::Destination::DELETE_PENDING);
+  ASSERT_TRUE(store->UpdateJob(updated).ok());
+  EXPECT_EQ(raw.Query("SELECT request_key, request_id, open FROM jobs"), "NULL|NULL|1");
 
   // The blob carries the sequence too.
   JobRecord from_blob;
@@ -190,30 +202,177 @@ TEST_F(SqliteJobStoreTest, CommittedWriteIsVisibleToAnotherConnectionAtOnce) {
   EXPECT_EQ(from_blob.sequence(), created->record.sequence());
 }
 
-TEST_F(SqliteJobStoreTest, SchemaVersionPragmasAndIndexes) {
-  ASSERT_NE(MustOpen(path_), nullptr);
-  ASSERT_NE(MustOpen(path_), nullptr);  // reopening applies nothing new
-  RawDb raw(path_);
-  EXPECT_EQ(raw.Query("SELECT version FROM schema_version"), "1");
-  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
+// The schema every database ends up with, whether new or migrated.
+void ExpectCurrentSchema(RawDb& raw) {
+  EXPECT_EQ(raw.Query("SELECT group_concat(version, ',') FROM schema_version"), "1,2");
   EXPECT_EQ(raw.Query("SELECT group_concat(name, ',') FROM "
                       "(SELECT il.name FROM pragma_index_list('jobs') il "
                       " WHERE il.origin = 'c' ORDER BY il.name)"),
-            "jobs_by_blueprint_id,jobs_by_source_region,jobs_by_state");
+            "jobs_by_blueprint_id,jobs_by_creator,jobs_by_open,jobs_by_open_update_time,"
+            "jobs_by_request_id,jobs_by_retry_of,jobs_by_source_region,jobs_by_state");
   for (const auto& [index, columns] : std::vector<std::pair<std::string, std::string>>{
            {"jobs_by_state", "state,sequence"},
            {"jobs_by_blueprint_id", "blueprint_id,sequence"},
-           {"jobs_by_source_region", "source_region,sequence"}}) {
+           {"jobs_by_source_region", "source_region,sequence"},
+           {"jobs_by_request_id", "request_id,sequence"},
+           {"jobs_by_creator", "creator,sequence"},
+           {"jobs_by_retry_of", "retry_of,sequence"},
+           {"jobs_by_open", "open,sequence"},
+           {"jobs_by_open_update_time", "open,update_time_us"}}) {
     EXPECT_EQ(
         raw.Query("SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_index_info('" +
                   index + "') ORDER BY seqno)"),
         columns)
         << index;
   }
-  // A filtered, newest-first listing is answered from the index, not a scan.
-  EXPECT_THAT(raw.Query("EXPLAIN QUERY PLAN SELECT sequence FROM jobs WHERE sequence < 10 "
-                        "AND state = 1 ORDER BY sequence DESC LIMIT 5"),
-              HasSubstr("jobs_by_state"));
+  // Unique: name and the request key, not request_id (creators may share it).
+  EXPECT_EQ(raw.Query("SELECT group_concat(name, ',') FROM (SELECT ii.name FROM "
+                      "pragma_index_list('jobs') il, pragma_index_info(il.name) ii "
+                      "WHERE il.\"unique\" ORDER BY ii.name)"),
+            "name,request_key");
+  // Filtered listings, unfinished jobs and retention are answered from an
+  // index, not a scan.
+  for (const auto& [sql, index] : std::vector<std::pair<std::string, std::string>>{
+           {"SELECT sequence FROM jobs WHERE sequence < 10 AND state = 1 "
+            "ORDER BY sequence DESC LIMIT 5",
+            "jobs_by_state"},
+           {"SELECT sequence FROM jobs WHERE sequence > 0 AND creator = 'x' "
+            "ORDER BY sequence LIMIT 5",
+            "jobs_by_creator"},
+           {"SELECT sequence FROM jobs WHERE open = 1 ORDER BY sequence", "jobs_by_open"},
+           {"SELECT sequence FROM jobs WHERE open = 0 AND update_time_us < 5 "
+            "ORDER BY update_time_us, sequence LIMIT 5",
+            "jobs_by_open_update_time"}}) {
+    EXPECT_THAT(raw.Query("EXPLAIN QUERY PLAN " + sql), HasSubstr(index)) << sql;
+  }
+}
+
+TEST_F(SqliteJobStoreTest, SchemaVersionPragmasAndIndexes) {
+  ASSERT_NE(MustOpen(path_), nullptr);
+  ASSERT_NE(MustOpen(path_), nullptr);  // reopening applies nothing new
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
+  ExpectCurrentSchema(raw);
+}
+
+// Schema version 1 as the previous release created it (its migration 1),
+// kept here verbatim: the migration test must start from what is on disk
+// out there, whatever becomes of the code.
+constexpr char kSchemaV1[] = R"sql(
+  CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_time_us INTEGER NOT NULL);
+  CREATE TABLE jobs (
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT UNIQUE NOT NULL,
+    request_id TEXT UNIQUE,
+    state INTEGER NOT NULL,
+    blueprint_id TEXT NOT NULL,
+    source_region TEXT NOT NULL,
+    create_time_us INTEGER,
+    update_time_us INTEGER,
+    record BLOB NOT NULL
+  );
+  CREATE INDEX jobs_by_state ON jobs (state, sequence);
+  CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
+  CREATE INDEX jobs_by_source_region ON jobs (source_region, sequence);
+  INSERT INTO schema_version VALUES (1, 0);
+)sql";
+
+// A row as version 1 wrote it: the blob carries the sequence.
+void InsertV1Row(RawDb& raw, int64_t sequence, const JobRecord& record) {
+  JobRecord stored = record;
+  stored.set_sequence(sequence);
+  std::string hex;
+  for (unsigned char c : stored.SerializeAsString())
+    absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+  const v1::SyncJob& job = record.job();
+  raw.Exec(absl::StrCat(
+      "INSERT INTO jobs (sequence, name, request_id, state, blueprint_id, source_region, "
+      "create_time_us, update_time_us, record) VALUES (",
+      sequence, ", '", job.name(), "', ",
+      job.request_id().empty() ? "NULL" : absl::StrCat("'", job.request_id(), "'"), ", ",
+      job.state(), ", '", job.blueprint_id(), "', '", job.source_region(), "', ",
+      job.create_time().seconds() * 1000000, ", ", job.update_time().seconds() * 1000000, ", X'",
+      hex, "')"));
+}
+
+TEST_F(SqliteJobStoreTest, VersionOneDatabaseIsMigratedInPlace) {
+  std::map<std::string, JobRecord> old;
+  {
+    RawDb raw(path_);
+    raw.Exec(kSchemaV1);
+    int64_t sequence = 0;
+    for (const auto& [id, state, request_id] :
+         std::vector<std::tuple<std::string, v1::SyncJob::State, std::string>>{
+             {"queued", v1::SyncJob::QUEUED, "req-q"},
+             {"running", v1::SyncJob::RUNNING, ""},
+             {"succeeded", v1::SyncJob::SUCCEEDED, "req-s"},
+             {"failed", v1::SyncJob::FAILED, "req-f"}}) {
+      JobRecord r = MakeRecord(id, state, request_id);
+      r.mutable_job()->mutable_create_time()->set_seconds(1700000000 + sequence);
+      r.mutable_job()->mutable_update_time()->set_seconds(1700000000 + sequence);
+      sequence += 2;  // with gaps
+      InsertV1Row(raw, sequence, r);
+      r.set_sequence(sequence);
+      old[id] = r;
+    }
+    // Sequences were handed out beyond the last row (rows removed by hand):
+    // they must never be handed out again.
+    raw.Exec("UPDATE sqlite_sequence SET seq = 20 WHERE name = 'jobs'");
+  }
+
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  {
+    RawDb raw(path_);
+    ExpectCurrentSchema(raw);
+    EXPECT_EQ(raw.Query("SELECT name, request_key, request_id, creator, retry_of, open "
+                        "FROM jobs ORDER BY sequence"),
+              "syncJobs/queued|req-q|req-q|||1\n"
+              "syncJobs/running|NULL|NULL|||1\n"
+              "syncJobs/succeeded|req-s|req-s|||0\n"
+              "syncJobs/failed|req-f|req-f|||0");
+  }
+  for (const auto& [id, record] : old) {
+    auto got = store->GetJob(record.job().name());
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_THAT(*got, EqualsProto(record));
+  }
+  // QUEUED and RUNNING jobs are the open ones.
+  auto unfinished = store->ListUnfinishedJobs();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+  ASSERT_EQ(unfinished->size(), 2u);
+  EXPECT_EQ((*unfinished)[0].job().name(), "syncJobs/queued");
+  EXPECT_EQ((*unfinished)[1].job().name(), "syncJobs/running");
+
+  // Old request ids are anonymous keys: the same id dedups, another
+  // creator's does not, and new sequences continue after the old mark.
+  auto dup = store->CreateJob(MakeRecord("queued-again", v1::SyncJob::QUEUED, "req-q"));
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_FALSE(dup->created);
+  EXPECT_EQ(dup->record.job().name(), "syncJobs/queued");
+  JobRecord mine = MakeRecord("mine", v1::SyncJob::QUEUED, "req-q");
+  mine.mutable_job()->set_creator("uri:spiffe://c/ns/web/sa/deployer");
+  auto created = store->CreateJob(mine);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  EXPECT_EQ(created->record.sequence(), 21);
+
+  // Old jobs can be listed by the new filters and deleted when finished.
+  JobQuery q;
+  q.request_id = "req-q";
+  auto page = store->ListJobs(q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->records.size(), 2u);
+  EXPECT_EQ(page->records[0].job().name(), "syncJobs/mine");
+  EXPECT_EQ(page->records[1].job().name(), "syncJobs/queued");
+  EXPECT_EQ(store->DeleteJob("syncJobs/running").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store->DeleteJob("syncJobs/succeeded").ok());
+  auto deleted = store->DeleteFinishedJobs(absl::InfiniteFuture(), 10);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);  // failed
+  auto reused = store->CreateJob(MakeRecord("s2", v1::SyncJob::QUEUED, "req-s"));
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_TRUE(reused->created);
 }
 
 TEST_F(SqliteJobStoreTest, NewerSchemaVersionIsRefused) {
@@ -234,7 +393,7 @@ TEST_F(SqliteJobStoreTest, NewerSchemaVersionIsRefused) {
   // The refused database is left as it was.
   RawDb raw(path_);
   EXPECT_EQ(raw.Query("SELECT count(*) FROM jobs"), "1");
-  EXPECT_EQ(raw.Query("SELECT group_concat(version) FROM schema_version"), "1,99");
+  EXPECT_EQ(raw.Query("SELECT group_concat(version) FROM schema_version"), "1,2,99");
 }
 
 TEST_F(SqliteJobStoreTest, VersionZeroDatabaseIsMigrated) {
@@ -248,7 +407,7 @@ TEST_F(SqliteJobStoreTest, VersionZeroDatabaseIsMigrated) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok());
   RawDb raw(path_);
-  EXPECT_EQ(raw.Query("SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(raw.Query("SELECT group_concat(version) FROM schema_version"), "1,2");
   EXPECT_EQ(raw.Query("SELECT count(*) FROM jobs"), "1");
 }
 

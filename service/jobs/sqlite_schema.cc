@@ -1,24 +1,23 @@
 #include "service/jobs/sqlite_schema.h"
 
 #include "absl/strings/str_cat.h"
+#include "service/jobs/store_query.h"
 
 namespace blueprintsync::jobs::sqlite {
-namespace {
 
-std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {
-  if (!has) return std::nullopt;
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
-
-}  // namespace
+using store::Micros;
 
 Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job) {
-  return b.TextOrNull(first, job.request_id())
-      .Int64(first + 1, job.state())
-      .Text(first + 2, job.blueprint_id())
-      .Text(first + 3, job.source_region())
-      .Int64OrNull(first + 4, Micros(job.has_create_time(), job.create_time()))
-      .Int64OrNull(first + 5, Micros(job.has_update_time(), job.update_time()));
+  return b.TextOrNull(first, RequestKey(job))
+      .TextOrNull(first + 1, job.request_id())
+      .Text(first + 2, job.creator())
+      .Text(first + 3, job.retry_of())
+      .Int64(first + 4, job.state())
+      .Int64(first + 5, IsOpen(job) ? 1 : 0)
+      .Text(first + 6, job.blueprint_id())
+      .Text(first + 7, job.source_region())
+      .Int64OrNull(first + 8, Micros(job.has_create_time(), job.create_time()))
+      .Int64OrNull(first + 9, Micros(job.has_update_time(), job.update_time()));
 }
 
 absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view path,

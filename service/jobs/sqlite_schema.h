@@ -39,6 +39,53 @@ inline constexpr const char* kMigrations[] = {
       CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
       CREATE INDEX jobs_by_source_region ON jobs (source_region, sequence);
     )sql",
+    // 2: jobs with creators, cancellation and copy cleanup.
+    //  - request_key (RequestKey(): creator and request_id) takes over the
+    //    uniqueness of request_id, which two creators may now share;
+    //    request_id stays as a plain column for the request_id filter.
+    //    Existing request ids are keys already (no creator then).
+    //  - open (IsOpen()) finds the jobs the engine still has work on and
+    //    the jobs retention may delete; before this version exactly the
+    //    QUEUED and RUNNING ones were open.
+    //  - creator and retry_of are filterable.
+    // SQLite cannot drop a column's UNIQUE constraint, so the table is
+    // rebuilt; its AUTOINCREMENT high-water mark moves with it, so no
+    // sequence is ever handed out twice.
+    R"sql(
+      CREATE TABLE jobs_v2 (
+        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT UNIQUE NOT NULL,
+        request_key TEXT UNIQUE,
+        request_id TEXT,
+        creator TEXT NOT NULL,
+        retry_of TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        open INTEGER NOT NULL,
+        blueprint_id TEXT NOT NULL,
+        source_region TEXT NOT NULL,
+        create_time_us INTEGER,
+        update_time_us INTEGER,
+        record BLOB NOT NULL
+      );
+      INSERT INTO jobs_v2 (sequence, name, request_key, request_id, creator, retry_of, state,
+                           open, blueprint_id, source_region, create_time_us, update_time_us,
+                           record)
+        SELECT sequence, name, request_id, request_id, '', '', state, state IN (1, 2),
+               blueprint_id, source_region, create_time_us, update_time_us, record
+        FROM jobs;
+      DELETE FROM sqlite_sequence WHERE name = 'jobs_v2';
+      UPDATE sqlite_sequence SET name = 'jobs_v2' WHERE name = 'jobs';
+      DROP TABLE jobs;
+      ALTER TABLE jobs_v2 RENAME TO jobs;
+      CREATE INDEX jobs_by_state ON jobs (state, sequence);
+      CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
+      CREATE INDEX jobs_by_source_region ON jobs (source_region, sequence);
+      CREATE INDEX jobs_by_request_id ON jobs (request_id, sequence);
+      CREATE INDEX jobs_by_creator ON jobs (creator, sequence);
+      CREATE INDEX jobs_by_retry_of ON jobs (retry_of, sequence);
+      CREATE INDEX jobs_by_open ON jobs (open, sequence);
+      CREATE INDEX jobs_by_open_update_time ON jobs (open, update_time_us);
+    )sql",
 };
 inline constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -53,8 +100,8 @@ class Binder {
     }
     return *this;
   }
-  // Empty text is stored as NULL (request_id: many jobs have none, and the
-  // UNIQUE constraint must not apply to them).
+  // Empty text is stored as NULL (request_key, request_id: many jobs have
+  // none, and the UNIQUE constraint must not apply to them).
   Binder& TextOrNull(int i, absl::string_view v) { return v.empty() ? Null(i) : Text(i, v); }
   Binder& Int64(int i, int64_t v) {
     if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, i, v);
@@ -78,8 +125,9 @@ class Binder {
   int rc_ = SQLITE_OK;
 };
 
-// Binds the columns derived from the record, as parameters first..first+5:
-// request_id, state, blueprint_id, source_region, create_time_us, update_time_us.
+// Binds the columns derived from the record, as parameters first..first+9:
+// request_key, request_id, creator, retry_of, state, open, blueprint_id,
+// source_region, create_time_us, update_time_us.
 Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job);
 
 // The record of a row whose columns are 0 sequence, 1 name, 2 record.

@@ -1,0 +1,136 @@
+#include "service/jobs/store_query.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace blueprintsync::jobs {
+
+int ListScanLimit(int page_size) {
+  constexpr int kFactor = 10;
+  constexpr int kMin = 100;
+  constexpr int kMax = 5000;
+  const int64_t wanted = static_cast<int64_t>(page_size) * kFactor;
+  return std::max(page_size, static_cast<int>(std::clamp<int64_t>(wanted, kMin, kMax)));
+}
+
+namespace store {
+namespace {
+
+absl::Time CreateTime(const v1::SyncJob& job) {
+  return absl::FromUnixSeconds(job.create_time().seconds()) +
+         absl::Nanoseconds(job.create_time().nanos());
+}
+
+bool Holds(const TimeCondition& c, absl::Time t) {
+  switch (c.op) {
+    case TimeCondition::Op::kEq:
+      return t == c.time;
+    case TimeCondition::Op::kNe:
+      return t != c.time;
+    case TimeCondition::Op::kLt:
+      return t < c.time;
+    case TimeCondition::Op::kLe:
+      return t <= c.time;
+    case TimeCondition::Op::kGt:
+      return t > c.time;
+    case TimeCondition::Op::kGe:
+      return t >= c.time;
+  }
+  return false;
+}
+
+bool HasDestination(const v1::SyncJob& job, const std::string& region) {
+  for (const auto& d : job.destinations()) {
+    if (d.region() == region) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status ValidateQuery(const JobQuery& query) {
+  if (query.page_size <= 0) {
+    return absl::InvalidArgumentError("ListJobs: page_size must be positive");
+  }
+  if (query.cursor < 0) {
+    return absl::InvalidArgumentError("ListJobs: cursor must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+bool MatchesColumnFilters(const JobQuery& q, const v1::SyncJob& job) {
+  return (!q.state.has_value() || job.state() == *q.state) &&
+         (!q.blueprint_id.has_value() || job.blueprint_id() == *q.blueprint_id) &&
+         (!q.source_region.has_value() || job.source_region() == *q.source_region) &&
+         (!q.request_id.has_value() || job.request_id() == *q.request_id) &&
+         (!q.creator.has_value() || job.creator() == *q.creator) &&
+         (!q.retry_of.has_value() || job.retry_of() == *q.retry_of);
+}
+
+bool HasRecordFilters(const JobQuery& q) {
+  return q.destination_region.has_value() || !q.labels.empty() || !q.create_time.empty();
+}
+
+bool MatchesRecordFilters(const JobQuery& q, const v1::SyncJob& job) {
+  if (q.destination_region.has_value() && !HasDestination(job, *q.destination_region)) {
+    return false;
+  }
+  for (const auto& [key, value] : q.labels) {
+    auto it = job.labels().find(key);
+    if (it == job.labels().end() || it->second != value) return false;
+  }
+  if (!q.create_time.empty()) {
+    if (!job.has_create_time()) return false;
+    const absl::Time t = CreateTime(job);
+    for (const TimeCondition& c : q.create_time) {
+      if (!Holds(c, t)) return false;
+    }
+  }
+  return true;
+}
+
+PageScan::PageScan(const JobQuery& query)
+    : query_(query),
+      check_records_(HasRecordFilters(query)),
+      // Without record filters every row read is on the page, so a page and
+      // one row more tell everything.
+      examine_limit_(check_records_ ? ListScanLimit(query.page_size) : query.page_size) {}
+
+bool PageScan::Offer(JobRecord record) {
+  if (examined_ == examine_limit_) {
+    // More rows exist beyond the examined ones: continue after the last
+    // examined (those skipped did not match).
+    page_.next_cursor = last_examined_;
+    return false;
+  }
+  ++examined_;
+  last_examined_ = record.sequence();
+  if (check_records_ && !MatchesRecordFilters(query_, record.job())) return true;
+  if (static_cast<int>(page_.records.size()) == query_.page_size) {
+    page_.next_cursor = page_.records.back().sequence();
+    return false;
+  }
+  page_.records.push_back(std::move(record));
+  return true;
+}
+
+absl::Status OpenJobError(const v1::SyncJob& job) {
+  const std::string& state = v1::SyncJob::State_Name(job.state());
+  if (job.state() == v1::SyncJob::SUCCEEDED || job.state() == v1::SyncJob::FAILED ||
+      job.state() == v1::SyncJob::CANCELLED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        job.name(), " is ", state, " but copies of it are still being deleted; delete it later"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(job.name(), " is not finished (", state, ")"));
+}
+
+std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+}  // namespace store
+}  // namespace blueprintsync::jobs

@@ -1,0 +1,64 @@
+// What the three JobStore implementations share so that they answer
+// ListJobs and DeleteJob alike: which filters are columns and which are
+// checked on the record, how a page is cut from the rows read (the scan
+// bound of job_store.h), and DeleteJob's error for an open job. Used only
+// by the stores.
+#ifndef BLUEPRINTSYNC_SERVICE_JOBS_STORE_QUERY_H_
+#define BLUEPRINTSYNC_SERVICE_JOBS_STORE_QUERY_H_
+
+#include <cstdint>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "service/jobs/job_store.h"
+
+namespace blueprintsync::jobs::store {
+
+// InvalidArgument for a page_size or cursor ListJobs does not accept.
+absl::Status ValidateQuery(const JobQuery& query);
+
+// The filters the SQL stores keep in indexed columns: state, blueprint_id,
+// source_region, request_id, creator, retry_of. (The memory store checks
+// them here, so that it counts the same rows against the scan bound.)
+bool MatchesColumnFilters(const JobQuery& query, const v1::SyncJob& job);
+
+// The filters checked on each record read: labels, destination_region,
+// create_time.
+bool HasRecordFilters(const JobQuery& query);
+bool MatchesRecordFilters(const JobQuery& query, const v1::SyncJob& job);
+
+// Cuts a ListJobs page from the rows that match the column filters, offered
+// in the query's order: read at most row_limit() rows (the SQL LIMIT), call
+// Offer for each until it returns false, then take the page.
+class PageScan {
+ public:
+  explicit PageScan(const JobQuery& query);
+
+  // One more than the rows that may be examined, so that reading the extra
+  // row tells that more exist.
+  int64_t row_limit() const { return static_cast<int64_t>(examine_limit_) + 1; }
+
+  // Takes the next row; false once the page is decided (read no further).
+  bool Offer(JobRecord record);
+
+  JobPage TakePage() { return std::move(page_); }
+
+ private:
+  const JobQuery& query_;
+  const bool check_records_;
+  const int examine_limit_;
+  int examined_ = 0;
+  int64_t last_examined_ = 0;
+  JobPage page_;
+};
+
+// DeleteJob's FailedPrecondition for an open job: names it and says why
+// (not finished, or copies still being deleted).
+absl::Status OpenJobError(const v1::SyncJob& job);
+
+// Microseconds since the epoch, as the stores' *_time_us columns hold them.
+std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t);
+
+}  // namespace blueprintsync::jobs::store
+
+#endif  // BLUEPRINTSYNC_SERVICE_JOBS_STORE_QUERY_H_
