@@ -341,6 +341,40 @@ TEST_P(JobStoreConformanceTest, UpdateReplacesRecordAndKeepsSequence) {
   EXPECT_EQ(other->job().state(), v1::SyncJob::QUEUED);
 }
 
+TEST_P(JobStoreConformanceTest, RequestCancelIsKeptApartFromTheRecord) {
+  JobRecord stored = MustCreate(MakeRecord("a", v1::SyncJob::QUEUED, "lhbp-1", "ap-guangzhou"));
+  MustCreate(MakeRecord("b", v1::SyncJob::QUEUED, "lhbp-1", "ap-guangzhou"));
+  EXPECT_FALSE(stored.cancel_requested());
+  EXPECT_EQ(store_->RequestCancel("syncJobs/missing").code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->RequestCancel("syncJobs/a").ok());
+  ASSERT_TRUE(store_->RequestCancel("syncJobs/a").ok());  // harmless to repeat
+
+  auto got = store_->GetJob("syncJobs/a");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->cancel_requested());
+  EXPECT_FALSE(store_->GetJob("syncJobs/b")->cancel_requested());
+
+  // The leader's writes (from a record read before the request) keep it.
+  JobRecord update = stored;
+  update.mutable_job()->set_state(v1::SyncJob::RUNNING);
+  update.set_cancel_requested(false);
+  ASSERT_TRUE(store_->UpdateJob(update).ok());
+  got = store_->GetJob("syncJobs/a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->cancel_requested());
+  EXPECT_EQ(got->job().state(), v1::SyncJob::RUNNING);
+
+  auto unfinished = store_->ListUnfinishedJobs();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+  ASSERT_EQ(unfinished->size(), 2u);
+  EXPECT_TRUE((*unfinished)[0].cancel_requested());
+  EXPECT_FALSE((*unfinished)[1].cancel_requested());
+  auto page = store_->ListJobs(JobQuery{});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->records.size(), 2u);
+  EXPECT_TRUE(page->records[1].cancel_requested());  // newest first: a is second
+}
+
 TEST_P(JobStoreConformanceTest, UpdateMissingIsNotFoundAndCreatesNothing) {
   auto status =
       store_->UpdateJob(MakeRecord("ghost", v1::SyncJob::RUNNING, "lhbp-1", "ap-guangzhou"));

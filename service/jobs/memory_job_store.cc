@@ -38,6 +38,7 @@ class MemoryJobStore final : public JobStore {
     const int64_t sequence = ++last_sequence_;
     JobRecord stored = record;
     stored.set_sequence(sequence);
+    stored.set_cancel_requested(false);  // only RequestCancel sets it
     records_[sequence] = stored;
     by_name_[name] = sequence;
     if (!request_key.empty()) by_request_key_[request_key] = sequence;
@@ -71,8 +72,18 @@ class MemoryJobStore final : public JobStore {
       if (!old_request_key.empty()) by_request_key_.erase(old_request_key);
       if (!request_key.empty()) by_request_key_[request_key] = sequence;
     }
+    const bool cancel_requested = stored.cancel_requested();  // not UpdateJob's to change
     stored = record;
     stored.set_sequence(sequence);
+    stored.set_cancel_requested(cancel_requested);
+    return absl::OkStatus();
+  }
+
+  absl::Status RequestCancel(const std::string& name) override {
+    absl::MutexLock lock(&mu_);
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return NotFound("RequestCancel", name);
+    records_.at(it->second).set_cancel_requested(true);
     return absl::OkStatus();
   }
 

@@ -27,6 +27,8 @@ Result::~Result() {
 Result::Result(Result&& other) noexcept : res_(std::exchange(other.res_, nullptr)) {}
 
 int Result::rows() const { return PQntuples(res_); }
+
+int Result::columns() const { return PQnfields(res_); }
 bool Result::IsNull(int row, int col) const { return PQgetisnull(res_, row, col) != 0; }
 
 int64_t Result::Int64(int row, int col) const {
@@ -336,7 +338,8 @@ constexpr const char* kMigrations[] = {
         ADD COLUMN request_key text,
         ADD COLUMN creator text NOT NULL DEFAULT '',
         ADD COLUMN retry_of text NOT NULL DEFAULT '',
-        ADD COLUMN open boolean NOT NULL DEFAULT false;
+        ADD COLUMN open boolean NOT NULL DEFAULT false,
+        ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;
       UPDATE jobs SET request_key = request_id, open = state IN (1, 2);
       ALTER TABLE jobs DROP CONSTRAINT jobs_request_id_key;
       ALTER TABLE jobs ADD CONSTRAINT jobs_request_key_key UNIQUE (request_key);

@@ -52,6 +52,7 @@ class Result {
   Result& operator=(Result&&) = delete;
 
   int rows() const;
+  int columns() const;
   bool IsNull(int row, int col) const;
   // int8 / int4 / bool columns (binary format).
   int64_t Int64(int row, int col) const;

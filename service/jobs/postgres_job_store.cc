@@ -101,7 +101,7 @@ class PostgresJobStore final : public JobStore {
         return CreateJobResult{std::move(stored), true};
       }
       auto existing =
-          (*conn)->Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE request_key = $1",
+          (*conn)->Exec(kOp, "SELECT sequence, name, record, cancel_requested FROM jobs WHERE request_key = $1",
                         {pg::Param::Text(RequestKey(job))});
       if (!existing.ok()) return existing.status();
       if (existing->rows() == 1) {
@@ -117,7 +117,7 @@ class PostgresJobStore final : public JobStore {
   absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
     constexpr absl::string_view kOp = "GetJob";
     return Read<JobRecord>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<JobRecord> {
-      auto r = conn.Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE name = $1",
+      auto r = conn.Exec(kOp, "SELECT sequence, name, record, cancel_requested FROM jobs WHERE name = $1",
                          {pg::Param::Text(name)});
       if (!r.ok()) return r.status();
       if (r->rows() == 0) {
@@ -194,7 +194,7 @@ class PostgresJobStore final : public JobStore {
     std::vector<pg::Param> params = {pg::Param::Int(query.cursor != 0    ? query.cursor
                                                     : query.newest_first ? INT64_MAX
                                                                          : 0)};
-    std::string sql = absl::StrCat("SELECT sequence, name, record FROM jobs WHERE sequence ",
+    std::string sql = absl::StrCat("SELECT sequence, name, record, cancel_requested FROM jobs WHERE sequence ",
                                    query.newest_first ? "<" : ">", " $1");
     // The column filters; the scan checks the others.
     auto add = [&](absl::string_view column, pg::Param p) {
@@ -238,7 +238,7 @@ class PostgresJobStore final : public JobStore {
     using Records = std::vector<JobRecord>;
     return Read<Records>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<Records> {
       auto r =
-          conn.Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE open ORDER BY sequence");
+          conn.Exec(kOp, "SELECT sequence, name, record, cancel_requested FROM jobs WHERE open ORDER BY sequence");
       if (!r.ok()) return r.status();
       Records out;
       for (int row = 0; row < r->rows(); ++row) {
@@ -248,6 +248,21 @@ class PostgresJobStore final : public JobStore {
       }
       return out;
     });
+  }
+
+  absl::Status RequestCancel(const std::string& name) override {
+    constexpr absl::string_view kOp = "RequestCancel";
+    auto conn = Acquire(kOp);
+    if (!conn.ok()) return conn.status();
+    // Not fenced: any replica may ask; only the leader acts on it.
+    auto updated = (*conn)->Exec(
+        kOp, "UPDATE jobs SET cancel_requested = true WHERE name = $1 RETURNING sequence",
+        {pg::Param::Text(name)});
+    if (!updated.ok()) return updated.status();
+    if (updated->rows() == 0) {
+      return absl::NotFoundError(absl::StrCat("RequestCancel: job ", name, " not found"));
+    }
+    return absl::OkStatus();
   }
 
   absl::Status DeleteJob(const std::string& name) override {
@@ -264,7 +279,7 @@ class PostgresJobStore final : public JobStore {
                         {pg::Param::Text(name)});
       if (!deleted.ok()) return deleted.status();
       if (deleted->rows() == 1) return absl::OkStatus();
-      auto found = (*conn)->Exec(kOp, "SELECT sequence, name, record FROM jobs WHERE name = $1",
+      auto found = (*conn)->Exec(kOp, "SELECT sequence, name, record, cancel_requested FROM jobs WHERE name = $1",
                                  {pg::Param::Text(name)});
       if (!found.ok()) return found.status();
       if (found->rows() == 0) {
@@ -419,7 +434,7 @@ class PostgresJobStore final : public JobStore {
             pg::Param::Binary(std::move(blob))};
   }
 
-  // Columns: 0 sequence, 1 name, 2 record.
+  // Columns: 0 sequence, 1 name, 2 record, 3 cancel_requested (optional).
   absl::StatusOr<JobRecord> RowToRecord(const pg::Result& r, int row, absl::string_view op) const {
     const std::string name = r.Bytes(row, 1);
     const std::string blob = r.Bytes(row, 2);
@@ -435,6 +450,7 @@ class PostgresJobStore final : public JobStore {
                                               record.job().name(), "\""));
     }
     record.set_sequence(r.Int64(row, 0));
+    record.set_cancel_requested(r.columns() > 3 && r.Bool(row, 3));
     return record;
   }
 

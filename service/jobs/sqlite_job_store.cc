@@ -108,7 +108,7 @@ class SqliteJobStore final : public JobStore {
     if (!tx.status().ok()) return tx.status();
 
     if (const std::string key = RequestKey(job); !key.empty()) {
-      auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE request_key = ?1", kOp);
+      auto stmt = Prepare("SELECT sequence, name, record, cancel_requested FROM jobs WHERE request_key = ?1", kOp);
       if (!stmt.ok()) return stmt.status();
       if (int rc = Binder(stmt->get()).Text(1, key).rc(); rc != SQLITE_OK) {
         return Error(rc, kOp);
@@ -147,7 +147,7 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
     constexpr absl::string_view kOp = "GetJob";
     absl::MutexLock lock(&mu_);
-    auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE name = ?1", kOp);
+    auto stmt = Prepare("SELECT sequence, name, record, cancel_requested FROM jobs WHERE name = ?1", kOp);
     if (!stmt.ok()) return stmt.status();
     if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
     int rc = sqlite3_step(stmt->get());
@@ -203,7 +203,7 @@ class SqliteJobStore final : public JobStore {
     // One SQL text per combination of column filters and order (128 at
     // most), each cached, so every filter can use its (column, sequence)
     // index. The other filters are checked by the scan.
-    std::string sql = absl::StrCat("SELECT sequence, name, record FROM jobs WHERE sequence ",
+    std::string sql = absl::StrCat("SELECT sequence, name, record, cancel_requested FROM jobs WHERE sequence ",
                                    query.newest_first ? "<" : ">", " ?1");
     if (query.state.has_value()) sql += " AND state = ?2";
     if (query.blueprint_id.has_value()) sql += " AND blueprint_id = ?3";
@@ -249,7 +249,7 @@ class SqliteJobStore final : public JobStore {
     constexpr absl::string_view kOp = "ListUnfinishedJobs";
     absl::MutexLock lock(&mu_);
     auto stmt =
-        Prepare("SELECT sequence, name, record FROM jobs WHERE open = 1 ORDER BY sequence", kOp);
+        Prepare("SELECT sequence, name, record, cancel_requested FROM jobs WHERE open = 1 ORDER BY sequence", kOp);
     if (!stmt.ok()) return stmt.status();
     std::vector<JobRecord> out;
     for (;;) {
@@ -261,6 +261,19 @@ class SqliteJobStore final : public JobStore {
       out.push_back(*std::move(record));
     }
     return out;
+  }
+
+  absl::Status RequestCancel(const std::string& name) override {
+    constexpr absl::string_view kOp = "RequestCancel";
+    absl::MutexLock lock(&mu_);
+    auto stmt = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE name = ?1", kOp);
+    if (!stmt.ok()) return stmt.status();
+    if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
+    if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, kOp);
+    if (sqlite3_changes(db_) == 0) {
+      return absl::NotFoundError(absl::StrCat("RequestCancel: job ", name, " not found"));
+    }
+    return absl::OkStatus();
   }
 
   absl::Status DeleteJob(const std::string& name) override {
@@ -276,7 +289,7 @@ class SqliteJobStore final : public JobStore {
     }
     if (sqlite3_changes(db_) == 1) return tx.Commit();
     // Nothing deleted: say why, from the same transaction.
-    auto stmt = Prepare("SELECT sequence, name, record FROM jobs WHERE name = ?1", kOp);
+    auto stmt = Prepare("SELECT sequence, name, record, cancel_requested FROM jobs WHERE name = ?1", kOp);
     if (!stmt.ok()) return stmt.status();
     if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
     int rc = sqlite3_step(stmt->get());

@@ -39,6 +39,9 @@ absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view path
                                             record.job().name(), "\""));
   }
   record.set_sequence(sequence);
+  // Kept apart from the record (RequestCancel); absent from queries that
+  // do not ask for it.
+  record.set_cancel_requested(sqlite3_column_count(stmt) > 3 && sqlite3_column_int(stmt, 3) != 0);
   return record;
 }
 

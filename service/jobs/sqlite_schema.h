@@ -33,7 +33,8 @@ inline constexpr const char* kMigrations[] = {
         source_region TEXT NOT NULL,
         create_time_us INTEGER,
         update_time_us INTEGER,
-        record BLOB NOT NULL
+        record BLOB NOT NULL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
       );
       CREATE INDEX jobs_by_state ON jobs (state, sequence);
       CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
@@ -48,6 +49,7 @@ inline constexpr const char* kMigrations[] = {
     //    the jobs retention may delete; before this version exactly the
     //    QUEUED and RUNNING ones were open.
     //  - creator and retry_of are filterable.
+    //  - cancel_requested (RequestCancel) is kept apart from the record.
     // SQLite cannot drop a column's UNIQUE constraint, so the table is
     // rebuilt; its AUTOINCREMENT high-water mark moves with it, so no
     // sequence is ever handed out twice.
