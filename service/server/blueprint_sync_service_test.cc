@@ -557,7 +557,7 @@ TEST_F(BlueprintSyncServiceTest, ListSyncJobsRejectsBadFiltersAndTokensBeforeThe
 TEST_F(BlueprintSyncServiceTest, ListSyncJobsPagesWithTokensTiedToTheFilter) {
   jobs::JobPage first;
   first.records = {Record("newest", 20), Record("older", 18)};
-  first.next_before_sequence = 18;
+  first.next_cursor = 18;
   jobs_.set_page_answer(first);
 
   v1::ListSyncJobsRequest r;
@@ -584,10 +584,10 @@ TEST_F(BlueprintSyncServiceTest, ListSyncJobsPagesWithTokensTiedToTheFilter) {
 
   const auto queries = jobs_.lists();
   ASSERT_EQ(queries.size(), 2u);
-  EXPECT_EQ(queries[0].before_sequence, 0);
+  EXPECT_EQ(queries[0].cursor, 0);
   EXPECT_EQ(queries[0].page_size, 2);
   EXPECT_EQ(queries[0].state, v1::SyncJob::RUNNING);
-  EXPECT_EQ(queries[1].before_sequence, 18);
+  EXPECT_EQ(queries[1].cursor, 18);
   EXPECT_EQ(queries[1].state, v1::SyncJob::RUNNING);
 
   // The same token with another filter is refused before the service.
