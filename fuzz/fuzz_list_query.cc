@@ -1,16 +1,17 @@
 // Fuzz target: ListSyncJobs request parsing (service/server/list_query.h
-// ParseListRequest: the filter language, page size, page tokens), whose
-// input is the gRPC caller's request. FuzzedDataProvider splits the input
-// into page_size, filter and page_token; the token is raw bytes, a token the
-// service issued for this filter (MakePageToken), or one issued for another
-// filter. Checked:
-//   - errors are InvalidArgument naming filter, page_size or page_token (the
-//     field/rule payload), with a message of at most kMaxMessage bytes;
-//   - a parsed query has a page size of 1..1000, a known state if any, and a
-//     positive before_sequence when a token was given;
-//   - a page token the service issues for an accepted filter is accepted
-//     with that filter (the next page can be fetched) and gives back its
-//     sequence; with any other filter it is rejected;
+// ParseListRequest: the filter language, order_by, page size, page tokens),
+// whose input is the gRPC caller's request. FuzzedDataProvider splits the
+// input into page_size, order_by, filter and page_token; the token is raw
+// bytes, a token the service issued for this request (MakePageToken), one
+// issued for another filter, or one issued for the other order. Checked:
+//   - errors are InvalidArgument naming page_size, filter, order_by or
+//     page_token (the field/rule payload), with a message of at most
+//     kMaxMessage bytes;
+//   - a parsed query has a page size of 1..1000, a known state if any, label
+//     keys of a plausible size, and a positive cursor when a token was given;
+//   - a page token the service issues for an accepted request is accepted
+//     with that request (the next page can be fetched) and gives back its
+//     cursor; with any other filter or the other order it is rejected;
 //   - parsing is deterministic.
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -18,12 +19,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/stubs/logging.h"
 #include "blueprintsync/v1/blueprint_sync.pb.h"
 #include "fuzz/fuzz_check.h"
+#include "google/protobuf/stubs/logging.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/server/list_query.h"
@@ -41,15 +43,43 @@ void CheckError(const absl::Status& s) {
   FUZZ_CHECK_SHOW(s.message().size() <= kMaxMessage, "error messages are bounded", s.message());
   std::optional<jobs::FieldRule> rule = jobs::GetFieldRule(s);
   FUZZ_CHECK(rule.has_value(), "errors carry a field and rule");
-  FUZZ_CHECK(rule->field == "filter" || rule->field == "page_size" || rule->field == "page_token",
+  FUZZ_CHECK(rule->field == "filter" || rule->field == "page_size" || rule->field == "order_by" ||
+                 rule->field == "page_token",
              "errors name a request field");
   FUZZ_CHECK(!rule->rule.empty(), "errors have a rule");
 }
 
+bool SameTimes(const std::vector<jobs::TimeCondition>& a,
+               const std::vector<jobs::TimeCondition>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].op != b[i].op || a[i].time != b[i].time) return false;
+  }
+  return true;
+}
+
 bool SameQuery(const jobs::JobQuery& a, const jobs::JobQuery& b) {
   return a.state == b.state && a.blueprint_id == b.blueprint_id &&
-         a.source_region == b.source_region && a.page_size == b.page_size &&
-         a.before_sequence == b.before_sequence;
+         a.source_region == b.source_region && a.request_id == b.request_id &&
+         a.creator == b.creator && a.retry_of == b.retry_of &&
+         a.destination_region == b.destination_region && a.labels == b.labels &&
+         SameTimes(a.create_time, b.create_time) && a.newest_first == b.newest_first &&
+         a.page_size == b.page_size && a.cursor == b.cursor;
+}
+
+// The order a request with this order_by lists in (newest first when it
+// does not parse: such a request is rejected anyway).
+bool NewestFirst(const std::string& order_by) {
+  v1::ListSyncJobsRequest r;
+  r.set_order_by(order_by);
+  absl::StatusOr<jobs::JobQuery> q = server::ParseListRequest(r);
+  return !q.ok() || q->newest_first;
+}
+
+// `request` asking for the other order.
+v1::ListSyncJobsRequest OtherOrder(v1::ListSyncJobsRequest request) {
+  request.set_order_by(NewestFirst(request.order_by()) ? "create_time" : "create_time desc");
+  return request;
 }
 
 }  // namespace
@@ -65,20 +95,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider fdp(data, size);
   v1::ListSyncJobsRequest request;
   request.set_page_size(fdp.ConsumeIntegral<int32_t>());
-  const int token_kind = fdp.ConsumeIntegralInRange(0, 2);
+  const int token_kind = fdp.ConsumeIntegralInRange(0, 3);
   const int64_t sequence = fdp.ConsumeIntegralInRange<int64_t>(1, INT64_MAX);
+  request.set_order_by(fdp.ConsumeRandomLengthString(32));
   const std::string other_filter = fdp.ConsumeRandomLengthString(64);
   std::string raw_token = fdp.ConsumeRandomLengthString(1200);
   request.set_filter(fdp.ConsumeRemainingBytesAsString());
+  v1::ListSyncJobsRequest other = request;
+  other.set_filter(other_filter);
   switch (token_kind) {
     case 0:
       request.set_page_token(raw_token);
       break;
     case 1:
-      request.set_page_token(server::MakePageToken(sequence, request.filter()));
+      request.set_page_token(server::MakePageToken(sequence, request));
+      break;
+    case 2:
+      request.set_page_token(server::MakePageToken(sequence, other));
       break;
     default:
-      request.set_page_token(server::MakePageToken(sequence, other_filter));
+      request.set_page_token(server::MakePageToken(sequence, OtherOrder(request)));
       break;
   }
 
@@ -104,32 +140,42 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                      v1::SyncJob::State_IsValid(*query->state),
                  "filtered state is a real state");
     }
+    for (const auto& [key, value] : query->labels) {
+      FUZZ_CHECK_SHOW(!key.empty() && key.size() <= 253 + 1 + 63, "label keys have a valid size",
+                      key);
+    }
+    FUZZ_CHECK(query->newest_first == NewestFirst(request.order_by()),
+               "the order is the order_by's");
     if (!request.page_token().empty()) {
-      FUZZ_CHECK(query->before_sequence > 0,
-                 "a token gives a positive sequence");
+      FUZZ_CHECK(query->cursor > 0, "a token gives a positive cursor");
     }
   }
 
-  // Tokens the service issues for an accepted filter must work on the next
-  // page, and only with that filter.
-  v1::ListSyncJobsRequest first;
-  first.set_filter(request.filter());
+  // Tokens the service issues for an accepted request must work on the next
+  // page, and only with that filter and order.
+  v1::ListSyncJobsRequest first = request;
+  first.clear_page_token();
   if (server::ParseListRequest(first).ok()) {
     v1::ListSyncJobsRequest next = first;
-    next.set_page_token(server::MakePageToken(sequence, first.filter()));
+    next.set_page_token(server::MakePageToken(sequence, first));
     absl::StatusOr<jobs::JobQuery> next_query = server::ParseListRequest(next);
-    FUZZ_CHECK_SHOW(next_query.ok(), "a token issued for an accepted filter is accepted",
-                    absl::StrCat(next_query.status().ToString(), " (filter of ",
-                                 first.filter().size(), " bytes, token of ",
-                                 next.page_token().size(), " bytes)"));
-    FUZZ_CHECK(next_query->before_sequence == sequence, "the token gives back its sequence");
+    FUZZ_CHECK_SHOW(
+        next_query.ok(), "a token issued for an accepted request is accepted",
+        absl::StrCat(next_query.status().ToString(), " (filter of ", first.filter().size(),
+                     " bytes, token of ", next.page_token().size(), " bytes)"));
+    FUZZ_CHECK(next_query->cursor == sequence, "the token gives back its cursor");
     if (other_filter != first.filter()) {
       v1::ListSyncJobsRequest mismatched = first;
-      mismatched.set_page_token(server::MakePageToken(sequence, other_filter));
+      mismatched.set_page_token(server::MakePageToken(sequence, other));
       absl::StatusOr<jobs::JobQuery> mismatch = server::ParseListRequest(mismatched);
       FUZZ_CHECK(!mismatch.ok(), "a token issued for another filter is rejected");
       CheckError(mismatch.status());
     }
+    v1::ListSyncJobsRequest reordered = first;
+    reordered.set_page_token(server::MakePageToken(sequence, OtherOrder(first)));
+    absl::StatusOr<jobs::JobQuery> reorder = server::ParseListRequest(reordered);
+    FUZZ_CHECK(!reorder.ok(), "a token issued for the other order is rejected");
+    CheckError(reorder.status());
   }
   return 0;
 }

@@ -286,11 +286,11 @@ def tc3_seeds():
                                                  port=8443))
 
 
-# --- fuzz_list_query: page_size, token kind, sequence, other filter, token, filter
-def list_query(page_size, token_kind, sequence, other_filter, raw_token, filter_):
-    f = Fdp().int32(page_size).int_in_range(0, 2, token_kind)
+# --- fuzz_list_query: page_size, token kind, sequence, order_by, other filter, token, filter
+def list_query(page_size, token_kind, sequence, other_filter, raw_token, filter_, order_by=""):
+    f = Fdp().int32(page_size).int_in_range(0, 3, token_kind)
     f.int_in_range(1, 2**63 - 1, sequence)
-    f.string(other_filter).string(raw_token).remaining(filter_)
+    f.string(order_by).string(other_filter).string(raw_token).remaining(filter_)
     return f
 
 
@@ -310,7 +310,25 @@ def list_query_seeds():
     write(t, "garbage_token", list_query(10, 0, 1, "", "not-base64!!", "state = RUNNING"))
     write(t, "token_other_filter", list_query(10, 2, 99, "state = RUNNING", "", "state = FAILED"))
     write(t, "long_filter", list_query(50, 1, 5, "", "",
-                                       " AND ".join(["blueprint_id = lhbp-ls883feh"] * 12)))
+                                       " AND ".join(['create_time >= "2026-12-01T00:00:00Z"'] * 20)))
+    write(t, "new_fields", list_query(
+        20, 1, 11, "", "",
+        'state = CANCELLING AND request_id = "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c" AND '
+        'creator = "uri:spiffe://cluster/ns/web/sa/deployer" AND destination_region = ap-shanghai '
+        'AND retry_of = "syncJobs/abc"'))
+    write(t, "labels", list_query(
+        20, 1, 12, "", "", "labels.team = web AND labels.example.com/tier = gold", "create_time"))
+    write(t, "bad_label_key", list_query(20, 0, 1, "", "", "labels.-team = web"))
+    write(t, "create_time_ops", list_query(
+        5, 1, 13, "", "",
+        'create_time > "2026-01-01T00:00:00Z" AND create_time != "2026-06-01T08:00:00.5+08:00" '
+        'AND create_time<=2026-12-31T23:59:59Z', "create_time asc"))
+    write(t, "bad_time", list_query(5, 0, 1, "", "", 'create_time >= "2026-12-01"'))
+    write(t, "duplicate_field", list_query(5, 0, 1, "", "", "state = RUNNING AND state = FAILED"))
+    write(t, "order_oldest_first", list_query(5, 1, 14, "", "", "", " create_time  ASC "))
+    write(t, "bad_order_by", list_query(5, 0, 1, "", "", "", "update_time desc"))
+    write(t, "token_other_order", list_query(5, 3, 15, "", "", "labels.team = web",
+                                             "create_time desc"))
 
 
 if __name__ == "__main__":

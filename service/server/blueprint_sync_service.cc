@@ -418,9 +418,9 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
     reactor->Finish(ToGrpcStatus(query.status()));
     return reactor;
   }
-  // The filter is copied: the page may arrive after this handler returned.
+  // The request is copied: the page may arrive after this handler returned.
   jobs_->ListJobs(
-      *query, [reactor, response, filter = request->filter()](absl::StatusOr<jobs::JobPage> page) {
+      *query, [reactor, response, list_request = *request](absl::StatusOr<jobs::JobPage> page) {
         if (!page.ok()) {
           reactor->Finish(ToGrpcStatus(absl::UnavailableError(
               absl::StrCat("could not read jobs: ", page.status().message()))));
@@ -428,7 +428,7 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
         }
         for (auto& rec : page->records) *response->add_sync_jobs() = std::move(*rec.mutable_job());
         if (page->next_cursor) {
-          response->set_next_page_token(MakePageToken(*page->next_cursor, filter));
+          response->set_next_page_token(MakePageToken(*page->next_cursor, list_request));
         }
         reactor->Finish(grpc::Status::OK);
       });

@@ -1,13 +1,22 @@
-// ListSyncJobs request handling: the filter language, page size rules and
-// opaque page tokens (AIP-158, AIP-160 subset).
+// ListSyncJobs request handling: the filter language, order_by, page size
+// rules and opaque page tokens (AIP-158, AIP-160 subset, AIP-132 order_by).
 //
-// Filter: conditions `field = value` joined by AND (case-insensitive
-// keyword), fields state, blueprint_id, source_region; values bare or in
-// double quotes. Page tokens are a serialized PageToken proto in base64url;
-// a token only works with the filter it was issued for.
+// Filter: conditions joined by AND (case-insensitive keyword). Each is
+// `field = value` on state, blueprint_id, source_region, request_id,
+// creator, destination_region, retry_of or labels.<key> (a Kubernetes label
+// key), or `create_time OP time` with OP one of = != < <= > >= and an
+// RFC 3339 time. Values bare or in double quotes. Each field at most once,
+// except create_time and labels with distinct keys.
+//
+// order_by: "" or "create_time desc" (newest first), "create_time" or
+// "create_time asc" (oldest first); keywords case-insensitive.
+//
+// Page tokens are a serialized PageToken proto in base64url; a token only
+// works with the filter and the order it was issued for.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_LIST_QUERY_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_LIST_QUERY_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,9 +29,14 @@ inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr size_t kMaxFilterBytes = 1024;
 
-// Errors are INVALID_ARGUMENT naming filter, page_size or page_token.
+// Errors are INVALID_ARGUMENT naming page_size, filter, order_by or
+// page_token (checked in that order).
 absl::StatusOr<jobs::JobQuery> ParseListRequest(const v1::ListSyncJobsRequest& request);
-std::string MakePageToken(int64_t before_sequence, const std::string& filter);
+
+// The next_page_token of a page of `request` (one ParseListRequest
+// accepted) that ended at `cursor` (JobPage::next_cursor): bound to the
+// request's filter and order.
+std::string MakePageToken(int64_t cursor, const v1::ListSyncJobsRequest& request);
 
 }  // namespace blueprintsync::server
 
