@@ -721,11 +721,13 @@ TEST_F(JobEngineTest, BusySourceFailsAbortedAfterBusyWindow) {
   EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
   ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::FAILED));
   const v1::SyncJob failed = Job(job->name());
-  EXPECT_EQ(failed.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+  EXPECT_EQ(failed.error().code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(failed.error().message(), HasSubstr("ABORTED"));
   EXPECT_EQ(failed.error().tencent_code(), "OperationDenied.BlueprintOperationInProgress");
   for (const auto& d : failed.destinations()) {
     EXPECT_EQ(d.state(), v1::Destination::FAILED);
-    EXPECT_EQ(d.error().code(), static_cast<int>(absl::StatusCode::kAborted));
+    // Failed for good: a code a caller would not retry with the same request id.
+    EXPECT_EQ(d.error().code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
   }
   EXPECT_GE(fake_.sync_count(), 2);
   const int calls = fake_.sync_count();
@@ -2117,7 +2119,11 @@ TEST_F(LifecycleTest, TransientUpstreamCodesAreReconciledNotFailedForGood) {
 
 TEST_F(LifecycleTest, ATransientCodeThatNeverClearsFailsForGoodWithANonRetryableCode) {
   StartEngine();
-  fake_.FailUnscripted(Upstream(ErrorKind::kApi, "ServiceUnavailable"));
+  // Every attempt answered ServiceUnavailable, none executed (the world
+  // stays as it was, so each reconcile finds nothing and sends again).
+  for (int i = 0; i < kMaxSubmitAttempts + 2; ++i) {
+    fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "ServiceUnavailable"));
+  }
   const std::string rid = "7a1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
   Replies replies;
   engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}, rid), absl::InfiniteFuture(),

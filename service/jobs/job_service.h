@@ -34,8 +34,9 @@ struct NewJob {
   std::string creator;
   // Set for a job made by Retry: the job it retries.
   std::string retry_of;
-  // The job's deadline is its creation time plus this (> 0).
-  absl::Duration timeout = absl::Hours(6);
+  // The job's deadline is its creation time plus this; zero: the engine's
+  // job_deadline.
+  absl::Duration timeout = absl::ZeroDuration();
   bool keep_failed_copies = false;
 };
 

@@ -106,12 +106,16 @@ TEST(RequestFingerprintTest, EqualForEqualRequestsIgnoringRequestIdAndValidateOn
   EXPECT_FALSE(RequestFingerprint(a).empty());
 }
 
+TEST(RequestFingerprintTest, IgnoresTheOrderOfDestinations) {
+  EXPECT_EQ(RequestFingerprint(Req("ap-guangzhou", "lhbp-ls883feh", {"ap-singapore", "ap-tokyo"})),
+            RequestFingerprint(Req("ap-guangzhou", "lhbp-ls883feh", {"ap-tokyo", "ap-singapore"})));
+}
+
 TEST(RequestFingerprintTest, DiffersForAnyDifferenceInWhatIsAsked) {
   const auto base = Req("ap-guangzhou", "lhbp-ls883feh", {"ap-singapore", "ap-tokyo"});
   const std::vector<v1::SyncBlueprintRequest> others = {
       Req("ap-shanghai", "lhbp-ls883feh", {"ap-singapore", "ap-tokyo"}),
       Req("ap-guangzhou", "lhbp-ls883fei", {"ap-singapore", "ap-tokyo"}),
-      Req("ap-guangzhou", "lhbp-ls883feh", {"ap-tokyo", "ap-singapore"}),  // reordered
       Req("ap-guangzhou", "lhbp-ls883feh", {"ap-singapore"}),
       Req("ap-guangzhou", "lhbp-ls883feh", {"ap-singapore", "ap-tokyo", "ap-seoul"}),
       Req("ap-guangzhou", "lhbp-ls883feh", {"ap-singapore", "ap-seoul"}),

@@ -103,7 +103,7 @@ TEST_F(JobLifeE2eTest, ACancelledQueuedJobIsNeverSentEvenAfterASigkill) {
   auto stats = admin().Stats();
   BPS_ASSERT_OK(stats.status());
   ASSERT_EQ(stats->sync_submissions.size(), 1u);
-  EXPECT_THAT(stats->sync_submissions[0].destinations, ::testing::ElementsAre("ap-beijing"));
+  EXPECT_THAT(stats->sync_submissions[0].destination_regions, ::testing::ElementsAre("ap-beijing"));
 
   // Cancelling a finished job is refused, naming it.
   SyncJob refused;
