@@ -147,7 +147,12 @@ std::optional<std::string> TableState::Finish(const std::string& name) {
 const v1::SyncJob* TableState::Known(const std::string& name) const {
   if (auto it = active.find(name); it != active.end()) return &it->second.published;
   if (auto it = cleaning.find(name); it != cleaning.end()) return &it->second.published;
-  if (auto it = finished.find(name); it != finished.end()) return &it->second;
+  // With several replicas a finished job's record may be deleted on another
+  // one (DeleteSyncJob): only the store can say, so the cache answers only
+  // for a single replica.
+  if (leadership.single()) {
+    if (auto it = finished.find(name); it != finished.end()) return &it->second;
+  }
   if (auto it = unpersisted.find(name); it != unpersisted.end()) return &it->second.job();
   return nullptr;
 }

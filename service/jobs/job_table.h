@@ -175,8 +175,8 @@ struct TableState {
   // deleted, else to the finished cache; to `unpersisted` if its final
   // write failed) and returns the job that now owns its source, if any.
   std::optional<std::string> Finish(const std::string& name);
-  // The job as this replica last published it, if it runs it or has just
-  // finished it (nullptr: ask the store).
+  // The job as this replica last published it, if it runs it or (single
+  // replica only) has just finished it (nullptr: ask the store).
   const v1::SyncJob* Known(const std::string& name) const;
   // Keeps a finished job for Get (bounded by finished_cache_size).
   void RememberFinished(const v1::SyncJob& job);

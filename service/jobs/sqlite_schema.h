@@ -33,8 +33,7 @@ inline constexpr const char* kMigrations[] = {
         source_region TEXT NOT NULL,
         create_time_us INTEGER,
         update_time_us INTEGER,
-        record BLOB NOT NULL,
-        cancel_requested INTEGER NOT NULL DEFAULT 0
+        record BLOB NOT NULL
       );
       CREATE INDEX jobs_by_state ON jobs (state, sequence);
       CREATE INDEX jobs_by_blueprint_id ON jobs (blueprint_id, sequence);
@@ -67,7 +66,8 @@ inline constexpr const char* kMigrations[] = {
         source_region TEXT NOT NULL,
         create_time_us INTEGER,
         update_time_us INTEGER,
-        record BLOB NOT NULL
+        record BLOB NOT NULL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
       );
       INSERT INTO jobs_v2 (sequence, name, request_key, request_id, creator, retry_of, state,
                            open, blueprint_id, source_region, create_time_us, update_time_us,

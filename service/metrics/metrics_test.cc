@@ -193,7 +193,7 @@ TEST(MetricsTest, ServesOverHttpAndRefusesABusyPort) {
   EXPECT_EQ(PrometheusText(res->body).Sum("blueprintsync_upstream_retries_total",
                                           {{"action", "DescribeRegions"}}),
             1);
-  EXPECT_EQ(PrometheusText(res->body).Matching("blueprintsync_jobs", {}).size(), 2u);
+  EXPECT_EQ(PrometheusText(res->body).Matching("blueprintsync_jobs", {}).size(), 3u);  // QUEUED, RUNNING, CANCELLING
 
   EXPECT_FALSE(m.Serve("127.0.0.1:0").ok()) << "serving twice";
   Metrics other;

@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/empty.pb.h"
 #include "tests/e2e/e2e_harness.h"
 #include "tests/testing_util/postgres_server.h"
 
@@ -447,6 +448,64 @@ TEST_F(HaE2eTest, PostgresRestartMidRunIsReportedAndRecoveredWithoutLossOrDuplic
   names.insert(names.end(), more.begin(), more.end());
   const auto done = WaitAllTerminal(names, absl::Seconds(120));
   ExpectEachSubmittedOnce(names, done, "postgres restarted");
+}
+
+TEST_F(HaE2eTest, CancelAndDeleteWorkOnAReplicaThatDoesNotLead) {
+  for (int i = 0; i < 2; ++i) ASSERT_NE(StartReplica(), SIZE_MAX);
+  int leader = -1;
+  const absl::Time until = absl::Now() + absl::Seconds(20);
+  while ((leader = Leader()) < 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_GE(leader, 0) << "no replica says it leads";
+  Server& follower = *live_[(leader + 1) % live_.size()];
+  auto cancel = [&](const std::string& name, v1::SyncJob* job) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::CancelSyncJobRequest req;
+    req.set_name(name);
+    return follower.stub->CancelSyncJob(&ctx, req, job);
+  };
+
+  v1::SyncJob running, queued;
+  grpc::Status s = Sync(*live_[leader], MakeRequest(kSrc, Bp(35), {"ap-shanghai"}), &running);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(running.state(), v1::SyncJob::RUNNING);
+  s = Sync(follower, MakeRequest(kSrc, Bp(35), {"ap-beijing"}), &queued);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(queued.state(), v1::SyncJob::QUEUED);
+
+  // Asked on the follower, carried out by the leader, answered once durable.
+  v1::SyncJob cancelled;
+  s = cancel(queued.name(), &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(cancelled.state(), v1::SyncJob::CANCELLED) << cancelled.ShortDebugString();
+  v1::SyncJob cancelling;
+  s = cancel(running.name(), &cancelling);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(cancelling.state(), v1::SyncJob::CANCELLING) << cancelling.ShortDebugString();
+
+  const std::map<std::string, v1::SyncJob> done =
+      WaitAllTerminal({running.name()}, absl::Seconds(60));
+  ASSERT_EQ(done.size(), 1u);
+  const v1::SyncJob& ended = done.at(running.name());
+  EXPECT_EQ(ended.state(), v1::SyncJob::CANCELLED) << ended.ShortDebugString();
+  ASSERT_EQ(ended.destinations_size(), 1);
+  EXPECT_EQ(ended.destinations(0).copy_cleanup(), v1::Destination::DELETED);
+  auto left = emulator_.admin->Blueprints("ap-shanghai");
+  ASSERT_TRUE(left.ok()) << left.status();
+  for (const auto& b : *left) EXPECT_NE(b.id, ended.destinations(0).blueprint_id());
+  const Upstream u = ReadUpstream();
+  EXPECT_EQ(u.sync_executed, 1) << "the cancelled QUEUED job must never be sent";
+
+  // Delete works on the follower too.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::DeleteSyncJobRequest del;
+  del.set_name(queued.name());
+  google::protobuf::Empty empty;
+  s = follower.stub->DeleteSyncJob(&ctx, del, &empty);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::SyncJob gone;
+  EXPECT_EQ(Get(*live_[leader], queued.name(), &gone).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

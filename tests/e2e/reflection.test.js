@@ -121,15 +121,18 @@ test('list shows the API, health and reflection services', async () => {
   }
 });
 
-test('describe BlueprintSync shows its four rpcs', async () => {
+test('describe BlueprintSync shows its seven rpcs', async () => {
   const r = await probe('describe', 'blueprintsync.v1.BlueprintSync');
   assert.equal(r.code, 0, r.stderr);
   const rpcs = r.stdout.split('\n').filter((l) => l.startsWith('rpc '));
-  assert.equal(rpcs.length, 4, r.stdout);
+  assert.equal(rpcs.length, 7, r.stdout);
   assert.ok(rpcs.includes('rpc SyncBlueprint(blueprintsync.v1.SyncBlueprintRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
   assert.ok(rpcs.includes('rpc GetSyncJob(blueprintsync.v1.GetSyncJobRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
   assert.ok(rpcs.includes('rpc ListSyncJobs(blueprintsync.v1.ListSyncJobsRequest) returns (blueprintsync.v1.ListSyncJobsResponse)'), r.stdout);
   assert.ok(rpcs.includes('rpc WatchSyncJob(blueprintsync.v1.WatchSyncJobRequest) returns (stream blueprintsync.v1.SyncJob)'), r.stdout);
+  assert.ok(rpcs.includes('rpc CancelSyncJob(blueprintsync.v1.CancelSyncJobRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
+  assert.ok(rpcs.includes('rpc RetrySyncJob(blueprintsync.v1.RetrySyncJobRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
+  assert.ok(rpcs.includes('rpc DeleteSyncJob(blueprintsync.v1.DeleteSyncJobRequest) returns (google.protobuf.Empty)'), r.stdout);
 });
 
 test('health reports SERVING for the server and for the API service', async () => {

@@ -172,10 +172,25 @@ TEST_F(ValidateOnlyE2eTest, ValidRequestIsNeitherRecordedNorSubmitted) {
   EXPECT_EQ(job.destinations(0).region(), "ap-beijing");
   EXPECT_EQ(job.destinations(0).state(), v1::Destination::PENDING);
 
+  // A dry run reads the source (one DescribeBlueprints) and sends nothing else.
   auto stats = admin().Stats();
   BPS_ASSERT_OK(stats.status());
-  EXPECT_EQ(stats->requests_total, before->requests_total);
+  EXPECT_EQ(stats->requests_total, before->requests_total + 1);
+  EXPECT_EQ(stats->Action("DescribeBlueprints").received,
+            before->Action("DescribeBlueprints").received + 1);
+  EXPECT_EQ(stats->Action("SyncBlueprint").received, before->Action("SyncBlueprint").received);
+  EXPECT_EQ(job.jobs_ahead(), 0);
   auto jobs = ListAll("");
+  BPS_ASSERT_OK(jobs.status());
+  EXPECT_TRUE(jobs->empty());
+
+  // A source that does not exist is found out before anything is recorded.
+  SyncBlueprintRequest missing = request;
+  missing.set_blueprint_id("lhbp-nosuch01");
+  s = Sync(missing, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("lhbp-nosuch01"));
+  jobs = ListAll("");
   BPS_ASSERT_OK(jobs.status());
   EXPECT_TRUE(jobs->empty());
 }
