@@ -71,9 +71,9 @@ void Cleaner::CollectPending(uint64_t generation,
 }
 
 void Cleaner::Run(uint64_t generation, const std::map<std::string, tencent::Blueprint>& seen,
-                  const std::set<std::string>& answered) {
+                  const std::set<std::string>& asked) {
   std::set<std::string> changed;
-  const std::vector<Copy> due = Plan(generation, seen, answered, &changed);
+  const std::vector<Copy> due = Plan(generation, seen, asked, &changed);
   const std::vector<Outcome> outcomes = Delete(due);
   Apply(generation, outcomes, &changed);
   for (const std::string& name : changed) steps_->Commit(name, generation);
@@ -81,7 +81,7 @@ void Cleaner::Run(uint64_t generation, const std::map<std::string, tencent::Blue
 
 std::vector<Cleaner::Copy> Cleaner::Plan(uint64_t generation,
                                          const std::map<std::string, tencent::Blueprint>& seen,
-                                         const std::set<std::string>& answered,
+                                         const std::set<std::string>& asked,
                                          std::set<std::string>* changed) {
   std::vector<Copy> due;
   const absl::Time now = steps_->clock()->Now();
@@ -113,8 +113,9 @@ std::vector<Cleaner::Copy> Cleaner::Plan(uint64_t generation,
             due.push_back({name, d.region(), d.blueprint_id()});
             continue;
           }
-        } else if (answered.count(d.region()) && !d.blueprint_state().empty()) {
-          // Seen before, not listed now: deleted by someone else.
+        } else if (asked.count(d.blueprint_id()) && !d.blueprint_state().empty()) {
+          // Seen before, asked about and not listed now: deleted by someone
+          // else.
           Settle(d, v1::Destination::ALREADY_GONE, now);
           touched = true;
           continue;

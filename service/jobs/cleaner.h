@@ -38,11 +38,13 @@ class Cleaner {
   void CollectPending(uint64_t generation,
                       std::map<std::string, std::vector<std::string>>* by_region);
 
-  // After a poll: `seen` is every blueprint the poll returned, `answered`
-  // the regions whose poll succeeded. Deletes what can be deleted now and
-  // commits every job whose destinations changed.
+  // After a poll: `seen` is every blueprint the poll returned, `asked` the
+  // ids of the calls that succeeded (a pending copy asked about and not
+  // seen is gone; one not asked about, e.g. adopted after the poll began,
+  // waits for the next poll). Deletes what can be deleted now and commits
+  // every job whose destinations changed.
   void Run(uint64_t generation, const std::map<std::string, tencent::Blueprint>& seen,
-           const std::set<std::string>& answered);
+           const std::set<std::string>& asked);
 
  private:
   struct Copy {
@@ -59,7 +61,7 @@ class Cleaner {
   // Under the lock: settles copies that are gone or given up on, records
   // the state each was seen in, and picks the ones to delete now.
   std::vector<Copy> Plan(uint64_t generation, const std::map<std::string, tencent::Blueprint>& seen,
-                         const std::set<std::string>& answered, std::set<std::string>* changed);
+                         const std::set<std::string>& asked, std::set<std::string>* changed);
   // Outside the lock: one DeleteBlueprints per region and batch; a batch
   // that fails for a reason other than a transient one is split, so one
   // copy that cannot go does not hold back the others.

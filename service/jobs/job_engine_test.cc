@@ -2286,5 +2286,47 @@ TEST_F(LifecycleTest, DryRunReadsTheSourceAndCountsTheJobsAhead) {
   EXPECT_EQ(stored->records.size(), 1u);  // the dry runs recorded nothing
 }
 
+
+// The cleaner on its own: a pending copy is judged gone only if the poll
+// asked about it (a copy adopted after the poll began is not).
+TEST(CleanerTest, OnlyACopyThePollAskedAboutCanBeFoundGone) {
+  JobEngineOptions options = FastOptions();
+  JobTable table(options);
+  std::unique_ptr<JobStore> store = MakeMemoryJobStore();
+  JobWriter writer(&table, store.get());
+  JobSteps steps(options, &table, &writer, SystemClock::Default());
+  FakeLighthouse fake;
+  Cleaner cleaner(&table, &steps, &fake);
+
+  JobRecord rec = MakeRecord(kSrc, kBp, {{"ap-tokyo", "lhbp-cln00001"}}, JobRecord::SUBMITTED,
+                             v1::SyncJob::FAILED);
+  v1::Destination* d = rec.mutable_job()->mutable_destinations(0);
+  d->set_state(v1::Destination::FAILED);
+  d->set_blueprint_state("NORMAL");  // seen before
+  d->set_copy_cleanup(v1::Destination::DELETE_PENDING);
+  *rec.mutable_job()->mutable_end_time() = ToProto(absl::Now());
+  ASSERT_TRUE(store->CreateJob(rec).ok());
+  const uint64_t gen = table.Locked([&](TableState& s) {
+    s.leadership = Leadership::Single();
+    s.AddCleaning(rec);
+    return s.generation;
+  });
+  auto cleanup = [&] {
+    return table.Locked([&](TableState& s) {
+      const v1::SyncJob* job = s.Known(rec.job().name());
+      return job ? job->destinations(0).copy_cleanup() : v1::Destination::COPY_CLEANUP_UNSPECIFIED;
+    });
+  };
+  cleaner.Run(gen, {}, {});  // not asked: nothing can be concluded
+  EXPECT_EQ(cleanup(), v1::Destination::DELETE_PENDING);
+  cleaner.Run(gen, {}, {"lhbp-other001"});
+  EXPECT_EQ(cleanup(), v1::Destination::DELETE_PENDING);
+  cleaner.Run(gen, {}, {"lhbp-cln00001"});  // asked, and not listed: gone
+  EXPECT_EQ(cleanup(), v1::Destination::ALREADY_GONE);
+  EXPECT_EQ(fake.delete_count(), 0);
+  EXPECT_EQ(store->GetJob(rec.job().name())->job().destinations(0).copy_cleanup(),
+            v1::Destination::ALREADY_GONE);
+}
+
 }  // namespace
 }  // namespace blueprintsync::jobs

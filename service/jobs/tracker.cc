@@ -86,6 +86,7 @@ Tracker::Poll Tracker::Describe(std::map<std::string, std::vector<std::string>> 
         continue;
       }
       answered = true;
+      poll.answered_ids.insert(q.blueprint_ids.begin(), q.blueprint_ids.end());
       for (auto& b : r->blueprints) poll.seen[b.blueprint_id] = std::move(b);
     }
     if (answered) poll.answered.push_back(region);
@@ -162,8 +163,7 @@ void Tracker::PollOnce() {
   cleaner_->CollectPending(generation, &by_region);
   const Poll poll = Describe(std::move(by_region));
   for (const std::string& name : Apply(generation, poll)) steps_->Commit(name, generation);
-  cleaner_->Run(generation, poll.seen,
-                std::set<std::string>(poll.answered.begin(), poll.answered.end()));
+  cleaner_->Run(generation, poll.seen, poll.answered_ids);
 }
 
 }  // namespace blueprintsync::jobs

@@ -7,6 +7,7 @@
 #define BLUEPRINTSYNC_SERVICE_JOBS_TRACKER_H_
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ class Tracker {
     std::map<std::string, tencent::Blueprint> seen;  // id -> latest view
     std::map<std::string, std::string> failed;       // region -> error
     std::vector<std::string> answered;               // regions that answered
+    // Ids asked in calls that succeeded: one of them not in `seen` is gone.
+    std::set<std::string> answered_ids;
     int64_t calls = 0;
   };
   void ExpireDeadlines(uint64_t generation);
