@@ -104,7 +104,8 @@ std::vector<Cleaner::Copy> Cleaner::Plan(uint64_t generation,
         }
         auto found = seen.find(d.blueprint_id());
         if (found != seen.end()) {
-          const std::string& state = found->second.blueprint_state;
+          // Bounded: an upstream answer is not trusted with the job's size.
+          const std::string state = found->second.blueprint_state.substr(0, 64);
           if (state != d.blueprint_state()) {
             d.set_blueprint_state(state);
             touched = true;

@@ -59,11 +59,17 @@ absl::StatusOr<v1::SyncJob> CancelFinished(const v1::SyncJob& job) {
 }
 
 bool JobActions::CancelHere(const std::string& name, const JobService::JobCallback& done) {
-  enum class Found { kNo, kChanged, kAsItIs } found = Found::kNo;
+  enum class Found { kNo, kChanged, kAsItIs, kUnwritten } found = Found::kNo;
   uint64_t generation = 0;
   v1::SyncJob as_it_is;
   table_->Locked([&](TableState& s) {
     if (!s.leadership.leading()) return;
+    if (s.unpersisted.count(name)) {
+      // Memory says how it ended, the store does not yet: an answer from
+      // memory would promise what a crash could take back.
+      found = Found::kUnwritten;
+      return;
+    }
     JobEntry* e = s.FindAny(name, s.generation);
     if (e == nullptr) return;
     generation = s.generation;
@@ -91,6 +97,11 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
     case Found::kAsItIs:
       done(CancelFinished(as_it_is));
       return true;
+    case Found::kUnwritten:
+      done(WithJobName(absl::UnavailableError("the job's last change is not written yet (the "
+                                              "store is failing); try again"),
+                       name));
+      return true;
     case Found::kChanged:
       break;
   }
@@ -98,20 +109,24 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
   // only once that is durable.
   const absl::Status written = writer_->Write(name, generation);
   steps_->Commit(name, generation);
-  if (!written.ok()) {
+  // Aborted: the job left this replica's hands meanwhile — finished by the
+  // part that wrote the cancel's outcome (then Known has it, written), or
+  // handed to another leader (then it does not).
+  if (!written.ok() && written.code() != absl::StatusCode::kAborted) {
     done(WithJobName(absl::UnavailableError(absl::StrCat("could not record the cancellation: ",
                                                          written.message())),
                      name));
     return true;
   }
   std::optional<v1::SyncJob> now_known = table_->Locked([&](TableState& s) {
-    const v1::SyncJob* job = s.Known(name);
+    const v1::SyncJob* job = s.unpersisted.count(name) ? nullptr : s.Known(name);
     return job ? std::optional<v1::SyncJob>(*job) : std::nullopt;
   });
   if (now_known) {
     done(std::move(*now_known));
   } else {
-    done(WithJobName(absl::UnavailableError("the job was handed to another replica; get it again"),
+    done(WithJobName(absl::UnavailableError("the cancellation is not written yet, or another replica "
+                                              "took the job over; cancel again to see it"),
                      name));
   }
   return true;

@@ -97,12 +97,15 @@ class FlakyStore final : public JobStore {
   FlakyStore() : next_(MakeMemoryJobStore()) {}
   std::atomic<bool> fail_updates{false};
   std::atomic<int> failed_updates{0};
+  // Runs before each update reaches the store (set before the engine starts).
+  std::function<void(const JobRecord&)> before_update;
 
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& r) override {
     return next_->CreateJob(r);
   }
   absl::StatusOr<JobRecord> GetJob(const std::string& name) override { return next_->GetJob(name); }
   absl::Status UpdateJob(const JobRecord& r) override {
+    if (before_update) before_update(r);
     if (fail_updates) {
       ++failed_updates;
       return absl::UnavailableError("disk full (scripted)");
@@ -1901,6 +1904,75 @@ TEST_F(LifecycleTest, CancelOfAQueuedJobIsDurableAndItIsNeverSent) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(GetJobName(refused.status()), running->name());
+}
+
+TEST_F(LifecycleTest, ACancelWhoseWriteFailedIsNeverAnsweredCancelledFromMemory) {
+  StartEngine(FastOptions(), SystemClock::Default(), &flaky_);
+  fake_.HoldSync();
+  Replies first;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::Now() + absl::Milliseconds(20),
+                  first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  Replies second;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), second.Callback());
+  auto queued = second.First();
+  ASSERT_TRUE(queued.ok());
+  flaky_.fail_updates = true;
+  for (int i = 0; i < 2; ++i) {
+    auto refused = CancelJob(queued->name());
+    ASSERT_FALSE(refused.ok()) << "attempt " << i << ": " << refused->ShortDebugString();
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  }
+  flaky_.fail_updates = false;
+  engine_->PollOnceForTest();  // retries the unwritten final state
+  auto cancelled = CancelJob(queued->name());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::SyncJob::CANCELLED);
+  EXPECT_EQ(flaky_.GetJob(queued->name())->job().state(), v1::SyncJob::CANCELLED);
+  fake_.ReleaseSync();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(LifecycleTest, ACancelRecordedForAQueuedJobIsCarriedOutBeforeItCouldBeSent) {
+  JobRecord rec =
+      MakeRecord(kSrc, kBp, {{"ap-tokyo", ""}}, JobRecord::NOT_SUBMITTED, v1::SyncJob::QUEUED);
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  ASSERT_TRUE(store_->RequestCancel(rec.job().name()).ok());
+  StartEngine();
+  ASSERT_TRUE(WaitForState(rec.job().name(), v1::SyncJob::CANCELLED));
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(fake_.sync_count(), 0);
+  EXPECT_EQ(Stored(rec.job().name()).job().state(), v1::SyncJob::CANCELLED);
+}
+
+TEST_F(LifecycleTest, ACancelWhileSubmittingIsBeingWrittenSendsNothing) {
+  std::atomic<bool> once{false};
+  std::thread canceller;
+  absl::Notification cancel_answered;
+  absl::StatusOr<v1::SyncJob> cancel_answer = absl::UnknownError("unset");
+  flaky_.before_update = [&](const JobRecord& r) {
+    if (r.phase() != JobRecord::SUBMITTING || once.exchange(true)) return;
+    // The cancel lands while the SUBMITTING mark is being written.
+    canceller = std::thread([&, name = r.job().name()] {
+      engine_->Cancel(name, [&](absl::StatusOr<v1::SyncJob> j) {
+        cancel_answer = std::move(j);
+        cancel_answered.Notify();
+      });
+    });
+    ASSERT_TRUE(WaitFor([&] { return engine_->stats().jobs_cancelled == 1; }));
+  };
+  StartEngine(FastOptions(), SystemClock::Default(), &flaky_);
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  cancel_answered.WaitForNotification();
+  canceller.join();
+  ASSERT_TRUE(cancel_answer.ok()) << cancel_answer.status();
+  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::CANCELLED));
+  EXPECT_EQ(fake_.sync_count(), 0);
+  EXPECT_EQ(flaky_.GetJob(job->name())->job().state(), v1::SyncJob::CANCELLED);
 }
 
 TEST_F(LifecycleTest, CancelOfARunningJobDeletesEveryCopyOnceDeletable) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
+#include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::jobs {
@@ -162,7 +163,9 @@ void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing,
     return r;
   });
   if (current.phase() == JobRecord::REJECTED) {
-    done(WithJobName(FromSyncError(current.job().error()), current.job().name()));
+    // PermanentFailure also for rejections recorded by earlier versions.
+    done(WithJobName(PermanentFailure(FromSyncError(current.job().error())),
+                     current.job().name()));
   } else {
     done(current.job());
   }

@@ -71,7 +71,6 @@ absl::Status PermanentFailure(const absl::Status& error) {
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kInternal:
     case absl::StatusCode::kCancelled:
       break;
     default:

@@ -42,10 +42,10 @@ void SettleCancel(JobRecord& record, absl::Time now);
 
 // The error a job that failed for good answers with, now and on every
 // repeat of its request_id. A code callers retry with the same request
-// (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, INTERNAL,
-// CANCELLED) becomes FAILED_PRECONDITION, naming the original code, so no
-// retry loop replays it forever; other codes, and the Tencent code and
-// RequestId, are kept.
+// (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, CANCELLED)
+// becomes FAILED_PRECONDITION, naming the original code, so no retry loop
+// replays it forever; other codes (INTERNAL: the service's own credentials
+// are wrong), and the Tencent code and RequestId, are kept.
 absl::Status PermanentFailure(const absl::Status& error);
 
 }  // namespace blueprintsync::jobs

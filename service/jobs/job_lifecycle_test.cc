@@ -177,14 +177,13 @@ TEST(PermanentFailureTest, RetryableCodesBecomeFailedPreconditionKeepingTheDetai
   ASSERT_TRUE(kept.has_value());
   EXPECT_EQ(kept->code, "ServiceUnavailable");
   for (auto code : {absl::StatusCode::kDeadlineExceeded, absl::StatusCode::kAborted,
-                    absl::StatusCode::kResourceExhausted, absl::StatusCode::kInternal,
-                    absl::StatusCode::kCancelled}) {
+                    absl::StatusCode::kResourceExhausted, absl::StatusCode::kCancelled}) {
     EXPECT_EQ(PermanentFailure(absl::Status(code, "x")).code(),
               absl::StatusCode::kFailedPrecondition);
   }
   for (auto code : {absl::StatusCode::kNotFound, absl::StatusCode::kInvalidArgument,
                     absl::StatusCode::kPermissionDenied, absl::StatusCode::kFailedPrecondition,
-                    absl::StatusCode::kUnknown}) {
+                    absl::StatusCode::kUnknown, absl::StatusCode::kInternal}) {
     EXPECT_EQ(PermanentFailure(absl::Status(code, "x")).code(), code);
   }
 }

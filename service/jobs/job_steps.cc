@@ -83,13 +83,34 @@ void JobSteps::Adopt(std::vector<JobRecord> records, uint64_t read_tick, uint64_
       const std::string name = rec.job().name();
       if (!s.MayAdopt(name, read_tick)) continue;
       if (IsTerminal(rec.job().state())) {
-        // Finished, with copies still to delete.
+        // Finished, with copies still to delete (or listed as open by a
+        // store that has not caught up: written again, then let go).
+        const bool stale = !IsOpen(rec);
         s.AddCleaning(std::move(rec));
+        if (stale) {
+          s.cleaning[name].Touch(now);
+          interrupted.push_back(name);
+        }
         ++cleaning;
         continue;
       }
       const bool first = s.Add(std::move(rec));
       JobEntry& e = s.active[name];
+      if (e.rec.cancel_requested() && e.rec.job().state() != v1::SyncJob::CANCELLING) {
+        // Cancelled on another replica: carried out before anything else
+        // is scheduled for the job, so a QUEUED one is never sent.
+        e.rec.mutable_job()->set_state(v1::SyncJob::CANCELLING);
+        SettleCancel(e.rec, now);
+        e.Touch(now);
+        ++s.stats.jobs_cancelled;
+        log::Info("carrying out a cancellation asked on another replica",
+                  {{"job", name}, {"state", v1::SyncJob::State_Name(e.rec.job().state())}});
+        if (IsTerminal(e.rec.job().state())) {
+          interrupted.push_back(name);  // written, then finished (next job on the source)
+          continue;
+        }
+        interrupted.push_back(name);  // the cancel is written (once more is harmless)
+      }
       switch (e.rec.phase()) {
         case JobRecord::SUBMITTED:
           ++tracked;

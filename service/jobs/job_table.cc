@@ -192,6 +192,9 @@ void TableState::DropActive() {
   active.clear();
   cleaning.clear();
   sources.clear();
+  // Final states whose write failed are no longer this replica's to write:
+  // the next leader takes the jobs on from what the store says.
+  unpersisted.clear();
   stats.active_jobs = 0;
 }
 

@@ -70,6 +70,9 @@ struct JobEntry {
   // Why the last submission attempt did not go through (for the error of a
   // job that runs out of attempts).
   std::string last_submit_error;
+  // Ambiguous attempts the reconciler proved had not executed (throttled
+  // and other certainly-not-sent attempts do not count).
+  int attempts_not_executed = 0;
 
   // Marks `rec` changed (stamping its update_time).
   void Touch(absl::Time now);

@@ -28,6 +28,13 @@ absl::Status JobWriter::Write(const std::string& name, uint64_t generation, bool
     gone = e == nullptr;
     if (gone) return false;
     if (e->written_version >= e->version) {
+      // Written already, perhaps by a write that did not publish (the
+      // SUBMITTING mark): a caller that asks to publish gets it published.
+      if (publish && e->written_version > e->published_version) {
+        e->published_version = e->written_version;
+        e->published = e->rec.job();
+        s.Publish(e->published);
+      }
       if (handled != nullptr) *handled = e->version;
       return false;
     }

@@ -188,7 +188,7 @@ void Reconciler::Apply(const std::string& name, const Look& look,
           then = Then::kCommit;
           return;
         }
-        if (e->rec.submit_attempts() >= kMaxSubmitAttempts) {
+        if (++e->attempts_not_executed >= kMaxSubmitAttempts) {
           // Each attempt was answered with a transient error and none
           // executed: stop rather than loop, and say so for good.
           e->rec.set_phase(JobRecord::REJECTED);

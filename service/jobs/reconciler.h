@@ -19,8 +19,8 @@
 
 namespace blueprintsync::jobs {
 
-// SyncBlueprint attempts a job may make (transient failures that the
-// reconciler proved had not executed) before it fails for good.
+// Ambiguous SyncBlueprint attempts (transient failures) that the reconciler
+// proves had not executed, after which a job fails for good.
 inline constexpr int kMaxSubmitAttempts = 5;
 
 class Reconciler {

@@ -146,6 +146,24 @@ void Submitter::Run(const std::string& name) {
     return;
   }
 
+  // Cancelled while SUBMITTING was being written: nothing has been sent,
+  // so nothing is.
+  const bool cancelled = table_->Locked([&](TableState& s) {
+    JobEntry* e = s.Find(name, attempt.generation);
+    if (e == nullptr || e->rec.job().state() != v1::SyncJob::CANCELLING) return false;
+    e->submit_in_flight = false;
+    e->rec.set_phase(JobRecord::NOT_SUBMITTED);
+    const absl::Time now = steps_->clock()->Now();
+    SettleCancel(e->rec, now);
+    e->Touch(now);
+    return true;
+  });
+  if (cancelled) {
+    log::Info("cancelled before its call went out; not submitting", {{"job", name}});
+    steps_->Commit(name, attempt.generation);
+    return;
+  }
+
   LeaderElector* const elector = steps_->options().elector;
   const int64_t epoch = attempt.leadership.epoch();
   if (attempt.leadership.leased()) {
