@@ -96,20 +96,24 @@ void JobSteps::Adopt(std::vector<JobRecord> records, uint64_t read_tick, uint64_
       }
       const bool first = s.Add(std::move(rec));
       JobEntry& e = s.active[name];
-      if (e.rec.cancel_requested() && e.rec.job().state() != v1::SyncJob::CANCELLING) {
-        // Cancelled on another replica: carried out before anything else
-        // is scheduled for the job, so a QUEUED one is never sent.
-        e.rec.mutable_job()->set_state(v1::SyncJob::CANCELLING);
-        SettleCancel(e.rec, now);
-        e.Touch(now);
-        ++s.stats.jobs_cancelled;
-        log::Info("carrying out a cancellation asked on another replica",
-                  {{"job", name}, {"state", v1::SyncJob::State_Name(e.rec.job().state())}});
-        if (IsTerminal(e.rec.job().state())) {
-          interrupted.push_back(name);  // written, then finished (next job on the source)
-          continue;
+      const bool cancelled_elsewhere =
+          e.rec.cancel_requested() && e.rec.job().state() != v1::SyncJob::CANCELLING;
+      if (cancelled_elsewhere || e.rec.job().state() == v1::SyncJob::CANCELLING) {
+        // A cancel (asked on another replica, or interrupted) is carried
+        // through before anything else is scheduled for the job, so a
+        // QUEUED one is never sent.
+        const std::string before = e.rec.SerializeAsString();
+        if (cancelled_elsewhere) {
+          e.rec.mutable_job()->set_state(v1::SyncJob::CANCELLING);
+          ++s.stats.jobs_cancelled;
+          log::Info("carrying out a cancellation asked on another replica", {{"job", name}});
         }
-        interrupted.push_back(name);  // the cancel is written (once more is harmless)
+        SettleCancel(e.rec, now);
+        if (e.rec.SerializeAsString() != before) {
+          e.Touch(now);
+          interrupted.push_back(name);  // written (then finished if terminal)
+        }
+        if (IsTerminal(e.rec.job().state())) continue;
       }
       switch (e.rec.phase()) {
         case JobRecord::SUBMITTED:
