@@ -285,16 +285,18 @@ void JobActions::PreviewSubmit(NewJob asked, JobService::PreviewCallback done) {
                        " image; only custom (PRIVATE) blueprints can be synced")));
       return;
     }
-    if (source->blueprint_state != "NORMAL") {
+    Preview preview;
+    preview.job = intake_->NewRecord(asked).job();
+    preview.job.clear_name();
+    preview.job.set_jobs_ahead(JobsAhead(preview.job));
+    // SYNCING because of the jobs ahead is what queueing is for.
+    const bool busy_with_ours = source->blueprint_state == "SYNCING" && preview.job.jobs_ahead() > 0;
+    if (source->blueprint_state != "NORMAL" && !busy_with_ours) {
       (*shared_done)(absl::FailedPreconditionError(
           absl::StrCat(shown, " is ", source->blueprint_state.substr(0, 40),
                        "; SyncBlueprint needs it NORMAL")));
       return;
     }
-    Preview preview;
-    preview.job = intake_->NewRecord(asked).job();
-    preview.job.clear_name();
-    preview.job.set_jobs_ahead(JobsAhead(preview.job));
     (*shared_done)(std::move(preview));
   });
   if (!posted) (*shared_done)(ServiceShuttingDown());

@@ -2350,6 +2350,7 @@ TEST_F(LifecycleTest, DryRunReadsTheSourceAndCountsTheJobsAhead) {
   fake_.SetState(kSrc, kBp, "NORMAL");
 
   SubmitRunning(Request(kSrc, kBp, {"ap-singapore"}));
+  fake_.SetState(kSrc, kBp, "SYNCING");  // busy with the job ahead: the new one would queue
   auto behind = preview(kBp);
   ASSERT_TRUE(behind.ok()) << behind.status();
   EXPECT_EQ(behind->job.jobs_ahead(), 1);

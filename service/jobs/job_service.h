@@ -66,9 +66,10 @@ class JobService {
   virtual void Submit(NewJob job, absl::Time reply_by, JobCallback done) = 0;
 
   // Dry run of Submit: reads the source blueprint upstream (it must exist in
-  // the source region, be a custom image and be NORMAL: NotFound or
-  // FailedPrecondition naming blueprint_id otherwise) and counts the
-  // unfinished jobs ahead on the same source. Records nothing, never calls
+  // the source region, be a custom image and be NORMAL, or SYNCING for jobs
+  // of this service ahead of it: NotFound or FailedPrecondition naming
+  // blueprint_id otherwise) and counts the unfinished jobs ahead on the
+  // same source. Records nothing, never calls
   // SyncBlueprint.
   virtual void PreviewSubmit(NewJob job, PreviewCallback done) = 0;
 
