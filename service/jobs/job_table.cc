@@ -43,12 +43,15 @@ JobEntry* TableState::Find(const std::string& name, uint64_t gen) {
   return it != active.end() && !IsTerminal(it->second.rec.job().state()) ? &it->second : nullptr;
 }
 
+void JobEntry::LoadStored(JobRecord stored) {
+  rec = std::move(stored);
+  written_version = published_version = version;
+  published = rec.job();
+}
+
 void TableState::AddCleaning(JobRecord rec) {
   const std::string name = rec.job().name();
-  JobEntry& e = cleaning[name];
-  e.rec = std::move(rec);
-  e.written_version = e.published_version = e.version;
-  e.published = e.rec.job();
+  cleaning[name].LoadStored(std::move(rec));
 }
 
 void TableState::EndCleanup(const std::string& name) {
@@ -74,10 +77,7 @@ void TableState::RememberFinished(const v1::SyncJob& job) {
 bool TableState::Add(JobRecord rec) {
   const std::string name = rec.job().name();
   JobEntry& e = active[name];
-  e.rec = std::move(rec);
-  // Every job comes in as the store has it (just created, or read back).
-  e.written_version = e.published_version = e.version;
-  e.published = e.rec.job();
+  e.LoadStored(std::move(rec));
   std::deque<std::string>& q = sources[SourceKey(e.rec.job())];
   q.push_back(name);
   stats.active_jobs = static_cast<int64_t>(active.size());

@@ -74,6 +74,9 @@ struct JobEntry {
   // and other certainly-not-sent attempts do not count).
   int attempts_not_executed = 0;
 
+  // Takes `stored` as the store has it (just created, or read back):
+  // written and published as it is.
+  void LoadStored(JobRecord stored);
   // Marks `rec` changed (stamping its update_time).
   void Touch(absl::Time now);
   // The call may have executed: the reconciler must settle it. Callers see
