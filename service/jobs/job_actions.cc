@@ -59,7 +59,7 @@ absl::StatusOr<v1::SyncJob> CancelFinished(const v1::SyncJob& job) {
 }
 
 bool JobActions::CancelHere(const std::string& name, const JobService::JobCallback& done) {
-  enum class Found { kNo, kChanged, kAsItIs, kUnwritten } found = Found::kNo;
+  enum class Found { kNo, kChanged, kAsItIs, kUnwritten, kBeingWritten } found = Found::kNo;
   uint64_t generation = 0;
   v1::SyncJob as_it_is;
   table_->Locked([&](TableState& s) {
@@ -75,8 +75,10 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
     generation = s.generation;
     v1::SyncJob* job = e->rec.mutable_job();
     if (IsTerminal(job->state()) || job->state() == v1::SyncJob::CANCELLING) {
+      // Answered from what is written; a change still being written (a
+      // concurrent cancel, the job's end) is not an answer yet.
+      found = e->published.state() == job->state() ? Found::kAsItIs : Found::kBeingWritten;
       as_it_is = e->published;
-      found = Found::kAsItIs;
       return;
     }
     const absl::Time now = steps_->clock()->Now();
@@ -100,6 +102,11 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
     case Found::kUnwritten:
       done(WithJobName(absl::UnavailableError("the job's last change is not written yet (the "
                                               "store is failing); try again"),
+                       name));
+      return true;
+    case Found::kBeingWritten:
+      done(WithJobName(absl::UnavailableError("the job is changing (a cancel or its end is being "
+                                              "recorded); try again"),
                        name));
       return true;
     case Found::kChanged:
