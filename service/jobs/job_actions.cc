@@ -232,22 +232,9 @@ void JobActions::Retry(const std::string& name, NewJob retry, absl::Time reply_b
 }
 
 void JobActions::Delete(const std::string& name, JobService::StatusCallback done) {
-  const std::optional<std::string> open = table_->Locked([&](TableState& s) {
-    std::optional<std::string> why;
-    if (auto it = s.active.find(name); it != s.active.end()) {
-      why = absl::StrCat(name, " is not finished (", StateName(it->second.published.state()),
-                         "); cancel it first");
-    } else if (s.cleaning.count(name)) {
-      why = absl::StrCat(name, " has copies still being deleted; delete it once they are gone");
-    } else if (s.unpersisted.count(name)) {
-      why = absl::StrCat(name, " has a final state not yet written; try again later");
-    }
-    return why;
-  });
-  if (open) {
-    done(WithJobName(absl::FailedPreconditionError(*open), name));
-    return;
-  }
+  // The store alone judges whether the job may go (DeleteJob refuses an
+  // open one in the same statement): every job this replica runs or
+  // cleans up, or whose final state is unwritten, is open there.
   auto shared_done = std::make_shared<JobService::StatusCallback>(std::move(done));
   const bool posted = threads_.readers->Post([this, name, shared_done] {
     const absl::Status deleted = store_->DeleteJob(name);
@@ -328,8 +315,7 @@ int JobActions::JobsAhead(const v1::SyncJob& job) {
   return ahead;
 }
 
-void JobActions::Lookup(const std::string& name,
-                        std::function<void(absl::StatusOr<v1::SyncJob>)> then) {
+void JobActions::Lookup(const std::string& name, JobService::JobCallback then) {
   std::optional<v1::SyncJob> known = table_->Locked([&](TableState& s) {
     const v1::SyncJob* job = s.Known(name);
     return job ? std::optional<v1::SyncJob>(*job) : std::nullopt;
@@ -338,8 +324,9 @@ void JobActions::Lookup(const std::string& name,
     then(std::move(*known));
     return;
   }
-  auto shared_then = std::make_shared<decltype(then)>(std::move(then));
-  const bool posted = threads_.readers->Post([this, name, shared_then] {
+  auto shared_then = std::make_shared<JobService::JobCallback>(std::move(then));
+  const bool posted = threads_.readers != nullptr && threads_.readers->Post([this, name,
+                                                                             shared_then] {
     absl::StatusOr<JobRecord> rec = store_->GetJob(name);
     if (!rec.ok()) {
       (*shared_then)(rec.status());

@@ -59,13 +59,14 @@ class JobActions {
              JobService::JobCallback done);
   void Delete(const std::string& name, JobService::StatusCallback done);
   void PreviewSubmit(NewJob job, JobService::PreviewCallback done);
+  // The job as this replica knows it, else as the store has it (on a
+  // reader thread). Answers GetSyncJob, and is the first step of cancel
+  // and retry.
+  void Lookup(const std::string& name, JobService::JobCallback then);
 
  private:
   // Cancels a job this replica runs; false if it does not run it.
   bool CancelHere(const std::string& name, const JobService::JobCallback& done);
-  // The job as this replica knows it, else as the store has it (on a
-  // reader thread); `then` gets the answer.
-  void Lookup(const std::string& name, std::function<void(absl::StatusOr<v1::SyncJob>)> then);
   // Another replica runs the job: records the cancellation for the leader,
   // then answers once the store shows it carried out (or after a while,
   // Unavailable: it will be, by whichever replica leads).

@@ -100,43 +100,28 @@ void JobEngine::Shutdown(absl::Time deadline) {
 }
 
 void JobEngine::Submit(NewJob job, absl::Time reply_by, JobCallback done) {
-  if (!serving()) {
-    done(ServiceShuttingDown());
-    return;
-  }
+  if (RefusedWhenStopped(done)) return;
   intake_.Submit(std::move(job), reply_by, std::move(done), intake_threads_.get(), workers_.get());
 }
 
 void JobEngine::PreviewSubmit(NewJob job, PreviewCallback done) {
-  if (!serving()) {
-    done(ServiceShuttingDown());
-    return;
-  }
+  if (RefusedWhenStopped(done)) return;
   actions_.PreviewSubmit(std::move(job), std::move(done));
 }
 
 void JobEngine::Cancel(const std::string& name, JobCallback done) {
-  if (!serving()) {
-    done(ServiceShuttingDown());
-    return;
-  }
+  if (RefusedWhenStopped(done)) return;
   actions_.Cancel(name, std::move(done));
 }
 
 void JobEngine::Retry(const std::string& name, NewJob retry, absl::Time reply_by,
                       JobCallback done) {
-  if (!serving()) {
-    done(ServiceShuttingDown());
-    return;
-  }
+  if (RefusedWhenStopped(done)) return;
   actions_.Retry(name, std::move(retry), reply_by, std::move(done));
 }
 
 void JobEngine::Delete(const std::string& name, StatusCallback done) {
-  if (!serving()) {
-    done(ServiceShuttingDown());
-    return;
-  }
+  if (RefusedWhenStopped(done)) return;
   actions_.Delete(name, std::move(done));
 }
 
@@ -145,25 +130,7 @@ void JobEngine::Read(std::function<void()> read, std::function<void()> refused) 
 }
 
 void JobEngine::GetJob(const std::string& name, JobCallback done) {
-  std::optional<v1::SyncJob> known = table_.Locked([&](TableState& s) {
-    const v1::SyncJob* job = s.Known(name);
-    return job != nullptr ? std::optional<v1::SyncJob>(*job) : std::nullopt;
-  });
-  if (known) {
-    done(std::move(*known));
-    return;
-  }
-  auto shared_done = std::make_shared<JobCallback>(std::move(done));
-  Read(
-      [this, name, shared_done] {
-        absl::StatusOr<JobRecord> rec = store_->GetJob(name);
-        if (rec.ok()) {
-          (*shared_done)(std::move(*rec->mutable_job()));
-        } else {
-          (*shared_done)(rec.status());
-        }
-      },
-      [shared_done] { (*shared_done)(ServiceShuttingDown()); });
+  actions_.Lookup(name, std::move(done));
 }
 
 void JobEngine::ListJobs(const JobQuery& query, PageCallback done) {

@@ -97,6 +97,14 @@ class JobEngine final : public JobService {
   bool serving() const { return started_ && !stopping_; }
 
  private:
+  // Unless the engine serves (started, not stopping): answers `done` that
+  // the service is shutting down, and returns true.
+  template <typename Callback>
+  bool RefusedWhenStopped(Callback& done) const {
+    if (serving()) return false;
+    done(ServiceShuttingDown());
+    return true;
+  }
   // Runs `read` on a reader thread, or answers `refused` at once if the
   // engine is shutting down.
   void Read(std::function<void()> read, std::function<void()> refused);

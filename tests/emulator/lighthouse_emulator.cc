@@ -632,16 +632,7 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DescribeBlueprin
                     "The parameters `BlueprintIds` and `Filters` cannot be specified at the same "
                     "time."};
   }
-  if (ids.size() > kMaxBlueprintIds) {
-    return ApiError{"InvalidParameterValue.LimitExceeded",
-                    absl::StrCat("At most ", kMaxBlueprintIds, " BlueprintIds are allowed.")};
-  }
-  for (const std::string& id : ids) {
-    if (!IsWellFormedBlueprintId(id)) {
-      return ApiError{"InvalidParameterValue.BlueprintIdMalformed",
-                      absl::StrCat("The image ID `", id, "` is malformed.")};
-    }
-  }
+  if (auto bad = CheckBlueprintIds(ids)) return bad;
   if (filters.size() > kMaxFilters) {
     return ApiError{"InvalidParameter.FilterValueLimitExceeded",
                     absl::StrCat("At most ", kMaxFilters, " filters are allowed.")};
@@ -712,6 +703,22 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DescribeRegions(
   return std::nullopt;
 }
 
+std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::CheckBlueprintIds(
+    const std::vector<std::string>& ids) {
+  if (ids.size() > kMaxBlueprintIds) {
+    return ApiError{"InvalidParameterValue.LimitExceeded",
+                    absl::StrCat("At most ", kMaxBlueprintIds, " BlueprintIds are allowed.")};
+  }
+  for (const std::string& id : ids) {
+    if (!IsWellFormedBlueprintId(id)) {
+      // Quoted cut short: the id is the caller's and may be anything.
+      return ApiError{"InvalidParameterValue.BlueprintIdMalformed",
+                      absl::StrCat("The image ID `", id.substr(0, 64), "` is malformed.")};
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DeleteBlueprints(
     const Admission& a, const rapidjson::Document& doc, absl::Time now,
     const std::string& request_id) {
@@ -733,17 +740,7 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DeleteBlueprints
   if (ids.empty()) {
     return ApiError{"MissingParameter", "The parameter `BlueprintIds` must not be empty."};
   }
-  if (ids.size() > kMaxBlueprintIds) {
-    return ApiError{"InvalidParameterValue.LimitExceeded",
-                    absl::StrCat("At most ", kMaxBlueprintIds, " BlueprintIds are allowed.")};
-  }
-  for (const std::string& id : ids) {
-    if (!IsWellFormedBlueprintId(id)) {
-      // Quoted cut short: the id is the caller's and may be anything.
-      return ApiError{"InvalidParameterValue.BlueprintIdMalformed",
-                      absl::StrCat("The image ID `", id.substr(0, 64), "` is malformed.")};
-    }
-  }
+  if (auto bad = CheckBlueprintIds(ids)) return bad;
   // All or nothing, as Tencent: every id must be deletable before any goes.
   for (const std::string& id : ids) {
     if (std::optional<ApiError> refusal = DeleteRefusal(a.region, id)) return refusal;

@@ -219,6 +219,9 @@ class LighthouseEmulator {
   // A copy synced from `region`/`id` is still SYNCING.
   bool IsSourceOfRunningSync(const std::string& region, const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checks Tencent makes of a BlueprintIds list (its size, each id's
+  // form), for every action that takes one.
+  static std::optional<ApiError> CheckBlueprintIds(const std::vector<std::string>& ids);
   void AdvanceAll(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewBlueprintId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewRequestId() ABSL_LOCKS_EXCLUDED(mu_);
