@@ -38,6 +38,10 @@ struct NewJob {
   // job_deadline.
   absl::Duration timeout = absl::ZeroDuration();
   bool keep_failed_copies = false;
+  // Set for a job a replication policy starts ("syncPolicies/{id}"): it
+  // is recorded on the job (v1::SyncJob.policy) and its upstream calls go
+  // at background priority (tencent::CallPriority).
+  std::string policy;
 };
 
 // The answer of a dry run (validate_only).

@@ -34,10 +34,17 @@ inline constexpr char kLighthouseVersion[] = "2020-03-24";
 inline constexpr char kDefaultLighthouseEndpoint[] = "https://lighthouse.tencentcloudapi.com";
 inline constexpr int kMaxDescribeIds = 100;
 
+// Who waits for rate-limit capacity first. Background calls (the policy
+// controller's work) take a slot only when no foreground call (a caller's
+// job) is waiting for one, so they never delay callers by more than the
+// background calls already granted.
+enum class CallPriority { kForeground, kBackground };
+
 struct CallOptions {
   // No attempt starts after this; waits for rate-limit capacity or backoff
   // that would end after it fail at once with kLocal / DeadlineExceeded.
   absl::Time deadline = absl::InfiniteFuture();
+  CallPriority priority = CallPriority::kForeground;
 };
 
 class LighthouseClient {
