@@ -80,7 +80,7 @@ class PolicyControllerTest : public ::testing::Test {
     });
     tencent::SyncBlueprintResponse out;
     for (const std::string& region : r.destination_regions) {
-      const std::string id = absl::StrCat("lhbp-cp", ++copies_);
+      const std::string id = absl::StrCat("lhbp-c", 1000000 + ++copies_);
       fake_.Put(region, Bp(id, "SYNCING", absl::Now(), "copy"));
       out.destinations.push_back({region, id});
       made_.push_back({region, id});
@@ -131,11 +131,11 @@ class PolicyControllerTest : public ::testing::Test {
 };
 
 TEST_F(PolicyControllerTest, FamilyPolicyConvergesThroughOneJobCarryingThePolicy) {
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   Create("web", {"ap-beijing", "ap-shanghai", "ap-chengdu", "ap-nanjing"});
   controller_->PassOnceForTest();
   ASSERT_EQ(fake_.sync_count(), 1);
-  EXPECT_EQ(fake_.sync_calls()[0].request.blueprint_id, "lhbp-v1");
+  EXPECT_EQ(fake_.sync_calls()[0].request.blueprint_id, "lhbp-v1000001");
   EXPECT_THAT(fake_.sync_calls()[0].request.destination_regions,
               ElementsAre("ap-beijing", "ap-shanghai", "ap-chengdu", "ap-nanjing"));
   v1::SyncPolicy p = View("web");
@@ -150,7 +150,7 @@ TEST_F(PolicyControllerTest, FamilyPolicyConvergesThroughOneJobCarryingThePolicy
   controller_->PassOnceForTest();
   p = View("web");
   EXPECT_TRUE(p.in_sync()) << p.DebugString();
-  EXPECT_EQ(p.source_blueprint_id(), "lhbp-v1");
+  EXPECT_EQ(p.source_blueprint_id(), "lhbp-v1000001");
   for (const Region& r : p.regions()) {
     EXPECT_EQ(r.state(), Region::IN_SYNC);
     EXPECT_FALSE(r.blueprint_id().empty());
@@ -161,7 +161,7 @@ TEST_F(PolicyControllerTest, FamilyPolicyConvergesThroughOneJobCarryingThePolicy
 }
 
 TEST_F(PolicyControllerTest, LostStatusWriteFindsTheSameJobInsteadOfSubmittingAgain) {
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   const PolicyRecord created = Create("web", {"ap-beijing"});
   controller_->PassOnceForTest();
   ASSERT_EQ(fake_.sync_count(), 1);
@@ -175,7 +175,7 @@ TEST_F(PolicyControllerTest, LostStatusWriteFindsTheSameJobInsteadOfSubmittingAg
 }
 
 TEST_F(PolicyControllerTest, NewVersionReplacesOldCopiesAndKeepsTheSource) {
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   Create("web", {"ap-beijing", "ap-shanghai"}, /*keep=*/1);
   controller_->PassOnceForTest();
   FinishCopies();
@@ -183,16 +183,16 @@ TEST_F(PolicyControllerTest, NewVersionReplacesOldCopiesAndKeepsTheSource) {
   ASSERT_TRUE(View("web").in_sync());
   const std::vector<std::pair<std::string, std::string>> old_copies = made_;
 
-  fake_.Put(kSrc, Bp("lhbp-v2", "NORMAL", absl::Now() - absl::Hours(1)));
+  fake_.Put(kSrc, Bp("lhbp-v2000002", "NORMAL", absl::Now() - absl::Hours(1)));
   controller_->PassOnceForTest();
   ASSERT_EQ(fake_.sync_count(), 2);
-  EXPECT_EQ(fake_.sync_calls()[1].request.blueprint_id, "lhbp-v2");
+  EXPECT_EQ(fake_.sync_calls()[1].request.blueprint_id, "lhbp-v2000002");
   EXPECT_EQ(fake_.delete_count(), 0);  // the old copies serve until the new are NORMAL
   FinishCopies();
   controller_->PassOnceForTest();
   const v1::SyncPolicy p = View("web");
   EXPECT_TRUE(p.in_sync());
-  EXPECT_EQ(p.source_blueprint_id(), "lhbp-v2");
+  EXPECT_EQ(p.source_blueprint_id(), "lhbp-v2000002");
   std::vector<std::string> deleted;
   for (const auto& d : fake_.delete_calls()) {
     for (const auto& id : d.blueprint_ids) deleted.push_back(d.region + "/" + id);
@@ -204,7 +204,7 @@ TEST_F(PolicyControllerTest, NewVersionReplacesOldCopiesAndKeepsTheSource) {
 }
 
 TEST_F(PolicyControllerTest, FailedRegionIsRetriedAndCopyRemovedBehindOurBackIsResynced) {
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   Create("web", {"ap-beijing", "ap-shanghai"});
   controller_->PassOnceForTest();
   fake_.SetState(made_[0].first, made_[0].second, "NORMAL");
@@ -233,11 +233,11 @@ TEST_F(PolicyControllerTest, FailedRegionIsRetriedAndCopyRemovedBehindOurBackIsR
 TEST_F(PolicyControllerTest, SurveyCostGrowsWithRegionsNotPolicies) {
   // Distinct sources, so the jobs need not wait for each other.
   for (int i = 0; i < 30; ++i) {
-    const std::string source = absl::StrCat("lhbp-src", i);
+    const std::string source = absl::StrCat("lhbp-s", 1000000 + i);
     fake_.Put(kSrc, Bp(source, "NORMAL", absl::Now() - absl::Hours(2), "other"));
     Create(absl::StrCat("p", i), {"ap-beijing", "ap-shanghai"}, 0, source);
   }
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   Create("family", {"ap-beijing"});
   controller_->PassOnceForTest();
   ASSERT_EQ(fake_.sync_count(), 31);
@@ -251,7 +251,7 @@ TEST_F(PolicyControllerTest, SurveyCostGrowsWithRegionsNotPolicies) {
 }
 
 TEST_F(PolicyControllerTest, PausedPolicyMakesNoUpstreamCall) {
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   PolicyRecord r = Create("web", {"ap-beijing"});
   r.mutable_spec()->set_paused(true);
   ASSERT_TRUE(policy_store_->UpdateSpec(r.spec(), std::nullopt).ok());
@@ -263,7 +263,7 @@ TEST_F(PolicyControllerTest, PausedPolicyMakesNoUpstreamCall) {
 }
 
 TEST_F(PolicyControllerTest, DeleteWithCopiesCancelsDeletesAndRemovesTheRecord) {
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   Create("web", {"ap-beijing", "ap-shanghai"});
   controller_->PassOnceForTest();
   FinishCopies();
@@ -285,12 +285,12 @@ TEST_F(PolicyControllerTest, DeleteWithCopiesCancelsDeletesAndRemovesTheRecord) 
   // The source is never touched.
   tencent::DescribeBlueprintsRequest q;
   q.region = kSrc;
-  q.blueprint_ids = {"lhbp-v1"};
+  q.blueprint_ids = {"lhbp-v1000001"};
   EXPECT_EQ(fake_.DescribeBlueprints(q, {})->blueprints.size(), 1u);
 }
 
 TEST_F(PolicyControllerTest, DeletingWhileSyncingCancelsTheJobFirst) {
-  fake_.Put(kSrc, Bp("lhbp-v1", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   Create("web", {"ap-beijing"});
   controller_->PassOnceForTest();
   const std::string job = View("web").regions(0).last_job();

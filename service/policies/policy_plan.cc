@@ -7,11 +7,16 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "service/jobs/job_state.h"
 #include "service/tencent/crypto.h"
+#include "service/tencent/regions.h"
 
 namespace blueprintsync::policies {
 namespace {
 
 using Region = v1::SyncPolicyRegion;
+
+// Upstream strings kept in a status are cut to this (a state is a short
+// word; anything longer is not one).
+constexpr size_t kMaxStateBytes = 32;
 
 bool IsFamily(const v1::SyncPolicy& spec) {
   return spec.source_case() == v1::SyncPolicy::kBlueprintName;
@@ -73,8 +78,14 @@ Source Resolve(const v1::SyncPolicy& spec, const PolicyStatus& previous, const S
                                    "\" in ", region));
       return s;
     }
+    if (!tencent::IsValidBlueprintId(newest->blueprint_id)) {
+      // A hostile or broken answer: never copy (or protect) what it names.
+      s.error = Error(absl::StatusCode::kUnavailable,
+                      "DescribeBlueprints answered a malformed BlueprintId for the family");
+      return s;
+    }
     s.id = newest->blueprint_id;
-    s.created_time = newest->created_time;
+    s.created_time = newest->created_time.substr(0, 64);
     s.confirmed = true;
     return s;
   }
@@ -87,8 +98,8 @@ Source Resolve(const v1::SyncPolicy& spec, const PolicyStatus& previous, const S
                       absl::StrCat("blueprint ", spec.blueprint_id(), " does not exist in ", region));
       return s;
     case Survey::Seen::kPresent:
-      s.id = b->blueprint_id;
-      s.created_time = b->created_time;
+      s.id = spec.blueprint_id();
+      s.created_time = b->created_time.substr(0, 64);
       if (b->blueprint_type != "PRIVATE") {
         s.error = Error(absl::StatusCode::kFailedPrecondition,
                         absl::StrCat("blueprint ", b->blueprint_id, " is not a custom image (",
@@ -196,7 +207,7 @@ bool CheckCopies(Region* r, const std::string& source, const Survey& survey,
       continue;
     }
     if (seen == Survey::Seen::kPresent) {
-      c.set_blueprint_state(b->blueprint_state);
+      c.set_blueprint_state(b->blueprint_state.substr(0, kMaxStateBytes));
       if (IsBroken(b->blueprint_state)) {
         drift |= was_serving;
         deletes->push_back({r->region(), c.blueprint_id()});

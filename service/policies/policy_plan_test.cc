@@ -111,19 +111,19 @@ PolicyPlan PlanAndStart(PolicyRecord* record, const Survey& survey, const OpenJo
 
 TEST(PolicyPlanTest, FamilyResolvesToNewestNormalVersion) {
   PolicyRecord p = Family({"ap-beijing"});
-  Survey s = WithFamily({Bp("lhbp-old", "NORMAL", "2026-11-01T00:00:00Z"),
-                         Bp("lhbp-new", "NORMAL", "2026-12-01T00:00:00Z"),
-                         Bp("lhbp-newer", "SYNCING", "2026-12-02T00:00:00Z")});
+  Survey s = WithFamily({Bp("lhbp-old00001", "NORMAL", "2026-11-01T00:00:00Z"),
+                         Bp("lhbp-new00001", "NORMAL", "2026-12-01T00:00:00Z"),
+                         Bp("lhbp-newer001", "SYNCING", "2026-12-02T00:00:00Z")});
   PolicyPlan plan = PlanPolicy(p, s, {}, {}, Opts());
-  EXPECT_EQ(plan.status.view().source_blueprint_id(), "lhbp-new");
+  EXPECT_EQ(plan.status.view().source_blueprint_id(), "lhbp-new00001");
   ASSERT_TRUE(plan.job.has_value());
-  EXPECT_EQ(plan.job->source_blueprint_id, "lhbp-new");
+  EXPECT_EQ(plan.job->source_blueprint_id, "lhbp-new00001");
   EXPECT_THAT(plan.job->regions, ElementsAre("ap-beijing"));
 }
 
 TEST(PolicyPlanTest, FamilyWithoutNormalVersionReportsSourceErrorAndStartsNothing) {
   PolicyRecord p = Family({"ap-beijing"});
-  PolicyPlan plan = PlanPolicy(p, WithFamily({Bp("lhbp-a", "SYNCING")}), {}, {}, Opts());
+  PolicyPlan plan = PlanPolicy(p, WithFamily({Bp("lhbp-a0000001", "SYNCING")}), {}, {}, Opts());
   EXPECT_FALSE(plan.job.has_value());
   EXPECT_EQ(plan.status.view().source_error().code(), static_cast<int>(absl::StatusCode::kNotFound));
   EXPECT_FALSE(plan.status.view().in_sync());
@@ -137,17 +137,17 @@ TEST(PolicyPlanTest, UnansweredSurveyStartsNothing) {
 }
 
 TEST(PolicyPlanTest, FixedSourceMustBeNormalPrivate) {
-  PolicyRecord p = Fixed("lhbp-src", {"ap-beijing"});
+  PolicyRecord p = Fixed("lhbp-src00001", {"ap-beijing"});
   Survey s;
-  s.ids[{"ap-guangzhou", "lhbp-src"}] = Bp("lhbp-src", "SYNCING");
+  s.ids[{"ap-guangzhou", "lhbp-src00001"}] = Bp("lhbp-src00001", "SYNCING");
   PolicyPlan plan = PlanPolicy(p, s, {}, {}, Opts());
   EXPECT_FALSE(plan.job.has_value());
   EXPECT_THAT(plan.status.view().source_error().message(), ::testing::HasSubstr("not NORMAL"));
-  s.ids[{"ap-guangzhou", "lhbp-src"}] = std::nullopt;  // gone
+  s.ids[{"ap-guangzhou", "lhbp-src00001"}] = std::nullopt;  // gone
   plan = PlanPolicy(p, s, {}, {}, Opts());
   EXPECT_FALSE(plan.job.has_value());
   EXPECT_EQ(plan.status.view().source_error().code(), static_cast<int>(absl::StatusCode::kNotFound));
-  s.ids[{"ap-guangzhou", "lhbp-src"}] = Bp("lhbp-src", "NORMAL");
+  s.ids[{"ap-guangzhou", "lhbp-src00001"}] = Bp("lhbp-src00001", "NORMAL");
   plan = PlanPolicy(p, s, {}, {}, Opts());
   ASSERT_TRUE(plan.job.has_value());
   EXPECT_FALSE(plan.status.view().has_source_error());
@@ -163,7 +163,7 @@ TEST(PolicyPlanTest, RequestIdIsAUuidFixedByUidAndAttempt) {
 
 TEST(PolicyPlanTest, OneJobAtATimeThenInSyncWhenItSucceeds) {
   PolicyRecord p = Family({"ap-beijing", "ap-shanghai"});
-  const Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  const Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PolicyPlan plan = PlanAndStart(&p, s, {}, "syncJobs/1");
   ASSERT_TRUE(plan.job.has_value());
   EXPECT_EQ(plan.job->request_id, PolicyJobRequestId("uid-1", 0));
@@ -173,7 +173,7 @@ TEST(PolicyPlanTest, OneJobAtATimeThenInSyncWhenItSucceeds) {
 
   // Running: no second job.
   plan = PlanAndStart(&p, s,
-                      Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::RUNNING,
+                      Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::RUNNING,
                                 {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED},
                                  {"ap-shanghai", "lhbp-s1", v1::Destination::SYNCING}})),
                       "syncJobs/x");
@@ -182,7 +182,7 @@ TEST(PolicyPlanTest, OneJobAtATimeThenInSyncWhenItSucceeds) {
   EXPECT_FALSE(p.status().view().in_sync());
 
   plan = PlanAndStart(&p, s,
-                      Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::SUCCEEDED,
+                      Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::SUCCEEDED,
                                 {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED},
                                  {"ap-shanghai", "lhbp-s1", v1::Destination::SUCCEEDED}})),
                       "syncJobs/x");
@@ -193,15 +193,15 @@ TEST(PolicyPlanTest, OneJobAtATimeThenInSyncWhenItSucceeds) {
   EXPECT_EQ(p.status().view().regions(0).blueprint_id(), "lhbp-b1");
   EXPECT_EQ(p.status().view().regions(0).last_job(), "syncJobs/1");
   ASSERT_EQ(p.status().view().regions(1).copies_size(), 1);
-  EXPECT_EQ(p.status().view().regions(1).copies(0).source_blueprint_id(), "lhbp-v1");
+  EXPECT_EQ(p.status().view().regions(1).copies(0).source_blueprint_id(), "lhbp-v1000001");
 }
 
 TEST(PolicyPlanTest, FailedRegionBacksOffThenRetriesAloneWithDoublingBackoff) {
   PolicyRecord p = Family({"ap-beijing", "ap-shanghai"});
-  const Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  const Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
   PlanAndStart(&p, s,
-               Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::FAILED,
+               Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::FAILED,
                          {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED},
                           {"ap-shanghai", "lhbp-s1", v1::Destination::FAILED}})),
                "syncJobs/x");
@@ -221,7 +221,7 @@ TEST(PolicyPlanTest, FailedRegionBacksOffThenRetriesAloneWithDoublingBackoff) {
   EXPECT_THAT(plan.job->regions, ElementsAre("ap-shanghai"));
   EXPECT_EQ(plan.job->request_id, PolicyJobRequestId("uid-1", 1));
   PlanAndStart(&p, s,
-               Found(Job("syncJobs/2", "lhbp-v1", v1::SyncJob::FAILED,
+               Found(Job("syncJobs/2", "lhbp-v1000001", v1::SyncJob::FAILED,
                          {{"ap-shanghai", "lhbp-s2", v1::Destination::FAILED}})),
                "syncJobs/x", Opts(kNow + absl::Seconds(100)));
   EXPECT_EQ(p.status().view().regions(1).failures(), 2);
@@ -231,9 +231,9 @@ TEST(PolicyPlanTest, FailedRegionBacksOffThenRetriesAloneWithDoublingBackoff) {
 
 TEST(PolicyPlanTest, SubmissionRejectedAsAWholeCountsAsAFailureForItsRegions) {
   PolicyRecord p = Family({"ap-beijing"});
-  const Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  const Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
-  v1::SyncJob rejected = Job("syncJobs/1", "lhbp-v1", v1::SyncJob::FAILED,
+  v1::SyncJob rejected = Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::FAILED,
                              {{"ap-beijing", "", v1::Destination::PENDING}});
   rejected.mutable_error()->set_tencent_code("LimitExceeded.BlueprintQuotaLimitExceeded");
   PolicyPlan plan = PlanAndStart(&p, s, Found(rejected), "syncJobs/x");
@@ -245,10 +245,10 @@ TEST(PolicyPlanTest, SubmissionRejectedAsAWholeCountsAsAFailureForItsRegions) {
 
 TEST(PolicyPlanTest, CopyRemovedBehindOurBackIsResynced) {
   PolicyRecord p = Family({"ap-beijing"});
-  Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
   PlanAndStart(&p, s,
-               Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::SUCCEEDED,
+               Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::SUCCEEDED,
                          {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED}})),
                "syncJobs/x");
   ASSERT_TRUE(p.status().view().in_sync());
@@ -262,10 +262,10 @@ TEST(PolicyPlanTest, CopyRemovedBehindOurBackIsResynced) {
 
 TEST(PolicyPlanTest, UnansweredCopyIsNotTakenForGone) {
   PolicyRecord p = Family({"ap-beijing"});
-  const Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  const Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
   PlanAndStart(&p, s,
-               Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::SUCCEEDED,
+               Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::SUCCEEDED,
                          {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED}})),
                "syncJobs/x");
   Survey failed = s;
@@ -278,10 +278,10 @@ TEST(PolicyPlanTest, UnansweredCopyIsNotTakenForGone) {
 
 TEST(PolicyPlanTest, BrokenCopyIsDeletedAndReplaced) {
   PolicyRecord p = Family({"ap-beijing"});
-  Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
   PlanAndStart(&p, s,
-               Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::SUCCEEDED,
+               Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::SUCCEEDED,
                          {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED}})),
                "syncJobs/x");
   s.ids[{"ap-beijing", "lhbp-b1"}] = Bp("lhbp-b1", "ISOLATED");
@@ -294,26 +294,26 @@ TEST(PolicyPlanTest, BrokenCopyIsDeletedAndReplaced) {
 
 TEST(PolicyPlanTest, NewVersionIsFollowedAndOldCopiesGoOnlyOnceNewOneIsNormal) {
   PolicyRecord p = Family({"ap-beijing"}, /*keep=*/1);
-  Survey s = WithFamily({Bp("lhbp-v1", "NORMAL", "2026-11-01T00:00:00Z")});
+  Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL", "2026-11-01T00:00:00Z")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
   PlanAndStart(&p, s,
-               Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::SUCCEEDED,
+               Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::SUCCEEDED,
                          {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED}})),
                "syncJobs/x");
-  s = WithFamily({Bp("lhbp-v1", "NORMAL", "2026-11-01T00:00:00Z"),
-                  Bp("lhbp-v2", "NORMAL", "2026-12-01T00:00:00Z")});
+  s = WithFamily({Bp("lhbp-v1000001", "NORMAL", "2026-11-01T00:00:00Z"),
+                  Bp("lhbp-v2000002", "NORMAL", "2026-12-01T00:00:00Z")});
   s.ids[{"ap-beijing", "lhbp-b1"}] = Bp("lhbp-b1", "NORMAL");
   PolicyPlan plan = PlanAndStart(&p, s, {}, "syncJobs/2");
-  EXPECT_EQ(p.status().view().source_blueprint_id(), "lhbp-v2");
+  EXPECT_EQ(p.status().view().source_blueprint_id(), "lhbp-v2000002");
   ASSERT_TRUE(plan.job.has_value());
-  EXPECT_EQ(plan.job->source_blueprint_id, "lhbp-v2");
+  EXPECT_EQ(plan.job->source_blueprint_id, "lhbp-v2000002");
   EXPECT_THAT(plan.deletes, IsEmpty());
   // The old copy serves while the new one syncs.
   EXPECT_EQ(p.status().view().regions(0).blueprint_id(), "lhbp-b1");
   EXPECT_FALSE(p.status().view().in_sync());
 
   plan = PlanAndStart(&p, s,
-                      Found(Job("syncJobs/2", "lhbp-v2", v1::SyncJob::SUCCEEDED,
+                      Found(Job("syncJobs/2", "lhbp-v2000002", v1::SyncJob::SUCCEEDED,
                                 {{"ap-beijing", "lhbp-b2", v1::Destination::SUCCEEDED}})),
                       "syncJobs/x");
   EXPECT_TRUE(p.status().view().in_sync());
@@ -331,10 +331,10 @@ TEST(PolicyPlanTest, KeepVersionsZeroKeepsEveryCopyAndSourcesAreNeverDeleted) {
   for (const char* id : {"lhbp-c3", "lhbp-c2", "lhbp-c1"}) {
     v1::PolicyCopy* c = r->add_copies();
     c->set_blueprint_id(id);
-    c->set_source_blueprint_id(std::string(id) == "lhbp-c3" ? "lhbp-v3" : "lhbp-old");
+    c->set_source_blueprint_id(std::string(id) == "lhbp-c3" ? "lhbp-v3000003" : "lhbp-old00001");
     c->set_blueprint_state("NORMAL");
   }
-  const Survey s = WithFamily({Bp("lhbp-v3", "NORMAL")});
+  const Survey s = WithFamily({Bp("lhbp-v3000003", "NORMAL")});
   PolicyPlan plan = PlanPolicy(p, s, {}, {}, Opts());
   EXPECT_TRUE(plan.status.view().in_sync());
   EXPECT_THAT(plan.deletes, IsEmpty());
@@ -349,7 +349,7 @@ TEST(PolicyPlanTest, KeepVersionsZeroKeepsEveryCopyAndSourcesAreNeverDeleted) {
 TEST(PolicyPlanTest, PausedPolicyIsLeftAsItIs) {
   PolicyRecord p = Family({"ap-beijing"});
   p.mutable_spec()->set_paused(true);
-  PolicyPlan plan = PlanPolicy(p, WithFamily({Bp("lhbp-v1", "NORMAL")}), {}, {}, Opts());
+  PolicyPlan plan = PlanPolicy(p, WithFamily({Bp("lhbp-v1000001", "NORMAL")}), {}, {}, Opts());
   EXPECT_FALSE(plan.job.has_value());
   EXPECT_FALSE(StatusDiffers(plan.status, p.status()));
   EXPECT_TRUE(WhatToAsk({p}).ids.empty());
@@ -358,10 +358,10 @@ TEST(PolicyPlanTest, PausedPolicyIsLeftAsItIs) {
 
 TEST(PolicyPlanTest, RegionsFollowTheSpec) {
   PolicyRecord p = Family({"ap-beijing", "ap-shanghai"});
-  const Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  const Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
   PlanAndStart(&p, s,
-               Found(Job("syncJobs/1", "lhbp-v1", v1::SyncJob::SUCCEEDED,
+               Found(Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::SUCCEEDED,
                          {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED},
                           {"ap-shanghai", "lhbp-s1", v1::Destination::SUCCEEDED}})),
                "syncJobs/x");
@@ -378,10 +378,10 @@ TEST(PolicyPlanTest, RegionsFollowTheSpec) {
 
 TEST(PolicyPlanTest, DeletionCancelsTheJobThenDeletesEveryCopyThenRemoves) {
   PolicyRecord p = Family({"ap-beijing", "ap-shanghai"});
-  const Survey s = WithFamily({Bp("lhbp-v1", "NORMAL")});
+  const Survey s = WithFamily({Bp("lhbp-v1000001", "NORMAL")});
   PlanAndStart(&p, s, {}, "syncJobs/1");
   p.set_delete_requested(true);
-  const v1::SyncJob running = Job("syncJobs/1", "lhbp-v1", v1::SyncJob::RUNNING,
+  const v1::SyncJob running = Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::RUNNING,
                                   {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED},
                                    {"ap-shanghai", "lhbp-s1", v1::Destination::SYNCING}});
   PolicyPlan plan = PlanPolicy(p, s, Found(running), {}, Opts());
@@ -391,7 +391,7 @@ TEST(PolicyPlanTest, DeletionCancelsTheJobThenDeletesEveryCopyThenRemoves) {
 
   // Cancelled: the copy that had succeeded is the job's own to delete too,
   // but the policy also tracks it once settled, and deletes it.
-  const v1::SyncJob cancelled = Job("syncJobs/1", "lhbp-v1", v1::SyncJob::CANCELLED,
+  const v1::SyncJob cancelled = Job("syncJobs/1", "lhbp-v1000001", v1::SyncJob::CANCELLED,
                                     {{"ap-beijing", "lhbp-b1", v1::Destination::SUCCEEDED},
                                      {"ap-shanghai", "lhbp-s1", v1::Destination::CANCELLED}});
   plan = PlanPolicy(p, s, Found(cancelled), {}, Opts());
@@ -437,11 +437,11 @@ TEST(PolicyPlanTest, WhatToAskBatchesByRegion) {
   Region* r = a.mutable_status()->mutable_view()->add_regions();
   r->set_region("ap-beijing");
   r->add_copies()->set_blueprint_id("lhbp-b1");
-  PolicyRecord b = Fixed("lhbp-src", {"ap-beijing"});
+  PolicyRecord b = Fixed("lhbp-src00001", {"ap-beijing"});
   b.mutable_spec()->set_name("syncPolicies/b");
   const SurveyAsk ask = WhatToAsk({a, b});
   EXPECT_THAT(ask.names.at("ap-guangzhou"), ElementsAre("web-golden"));
-  EXPECT_THAT(ask.ids.at("ap-guangzhou"), ElementsAre("lhbp-src"));
+  EXPECT_THAT(ask.ids.at("ap-guangzhou"), ElementsAre("lhbp-src00001"));
   EXPECT_THAT(ask.ids.at("ap-beijing"), ElementsAre("lhbp-b1"));
 }
 
