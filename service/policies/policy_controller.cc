@@ -16,7 +16,7 @@ namespace {
 // How long the controller waits for the job service to answer a call. A
 // submission answers by its reply_by at the latest; this only guards
 // against a service that never answers (the pass goes on without it).
-constexpr absl::Duration kSubmitReplyBy = absl::Seconds(30);
+constexpr absl::Duration kSubmitReplyBy = absl::Seconds(10);
 constexpr absl::Duration kAnswerGrace = absl::Seconds(10);
 // A status whose only change is its times is still written this often, so
 // reconcile_time and confirm_time stay meaningful.
@@ -77,6 +77,11 @@ void PolicyController::Wake() {
 }
 
 void PolicyController::PassOnceForTest() { RunPass(); }
+
+bool PolicyController::stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stop_;
+}
 
 PolicyControllerStats PolicyController::stats() const {
   absl::MutexLock lock(&mu_);
@@ -232,10 +237,10 @@ void PolicyController::RunPass() {
   PolicyControllerStats pass;
   pass.policies = static_cast<int64_t>(all->size());
   for (const PolicyRecord& record : *all) {
+    if (stopping()) break;  // the rest is picked up by the next leader or start
     const std::string& name = record.spec().name();
     if (record.spec().paused() && !record.delete_requested()) {
       ++pass.policies_paused;
-      if (record.status().view().in_sync()) ++pass.policies_in_sync;
       continue;
     }
     PlanOptions options;

@@ -63,7 +63,7 @@ struct PolicyControllerOptions {
 struct PolicyControllerStats {
   int64_t passes = 0;
   int64_t policies = 0;           // at the last pass
-  int64_t policies_in_sync = 0;   // at the last pass
+  int64_t policies_in_sync = 0;   // at the last pass, not paused
   int64_t policies_paused = 0;    // at the last pass
   int64_t describe_calls = 0;     // DescribeBlueprints by the controller, total
   int64_t last_pass_describe_calls = 0;
@@ -97,6 +97,7 @@ class PolicyController {
  private:
   void Loop();
   void RunPass();
+  bool stopping() const;
   // Starts (or finds, after a crash) the job `plan` asks for; amends
   // plan->status. False if the service could not take it this pass.
   bool StartJob(const PolicyRecord& record, PolicyPlan* plan);
