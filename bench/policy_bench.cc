@@ -267,7 +267,7 @@ int Main() {
     const bool mainland =
         std::find(kMainland.begin(), kMainland.end(), region) != kMainland.end();
     const double measured =
-        static_cast<double>(stats->DescribeBlueprintsIn(region)) / kPassesMeasured;
+        static_cast<double>(stats->DescribeCalls(region)) / kPassesMeasured;
     const bool match = std::fabs(measured - e.Calls()) < 1e-9;
     all_regions_match &= match;
     expected_total += e.Calls();

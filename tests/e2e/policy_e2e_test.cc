@@ -244,7 +244,7 @@ TEST_F(PolicyE2eTest, ACopyRemovedBehindTheServicesBackIsSyncedAgain) {
   EXPECT_NE(beijing2.last_job(), beijing.last_job()) << "re-synced by a new job";
   EXPECT_EQ(RegionOf(*repaired, "ap-shanghai").blueprint_id(), shanghai.blueprint_id())
       << "the untouched region keeps its copy";
-  for (const v1::PolicyCopy& c : RegionOf(*repaired, "ap-beijing").copies()) {
+  for (const v1::PolicyCopy& c : beijing2.copies()) {
     EXPECT_NE(c.blueprint_id(), beijing.blueprint_id()) << "a vanished copy is still tracked";
   }
 
@@ -412,12 +412,12 @@ TEST_F(PolicyE2eTest, APausedPolicyMakesNoUpstreamCall) {
   // does). A pass may have been under way when the update was answered:
   // let one more go by before counting.
   auto passes_seen = [&](int passes) {
-    const int64_t start = Stats().DescribeBlueprintsIn("ap-tokyo");
+    const int64_t start = Stats().DescribeCalls("ap-tokyo");
     const absl::Time end = absl::Now() + kConverge;
     int64_t now = start;
     while (now - start < passes && absl::Now() < end) {
       absl::SleepFor(absl::Milliseconds(50));
-      now = Stats().DescribeBlueprintsIn("ap-tokyo");
+      now = Stats().DescribeCalls("ap-tokyo");
     }
     return now - start;
   };
@@ -426,7 +426,7 @@ TEST_F(PolicyE2eTest, APausedPolicyMakesNoUpstreamCall) {
   ASSERT_GE(passes_seen(3), 3) << "the witness policy is not surveyed";
   const EmulatorStats after = Stats();
   for (const char* region : {kSrc, "ap-beijing", "ap-shanghai"}) {
-    EXPECT_EQ(after.DescribeBlueprintsIn(region), before.DescribeBlueprintsIn(region))
+    EXPECT_EQ(after.DescribeCalls(region), before.DescribeCalls(region))
         << "DescribeBlueprints in " << region << " for a paused policy";
   }
   EXPECT_EQ(after.Action("SyncBlueprint").received, before.Action("SyncBlueprint").received);
