@@ -219,6 +219,58 @@ TEST_F(PolicyE2eTest, AFamilyPolicyBecomesInSyncThenFollowsANewVersionAndDeletes
       absl::FormatDuration(kInterval));
 }
 
+// While a blueprint is the source of a running sync, Tencent shows it
+// SYNCING. The family's newest version being copied somewhere else (here by
+// a caller's own job) is still the newest version: the policy must not fall
+// back to the older one, copy it, and delete the newer copies.
+//
+// DISABLED: fails today. PlanPolicy's Resolve takes the newest *NORMAL*
+// version, so while the newest one is SYNCING as a source it resolves to the
+// older one, starts a job for it and, with keep_versions 1, deletes the
+// newer copies; when the sync ends it switches back and does it again
+// (4 deletions and 2 extra copies here; 204 SyncBlueprint for 200 policies
+// in bench_policy, where a pass's survey sees a family's own job still
+// running). Enable once fixed.
+TEST_F(PolicyE2eTest,
+       DISABLED_AFamilyKeepsItsNewestVersionWhileThatVersionIsTheSourceOfAnotherSync) {
+  BPS_ASSERT_OK(StartAll());
+  SyncPolicy created;
+  grpc::Status s = CreatePolicy(stub(), "web-golden",
+                                FamilyPolicy(kSrc, kFamily, {"ap-beijing", "ap-shanghai"}, 1),
+                                &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto in_sync = Wait(created.name(), [](const SyncPolicy& p) { return InSyncFor(p, kV1); });
+  BPS_ASSERT_OK(in_sync.status());
+
+  // A caller copies kV1 to Chengdu; the copy takes 5 s, kV1 is SYNCING
+  // meanwhile.
+  BPS_ASSERT_OK(admin().UpdateConfig(R"({"sync_duration_ms":5000})"));
+  SyncJob direct;
+  s = Sync(MakeRequest(kSrc, kV1, {"ap-chengdu"}), &direct);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(Upstream(kSrc)[kV1], "SYNCING") << "the source is not SYNCING: the test proves nothing";
+  std::set<std::string> sources_seen;
+  while (Upstream(kSrc)[kV1] == "SYNCING") {
+    SyncPolicy p;
+    if (GetPolicy(stub(), created.name(), &p).ok()) sources_seen.insert(p.source_blueprint_id());
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  BPS_ASSERT_OK(WaitForTerminal(direct.name()).status());
+  auto after = Wait(created.name(), [](const SyncPolicy& p) { return InSyncFor(p, kV1); });
+  BPS_ASSERT_OK(after.status());
+
+  EXPECT_EQ(sources_seen, std::set<std::string>{kV1}) << "the policy changed its source";
+  for (const SyncPolicyRegion& r : after->regions()) {
+    EXPECT_EQ(r.blueprint_id(), RegionOf(*in_sync, r.region()).blueprint_id())
+        << r.region() << ": the copy of the newest version was replaced";
+  }
+  const EmulatorStats stats = Stats();
+  for (const EmulatorSyncSubmission& sub : stats.sync_submissions) {
+    EXPECT_NE(sub.blueprint_id, kV0) << "the older version was copied";
+  }
+  EXPECT_EQ(stats.deleted_blueprints_total, 0) << "copies were deleted";
+}
+
 TEST_F(PolicyE2eTest, ACopyRemovedBehindTheServicesBackIsSyncedAgain) {
   BPS_ASSERT_OK(StartAll());
   SyncPolicy created;

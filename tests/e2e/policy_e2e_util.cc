@@ -192,7 +192,6 @@ void ExpectServedUpstream(v1::BlueprintSync::Stub& stub, const EmulatorAdmin& ad
     EXPECT_EQ(r.region(), policy.destination_regions(i)) << "regions in destination order";
     EXPECT_EQ(r.state(), v1::SyncPolicyRegion::IN_SYNC);
     EXPECT_EQ(r.serving_source_blueprint_id(), policy.source_blueprint_id());
-    EXPECT_TRUE(IsSet(r.confirm_time()));
     EXPECT_FALSE(r.has_last_error() && r.last_error().code() != 0)
         << r.last_error().ShortDebugString();
     ASSERT_FALSE(r.blueprint_id().empty());
