@@ -17,9 +17,9 @@
 //      copies of a policy deleted with delete_copies;
 //   5. write each policy's status (fenced by the leader lease).
 //
-// Upstream calls go at background priority (tencent::CallPriority), and at
-// most `max_submissions_in_flight` policy jobs wait for submission at once,
-// so callers' own jobs always find a free submission worker and go first.
+// Upstream calls go at background priority (tencent::CallPriority), and
+// the controller submits one policy job at a time and waits for its answer,
+// so callers' own jobs always find free submission workers and go first.
 // No lock is held during any store or upstream call.
 #ifndef BLUEPRINTSYNC_SERVICE_POLICIES_POLICY_CONTROLLER_H_
 #define BLUEPRINTSYNC_SERVICE_POLICIES_POLICY_CONTROLLER_H_
@@ -35,6 +35,7 @@
 #include "service/common/clock.h"
 #include "service/jobs/job_service.h"
 #include "service/jobs/leader_elector.h"
+#include "service/policies/policy_plan.h"
 #include "service/policies/policy_store.h"
 #include "service/tencent/lighthouse_client.h"
 
@@ -53,8 +54,6 @@ struct PolicyControllerOptions {
   // Old copies that cannot be deleted are given up on after this (as the
   // job cleaner's --cleanup-give-up-after).
   absl::Duration cleanup_give_up_after = absl::Hours(24);
-  // Policy jobs submitted and not yet answered, at most.
-  int max_submissions_in_flight = 2;
   // The timeout of the jobs policies start (zero: the engine's default).
   absl::Duration job_timeout = absl::ZeroDuration();
   // Several replicas: act only while holding the lease. Null: always lead.
@@ -64,7 +63,7 @@ struct PolicyControllerOptions {
 struct PolicyControllerStats {
   int64_t passes = 0;
   int64_t policies = 0;           // at the last pass
-  int64_t policies_in_sync = 0;   // at the last pass
+  int64_t policies_in_sync = 0;   // at the last pass, not paused
   int64_t policies_paused = 0;    // at the last pass
   int64_t describe_calls = 0;     // DescribeBlueprints by the controller, total
   int64_t last_pass_describe_calls = 0;
@@ -96,9 +95,13 @@ class PolicyController {
   PolicyControllerStats stats() const;
 
  private:
-  class Pass;
   void Loop();
   void RunPass();
+  bool stopping() const;
+  // Starts (or finds, after a crash) the job `plan` asks for; amends
+  // plan->status. False if the service could not take it this pass.
+  bool StartJob(const PolicyRecord& record, PolicyPlan* plan);
+  OpenJobView ReadOpenJob(const std::string& name);
 
   const PolicyControllerOptions options_;
   PolicyStore* const store_;
