@@ -11,9 +11,10 @@ policies::PolicyControllerOptions PolicyControllerOptionsFrom(const ServerConfig
   // Changes made on other replicas reach the leader as quickly as their
   // jobs do.
   options.change_poll_interval = config.follow_interval;
+  // A failed region waits one interval, then twice as long per failure in
+  // a row, up to the maximum (which caps the first wait too).
+  options.backoff_initial = std::min(config.policy_interval, config.policy_backoff_max);
   options.backoff_max = config.policy_backoff_max;
-  // A maximum below the usual first wait caps every wait, the first too.
-  options.backoff_initial = std::min(options.backoff_initial, config.policy_backoff_max);
   options.cleanup_give_up_after = config.cleanup_give_up_after;
   // Policy jobs get the engine's default timeout (--job-deadline).
   options.job_timeout = absl::ZeroDuration();
