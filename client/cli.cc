@@ -1,5 +1,6 @@
 #include "client/cli.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -11,6 +12,8 @@
 #include "client/cli_options.h"
 #include "client/exit_codes.h"
 #include "client/job_format.h"
+#include "client/policy_format.h"
+#include "client/policy_waiter.h"
 #include "client/printable.h"
 #include "client/progress_view.h"
 #include "client/request_id.h"
@@ -66,6 +69,16 @@ class Runner {
         return Retry();
       case Command::kDelete:
         return Delete();
+      case Command::kPolicyCreate:
+        return CreatePolicy();
+      case Command::kPolicyGet:
+        return options_.wait ? WaitForPolicy() : GetPolicy();
+      case Command::kPolicyList:
+        return ListPolicies();
+      case Command::kPolicyUpdate:
+        return UpdatePolicy();
+      case Command::kPolicyDelete:
+        return DeletePolicy();
       case Command::kHelp:
         break;
     }
@@ -204,33 +217,187 @@ class Runner {
     return Print(*job, FormatJobText(*job));
   }
 
+  // One page, or with --all every page (following next_page_token) merged
+  // into one response; `items` picks the response's repeated field, `noun`
+  // names what it holds.
+  template <typename Request, typename Call, typename Items>
+  auto ListPages(Request request, const Call& call, const Items& items, const char* noun)
+      -> decltype(call(request)) {
+    typename decltype(call(request))::value_type combined;
+    std::set<std::string> tokens_seen;
+    while (true) {
+      auto page = call(request);
+      if (!page.ok() || !options_.all) return page;
+      for (auto& item : *items(*page)) *items(combined)->Add() = std::move(item);
+      const std::string token = page->next_page_token();
+      if (token.empty()) return combined;
+      // A server bug must not turn --all into an endless loop.
+      if (!tokens_seen.insert(token).second) {
+        return absl::InternalError(absl::StrCat("the service returned page token \"",
+                                                Printable(token, 64), "\" twice; stopping after ",
+                                                items(combined)->size(), " ", noun));
+      }
+      request.set_page_token(token);
+    }
+  }
+
   int List() {
     v1::ListSyncJobsRequest request;
     request.set_page_size(options_.page_size);
     request.set_page_token(options_.page_token);
     request.set_filter(options_.filter);
     request.set_order_by(options_.order_by);
-    v1::ListSyncJobsResponse combined;
-    std::set<std::string> tokens_seen;
-    while (true) {
-      auto page = connection_->ListSyncJobs(request);
-      if (!page.ok()) return RpcError(page.status());
-      if (!options_.all) {
-        combined = *std::move(page);
-        break;
-      }
-      for (auto& job : *page->mutable_sync_jobs()) *combined.add_sync_jobs() = std::move(job);
-      const std::string& token = page->next_page_token();
-      if (token.empty()) break;
-      // A server bug must not turn --all into an endless loop.
-      if (!tokens_seen.insert(token).second) {
-        return RpcError(absl::InternalError(
-            absl::StrCat("the service returned page token \"", Printable(token, 64),
-                         "\" twice; stopping after ", combined.sync_jobs_size(), " jobs")));
-      }
-      request.set_page_token(token);
+    auto jobs = ListPages(
+        request, [this](const v1::ListSyncJobsRequest& r) { return connection_->ListSyncJobs(r); },
+        [](v1::ListSyncJobsResponse& r) { return r.mutable_sync_jobs(); }, "jobs");
+    if (!jobs.ok()) return RpcError(jobs.status());
+    return Print(*jobs, FormatJobListText(*jobs));
+  }
+
+  int CreatePolicy() {
+    v1::CreateSyncPolicyRequest request;
+    request.set_sync_policy_id(options_.policy_id);
+    request.set_validate_only(options_.validate_only);
+    v1::SyncPolicy& policy = *request.mutable_sync_policy();
+    policy.set_source_region(options_.source_region);
+    if (!options_.blueprint_name.empty()) {
+      policy.set_blueprint_name(options_.blueprint_name);
+    } else {
+      policy.set_blueprint_id(options_.blueprint_id);
     }
-    return Print(combined, FormatJobListText(combined));
+    for (const auto& r : options_.destinations) policy.add_destination_regions(r);
+    policy.set_keep_versions(options_.keep_versions.value_or(0));
+    policy.set_paused(options_.paused.value_or(false));
+    for (const auto& [key, value] : options_.labels) (*policy.mutable_labels())[key] = value;
+    // Not re-sent on UNAVAILABLE as sync is: a policy costs nothing until
+    // its controller runs, and a repeat answers ALREADY_EXISTS, not a twin.
+    auto created = connection_->CreateSyncPolicy(request);
+    if (!created.ok()) return RpcError(created.status());
+    if (options_.validate_only) return Print(*created, FormatPolicyValidateOnlyText(*created));
+    return Print(*created, FormatPolicyText(*created));
+  }
+
+  int GetPolicy() {
+    v1::GetSyncPolicyRequest request;
+    request.set_name(options_.name);
+    auto policy = connection_->GetSyncPolicy(request);
+    if (!policy.ok()) return RpcError(policy.status());
+    return Print(*policy, FormatPolicyText(*policy));
+  }
+
+  int ListPolicies() {
+    v1::ListSyncPoliciesRequest request;
+    request.set_page_size(options_.page_size);
+    request.set_page_token(options_.page_token);
+    request.set_filter(options_.filter);
+    auto policies = ListPages(
+        request,
+        [this](const v1::ListSyncPoliciesRequest& r) { return connection_->ListSyncPolicies(r); },
+        [](v1::ListSyncPoliciesResponse& r) { return r.mutable_sync_policies(); }, "policies");
+    if (!policies.ok()) return RpcError(policies.status());
+    return Print(*policies, FormatPolicyListText(*policies));
+  }
+
+  // The mask names exactly the fields whose flags were given, so an update
+  // never resets a field the user did not mention.
+  int UpdatePolicy() {
+    v1::UpdateSyncPolicyRequest request;
+    v1::SyncPolicy& policy = *request.mutable_sync_policy();
+    policy.set_name(options_.name);
+    policy.set_etag(options_.etag);
+    auto* mask = request.mutable_update_mask();
+    if (!options_.destinations.empty()) {
+      for (const auto& r : options_.destinations) policy.add_destination_regions(r);
+      mask->add_paths("destination_regions");
+    }
+    if (options_.keep_versions.has_value()) {
+      policy.set_keep_versions(*options_.keep_versions);
+      mask->add_paths("keep_versions");
+    }
+    if (options_.paused.has_value()) {
+      policy.set_paused(*options_.paused);
+      mask->add_paths("paused");
+    }
+    if (options_.labels_given) {
+      for (const auto& [key, value] : options_.labels) (*policy.mutable_labels())[key] = value;
+      mask->add_paths("labels");
+    }
+    auto updated = connection_->UpdateSyncPolicy(request);
+    if (!updated.ok()) return RpcError(updated.status());
+    return Print(*updated, FormatPolicyText(*updated));
+  }
+
+  // JSON mode prints the RPC's answer, google.protobuf.Empty: "{}".
+  int DeletePolicy() {
+    v1::DeleteSyncPolicyRequest request;
+    request.set_name(options_.name);
+    request.set_etag(options_.etag);
+    request.set_delete_copies(options_.delete_copies);
+    if (absl::Status s = connection_->DeleteSyncPolicy(request); !s.ok()) return RpcError(s);
+    const std::string name = Printable(options_.name);
+    return Print(google::protobuf::Empty(),
+                 options_.delete_copies
+                     ? absl::StrCat("deleting ", name,
+                                    ": the copies it made are being deleted, then it is gone "
+                                    "(policy get shows it meanwhile)\n")
+                     : absl::StrCat("deleted ", name, " (its copies stay)\n"));
+  }
+
+  // `policy get --wait`: a line (or with --output json, the policy) each
+  // time the policy or one of its regions changes, then how it ended.
+  int WaitForPolicy() {
+    PolicyWaitOptions wait_options;
+    wait_options.poll_interval = options_.poll_interval;
+    wait_options.reconnect = env_.reconnect;
+    if (options_.wait_timeout.has_value()) {
+      wait_options.deadline = env_.clock->Now() + *options_.wait_timeout;
+    }
+    const bool json = options_.output == OutputFormat::kJson;
+    std::map<std::string, std::string> shown;  // by PolicyProgressItems key
+    std::string last_json;
+    auto on_policy = [&](const v1::SyncPolicy& policy) {
+      if (json) {
+        auto line = ToJsonLine(policy);
+        if (!line.ok()) {
+          err_ << "note: " << line.status().message() << "\n";
+        } else if (*line != last_json) {
+          last_json = *line;
+          out_ << *line << "\n";
+        }
+      } else {
+        // When the CLI saw it: a region can change (its job moved) without
+        // the policy's own times moving.
+        const std::string when = FormatUtc(env_.clock->Now());
+        for (const auto& [key, text] : PolicyProgressItems(policy)) {
+          std::string& before = shown[key];
+          if (before == text) continue;
+          before = text;
+          out_ << when << " " << Printable(options_.name) << " " << text << "\n";
+        }
+      }
+      out_.flush();
+    };
+    auto on_note = [this](const std::string& note) {
+      err_ << "note: " << note << "\n";
+      err_.flush();
+    };
+    PolicyWaiter waiter(connection_.get(), env_.clock, wait_options);
+    auto result = waiter.Wait(options_.name, on_policy, on_note);
+    if (!result.ok()) return RpcError(result.status());
+    if (!json) out_ << FormatPolicySummary(result->policy);
+    out_.flush();
+    switch (result->outcome) {
+      case PolicyWaitOutcome::kInSync:
+        return kExitOk;
+      case PolicyWaitOutcome::kRegionFailed:
+        return kExitJobFailed;
+      case PolicyWaitOutcome::kTimedOut:
+        err_ << "error: " << Printable(options_.name) << " was not in sync after "
+             << absl::FormatDuration(*options_.wait_timeout) << " (--timeout)\n";
+        err_.flush();
+        return kExitTimeout;
+    }
+    return kExitTimeout;
   }
 
   // Shared by `watch` and --wait. Exits 0 when the job ends in `success`

@@ -18,7 +18,10 @@ namespace blueprintsync::cli {
 namespace {
 
 constexpr size_t kMaxValueBytes = 4096;  // as service/common/flags.cc
+// --timeout's default; the help text of the global flags says "30s".
+constexpr absl::Duration kDefaultCallTimeout = absl::Seconds(30);
 constexpr char kJobPrefix[] = "syncJobs/";
+constexpr char kPolicyPrefix[] = "syncPolicies/";
 
 std::vector<FlagSpec> GlobalSpecs() {
   return {
@@ -26,7 +29,8 @@ std::vector<FlagSpec> GlobalSpecs() {
       {"timeout", kTimeoutEnv, "30s",
        "deadline of each call, e.g. 10s or 2m; sync and retry send a call that timed out "
        "again (same request id, up to 5 attempts); for watch and --wait it bounds only "
-       "connecting, not the stream"},
+       "connecting, not the stream; for policy get --wait, given on the command line, the "
+       "whole wait"},
       {"output", "", "text", "text or json (one JSON object per line, protobuf JSON mapping)"},
       {"help", "", "", "show help (also: -h, help COMMAND, COMMAND --help)", true},
   };
@@ -81,6 +85,59 @@ std::vector<FlagSpec> CommandSpecs(Command command) {
           {"page-token", "", "", "next page token printed by a previous list"},
           {"all", "", "", "follow page tokens until every matching job is listed", true},
       };
+    case Command::kPolicyCreate:
+      return {
+          {"source-region", "", "", "region of the source, e.g. ap-guangzhou (required)"},
+          {"blueprint-id", "", "", "one fixed custom blueprint to keep copied, e.g. lhbp-ls883feh"},
+          {"blueprint-name", "", "",
+           "an image family instead: the newest NORMAL custom blueprint with exactly this "
+           "name in --source-region, followed to each new version"},
+          {"to", "", "",
+           "destination regions, comma-separated; may be repeated: --to R1,R2 --to R3 (required)"},
+          {"keep-versions", "", "0",
+           "copies made by the policy to keep per region, newest first; older ones are deleted "
+           "once the newest is NORMAL; 0 keeps all (at most 100)"},
+          {"paused", "", "", "create it paused: no upstream call until it is resumed", true},
+          {"label", "", "",
+           "KEY=VALUE label for the policy, filterable in policy list; may be repeated (at "
+           "most 32)"},
+          {"validate-only", "", "", "check the policy; create nothing", true},
+      };
+    case Command::kPolicyGet:
+      return {
+          {"wait", "", "",
+           "ask again until the policy is in sync (exit 0) or a region FAILED (exit 1); "
+           "--timeout bounds the whole wait (exit 4)",
+           true},
+          {"poll-interval", "", "2s", "with --wait: how often to ask, 1s to 10m"},
+      };
+    case Command::kPolicyList:
+      return {
+          {"filter", "", "",
+           "conditions joined by AND, e.g. 'in_sync = false AND labels.team = web'"},
+          {"page-size", "", "0", "policies per page, 0 to 1000 (0: the server's default, 50)"},
+          {"page-token", "", "", "next page token printed by a previous policy list"},
+          {"all", "", "", "follow page tokens until every matching policy is listed", true},
+      };
+    case Command::kPolicyUpdate:
+      return {
+          {"to", "", "",
+           "the new destination regions (replacing the old ones), comma-separated; may be "
+           "repeated"},
+          {"keep-versions", "", "0", "copies to keep per region, 0 (all) to 100"},
+          {"paused", "", "", "pause the policy: no upstream call until it is resumed", true},
+          {"resume", "", "", "resume a paused policy", true},
+          {"label", "", "", "KEY=VALUE; the labels given replace every label; may be repeated"},
+          {"etag", "", "", "fail (ABORTED) if the policy changed since it showed this etag"},
+      };
+    case Command::kPolicyDelete:
+      return {
+          {"delete-copies", "", "",
+           "also delete every copy the policy made (never its source, never a copy it did not "
+           "make)",
+           true},
+          {"etag", "", "", "fail (ABORTED) if the policy changed since it showed this etag"},
+      };
     case Command::kGet:
     case Command::kWatch:
     case Command::kDelete:
@@ -90,16 +147,34 @@ std::vector<FlagSpec> CommandSpecs(Command command) {
   return {};
 }
 
-constexpr char kCommandList[] = "sync, get, list, watch, cancel, retry, delete, help";
+constexpr char kCommandList[] = "sync, get, list, watch, cancel, retry, delete, policy, help";
+constexpr char kPolicyGroup[] = "policy";
+constexpr char kPolicySubcommandList[] = "create, get, list, update, delete";
 
-bool LookupCommand(const std::string& word, Command* command) {
-  static const std::pair<const char*, Command> kCommands[] = {
-      {"sync", Command::kSync},     {"get", Command::kGet},       {"list", Command::kList},
-      {"watch", Command::kWatch},   {"cancel", Command::kCancel}, {"retry", Command::kRetry},
-      {"delete", Command::kDelete}, {"help", Command::kHelp},
+// Every command by the words that name it; policy subcommands as
+// "policy create" etc.
+const std::vector<std::pair<std::string, Command>>& Commands() {
+  static const auto* const commands = new std::vector<std::pair<std::string, Command>>{
+      {"sync", Command::kSync},
+      {"get", Command::kGet},
+      {"list", Command::kList},
+      {"watch", Command::kWatch},
+      {"cancel", Command::kCancel},
+      {"retry", Command::kRetry},
+      {"delete", Command::kDelete},
+      {"policy create", Command::kPolicyCreate},
+      {"policy get", Command::kPolicyGet},
+      {"policy list", Command::kPolicyList},
+      {"policy update", Command::kPolicyUpdate},
+      {"policy delete", Command::kPolicyDelete},
+      {"help", Command::kHelp},
   };
-  for (const auto& [name, c] : kCommands) {
-    if (word == name) {
+  return *commands;
+}
+
+bool LookupCommand(const std::string& words, Command* command) {
+  for (const auto& [name, c] : Commands()) {
+    if (words == name) {
       *command = c;
       return true;
     }
@@ -227,33 +302,193 @@ absl::Status ParseLabels(const std::vector<std::string>& values,
   return absl::OkStatus();
 }
 
+// "PREFIX/ID" or "ID" (PREFIX ends with '/') -> "PREFIX/ID".
+absl::StatusOr<std::string> NormalizeName(absl::string_view prefix, absl::string_view name) {
+  absl::string_view id = name;
+  if (absl::StartsWith(id, prefix)) id.remove_prefix(prefix.size());
+  if (id.empty()) {
+    return Usage(absl::StrCat("NAME: must be ", prefix, "ID or ID, and ID must not be empty"));
+  }
+  if (absl::StrContains(id, '/')) {
+    return Usage(
+        absl::StrCat("NAME: must be ", prefix, "ID or ID, got \"", Printable(name, 64), "\""));
+  }
+  return absl::StrCat(prefix, id);
+}
+
+// The one NAME a command takes.
+absl::StatusOr<std::string> OneName(const std::string& command_word,
+                                    const std::vector<std::string>& positional, bool policy) {
+  const char* const prefix = policy ? kPolicyPrefix : kJobPrefix;
+  if (positional.size() != 1) {
+    return Usage(absl::StrCat(command_word, ": expects exactly one NAME (", prefix,
+                              "ID or ID), got ", positional.size()));
+  }
+  return policy ? NormalizePolicyName(positional[0]) : NormalizeJobName(positional[0]);
+}
+
 absl::Status NoPositional(const char* command, const std::vector<std::string>& positional) {
   if (positional.empty()) return absl::OkStatus();
   return Usage(absl::StrCat(command, ": unexpected argument \"", Printable(positional[0], 64),
                             "\" (this command takes only flags)"));
 }
 
+// A flag given on the command line or in the environment.
+bool Given(const Flags& flags, const std::string& name) { return flags.Source(name) != "default"; }
+
+// The flags and arguments of the policy subcommands, after the global ones.
+absl::Status ParsePolicyCommand(Command command, const std::string& command_word,
+                                const Flags& flags,
+                                std::map<std::string, std::vector<std::string>>& repeated,
+                                CliOptions* options) {
+  const std::vector<std::string>& positional = flags.positional();
+  auto parse_keep_versions = [&]() -> absl::Status {
+    if (!Given(flags, "keep-versions")) return absl::OkStatus();
+    auto keep = flags.Int("keep-versions", 0, 100);
+    if (!keep.ok()) return keep.status();
+    options->keep_versions = static_cast<int32_t>(*keep);
+    return absl::OkStatus();
+  };
+  switch (command) {
+    case Command::kPolicyCreate: {
+      if (positional.size() != 1) {
+        return Usage(absl::StrCat(
+            "policy create: expects exactly one ID, the new policy's (e.g. web-golden), got ",
+            positional.size()));
+      }
+      auto name = NormalizePolicyName(positional[0]);
+      if (!name.ok()) return name.status();
+      options->name = *name;
+      options->policy_id = name->substr(sizeof(kPolicyPrefix) - 1);
+      options->source_region = flags.String("source-region");
+      options->blueprint_id = flags.String("blueprint-id");
+      options->blueprint_name = flags.String("blueprint-name");
+      if (options->source_region.empty()) {
+        return Usage("--source-region: required (the region of the source, e.g. ap-guangzhou)");
+      }
+      if (!options->blueprint_id.empty() && !options->blueprint_name.empty()) {
+        return Usage(
+            "--blueprint-id, --blueprint-name: give one, not both (one fixed image, or a family "
+            "followed to each new version)");
+      }
+      if (options->blueprint_id.empty() && options->blueprint_name.empty()) {
+        return Usage(
+            "--blueprint-id or --blueprint-name: one is required (one fixed image, e.g. "
+            "lhbp-ls883feh, or a family by name, e.g. web-golden)");
+      }
+      if (absl::Status s = SplitDestinations(repeated["to"], &options->destinations); !s.ok()) {
+        return s;
+      }
+      if (options->destinations.empty()) {
+        return Usage("--to: at least one destination region is required");
+      }
+      if (absl::Status s = parse_keep_versions(); !s.ok()) return s;
+      auto paused = flags.Bool("paused");
+      if (!paused.ok()) return paused.status();
+      if (Given(flags, "paused")) options->paused = *paused;
+      if (absl::Status s = ParseLabels(repeated["label"], &options->labels); !s.ok()) return s;
+      auto validate_only = flags.Bool("validate-only");
+      if (!validate_only.ok()) return validate_only.status();
+      options->validate_only = *validate_only;
+      return absl::OkStatus();
+    }
+    case Command::kPolicyGet: {
+      auto name = OneName(command_word, positional, /*policy=*/true);
+      if (!name.ok()) return name.status();
+      options->name = *std::move(name);
+      auto wait = flags.Bool("wait");
+      if (!wait.ok()) return wait.status();
+      options->wait = *wait;
+      if (Given(flags, "poll-interval")) {
+        if (!options->wait) return Usage("--poll-interval: only with --wait");
+        auto interval = flags.Duration("poll-interval", absl::Seconds(1), absl::Minutes(10));
+        if (!interval.ok()) return interval.status();
+        options->poll_interval = *interval;
+      }
+      // Only a --timeout on this command line bounds the wait: one from
+      // $BLUEPRINT_SYNC_TIMEOUT is meant for single calls. Each call still
+      // gets at most the usual deadline, so one stuck call cannot use up
+      // the wait.
+      if (options->wait && flags.Source("timeout") == "--timeout") {
+        options->wait_timeout = options->timeout;
+        options->timeout = std::min(options->timeout, kDefaultCallTimeout);
+      }
+      return absl::OkStatus();
+    }
+    case Command::kPolicyList: {
+      if (absl::Status s = NoPositional("policy list", positional); !s.ok()) return s;
+      auto page_size = flags.Int("page-size", 0, 1000);
+      if (!page_size.ok()) return page_size.status();
+      auto all = flags.Bool("all");
+      if (!all.ok()) return all.status();
+      options->page_size = static_cast<int32_t>(*page_size);
+      options->all = *all;
+      options->filter = flags.String("filter");
+      options->page_token = flags.String("page-token");
+      return absl::OkStatus();
+    }
+    case Command::kPolicyUpdate: {
+      auto name = OneName(command_word, positional, /*policy=*/true);
+      if (!name.ok()) return name.status();
+      options->name = *std::move(name);
+      if (absl::Status s = SplitDestinations(repeated["to"], &options->destinations); !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = parse_keep_versions(); !s.ok()) return s;
+      if (Given(flags, "paused") && Given(flags, "resume")) {
+        return Usage("--paused, --resume: give one, not both");
+      }
+      auto paused = flags.Bool("paused");
+      if (!paused.ok()) return paused.status();
+      auto resume = flags.Bool("resume");
+      if (!resume.ok()) return resume.status();
+      if (Given(flags, "paused")) options->paused = *paused;
+      if (Given(flags, "resume")) options->paused = !*resume;
+      options->labels_given = !repeated["label"].empty();
+      if (absl::Status s = ParseLabels(repeated["label"], &options->labels); !s.ok()) return s;
+      options->etag = flags.String("etag");
+      if (options->destinations.empty() && !options->keep_versions.has_value() &&
+          !options->paused.has_value() && !options->labels_given) {
+        return Usage(
+            "policy update: nothing to change; give --to, --keep-versions, --paused, --resume "
+            "or --label");
+      }
+      return absl::OkStatus();
+    }
+    case Command::kPolicyDelete: {
+      auto name = OneName(command_word, positional, /*policy=*/true);
+      if (!name.ok()) return name.status();
+      options->name = *std::move(name);
+      auto delete_copies = flags.Bool("delete-copies");
+      if (!delete_copies.ok()) return delete_copies.status();
+      options->delete_copies = *delete_copies;
+      options->etag = flags.String("etag");
+      return absl::OkStatus();
+    }
+    default:
+      break;
+  }
+  return absl::InternalError(absl::StrCat("not a policy command: ", command_word));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizeJobName(absl::string_view name) {
-  absl::string_view id = name;
-  if (absl::StartsWith(id, kJobPrefix)) id.remove_prefix(sizeof(kJobPrefix) - 1);
-  if (id.empty()) return Usage("NAME: must be syncJobs/ID or ID, and ID must not be empty");
-  if (absl::StrContains(id, '/')) {
-    return Usage(
-        absl::StrCat("NAME: must be syncJobs/ID or ID, got \"", Printable(name, 64), "\""));
-  }
-  return absl::StrCat(kJobPrefix, id);
+  return NormalizeName(kJobPrefix, name);
+}
+
+absl::StatusOr<std::string> NormalizePolicyName(absl::string_view name) {
+  return NormalizeName(kPolicyPrefix, name);
 }
 
 absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args,
                                             Flags::Getenv getenv) {
   const std::vector<FlagSpec> global = GlobalSpecs();
-  // Every flag any command knows, for a helpful message when one comes
-  // before the command.
-  std::vector<FlagSpec> all_command_flags;
-  for (Command c : {Command::kSync, Command::kList, Command::kCancel, Command::kRetry}) {
-    for (auto& s : CommandSpecs(c)) all_command_flags.push_back(std::move(s));
+  // Every flag any command knows, with the first command that knows it, for
+  // a helpful message when one comes before the command.
+  std::vector<std::pair<std::string, FlagSpec>> all_command_flags;
+  for (const auto& [words, c] : Commands()) {
+    for (auto& s : CommandSpecs(c)) all_command_flags.emplace_back(words, std::move(s));
   }
 
   // Find the command word: the first argument that is not a global flag or
@@ -277,11 +512,12 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
     const std::string name = FlagName(arg);
     const FlagSpec* spec = FindSpec(global, name);
     if (spec == nullptr) {
-      if (FindSpec(all_command_flags, name) != nullptr) {
+      for (const auto& [words, command_spec] : all_command_flags) {
+        if (command_spec.name != name) continue;
         return Usage(absl::StrCat("--", name,
                                   ": a command flag; put it after the command, e.g. "
-                                  "blueprint-sync sync --",
-                                  name));
+                                  "blueprint-sync ",
+                                  words, " --", name));
       }
       return Usage(absl::StrCat("unknown flag --", Printable(name, 64), " (see --help)"));
     }
@@ -291,9 +527,24 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
   CliOptions options;
   Command command = Command::kHelp;
   std::string command_word;
+  // `policy` takes its subcommand right after it; `policy` alone (or with
+  // --help) asks for the policy commands' help.
+  bool policy_group = false;
+  size_t subcommand_index = args.size();
   if (command_index < args.size()) {
     command_word = args[command_index];
-    if (!LookupCommand(command_word, &command)) {
+    if (command_word == kPolicyGroup) {
+      policy_group = true;
+      if (command_index + 1 < args.size() && !absl::StartsWith(args[command_index + 1], "-")) {
+        subcommand_index = command_index + 1;
+        command_word = absl::StrCat(kPolicyGroup, " ", args[subcommand_index]);
+        if (!LookupCommand(command_word, &command)) {
+          return Usage(absl::StrCat("policy: unknown subcommand \"",
+                                    Printable(args[subcommand_index], 64),
+                                    "\" (subcommands: ", kPolicySubcommandList, ")"));
+        }
+      }
+    } else if (!LookupCommand(command_word, &command)) {
       return Usage(absl::StrCat("unknown command \"", Printable(command_word, 64),
                                 "\" (commands: ", kCommandList, ")"));
     }
@@ -303,11 +554,12 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
   for (auto& s : CommandSpecs(command)) specs.push_back(std::move(s));
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (i != command_index) rest.push_back(args[i]);
+    if (i != command_index && i != subcommand_index) rest.push_back(args[i]);
   }
   std::vector<std::string> flag_args;
   std::map<std::string, std::vector<std::string>> repeated;
-  if (command == Command::kSync) {
+  if (command == Command::kSync || command == Command::kPolicyCreate ||
+      command == Command::kPolicyUpdate) {
     absl::Status s =
         ExtractRepeated(rest, specs, {{"to", "ap-singapore,ap-tokyo"}, {"label", "team=web"}},
                         &flag_args, &repeated);
@@ -328,6 +580,11 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
     if (p == "-h") dash_h = true;
   }
 
+  if (policy_group && command == Command::kHelp && !dash_h && !*help &&
+      !flags.positional().empty()) {
+    return Usage(absl::StrCat("policy: the subcommand (", kPolicySubcommandList,
+                              ") must come right after \"policy\""));
+  }
   if (command_word.empty() && !dash_h && !*help && !args.empty()) {
     return Usage(absl::StrCat("missing COMMAND (one of ", kCommandList, "; see --help)"));
   }
@@ -335,12 +592,17 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
     options.command = Command::kHelp;
     if (!command_word.empty() && command != Command::kHelp) {
       options.help_topic = command_word;
+    } else if (policy_group) {
+      options.help_topic = kPolicyGroup;
     } else {
+      // `help sync`, `help policy`, `help policy create`.
+      std::vector<std::string> words;
       for (const auto& p : flags.positional()) {
-        if (p != "-h") {
-          options.help_topic = p;
-          break;
-        }
+        if (p != "-h") words.push_back(p);
+      }
+      if (!words.empty()) options.help_topic = words[0];
+      if (words.size() > 1 && words[0] == kPolicyGroup) {
+        options.help_topic = absl::StrCat(kPolicyGroup, " ", words[1]);
       }
     }
     return options;
@@ -421,12 +683,7 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
     case Command::kCancel:
     case Command::kRetry:
     case Command::kDelete: {
-      if (positional.size() != 1) {
-        return Usage(absl::StrCat(command_word,
-                                  ": expects exactly one NAME (syncJobs/ID or ID), got ",
-                                  positional.size()));
-      }
-      auto name = NormalizeJobName(positional[0]);
+      auto name = OneName(command_word, positional, /*policy=*/false);
       if (!name.ok()) return name.status();
       options.name = *std::move(name);
       if (command == Command::kRetry) options.request_id = flags.String("request-id");
@@ -450,33 +707,82 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
       options.page_token = flags.String("page-token");
       break;
     }
+    case Command::kPolicyCreate:
+    case Command::kPolicyGet:
+    case Command::kPolicyList:
+    case Command::kPolicyUpdate:
+    case Command::kPolicyDelete:
+      if (absl::Status s = ParsePolicyCommand(command, command_word, flags, repeated, &options);
+          !s.ok()) {
+        return s;
+      }
+      break;
     case Command::kHelp:
       break;
   }
   return options;
 }
 
+namespace {
+
+// `help policy`: what a policy is and the subcommands.
+std::string PolicyOverview(const std::string& global_flags) {
+  return absl::StrCat(
+      "blueprint-sync policy: replication policies. A policy says in which regions an\n"
+      "image, or the newest version of an image family, must be usable; the service\n"
+      "keeps it true: it copies the source where a copy is missing, copies it again\n"
+      "when a copy disappears or fails, follows a family to each new version and\n"
+      "deletes old copies it made beyond --keep-versions.\n"
+      "\n"
+      "Usage:\n"
+      "  blueprint-sync [global flags] policy SUBCOMMAND [flags]\n"
+      "\n"
+      "Subcommands:\n"
+      "  create  create a policy: policy create ID --source-region R --blueprint-name N --to R1\n"
+      "  get     show one policy, or with --wait follow it until it is in sync: get NAME\n"
+      "  list    list policies\n"
+      "  update  change its regions, versions kept, paused or labels: update NAME\n"
+      "  delete  delete a policy (with --delete-copies, its copies too): delete NAME\n"
+      "\n"
+      "NAME is syncPolicies/ID or just ID. Help for one: blueprint-sync help policy create\n"
+      "\n"
+      "Global flags:\n",
+      global_flags,
+      "\n"
+      "Example:\n"
+      "  blueprint-sync policy create web-golden --source-region ap-guangzhou \\\n"
+      "      --blueprint-name web-golden --to ap-shanghai,ap-beijing --keep-versions 1\n");
+}
+
+}  // namespace
+
 std::string HelpText(const std::string& topic) {
   Command command = Command::kHelp;
   const bool known = LookupCommand(topic, &command) && command != Command::kHelp;
   const std::string global_flags = Flags(GlobalSpecs()).Usage();
+  if (topic == kPolicyGroup) return PolicyOverview(global_flags);
   const std::string exit_codes = absl::StrCat(
       "Exit codes:\n"
       "  ",
       static_cast<int>(kExitOk),
       "  success (sync, retry: the job was accepted; sync --wait, retry --wait and watch:\n"
-      "     the job SUCCEEDED; cancel --wait: the job ended CANCELLED)\n"
+      "     the job SUCCEEDED; cancel --wait: the job ended CANCELLED; policy get --wait:\n"
+      "     the policy is in sync)\n"
       "  ",
       static_cast<int>(kExitJobFailed),
       "  sync --wait, retry --wait or watch: the job ended FAILED or CANCELLED;\n"
-      "     cancel --wait: the job ended otherwise than CANCELLED\n"
+      "     cancel --wait: the job ended otherwise than CANCELLED;\n"
+      "     policy get --wait: a region of the policy is FAILED\n"
       "  ",
       static_cast<int>(kExitUsage),
       "  usage error: unknown flag, missing or invalid value\n"
       "  ",
       static_cast<int>(kExitRpcError),
       "  RPC error: the service could not be reached or rejected the call (e.g.\n"
-      "     FAILED_PRECONDITION for cancelling a finished job or deleting a running one)\n");
+      "     FAILED_PRECONDITION for cancelling a finished job or deleting a running one)\n"
+      "  ",
+      static_cast<int>(kExitTimeout),
+      "  policy get --wait --timeout D: not in sync, and no region failed, within D\n");
   if (!known) {
     return absl::StrCat(
         "blueprint-sync: copy Lighthouse custom images (blueprints) to other regions\n"
@@ -493,9 +799,11 @@ std::string HelpText(const std::string& topic) {
         "  cancel  withdraw a job and delete the copies it made: cancel NAME\n"
         "  retry   start a new job for what a failed or cancelled job did not copy: retry NAME\n"
         "  delete  delete the record of a finished job: delete NAME\n"
-        "  help    help for a command: help COMMAND\n"
+        "  policy  replication policies: keep an image, or the newest version of an image\n"
+        "          family, copied to regions (policy create|get|list|update|delete)\n"
+        "  help    help for a command: help COMMAND, help policy create\n"
         "\n"
-        "NAME is syncJobs/ID or just ID.\n"
+        "NAME is syncJobs/ID or just ID (policies: syncPolicies/ID or ID).\n"
         "\n"
         "Global flags (also accepted after the command):\n",
         global_flags, "\n", exit_codes,
@@ -614,6 +922,88 @@ std::string HelpText(const std::string& topic) {
           "\"deleted syncJobs/ID\", or {} with --output json. A job that is not finished\n"
           "is an RPC error (FAILED_PRECONDITION): cancel it first.";
       examples = "  blueprint-sync delete syncJobs/0b7e2c52-6f0e-4a55-9d1e-5b7c3f1e2a90";
+      break;
+    case Command::kPolicyCreate:
+      usage =
+          "blueprint-sync policy create ID --source-region R\n"
+          "                    (--blueprint-id B | --blueprint-name FAMILY) --to R1,R2 [--to R3]\n"
+          "                    [--keep-versions K] [--paused] [--label KEY=VALUE]...\n"
+          "                    [--validate-only]";
+      about =
+          "Creates the replication policy syncPolicies/ID and prints it. ID is 4 to 63\n"
+          "lower-case letters, digits and hyphens, beginning with a letter. The service\n"
+          "then keeps a NORMAL copy of the source in every --to region: --blueprint-id\n"
+          "is one fixed image; --blueprint-name is an image family, the newest NORMAL\n"
+          "custom blueprint with exactly that name in --source-region, and every region\n"
+          "follows it to each new version. Copies that disappear or fail are made again.\n"
+          "With --keep-versions K, the copies the policy made beyond the newest K in a\n"
+          "region are deleted once the newest is NORMAL (never the one that serves, never\n"
+          "an image the service did not make). The regions follow the rules of sync.\n"
+          "\n"
+          "With --validate-only the policy is checked and nothing is created.";
+      examples =
+          "  blueprint-sync policy create web-golden --source-region ap-guangzhou \\\n"
+          "      --blueprint-name web-golden --to ap-shanghai,ap-beijing,ap-chengdu \\\n"
+          "      --keep-versions 2 --label team=web\n"
+          "  blueprint-sync policy create docs-image --source-region ap-singapore \\\n"
+          "      --blueprint-id lhbp-ls883feh --to ap-tokyo --paused --validate-only";
+      break;
+    case Command::kPolicyGet:
+      usage = "blueprint-sync policy get NAME [--wait [--poll-interval D] [--timeout D]]";
+      about =
+          "Prints one policy: its source (and the blueprint it currently copies), whether\n"
+          "it is in sync, and per region the state (PENDING, SYNCING, IN_SYNC, FAILED),\n"
+          "the copy that serves it, the last job and the last error.\n"
+          "\n"
+          "With --wait, asks again every --poll-interval and prints a line whenever the\n"
+          "policy or a region changes (one JSON object per change with --output json),\n"
+          "until the policy is in sync (exit 0) or a region is FAILED (exit 1: the\n"
+          "region, its Tencent Cloud code and message are printed). --timeout on the\n"
+          "command line bounds the whole wait (exit 4 when it runs out; each call still\n"
+          "gets at most 30s); without it the wait has no limit. While the service cannot\n"
+          "be reached, it keeps asking for up to 2 minutes.";
+      examples =
+          "  blueprint-sync policy get web-golden\n"
+          "  blueprint-sync policy get syncPolicies/web-golden --wait --timeout 30m";
+      break;
+    case Command::kPolicyList:
+      usage =
+          "blueprint-sync policy list [--filter EXPR] [--page-size N] [--page-token T]\n"
+          "                    [--all]";
+      about =
+          "Lists policies in name order, one block each, one page at a time unless --all\n"
+          "is given.\n"
+          "\n"
+          "--filter takes conditions joined by AND, each `FIELD = VALUE` on:\n"
+          "  in_sync, paused     true or false\n"
+          "  source_region\n"
+          "  labels.KEY          the value of label KEY";
+      examples =
+          "  blueprint-sync policy list --filter 'in_sync = false AND labels.team = web' --all";
+      break;
+    case Command::kPolicyUpdate:
+      usage =
+          "blueprint-sync policy update NAME [--to R1,R2] [--keep-versions K]\n"
+          "                    [--paused | --resume] [--label KEY=VALUE]... [--etag E]";
+      about =
+          "Changes what the flags given say, and nothing else, and prints the policy.\n"
+          "--to replaces the destination regions; --label replaces every label. The\n"
+          "source cannot change: create another policy. With --etag (from policy get),\n"
+          "the update fails with ABORTED if the policy changed meanwhile.";
+      examples =
+          "  blueprint-sync policy update web-golden --to ap-shanghai,ap-beijing \\\n"
+          "      --keep-versions 1\n"
+          "  blueprint-sync policy update web-golden --resume";
+      break;
+    case Command::kPolicyDelete:
+      usage = "blueprint-sync policy delete NAME [--delete-copies] [--etag E]";
+      about =
+          "Deletes a policy. The copies it made stay, unless --delete-copies: then the\n"
+          "service deletes every copy the policy made (policy get shows \"deleting\"\n"
+          "meanwhile) and the policy is gone after that. Prints \"deleted\n"
+          "syncPolicies/ID\" (or that its copies are being deleted), or {} with\n"
+          "--output json.";
+      examples = "  blueprint-sync policy delete web-golden --delete-copies";
       break;
     case Command::kHelp:
       break;

@@ -20,7 +20,22 @@
 
 namespace blueprintsync::cli {
 
-enum class Command { kHelp, kSync, kGet, kList, kWatch, kCancel, kRetry, kDelete };
+enum class Command {
+  kHelp,
+  kSync,
+  kGet,
+  kList,
+  kWatch,
+  kCancel,
+  kRetry,
+  kDelete,
+  // `policy create|get|list|update|delete`
+  kPolicyCreate,
+  kPolicyGet,
+  kPolicyList,
+  kPolicyUpdate,
+  kPolicyDelete,
+};
 enum class OutputFormat { kText, kJson };
 
 inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
@@ -29,14 +44,15 @@ inline constexpr char kTimeoutEnv[] = "BLUEPRINT_SYNC_TIMEOUT";
 
 struct CliOptions {
   Command command = Command::kHelp;
-  // kHelp: the command to explain; empty for the general help.
+  // kHelp: the command to explain ("sync", "policy", "policy create", ...);
+  // empty for the general help.
   std::string help_topic;
 
   std::string server = kDefaultServer;
   absl::Duration timeout = absl::Seconds(30);
   OutputFormat output = OutputFormat::kText;
 
-  // sync
+  // sync, policy create (destinations and labels also policy update)
   std::string source_region;
   std::string blueprint_id;
   std::vector<std::string> destinations;
@@ -53,8 +69,28 @@ struct CliOptions {
   // sync, retry, cancel: follow the job until it ends.
   bool wait = false;
 
-  // get, watch, cancel, retry, delete: always "syncJobs/{id}".
+  // get, watch, cancel, retry, delete: always "syncJobs/{id}"; policy
+  // commands but list: always "syncPolicies/{id}".
   std::string name;
+
+  // policy create: the id of the new policy (name is "syncPolicies/" + it).
+  std::string policy_id;
+  // policy create: a family instead of blueprint_id.
+  std::string blueprint_name;
+  // policy create, update; unset: not given (create: 0, keep all).
+  std::optional<int32_t> keep_versions;
+  // policy create (--paused), update (--paused, --resume); unset: not given.
+  std::optional<bool> paused;
+  // policy update: --label was given, so `labels` replaces every label.
+  bool labels_given = false;
+  // policy update, delete: fail if the policy changed since it was read.
+  std::string etag;
+  // policy delete: also delete every copy the policy made.
+  bool delete_copies = false;
+  // policy get --wait: how often to ask, and the longest wait (--timeout on
+  // the command line; unset: until in sync or failed).
+  absl::Duration poll_interval = absl::Seconds(2);
+  std::optional<absl::Duration> wait_timeout;
 
   // list
   std::string filter;
@@ -71,9 +107,12 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
 
 // "syncJobs/abc" and "abc" both give "syncJobs/abc".
 absl::StatusOr<std::string> NormalizeJobName(absl::string_view name);
+// "syncPolicies/web" and "web" both give "syncPolicies/web".
+absl::StatusOr<std::string> NormalizePolicyName(absl::string_view name);
 
-// Help for one command ("sync", "get", ...), or the general help for "".
-// Unknown topics get the general help.
+// Help for one command ("sync", "get", ..., "policy" for the policy
+// commands, "policy create", ...), or the general help for "". Unknown
+// topics get the general help.
 std::string HelpText(const std::string& topic);
 
 }  // namespace blueprintsync::cli

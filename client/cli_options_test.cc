@@ -260,6 +260,196 @@ TEST(ParseCommandLineTest, GeneralUsageErrors) {
   EXPECT_THAT(ErrorOf({"get", "projects/p/syncJobs/x"}), HasSubstr("NAME: must be"));
 }
 
+TEST(ParseCommandLineTest, PolicyCreateWithEverything) {
+  auto o = Parse({"policy", "create", "web-golden", "--source-region", "ap-guangzhou",
+                  "--blueprint-name", "web-golden", "--to", "ap-shanghai,ap-beijing", "--to",
+                  "ap-chengdu", "--keep-versions", "2", "--paused", "--label", "team=web",
+                  "--validate-only", "--output", "json"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->command, Command::kPolicyCreate);
+  EXPECT_EQ(o->policy_id, "web-golden");
+  EXPECT_EQ(o->name, "syncPolicies/web-golden");
+  EXPECT_EQ(o->source_region, "ap-guangzhou");
+  EXPECT_EQ(o->blueprint_name, "web-golden");
+  EXPECT_EQ(o->blueprint_id, "");
+  EXPECT_THAT(o->destinations, ElementsAre("ap-shanghai", "ap-beijing", "ap-chengdu"));
+  EXPECT_EQ(o->keep_versions, std::optional<int32_t>(2));
+  EXPECT_EQ(o->paused, std::optional<bool>(true));
+  EXPECT_THAT(o->labels, ElementsAre(Pair("team", "web")));
+  EXPECT_TRUE(o->validate_only);
+  EXPECT_EQ(o->output, OutputFormat::kJson);
+
+  auto plain = Parse({"policy", "create", "syncPolicies/docs", "--source-region", "ap-tokyo",
+                      "--blueprint-id", "lhbp-ls883feh", "--to", "ap-seoul"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->policy_id, "docs");
+  EXPECT_EQ(plain->blueprint_id, "lhbp-ls883feh");
+  EXPECT_EQ(plain->keep_versions, std::nullopt);
+  EXPECT_EQ(plain->paused, std::nullopt);
+  EXPECT_FALSE(plain->validate_only);
+}
+
+TEST(ParseCommandLineTest, PolicyCreateUsageErrorsNameTheFlagAndRule) {
+  const std::vector<std::string> base = {"policy", "create", "web", "--source-region",
+                                         "ap-guangzhou"};
+  auto with = [&base](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ErrorOf(args);
+  };
+  EXPECT_THAT(with({"--to", "ap-shanghai"}),
+              HasSubstr("--blueprint-id or --blueprint-name: one is required"));
+  EXPECT_THAT(with({"--blueprint-id", "lhbp-1", "--blueprint-name", "web", "--to", "r"}),
+              HasSubstr("--blueprint-id, --blueprint-name: give one, not both"));
+  EXPECT_EQ(with({"--blueprint-name", "web"}), "--to: at least one destination region is required");
+  EXPECT_THAT(with({"--blueprint-name", "web", "--to", "r", "--keep-versions", "101"}),
+              HasSubstr("--keep-versions"));
+  EXPECT_THAT(with({"--blueprint-name", "web", "--to", "r", "--keep-versions", "-1"}),
+              HasSubstr("--keep-versions"));
+  EXPECT_THAT(with({"--blueprint-name", "web", "--to", "r", "--label", "x"}),
+              HasSubstr("--label: must be KEY=VALUE"));
+  EXPECT_THAT(with({"--blueprint-name", "web", "--to", "r", "--wait"}),
+              HasSubstr("unknown flag --wait"));
+  EXPECT_THAT(
+      ErrorOf({"policy", "create", "--source-region", "s", "--blueprint-name", "w", "--to", "r"}),
+      HasSubstr("policy create: expects exactly one ID"));
+  EXPECT_THAT(ErrorOf({"policy", "create", "a/b", "--source-region", "s", "--blueprint-name", "w",
+                       "--to", "r"}),
+              HasSubstr("NAME: must be syncPolicies/ID or ID"));
+  EXPECT_THAT(ErrorOf({"policy", "create", "w", "--blueprint-name", "w", "--to", "r"}),
+              HasSubstr("--source-region: required"));
+}
+
+TEST(ParseCommandLineTest, PolicyGetWaitPollIntervalAndTimeout) {
+  auto get = Parse({"policy", "get", "web"});
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_EQ(get->command, Command::kPolicyGet);
+  EXPECT_EQ(get->name, "syncPolicies/web");
+  EXPECT_FALSE(get->wait);
+  EXPECT_EQ(get->wait_timeout, std::nullopt);
+
+  auto wait = Parse({"policy", "get", "syncPolicies/web", "--wait", "--poll-interval", "10s",
+                     "--timeout", "30m"});
+  ASSERT_TRUE(wait.ok()) << wait.status();
+  EXPECT_TRUE(wait->wait);
+  EXPECT_EQ(wait->poll_interval, absl::Seconds(10));
+  EXPECT_EQ(wait->wait_timeout, std::optional<absl::Duration>(absl::Minutes(30)));
+  EXPECT_EQ(wait->timeout, absl::Seconds(30));  // each call
+  auto short_wait = Parse({"policy", "get", "web", "--wait", "--timeout", "5s"});
+  ASSERT_TRUE(short_wait.ok()) << short_wait.status();
+  EXPECT_EQ(short_wait->timeout, absl::Seconds(5));
+  EXPECT_EQ(short_wait->poll_interval, absl::Seconds(2));
+
+  // A timeout from the environment is for single calls, not the wait.
+  auto from_env = Parse({"policy", "get", "web", "--wait"}, {{"BLUEPRINT_SYNC_TIMEOUT", "10s"}});
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(from_env->wait_timeout, std::nullopt);
+  EXPECT_EQ(from_env->timeout, absl::Seconds(10));
+  // Without --wait, --timeout is the call's deadline as everywhere.
+  auto no_wait = Parse({"policy", "get", "web", "--timeout", "1m"});
+  ASSERT_TRUE(no_wait.ok()) << no_wait.status();
+  EXPECT_EQ(no_wait->wait_timeout, std::nullopt);
+  EXPECT_EQ(no_wait->timeout, absl::Minutes(1));
+
+  EXPECT_EQ(ErrorOf({"policy", "get", "web", "--poll-interval", "5s"}),
+            "--poll-interval: only with --wait");
+  EXPECT_THAT(ErrorOf({"policy", "get", "web", "--wait", "--poll-interval", "100ms"}),
+              HasSubstr("--poll-interval"));
+  EXPECT_THAT(ErrorOf({"policy", "get"}),
+              HasSubstr("policy get: expects exactly one NAME (syncPolicies/ID or ID), got 0"));
+  EXPECT_THAT(ErrorOf({"policy", "get", "syncJobs/x"}),
+              HasSubstr("NAME: must be syncPolicies/ID or ID"));
+}
+
+TEST(ParseCommandLineTest, PolicyListUpdateDelete) {
+  auto list = Parse({"policy", "list", "--filter", "in_sync = false", "--page-size", "10",
+                     "--page-token", "t", "--all"});
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->command, Command::kPolicyList);
+  EXPECT_EQ(list->filter, "in_sync = false");
+  EXPECT_EQ(list->page_size, 10);
+  EXPECT_EQ(list->page_token, "t");
+  EXPECT_TRUE(list->all);
+  EXPECT_THAT(ErrorOf({"policy", "list", "web"}), HasSubstr("policy list: unexpected argument"));
+  EXPECT_THAT(ErrorOf({"policy", "list", "--order-by", "x"}), HasSubstr("unknown flag --order-by"));
+
+  auto update = Parse({"policy", "update", "web", "--to", "ap-tokyo", "--keep-versions", "0",
+                       "--resume", "--label", "a=b", "--etag", "e1"});
+  ASSERT_TRUE(update.ok()) << update.status();
+  EXPECT_EQ(update->command, Command::kPolicyUpdate);
+  EXPECT_EQ(update->name, "syncPolicies/web");
+  EXPECT_THAT(update->destinations, ElementsAre("ap-tokyo"));
+  EXPECT_EQ(update->keep_versions, std::optional<int32_t>(0));
+  EXPECT_EQ(update->paused, std::optional<bool>(false));
+  EXPECT_TRUE(update->labels_given);
+  EXPECT_EQ(update->etag, "e1");
+  auto pause = Parse({"policy", "update", "web", "--paused"});
+  ASSERT_TRUE(pause.ok()) << pause.status();
+  EXPECT_EQ(pause->paused, std::optional<bool>(true));
+  EXPECT_FALSE(pause->labels_given);
+  EXPECT_TRUE(pause->destinations.empty());
+  EXPECT_EQ(pause->keep_versions, std::nullopt);
+  EXPECT_EQ(ErrorOf({"policy", "update", "web", "--paused", "--resume"}),
+            "--paused, --resume: give one, not both");
+  EXPECT_THAT(ErrorOf({"policy", "update", "web", "--etag", "e1"}),
+              HasSubstr("policy update: nothing to change"));
+  EXPECT_THAT(ErrorOf({"policy", "update", "web", "--to", "a,,b"}),
+              HasSubstr("--to: empty region name"));
+  EXPECT_THAT(ErrorOf({"policy", "update", "web", "--source-region", "x"}),
+              HasSubstr("unknown flag --source-region"));
+
+  auto del = Parse({"policy", "delete", "web", "--delete-copies", "--etag", "e2"});
+  ASSERT_TRUE(del.ok()) << del.status();
+  EXPECT_EQ(del->command, Command::kPolicyDelete);
+  EXPECT_EQ(del->name, "syncPolicies/web");
+  EXPECT_TRUE(del->delete_copies);
+  EXPECT_EQ(del->etag, "e2");
+  auto keep = Parse({"policy", "delete", "web"});
+  ASSERT_TRUE(keep.ok()) << keep.status();
+  EXPECT_FALSE(keep->delete_copies);
+}
+
+TEST(ParseCommandLineTest, PolicySubcommandsAndTheirHelp) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"policy"}, {"policy", "--help"}, {"help", "policy"}, {"policy", "-h"}}) {
+    auto o = Parse(args);
+    ASSERT_TRUE(o.ok()) << absl::StrJoin(args, " ") << ": " << o.status();
+    EXPECT_EQ(o->command, Command::kHelp);
+    EXPECT_EQ(o->help_topic, "policy") << absl::StrJoin(args, " ");
+  }
+  for (const auto& args : std::vector<std::vector<std::string>>{{"policy", "create", "--help"},
+                                                                {"help", "policy", "create"},
+                                                                {"policy", "create", "-h"}}) {
+    auto o = Parse(args);
+    ASSERT_TRUE(o.ok()) << absl::StrJoin(args, " ") << ": " << o.status();
+    EXPECT_EQ(o->command, Command::kHelp);
+    EXPECT_EQ(o->help_topic, "policy create") << absl::StrJoin(args, " ");
+  }
+  EXPECT_THAT(ErrorOf({"policy", "sync"}),
+              HasSubstr("policy: unknown subcommand \"sync\" (subcommands: create, get, list, "
+                        "update, delete)"));
+  EXPECT_EQ(ErrorOf({"policy", "--output", "json", "get", "web"}),
+            "policy: the subcommand (create, get, list, update, delete) must come right after "
+            "\"policy\"");
+  // Global flags may come first, or after the subcommand.
+  auto o = Parse({"--server", "h:1", "policy", "get", "web", "--output", "json"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->server, "h:1");
+  EXPECT_EQ(o->output, OutputFormat::kJson);
+  // A policy command's flag before the command names that command.
+  EXPECT_THAT(ErrorOf({"--delete-copies", "policy", "delete", "web"}),
+              HasSubstr("--delete-copies: a command flag; put it after the command, e.g. "
+                        "blueprint-sync policy delete --delete-copies"));
+}
+
+TEST(NormalizePolicyNameTest, Rules) {
+  EXPECT_EQ(*NormalizePolicyName("web"), "syncPolicies/web");
+  EXPECT_EQ(*NormalizePolicyName("syncPolicies/web"), "syncPolicies/web");
+  EXPECT_FALSE(NormalizePolicyName("").ok());
+  EXPECT_FALSE(NormalizePolicyName("syncPolicies/").ok());
+  EXPECT_FALSE(NormalizePolicyName("syncPolicies/a/b").ok());
+}
+
 TEST(NormalizeJobNameTest, Rules) {
   EXPECT_EQ(*NormalizeJobName("x"), "syncJobs/x");
   EXPECT_EQ(*NormalizeJobName("syncJobs/x"), "syncJobs/x");
@@ -295,6 +485,30 @@ TEST(HelpTextTest, DocumentsCommandsFlagsAndExitCodes) {
   EXPECT_THAT(HelpText("retry"), HasSubstr("--request-id"));
   EXPECT_THAT(HelpText("delete"), HasSubstr("{} with --output json"));
   EXPECT_EQ(HelpText("nonsense"), general);
+
+  EXPECT_THAT(general, HasSubstr("  policy  replication policies"));
+  EXPECT_THAT(general, HasSubstr("policy get --wait: a region of the policy is FAILED"));
+  EXPECT_THAT(general, HasSubstr("  4  policy get --wait --timeout D"));
+  const std::string policy = HelpText("policy");
+  for (const char* s : {"Subcommands:", "  create", "  get", "  list", "  update", "  delete",
+                        "syncPolicies/ID", "--keep-versions", "--server"}) {
+    EXPECT_THAT(policy, HasSubstr(s));
+  }
+  const std::string create = HelpText("policy create");
+  for (const char* s :
+       {"Usage:\n  blueprint-sync policy create ID", "--blueprint-name", "--blueprint-id",
+        "--keep-versions", "--paused", "--validate-only", "newest NORMAL", "Exit codes:"}) {
+    EXPECT_THAT(create, HasSubstr(s));
+  }
+  const std::string get = HelpText("policy get");
+  for (const char* s :
+       {"--wait", "--poll-interval", "(exit 0)", "(exit 1", "exit 4", "Tencent Cloud code"}) {
+    EXPECT_THAT(get, HasSubstr(s));
+  }
+  EXPECT_THAT(HelpText("policy list"), HasSubstr("in_sync, paused"));
+  EXPECT_THAT(HelpText("policy update"), HasSubstr("--label replaces every label"));
+  EXPECT_THAT(HelpText("policy update"), HasSubstr("ABORTED"));
+  EXPECT_THAT(HelpText("policy delete"), HasSubstr("--delete-copies"));
 }
 
 // The command lines under "Examples:" / "Example:" in every help text,
@@ -349,13 +563,15 @@ bool IsMainland(const std::string& region) {
 
 TEST(HelpTextTest, EveryExampleParsesAndStaysOnOneSideOfTheBorder) {
   int count = 0;
-  for (const char* topic : {"", "sync", "get", "list", "watch", "cancel", "retry", "delete"}) {
+  for (const char* topic :
+       {"", "sync", "get", "list", "watch", "cancel", "retry", "delete", "policy", "policy create",
+        "policy get", "policy list", "policy update", "policy delete"}) {
     for (const auto& args : HelpExamples(HelpText(topic))) {
       ++count;
       auto o = Parse(args);
       ASSERT_TRUE(o.ok()) << topic << ": " << absl::StrJoin(args, " ") << ": " << o.status();
       EXPECT_NE(o->command, Command::kHelp) << absl::StrJoin(args, " ");
-      if (o->command != Command::kSync) continue;
+      if (o->command != Command::kSync && o->command != Command::kPolicyCreate) continue;
       for (const std::string& d : o->destinations) {
         EXPECT_EQ(IsMainland(d), IsMainland(o->source_region))
             << "the service rejects " << o->source_region << " -> " << d << " in "
@@ -363,7 +579,7 @@ TEST(HelpTextTest, EveryExampleParsesAndStaysOnOneSideOfTheBorder) {
       }
     }
   }
-  EXPECT_GE(count, 10);
+  EXPECT_GE(count, 19);
 }
 
 }  // namespace

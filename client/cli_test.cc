@@ -28,6 +28,7 @@ using ::blueprintsync::testing::FakeClock;
 using ::blueprintsync::testing::FakeConnection;
 using ::blueprintsync::testing::ForwardingConnection;
 using ::blueprintsync::testing::ParseJob;
+using ::blueprintsync::testing::ParsePolicy;
 using ::blueprintsync::testing::WatchScript;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -578,6 +579,283 @@ TEST_F(CliTest, UsageErrorExitsTwoWithoutConnecting) {
 TEST_F(CliTest, HelpExitsZeroWithoutConnecting) {
   EXPECT_EQ(Run({"--help"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr("Exit codes:"));
+  EXPECT_TRUE(connect_options_.empty());
+}
+
+// ---------------------------------------------------------------------------
+// policy
+
+// A family policy over ap-shanghai and ap-beijing, neither in sync yet.
+const char kPolicy[] = R"pb(
+  name: "syncPolicies/web-golden"
+  source_region: "ap-guangzhou"
+  blueprint_name: "web-golden"
+  destination_regions: [ "ap-shanghai", "ap-beijing" ]
+  keep_versions: 1
+  etag: "e1"
+  source_blueprint_id: "lhbp-v1000001"
+  regions { region: "ap-shanghai" state: PENDING }
+  regions { region: "ap-beijing" state: PENDING }
+)pb";
+
+v1::SyncPolicy PolicyWith(v1::SyncPolicyRegion::State shanghai,
+                          v1::SyncPolicyRegion::State beijing) {
+  v1::SyncPolicy policy = ParsePolicy(kPolicy);
+  policy.mutable_regions(0)->set_state(shanghai);
+  policy.mutable_regions(1)->set_state(beijing);
+  for (auto& r : *policy.mutable_regions()) {
+    if (r.state() == v1::SyncPolicyRegion::PENDING) continue;
+    r.set_last_job("syncJobs/j1");
+    if (r.state() == v1::SyncPolicyRegion::IN_SYNC) r.set_blueprint_id("lhbp-copy0001");
+  }
+  policy.set_in_sync(shanghai == v1::SyncPolicyRegion::IN_SYNC &&
+                     beijing == v1::SyncPolicyRegion::IN_SYNC);
+  return policy;
+}
+
+TEST_F(CliTest, PolicyCreateSendsThePolicyAndPrintsIt) {
+  fake_->create_policy_result = ParsePolicy(kPolicy);
+  EXPECT_EQ(Run({"policy", "create", "web-golden", "--source-region", "ap-guangzhou",
+                 "--blueprint-name", "web-golden", "--to", "ap-shanghai", "--to=ap-beijing",
+                 "--keep-versions", "1", "--label", "team=web", "--paused"}),
+            kExitOk);
+  ASSERT_EQ(fake_->create_policy_requests.size(), 1u);
+  const v1::CreateSyncPolicyRequest& r = fake_->create_policy_requests[0];
+  EXPECT_EQ(r.sync_policy_id(), "web-golden");
+  EXPECT_FALSE(r.validate_only());
+  EXPECT_EQ(r.sync_policy().source_region(), "ap-guangzhou");
+  EXPECT_EQ(r.sync_policy().blueprint_name(), "web-golden");
+  EXPECT_EQ(r.sync_policy().source_case(), v1::SyncPolicy::kBlueprintName);
+  EXPECT_THAT(r.sync_policy().destination_regions(), ElementsAre("ap-shanghai", "ap-beijing"));
+  EXPECT_EQ(r.sync_policy().keep_versions(), 1);
+  EXPECT_TRUE(r.sync_policy().paused());
+  EXPECT_EQ(r.sync_policy().labels().at("team"), "web");
+  EXPECT_THAT(out_.str(), StartsWith("name:            syncPolicies/web-golden\n"
+                                     "source:          family web-golden in ap-guangzhou\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("  ap-beijing   PENDING"));
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CliTest, PolicyCreateOfAFixedImageValidateOnlyAndJson) {
+  v1::SyncPolicy answer = ParsePolicy(kPolicy);
+  answer.clear_name();
+  answer.set_blueprint_id("lhbp-ls883feh");
+  fake_->create_policy_result = answer;
+  EXPECT_EQ(Run({"policy", "create", "syncPolicies/docs", "--source-region", "ap-guangzhou",
+                 "--blueprint-id", "lhbp-ls883feh", "--to", "ap-shanghai", "--validate-only"}),
+            kExitOk);
+  const v1::CreateSyncPolicyRequest& r = fake_->create_policy_requests[0];
+  EXPECT_EQ(r.sync_policy_id(), "docs");
+  EXPECT_TRUE(r.validate_only());
+  EXPECT_EQ(r.sync_policy().source_case(), v1::SyncPolicy::kBlueprintId);
+  EXPECT_EQ(r.sync_policy().blueprint_id(), "lhbp-ls883feh");
+  EXPECT_FALSE(r.sync_policy().paused());
+  EXPECT_EQ(r.sync_policy().keep_versions(), 0);
+  EXPECT_THAT(out_.str(), StartsWith("valid: would keep lhbp-ls883feh in ap-guangzhou in "
+                                     "ap-shanghai, ap-beijing (keep 1 version per region)\n"));
+
+  out_.str("");
+  EXPECT_EQ(Run({"policy", "create", "docs", "--source-region", "ap-guangzhou", "--blueprint-id",
+                 "lhbp-ls883feh", "--to", "ap-shanghai", "--output", "json"}),
+            kExitOk);
+  EXPECT_THAT(out_.str(), StartsWith("{\"sourceRegion\":\"ap-guangzhou\",\"blueprintId\":"
+                                     "\"lhbp-ls883feh\",\"destinationRegions\":"));
+}
+
+TEST_F(CliTest, PolicyCreateOfATakenIdIsAnRpcErrorAndNotResent) {
+  fake_->create_policy_result = absl::AlreadyExistsError("syncPolicies/web-golden already exists");
+  EXPECT_EQ(Run({"policy", "create", "web-golden", "--source-region", "ap-guangzhou",
+                 "--blueprint-name", "web-golden", "--to", "ap-shanghai"}),
+            kExitRpcError);
+  EXPECT_EQ(fake_->create_policy_requests.size(), 1u);
+  EXPECT_THAT(err_.str(), HasSubstr("error: ALREADY_EXISTS (6): syncPolicies/web-golden already "
+                                    "exists\n"));
+}
+
+TEST_F(CliTest, PolicyGetPrintsTextOrJson) {
+  fake_->get_policy_result = ParsePolicy(kPolicy);
+  EXPECT_EQ(Run({"policy", "get", "web-golden"}), kExitOk);
+  ASSERT_EQ(fake_->get_policy_requests.size(), 1u);
+  EXPECT_EQ(fake_->get_policy_requests[0].name(), "syncPolicies/web-golden");
+  EXPECT_THAT(out_.str(), HasSubstr("in sync:         no (0/2 regions)\n"));
+
+  out_.str("");
+  EXPECT_EQ(Run({"--output", "json", "policy", "get", "syncPolicies/web-golden"}), kExitOk);
+  EXPECT_THAT(out_.str(), StartsWith("{\"name\":\"syncPolicies/web-golden\",\"sourceRegion\":"
+                                     "\"ap-guangzhou\",\"blueprintName\":\"web-golden\","));
+  const std::string out = out_.str();
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
+  EXPECT_EQ(fake_->get_policy_requests.size(), 2u);  // no polling without --wait
+}
+
+TEST_F(CliTest, PolicyGetWaitReturnsZeroOnceInSync) {
+  fake_->get_policy_results = {
+      PolicyWith(v1::SyncPolicyRegion::PENDING, v1::SyncPolicyRegion::PENDING),
+      PolicyWith(v1::SyncPolicyRegion::SYNCING, v1::SyncPolicyRegion::SYNCING),
+      PolicyWith(v1::SyncPolicyRegion::IN_SYNC, v1::SyncPolicyRegion::SYNCING),
+      PolicyWith(v1::SyncPolicyRegion::IN_SYNC, v1::SyncPolicyRegion::IN_SYNC)};
+  EXPECT_EQ(Run({"policy", "get", "web-golden", "--wait"}), kExitOk);
+  EXPECT_EQ(fake_->get_policy_requests.size(), 4u);
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Seconds(2), absl::Seconds(2), absl::Seconds(2)));
+  // Only what changed, one line each, with the time the CLI saw it.
+  EXPECT_EQ(out_.str(),
+            "2026-11-27T22:01:02Z syncPolicies/web-golden source lhbp-v1000001, 0/2 regions in "
+            "sync\n"
+            "2026-11-27T22:01:02Z syncPolicies/web-golden ap-shanghai PENDING\n"
+            "2026-11-27T22:01:02Z syncPolicies/web-golden ap-beijing PENDING\n"
+            "2026-11-27T22:01:04Z syncPolicies/web-golden ap-shanghai SYNCING job syncJobs/j1\n"
+            "2026-11-27T22:01:04Z syncPolicies/web-golden ap-beijing SYNCING job syncJobs/j1\n"
+            "2026-11-27T22:01:06Z syncPolicies/web-golden source lhbp-v1000001, 1/2 regions in "
+            "sync\n"
+            "2026-11-27T22:01:06Z syncPolicies/web-golden ap-shanghai IN_SYNC copy lhbp-copy0001 "
+            "job syncJobs/j1\n"
+            "2026-11-27T22:01:08Z syncPolicies/web-golden in sync with lhbp-v1000001 (2/2 "
+            "regions)\n"
+            "2026-11-27T22:01:08Z syncPolicies/web-golden ap-beijing IN_SYNC copy lhbp-copy0001 "
+            "job syncJobs/j1\n"
+            "policy syncPolicies/web-golden in sync: lhbp-v1000001 in 2/2 regions\n");
+  EXPECT_EQ(err_.str(), "");
+  // Without --timeout on the command line the calls keep the usual deadline.
+  EXPECT_EQ(connect_options_[0].timeout, absl::Seconds(30));
+}
+
+TEST_F(CliTest, PolicyGetWaitExitsOneAndNamesTheFailedRegionsTencentError) {
+  v1::SyncPolicy failed = PolicyWith(v1::SyncPolicyRegion::IN_SYNC, v1::SyncPolicyRegion::FAILED);
+  auto* error = failed.mutable_regions(1)->mutable_last_error();
+  error->set_code(8);
+  error->set_message("The image quota of region `ap-beijing` is exceeded.");
+  error->set_tencent_code("LimitExceeded.SyncBlueprintQuotaLimitExceeded");
+  error->set_tencent_request_id("req-bj-1");
+  fake_->get_policy_results = {
+      PolicyWith(v1::SyncPolicyRegion::SYNCING, v1::SyncPolicyRegion::SYNCING), failed};
+  EXPECT_EQ(Run({"policy", "get", "web-golden", "--wait", "--poll-interval", "5s"}),
+            kExitJobFailed);
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Seconds(5)));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("policy syncPolicies/web-golden not in sync (1/2 regions)\n"
+                        "  ap-beijing: FAILED: RESOURCE_EXHAUSTED (8): The image quota of region "
+                        "`ap-beijing` is exceeded. (tencent code "
+                        "LimitExceeded.SyncBlueprintQuotaLimitExceeded, request id req-bj-1)\n"));
+}
+
+TEST_F(CliTest, PolicyGetWaitTimesOutWithItsOwnExitCode) {
+  fake_->get_policy_result =
+      PolicyWith(v1::SyncPolicyRegion::IN_SYNC, v1::SyncPolicyRegion::SYNCING);
+  EXPECT_EQ(Run({"policy", "get", "web-golden", "--wait", "--timeout", "1m"}), kExitTimeout);
+  // A look every 2s from 0s to 60s.
+  EXPECT_EQ(fake_->get_policy_requests.size(), 31u);
+  EXPECT_EQ(clock_.Now(), absl::FromUnixSeconds(1795816862) + absl::Minutes(1));
+  // The wait is a minute; each call still gets at most the usual 30s.
+  EXPECT_EQ(connect_options_[0].timeout, absl::Seconds(30));
+  EXPECT_THAT(out_.str(), HasSubstr("policy syncPolicies/web-golden not in sync (1/2 regions)\n"
+                                    "  ap-beijing: SYNCING\n"));
+  EXPECT_EQ(err_.str(), "error: syncPolicies/web-golden was not in sync after 1m (--timeout)\n");
+}
+
+TEST_F(CliTest, PolicyGetWaitJsonPrintsEachChangedPolicyOnce) {
+  fake_->get_policy_results = {
+      PolicyWith(v1::SyncPolicyRegion::SYNCING, v1::SyncPolicyRegion::SYNCING),
+      PolicyWith(v1::SyncPolicyRegion::SYNCING, v1::SyncPolicyRegion::SYNCING),
+      PolicyWith(v1::SyncPolicyRegion::IN_SYNC, v1::SyncPolicyRegion::IN_SYNC)};
+  EXPECT_EQ(Run({"policy", "get", "web-golden", "--wait", "--output", "json"}), kExitOk);
+  const std::vector<std::string> lines = absl::StrSplit(out_.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << out_.str();
+  EXPECT_THAT(lines[0], HasSubstr("\"state\":\"SYNCING\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"inSync\":true"));
+}
+
+TEST_F(CliTest, PolicyGetWaitOfAMissingPolicyFailsAtOnce) {
+  fake_->get_policy_result = absl::NotFoundError("syncPolicies/nope not found");
+  EXPECT_EQ(Run({"policy", "get", "nope", "--wait"}), kExitRpcError);
+  EXPECT_EQ(fake_->get_policy_requests.size(), 1u);
+  EXPECT_THAT(err_.str(), HasSubstr("error: NOT_FOUND (5): syncPolicies/nope not found\n"));
+}
+
+TEST_F(CliTest, PolicyListOnePageOrAll) {
+  v1::ListSyncPoliciesResponse page;
+  *page.add_sync_policies() = ParsePolicy(kPolicy);
+  page.set_next_page_token("t2");
+  fake_->list_policies_results.push_back(page);
+  EXPECT_EQ(Run({"policy", "list", "--filter", "in_sync = false", "--page-size", "1"}), kExitOk);
+  ASSERT_EQ(fake_->list_policies_requests.size(), 1u);
+  EXPECT_EQ(fake_->list_policies_requests[0].filter(), "in_sync = false");
+  EXPECT_EQ(fake_->list_policies_requests[0].page_size(), 1);
+  EXPECT_THAT(out_.str(), HasSubstr("name:            syncPolicies/web-golden\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("next page token: t2\n"));
+
+  out_.str("");
+  fake_->list_policies_requests.clear();
+  for (const char* token : {"t2", ""}) {
+    v1::ListSyncPoliciesResponse p;
+    p.add_sync_policies()->set_name(absl::StrCat("syncPolicies/before-", token));
+    p.set_next_page_token(token);
+    fake_->list_policies_results.push_back(p);
+  }
+  EXPECT_EQ(Run({"policy", "list", "--all", "--output", "json"}), kExitOk);
+  ASSERT_EQ(fake_->list_policies_requests.size(), 2u);
+  EXPECT_EQ(fake_->list_policies_requests[1].page_token(), "t2");
+  EXPECT_EQ(out_.str(),
+            "{\"syncPolicies\":[{\"name\":\"syncPolicies/before-t2\"},"
+            "{\"name\":\"syncPolicies/before-\"}]}\n");
+}
+
+TEST_F(CliTest, PolicyUpdateMasksOnlyTheFieldsGiven) {
+  fake_->update_policy_result = ParsePolicy(kPolicy);
+  EXPECT_EQ(
+      Run({"policy", "update", "web-golden", "--keep-versions", "3", "--resume", "--etag", "e1"}),
+      kExitOk);
+  ASSERT_EQ(fake_->update_policy_requests.size(), 1u);
+  const v1::UpdateSyncPolicyRequest& r = fake_->update_policy_requests[0];
+  EXPECT_EQ(r.sync_policy().name(), "syncPolicies/web-golden");
+  EXPECT_EQ(r.sync_policy().etag(), "e1");
+  EXPECT_THAT(r.update_mask().paths(), ElementsAre("keep_versions", "paused"));
+  EXPECT_EQ(r.sync_policy().keep_versions(), 3);
+  EXPECT_FALSE(r.sync_policy().paused());
+  EXPECT_THAT(out_.str(), StartsWith("name:            syncPolicies/web-golden\n"));
+
+  EXPECT_EQ(Run({"policy", "update", "syncPolicies/web-golden", "--to", "ap-chengdu,ap-beijing",
+                 "--label", "team=web", "--paused"}),
+            kExitOk);
+  const v1::UpdateSyncPolicyRequest& r2 = fake_->update_policy_requests[1];
+  EXPECT_THAT(r2.update_mask().paths(), ElementsAre("destination_regions", "paused", "labels"));
+  EXPECT_THAT(r2.sync_policy().destination_regions(), ElementsAre("ap-chengdu", "ap-beijing"));
+  EXPECT_TRUE(r2.sync_policy().paused());
+  EXPECT_EQ(r2.sync_policy().labels().at("team"), "web");
+  EXPECT_EQ(r2.sync_policy().etag(), "");
+}
+
+TEST_F(CliTest, PolicyUpdateWithAStaleEtagIsAnRpcError) {
+  fake_->update_policy_result = absl::AbortedError("the policy changed since etag e1");
+  EXPECT_EQ(Run({"policy", "update", "web-golden", "--paused", "--etag", "e1"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("ABORTED (10): the policy changed since etag e1"));
+}
+
+TEST_F(CliTest, PolicyDeleteWithOrWithoutItsCopies) {
+  fake_->delete_policy_result = absl::OkStatus();
+  EXPECT_EQ(Run({"policy", "delete", "web-golden"}), kExitOk);
+  ASSERT_EQ(fake_->delete_policy_requests.size(), 1u);
+  EXPECT_EQ(fake_->delete_policy_requests[0].name(), "syncPolicies/web-golden");
+  EXPECT_FALSE(fake_->delete_policy_requests[0].delete_copies());
+  EXPECT_EQ(out_.str(), "deleted syncPolicies/web-golden (its copies stay)\n");
+
+  out_.str("");
+  EXPECT_EQ(Run({"policy", "delete", "web-golden", "--delete-copies", "--etag", "e1"}), kExitOk);
+  EXPECT_TRUE(fake_->delete_policy_requests[1].delete_copies());
+  EXPECT_EQ(fake_->delete_policy_requests[1].etag(), "e1");
+  EXPECT_THAT(out_.str(), StartsWith("deleting syncPolicies/web-golden: the copies it made are "
+                                     "being deleted"));
+
+  out_.str("");
+  EXPECT_EQ(Run({"--output", "json", "policy", "delete", "web-golden"}), kExitOk);
+  EXPECT_EQ(out_.str(), "{}\n");
+}
+
+TEST_F(CliTest, PolicyHelpAndUsageErrorsDoNotConnect) {
+  EXPECT_EQ(Run({"policy"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("Subcommands:"));
+  EXPECT_EQ(Run({"policy", "frobnicate"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("policy: unknown subcommand \"frobnicate\""));
+  EXPECT_EQ(Run({"policy", "update", "web-golden"}), kExitUsage);
   EXPECT_TRUE(connect_options_.empty());
 }
 

@@ -43,6 +43,19 @@ class BlueprintSyncConnection {
       const blueprintsync::v1::RetrySyncJobRequest& request) = 0;
   // The RPC returns google.protobuf.Empty; OK is all there is to say.
   virtual absl::Status DeleteSyncJob(const blueprintsync::v1::DeleteSyncJobRequest& request) = 0;
+
+  // Replication policies (`blueprint-sync policy ...`).
+  virtual absl::StatusOr<blueprintsync::v1::SyncPolicy> CreateSyncPolicy(
+      const blueprintsync::v1::CreateSyncPolicyRequest& request) = 0;
+  virtual absl::StatusOr<blueprintsync::v1::SyncPolicy> GetSyncPolicy(
+      const blueprintsync::v1::GetSyncPolicyRequest& request) = 0;
+  virtual absl::StatusOr<blueprintsync::v1::ListSyncPoliciesResponse> ListSyncPolicies(
+      const blueprintsync::v1::ListSyncPoliciesRequest& request) = 0;
+  virtual absl::StatusOr<blueprintsync::v1::SyncPolicy> UpdateSyncPolicy(
+      const blueprintsync::v1::UpdateSyncPolicyRequest& request) = 0;
+  // google.protobuf.Empty, as DeleteSyncJob.
+  virtual absl::Status DeleteSyncPolicy(
+      const blueprintsync::v1::DeleteSyncPolicyRequest& request) = 0;
 };
 
 }  // namespace blueprintsync::cli

@@ -1,7 +1,7 @@
 // FakeConnection: a scripted BlueprintSyncConnection for the CLI's unit tests.
-// Unary calls answer from fields the test sets; SyncBlueprint and RetrySyncJob
-// first use up their queue of answers (to script client retries), then
-// answer with the fixed result. Each WatchSyncJob call plays the next
+// Unary calls answer from fields the test sets; SyncBlueprint, RetrySyncJob
+// and GetSyncPolicy first use up their queue of answers (to script client
+// retries and polls), then answer with the fixed result. Each WatchSyncJob call plays the next
 // WatchScript (or fails loudly when the test did not expect it).
 #ifndef BLUEPRINTSYNC_CLIENT_FAKE_CONNECTION_H_
 #define BLUEPRINTSYNC_CLIENT_FAKE_CONNECTION_H_
@@ -23,6 +23,13 @@ inline blueprintsync::v1::SyncJob ParseJob(const std::string& text) {
   blueprintsync::v1::SyncJob job;
   if (!google::protobuf::TextFormat::ParseFromString(text, &job)) job.Clear();
   return job;
+}
+
+// A SyncPolicy from protobuf text format, the same way.
+inline blueprintsync::v1::SyncPolicy ParsePolicy(const std::string& text) {
+  blueprintsync::v1::SyncPolicy policy;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &policy)) policy.Clear();
+  return policy;
 }
 
 struct WatchScript {
@@ -76,6 +83,41 @@ class FakeConnection final : public cli::BlueprintSyncConnection {
     delete_requests.push_back(request);
     return delete_result;
   }
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> CreateSyncPolicy(
+      const blueprintsync::v1::CreateSyncPolicyRequest& request) override {
+    create_policy_requests.push_back(request);
+    return create_policy_result;
+  }
+  // Answers from get_policy_results while there are any (to script a
+  // `policy get --wait`), then get_policy_result.
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> GetSyncPolicy(
+      const blueprintsync::v1::GetSyncPolicyRequest& request) override {
+    get_policy_requests.push_back(request);
+    if (get_policy_results.empty()) return get_policy_result;
+    auto r = std::move(get_policy_results.front());
+    get_policy_results.pop_front();
+    return r;
+  }
+  absl::StatusOr<blueprintsync::v1::ListSyncPoliciesResponse> ListSyncPolicies(
+      const blueprintsync::v1::ListSyncPoliciesRequest& request) override {
+    list_policies_requests.push_back(request);
+    if (list_policies_results.empty()) {
+      return absl::FailedPreconditionError("test: unexpected ListSyncPolicies");
+    }
+    auto r = list_policies_results.front();
+    list_policies_results.pop_front();
+    return r;
+  }
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> UpdateSyncPolicy(
+      const blueprintsync::v1::UpdateSyncPolicyRequest& request) override {
+    update_policy_requests.push_back(request);
+    return update_policy_result;
+  }
+  absl::Status DeleteSyncPolicy(
+      const blueprintsync::v1::DeleteSyncPolicyRequest& request) override {
+    delete_policy_requests.push_back(request);
+    return delete_policy_result;
+  }
 
   std::deque<absl::StatusOr<blueprintsync::v1::SyncJob>> sync_results;
   absl::StatusOr<blueprintsync::v1::SyncJob> sync_result =
@@ -90,6 +132,16 @@ class FakeConnection final : public cli::BlueprintSyncConnection {
   absl::StatusOr<blueprintsync::v1::SyncJob> retry_result =
       absl::FailedPreconditionError("test: unexpected RetrySyncJob");
   absl::Status delete_result = absl::FailedPreconditionError("test: unexpected DeleteSyncJob");
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> create_policy_result =
+      absl::FailedPreconditionError("test: unexpected CreateSyncPolicy");
+  std::deque<absl::StatusOr<blueprintsync::v1::SyncPolicy>> get_policy_results;
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> get_policy_result =
+      absl::FailedPreconditionError("test: unexpected GetSyncPolicy");
+  std::deque<absl::StatusOr<blueprintsync::v1::ListSyncPoliciesResponse>> list_policies_results;
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> update_policy_result =
+      absl::FailedPreconditionError("test: unexpected UpdateSyncPolicy");
+  absl::Status delete_policy_result =
+      absl::FailedPreconditionError("test: unexpected DeleteSyncPolicy");
 
   std::vector<blueprintsync::v1::SyncBlueprintRequest> sync_requests;
   std::vector<blueprintsync::v1::GetSyncJobRequest> get_requests;
@@ -98,6 +150,11 @@ class FakeConnection final : public cli::BlueprintSyncConnection {
   std::vector<blueprintsync::v1::CancelSyncJobRequest> cancel_requests;
   std::vector<blueprintsync::v1::RetrySyncJobRequest> retry_requests;
   std::vector<blueprintsync::v1::DeleteSyncJobRequest> delete_requests;
+  std::vector<blueprintsync::v1::CreateSyncPolicyRequest> create_policy_requests;
+  std::vector<blueprintsync::v1::GetSyncPolicyRequest> get_policy_requests;
+  std::vector<blueprintsync::v1::ListSyncPoliciesRequest> list_policies_requests;
+  std::vector<blueprintsync::v1::UpdateSyncPolicyRequest> update_policy_requests;
+  std::vector<blueprintsync::v1::DeleteSyncPolicyRequest> delete_policy_requests;
 
  private:
   using JobOrError = absl::StatusOr<blueprintsync::v1::SyncJob>;
@@ -154,6 +211,26 @@ class ForwardingConnection final : public cli::BlueprintSyncConnection {
   }
   absl::Status DeleteSyncJob(const blueprintsync::v1::DeleteSyncJobRequest& request) override {
     return target_->DeleteSyncJob(request);
+  }
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> CreateSyncPolicy(
+      const blueprintsync::v1::CreateSyncPolicyRequest& request) override {
+    return target_->CreateSyncPolicy(request);
+  }
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> GetSyncPolicy(
+      const blueprintsync::v1::GetSyncPolicyRequest& request) override {
+    return target_->GetSyncPolicy(request);
+  }
+  absl::StatusOr<blueprintsync::v1::ListSyncPoliciesResponse> ListSyncPolicies(
+      const blueprintsync::v1::ListSyncPoliciesRequest& request) override {
+    return target_->ListSyncPolicies(request);
+  }
+  absl::StatusOr<blueprintsync::v1::SyncPolicy> UpdateSyncPolicy(
+      const blueprintsync::v1::UpdateSyncPolicyRequest& request) override {
+    return target_->UpdateSyncPolicy(request);
+  }
+  absl::Status DeleteSyncPolicy(
+      const blueprintsync::v1::DeleteSyncPolicyRequest& request) override {
+    return target_->DeleteSyncPolicy(request);
   }
 
  private:

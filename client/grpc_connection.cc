@@ -97,6 +97,29 @@ class GrpcConnection final : public BlueprintSyncConnection {
     return FromGrpcStatus(stub_->DeleteSyncJob(&context, request, &empty));
   }
 
+  absl::StatusOr<v1::SyncPolicy> CreateSyncPolicy(
+      const v1::CreateSyncPolicyRequest& request) override {
+    return Unary(&v1::BlueprintSync::Stub::CreateSyncPolicy, request);
+  }
+
+  absl::StatusOr<v1::SyncPolicy> GetSyncPolicy(const v1::GetSyncPolicyRequest& request) override {
+    return Unary(&v1::BlueprintSync::Stub::GetSyncPolicy, request);
+  }
+
+  absl::StatusOr<v1::ListSyncPoliciesResponse> ListSyncPolicies(
+      const v1::ListSyncPoliciesRequest& request) override {
+    return Unary(&v1::BlueprintSync::Stub::ListSyncPolicies, request);
+  }
+
+  absl::StatusOr<v1::SyncPolicy> UpdateSyncPolicy(
+      const v1::UpdateSyncPolicyRequest& request) override {
+    return Unary(&v1::BlueprintSync::Stub::UpdateSyncPolicy, request);
+  }
+
+  absl::Status DeleteSyncPolicy(const v1::DeleteSyncPolicyRequest& request) override {
+    return Unary(&v1::BlueprintSync::Stub::DeleteSyncPolicy, request).status();
+  }
+
   absl::StatusOr<std::unique_ptr<SyncJobStream>> WatchSyncJob(
       const v1::WatchSyncJobRequest& request) override {
     // The stream has no deadline (a copy can take an hour), so the timeout
@@ -137,6 +160,21 @@ class GrpcConnection final : public BlueprintSyncConnection {
       state = channel_->GetState(/*try_to_connect=*/true);
     }
     return absl::OkStatus();
+  }
+
+  // One unary call with the per-call deadline: the stub method, e.g.
+  // &Stub::GetSyncPolicy, and its request; the answer or the error with its
+  // details.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Unary(grpc::Status (v1::BlueprintSync::Stub::*method)(
+                                     grpc::ClientContext*, const Request&, Response*),
+                                 const Request& request) {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    Response response;
+    grpc::Status status = (stub_.get()->*method)(&context, request, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response;
   }
 
   void SetDeadline(grpc::ClientContext* context) const {

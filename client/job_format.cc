@@ -16,9 +16,16 @@ namespace {
 
 namespace v1 = ::blueprintsync::v1;
 
+int SucceededCount(const v1::SyncJob& job) {
+  return static_cast<int>(std::count_if(
+      job.destinations().begin(), job.destinations().end(),
+      [](const v1::Destination& d) { return d.state() == v1::Destination::SUCCEEDED; }));
+}
+
+}  // namespace
+
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : Printable(s); }
 
-// "env=prod, team=web", sorted by key (map order is unspecified on the wire).
 std::string FormatLabels(const google::protobuf::Map<std::string, std::string>& labels) {
   std::vector<std::string> pairs;
   for (const auto& [key, value] : labels) {
@@ -28,22 +35,13 @@ std::string FormatLabels(const google::protobuf::Map<std::string, std::string>& 
   return absl::StrJoin(pairs, ", ");
 }
 
-// Under a heading such as "destinations:", every line indented two spaces.
-std::string Indent(const std::string& lines) {
+std::string IndentLines(const std::string& lines) {
   std::string out;
   for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
     absl::StrAppend(&out, "  ", line, "\n");
   }
   return out;
 }
-
-int SucceededCount(const v1::SyncJob& job) {
-  return static_cast<int>(std::count_if(
-      job.destinations().begin(), job.destinations().end(),
-      [](const v1::Destination& d) { return d.state() == v1::Destination::SUCCEEDED; }));
-}
-
-}  // namespace
 
 std::string JobStateName(v1::SyncJob::State state) {
   const std::string& name = v1::SyncJob::State_Name(state);
@@ -160,7 +158,7 @@ std::string FormatJobText(const v1::SyncJob& job) {
       cleanups.push_back(absl::StrCat("  ", Printable(d.region()), ": ", cleanup));
     }
   }
-  absl::StrAppend(&out, "destinations:\n", Indent(FormatTable(rows)));
+  absl::StrAppend(&out, "destinations:\n", IndentLines(FormatTable(rows)));
   if (!errors.empty()) absl::StrAppend(&out, "errors:\n", absl::StrJoin(errors, "\n"), "\n");
   if (!cleanups.empty()) {
     absl::StrAppend(&out, "cleanup:\n", absl::StrJoin(cleanups, "\n"), "\n");

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.pb.h"
+#include "google/protobuf/map.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
 
@@ -30,6 +31,14 @@ std::string CopyCleanupText(const blueprintsync::v1::Destination& destination);
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts);
 std::string FormatUtc(absl::Time t);
 absl::Time ToTime(const google::protobuf::Timestamp& ts);
+
+// Printable(s), or "-" for a field or cell that has no value (yet).
+std::string OrDash(const std::string& s);
+// "env=prod, team=web", sorted by key (map order is unspecified on the wire).
+std::string FormatLabels(const google::protobuf::Map<std::string, std::string>& labels);
+// Every line indented two spaces, for a block under a heading such as
+// "destinations:"; empty lines dropped.
+std::string IndentLines(const std::string& lines);
 
 // Left-aligned columns separated by two spaces; rows may be shorter than the
 // header. Every line ends with '\n', trailing spaces trimmed.

@@ -89,6 +89,64 @@ namespace {
 void IgnoreNotice(void*, const char*) {}
 }  // namespace
 
+ConnectionPool::ConnectionPool(const std::string& dsn, int max_connections, absl::Duration wait)
+    : dsn_(dsn), secrets_(dsn), max_connections_(std::max(1, max_connections)), wait_(wait) {}
+
+ConnectionPool::~ConnectionPool() {
+  absl::MutexLock lock(&mu_);
+  idle_.clear();
+}
+
+absl::StatusOr<ConnectionPool::Loan> ConnectionPool::Acquire(absl::string_view op) {
+  std::unique_ptr<Connection> conn;
+  std::vector<std::unique_ptr<Connection>> dead;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(this, &ConnectionPool::CanAcquire), wait_)) {
+      return absl::UnavailableError(absl::StrCat(
+          "postgres job store ", secrets_.display(), ": ", op, ": all ", max_connections_,
+          " connections stayed busy for ", absl::FormatDuration(wait_)));
+    }
+    while (conn == nullptr && !idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+      if (!conn->Healthy()) {
+        dead.push_back(std::move(conn));
+        --open_;
+      }
+    }
+    if (conn == nullptr) ++open_;  // a slot for the connection opened below
+  }
+  dead.clear();  // closed outside the lock
+  if (conn == nullptr) {
+    auto opened = Connection::Open(dsn_, secrets_, ConnectOptions{}, op);
+    if (!opened.ok()) {
+      absl::MutexLock lock(&mu_);
+      --open_;
+      return opened.status();
+    }
+    conn = *std::move(opened);
+  }
+  return Loan(this, std::move(conn));
+}
+
+void ConnectionPool::Return(std::unique_ptr<Connection> conn) {
+  std::vector<std::unique_ptr<Connection>> dead;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!conn->broken()) {
+      idle_.push_back(std::move(conn));
+      return;
+    }
+    // Whatever broke this one (a restart, a failover) most likely broke
+    // the idle ones too.
+    dead.push_back(std::move(conn));
+    for (auto& c : idle_) dead.push_back(std::move(c));
+    open_ -= static_cast<int>(dead.size());
+    idle_.clear();
+  }
+}
+
 Connection::Connection(pg_conn* conn, const Secrets& secrets, absl::Duration call_timeout)
     : conn_(conn), secrets_(secrets), call_timeout_(call_timeout) {}
 
@@ -358,6 +416,33 @@ constexpr int64_t kMigrationLockKey = 0x6270735f736368;
 }  // namespace
 
 int SchemaVersion() { return kSchemaVersion; }
+
+std::string LeaseFenceCondition(int epoch_param) {
+  // FOR SHARE: a takeover (which updates the lease row) waits until the
+  // write commits, or, if it came first, the write re-checks the new lease
+  // row and writes nothing.
+  return absl::StrCat("EXISTS (SELECT 1 FROM leader_lease WHERE epoch = $", epoch_param,
+                      " AND expires_at > clock_timestamp() FOR SHARE)");
+}
+
+absl::StatusOr<std::string> DescribeLease(Connection& conn, absl::string_view op) {
+  auto r = conn.Exec(op, "SELECT holder, epoch, expires_at > clock_timestamp() FROM leader_lease");
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return std::string("nobody holds the lease");
+  return absl::StrCat("the lease is at epoch ", r->Int64(0, 1), ", held by \"", r->Bytes(0, 0),
+                      "\" (", r->Bool(0, 2) ? "valid" : "expired", ")");
+}
+
+absl::Status EnsureTables(Connection& conn, absl::string_view op, const std::string& ddl) {
+  if (auto s = conn.ExecScript(op, "BEGIN"); !s.ok()) return s;
+  absl::Status s =
+      conn.Exec(op, "SELECT pg_advisory_xact_lock($1)", {Param::Int(kMigrationLockKey)}).status();
+  if (s.ok()) s = conn.ExecScript(op, ddl);
+  if (s.ok()) return conn.ExecScript(op, "COMMIT");
+  // As in EnsureSchema: the first error is the one to report.
+  if (!conn.broken()) conn.ExecScript(op, "ROLLBACK").IgnoreError();
+  return s;
+}
 
 absl::Status EnsureSchema(Connection& conn, const Secrets& secrets) {
   constexpr absl::string_view kOp = "open (schema migration)";

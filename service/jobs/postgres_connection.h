@@ -1,9 +1,11 @@
-// The libpq layer shared by the PostgreSQL job store and the leader lease:
-// one connection with bounded waits, typed results, SQLSTATE -> absl code
-// mapping and the schema migrations. DSN redaction is in postgres_dsn.h.
+// The libpq layer shared by the PostgreSQL job store, the leader lease and
+// the PostgreSQL policy store: one connection with bounded waits, a small
+// pool of them, typed results, SQLSTATE -> absl code mapping and the schema
+// migrations. DSN redaction is in postgres_dsn.h.
 //
-// Used only by postgres_job_store.cc, postgres_lease.cc and their tests; the
-// rest of the service sees JobStore / PostgresLeaderLease.
+// Used only by postgres_job_store.cc, postgres_lease.cc,
+// service/policies/postgres_policy_store.cc and their tests; the rest of the
+// service sees JobStore / PostgresLeaderLease / PolicyStore.
 //
 // Secrets: a DSN may carry a password (URI userinfo, `password=`). No error
 // produced here contains it: store names are shown with RedactDsn(), and
@@ -16,11 +18,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/jobs/postgres_dsn.h"
 
@@ -121,6 +126,93 @@ class Connection {
   bool timed_out_ = false;
   std::string last_sqlstate_;
 };
+
+// The connections one store holds to one server, shared by its threads. A
+// connection that failed at the connection level is dropped together with
+// the idle ones (after a server restart they are all dead), and the next
+// call connects again, so calls fail with Unavailable while the server is
+// unreachable and work as soon as it is back. Thread-safe.
+class ConnectionPool {
+ public:
+  // At most `max_connections` at a time; a call waits up to `wait` for a
+  // free one (about as long as one call may take) before Unavailable.
+  explicit ConnectionPool(const std::string& dsn, int max_connections = 4,
+                          absl::Duration wait = absl::Seconds(15));
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // A connection on loan: back to the pool when the loan ends, or closed
+  // (with every idle one) if it broke.
+  class Loan {
+   public:
+    Loan(ConnectionPool* pool, std::unique_ptr<Connection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
+    Loan(Loan&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {}
+    Loan& operator=(Loan&&) = delete;
+    ~Loan() {
+      if (conn_ != nullptr) pool_->Return(std::move(conn_));
+    }
+    Connection& operator*() const { return *conn_; }
+    Connection* operator->() const { return conn_.get(); }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  // `op` names the call, for errors.
+  absl::StatusOr<Loan> Acquire(absl::string_view op);
+
+  // Runs a read, once more on a new connection if the first one turned out
+  // dead (not if it timed out: that would only double the wait). Writes
+  // must not come here: the first attempt may have committed.
+  template <typename T, typename F>
+  absl::StatusOr<T> Read(absl::string_view op, F f) {
+    for (int attempt = 0;; ++attempt) {
+      auto conn = Acquire(op);
+      if (!conn.ok()) return conn.status();
+      absl::StatusOr<T> result = f(**conn);
+      if (result.ok() || !(*conn)->broken() || (*conn)->timed_out() || attempt > 0) {
+        return result;
+      }
+    }
+  }
+
+  // Outlives every connection (they refer to it).
+  const Secrets& secrets() const { return secrets_; }
+
+ private:
+  bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !idle_.empty() || open_ < max_connections_;
+  }
+  void Return(std::unique_ptr<Connection> conn);
+
+  const std::string dsn_;
+  const Secrets secrets_;
+  const int max_connections_;
+  const absl::Duration wait_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + on loan + being opened
+};
+
+// Fencing a write by the leader lease (JobStore::SetWriteFence): the
+// condition to AND to the write's WHERE clause, `$epoch_param` being the
+// fence epoch. It holds only while the lease has that epoch and has not
+// expired by the database clock, checked in the write's own statement.
+std::string LeaseFenceCondition(int epoch_param);
+// Why a fenced write wrote nothing although its row exists, for its
+// FailedPrecondition: "nobody holds the lease" or "the lease is at epoch 3,
+// held by \"replica-b\" (valid)".
+absl::StatusOr<std::string> DescribeLease(Connection& conn, absl::string_view op);
+
+// Runs `ddl` (CREATE … IF NOT EXISTS statements) in one transaction under
+// the advisory lock that EnsureSchema takes, for tables a store keeps
+// outside the versioned migrations. The lock matters: two sessions running
+// CREATE TABLE IF NOT EXISTS at once can both pass the check and one then
+// fails on the catalog's unique index.
+absl::Status EnsureTables(Connection& conn, absl::string_view op, const std::string& ddl);
 
 // Creates or upgrades the schema (jobs, leader_lease, schema_version) in one
 // transaction under a transaction-scoped advisory lock, so replicas starting

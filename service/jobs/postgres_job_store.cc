@@ -12,12 +12,10 @@
 //    and DeleteFinishedJobs are not: they only remove jobs that are not
 //    open, which no leader writes any more.
 //
-// Connections: a small pool (kMaxConnections). A connection that failed at
-// the connection level is dropped together with the idle ones (after a
-// server restart they are all dead), and the next call connects again, so
-// calls fail with Unavailable while the server is unreachable and work as
-// soon as it is back. Reads are retried once on a fresh connection when the
-// pooled one turns out dead; writes are not (the first may have committed).
+// Connections: a small pool (pg::ConnectionPool, kMaxConnections), so calls
+// fail with Unavailable while the server is unreachable and work as soon as
+// it is back. Reads are retried once on a fresh connection when the pooled
+// one turns out dead; writes are not (the first may have committed).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,9 +38,6 @@ namespace blueprintsync::jobs {
 namespace {
 
 constexpr int kMaxConnections = 4;
-// How long a call waits for a free connection before giving up: about as
-// long as one call may take.
-constexpr absl::Duration kPoolWait = absl::Seconds(15);
 
 using store::Micros;
 
@@ -52,17 +47,12 @@ pg::Param IntOrNull(std::optional<int64_t> v) {
 
 class PostgresJobStore final : public JobStore {
  public:
-  explicit PostgresJobStore(const std::string& dsn) : dsn_(dsn), secrets_(dsn) {}
-
-  ~PostgresJobStore() override {
-    absl::MutexLock lock(&mu_);
-    idle_.clear();
-  }
+  explicit PostgresJobStore(const std::string& dsn) : pool_(dsn, kMaxConnections) {}
 
   absl::Status Init() {
     auto conn = Acquire("open");
     if (!conn.ok()) return conn.status();
-    return pg::EnsureSchema(**conn, secrets_);
+    return pg::EnsureSchema(**conn, pool_.secrets());
   }
 
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
@@ -143,13 +133,8 @@ class PostgresJobStore final : public JobStore {
         "state = $6, open = $7, blueprint_id = $8, source_region = $9, create_time_us = $10, "
         "update_time_us = $11, record = $12 WHERE name = $1";
     if (fence.has_value()) {
-      // FOR SHARE: a takeover (which updates the lease row) waits until
-      // this write commits, or, if it came first, this statement re-checks
-      // the new lease row and writes nothing.
-      sql +=
-          " AND EXISTS (SELECT 1 FROM leader_lease WHERE epoch = $13 "
-          "AND expires_at > clock_timestamp() FOR SHARE)";
       params.push_back(pg::Param::Int(*fence));
+      absl::StrAppend(&sql, " AND ", pg::LeaseFenceCondition(static_cast<int>(params.size())));
     }
     sql += " RETURNING sequence";
 
@@ -168,24 +153,17 @@ class PostgresJobStore final : public JobStore {
       return absl::NotFoundError(absl::StrCat("UpdateJob: job ", job.name(), " not found"));
     }
     // Say why: no such job, or the fence did not hold.
-    auto why =
-        (*conn)->Exec(kOp,
-                      "SELECT EXISTS (SELECT 1 FROM jobs WHERE name = $1), l.holder, l.epoch, "
-                      "l.expires_at > clock_timestamp() "
-                      "FROM (SELECT 1) AS one LEFT JOIN leader_lease AS l ON true",
-                      {pg::Param::Text(job.name())});
-    if (!why.ok()) return why.status();
-    if (!why->Bool(0, 0)) {
+    auto exists =
+        (*conn)->Exec(kOp, "SELECT 1 FROM jobs WHERE name = $1", {pg::Param::Text(job.name())});
+    if (!exists.ok()) return exists.status();
+    if (exists->rows() == 0) {
       return absl::NotFoundError(absl::StrCat("UpdateJob: job ", job.name(), " not found"));
     }
-    std::string lease = "nobody holds the lease";
-    if (!why->IsNull(0, 2)) {
-      lease = absl::StrCat("the lease is at epoch ", why->Int64(0, 2), ", held by \"",
-                           why->Bytes(0, 1), "\" (", why->Bool(0, 3) ? "valid" : "expired", ")");
-    }
+    auto lease = pg::DescribeLease(**conn, kOp);
+    if (!lease.ok()) return lease.status();
     return absl::FailedPreconditionError(absl::StrCat("UpdateJob: not the leader: job ", job.name(),
                                                       " not written: write fence is epoch ", *fence,
-                                                      ", ", lease));
+                                                      ", ", *lease));
   }
 
   absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
@@ -319,91 +297,13 @@ class PostgresJobStore final : public JobStore {
   }
 
  private:
-  // A pooled connection on loan: back to the pool when the loan ends, or
-  // closed (with every idle one) if it broke.
-  class Loan {
-   public:
-    Loan(PostgresJobStore* store, std::unique_ptr<pg::Connection> conn)
-        : store_(store), conn_(std::move(conn)) {}
-    Loan(Loan&& other) noexcept : store_(other.store_), conn_(std::move(other.conn_)) {}
-    Loan& operator=(Loan&&) = delete;
-    ~Loan() {
-      if (conn_ != nullptr) store_->Return(std::move(conn_));
-    }
-    pg::Connection& operator*() const { return *conn_; }
-    pg::Connection* operator->() const { return conn_.get(); }
-
-   private:
-    PostgresJobStore* store_;
-    std::unique_ptr<pg::Connection> conn_;
-  };
-
-  bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !idle_.empty() || open_ < kMaxConnections;
+  absl::StatusOr<pg::ConnectionPool::Loan> Acquire(absl::string_view op) {
+    return pool_.Acquire(op);
   }
 
-  absl::StatusOr<Loan> Acquire(absl::string_view op) {
-    std::unique_ptr<pg::Connection> conn;
-    std::vector<std::unique_ptr<pg::Connection>> dead;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!mu_.AwaitWithTimeout(absl::Condition(this, &PostgresJobStore::CanAcquire), kPoolWait)) {
-        return absl::UnavailableError(absl::StrCat(
-            "postgres job store ", secrets_.display(), ": ", op, ": all ", kMaxConnections,
-            " connections stayed busy for ", absl::FormatDuration(kPoolWait)));
-      }
-      while (conn == nullptr && !idle_.empty()) {
-        conn = std::move(idle_.back());
-        idle_.pop_back();
-        if (!conn->Healthy()) {
-          dead.push_back(std::move(conn));
-          --open_;
-        }
-      }
-      if (conn == nullptr) ++open_;  // a slot for the connection opened below
-    }
-    dead.clear();  // closed outside the lock
-    if (conn == nullptr) {
-      auto opened = pg::Connection::Open(dsn_, secrets_, pg::ConnectOptions{}, op);
-      if (!opened.ok()) {
-        absl::MutexLock lock(&mu_);
-        --open_;
-        return opened.status();
-      }
-      conn = *std::move(opened);
-    }
-    return Loan(this, std::move(conn));
-  }
-
-  void Return(std::unique_ptr<pg::Connection> conn) {
-    std::vector<std::unique_ptr<pg::Connection>> dead;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!conn->broken()) {
-        idle_.push_back(std::move(conn));
-        return;
-      }
-      // Whatever broke this one (a restart, a failover) most likely broke
-      // the idle ones too.
-      dead.push_back(std::move(conn));
-      for (auto& c : idle_) dead.push_back(std::move(c));
-      open_ -= static_cast<int>(dead.size());
-      idle_.clear();
-    }
-  }
-
-  // Runs a read, once more on a new connection if the first one turned out
-  // dead (not if it timed out: that would only double the wait).
   template <typename T, typename F>
   absl::StatusOr<T> Read(absl::string_view op, F f) {
-    for (int attempt = 0;; ++attempt) {
-      auto conn = Acquire(op);
-      if (!conn.ok()) return conn.status();
-      absl::StatusOr<T> result = f(**conn);
-      if (result.ok() || !(*conn)->broken() || (*conn)->timed_out() || attempt > 0) {
-        return result;
-      }
-    }
+    return pool_.Read<T>(op, std::move(f));
   }
 
   absl::StatusOr<std::string> Serialize(const JobRecord& record, absl::string_view op) const {
@@ -440,12 +340,12 @@ class PostgresJobStore final : public JobStore {
     const std::string blob = r.Bytes(row, 2);
     JobRecord record;
     if (!record.ParseFromString(blob)) {
-      return absl::DataLossError(absl::StrCat("postgres job store ", secrets_.display(), ": ", op,
+      return absl::DataLossError(absl::StrCat("postgres job store ", pool_.secrets().display(), ": ", op,
                                               ": the stored record of job ", name,
                                               " does not parse"));
     }
     if (record.job().name() != name) {
-      return absl::DataLossError(absl::StrCat("postgres job store ", secrets_.display(), ": ", op,
+      return absl::DataLossError(absl::StrCat("postgres job store ", pool_.secrets().display(), ": ", op,
                                               ": the stored record of job ", name, " is for job \"",
                                               record.job().name(), "\""));
     }
@@ -454,12 +354,8 @@ class PostgresJobStore final : public JobStore {
     return record;
   }
 
-  const std::string dsn_;
-  const pg::Secrets secrets_;  // outlives every connection (they refer to it)
-
+  pg::ConnectionPool pool_;
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<pg::Connection>> idle_ ABSL_GUARDED_BY(mu_);
-  int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + on loan + being opened
   std::optional<int64_t> fence_ ABSL_GUARDED_BY(mu_);
 };
 

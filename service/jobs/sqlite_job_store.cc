@@ -37,6 +37,7 @@ namespace {
 
 using sqlite::BindDerivedColumns;
 using sqlite::Binder;
+using sqlite::CodeFor;
 using sqlite::kMigrations;
 using sqlite::kSchemaVersion;
 using sqlite::RowToRecord;
@@ -44,30 +45,6 @@ using sqlite::RowToRecord;
 // Long enough to ride out another process's write transaction (each is a
 // few fsyncs), short enough that a wedged peer surfaces as an error.
 constexpr int kBusyTimeoutMs = 10000;
-
-absl::StatusCode CodeFor(int rc) {
-  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-    return absl::StatusCode::kAlreadyExists;
-  }
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::StatusCode::kUnavailable;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return absl::StatusCode::kDataLoss;
-    case SQLITE_FULL:
-    case SQLITE_NOMEM:
-      return absl::StatusCode::kResourceExhausted;
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_READONLY:
-    case SQLITE_AUTH:
-      return absl::StatusCode::kFailedPrecondition;
-    default:
-      return absl::StatusCode::kInternal;
-  }
-}
 
 class SqliteJobStore final : public JobStore {
  public:

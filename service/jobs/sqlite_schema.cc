@@ -7,6 +7,30 @@ namespace blueprintsync::jobs::sqlite {
 
 using store::Micros;
 
+absl::StatusCode CodeFor(int rc) {
+  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return absl::StatusCode::kAlreadyExists;
+  }
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return absl::StatusCode::kFailedPrecondition;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
 Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job) {
   return b.TextOrNull(first, RequestKey(job))
       .TextOrNull(first + 1, job.request_id())

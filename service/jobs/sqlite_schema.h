@@ -1,7 +1,8 @@
 // The SQLite job store's jobs table: the migrations that build its schema,
 // how a record is bound into its columns, and how a row is read back. Used
-// only by sqlite_job_store.cc; keeping the on-disk format in one place makes
-// a schema change one reviewable unit.
+// only by sqlite_job_store.cc (and, for Binder and CodeFor, by the SQLite
+// policy store on the same file); keeping the on-disk format in one place
+// makes a schema change one reviewable unit.
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_SQLITE_SCHEMA_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_SQLITE_SCHEMA_H_
 
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "service/jobs/job_store.h"
@@ -90,6 +92,9 @@ inline constexpr const char* kMigrations[] = {
     )sql",
 };
 inline constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+// The status code for a SQLite result code (extended codes included).
+absl::StatusCode CodeFor(int rc);
 
 // Binds parameters, remembering the first failure so call sites check once.
 class Binder {

@@ -87,22 +87,10 @@ void Str(JsonWriter& w, const char* key, absl::string_view v) {
 
 Blueprint Custom(std::string region, std::string id, std::string name, std::string state,
                  int minute) {
-  Blueprint bp;
-  bp.region = std::move(region);
-  bp.id = std::move(id);
-  bp.blueprint_name = name;
-  bp.display_title = std::move(name);
+  Blueprint bp = NewCustomBlueprint(
+      std::move(region), std::move(id), std::move(name), std::move(state),
+      absl::FromUnixSeconds(1705305600) + absl::Minutes(minute));  // 2024-01-15T08:00Z
   bp.description = "seeded custom image";
-  bp.os_name = "TencentOS Server 3.1 (TK4)";
-  bp.platform = "TencentOS";
-  bp.platform_type = "LINUX_UNIX";
-  bp.blueprint_type = "PRIVATE";
-  bp.required_system_disk_size = 40;
-  bp.required_memory_size = 1;
-  bp.state = std::move(state);
-  bp.created = absl::FromUnixSeconds(1705305600) + absl::Minutes(minute);  // 2024-01-15T08:00Z
-  bp.community_url = "";
-  bp.guide_url = "";
   return bp;
 }
 
@@ -131,6 +119,26 @@ Blueprint PublicOs(std::string region, int minute) {
 }
 
 }  // namespace
+
+Blueprint NewCustomBlueprint(std::string region, std::string id, std::string name,
+                             std::string state, absl::Time created) {
+  Blueprint bp;
+  bp.region = std::move(region);
+  bp.id = std::move(id);
+  bp.blueprint_name = name;
+  bp.display_title = std::move(name);
+  bp.os_name = "TencentOS Server 3.1 (TK4)";
+  bp.platform = "TencentOS";
+  bp.platform_type = "LINUX_UNIX";
+  bp.blueprint_type = "PRIVATE";
+  bp.required_system_disk_size = 40;
+  bp.required_memory_size = 1;
+  bp.state = std::move(state);
+  bp.created = created;
+  bp.community_url = "";
+  bp.guide_url = "";
+  return bp;
+}
 
 bool IsWellFormedBlueprintId(absl::string_view id) {
   constexpr absl::string_view kPrefix = "lhbp-";
@@ -213,9 +221,7 @@ absl::StatusOr<Blueprint> BlueprintFromSeed(const rapidjson::Value& v, absl::Tim
     if (absl::Status st = ReadBool(v, key, id, *field); !st.ok()) return st;
   }
   if (auto it = v.FindMember("CreatedTime"); it != v.MemberEnd() && !it->value.IsNull()) {
-    std::string err;
-    if (!it->value.IsString() || !absl::ParseTime(kIsoFormat, it->value.GetString(),
-                                                  absl::UTCTimeZone(), &bp.created, &err)) {
+    if (!it->value.IsString() || !ParseIsoUtc(it->value.GetString(), &bp.created)) {
       return SeedError(id, "CreatedTime must look like 2024-01-15T08:00:00Z");
     }
   }
@@ -278,6 +284,11 @@ std::vector<Blueprint> DefaultSeed() {
 }
 
 std::string IsoUtc(absl::Time t) { return absl::FormatTime(kIsoFormat, t, absl::UTCTimeZone()); }
+
+bool ParseIsoUtc(absl::string_view text, absl::Time* t) {
+  std::string err;
+  return absl::ParseTime(kIsoFormat, text, absl::UTCTimeZone(), t, &err);
+}
 
 void WriteApiBlueprint(const Blueprint& bp, JsonWriter& w) {
   w.StartObject();

@@ -79,8 +79,15 @@ absl::StatusOr<std::vector<Blueprint>> ParseSeedJson(absl::string_view json,
 // The built-in seed used when no --seed file is given.
 std::vector<Blueprint> DefaultSeed();
 
+// A custom (PRIVATE) Linux image with the fields a seed entry gets by
+// default, as if made from an instance in `region`.
+Blueprint NewCustomBlueprint(std::string region, std::string id, std::string name,
+                             std::string state, absl::Time created);
+
 // "YYYY-MM-DDThh:mm:ssZ".
 std::string IsoUtc(absl::Time t);
+// The inverse of IsoUtc; false if `text` is not in that form.
+bool ParseIsoUtc(absl::string_view text, absl::Time* t);
 
 // The documented Blueprint object of DescribeBlueprints.
 void WriteApiBlueprint(const Blueprint& bp, JsonWriter& w);

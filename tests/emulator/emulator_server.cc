@@ -152,6 +152,22 @@ void EmulatorServer::InstallRoutes() {
     AdminReply(res, st, "{\"ok\":true}");
     if (absl::IsNotFound(st)) res.status = 404;
   });
+  // A new version of an image family (someone built a new image with the same name).
+  server_->Post("/_emulator/family-versions",
+                [emu](const httplib::Request& req, httplib::Response& res) {
+                  absl::StatusOr<std::string> id = emu->AddFamilyVersion(req.body);
+                  std::string body;
+                  if (id.ok()) {
+                    rapidjson::StringBuffer buf;
+                    JsonWriter w(buf);
+                    w.StartObject();
+                    w.Key("BlueprintId");
+                    w.String(id->c_str());
+                    w.EndObject();
+                    body.assign(buf.GetString(), buf.GetSize());
+                  }
+                  AdminReply(res, id.status(), std::move(body));
+                });
   server_->Post("/_emulator/keys", [emu](const httplib::Request& req, httplib::Response& res) {
     AdminReply(res, emu->AddKeys(req.body), "{\"ok\":true}");
   });

@@ -116,6 +116,25 @@ bool FilterMatches(const Blueprint& bp, absl::string_view name,
 
 absl::Status AdminError(absl::string_view what) { return absl::InvalidArgumentError(what); }
 
+// ModifyBlueprintAttribute's limit on BlueprintName.
+constexpr size_t kMaxBlueprintNameChars = 60;
+
+// The BlueprintState values Tencent documents.
+constexpr const char* kDocumentedStates[] = {"NORMAL",   "SYNCING",      "SYNCING_FAILED",
+                                             "OFFLINE",  "CREATEFAILED", "ISOLATING",
+                                             "ISOLATED", "DELETING",     "DESTROYING"};
+
+bool IsDocumentedState(absl::string_view state) {
+  return std::any_of(std::begin(kDocumentedStates), std::end(kDocumentedStates),
+                     [state](const char* s) { return state == s; });
+}
+
+// Characters, not bytes: Tencent counts a Chinese name's characters.
+size_t Utf8Length(absl::string_view s) {
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
 absl::StatusOr<rapidjson::Document> ParseAdminObject(absl::string_view json) {
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());
@@ -289,6 +308,8 @@ LighthouseEmulator::Admission LighthouseEmulator::Admit(const ApiRequest& reques
                   absl::StrCat("The region `", a.region, "` is not supported by ", a.action, "."));
     }
   }
+  // Before the rate limit: a throttled call is still a call the caller made.
+  if (a.action == kDescribeBlueprints) ++stats_.describe_calls_by_region[a.region];
 
   // Sliding one-second window over accepted calls, account-wide per action.
   std::deque<absl::Time>& window = accepted_[a.action];
@@ -935,6 +956,13 @@ std::string LighthouseEmulator::StatsJson() {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("describe_calls_by_region");
+  w.StartObject();
+  for (const auto& [region, n] : stats_.describe_calls_by_region) {
+    w.Key(region.c_str());
+    w.Int64(n);
+  }
+  w.EndObject();
   sts_.WriteStats(w);  // lock order: mu_, then the StsEmulator's own
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -1074,6 +1102,67 @@ absl::Status LighthouseEmulator::RemoveBlueprint(const std::string& region, cons
         absl::StrCat("no blueprint ", region.substr(0, 64), "/", id.substr(0, 64)));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LighthouseEmulator::AddFamilyVersion(absl::string_view json) {
+  absl::StatusOr<rapidjson::Document> doc = ParseAdminObject(json);
+  if (!doc.ok()) return doc.status();
+  std::string region;
+  std::string name;
+  std::string state = "NORMAL";
+  std::optional<absl::Time> created;
+  for (const auto& m : doc->GetObject()) {
+    const absl::string_view key = View(m.name);
+    const rapidjson::Value& v = m.value;
+    if (key == "Region") {
+      if (!v.IsString() || FindEmulatedRegion(View(v)) == nullptr) {
+        return AdminError("Region must be a Lighthouse region, e.g. \"ap-guangzhou\"");
+      }
+      region = std::string(View(v));
+    } else if (key == "BlueprintName") {
+      if (!v.IsString() || v.GetStringLength() == 0 ||
+          Utf8Length(View(v)) > kMaxBlueprintNameChars) {
+        return AdminError(absl::StrCat("BlueprintName must be a string of 1 to ",
+                                       kMaxBlueprintNameChars, " characters"));
+      }
+      name = std::string(View(v));
+    } else if (key == "BlueprintState") {
+      if (!v.IsString() || !IsDocumentedState(View(v))) {
+        return AdminError(
+            absl::StrCat("BlueprintState must be one of ", absl::StrJoin(kDocumentedStates, ", ")));
+      }
+      state = std::string(View(v));
+    } else if (key == "CreatedTime") {
+      absl::Time t;
+      if (!v.IsString() || !ParseIsoUtc(View(v), &t)) {
+        return AdminError("CreatedTime must look like 2024-01-15T08:00:00Z");
+      }
+      created = t;
+    } else {
+      return AdminError(absl::StrCat("unknown key ", key.substr(0, 64),
+                                     " (expected Region, BlueprintName, BlueprintState, "
+                                     "CreatedTime)"));
+    }
+  }
+  if (region.empty()) return AdminError("Region is required");
+  if (name.empty()) return AdminError("BlueprintName is required");
+
+  absl::MutexLock lock(&mu_);
+  if (!created.has_value()) {
+    // Whole seconds, as the API shows CreatedTime; one past the newest of
+    // the family if "now" would tie with it or (after an explicit
+    // CreatedTime in the future) come before it.
+    absl::Time when = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now()));
+    for (const auto& [key, bp] : blueprints_) {
+      if (key.first != region || bp.blueprint_name != name) continue;
+      const absl::Time newest = absl::FromUnixSeconds(absl::ToUnixSeconds(bp.created));
+      if (when <= newest) when = newest + absl::Seconds(1);
+    }
+    created = when;
+  }
+  std::string id = NewBlueprintId();
+  blueprints_[{region, id}] = NewCustomBlueprint(region, id, name, std::move(state), *created);
+  return id;
 }
 
 absl::Status LighthouseEmulator::AddKeys(absl::string_view json) {

@@ -23,6 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -142,6 +143,13 @@ class LighthouseEmulator {
   // Deletes a blueprint behind the API's back (not counted as a deletion
   // in the stats); NotFound if there is no such blueprint.
   absl::Status RemoveBlueprint(const std::string& region, const std::string& id);
+  // A new version of an image family: {"Region", "BlueprintName",
+  // "BlueprintState"?, "CreatedTime"?} adds a PRIVATE blueprint with a fresh
+  // id and that name, and returns the id. Without CreatedTime it is created
+  // now, but always a whole second later than every blueprint of that name in
+  // the region, so "the newest by CreatedTime" (which the API reports to the
+  // second) names exactly one blueprint even when versions come fast.
+  absl::StatusOr<std::string> AddFamilyVersion(absl::string_view json);
   absl::Status AddKeys(absl::string_view json);  // {"keys":[...]}
   void AddKey(EmulatorKey key);
   absl::Status SetFaults(absl::string_view json);  // {"rules":[...]}, replaces
@@ -183,6 +191,11 @@ class LighthouseEmulator {
     std::vector<SyncSubmission> sync_submissions;
     int64_t deleted_total = 0;
     std::deque<Deletion> deletions;  // the latest kMaxRecordedDeletions
+    // DescribeBlueprints calls per region (every call that named a
+    // supported region, throttled ones included), so a test can check that
+    // tracking cost grows with regions, not with jobs or policies. At most
+    // one entry per emulated region.
+    std::map<std::string, int64_t> describe_calls_by_region;
   };
   // What the admission step decided about a call.
   struct Admission {

@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
 
 namespace blueprintsync::testing {
 namespace {
@@ -87,6 +89,11 @@ int64_t EmulatorStats::MaxAcceptedPerSecond(const std::string& action) const {
   return it == max_accepted_per_second.end() ? 0 : it->second;
 }
 
+int64_t EmulatorStats::DescribeCalls(const std::string& region) const {
+  auto it = describe_calls_by_region.find(region);
+  return it == describe_calls_by_region.end() ? 0 : it->second;
+}
+
 absl::StatusOr<EmulatorStats> ParseEmulatorStats(const std::string& json) {
   rapidjson::Document doc;
   doc.Parse(json.c_str(), json.size());
@@ -129,6 +136,7 @@ absl::StatusOr<EmulatorStats> ParseEmulatorStats(const std::string& json) {
                                  StringMember(d, "BlueprintId"), IntMember(d, "Time")});
     }
   }
+  stats.describe_calls_by_region = Counters(doc, "describe_calls_by_region");
   return stats;
 }
 
@@ -204,6 +212,28 @@ absl::Status EmulatorAdmin::SetFaults(const std::string& json) const {
 absl::Status EmulatorAdmin::RemoveBlueprint(const std::string& region,
                                             const std::string& id) const {
   return Delete(absl::StrCat("/_emulator/blueprints/", region, "/", id)).status();
+}
+
+absl::StatusOr<std::string> EmulatorAdmin::AddFamilyVersion(const std::string& region,
+                                                            const std::string& name) const {
+  // Built with RapidJSON so a name with quotes or non-ASCII stays valid JSON.
+  rapidjson::StringBuffer request;
+  rapidjson::Writer<rapidjson::StringBuffer> w(request);
+  w.StartObject();
+  w.Key("Region");
+  w.String(region.c_str(), static_cast<rapidjson::SizeType>(region.size()));
+  w.Key("BlueprintName");
+  w.String(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+  w.EndObject();
+  absl::StatusOr<std::string> body =
+      Post("/_emulator/family-versions", std::string(request.GetString(), request.GetSize()));
+  if (!body.ok()) return body.status();
+  rapidjson::Document doc;
+  doc.Parse(body->c_str(), body->size());
+  if (doc.HasParseError() || !doc.IsObject() || StringMember(doc, "BlueprintId").empty()) {
+    return absl::InternalError(absl::StrCat("unexpected family-versions answer: ", *body));
+  }
+  return StringMember(doc, "BlueprintId");
 }
 
 absl::StatusOr<std::vector<EmulatorBlueprint>> EmulatorAdmin::Blueprints(

@@ -55,6 +55,9 @@ struct EmulatorStats {
   // Every deletion counts here; `deletions` keeps the latest 1000, oldest first.
   int64_t deleted_blueprints_total = 0;
   std::vector<EmulatorDeletion> deletions;
+  // DescribeBlueprints calls per region (throttled ones included), e.g. to
+  // count the calls of one polling interval from two snapshots.
+  std::map<std::string, int64_t> describe_calls_by_region;
   // Whether DeleteBlueprints removed `id` from `region` (among the recorded ones).
   bool WasDeleted(const std::string& region, const std::string& id) const;
   // The action's counters (all zero if the emulator has none for it).
@@ -62,6 +65,8 @@ struct EmulatorStats {
   int64_t Fault(const std::string& kind) const;
   int64_t TotalFaults() const;
   int64_t MaxAcceptedPerSecond(const std::string& action) const;
+  // DescribeBlueprints calls that named `region` (0 if none).
+  int64_t DescribeCalls(const std::string& region) const;
 };
 
 // The one reader of the emulator's stats (the body of GET /_emulator/stats,
@@ -93,6 +98,12 @@ class EmulatorAdmin {
   // Deletes a blueprint behind the service's back (not counted as a
   // deletion); an error naming HTTP 404 if there is none.
   absl::Status RemoveBlueprint(const std::string& region, const std::string& id) const;
+  // Adds a new NORMAL version of the image family `name` in `region` (a
+  // PRIVATE blueprint with that name, created a whole second after every
+  // other one of the name there) and returns its id. Other states or
+  // creation times: Post("/_emulator/family-versions", ...).
+  absl::StatusOr<std::string> AddFamilyVersion(const std::string& region,
+                                               const std::string& name) const;
 
   // Raw calls: the body of a 200 answer, else an error naming status and body.
   absl::StatusOr<std::string> Get(const std::string& path) const;
