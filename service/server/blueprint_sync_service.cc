@@ -122,6 +122,10 @@ jobs::JobService::JobCallback FinishWithJob(grpc::ServerUnaryReactor* reactor,
   };
 }
 
+grpc::Status PoliciesDisabled() {
+  return ToGrpcStatus(absl::UnimplementedError("replication policies are not enabled"));
+}
+
 // As FinishWithJob, for a policy.
 policies::PolicyService::PolicyCallback FinishWithPolicy(grpc::ServerUnaryReactor* reactor,
                                                          v1::SyncPolicy* response) {
@@ -430,14 +434,6 @@ grpc::ServerUnaryReactor* BlueprintSyncService::DeleteSyncJob(
                 [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }
-
-namespace {
-
-grpc::Status PoliciesDisabled() {
-  return ToGrpcStatus(absl::UnimplementedError("replication policies are not enabled"));
-}
-
-}  // namespace
 
 // Authorization first, as for every method: a caller that may not call the
 // method learns nothing, not even whether policies are enabled.
