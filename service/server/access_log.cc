@@ -21,9 +21,21 @@ using grpc::experimental::InterceptionHookPoints;
 
 constexpr absl::string_view kBlueprintSync = "/blueprintsync.v1.BlueprintSync/";
 
-// The BlueprintSync methods whose request or answer names a job or carries
-// a request_id, by what they carry.
-enum class Method { kOther, kSync, kGet, kCancel, kRetry, kDelete, kWatch };
+// The BlueprintSync methods whose request or answer names a job or a
+// policy or carries a request_id, by what they carry.
+enum class Method {
+  kOther,
+  kSync,
+  kGet,
+  kCancel,
+  kRetry,
+  kDelete,
+  kWatch,
+  kCreatePolicy,
+  kGetPolicy,
+  kUpdatePolicy,
+  kDeletePolicy,
+};
 
 Method MethodOf(absl::string_view path) {
   if (!absl::ConsumePrefix(&path, kBlueprintSync)) return Method::kOther;
@@ -33,6 +45,10 @@ Method MethodOf(absl::string_view path) {
   if (path == "RetrySyncJob") return Method::kRetry;
   if (path == "DeleteSyncJob") return Method::kDelete;
   if (path == "WatchSyncJob") return Method::kWatch;
+  if (path == "CreateSyncPolicy") return Method::kCreatePolicy;
+  if (path == "GetSyncPolicy") return Method::kGetPolicy;
+  if (path == "UpdateSyncPolicy") return Method::kUpdatePolicy;
+  if (path == "DeleteSyncPolicy") return Method::kDeletePolicy;
   return Method::kOther;
 }
 
@@ -72,7 +88,9 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
                        absl::StartsWith(method_, "/grpc.reflection.") ||
                        method_ == "/blueprintsync.v1.BlueprintSync/GetSyncJob" ||
                        method_ == "/blueprintsync.v1.BlueprintSync/ListSyncJobs" ||
-                       method_ == "/blueprintsync.v1.BlueprintSync/WatchSyncJob") {}
+                       method_ == "/blueprintsync.v1.BlueprintSync/WatchSyncJob" ||
+                       method_ == "/blueprintsync.v1.BlueprintSync/GetSyncPolicy" ||
+                       method_ == "/blueprintsync.v1.BlueprintSync/ListSyncPolicies") {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
@@ -128,15 +146,42 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
       case Method::kWatch:
         request_job_ = Shown(static_cast<const v1::WatchSyncJobRequest*>(request)->name());
         break;
+      case Method::kCreatePolicy:
+        // The name it asks for; the answer has the same one.
+        policy_ = absl::StrCat(
+            "syncPolicies/",
+            Shown(static_cast<const v1::CreateSyncPolicyRequest*>(request)->sync_policy_id()));
+        break;
+      case Method::kGetPolicy:
+        policy_ = Shown(static_cast<const v1::GetSyncPolicyRequest*>(request)->name());
+        break;
+      case Method::kUpdatePolicy:
+        policy_ =
+            Shown(static_cast<const v1::UpdateSyncPolicyRequest*>(request)->sync_policy().name());
+        break;
+      case Method::kDeletePolicy:
+        policy_ = Shown(static_cast<const v1::DeleteSyncPolicyRequest*>(request)->name());
+        break;
       case Method::kOther:
         break;
     }
   }
 
-  // Every method above but DeleteSyncJob answers with a SyncJob.
+  // The job methods above but DeleteSyncJob answer with a SyncJob; the
+  // policy methods name their policy in the request already.
   void NoteAnswer(const void* answer) {
-    if (kind_ == Method::kOther || kind_ == Method::kDelete || !answer_job_.empty()) return;
-    answer_job_ = Shown(static_cast<const v1::SyncJob*>(answer)->name());
+    switch (kind_) {
+      case Method::kSync:
+      case Method::kGet:
+      case Method::kCancel:
+      case Method::kRetry:
+      case Method::kWatch:
+        if (answer_job_.empty())
+          answer_job_ = Shown(static_cast<const v1::SyncJob*>(answer)->name());
+        break;
+      default:
+        break;
+    }
   }
 
   void Log(log::Level level, const grpc::Status& status) const {
@@ -159,6 +204,7 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
                 {"request_id", request_id_},
                 {"job", job},
                 {"retry_of", retried ? request_job_ : ""},
+                {"policy", policy_},
                 {"error", status.ok() ? "" : Shown(status.error_message())}});
   }
 
@@ -171,6 +217,7 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
   std::string request_id_;
   std::string request_job_;
   std::string answer_job_;
+  std::string policy_;
 };
 
 class AccessLogFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {

@@ -3,10 +3,11 @@
 // the caller (its verified identity as jobs record it, else its address),
 // and for BlueprintSync the request_id and the job the call is about (the
 // answered job, else the one its error names, else the requested one; a
-// retry adds retry_of). A gRPC server interceptor, so handlers do not log
-// their own calls. Health checks (kubelet probes every few seconds),
-// reflection and successful reads are logged at debug level; changes
-// (SyncBlueprint, CancelSyncJob, RetrySyncJob, DeleteSyncJob) and every
+// retry adds retry_of), or the policy (the one the request names). A gRPC
+// server interceptor, so handlers do not log their own calls. Health checks
+// (kubelet probes every few seconds), reflection and successful reads are
+// logged at debug level; changes (SyncBlueprint, CancelSyncJob,
+// RetrySyncJob, DeleteSyncJob, Create/Update/DeleteSyncPolicy) and every
 // error at info or above.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_

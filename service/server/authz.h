@@ -1,6 +1,9 @@
-// Authorization of BlueprintSync calls: who may change jobs (SyncBlueprint
-// and RetrySyncJob cost money; CancelSyncJob and DeleteSyncJob undo work)
-// and who may only read them (GetSyncJob, ListSyncJobs, WatchSyncJob).
+// Authorization of BlueprintSync calls: who may change jobs and policies
+// (SyncBlueprint and RetrySyncJob cost money; CancelSyncJob and
+// DeleteSyncJob undo work; CreateSyncPolicy and UpdateSyncPolicy make the
+// service spend money on its own, DeleteSyncPolicy can delete copies) and
+// who may only read them (GetSyncJob, ListSyncJobs, WatchSyncJob,
+// GetSyncPolicy, ListSyncPolicies).
 // Callers are identified by their verified mTLS client
 // certificate; the policy is a JSON file (--authz-policy) of allow-lists:
 //

@@ -188,6 +188,20 @@ TEST(AuthzPolicyTest, CancelRetryAndDeleteAreForWritersOnly) {
   }
 }
 
+TEST(AuthzPolicyTest, PolicyChangesAreForWritersAndPolicyReadsForReadersToo) {
+  const AuthzPolicy p = MustParse(kPolicy);
+  for (const char* method : {"CreateSyncPolicy", "UpdateSyncPolicy", "DeleteSyncPolicy"}) {
+    EXPECT_TRUE(p.Check(method, Access::kWrite, Cert({"builder.ci.svc"})).ok()) << method;
+    const absl::Status s = p.Check(method, Access::kWrite, Cert({"dashboard.ops.svc"}));
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << method;
+    EXPECT_THAT(std::string(s.message()), AllOf(HasSubstr(method), HasSubstr("it is a reader")));
+  }
+  for (const char* method : {"GetSyncPolicy", "ListSyncPolicies"}) {
+    EXPECT_TRUE(p.Check(method, Access::kRead, Cert({"dashboard.ops.svc"})).ok()) << method;
+    EXPECT_TRUE(p.Check(method, Access::kRead, Cert({"builder.ci.svc"})).ok()) << method;
+  }
+}
+
 TEST(PeerFromAuthContextTest, NoContextIsUnauthenticated) {
   EXPECT_FALSE(PeerFromAuthContext(nullptr).authenticated);
 }

@@ -10,25 +10,22 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/duration.pb.h"
 #include "service/common/display.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
+#include "service/server/field_rules.h"
 #include "service/server/grpc_errors.h"
 #include "service/server/list_query.h"
+#include "service/server/policy_validation.h"
 #include "service/tencent/regions.h"
 
 namespace blueprintsync::server {
 namespace {
 
 constexpr size_t kMaxRequestIdBytes = 64;
-constexpr int kMaxLabels = 32;
-constexpr size_t kMaxLabelNameBytes = 63;
-constexpr size_t kMaxLabelPrefixBytes = 253;
 constexpr absl::Duration kMinJobTimeout = absl::Minutes(1);
 
 std::optional<tencent::FieldViolation> ValidateRequestId(const std::string& request_id) {
@@ -39,85 +36,6 @@ std::optional<tencent::FieldViolation> ValidateRequestId(const std::string& requ
       "request_id", "REQUEST_ID_MALFORMED",
       absl::StrCat("request_id \"", Shown(request_id),
                    "\" is not a UUID such as \"3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c\"")};
-}
-
-bool IsAlnum(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); }
-bool IsLowerAlnum(char c) {
-  return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'z');
-}
-
-// A label name, or a non-empty label value: at most 63 of [A-Za-z0-9._-],
-// beginning and ending with an alphanumeric (Kubernetes' rule, so labels
-// can be copied to and from Kubernetes objects).
-bool IsLabelName(absl::string_view s) {
-  if (s.empty() || s.size() > kMaxLabelNameBytes || !IsAlnum(s.front()) || !IsAlnum(s.back())) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '-'; });
-}
-
-// A label key prefix as Kubernetes checks it (an RFC 1123 subdomain):
-// lower-case dot-separated parts of [a-z0-9-], each beginning and ending
-// with an alphanumeric, at most 253 bytes in all.
-bool IsDnsSubdomain(absl::string_view s) {
-  if (s.empty() || s.size() > kMaxLabelPrefixBytes) return false;
-  for (absl::string_view part : absl::StrSplit(s, '.')) {
-    if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) return false;
-    for (char c : part) {
-      if (!IsLowerAlnum(c) && c != '-') return false;
-    }
-  }
-  return true;
-}
-
-bool IsLabelKey(absl::string_view key) {
-  const size_t slash = key.find('/');
-  if (slash == absl::string_view::npos) return IsLabelName(key);
-  return IsDnsSubdomain(key.substr(0, slash)) && IsLabelName(key.substr(slash + 1));
-}
-
-// `labels["key"]`, with the key bounded and its control characters and
-// quotes escaped, so the field name stays one short line.
-std::string LabelField(absl::string_view key) {
-  return absl::StrCat("labels[\"", absl::StrReplaceAll(Shown(key), {{"\"", "\\x22"}}), "\"]");
-}
-
-// Like destinations, at most kMaxLabels entries get the per-entry rules (in
-// key order, so the error is the same for the same request); the count is
-// one violation of its own.
-void ValidateLabels(const v1::SyncBlueprintRequest& r,
-                    std::vector<tencent::FieldViolation>& violations) {
-  using Entry = google::protobuf::Map<std::string, std::string>::value_type;
-  std::vector<const Entry*> entries;
-  entries.reserve(r.labels().size());
-  for (const Entry& e : r.labels()) entries.push_back(&e);
-  const size_t checked = std::min(entries.size(), static_cast<size_t>(kMaxLabels));
-  std::partial_sort(entries.begin(), entries.begin() + checked, entries.end(),
-                    [](const Entry* a, const Entry* b) { return a->first < b->first; });
-  if (entries.size() > checked) {
-    violations.push_back({"labels", "TOO_MANY_LABELS",
-                          absl::StrCat("labels has ", entries.size(), " entries; at most ",
-                                       kMaxLabels, " are allowed.")});
-  }
-  for (size_t i = 0; i < checked; ++i) {
-    const auto& [key, value] = *entries[i];
-    if (!IsLabelKey(key)) {
-      violations.push_back(
-          {LabelField(key), "LABEL_KEY_MALFORMED",
-           absl::StrCat("labels key \"", Shown(key),
-                        "\" is not a label key: an optional DNS subdomain prefix (lower-case, at "
-                        "most 253 characters) and \"/\", then a name of 1-63 characters "
-                        "[A-Za-z0-9._-] beginning and ending with an alphanumeric.")});
-    }
-    if (!value.empty() && !IsLabelName(value)) {
-      violations.push_back(
-          {LabelField(key), "LABEL_VALUE_MALFORMED",
-           absl::StrCat(LabelField(key), " value \"", Shown(value),
-                        "\" is not a label value: at most 63 characters [A-Za-z0-9._-], "
-                        "beginning and ending with an alphanumeric.")});
-    }
-  }
 }
 
 absl::Duration FromProto(const google::protobuf::Duration& d) {
@@ -163,27 +81,10 @@ absl::Duration JobTimeout(const v1::SyncBlueprintRequest& r, const ServiceOption
 
 std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r,
                                               const ServiceOptions& options) {
-  // A 1 MiB request can carry ~300k destination entries. Only the first
-  // kMaxDestinationRegions get the per-entry rules (one violation each and a
-  // duplicate search that is quadratic in the count); the count itself is
-  // reported as one violation, so the error stays small and cheap.
-  const int all = r.destination_regions_size();
-  const int checked = std::min(all, tencent::kMaxDestinationRegions);
-  std::vector<std::string> destinations(r.destination_regions().begin(),
-                                        r.destination_regions().begin() + checked);
-  auto violations = tencent::ValidateSyncRequest(r.source_region(), r.blueprint_id(), destinations);
-  if (all > checked) {
-    auto first_entry = std::find_if(violations.begin(), violations.end(), [](const auto& v) {
-      return absl::StartsWith(v.field, "destination_regions");
-    });
-    violations.insert(
-        first_entry,
-        {"destination_regions", "TOO_MANY_DESTINATIONS",
-         absl::StrCat("destination_regions lists ", all, " regions; SyncBlueprint accepts at most ",
-                      tencent::kMaxDestinationRegions, " per request.")});
-  }
+  auto violations =
+      ValidateSyncFields(r.source_region(), r.blueprint_id(), r.destination_regions());
   if (auto v = ValidateRequestId(r.request_id())) violations.push_back(*std::move(v));
-  ValidateLabels(r, violations);
+  ValidateLabels(r.labels(), violations);
   ValidateTimeout(r, options, violations);
   return violations;
 }
@@ -217,6 +118,23 @@ jobs::JobService::JobCallback FinishWithJob(grpc::ServerUnaryReactor* reactor,
       return;
     }
     *response = *std::move(job);
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
+grpc::Status PoliciesDisabled() {
+  return ToGrpcStatus(absl::UnimplementedError("replication policies are not enabled"));
+}
+
+// As FinishWithJob, for a policy.
+policies::PolicyService::PolicyCallback FinishWithPolicy(grpc::ServerUnaryReactor* reactor,
+                                                         v1::SyncPolicy* response) {
+  return [reactor, response](absl::StatusOr<v1::SyncPolicy> policy) {
+    if (!policy.ok()) {
+      reactor->Finish(ToGrpcStatus(policy.status()));
+      return;
+    }
+    *response = *std::move(policy);
     reactor->Finish(grpc::Status::OK);
   };
 }
@@ -334,8 +252,9 @@ absl::Status ValidateJobName(const std::string& name) {
   return absl::OkStatus();
 }
 
-BlueprintSyncService::BlueprintSyncService(ServiceOptions options, jobs::JobService* jobs)
-    : options_(options), jobs_(jobs) {}
+BlueprintSyncService::BlueprintSyncService(ServiceOptions options, jobs::JobService* jobs,
+                                           policies::PolicyService* policies)
+    : options_(options), jobs_(jobs), policies_(policies) {}
 
 grpc::Status BlueprintSyncService::Authorize(const Peer& peer, absl::string_view method,
                                              Access access) const {
@@ -513,6 +432,132 @@ grpc::ServerUnaryReactor* BlueprintSyncService::DeleteSyncJob(
   }
   jobs_->Delete(request->name(),
                 [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  return reactor;
+}
+
+// Authorization first, as for every method: a caller that may not call the
+// method learns nothing, not even whether policies are enabled.
+grpc::Status BlueprintSyncService::AdmitPolicyCall(const Peer& peer, absl::string_view method,
+                                                   Access access) const {
+  if (grpc::Status s = Authorize(peer, method, access); !s.ok()) return s;
+  return policies_ == nullptr ? PoliciesDisabled() : grpc::Status::OK;
+}
+
+grpc::Status BlueprintSyncService::AdmitPolicyCall(grpc::CallbackServerContext* context,
+                                                   absl::string_view method, Access access) const {
+  if (grpc::Status s = Authorize(context, method, access); !s.ok()) return s;
+  return policies_ == nullptr ? PoliciesDisabled() : grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::CreateSyncPolicy(
+    grpc::CallbackServerContext* context, const v1::CreateSyncPolicyRequest* request,
+    v1::SyncPolicy* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const Peer peer = PeerOf(context);
+  if (grpc::Status s = AdmitPolicyCall(peer, "CreateSyncPolicy", Access::kWrite); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  const auto violations = ValidateCreatePolicy(*request);
+  if (!violations.empty()) {
+    reactor->Finish(ValidationError(violations));
+    return reactor;
+  }
+  v1::SyncPolicy policy = NewPolicySpec(*request);
+  std::string creator = CreatorOf(peer);
+  if (request->validate_only()) {
+    // Everything a policy is checked for before it is recorded has been
+    // checked; whether the id is free is only known when it is recorded.
+    policy.set_creator(std::move(creator));
+    *response = std::move(policy);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  policies_->Create(std::move(policy), std::move(creator), FinishWithPolicy(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncPolicy(
+    grpc::CallbackServerContext* context, const v1::GetSyncPolicyRequest* request,
+    v1::SyncPolicy* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = AdmitPolicyCall(context, "GetSyncPolicy", Access::kRead); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  if (absl::Status s = ValidatePolicyName(request->name()); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  policies_->Get(request->name(), FinishWithPolicy(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncPolicies(
+    grpc::CallbackServerContext* context, const v1::ListSyncPoliciesRequest* request,
+    v1::ListSyncPoliciesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = AdmitPolicyCall(context, "ListSyncPolicies", Access::kRead); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  auto query = ParsePolicyListRequest(*request);
+  if (!query.ok()) {
+    reactor->Finish(ToGrpcStatus(query.status()));
+    return reactor;
+  }
+  // The request is copied: the page may arrive after this handler returned.
+  policies_->List(*query, [reactor, response,
+                           list_request = *request](absl::StatusOr<policies::PolicyListPage> page) {
+    if (!page.ok()) {
+      reactor->Finish(ToGrpcStatus(absl::UnavailableError(
+          absl::StrCat("could not read policies: ", page.status().message()))));
+      return;
+    }
+    for (auto& policy : page->policies) *response->add_sync_policies() = std::move(policy);
+    if (page->next_after) {
+      response->set_next_page_token(MakePolicyPageToken(*page->next_after, list_request));
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::UpdateSyncPolicy(
+    grpc::CallbackServerContext* context, const v1::UpdateSyncPolicyRequest* request,
+    v1::SyncPolicy* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = AdmitPolicyCall(context, "UpdateSyncPolicy", Access::kWrite); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  PolicyUpdate update;
+  const auto violations = ValidateUpdatePolicy(*request, &update);
+  if (!violations.empty()) {
+    reactor->Finish(ValidationError(violations));
+    return reactor;
+  }
+  policies_->Update(std::move(update.policy), std::move(update.paths), update.expected_revision,
+                    FinishWithPolicy(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BlueprintSyncService::DeleteSyncPolicy(
+    grpc::CallbackServerContext* context, const v1::DeleteSyncPolicyRequest* request,
+    google::protobuf::Empty* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status s = AdmitPolicyCall(context, "DeleteSyncPolicy", Access::kWrite); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  std::optional<int64_t> expected_revision;
+  const auto violations = ValidateDeletePolicy(*request, &expected_revision);
+  if (!violations.empty()) {
+    reactor->Finish(ValidationError(violations));
+    return reactor;
+  }
+  policies_->Delete(request->name(), expected_revision, request->delete_copies(),
+                    [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }
 

@@ -1,7 +1,8 @@
 // BlueprintSyncService: the gRPC surface (callback API). Handlers authorize
-// and validate, then hand work to the JobService and finish from its
-// callbacks, which may come later on another thread; none of them waits for
-// the store or an upstream call.
+// and validate, then hand work to the JobService (jobs) or the
+// PolicyService (replication policies) and finish from their callbacks,
+// which may come later on another thread; none of them waits for the store
+// or an upstream call.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
 
@@ -11,6 +12,7 @@
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "service/jobs/job_service.h"
+#include "service/policies/policy_service.h"
 #include "service/server/authz.h"
 
 namespace blueprintsync::server {
@@ -32,8 +34,11 @@ struct ServiceOptions {
 
 class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
  public:
-  // `jobs` is not owned and must outlive the server that serves this.
-  BlueprintSyncService(ServiceOptions options, jobs::JobService* jobs);
+  // `jobs` and `policies` are not owned and must outlive the server that
+  // serves this. Without `policies` the policy methods answer
+  // UNIMPLEMENTED.
+  BlueprintSyncService(ServiceOptions options, jobs::JobService* jobs,
+                       policies::PolicyService* policies = nullptr);
 
   grpc::ServerUnaryReactor* SyncBlueprint(grpc::CallbackServerContext* context,
                                           const v1::SyncBlueprintRequest* request,
@@ -56,15 +61,37 @@ class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
                                           const v1::DeleteSyncJobRequest* request,
                                           google::protobuf::Empty* response) override;
 
+  grpc::ServerUnaryReactor* CreateSyncPolicy(grpc::CallbackServerContext* context,
+                                             const v1::CreateSyncPolicyRequest* request,
+                                             v1::SyncPolicy* response) override;
+  grpc::ServerUnaryReactor* GetSyncPolicy(grpc::CallbackServerContext* context,
+                                          const v1::GetSyncPolicyRequest* request,
+                                          v1::SyncPolicy* response) override;
+  grpc::ServerUnaryReactor* ListSyncPolicies(grpc::CallbackServerContext* context,
+                                             const v1::ListSyncPoliciesRequest* request,
+                                             v1::ListSyncPoliciesResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateSyncPolicy(grpc::CallbackServerContext* context,
+                                             const v1::UpdateSyncPolicyRequest* request,
+                                             v1::SyncPolicy* response) override;
+  grpc::ServerUnaryReactor* DeleteSyncPolicy(grpc::CallbackServerContext* context,
+                                             const v1::DeleteSyncPolicyRequest* request,
+                                             google::protobuf::Empty* response) override;
+
  private:
   // OK when no policy is set or `peer` is allowed; otherwise the status to
   // finish the call with.
   grpc::Status Authorize(const Peer& peer, absl::string_view method, Access access) const;
   grpc::Status Authorize(grpc::CallbackServerContext* context, absl::string_view method,
                          Access access) const;
+  // Authorize, then whether policies are enabled: OK, or the status to
+  // finish a policy call with.
+  grpc::Status AdmitPolicyCall(const Peer& peer, absl::string_view method, Access access) const;
+  grpc::Status AdmitPolicyCall(grpc::CallbackServerContext* context, absl::string_view method,
+                               Access access) const;
 
   ServiceOptions options_;
   jobs::JobService* const jobs_;
+  policies::PolicyService* const policies_;  // null: policies are not enabled
 };
 
 // Checks a job name ("syncJobs/<uuid>"); INVALID_ARGUMENT naming `name`.

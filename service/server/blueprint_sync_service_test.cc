@@ -1,9 +1,10 @@
-// BlueprintSyncService against a fake JobService, served by a real
-// in-process gRPC server (callback handlers only run inside one): request
-// validation, what the handlers resolve for the engine (creator, timeout,
-// keep_failed_copies), error mapping, paging, authorization, the access
-// log, and the watch stream's order and endings when answers arrive inline
-// or from other threads.
+// BlueprintSyncService against a fake JobService and a fake PolicyService,
+// served by a real in-process gRPC server (callback handlers only run
+// inside one): request validation, what the handlers resolve for the
+// engine and the policy API (creator, timeout, keep_failed_copies, names,
+// masks, etags), error mapping, paging, authorization, the access log, and
+// the watch stream's order and endings when answers arrive inline or from
+// other threads.
 #include "service/server/blueprint_sync_service.h"
 
 #include <grpc/grpc_security_constants.h>
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/field_mask.pb.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
@@ -39,9 +42,12 @@
 #include "service/common/log.h"
 #include "service/jobs/job_service.h"
 #include "service/jobs/job_state.h"
+#include "service/policies/policy_service.h"
+#include "service/policies/policy_store.h"
 #include "service/server/access_log.h"
 #include "service/server/authz.h"
 #include "service/server/grpc_errors.h"
+#include "service/server/list_query.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/regions.h"
 
@@ -49,9 +55,11 @@ namespace blueprintsync::server {
 namespace {
 
 using ::testing::AllOf;
+using ::testing::AnyOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Pair;
 
 // Long enough never to fire on a loaded machine; only a hang reaches it.
@@ -59,6 +67,7 @@ constexpr absl::Duration kWait = absl::Seconds(30);
 
 constexpr char kJobName[] = "syncJobs/3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
 constexpr char kRetryJobName[] = "syncJobs/0b1e2f3a-4b5c-4c1b-9a57-3f1c0a5e8f1e";
+constexpr char kPolicyName[] = "syncPolicies/web-golden";
 
 // A JobService whose answers the test chooses. Like the engine, it runs
 // every callback under its own lock, so a handler that called back into the
@@ -272,6 +281,139 @@ class FakeJobService final : public jobs::JobService {
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
+v1::SyncPolicy Policy(const std::string& name = kPolicyName) {
+  v1::SyncPolicy p;
+  p.set_name(name);
+  p.set_source_region("ap-guangzhou");
+  p.set_blueprint_name("web-golden");
+  p.add_destination_regions("ap-shanghai");
+  p.add_destination_regions("ap-beijing");
+  p.set_keep_versions(2);
+  return p;
+}
+
+// A PolicyService whose answers the test chooses; like the JobService fake
+// it answers under its own lock.
+class FakePolicyService final : public policies::PolicyService {
+ public:
+  struct CreateCall {
+    v1::SyncPolicy policy;
+    std::string creator;
+  };
+  struct UpdateCall {
+    v1::SyncPolicy policy;
+    std::vector<std::string> paths;
+    std::optional<int64_t> expected_revision;
+  };
+  struct DeleteCall {
+    std::string name;
+    std::optional<int64_t> expected_revision;
+    bool delete_copies = false;
+  };
+
+  // Create, Get and Update answer inline with this; unset: they hold the
+  // callback until AnswerHeldPolicy.
+  void set_policy_answer(std::optional<absl::StatusOr<v1::SyncPolicy>> answer) {
+    absl::MutexLock lock(&mu_);
+    policy_answer_ = std::move(answer);
+  }
+  void set_page_answer(absl::StatusOr<policies::PolicyListPage> answer) {
+    absl::MutexLock lock(&mu_);
+    page_answer_ = std::move(answer);
+  }
+  void set_delete_answer(absl::Status answer) {
+    absl::MutexLock lock(&mu_);
+    delete_answer_ = std::move(answer);
+  }
+
+  void Create(v1::SyncPolicy policy, std::string creator, PolicyCallback done) override {
+    absl::MutexLock lock(&mu_);
+    creates_.push_back({std::move(policy), std::move(creator)});
+    AnswerOrHoldLocked(std::move(done));
+  }
+  void Get(const std::string& name, PolicyCallback done) override {
+    absl::MutexLock lock(&mu_);
+    gets_.push_back(name);
+    AnswerOrHoldLocked(std::move(done));
+  }
+  void List(const policies::PolicyQuery& query, PageCallback done) override {
+    absl::MutexLock lock(&mu_);
+    lists_.push_back(query);
+    done(page_answer_);
+  }
+  void Update(v1::SyncPolicy policy, std::vector<std::string> paths,
+              std::optional<int64_t> expected_revision, PolicyCallback done) override {
+    absl::MutexLock lock(&mu_);
+    updates_.push_back({std::move(policy), std::move(paths), expected_revision});
+    AnswerOrHoldLocked(std::move(done));
+  }
+  void Delete(const std::string& name, std::optional<int64_t> expected_revision, bool delete_copies,
+              StatusCallback done) override {
+    absl::MutexLock lock(&mu_);
+    deletes_.push_back({name, expected_revision, delete_copies});
+    done(delete_answer_);
+  }
+
+  // Waits for a held Create/Get/Update callback and answers it from the
+  // calling thread; false if none came.
+  bool AnswerHeldPolicy(absl::StatusOr<v1::SyncPolicy> answer) {
+    absl::MutexLock lock(&mu_);
+    auto held = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&held), kWait)) return false;
+    PolicyCallback done = std::move(held_.front());
+    held_.pop_front();
+    done(std::move(answer));
+    return true;
+  }
+
+  std::vector<CreateCall> creates() {
+    absl::MutexLock lock(&mu_);
+    return creates_;
+  }
+  std::vector<std::string> gets() {
+    absl::MutexLock lock(&mu_);
+    return gets_;
+  }
+  std::vector<policies::PolicyQuery> lists() {
+    absl::MutexLock lock(&mu_);
+    return lists_;
+  }
+  std::vector<UpdateCall> updates() {
+    absl::MutexLock lock(&mu_);
+    return updates_;
+  }
+  std::vector<DeleteCall> deletes() {
+    absl::MutexLock lock(&mu_);
+    return deletes_;
+  }
+  // Every call of any method.
+  size_t calls() {
+    absl::MutexLock lock(&mu_);
+    return creates_.size() + gets_.size() + lists_.size() + updates_.size() + deletes_.size();
+  }
+
+ private:
+  void AnswerOrHoldLocked(PolicyCallback done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (policy_answer_.has_value()) {
+      done(*policy_answer_);
+    } else {
+      held_.push_back(std::move(done));
+    }
+  }
+
+  absl::Mutex mu_;
+  std::optional<absl::StatusOr<v1::SyncPolicy>> policy_answer_ ABSL_GUARDED_BY(mu_) = Policy();
+  absl::StatusOr<policies::PolicyListPage> page_answer_ ABSL_GUARDED_BY(mu_) =
+      policies::PolicyListPage{};
+  absl::Status delete_answer_ ABSL_GUARDED_BY(mu_);
+  std::deque<PolicyCallback> held_ ABSL_GUARDED_BY(mu_);
+  std::vector<CreateCall> creates_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> gets_ ABSL_GUARDED_BY(mu_);
+  std::vector<policies::PolicyQuery> lists_ ABSL_GUARDED_BY(mu_);
+  std::vector<UpdateCall> updates_ ABSL_GUARDED_BY(mu_);
+  std::vector<DeleteCall> deletes_ ABSL_GUARDED_BY(mu_);
+};
+
 // Stands in for mTLS, which would need certificates: the kIdentityHeader
 // metadata ("dns:NAME", "uri:URI" or "cn:NAME") of the first call on a
 // connection becomes the verified peer identity of the connection's
@@ -377,7 +519,8 @@ class BlueprintSyncServiceTest : public ::testing::Test {
       server_->Shutdown();
       server_.reset();
     }
-    service_ = std::make_unique<BlueprintSyncService>(options, &jobs_);
+    service_ = std::make_unique<BlueprintSyncService>(options, &jobs_,
+                                                      policies_enabled_ ? &policies_ : nullptr);
     std::shared_ptr<grpc::ServerCredentials> server_credentials = grpc::InsecureServerCredentials();
     channel_credentials_ = grpc::InsecureChannelCredentials();
     if (identities) {
@@ -464,6 +607,40 @@ class BlueprintSyncServiceTest : public ::testing::Test {
     return stub_->DeleteSyncJob(&ctx, request, &response);
   }
 
+  grpc::Status CreatePolicy(const v1::CreateSyncPolicyRequest& request, v1::SyncPolicy* response) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    return stub_->CreateSyncPolicy(&ctx, request, response);
+  }
+
+  grpc::Status GetPolicy(const std::string& name, v1::SyncPolicy* response) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    v1::GetSyncPolicyRequest request;
+    request.set_name(name);
+    return stub_->GetSyncPolicy(&ctx, request, response);
+  }
+
+  grpc::Status ListPolicies(const v1::ListSyncPoliciesRequest& request,
+                            v1::ListSyncPoliciesResponse* response) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    return stub_->ListSyncPolicies(&ctx, request, response);
+  }
+
+  grpc::Status UpdatePolicy(const v1::UpdateSyncPolicyRequest& request, v1::SyncPolicy* response) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    return stub_->UpdateSyncPolicy(&ctx, request, response);
+  }
+
+  grpc::Status DeletePolicy(const v1::DeleteSyncPolicyRequest& request) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    google::protobuf::Empty response;
+    return stub_->DeleteSyncPolicy(&ctx, request, &response);
+  }
+
   // Reads the whole stream: the versions' markers (upstream_request_id) and
   // the final status.
   grpc::Status WatchAll(const std::string& name, std::vector<std::string>* markers) {
@@ -478,6 +655,8 @@ class BlueprintSyncServiceTest : public ::testing::Test {
   }
 
   FakeJobService jobs_;
+  FakePolicyService policies_;
+  bool policies_enabled_ = true;  // read by Start
   int port_ = 0;
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials_;
   std::string identity_;  // see ConnectAs
@@ -1545,6 +1724,729 @@ TEST_F(BlueprintSyncServiceTest, WatchKeepsOrderWhenVersionsOutpaceASlowReader) 
   ASSERT_EQ(markers.size(), static_cast<size_t>(kVersions + 1));
   for (int i = 0; i <= kVersions; ++i) EXPECT_EQ(markers[i], absl::StrCat(i)) << i;
   EXPECT_TRUE(jobs_.WaitForUnwatch(*id));
+}
+
+// ---- Replication policies ----
+
+v1::CreateSyncPolicyRequest ValidCreate(const std::string& id = "web-golden") {
+  v1::CreateSyncPolicyRequest r;
+  r.set_sync_policy_id(id);
+  v1::SyncPolicy* p = r.mutable_sync_policy();
+  p->set_source_region("ap-guangzhou");
+  p->set_blueprint_name("web-golden");
+  p->add_destination_regions("ap-shanghai");
+  p->add_destination_regions("ap-beijing");
+  p->set_keep_versions(2);
+  (*p->mutable_labels())["team"] = "web";
+  return r;
+}
+
+v1::UpdateSyncPolicyRequest ValidUpdate(std::vector<std::string> paths) {
+  v1::UpdateSyncPolicyRequest r;
+  *r.mutable_sync_policy() = Policy();
+  for (std::string& path : paths) r.mutable_update_mask()->add_paths(std::move(path));
+  return r;
+}
+
+v1::DeleteSyncPolicyRequest DeleteRequest(const std::string& name, const std::string& etag = "",
+                                          bool delete_copies = false) {
+  v1::DeleteSyncPolicyRequest r;
+  r.set_name(name);
+  r.set_etag(etag);
+  r.set_delete_copies(delete_copies);
+  return r;
+}
+
+// Expects INVALID_ARGUMENT whose BadRequest lists exactly `fields`, and
+// with one violation, `rule` as the reason.
+void ExpectViolations(const grpc::Status& s, const std::string& rule,
+                      const std::vector<std::string>& fields) {
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  const Details d = Decode(s);
+  EXPECT_EQ(d.reason, rule);
+  EXPECT_EQ(d.fields, fields);
+}
+
+TEST_F(BlueprintSyncServiceTest, PolicyMethodsAreUnimplementedWithoutAPolicyService) {
+  policies_enabled_ = false;
+  Start(ServiceOptions{});
+  v1::SyncPolicy policy;
+  v1::ListSyncPoliciesResponse page;
+  for (const grpc::Status& s :
+       {CreatePolicy(ValidCreate(), &policy), GetPolicy(kPolicyName, &policy),
+        ListPolicies(v1::ListSyncPoliciesRequest(), &page),
+        UpdatePolicy(ValidUpdate({"paused"}), &policy), DeletePolicy(DeleteRequest(kPolicyName))}) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(s.error_message(), "replication policies are not enabled");
+    EXPECT_EQ(Decode(s).reason, "UNIMPLEMENTED");
+  }
+  // The job methods are unaffected.
+  jobs_.set_job_answer(Job(v1::SyncJob::RUNNING));
+  v1::SyncJob job;
+  EXPECT_TRUE(Get(kJobName, &job).ok());
+  EXPECT_EQ(policies_.calls(), 0u);
+}
+
+// -- CreateSyncPolicy --
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyReachesTheServiceNamedAndWithoutOutputOnlyFields) {
+  v1::SyncPolicy answered = Policy();
+  answered.set_etag("\"r1\"");
+  policies_.set_policy_answer(answered);
+  v1::CreateSyncPolicyRequest r = ValidCreate();
+  v1::SyncPolicy* p = r.mutable_sync_policy();
+  // Output-only values, e.g. copied from another policy: ignored.
+  p->set_name("syncPolicies/something-else");
+  p->set_etag("\"r9\"");
+  p->set_creator("uri:spiffe://someone/else");
+  p->mutable_create_time()->set_seconds(12345);
+  p->set_source_blueprint_id("lhbp-aaaaaaaa");
+  p->set_in_sync(true);
+  p->add_regions()->set_region("ap-beijing");
+  p->set_deleting(true);
+  p->set_paused(true);
+  v1::SyncPolicy response;
+  const grpc::Status s = CreatePolicy(r, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.name(), kPolicyName);
+  EXPECT_EQ(response.etag(), "\"r1\"");
+  const auto creates = policies_.creates();
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_EQ(creates[0].creator, "anonymous");
+  const v1::SyncPolicy& sent = creates[0].policy;
+  EXPECT_EQ(sent.name(), kPolicyName);
+  EXPECT_EQ(sent.source_region(), "ap-guangzhou");
+  EXPECT_EQ(sent.blueprint_name(), "web-golden");
+  EXPECT_THAT(sent.destination_regions(), ElementsAre("ap-shanghai", "ap-beijing"));
+  EXPECT_EQ(sent.keep_versions(), 2);
+  EXPECT_TRUE(sent.paused());
+  EXPECT_THAT(sent.labels(), ElementsAre(Pair("team", "web")));
+  EXPECT_EQ(sent.etag(), "");
+  EXPECT_EQ(sent.creator(), "");
+  EXPECT_FALSE(sent.has_create_time());
+  EXPECT_EQ(sent.source_blueprint_id(), "");
+  EXPECT_FALSE(sent.in_sync());
+  EXPECT_EQ(sent.regions_size(), 0);
+  EXPECT_FALSE(sent.deleting());
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyIdFollowsAip122) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "SYNC_POLICY_ID_REQUIRED"},
+      {"abc", "SYNC_POLICY_ID_MALFORMED"},
+      {std::string(64, 'a'), "SYNC_POLICY_ID_MALFORMED"},
+      {"1abc", "SYNC_POLICY_ID_MALFORMED"},
+      {"-abc", "SYNC_POLICY_ID_MALFORMED"},
+      {"abcd-", "SYNC_POLICY_ID_MALFORMED"},
+      {"Abcd", "SYNC_POLICY_ID_MALFORMED"},
+      {"ab_cd", "SYNC_POLICY_ID_MALFORMED"},
+      {"ab.cd", "SYNC_POLICY_ID_MALFORMED"},
+      {"ab/cd", "SYNC_POLICY_ID_MALFORMED"},
+      {"web\ngolden", "SYNC_POLICY_ID_MALFORMED"},
+  };
+  for (const auto& [id, rule] : bad) {
+    SCOPED_TRACE(id);
+    v1::SyncPolicy response;
+    const grpc::Status s = CreatePolicy(ValidCreate(id), &response);
+    ExpectViolations(s, rule, {"sync_policy_id"});
+    EXPECT_THAT(s.error_message(), HasSubstr("sync_policy_id"));
+    EXPECT_EQ(s.error_message().find('\n'), std::string::npos);
+  }
+  EXPECT_THAT(policies_.creates(), IsEmpty());
+  for (const std::string& id : {std::string("abcd"), std::string("a-b-c-1"), std::string("web2"),
+                                "a" + std::string(62, '0')}) {
+    SCOPED_TRACE(id);
+    v1::SyncPolicy response;
+    const grpc::Status s = CreatePolicy(ValidCreate(id), &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(policies_.creates().back().policy.name(), "syncPolicies/" + id);
+  }
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyRegionsFollowSyncBlueprintsRules) {
+  struct Case {
+    std::string source;
+    std::vector<std::string> destinations;
+    std::string rule;
+    std::vector<std::string> fields;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"", {"ap-shanghai"}, "SOURCE_REGION_REQUIRED", {"source_region"}},
+           {"mars-north-1", {"ap-shanghai"}, "SOURCE_REGION_UNSUPPORTED", {"source_region"}},
+           {"ap-guangzhou", {}, "DESTINATIONS_REQUIRED", {"destination_regions"}},
+           {"ap-guangzhou",
+            {"ap-shanghai", "ap-guangzhou"},
+            "DESTINATION_SAME_AS_SOURCE",
+            {"destination_regions[1]"}},
+           {"ap-guangzhou", {"ap-singapore"}, "CROSS_BORDER_SYNC", {"destination_regions[0]"}},
+           {"ap-guangzhou",
+            {"ap-shanghai", "ap-shanghai"},
+            "DESTINATION_DUPLICATED",
+            {"destination_regions[1]"}},
+           {"ap-guangzhou",
+            {"mars-north-1"},
+            "DESTINATION_REGION_UNSUPPORTED",
+            {"destination_regions[0]"}},
+       }) {
+    SCOPED_TRACE(c.rule);
+    v1::CreateSyncPolicyRequest r = ValidCreate();
+    r.mutable_sync_policy()->set_source_region(c.source);
+    r.mutable_sync_policy()->clear_destination_regions();
+    for (const std::string& d : c.destinations) r.mutable_sync_policy()->add_destination_regions(d);
+    v1::SyncPolicy response;
+    ExpectViolations(CreatePolicy(r, &response), c.rule, c.fields);
+  }
+  // More than SyncBlueprint takes: one violation first, then only the first
+  // kMaxDestinationRegions entries are checked.
+  v1::CreateSyncPolicyRequest r = ValidCreate();
+  r.mutable_sync_policy()->clear_destination_regions();
+  for (int i = 0; i < 200; ++i) r.mutable_sync_policy()->add_destination_regions("nowhere");
+  v1::SyncPolicy response;
+  const grpc::Status s = CreatePolicy(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("destination_regions lists 200 regions"));
+  const Details d = Decode(s);
+  ASSERT_FALSE(d.fields.empty());
+  EXPECT_EQ(d.fields[0], "destination_regions");
+  EXPECT_EQ(d.fields.size(), 1u + tencent::kMaxDestinationRegions);
+  EXPECT_THAT(policies_.creates(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyNeedsASourceAndChecksTheOneGiven) {
+  auto with = [](std::function<void(v1::SyncPolicy&)> change) {
+    v1::CreateSyncPolicyRequest r = ValidCreate();
+    change(*r.mutable_sync_policy());
+    return r;
+  };
+  struct Case {
+    std::string what;
+    v1::CreateSyncPolicyRequest request;
+    std::string rule;
+    std::string field;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"none", with([](v1::SyncPolicy& p) { p.clear_source(); }), "SOURCE_REQUIRED", "source"},
+           {"empty id", with([](v1::SyncPolicy& p) { p.set_blueprint_id(""); }),
+            "BLUEPRINT_ID_REQUIRED", "blueprint_id"},
+           {"bad id", with([](v1::SyncPolicy& p) { p.set_blueprint_id("lhbp-BAD"); }),
+            "BLUEPRINT_ID_MALFORMED", "blueprint_id"},
+           {"empty name", with([](v1::SyncPolicy& p) { p.set_blueprint_name(""); }),
+            "BLUEPRINT_NAME_REQUIRED", "blueprint_name"},
+           {"long name",
+            with([](v1::SyncPolicy& p) { p.set_blueprint_name(std::string(61, 'n')); }),
+            "BLUEPRINT_NAME_TOO_LONG", "blueprint_name"},
+           {"newline", with([](v1::SyncPolicy& p) { p.set_blueprint_name("web\ngolden"); }),
+            "BLUEPRINT_NAME_MALFORMED", "blueprint_name"},
+           {"DEL", with([](v1::SyncPolicy& p) { p.set_blueprint_name("web\x7f"); }),
+            "BLUEPRINT_NAME_MALFORMED", "blueprint_name"},
+           {"C1 control", with([](v1::SyncPolicy& p) { p.set_blueprint_name("web\u0085golden"); }),
+            "BLUEPRINT_NAME_MALFORMED", "blueprint_name"},
+       }) {
+    SCOPED_TRACE(c.what);
+    v1::SyncPolicy response;
+    ExpectViolations(CreatePolicy(c.request, &response), c.rule, {c.field});
+  }
+  EXPECT_THAT(policies_.creates(), IsEmpty());
+
+  // A family name is any printable text of 1-60 characters (not bytes);
+  // a fixed source is a custom blueprint id.
+  for (const Case& c : std::vector<Case>{
+           {"60 characters", with([](v1::SyncPolicy& p) {
+              std::string name;
+              for (int i = 0; i < 60; ++i) name += "\u955c";  // 3 bytes each
+              p.set_blueprint_name(name);
+            }),
+            "", ""},
+           {"spaces and punctuation",
+            with([](v1::SyncPolicy& p) { p.set_blueprint_name("Web Golden (v2) - prod"); }), "",
+            ""},
+           {"fixed", with([](v1::SyncPolicy& p) { p.set_blueprint_id("lhbp-ls883feh"); }), "", ""},
+       }) {
+    SCOPED_TRACE(c.what);
+    v1::SyncPolicy response;
+    const grpc::Status s = CreatePolicy(c.request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_EQ(policies_.creates().size(), 3u);
+  EXPECT_EQ(policies_.creates()[2].policy.blueprint_id(), "lhbp-ls883feh");
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyKeepVersionsAndLabels) {
+  for (const int keep : {-1, 101, 1 << 30}) {
+    SCOPED_TRACE(keep);
+    v1::CreateSyncPolicyRequest r = ValidCreate();
+    r.mutable_sync_policy()->set_keep_versions(keep);
+    v1::SyncPolicy response;
+    const grpc::Status s = CreatePolicy(r, &response);
+    ExpectViolations(s, "KEEP_VERSIONS_OUT_OF_RANGE", {"keep_versions"});
+    EXPECT_THAT(s.error_message(), HasSubstr("keep_versions"));
+  }
+  // Labels follow SyncJob labels' rules (the same code).
+  v1::CreateSyncPolicyRequest r = ValidCreate();
+  (*r.mutable_sync_policy()->mutable_labels())["-team"] = "web";
+  v1::SyncPolicy response;
+  ExpectViolations(CreatePolicy(r, &response), "LABEL_KEY_MALFORMED", {"labels[\"-team\"]"});
+  r = ValidCreate();
+  (*r.mutable_sync_policy()->mutable_labels())["team"] = "web-";
+  ExpectViolations(CreatePolicy(r, &response), "LABEL_VALUE_MALFORMED", {"labels[\"team\"]"});
+  r = ValidCreate();
+  for (int i = 0; i < 40; ++i)
+    (*r.mutable_sync_policy()->mutable_labels())[absl::StrCat("k", i)] = "v";
+  ExpectViolations(CreatePolicy(r, &response), "TOO_MANY_LABELS", {"labels"});
+  EXPECT_THAT(policies_.creates(), IsEmpty());
+
+  for (const int keep : {0, 100}) {
+    r = ValidCreate();
+    r.mutable_sync_policy()->set_keep_versions(keep);
+    EXPECT_TRUE(CreatePolicy(r, &response).ok()) << keep;
+  }
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyListsEveryViolationTogether) {
+  v1::CreateSyncPolicyRequest r = ValidCreate("No");
+  r.mutable_sync_policy()->set_source_region("mars-north-1");
+  r.mutable_sync_policy()->clear_source();
+  r.mutable_sync_policy()->set_keep_versions(-3);
+  (*r.mutable_sync_policy()->mutable_labels())["team"] = "-web";
+  v1::SyncPolicy response;
+  ExpectViolations(
+      CreatePolicy(r, &response), "INVALID_REQUEST",
+      {"sync_policy_id", "source_region", "source", "keep_versions", "labels[\"team\"]"});
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyValidateOnlyAnswersWithoutRecording) {
+  v1::CreateSyncPolicyRequest r = ValidCreate();
+  r.set_validate_only(true);
+  r.mutable_sync_policy()->set_in_sync(true);
+  v1::SyncPolicy response;
+  const grpc::Status s = CreatePolicy(r, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.name(), kPolicyName);
+  EXPECT_EQ(response.creator(), "anonymous");
+  EXPECT_EQ(response.blueprint_name(), "web-golden");
+  EXPECT_FALSE(response.in_sync());
+  EXPECT_EQ(response.etag(), "");
+  EXPECT_EQ(policies_.calls(), 0u);
+
+  r.mutable_sync_policy()->set_keep_versions(500);
+  ExpectViolations(CreatePolicy(r, &response), "KEEP_VERSIONS_OUT_OF_RANGE", {"keep_versions"});
+  EXPECT_EQ(policies_.calls(), 0u);
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyOfATakenIdIsAlreadyExists) {
+  policies_.set_policy_answer(
+      absl::AlreadyExistsError("policy syncPolicies/web-golden already exists"));
+  v1::SyncPolicy response;
+  const grpc::Status s = CreatePolicy(ValidCreate(), &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(s.error_message(), "policy syncPolicies/web-golden already exists");
+  EXPECT_EQ(Decode(s).reason, "ALREADY_EXISTS");
+}
+
+TEST_F(BlueprintSyncServiceTest, CreatePolicyAnsweredLaterFromAnotherThread) {
+  policies_.set_policy_answer(std::nullopt);
+  v1::SyncPolicy later = Policy();
+  later.set_etag("\"r1\"");
+  std::thread answerer([this, later] { EXPECT_TRUE(policies_.AnswerHeldPolicy(later)); });
+  v1::SyncPolicy response;
+  const grpc::Status s = CreatePolicy(ValidCreate(), &response);
+  answerer.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.etag(), "\"r1\"");
+}
+
+// -- Names, GetSyncPolicy --
+
+TEST_F(BlueprintSyncServiceTest, PolicyNamesAreCheckedInGetUpdateAndDelete) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "NAME_REQUIRED"},
+      {"web-golden", "NAME_MALFORMED"},
+      {"syncJobs/web-golden", "NAME_MALFORMED"},
+      {"syncPolicies/", "NAME_MALFORMED"},
+      {"syncPolicies/web", "NAME_MALFORMED"},
+      {"syncPolicies/Web-golden", "NAME_MALFORMED"},
+      {"syncPolicies/web-golden-", "NAME_MALFORMED"},
+      {"syncPolicies/web/golden", "NAME_MALFORMED"},
+      {"syncPolicies/" + std::string(64, 'w'), "NAME_MALFORMED"},
+  };
+  for (const auto& [name, rule] : cases) {
+    SCOPED_TRACE(name);
+    v1::SyncPolicy response;
+    v1::UpdateSyncPolicyRequest update = ValidUpdate({"paused"});
+    update.mutable_sync_policy()->set_name(name);
+    for (const grpc::Status& s : {GetPolicy(name, &response), UpdatePolicy(update, &response),
+                                  DeletePolicy(DeleteRequest(name))}) {
+      ExpectViolations(s, rule, {"name"});
+    }
+  }
+  EXPECT_EQ(policies_.calls(), 0u);
+}
+
+TEST_F(BlueprintSyncServiceTest, GetPolicyAnswersThePolicyOrNotFound) {
+  v1::SyncPolicy stored = Policy();
+  stored.set_in_sync(true);
+  policies_.set_policy_answer(stored);
+  v1::SyncPolicy response;
+  grpc::Status s = GetPolicy(kPolicyName, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(response.in_sync());
+
+  policies_.set_policy_answer(absl::NotFoundError("policy syncPolicies/web-golden not found"));
+  s = GetPolicy(kPolicyName, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Decode(s).reason, "NOT_FOUND");
+  EXPECT_THAT(policies_.gets(), ElementsAre(kPolicyName, kPolicyName));
+}
+
+// -- UpdateSyncPolicy --
+
+TEST_F(BlueprintSyncServiceTest, UpdatePolicyNeedsAMaskOfUpdatableFields) {
+  v1::SyncPolicy response;
+  v1::UpdateSyncPolicyRequest r = ValidUpdate({});
+  ExpectViolations(UpdatePolicy(r, &response), "UPDATE_MASK_REQUIRED", {"update_mask"});
+  r.mutable_update_mask();  // present, but no paths
+  ExpectViolations(UpdatePolicy(r, &response), "UPDATE_MASK_REQUIRED", {"update_mask"});
+
+  for (const char* source : {"source_region", "blueprint_id", "blueprint_name"}) {
+    SCOPED_TRACE(source);
+    const grpc::Status s = UpdatePolicy(ValidUpdate({"paused", source}), &response);
+    ExpectViolations(s, "SOURCE_IMMUTABLE", {"update_mask.paths[1]"});
+    EXPECT_THAT(s.error_message(), AllOf(HasSubstr(source), HasSubstr("cannot change")));
+  }
+  for (const char* unknown : {"name", "etag", "in_sync", "labels.team", "", "Paused"}) {
+    SCOPED_TRACE(unknown);
+    ExpectViolations(UpdatePolicy(ValidUpdate({unknown}), &response), "UPDATE_MASK_PATH_UNKNOWN",
+                     {"update_mask.paths[0]"});
+  }
+  const grpc::Status s = UpdatePolicy(ValidUpdate(std::vector<std::string>(500, "x")), &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const Details d = Decode(s);
+  ASSERT_FALSE(d.fields.empty());
+  EXPECT_EQ(d.fields[0], "update_mask");
+  EXPECT_EQ(d.fields.size(), 17u);  // the count, then the first 16 paths
+  EXPECT_THAT(policies_.updates(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, UpdatePolicyPassesTheMaskedFieldsAndTheEtag) {
+  v1::SyncPolicy response;
+  v1::UpdateSyncPolicyRequest r = ValidUpdate({"labels", "keep_versions", "labels"});
+  ASSERT_TRUE(UpdatePolicy(r, &response).ok());
+  r = ValidUpdate({"*"});
+  r.mutable_sync_policy()->set_etag(policies::PolicyEtag(7));
+  ASSERT_TRUE(UpdatePolicy(r, &response).ok());
+  r = ValidUpdate({"paused", "*"});
+  ASSERT_TRUE(UpdatePolicy(r, &response).ok());
+
+  const auto updates = policies_.updates();
+  ASSERT_EQ(updates.size(), 3u);
+  EXPECT_EQ(updates[0].policy.name(), kPolicyName);
+  // Each field once, in the order of kUpdatablePolicyFields.
+  EXPECT_THAT(updates[0].paths, ElementsAre("keep_versions", "labels"));
+  EXPECT_EQ(updates[0].expected_revision, std::nullopt);
+  EXPECT_THAT(updates[1].paths,
+              ElementsAre("destination_regions", "keep_versions", "paused", "labels"));
+  EXPECT_EQ(updates[1].expected_revision, 7);
+  EXPECT_THAT(updates[2].paths,
+              ElementsAre("destination_regions", "keep_versions", "paused", "labels"));
+}
+
+TEST_F(BlueprintSyncServiceTest, UpdatePolicyChecksOnlyTheFieldsItChanges) {
+  v1::SyncPolicy response;
+  // Not in the mask: not applied, so not checked.
+  v1::UpdateSyncPolicyRequest r = ValidUpdate({"paused"});
+  r.mutable_sync_policy()->set_keep_versions(500);
+  r.mutable_sync_policy()->add_destination_regions("mars-north-1");
+  (*r.mutable_sync_policy()->mutable_labels())["-bad"] = "v";
+  ASSERT_TRUE(UpdatePolicy(r, &response).ok());
+
+  r.mutable_update_mask()->add_paths("keep_versions");
+  ExpectViolations(UpdatePolicy(r, &response), "KEEP_VERSIONS_OUT_OF_RANGE", {"keep_versions"});
+  r = ValidUpdate({"*"});
+  r.mutable_sync_policy()->add_destination_regions("ap-shanghai");
+  r.mutable_sync_policy()->add_destination_regions("mars-north-1");
+  (*r.mutable_sync_policy()->mutable_labels())["-bad"] = "v";
+  ExpectViolations(UpdatePolicy(r, &response), "INVALID_REQUEST",
+                   {"destination_regions[2]", "destination_regions[3]", "labels[\"-bad\"]"});
+  r = ValidUpdate({"destination_regions"});
+  r.mutable_sync_policy()->clear_destination_regions();
+  ExpectViolations(UpdatePolicy(r, &response), "DESTINATIONS_REQUIRED", {"destination_regions"});
+  EXPECT_EQ(policies_.updates().size(), 1u);
+}
+
+TEST_F(BlueprintSyncServiceTest, UpdatePolicyDestinationsAreCheckedAgainstTheStoredSourceByTheApi) {
+  // The request's source_region is not the policy's (it may be anything,
+  // or nothing): the handler leaves "not the source, same side of the
+  // border" to the API, which knows the stored source.
+  policies_.set_policy_answer(
+      jobs::InvalidField("destination_regions", "DESTINATION_SAME_AS_SOURCE",
+                         "destination_regions[0] \"ap-guangzhou\" is the source region"));
+  v1::UpdateSyncPolicyRequest r = ValidUpdate({"destination_regions"});
+  r.mutable_sync_policy()->clear_source_region();
+  r.mutable_sync_policy()->clear_destination_regions();
+  r.mutable_sync_policy()->add_destination_regions("ap-guangzhou");
+  v1::SyncPolicy response;
+  const grpc::Status s = UpdatePolicy(r, &response);
+  ExpectViolations(s, "DESTINATION_SAME_AS_SOURCE", {"destination_regions"});
+  ASSERT_EQ(policies_.updates().size(), 1u);
+  EXPECT_THAT(policies_.updates()[0].policy.destination_regions(), ElementsAre("ap-guangzhou"));
+}
+
+TEST_F(BlueprintSyncServiceTest, PolicyEtagsAreParsedAndAStaleOneIsAborted) {
+  v1::SyncPolicy response;
+  v1::UpdateSyncPolicyRequest r = ValidUpdate({"paused"});
+  r.mutable_sync_policy()->set_etag("not an etag");
+  for (const grpc::Status& s :
+       {UpdatePolicy(r, &response), DeletePolicy(DeleteRequest(kPolicyName, "not an etag"))}) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(Decode(s).fields, ElementsAre("etag"));
+  }
+  EXPECT_EQ(policies_.calls(), 0u);
+
+  policies_.set_policy_answer(absl::AbortedError("policy syncPolicies/web-golden changed"));
+  policies_.set_delete_answer(absl::AbortedError("policy syncPolicies/web-golden changed"));
+  r.mutable_sync_policy()->set_etag(policies::PolicyEtag(3));
+  grpc::Status s = UpdatePolicy(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(Decode(s).reason, "ABORTED");
+  s = DeletePolicy(DeleteRequest(kPolicyName, policies::PolicyEtag(3)));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(Decode(s).reason, "ABORTED");
+  ASSERT_EQ(policies_.updates().size(), 1u);
+  EXPECT_EQ(policies_.updates()[0].expected_revision, 3);
+}
+
+// -- DeleteSyncPolicy --
+
+TEST_F(BlueprintSyncServiceTest, DeletePolicyPassesTheEtagAndDeleteCopies) {
+  ASSERT_TRUE(DeletePolicy(DeleteRequest(kPolicyName)).ok());
+  ASSERT_TRUE(DeletePolicy(DeleteRequest(kPolicyName, policies::PolicyEtag(4), true)).ok());
+  const auto deletes = policies_.deletes();
+  ASSERT_EQ(deletes.size(), 2u);
+  EXPECT_EQ(deletes[0].name, kPolicyName);
+  EXPECT_EQ(deletes[0].expected_revision, std::nullopt);
+  EXPECT_FALSE(deletes[0].delete_copies);
+  EXPECT_EQ(deletes[1].expected_revision, 4);
+  EXPECT_TRUE(deletes[1].delete_copies);
+
+  policies_.set_delete_answer(absl::NotFoundError("policy syncPolicies/web-golden not found"));
+  const grpc::Status s = DeletePolicy(DeleteRequest(kPolicyName));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// -- ListSyncPolicies --
+
+TEST_F(BlueprintSyncServiceTest, ListPoliciesPageSizeAsListSyncJobs) {
+  v1::ListSyncPoliciesResponse response;
+  v1::ListSyncPoliciesRequest r;
+  r.set_page_size(-1);
+  ExpectViolations(ListPolicies(r, &response), "NEGATIVE_PAGE_SIZE", {"page_size"});
+  for (const auto& [asked, used] :
+       std::vector<std::pair<int, int>>{{0, 50}, {7, 7}, {5000, 1000}}) {
+    r.set_page_size(asked);
+    ASSERT_TRUE(ListPolicies(r, &response).ok());
+    EXPECT_EQ(policies_.lists().back().page_size, used) << asked;
+  }
+}
+
+TEST_F(BlueprintSyncServiceTest, ListPoliciesFilterReachesTheQuery) {
+  v1::ListSyncPoliciesRequest r;
+  r.set_filter(
+      "in_sync = false AND paused = TRUE and source_region = \"ap-guangzhou\" AND labels.team = "
+      "web AND labels.example.com/tier = front");
+  v1::ListSyncPoliciesResponse response;
+  const grpc::Status s = ListPolicies(r, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const auto lists = policies_.lists();
+  ASSERT_EQ(lists.size(), 1u);
+  EXPECT_EQ(lists[0].in_sync, false);
+  EXPECT_EQ(lists[0].paused, true);
+  EXPECT_EQ(lists[0].source_region, "ap-guangzhou");
+  EXPECT_THAT(lists[0].labels, ElementsAre(Pair("example.com/tier", "front"), Pair("team", "web")));
+  EXPECT_EQ(lists[0].after_name, "");
+
+  r.set_filter("");
+  ASSERT_TRUE(ListPolicies(r, &response).ok());
+  const policies::PolicyQuery all = policies_.lists().back();
+  EXPECT_EQ(all.in_sync, std::nullopt);
+  EXPECT_EQ(all.paused, std::nullopt);
+  EXPECT_EQ(all.source_region, std::nullopt);
+  EXPECT_THAT(all.labels, IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, ListPoliciesRejectsBadFiltersNamingTheRule) {
+  for (const std::string& filter : {
+           std::string("state = RUNNING"),  // a job field
+           std::string("in_sync = maybe"),
+           std::string("paused != true"),
+           std::string("in_sync = true AND in_sync = false"),
+           std::string("labels.-team = web"),
+           std::string("in_sync = true OR paused = true"),
+           std::string("in_sync"),
+           std::string("source_region = \"ap-guangzhou"),
+           std::string(2000, 'x'),
+       }) {
+    SCOPED_TRACE(filter);
+    v1::ListSyncPoliciesRequest r;
+    r.set_filter(filter);
+    v1::ListSyncPoliciesResponse response;
+    const grpc::Status s = ListPolicies(r, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    const Details d = Decode(s);
+    EXPECT_THAT(d.reason, AnyOf("INVALID_FILTER", "FILTER_TOO_LONG"));
+    EXPECT_THAT(d.fields, ElementsAre("filter"));
+    EXPECT_LT(s.error_message().size(), 600u);
+  }
+  v1::ListSyncPoliciesRequest r;
+  r.set_filter("colour = blue");
+  v1::ListSyncPoliciesResponse response;
+  // The reminder names the policy fields, not the job ones.
+  EXPECT_THAT(ListPolicies(r, &response).error_message(),
+              AllOf(HasSubstr("colour"), HasSubstr("in_sync"), Not(HasSubstr("blueprint_id"))));
+  EXPECT_THAT(policies_.lists(), IsEmpty());
+}
+
+TEST_F(BlueprintSyncServiceTest, ListPoliciesPagesWithTokensTiedToTheFilter) {
+  policies::PolicyListPage first;
+  first.policies = {Policy("syncPolicies/alpha"), Policy("syncPolicies/bravo")};
+  first.next_after = "syncPolicies/bravo";
+  policies_.set_page_answer(first);
+  v1::ListSyncPoliciesRequest r;
+  r.set_filter("labels.team = web");
+  r.set_page_size(2);
+  v1::ListSyncPoliciesResponse response;
+  grpc::Status s = ListPolicies(r, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.sync_policies_size(), 2);
+  EXPECT_EQ(response.sync_policies(1).name(), "syncPolicies/bravo");
+  ASSERT_FALSE(response.next_page_token().empty());
+
+  policies::PolicyListPage last;
+  last.policies = {Policy("syncPolicies/charlie")};
+  policies_.set_page_answer(last);
+  r.set_page_token(response.next_page_token());
+  v1::ListSyncPoliciesResponse second;
+  s = ListPolicies(r, &second);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(second.sync_policies_size(), 1);
+  EXPECT_EQ(second.next_page_token(), "");
+  const auto lists = policies_.lists();
+  ASSERT_EQ(lists.size(), 2u);
+  EXPECT_EQ(lists[1].after_name, "syncPolicies/bravo");
+  EXPECT_THAT(lists[1].labels, ElementsAre(Pair("team", "web")));
+
+  // The same token with another filter, a job page token, or garbage:
+  // refused before the service.
+  r.set_filter("labels.team = ops");
+  ExpectViolations(ListPolicies(r, &second), "PAGE_TOKEN_FILTER_MISMATCH", {"page_token"});
+  r.set_filter("labels.team = web");
+  r.set_page_token("garbage!");
+  ExpectViolations(ListPolicies(r, &second), "INVALID_PAGE_TOKEN", {"page_token"});
+  v1::ListSyncJobsRequest jobs_request;
+  r.set_page_token(MakePageToken(18, jobs_request));
+  r.set_filter("");
+  ExpectViolations(ListPolicies(r, &second), "INVALID_PAGE_TOKEN", {"page_token"});
+  EXPECT_EQ(policies_.lists().size(), 2u);
+}
+
+TEST_F(BlueprintSyncServiceTest, ListPoliciesStoreFailureIsUnavailable) {
+  policies_.set_page_answer(absl::InternalError("disk I/O error"));
+  v1::ListSyncPoliciesResponse response;
+  const grpc::Status s = ListPolicies(v1::ListSyncPoliciesRequest(), &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(), "could not read policies: disk I/O error");
+}
+
+// -- Authorization and the access log --
+
+TEST_F(AuthorizedServiceTest, PolicyMethodsAreUnauthenticatedWithoutAClientCertificate) {
+  for (const bool enabled : {true, false}) {
+    policies_enabled_ = enabled;
+    ServiceOptions options;
+    options.authz = &policy_;
+    Start(options);
+    for (const bool valid : {true, false}) {
+      SCOPED_TRACE(absl::StrCat(enabled ? "enabled" : "disabled", valid ? ", valid" : ", invalid"));
+      v1::SyncPolicy policy;
+      v1::ListSyncPoliciesResponse page;
+      v1::ListSyncPoliciesRequest list;
+      if (!valid) list.set_filter("colour = blue");
+      const std::string name = valid ? kPolicyName : "nope";
+      v1::UpdateSyncPolicyRequest update = ValidUpdate({valid ? "paused" : "source_region"});
+      for (const grpc::Status& s :
+           {CreatePolicy(ValidCreate(valid ? "web-golden" : "x"), &policy),
+            GetPolicy(name, &policy), ListPolicies(list, &page), UpdatePolicy(update, &policy),
+            DeletePolicy(DeleteRequest(name))}) {
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+      }
+    }
+  }
+  EXPECT_EQ(policies_.calls(), 0u);
+}
+
+TEST_F(IdentifiedServiceTest, AWriterMayChangePoliciesAndIsRecordedAsTheirCreator) {
+  ConnectAs("dns:writer.test");
+  v1::SyncPolicy policy;
+  v1::ListSyncPoliciesResponse page;
+  for (const grpc::Status& s :
+       {CreatePolicy(ValidCreate(), &policy), GetPolicy(kPolicyName, &policy),
+        ListPolicies(v1::ListSyncPoliciesRequest(), &page),
+        UpdatePolicy(ValidUpdate({"paused"}), &policy), DeletePolicy(DeleteRequest(kPolicyName))}) {
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_EQ(policies_.creates().size(), 1u);
+  EXPECT_EQ(policies_.creates()[0].creator, "dns:writer.test");
+  EXPECT_EQ(policies_.calls(), 5u);
+}
+
+TEST_F(IdentifiedServiceTest, AReaderMayReadPoliciesButNotChangeThem) {
+  ConnectAs("uri:spiffe://test/ns/ops/sa/reader");
+  v1::SyncPolicy policy;
+  v1::ListSyncPoliciesResponse page;
+  ASSERT_TRUE(GetPolicy(kPolicyName, &policy).ok());
+  ASSERT_TRUE(ListPolicies(v1::ListSyncPoliciesRequest(), &page).ok());
+  v1::CreateSyncPolicyRequest preview = ValidCreate();
+  preview.set_validate_only(true);
+  const std::vector<std::pair<std::string, grpc::Status>> calls = {
+      {"CreateSyncPolicy", CreatePolicy(ValidCreate(), &policy)},
+      {"CreateSyncPolicy", CreatePolicy(preview, &policy)},
+      {"UpdateSyncPolicy", UpdatePolicy(ValidUpdate({"paused"}), &policy)},
+      {"DeleteSyncPolicy", DeletePolicy(DeleteRequest(kPolicyName))},
+  };
+  for (const auto& [method, s] : calls) {
+    SCOPED_TRACE(method);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(s.error_message(),
+                AllOf(HasSubstr("caller uri:spiffe://test/ns/ops/sa/reader may not call " + method),
+                      HasSubstr("it is a reader")));
+  }
+  EXPECT_THAT(policies_.creates(), IsEmpty());
+  EXPECT_THAT(policies_.updates(), IsEmpty());
+  EXPECT_THAT(policies_.deletes(), IsEmpty());
+}
+
+TEST_F(AccessLogTest, PolicyChangesNameThePolicyAlsoWhenTheyFail) {
+  ConnectAs("dns:writer.test");
+  v1::SyncPolicy policy;
+  ASSERT_TRUE(CreatePolicy(ValidCreate(), &policy).ok());
+  EXPECT_THAT(
+      LastLine(),
+      AllOf(HasSubstr(R"("grpc.method":"CreateSyncPolicy")"), HasSubstr(R"("grpc.code":"OK")"),
+            HasSubstr(R"("caller":"dns:writer.test")"),
+            HasSubstr(R"("policy":"syncPolicies/web-golden")"), Not(HasSubstr(R"("job")"))));
+  policies_.set_delete_answer(absl::AbortedError("changed"));
+  EXPECT_EQ(DeletePolicy(DeleteRequest(kPolicyName, policies::PolicyEtag(2))).error_code(),
+            grpc::StatusCode::ABORTED);
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"DeleteSyncPolicy")"),
+                                HasSubstr(R"("grpc.code":"ABORTED")"),
+                                HasSubstr(R"("policy":"syncPolicies/web-golden")")));
+  v1::UpdateSyncPolicyRequest update = ValidUpdate({"paused"});
+  ASSERT_TRUE(UpdatePolicy(update, &policy).ok());
+  EXPECT_THAT(LastLine(), AllOf(HasSubstr(R"("grpc.method":"UpdateSyncPolicy")"),
+                                HasSubstr(R"("policy":"syncPolicies/web-golden")")));
+  // A successful read is quiet (debug), like GetSyncJob's.
+  const size_t lines = Lines().size();
+  ASSERT_TRUE(GetPolicy(kPolicyName, &policy).ok());
+  EXPECT_EQ(Lines().size(), lines);
 }
 
 }  // namespace

@@ -98,6 +98,16 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
       case absl::StatusCode::kUnauthenticated:
         reason = "UNAUTHENTICATED";
         break;
+      // Replication policies: a taken id, a stale etag, policies off.
+      case absl::StatusCode::kAlreadyExists:
+        reason = "ALREADY_EXISTS";
+        break;
+      case absl::StatusCode::kAborted:
+        reason = "ABORTED";
+        break;
+      case absl::StatusCode::kUnimplemented:
+        reason = "UNIMPLEMENTED";
+        break;
       default:
         break;
     }

@@ -197,7 +197,10 @@ TEST(ToGrpcStatusTest, PlainStatusesGetAReasonFromTheirCode) {
             "PERMISSION_DENIED"},
            {absl::UnauthenticatedError("no certificate"), grpc::StatusCode::UNAUTHENTICATED,
             "UNAUTHENTICATED"},
-           {absl::AbortedError("busy"), grpc::StatusCode::ABORTED, "INTERNAL"},
+           {absl::AbortedError("etag \"r3\" is stale"), grpc::StatusCode::ABORTED, "ABORTED"},
+           {absl::AlreadyExistsError("taken"), grpc::StatusCode::ALREADY_EXISTS, "ALREADY_EXISTS"},
+           {absl::UnimplementedError("not enabled"), grpc::StatusCode::UNIMPLEMENTED,
+            "UNIMPLEMENTED"},
        }) {
     const grpc::Status s = ToGrpcStatus(c.status);
     EXPECT_EQ(s.error_code(), c.code) << c.status;

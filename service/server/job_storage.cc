@@ -26,6 +26,9 @@ absl::StatusOr<JobStorage> OpenJobStorage(const ServerConfig& config) {
   auto store = jobs::OpenJobStore(store_spec);
   if (!store.ok()) return store.status();
   storage.store = *std::move(store);
+  auto policy_store = policies::OpenPolicyStore(store_spec);
+  if (!policy_store.ok()) return policy_store.status();
+  storage.policy_store = *std::move(policy_store);
   // Several replicas share a PostgreSQL store: one leads, the others serve
   // reads and hand their submissions over through the store.
   if (absl::StartsWith(store_spec, "postgres://") ||

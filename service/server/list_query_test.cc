@@ -406,7 +406,8 @@ TEST(PageTokenTest, TokensWithoutAnOrderAreNewestFirst) {
   EXPECT_EQ(q->cursor, 77);
 }
 
-void ExpectTokenError(const absl::StatusOr<jobs::JobQuery>& q, const std::string& rule) {
+template <typename Query>
+void ExpectTokenError(const absl::StatusOr<Query>& q, const std::string& rule) {
   ASSERT_FALSE(q.ok());
   EXPECT_EQ(q.status().code(), absl::StatusCode::kInvalidArgument);
   auto r = jobs::GetFieldRule(q.status());
@@ -469,6 +470,77 @@ TEST(PageTokenTest, FilterErrorsAreReportedBeforeTokenErrors) {
   auto q = ParseListRequest(Req("state = NOPE", 0, "garbage"));
   ASSERT_FALSE(q.ok());
   EXPECT_EQ(jobs::GetFieldRule(q.status())->field, "filter");
+}
+
+// ---- ListSyncPolicies ----
+
+v1::ListSyncPoliciesRequest PolicyReq(const std::string& filter, int page_size = 0,
+                                      const std::string& token = "") {
+  v1::ListSyncPoliciesRequest r;
+  r.set_filter(filter);
+  r.set_page_size(page_size);
+  r.set_page_token(token);
+  return r;
+}
+
+TEST(PolicyListTest, FilterSetsTheQuery) {
+  auto q = ParsePolicyListRequest(
+      PolicyReq("in_sync = True AND paused = false AND source_region = \"ap-guangzhou\" AND "
+                "labels.team = web AND labels.example.com/tier = \"front\""));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->in_sync, true);
+  EXPECT_EQ(q->paused, false);
+  EXPECT_EQ(q->source_region, "ap-guangzhou");
+  EXPECT_EQ(q->labels,
+            (std::map<std::string, std::string>{{"team", "web"}, {"example.com/tier", "front"}}));
+  EXPECT_EQ(q->page_size, kDefaultPageSize);
+  EXPECT_EQ(q->after_name, "");
+}
+
+TEST(PolicyListTest, EachBadFilterIsAFilterErrorSayingWhy) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"state = RUNNING", "unknown field \"state\""},
+      {"create_time > \"2026-12-01T00:00:00Z\"", "unknown field \"create_time\""},
+      {"in_sync = yes", "in_sync value \"yes\" is not true or false"},
+      {"paused = 1", "paused value \"1\" is not true or false"},
+      {"in_sync != true", "can only be compared with \"=\""},
+      {"paused = true AND paused = false", "paused is used more than once"},
+      {"labels.Bad_ = x", "is not a label key"},
+      {"in_sync = true paused = true", "expected AND"},
+      {"in_sync =", "incomplete condition"},
+  };
+  for (const auto& [filter, why] : cases) {
+    SCOPED_TRACE(filter);
+    auto q = ParsePolicyListRequest(PolicyReq(filter));
+    ASSERT_FALSE(q.ok());
+    EXPECT_EQ(q.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(jobs::GetFieldRule(q.status())->field, "filter");
+    EXPECT_THAT(std::string(q.status().message()), HasSubstr(why));
+  }
+  // Labels with distinct keys may repeat.
+  EXPECT_TRUE(ParsePolicyListRequest(PolicyReq("labels.a = 1 AND labels.b = 2")).ok());
+}
+
+TEST(PolicyListTest, TokensCarryWhereToContinueAndOnlyWorkWithTheirFilter) {
+  const std::string token =
+      MakePolicyPageToken("syncPolicies/bravo", PolicyReq("labels.team = web"));
+  auto q = ParsePolicyListRequest(PolicyReq("labels.team = web", 10, token));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->after_name, "syncPolicies/bravo");
+  EXPECT_EQ(q->page_size, 10);
+  ExpectTokenError(ParsePolicyListRequest(PolicyReq("labels.team = ops", 0, token)),
+                   "PAGE_TOKEN_FILTER_MISMATCH");
+  for (const std::string& bad : {std::string("!!!"), std::string(1025, 'A'), TokenFor(5, ""),
+                                 MakePolicyPageToken("", PolicyReq(""))}) {
+    SCOPED_TRACE(bad.substr(0, 40));
+    ExpectTokenError(ParsePolicyListRequest(PolicyReq("", 0, bad)), "INVALID_PAGE_TOKEN");
+  }
+}
+
+TEST(PolicyListTest, PageSizeAsForJobs) {
+  EXPECT_EQ(jobs::GetFieldRule(ParsePolicyListRequest(PolicyReq("", -1)).status())->rule,
+            "NEGATIVE_PAGE_SIZE");
+  EXPECT_EQ(ParsePolicyListRequest(PolicyReq("", 5000))->page_size, kMaxPageSize);
 }
 
 }  // namespace

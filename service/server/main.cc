@@ -1,7 +1,7 @@
 // blueprint-syncd: the blueprint-sync gRPC server. Thin main: flags ->
-// store, Tencent client, job engine -> gRPC server -> wait for SIGTERM ->
-// drain. Each step is built by a unit of its own in service/server; this
-// file only orders them. See README "Configuration" for every flag.
+// stores, Tencent client, job engine, policy controller and API -> gRPC
+// server -> wait for SIGTERM -> drain. Each step is built by a unit of its own in service/server;
+// this file only orders them. See README "Configuration" for every flag.
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -10,10 +10,13 @@
 #include "service/common/log.h"
 #include "service/jobs/job_engine.h"
 #include "service/metrics/metrics.h"
+#include "service/policies/policy_api.h"
+#include "service/policies/policy_controller.h"
 #include "service/server/blueprint_sync_service.h"
 #include "service/server/grpc_server.h"
 #include "service/server/job_engine_options.h"
 #include "service/server/job_storage.h"
+#include "service/server/policy_controller_options.h"
 #include "service/server/server_config.h"
 #include "service/server/server_health.h"
 #include "service/server/server_metrics.h"
@@ -53,9 +56,24 @@ int Run(int argc, char** argv) {
       JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get()),
       storage->store.get(), tencent.client.get());
   EngineMetricsSources metrics_sources(service_metrics.get(), &engine, tencent.credentials);
+  // Policies create jobs through the engine and are acted on by the
+  // controller, on the leader only; the API wakes it on every change made
+  // here.
+  policies::PolicyController controller(
+      PolicyControllerOptionsFrom(*config, storage->elector.get()), storage->policy_store.get(),
+      &engine, tencent.client.get());
+  policies::PolicyApi policy_api(storage->policy_store.get(), [&controller] { controller.Wake(); });
+  // The policy side first: the controller submits to the engine, so it
+  // stops before the engine does.
+  auto stop = [&](absl::Time engine_deadline) {
+    policy_api.Shutdown();
+    controller.Shutdown();
+    engine.Shutdown(engine_deadline);
+  };
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(s);
+  controller.Start();
   if (absl::Status s = ServeMetrics(config->metrics_listen, service_metrics.get()); !s.ok()) {
-    engine.Shutdown(absl::Now());
+    stop(absl::Now());
     return Fail(s);
   }
 
@@ -64,18 +82,18 @@ int Run(int argc, char** argv) {
   service_options.default_job_timeout = config->job_deadline;
   service_options.max_job_timeout = config->max_job_timeout;
   service_options.keep_failed_copies = config->keep_failed_copies;
-  BlueprintSyncService service(service_options, &engine);
+  BlueprintSyncService service(service_options, &engine, &policy_api);
   absl::StatusOr<RunningGrpcServer> grpc =
       StartGrpcServer(*config, &service, service_metrics.get());
   if (!grpc.ok()) {
-    engine.Shutdown(absl::Now());
+    stop(absl::Now());
     return Fail(grpc.status());
   }
   auto health =
       ServerHealth::Start(config->health_listen, grpc->server.get(), storage->elector.get());
   if (!health.ok()) {
     grpc->server->Shutdown(absl::ToChronoTime(absl::Now()));
-    engine.Shutdown(absl::Now());
+    stop(absl::Now());
     return Fail(health.status());
   }
   log::Info("serving", {{"address", BoundAddress(config->listen, grpc->port)},
@@ -91,7 +109,7 @@ int Run(int argc, char** argv) {
             {{"signal", signal}, {"drain_timeout", absl::FormatDuration(config->drain_timeout)}});
   (*health)->BeginShutdown();  // NOT_SERVING first, so probes and balancers move away
   const absl::Time drain_deadline = absl::Now() + config->drain_timeout;
-  engine.Shutdown(drain_deadline);
+  stop(drain_deadline);
   // Gives the lease up, so another replica leads at once (rolling updates).
   if (storage->elector) storage->elector->Stop();
   grpc->server->Shutdown(

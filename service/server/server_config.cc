@@ -41,6 +41,12 @@ std::vector<FlagSpec> ServerFlags() {
        "change; 0 keeps them forever"},
       {"cleanup-give-up-after", "BLUEPRINT_SYNC_CLEANUP_GIVE_UP_AFTER", "24h",
        "a copy that could not be deleted is given up on this long after its destination ended"},
+      {"policy-interval", "BLUEPRINT_SYNC_POLICY_INTERVAL", "60s",
+       "how often every replication policy is checked upstream and repaired (also at once on "
+       "each change); at least 1s"},
+      {"policy-backoff-max", "BLUEPRINT_SYNC_POLICY_BACKOFF_MAX", "1h",
+       "a policy region whose sync failed is tried again after a backoff that doubles per "
+       "failure up to this"},
       {"sync-rate", "BLUEPRINT_SYNC_SYNC_RATE", "20", "SyncBlueprint calls per second at most"},
       {"describe-rate", "BLUEPRINT_SYNC_DESCRIBE_RATE", "10",
        "DescribeBlueprints calls per second at most"},
@@ -85,6 +91,7 @@ namespace {
 
 constexpr absl::Duration kMaxJobDeadline = absl::Hours(24 * 30);
 constexpr absl::Duration kMaxJobRetention = absl::Hours(24 * 365 * 10);
+constexpr absl::Duration kMaxPolicyBackoff = absl::Hours(24 * 7);
 
 // The numeric and duration flags, each within the range it accepts. Every
 // value is read before the first error is returned, and the errors are
@@ -107,11 +114,14 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto keep = flags.Bool("keep-failed-copies");
   auto retention = flags.Duration("job-retention", absl::ZeroDuration(), kMaxJobRetention);
   auto give_up = flags.Duration("cleanup-give-up-after", absl::Seconds(1), kMaxJobDeadline);
+  auto policy_interval = flags.Duration("policy-interval", absl::Seconds(1), absl::Hours(24));
+  auto policy_backoff = flags.Duration("policy-backoff-max", absl::Seconds(1), kMaxPolicyBackoff);
   for (const absl::Status& s :
        {poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
         http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
         drain.status(), max_msg.status(), lease.status(), follow.status(), max_timeout.status(),
-        keep.status(), retention.status(), give_up.status()}) {
+        keep.status(), retention.status(), give_up.status(), policy_interval.status(),
+        policy_backoff.status()}) {
     if (!s.ok()) return s;
   }
   // Otherwise a request that sets no timeout would get more than any
@@ -138,6 +148,8 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   config.keep_failed_copies = *keep;
   config.job_retention = *retention;
   config.cleanup_give_up_after = *give_up;
+  config.policy_interval = *policy_interval;
+  config.policy_backoff_max = *policy_backoff;
   return absl::OkStatus();
 }
 

@@ -46,6 +46,11 @@ struct ServerConfig {
   // Copies still not deleted this long after their destination ended are
   // given up on (DELETE_ABANDONED).
   absl::Duration cleanup_give_up_after;
+  // The policy controller passes at least this often (and on every change).
+  absl::Duration policy_interval;
+  // A policy region whose job failed is tried again after a backoff that
+  // doubles per failure up to this.
+  absl::Duration policy_backoff_max;
   double sync_rate = 0;
   double describe_rate = 0;
   absl::Duration http_timeout;

@@ -11,6 +11,7 @@
 namespace blueprintsync::server {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // Loads from `args` (argv[0] added) and `env`, never the process's own
@@ -43,6 +44,8 @@ TEST(ServerConfigTest, DefaultsMatchTheFlagTable) {
   EXPECT_FALSE(config->keep_failed_copies);
   EXPECT_EQ(config->job_retention, absl::Hours(24 * 30));
   EXPECT_EQ(config->cleanup_give_up_after, absl::Hours(24));
+  EXPECT_EQ(config->policy_interval, absl::Seconds(60));
+  EXPECT_EQ(config->policy_backoff_max, absl::Hours(1));
   EXPECT_EQ(config->sync_rate, 20);
   EXPECT_EQ(config->describe_rate, 10);
   EXPECT_EQ(config->http_timeout, absl::Seconds(30));
@@ -73,7 +76,8 @@ TEST(ServerConfigTest, EveryFlagReachesItsField) {
                       "--max-message-bytes=4096", "--log-level=debug",
                       "--metrics-listen=",        "--health-listen=127.0.0.1:0",
                       "--max-job-timeout=48h",    "--keep-failed-copies",
-                      "--job-retention=0s",       "--cleanup-give-up-after=90m"});
+                      "--job-retention=0s",       "--cleanup-give-up-after=90m",
+                      "--policy-interval=5s",     "--policy-backoff-max=30s"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "127.0.0.1:0");
   EXPECT_EQ(config->lighthouse_endpoint, "http://127.0.0.1:8080");
@@ -99,6 +103,20 @@ TEST(ServerConfigTest, EveryFlagReachesItsField) {
   EXPECT_TRUE(config->keep_failed_copies);
   EXPECT_EQ(config->job_retention, absl::ZeroDuration());
   EXPECT_EQ(config->cleanup_give_up_after, absl::Minutes(90));
+  EXPECT_EQ(config->policy_interval, absl::Seconds(5));
+  EXPECT_EQ(config->policy_backoff_max, absl::Seconds(30));
+}
+
+TEST(ServerConfigTest, PolicyFlagsComeFromTheEnvironmentToo) {
+  auto config = Load({"--policy-interval=2m"}, {{"BLUEPRINT_SYNC_POLICY_INTERVAL", "10s"},
+                                                {"BLUEPRINT_SYNC_POLICY_BACKOFF_MAX", "15m"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->policy_interval, absl::Minutes(2));
+  EXPECT_EQ(config->policy_backoff_max, absl::Minutes(15));
+  EXPECT_THAT(
+      ServerHelpText(),
+      AllOf(HasSubstr("--policy-interval"), HasSubstr("env BLUEPRINT_SYNC_POLICY_INTERVAL"),
+            HasSubstr("--policy-backoff-max"), HasSubstr("env BLUEPRINT_SYNC_POLICY_BACKOFF_MAX")));
 }
 
 TEST(ServerConfigTest, KeepFailedCopiesTakesAnExplicitValue) {
@@ -197,6 +215,10 @@ TEST(ServerConfigTest, EachOutOfRangeValueIsRefusedNamingItsFlag) {
       {"job-retention", "87601h"},
       {"cleanup-give-up-after", "0s"},
       {"cleanup-give-up-after", "721h"},
+      {"policy-interval", "999ms"},
+      {"policy-interval", "25h"},
+      {"policy-backoff-max", "0s"},
+      {"policy-backoff-max", "169h"},
   };
   for (const auto& [flag, value] : bad) {
     auto config = Load({"--" + flag + "=" + value});
