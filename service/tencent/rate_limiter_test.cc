@@ -265,6 +265,40 @@ TEST(RateLimiterTest, CallsThatGoAndEndOnTimeKeepTheirEvenSlots) {
   }
 }
 
+TEST(RateLimiterTest, ACallStillOnItsWayAWindowEarlierHoldsTheCallUntilASecondAfterItsEnd) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  for (int i = 1; i < 10; ++i) ASSERT_TRUE(limiter.Reserve().ok());
+  // The tenth call's slot comes (+1 s) while the first has no answer yet: it
+  // may still reach Tencent at any moment. It comes at +1.3 s.
+  clock.OnNextSleep([&] {
+    clock.OnNextSleep([&] {
+      clock.Set(start + absl::Milliseconds(1300));
+      limiter.Ended(first);
+    });
+  });
+  ASSERT_TRUE(limiter.Acquire().ok());
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(2300));
+}
+
+TEST(RateLimiterTest, ACallStillOnItsWayPastTheDeadlineRefusesAtOnce) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  for (int i = 1; i < 10; ++i) ASSERT_TRUE(limiter.Reserve().ok());
+  // At its slot (+1 s) the first call is on its way: the tenth could go a
+  // second after its end at the earliest, after its deadline.
+  const absl::Status refused = limiter.Acquire(start + absl::Milliseconds(1900));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("still on its way"));
+  EXPECT_EQ(clock.Now(), start + absl::Seconds(1));
+}
+
 TEST(ActionRateLimitersTest, DefaultsPerAction) {
   FakeClock clock;
   ActionRateLimiters limiters(RateLimits{}, &clock);
