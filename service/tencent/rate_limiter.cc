@@ -56,6 +56,15 @@ absl::Time RateLimiter::ClearOfWindowLocked(uint64_t number, absl::Time now) con
   return earlier->by + absl::Seconds(1);
 }
 
+absl::Time RateLimiter::IdleAtLocked(absl::Time now) const {
+  absl::Time at = std::max({now, next_free_, ClearOfWindowLocked(next_number_, now)});
+  for (const auto& [number, going] : waiting_) at = std::max(at, going);
+  // A foreground caller whose time has come is about to go: look again
+  // once it would have taken its slot.
+  if (!waiting_.empty() && at <= now) at = now + interval_;
+  return at;
+}
+
 void RateLimiter::MarkLocked(uint64_t number, absl::Time by, bool final) {
   auto it = marks_.find(number);
   if (it != marks_.end()) {
@@ -111,6 +120,7 @@ absl::Status RateLimiter::Acquire(absl::Time deadline, uint64_t* call) {
     if (absl::Status s = ReserveLocked(deadline, /*final=*/false, &slot, &number); !s.ok()) {
       return s;
     }
+    waiting_[number] = slot;
   }
   clock_->SleepUntil(slot);
   // The call a window earlier may have ended since this slot was handed
@@ -123,12 +133,14 @@ absl::Status RateLimiter::Acquire(absl::Time deadline, uint64_t* call) {
       const absl::Time after = ClearOfWindowLocked(number, now);
       if (after <= now) {
         MarkLocked(number, now, call == nullptr);
+        waiting_.erase(number);
         break;
       }
       const Mark* earlier = WindowEarlierLocked(number);
       const bool on_its_way = earlier != nullptr && !earlier->final;
       if (after > deadline) {
         MarkLocked(number, slot, true);  // never sent
+        waiting_.erase(number);
         return absl::DeadlineExceededError(
             on_its_way ? "rate limit: the call a second earlier is still on its way, so this one "
                          "could not go before its deadline"
@@ -136,6 +148,7 @@ absl::Status RateLimiter::Acquire(absl::Time deadline, uint64_t* call) {
                                       absl::FormatDuration(after - slot),
                                       " too late for this slot's deadline"));
       }
+      waiting_[number] = after;
       // Still on its way: look again for its end (the bound moves with it).
       wake = on_its_way ? std::min(after, now + kInFlightPoll) : after;
     }
@@ -143,6 +156,35 @@ absl::Status RateLimiter::Acquire(absl::Time deadline, uint64_t* call) {
   }
   if (call != nullptr) *call = number;
   return absl::OkStatus();
+}
+
+absl::Status RateLimiter::AcquireBackground(absl::Time deadline, uint64_t* call) {
+  for (;;) {
+    absl::Time idle_at;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_->Now();
+      idle_at = IdleAtLocked(now);
+      if (idle_at <= now) {
+        // Idle: the slot is now, and the call a window earlier has ended a
+        // second ago or more; the call goes at once.
+        absl::Time slot;
+        uint64_t number;
+        if (absl::Status s = ReserveLocked(deadline, /*final=*/call == nullptr, &slot, &number);
+            !s.ok()) {
+          return s;
+        }
+        if (call != nullptr) *call = number;
+        return absl::OkStatus();
+      }
+      if (idle_at > deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "rate limit: a background call waits until the limiter is idle, at the earliest ",
+            absl::FormatDuration(idle_at - now), " from now, after the deadline"));
+      }
+    }
+    clock_->SleepUntil(idle_at);
+  }
 }
 
 void RateLimiter::Ended(uint64_t call) {
