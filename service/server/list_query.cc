@@ -33,8 +33,8 @@ absl::Status BadFilter(absl::string_view what) {
   return FilterError(absl::StrCat(
       what,
       "; expected conditions like state = RUNNING AND labels.team = web on state, blueprint_id, "
-      "source_region, request_id, creator, destination_region, retry_of, labels.<key> or "
-      "create_time"));
+      "source_region, request_id, creator, destination_region, retry_of, policy, labels.<key> "
+      "or create_time"));
 }
 
 struct Token {
@@ -156,6 +156,7 @@ std::optional<std::string>* TextField(const std::string& field, jobs::JobQuery& 
   if (field == "creator") return &q.creator;
   if (field == "destination_region") return &q.destination_region;
   if (field == "retry_of") return &q.retry_of;
+  if (field == "policy") return &q.policy;
   return nullptr;
 }
 
