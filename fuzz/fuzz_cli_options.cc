@@ -84,7 +84,21 @@ void CheckOptions(const cli::CliOptions& o) {
                  "commands on one job have a syncJobs/ID name");
       break;
     case cli::Command::kList:
+    case cli::Command::kPolicyList:
       FUZZ_CHECK(o.page_size >= 0 && o.page_size <= 1000, "page size 0..1000");
+      break;
+    case cli::Command::kPolicyGet:
+    case cli::Command::kPolicyUpdate:
+    case cli::Command::kPolicyDelete:
+      FUZZ_CHECK(absl::StartsWith(o.name, "syncPolicies/") && o.name.size() > 13 &&
+                     o.name.find('/', 13) == std::string::npos,
+                 "commands on one policy have a syncPolicies/ID name");
+      break;
+    case cli::Command::kPolicyCreate:
+      FUZZ_CHECK(!o.policy_id.empty() && o.policy_id.find('/') == std::string::npos,
+                 "policy create has a bare id");
+      FUZZ_CHECK(!o.source_region.empty(), "policy create has a source region");
+      FUZZ_CHECK(!o.destinations.empty(), "policy create has destinations");
       break;
     case cli::Command::kHelp:
       break;

@@ -2279,6 +2279,87 @@ TEST_F(LifecycleTest, RetryCreatesAJobForExactlyTheFailedRegions) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A policy's job is recorded with its policy and its SyncBlueprint waits
+// behind callers' own calls (background priority); tracking and cleanup
+// are batched across jobs and stay foreground. A retry is the caller's
+// own job, not the policy's.
+TEST_F(LifecycleTest, APolicyJobIsRecordedWithItsPolicyAndSubmittedAtBackgroundPriority) {
+  StartEngine();
+  const v1::SyncJob direct = SubmitRunning(Request(kSrc, kBp2, {"ap-singapore"}));
+  EXPECT_EQ(direct.policy(), "");
+  NewJob asked = Request(kSrc, kBp, {"ap-singapore", "ap-tokyo"});
+  asked.policy = "syncPolicies/web-golden";
+  const v1::SyncJob job = SubmitRunning(std::move(asked));
+  EXPECT_EQ(job.policy(), "syncPolicies/web-golden");
+  EXPECT_EQ(Stored(job.name()).job().policy(), "syncPolicies/web-golden");
+  const auto calls = fake_.sync_calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].request.blueprint_id, kBp2);
+  EXPECT_EQ(calls[0].options.priority, tencent::CallPriority::kForeground);
+  EXPECT_EQ(calls[1].request.blueprint_id, kBp);
+  EXPECT_EQ(calls[1].options.priority, tencent::CallPriority::kBackground);
+
+  // The store lists it by its policy.
+  JobQuery by_policy;
+  by_policy.policy = "syncPolicies/web-golden";
+  auto listed = store_->ListJobs(by_policy);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->records.size(), 1u);
+  EXPECT_EQ(listed->records[0].job().name(), job.name());
+
+  fake_.SetState("ap-singapore", job.destinations(0).blueprint_id(), "NORMAL");
+  fake_.SetState("ap-tokyo", job.destinations(1).blueprint_id(), "SYNCING_FAILED");
+  engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitForState(job.name(), v1::SyncJob::FAILED));
+  ASSERT_TRUE(WaitForCleanup(job.name(), 1, v1::Destination::DELETED));
+  EXPECT_EQ(DeletesOf(job.destinations(1).blueprint_id()), 1);
+  EXPECT_THAT(fake_.background_events(), ElementsAre(absl::StrCat("sync:", kBp)));
+
+  NewJob retry;
+  retry.request.set_request_id("7d1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c");
+  Replies replies;
+  engine_->Retry(job.name(), retry, absl::InfiniteFuture(), replies.Callback());
+  auto again = replies.First();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->retry_of(), job.name());
+  EXPECT_EQ(again->policy(), "");
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 3; }));
+  EXPECT_EQ(fake_.sync_calls()[2].options.priority, tencent::CallPriority::kForeground);
+  EXPECT_THAT(fake_.background_events(), ElementsAre(absl::StrCat("sync:", kBp)));
+}
+
+// A request id names one request: the same id from a policy and directly
+// are two different requests; without a policy the fingerprint is the one
+// recorded before policies existed.
+TEST_F(JobEngineTest, ARequestIdUsedByAPolicyIsNotTheDirectRequestsToo) {
+  StartEngine();
+  const std::string rid = "5e1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+  NewJob by_policy = Request(kSrc, kBp, {"ap-singapore"}, rid);
+  by_policy.policy = "syncPolicies/web-golden";
+  Replies first;
+  engine_->Submit(by_policy, absl::InfiniteFuture(), first.Callback());
+  auto job = first.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(Stored(job->name()).request_fingerprint(),
+            RequestFingerprint(by_policy.request, "", "syncPolicies/web-golden"));
+  EXPECT_NE(RequestFingerprint(by_policy.request, "", "syncPolicies/web-golden"),
+            RequestFingerprint(by_policy.request));
+
+  Replies same;
+  engine_->Submit(by_policy, absl::InfiniteFuture(), same.Callback());
+  auto repeat = same.First();
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_EQ(repeat->name(), job->name());
+
+  Replies direct;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, rid), absl::InfiniteFuture(),
+                  direct.Callback());
+  auto refused = direct.First();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
 TEST_F(LifecycleTest, DeleteRemovesAFinishedRecordAndFreesItsRequestId) {
   StartEngine();
   const std::string rid = "ad1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";

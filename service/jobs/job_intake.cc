@@ -33,6 +33,7 @@ JobRecord JobIntake::NewRecord(const NewJob& asked) const {
   job->mutable_labels()->insert(request.labels().begin(), request.labels().end());
   job->set_retry_of(asked.retry_of);
   job->set_keep_failed_copies(asked.keep_failed_copies);
+  job->set_policy(asked.policy);
   for (const auto& region : request.destination_regions()) {
     v1::Destination* d = job->add_destinations();
     d->set_region(region);
@@ -45,7 +46,7 @@ JobRecord JobIntake::NewRecord(const NewJob& asked) const {
       asked.timeout > absl::ZeroDuration() ? asked.timeout : steps_->options().job_deadline;
   *job->mutable_deadline() = ToProto(now + timeout);
   rec.set_phase(JobRecord::NOT_SUBMITTED);
-  rec.set_request_fingerprint(RequestFingerprint(request, asked.retry_of));
+  rec.set_request_fingerprint(RequestFingerprint(request, asked.retry_of, asked.policy));
   return rec;
 }
 
@@ -72,7 +73,8 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
                              {"source_region", request.source_region()},
                              {"request_id", request.request_id()},
                              {"creator", rec.job().creator()},
-                             {"retry_of", asked.retry_of}});
+                             {"retry_of", asked.retry_of},
+                             {"policy", asked.policy}});
   Placed placed;
   // One step: another replica's job list may be adopted here at any moment.
   table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
@@ -146,7 +148,8 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
 
 void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing,
                              JobService::JobCallback& done) {
-  if (!FingerprintMatches(existing.request_fingerprint(), asked.request, asked.retry_of)) {
+  if (!FingerprintMatches(existing.request_fingerprint(), asked.request, asked.retry_of,
+                          asked.policy)) {
     done(WithJobName(InvalidField("request_id", "REQUEST_ID_REUSED",
                                   absl::StrCat("request_id \"", asked.request.request_id(),
                                                "\" was already used for a different request (",

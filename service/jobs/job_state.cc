@@ -66,7 +66,8 @@ constexpr char kFingerprintV2[] = "v2:";
 
 }  // namespace
 
-std::string RequestFingerprint(const v1::SyncBlueprintRequest& r, const std::string& retry_of) {
+std::string RequestFingerprint(const v1::SyncBlueprintRequest& r, const std::string& retry_of,
+                               const std::string& policy) {
   std::string canonical;
   AddField(canonical, r.source_region());
   AddField(canonical, r.blueprint_id());
@@ -85,15 +86,20 @@ std::string RequestFingerprint(const v1::SyncBlueprintRequest& r, const std::str
   AddField(canonical, !r.has_timeout() ? "" : absl::StrCat(r.timeout().seconds(), ".",
                                                             r.timeout().nanos()));
   AddField(canonical, retry_of);
+  // Only when set: one more field cannot make a policy job's canonical form
+  // equal to any other's (every field is length-prefixed), and jobs without
+  // a policy keep the fingerprint they were recorded with.
+  if (!policy.empty()) AddField(canonical, policy);
   return absl::StrCat(kFingerprintV2, tencent::crypto::Sha256Hex(canonical));
 }
 
 bool FingerprintMatches(const std::string& stored, const v1::SyncBlueprintRequest& request,
-                        const std::string& retry_of) {
+                        const std::string& retry_of, const std::string& policy) {
   if (absl::StartsWith(stored, kFingerprintV2)) {
-    return stored == RequestFingerprint(request, retry_of);
+    return stored == RequestFingerprint(request, retry_of, policy);
   }
-  return stored == LegacyFingerprint(request);
+  // Versions that wrote this format had no policies.
+  return policy.empty() && stored == LegacyFingerprint(request);
 }
 
 v1::SyncError ToSyncError(const absl::Status& status) {

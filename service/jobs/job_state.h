@@ -31,13 +31,15 @@ v1::SyncJob::State DeriveSubmittedJobState(const v1::SyncJob& job);
 
 // Stable fingerprint of what a request asks for (not of request_id or
 // validate_only): equal for equal source, blueprint, destination set (in
-// any order), labels, keep_failed_copies, timeout and retried job.
+// any order), labels, keep_failed_copies, timeout, retried job and the
+// policy that asks. A job without a policy keeps the fingerprint it had
+// before policies existed, so stored request ids still match.
 std::string RequestFingerprint(const v1::SyncBlueprintRequest& request,
-                               const std::string& retry_of = "");
+                               const std::string& retry_of = "", const std::string& policy = "");
 // Whether a stored fingerprint matches `request`: also accepts the format
 // of earlier versions (source, blueprint and ordered destination list).
 bool FingerprintMatches(const std::string& stored, const v1::SyncBlueprintRequest& request,
-                        const std::string& retry_of = "");
+                        const std::string& retry_of = "", const std::string& policy = "");
 
 // SyncError for a failed Status; takes Tencent code and RequestId from an
 // ApiError payload when there is one.

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/tencent/api_error.h"
+#include "service/tencent/crypto.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -124,6 +125,26 @@ TEST(RequestFingerprintTest, DiffersForAnyDifferenceInWhatIsAsked) {
   for (const auto& o : others) {
     EXPECT_TRUE(seen.insert(RequestFingerprint(o)).second) << o.DebugString();
   }
+}
+
+// Fingerprints stored before policies existed must still match requests
+// without one; a policy makes a different request.
+TEST(RequestFingerprintTest, APolicyChangesItOnlyWhenSet) {
+  const auto r = Req("ap-guangzhou", "lhbp-ls883feh", {"ap-singapore", "ap-tokyo"});
+  EXPECT_EQ(RequestFingerprint(r, "", ""), RequestFingerprint(r));
+  EXPECT_EQ(RequestFingerprint(r, "syncJobs/a", ""), RequestFingerprint(r, "syncJobs/a"));
+  // Pinned: the v2 fingerprint of this request as recorded before policies.
+  EXPECT_EQ(RequestFingerprint(r),
+            "v2:" + tencent::crypto::Sha256Hex("12:ap-guangzhou;13:lhbp-ls883feh;1:2;"
+                                               "12:ap-singapore;8:ap-tokyo;1:0;0:;0:;0:;"));
+  const std::string web = RequestFingerprint(r, "", "syncPolicies/web");
+  EXPECT_NE(web, RequestFingerprint(r));
+  EXPECT_NE(web, RequestFingerprint(r, "", "syncPolicies/db"));
+  // Not the same as the policy's name given as the retried job.
+  EXPECT_NE(web, RequestFingerprint(r, "syncPolicies/web"));
+  EXPECT_TRUE(FingerprintMatches(web, r, "", "syncPolicies/web"));
+  EXPECT_FALSE(FingerprintMatches(web, r));
+  EXPECT_FALSE(FingerprintMatches(RequestFingerprint(r), r, "", "syncPolicies/web"));
 }
 
 TEST(RequestFingerprintTest, FieldBoundariesCannotBeForged) {

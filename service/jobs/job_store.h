@@ -64,6 +64,9 @@ struct JobQuery {
   std::optional<std::string> retry_of;
   // Some destination has this region.
   std::optional<std::string> destination_region;
+  // Started by this policy ("syncPolicies/{id}"); "": jobs asked for
+  // directly.
+  std::optional<std::string> policy;
   // Every label here is on the job with this value.
   std::map<std::string, std::string> labels;
   // All must hold for the job's create_time (a job without one matches
@@ -111,14 +114,16 @@ class JobStore {
   // How the work of one call is bounded: state, blueprint_id,
   // source_region, request_id, creator and retry_of are indexed columns in
   // the SQL stores, so a query on them alone reads only matching rows.
-  // labels, destination_region and create_time are checked on each record
-  // as it is read (a job has many labels and destinations, which would
-  // need tables of their own, and an index on create_time would not serve
-  // a listing in sequence order). A query with any of them examines at
-  // most ListScanLimit(page_size) rows (of those matching the indexed
-  // filters) per call; when it stops there, the page may be short, even
-  // empty, and next_cursor is set all the same (AIP-158 allows short pages
-  // with a token): callers page on until next_cursor is unset.
+  // labels, destination_region, policy and create_time are checked on
+  // each record as it is read (a job has many labels and destinations,
+  // which would need tables of their own, an index on create_time would
+  // not serve a listing in sequence order, and policy lives only in the
+  // record, so that stores written before policies need no migration). A
+  // query with any of them examines at most ListScanLimit(page_size) rows
+  // (of those matching the indexed filters) per call; when it stops there,
+  // the page may be short, even empty, and next_cursor is set all the same
+  // (AIP-158 allows short pages with a token): callers page on until
+  // next_cursor is unset.
   virtual absl::StatusOr<JobPage> ListJobs(const JobQuery& query) = 0;
 
   // Every open job (IsOpen above: not finished, or a copy still to

@@ -131,6 +131,7 @@ TEST_P(JobStoreConformanceTest, CreateThenGetRoundTripsEveryField) {
   job.mutable_error()->set_code(9);
   job.mutable_error()->set_message("quota");
   job.mutable_error()->set_tencent_code("LimitExceeded.BlueprintQuotaLimitExceeded");
+  job.set_policy("syncPolicies/web-golden");
   auto* d = job.add_destinations();
   d->set_region("ap-beijing");
   d->set_blueprint_id("lhbp-abcdefgh");
@@ -828,6 +829,9 @@ std::vector<JobRecord> FilterFixture() {
     if (i % 7 == 0) job.add_destinations()->set_region("ap-hongkong");
     if (i % 2 == 0) (*job.mutable_labels())["team"] = i % 4 == 0 ? "web" : "ops";
     if (i % 3 == 0) (*job.mutable_labels())["example.com/tier"] = "gold";
+    // Every sixth job started by one of two policies, the rest asked for
+    // directly.
+    if (i % 6 == 1) job.set_policy(i % 12 == 1 ? "syncPolicies/web-golden" : "syncPolicies/db");
     // Not in creation order, with sub-second parts.
     job.mutable_create_time()->set_seconds(1700000000 + (i * 37) % 120);
     job.mutable_create_time()->set_nanos(i % 2 == 0 ? 0 : 500000000);
@@ -848,6 +852,7 @@ bool ModelMatches(const JobQuery& q, const v1::SyncJob& job) {
     for (const auto& d : job.destinations()) found = found || d.region() == *q.destination_region;
     if (!found) return false;
   }
+  if (q.policy && job.policy() != *q.policy) return false;
   for (const auto& [k, v] : q.labels) {
     auto it = job.labels().find(k);
     if (it == job.labels().end() || it->second != v) return false;
@@ -896,6 +901,15 @@ TEST_P(JobStoreConformanceTest, ListEveryFilterInBothOrdersMatchesModel) {
   add("destination", [](JobQuery& q) { q.destination_region = "ap-hongkong"; });
   add("destination first", [](JobQuery& q) { q.destination_region = "ap-beijing"; });
   add("destination none", [](JobQuery& q) { q.destination_region = "ap-tokyo"; });
+  add("policy", [](JobQuery& q) { q.policy = "syncPolicies/web-golden"; });
+  add("policy other", [](JobQuery& q) { q.policy = "syncPolicies/db"; });
+  add("policy none", [](JobQuery& q) { q.policy = "syncPolicies/nobody"; });
+  add("policy empty", [](JobQuery& q) { q.policy = ""; });
+  add("policy and columns", [](JobQuery& q) {
+    q.policy = "syncPolicies/db";
+    q.state = v1::SyncJob::SUCCEEDED;
+    q.destination_region = "ap-hongkong";
+  });
   add("label", [](JobQuery& q) { q.labels["team"] = "web"; });
   add("label prefixed", [](JobQuery& q) { q.labels["example.com/tier"] = "gold"; });
   add("labels both", [](JobQuery& q) {

@@ -71,13 +71,15 @@ bool MatchesColumnFilters(const JobQuery& q, const v1::SyncJob& job) {
 }
 
 bool HasRecordFilters(const JobQuery& q) {
-  return q.destination_region.has_value() || !q.labels.empty() || !q.create_time.empty();
+  return q.destination_region.has_value() || q.policy.has_value() || !q.labels.empty() ||
+         !q.create_time.empty();
 }
 
 bool MatchesRecordFilters(const JobQuery& q, const v1::SyncJob& job) {
   if (q.destination_region.has_value() && !HasDestination(job, *q.destination_region)) {
     return false;
   }
+  if (q.policy.has_value() && job.policy() != *q.policy) return false;
   for (const auto& [key, value] : q.labels) {
     auto it = job.labels().find(key);
     if (it == job.labels().end() || it->second != value) return false;

@@ -23,7 +23,7 @@ absl::Status ValidateQuery(const JobQuery& query);
 bool MatchesColumnFilters(const JobQuery& query, const v1::SyncJob& job);
 
 // The filters checked on each record read: labels, destination_region,
-// create_time.
+// policy, create_time.
 bool HasRecordFilters(const JobQuery& query);
 bool MatchesRecordFilters(const JobQuery& query, const v1::SyncJob& job);
 

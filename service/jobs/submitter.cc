@@ -70,6 +70,8 @@ struct Submitter::Attempt {
   tencent::SyncBlueprintRequest request;
   absl::Time call_deadline = absl::InfiniteFuture();
   bool lease_bounded = false;  // the call's deadline is the lease's, not the caller's
+  // A policy's job waits for rate-limit capacity behind callers' own jobs.
+  tencent::CallPriority priority = tencent::CallPriority::kForeground;
 };
 
 bool Submitter::Begin(const std::string& name, Attempt* attempt) {
@@ -96,6 +98,7 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
     e->submit_in_flight = true;
     ++s.in_flight;
     if (e->reply) attempt->call_deadline = e->reply_by;
+    if (!e->rec.job().policy().empty()) attempt->priority = tencent::CallPriority::kBackground;
     attempt->request.region = e->rec.job().source_region();
     attempt->request.blueprint_id = e->rec.job().blueprint_id();
     for (const auto& d : e->rec.job().destinations()) {
@@ -181,6 +184,7 @@ void Submitter::Run(const std::string& name) {
   }
   tencent::CallOptions call;
   call.deadline = attempt.call_deadline;
+  call.priority = attempt.priority;
   const absl::StatusOr<tencent::SyncBlueprintResponse> result =
       client_->SyncBlueprint(attempt.request, call);
 

@@ -77,6 +77,10 @@ class PulledMetrics final : public prometheus::Collectable {
     absl::MutexLock lock(&mu_);
     active_jobs_ = std::move(source);
   }
+  void SetPolicySource(std::function<PolicyCounts()> source) {
+    absl::MutexLock lock(&mu_);
+    policies_ = std::move(source);
+  }
   void AddCredentialSource(std::function<uint64_t()> source) {
     absl::MutexLock lock(&mu_);
     credential_failures_.push_back(std::move(source));
@@ -148,6 +152,46 @@ class PulledMetrics final : public prometheus::Collectable {
                          "Job records deleted (DeleteSyncJob and retention)",
                          prometheus::MetricType::Counter, counts.job_records_deleted));
 
+    PolicyCounts p;
+    if (policies_) p = policies_();
+    prometheus::MetricFamily policies;
+    policies.name = "blueprintsync_policies";
+    policies.help =
+        "Replication policies by state at the policy controller's last pass (paused ones "
+        "apart)";
+    policies.type = prometheus::MetricType::Gauge;
+    for (const auto& [state, value] : {std::pair<const char*, int64_t>{"in_sync", p.in_sync},
+                                       {"out_of_sync", p.out_of_sync},
+                                       {"paused", p.paused}}) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"state", state});
+      m.gauge.value = static_cast<double>(value);
+      policies.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(policies));
+    out.push_back(Single("blueprintsync_policy_jobs_started_total",
+                         "Sync jobs the policy controller started", prometheus::MetricType::Counter,
+                         p.jobs_started));
+    out.push_back(Single("blueprintsync_policy_drift_repairs_total",
+                         "Regions re-synced because a policy's copy disappeared or failed",
+                         prometheus::MetricType::Counter, p.drift_repairs));
+    out.push_back(Single("blueprintsync_policy_copies_deleted_total",
+                         "Copies the policy controller deleted (old versions beyond keep_versions, "
+                         "copies of policies deleted with delete_copies)",
+                         prometheus::MetricType::Counter, p.copies_deleted));
+    out.push_back(Single("blueprintsync_policy_copy_delete_failures_total",
+                         "DeleteBlueprints attempts of the policy controller that failed (retried)",
+                         prometheus::MetricType::Counter, p.copy_delete_failures));
+    out.push_back(Single("blueprintsync_policy_describe_calls_total",
+                         "DescribeBlueprints calls the policy controller made",
+                         prometheus::MetricType::Counter, p.describe_calls));
+    out.push_back(Single("blueprintsync_policy_passes_total",
+                         "Passes of the policy controller over every policy",
+                         prometheus::MetricType::Counter, p.passes));
+    out.push_back(Single("blueprintsync_policy_pass_failures_total",
+                         "Policy controller passes that could not read the policies",
+                         prometheus::MetricType::Counter, p.pass_failures));
+
     prometheus::MetricFamily cred;
     cred.name = "blueprintsync_credential_refresh_failures_total";
     cred.help = "Failed attempts to refresh temporary Tencent Cloud credentials";
@@ -163,6 +207,7 @@ class PulledMetrics final : public prometheus::Collectable {
  private:
   mutable absl::Mutex mu_;
   std::function<ActiveJobCounts()> active_jobs_ ABSL_GUARDED_BY(mu_);
+  std::function<PolicyCounts()> policies_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<uint64_t()>> credential_failures_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -379,6 +424,10 @@ void Metrics::OnJobFinished(const v1::SyncJob& job) {
 
 void Metrics::SetActiveJobsSource(std::function<ActiveJobCounts()> source) {
   impl_->pulled->SetActiveJobsSource(std::move(source));
+}
+
+void Metrics::SetPolicySource(std::function<PolicyCounts()> source) {
+  impl_->pulled->SetPolicySource(std::move(source));
 }
 
 void Metrics::AddCredentialRefreshFailuresSource(std::function<uint64_t()> source) {

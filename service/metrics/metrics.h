@@ -11,6 +11,8 @@
 //   upstream      tencent::CallObserver: blueprintsync_upstream_* per attempt.
 //   jobs          jobs::JobObserver (finished jobs, destination durations) and
 //                 a pulled source for the jobs still QUEUED / RUNNING.
+//   policies      a pulled source for the replication policies' states and
+//                 the policy controller's work.
 //
 // Label values are bounded: action, region, job state, gRPC method and code
 // come from small fixed sets, and any label fed from outside (Tencent error
@@ -62,6 +64,22 @@ struct ActiveJobCounts {
   bool leader = true;
 };
 
+// Replication policies, as the policy controller counts them.
+struct PolicyCounts {
+  // At the controller's last pass; every policy in exactly one of them.
+  int64_t in_sync = 0;
+  int64_t out_of_sync = 0;
+  int64_t paused = 0;
+  // Cumulative since the process started.
+  int64_t jobs_started = 0;
+  int64_t drift_repairs = 0;
+  int64_t copies_deleted = 0;
+  int64_t copy_delete_failures = 0;
+  int64_t describe_calls = 0;
+  int64_t passes = 0;
+  int64_t pass_failures = 0;
+};
+
 // Go's codes.Code.String() spelling ("OK", "InvalidArgument", ...).
 std::string GoCodeName(grpc::StatusCode code);
 
@@ -96,6 +114,10 @@ class Metrics final : public tencent::CallObserver, public jobs::JobObserver {
   // Read at each scrape for blueprintsync_jobs{state}. Pass nullptr before
   // whatever the source reads goes away (scrapes run on their own threads).
   void SetActiveJobsSource(std::function<ActiveJobCounts()> source);
+  // Read at each scrape for blueprintsync_policies{state} and the
+  // blueprintsync_policy_* counters (zero without a source). Pass nullptr
+  // before whatever the source reads goes away.
+  void SetPolicySource(std::function<PolicyCounts()> source);
   // Read at each scrape and summed for
   // blueprintsync_credential_refresh_failures_total (cumulative counts, e.g.
   // a refreshing credential provider's own failure counter).

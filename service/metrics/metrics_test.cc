@@ -179,6 +179,65 @@ TEST(MetricsTest, LifecycleSeriesExistBeforeTheirFirstEventAndFollowTheSource) {
   m.SetActiveJobsSource(nullptr);
 }
 
+TEST(MetricsTest, PolicySeriesExistBeforeTheFirstPassAndFollowTheSource) {
+  const std::vector<const char*> counters = {"blueprintsync_policy_jobs_started_total",
+                                             "blueprintsync_policy_drift_repairs_total",
+                                             "blueprintsync_policy_copies_deleted_total",
+                                             "blueprintsync_policy_copy_delete_failures_total",
+                                             "blueprintsync_policy_describe_calls_total",
+                                             "blueprintsync_policy_passes_total",
+                                             "blueprintsync_policy_pass_failures_total"};
+  Metrics m;
+  PrometheusText before(m.TextExposition());
+  // Every state from the start, so that an alert on out_of_sync has a series.
+  for (const char* state : {"in_sync", "out_of_sync", "paused"}) {
+    EXPECT_EQ(before.Matching("blueprintsync_policies", {{"state", state}}).size(), 1u) << state;
+  }
+  EXPECT_EQ(before.Matching("blueprintsync_policies", {}).size(), 3u);
+  EXPECT_EQ(before.Sum("blueprintsync_policies"), 0);
+  for (const char* name : counters) {
+    EXPECT_EQ(before.Matching(name, {}).size(), 1u) << name;
+    EXPECT_EQ(before.Sum(name), 0) << name;
+  }
+  const std::string text = m.TextExposition();
+  EXPECT_NE(text.find("# TYPE blueprintsync_policies gauge"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE blueprintsync_policy_passes_total counter"), std::string::npos);
+
+  PolicyCounts counts;
+  counts.in_sync = 5;
+  counts.out_of_sync = 2;
+  counts.paused = 1;
+  counts.jobs_started = 3;
+  counts.drift_repairs = 4;
+  counts.copies_deleted = 6;
+  counts.copy_delete_failures = 7;
+  counts.describe_calls = 8;
+  counts.passes = 9;
+  counts.pass_failures = 10;
+  m.SetPolicySource([&] { return counts; });
+  PrometheusText t(m.TextExposition());
+  EXPECT_EQ(t.Sum("blueprintsync_policies", {{"state", "in_sync"}}), 5);
+  EXPECT_EQ(t.Sum("blueprintsync_policies", {{"state", "out_of_sync"}}), 2);
+  EXPECT_EQ(t.Sum("blueprintsync_policies", {{"state", "paused"}}), 1);
+  EXPECT_EQ(t.Sum("blueprintsync_policy_jobs_started_total"), 3);
+  EXPECT_EQ(t.Sum("blueprintsync_policy_drift_repairs_total"), 4);
+  EXPECT_EQ(t.Sum("blueprintsync_policy_copies_deleted_total"), 6);
+  EXPECT_EQ(t.Sum("blueprintsync_policy_copy_delete_failures_total"), 7);
+  EXPECT_EQ(t.Sum("blueprintsync_policy_describe_calls_total"), 8);
+  EXPECT_EQ(t.Sum("blueprintsync_policy_passes_total"), 9);
+  EXPECT_EQ(t.Sum("blueprintsync_policy_pass_failures_total"), 10);
+  // Read at each scrape, not copied.
+  counts.out_of_sync = 0;
+  EXPECT_EQ(
+      PrometheusText(m.TextExposition()).Sum("blueprintsync_policies", {{"state", "out_of_sync"}}),
+      0);
+  // The job series are not touched by the policy source.
+  EXPECT_EQ(t.Sum("blueprintsync_jobs"), 0);
+  EXPECT_EQ(t.Sum("blueprintsync_copies_deleted_total"), 0);
+  m.SetPolicySource(nullptr);
+  EXPECT_EQ(PrometheusText(m.TextExposition()).Sum("blueprintsync_policies"), 0);
+}
+
 TEST(MetricsTest, ServesOverHttpAndRefusesABusyPort) {
   Metrics m;
   m.OnRetry("DescribeRegions");

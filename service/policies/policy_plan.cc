@@ -41,12 +41,16 @@ absl::Time CreatedTime(const tencent::Blueprint& b) {
   return absl::InfinitePast();
 }
 
-// The newest NORMAL blueprint of a family (by CreatedTime, then id), or
-// nullptr.
-const tencent::Blueprint* Newest(const std::vector<tencent::Blueprint>& family) {
+// The newest version of a family (by CreatedTime, then id) that is NORMAL
+// or is `current` SYNCING: a blueprint that is the source of a running sync
+// shows SYNCING, and the version the policy follows stays the newest one
+// while it is copied (its own job's, or anyone's). Nullptr if none.
+const tencent::Blueprint* Newest(const std::vector<tencent::Blueprint>& family,
+                                 const std::string& current) {
   const tencent::Blueprint* best = nullptr;
   for (const tencent::Blueprint& b : family) {
-    if (b.blueprint_state != "NORMAL") continue;
+    const bool busy_current = b.blueprint_id == current && b.blueprint_state == "SYNCING";
+    if (b.blueprint_state != "NORMAL" && !busy_current) continue;
     if (best == nullptr || std::make_pair(CreatedTime(b), b.blueprint_id) >
                                std::make_pair(CreatedTime(*best), best->blueprint_id)) {
       best = &b;
@@ -59,6 +63,7 @@ const tencent::Blueprint* Newest(const std::vector<tencent::Blueprint>& family) 
 struct Source {
   std::string id;          // resolved (or, when unknown, the last known one)
   bool confirmed = false;  // seen NORMAL this pass: jobs may start
+  bool answered = false;   // the survey answered for it this pass
   std::string created_time;
   std::optional<v1::SyncError> error;
 };
@@ -71,7 +76,8 @@ Source Resolve(const v1::SyncPolicy& spec, const PolicyStatus& previous, const S
   if (IsFamily(spec)) {
     const std::vector<tencent::Blueprint>* family = survey.Family(region, spec.blueprint_name());
     if (family == nullptr) return s;  // not answered: keep what we knew
-    const tencent::Blueprint* newest = Newest(*family);
+    s.answered = true;
+    const tencent::Blueprint* newest = Newest(*family, s.id);
     if (newest == nullptr) {
       s.error = Error(absl::StatusCode::kNotFound,
                       absl::StrCat("no NORMAL custom blueprint named \"", spec.blueprint_name(),
@@ -86,7 +92,8 @@ Source Resolve(const v1::SyncPolicy& spec, const PolicyStatus& previous, const S
     }
     s.id = newest->blueprint_id;
     s.created_time = newest->created_time.substr(0, 64);
-    s.confirmed = true;
+    // Busy as a source: kept, but no new job from it until it is NORMAL.
+    s.confirmed = newest->blueprint_state == "NORMAL";
     return s;
   }
   const tencent::Blueprint* b = nullptr;
@@ -94,16 +101,21 @@ Source Resolve(const v1::SyncPolicy& spec, const PolicyStatus& previous, const S
     case Survey::Seen::kUnknown:
       return s;
     case Survey::Seen::kGone:
+      s.answered = true;
       s.error = Error(absl::StatusCode::kNotFound,
                       absl::StrCat("blueprint ", spec.blueprint_id(), " does not exist in ", region));
       return s;
     case Survey::Seen::kPresent:
+      s.answered = true;
       s.id = spec.blueprint_id();
       s.created_time = b->created_time.substr(0, 64);
       if (b->blueprint_type != "PRIVATE") {
         s.error = Error(absl::StatusCode::kFailedPrecondition,
                         absl::StrCat("blueprint ", b->blueprint_id, " is not a custom image (",
                                      b->blueprint_type, ")"));
+      } else if (b->blueprint_state == "SYNCING") {
+        // The source of a running sync (ours or anyone's): no new job until
+        // it is NORMAL again, and nothing wrong with the policy.
       } else if (b->blueprint_state != "NORMAL") {
         s.error = Error(absl::StatusCode::kFailedPrecondition,
                         absl::StrCat("blueprint ", b->blueprint_id, " is ", b->blueprint_state,
@@ -360,7 +372,7 @@ PolicyPlan PlanPolicy(const PolicyRecord& record, const Survey& survey, const Op
   status.set_source_created_time(source.created_time);
   if (source.error.has_value()) {
     *view->mutable_source_error() = *source.error;
-  } else if (source.confirmed) {
+  } else if (source.answered) {
     view->clear_source_error();
   }
 

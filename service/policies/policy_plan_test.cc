@@ -121,6 +121,28 @@ TEST(PolicyPlanTest, FamilyResolvesToNewestNormalVersion) {
   EXPECT_THAT(plan.job->regions, ElementsAre("ap-beijing"));
 }
 
+TEST(PolicyPlanTest, FamilyKeepsItsVersionWhileItIsTheSourceOfASync) {
+  PolicyRecord p = Family({"ap-beijing"});
+  const tencent::Blueprint v1 = Bp("lhbp-v1000001", "NORMAL", "2026-11-01T00:00:00Z");
+  PolicyPlan plan = PlanPolicy(
+      p, WithFamily({v1, Bp("lhbp-v2000002", "NORMAL", "2026-12-01T00:00:00Z")}), {}, {}, Opts());
+  ASSERT_EQ(plan.status.view().source_blueprint_id(), "lhbp-v2000002");
+  *p.mutable_status() = plan.status;
+  // v2 is being copied (by anyone): it stays the source, and no job starts
+  // until it is NORMAL again.
+  plan = PlanPolicy(
+      p, WithFamily({v1, Bp("lhbp-v2000002", "SYNCING", "2026-12-01T00:00:00Z")}), {}, {}, Opts());
+  EXPECT_EQ(plan.status.view().source_blueprint_id(), "lhbp-v2000002");
+  EXPECT_FALSE(plan.job.has_value());
+  EXPECT_FALSE(plan.status.view().has_source_error());
+  // A SYNCING version the policy never followed is not taken.
+  PolicyRecord fresh = Family({"ap-beijing"});
+  plan = PlanPolicy(
+      fresh, WithFamily({v1, Bp("lhbp-v3000003", "SYNCING", "2026-12-02T00:00:00Z")}), {}, {},
+      Opts());
+  EXPECT_EQ(plan.status.view().source_blueprint_id(), "lhbp-v1000001");
+}
+
 TEST(PolicyPlanTest, FamilyWithoutNormalVersionReportsSourceErrorAndStartsNothing) {
   PolicyRecord p = Family({"ap-beijing"});
   PolicyPlan plan = PlanPolicy(p, WithFamily({Bp("lhbp-a0000001", "SYNCING")}), {}, {}, Opts());
@@ -139,10 +161,15 @@ TEST(PolicyPlanTest, UnansweredSurveyStartsNothing) {
 TEST(PolicyPlanTest, FixedSourceMustBeNormalPrivate) {
   PolicyRecord p = Fixed("lhbp-src00001", {"ap-beijing"});
   Survey s;
-  s.ids[{"ap-guangzhou", "lhbp-src00001"}] = Bp("lhbp-src00001", "SYNCING");
+  s.ids[{"ap-guangzhou", "lhbp-src00001"}] = Bp("lhbp-src00001", "OFFLINE");
   PolicyPlan plan = PlanPolicy(p, s, {}, {}, Opts());
   EXPECT_FALSE(plan.job.has_value());
   EXPECT_THAT(plan.status.view().source_error().message(), ::testing::HasSubstr("not NORMAL"));
+  // SYNCING: the source of a running sync; nothing wrong, but no job yet.
+  s.ids[{"ap-guangzhou", "lhbp-src00001"}] = Bp("lhbp-src00001", "SYNCING");
+  plan = PlanPolicy(p, s, {}, {}, Opts());
+  EXPECT_FALSE(plan.job.has_value());
+  EXPECT_FALSE(plan.status.view().has_source_error());
   s.ids[{"ap-guangzhou", "lhbp-src00001"}] = std::nullopt;  // gone
   plan = PlanPolicy(p, s, {}, {}, Opts());
   EXPECT_FALSE(plan.job.has_value());

@@ -44,7 +44,7 @@ struct FilterLanguage {
 
 constexpr FilterLanguage kJobFilter{
     "conditions like state = RUNNING AND labels.team = web on state, blueprint_id, "
-    "source_region, request_id, creator, destination_region, retry_of, labels.<key> or "
+    "source_region, request_id, creator, destination_region, retry_of, policy, labels.<key> or "
     "create_time",
     "create_time"};
 
@@ -178,6 +178,7 @@ std::optional<std::string>* TextField(const std::string& field, jobs::JobQuery& 
   if (field == "creator") return &q.creator;
   if (field == "destination_region") return &q.destination_region;
   if (field == "retry_of") return &q.retry_of;
+  if (field == "policy") return &q.policy;
   return nullptr;
 }
 

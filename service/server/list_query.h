@@ -5,8 +5,9 @@
 //
 // Job filter: conditions joined by AND (case-insensitive keyword). Each is
 // `field = value` on state, blueprint_id, source_region, request_id,
-// creator, destination_region, retry_of or labels.<key> (a Kubernetes label
-// key), or `create_time OP time` with OP one of = != < <= > >= and an
+// creator, destination_region, retry_of, policy (the job's
+// "syncPolicies/{id}"; "" for jobs asked for directly) or labels.<key> (a
+// Kubernetes label key), or `create_time OP time` with OP one of = != < <= > >= and an
 // RFC 3339 time. Values bare or in double quotes. Each field at most once,
 // except create_time and labels with distinct keys.
 //

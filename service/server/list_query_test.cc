@@ -136,6 +136,9 @@ INSTANTIATE_TEST_SUITE_P(
         Rejected{"state = RUNNING AND state = QUEUED", "INVALID_FILTER",
                  "state is used more than once"},
         Rejected{"creator = a AND creator = a", "INVALID_FILTER", "creator is used more than once"},
+        Rejected{"policy = syncPolicies/a AND policy = syncPolicies/b", "INVALID_FILTER",
+                 "policy is used more than once"},
+        Rejected{"policy != syncPolicies/a", "INVALID_FILTER", "policy can only be compared"},
         Rejected{"labels.team = a AND labels.team = b", "INVALID_FILTER",
                  "labels.team is used more than once"},
         Rejected{"request_id = a AND blueprint_id = b AND request_id = a", "INVALID_FILTER",
@@ -211,6 +214,7 @@ TEST(FilterTest, EveryFieldAtOnce) {
       "AND request_id = \"3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c\" AND "
       "creator = \"uri:spiffe://cluster/ns/web/sa/deployer\" AND "
       "destination_region = ap-shanghai AND retry_of = \"syncJobs/abc\" AND "
+      "policy = syncPolicies/web-golden AND "
       "labels.team = web AND labels.example.com/tier = \"\" AND "
       "create_time >= \"2026-12-01T00:00:00Z\" and create_time < \"2026-12-02T08:00:00+08:00\""));
   ASSERT_TRUE(q.ok()) << q.status();
@@ -221,6 +225,7 @@ TEST(FilterTest, EveryFieldAtOnce) {
   EXPECT_EQ(q->creator, "uri:spiffe://cluster/ns/web/sa/deployer");
   EXPECT_EQ(q->destination_region, "ap-shanghai");
   EXPECT_EQ(q->retry_of, "syncJobs/abc");
+  EXPECT_EQ(q->policy, "syncPolicies/web-golden");
   EXPECT_EQ(q->labels,
             (std::map<std::string, std::string>{{"team", "web"}, {"example.com/tier", ""}}));
   ASSERT_EQ(q->create_time.size(), 2u);
@@ -237,15 +242,18 @@ TEST(FilterTest, UnsetFieldsStayUnset) {
   EXPECT_FALSE(q->creator.has_value());
   EXPECT_FALSE(q->destination_region.has_value());
   EXPECT_FALSE(q->retry_of.has_value());
+  EXPECT_FALSE(q->policy.has_value());
   EXPECT_TRUE(q->labels.empty());
   EXPECT_TRUE(q->create_time.empty());
 }
 
 TEST(FilterTest, EmptyQuotedValuesAreValues) {
-  auto q = ParseListRequest(Req("creator = \"\" AND request_id = \"\""));
+  auto q = ParseListRequest(Req("creator = \"\" AND request_id = \"\" AND policy = \"\""));
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_EQ(q->creator, "");
   EXPECT_EQ(q->request_id, "");
+  // Jobs asked for directly, not by a policy.
+  EXPECT_EQ(q->policy, "");
 }
 
 TEST(FilterTest, CreateTimeOperators) {

@@ -1,5 +1,6 @@
 #include "service/server/server_metrics.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -33,6 +34,31 @@ EngineMetricsSources::EngineMetricsSources(metrics::Metrics* metrics, const jobs
 }
 
 EngineMetricsSources::~EngineMetricsSources() { metrics_->SetActiveJobsSource(nullptr); }
+
+metrics::PolicyCounts PolicyCountsOf(const policies::PolicyControllerStats& stats) {
+  metrics::PolicyCounts counts;
+  counts.paused = stats.policies_paused;
+  counts.in_sync = stats.policies_in_sync;
+  // Never negative, should the counts of one pass ever disagree.
+  counts.out_of_sync =
+      std::max<int64_t>(0, stats.policies - stats.policies_in_sync - stats.policies_paused);
+  counts.jobs_started = stats.jobs_started;
+  counts.drift_repairs = stats.drift_repairs;
+  counts.copies_deleted = stats.copies_deleted;
+  counts.copy_delete_failures = stats.copy_delete_failures;
+  counts.describe_calls = stats.describe_calls;
+  counts.passes = stats.passes;
+  counts.pass_failures = stats.pass_failures;
+  return counts;
+}
+
+PolicyMetricsSource::PolicyMetricsSource(metrics::Metrics* metrics,
+                                         std::function<policies::PolicyControllerStats()> stats)
+    : metrics_(metrics) {
+  metrics_->SetPolicySource([stats = std::move(stats)] { return PolicyCountsOf(stats()); });
+}
+
+PolicyMetricsSource::~PolicyMetricsSource() { metrics_->SetPolicySource(nullptr); }
 
 absl::Status ServeMetrics(const std::string& listen, metrics::Metrics* metrics) {
   if (listen.empty()) return absl::OkStatus();

@@ -1,15 +1,18 @@
 // How blueprint-syncd's Prometheus metrics are fed and served: the engine's
-// job counts and the credential refresh failures read at each scrape, and
-// the /metrics endpoint on --metrics-listen.
+// job counts, the policy controller's counts and the credential refresh
+// failures read at each scrape, and the /metrics endpoint on
+// --metrics-listen.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_SERVER_METRICS_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_SERVER_METRICS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "service/jobs/job_engine.h"
 #include "service/metrics/metrics.h"
+#include "service/policies/policy_controller.h"
 #include "service/tencent/credentials.h"
 
 namespace blueprintsync::server {
@@ -28,6 +31,26 @@ class EngineMetricsSources {
  private:
   metrics::Metrics* const metrics_;
 };
+
+// While it lives, scrapes read the policy controller's counts through
+// `stats` (the controller's stats(); a function rather than the controller,
+// so that only what a scrape reads is shared). Like EngineMetricsSources,
+// destroy it before whatever `stats` reads: declare it after the controller.
+class PolicyMetricsSource {
+ public:
+  PolicyMetricsSource(metrics::Metrics* metrics,
+                      std::function<policies::PolicyControllerStats()> stats);
+  ~PolicyMetricsSource();
+  PolicyMetricsSource(const PolicyMetricsSource&) = delete;
+  PolicyMetricsSource& operator=(const PolicyMetricsSource&) = delete;
+
+ private:
+  metrics::Metrics* const metrics_;
+};
+
+// The policy series of one scrape: every policy in one state, paused first
+// (policies_in_sync counts unpaused policies), out_of_sync the rest.
+metrics::PolicyCounts PolicyCountsOf(const policies::PolicyControllerStats& stats);
 
 // Serves /metrics on `listen` and logs the bound address; nothing (OK) when
 // `listen` is empty.

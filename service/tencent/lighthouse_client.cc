@@ -244,9 +244,11 @@ std::unique_ptr<LighthouseClient> MakeLighthouseHttpClient(
 
 namespace {
 
-absl::Status AcquireSlot(RateLimiter& limiter, const char* action, absl::Time deadline,
+absl::Status AcquireSlot(RateLimiter& limiter, const char* action, const CallOptions& options,
                          uint64_t* call) {
-  absl::Status s = limiter.Acquire(deadline, call);
+  absl::Status s = options.priority == CallPriority::kBackground
+                       ? limiter.AcquireBackground(options.deadline, call)
+                       : limiter.Acquire(options.deadline, call);
   if (s.ok()) return s;
   if (s.code() == absl::StatusCode::kDeadlineExceeded) {
     return LocalError(
@@ -257,14 +259,15 @@ absl::Status AcquireSlot(RateLimiter& limiter, const char* action, absl::Time de
                     absl::StrCat("rate limiter for ", action, ": ", s.message()));
 }
 
-// Sends `send()` in a slot of `action`'s limiter and tells the limiter when
-// its answer came: the call has reached Tencent by then at the latest.
+// Sends `send()` in a slot of `action`'s limiter, taken at the call's
+// priority, and tells the limiter when its answer came: the call has
+// reached Tencent by then at the latest.
 template <typename Send>
-auto Paced(ActionRateLimiters& limiters, const char* action, absl::Time deadline, Send send)
+auto Paced(ActionRateLimiters& limiters, const char* action, const CallOptions& options, Send send)
     -> decltype(send()) {
   RateLimiter& limiter = limiters.For(action);
   uint64_t call = 0;
-  if (absl::Status s = AcquireSlot(limiter, action, deadline, &call); !s.ok()) return s;
+  if (absl::Status s = AcquireSlot(limiter, action, options, &call); !s.ok()) return s;
   auto result = send();
   limiter.Ended(call);
   return result;
@@ -278,25 +281,25 @@ RateLimitedLighthouseClient::RateLimitedLighthouseClient(
 
 absl::StatusOr<SyncBlueprintResponse> RateLimitedLighthouseClient::SyncBlueprint(
     const SyncBlueprintRequest& request, const CallOptions& options) {
-  return Paced(*limiters_, kSyncBlueprint, options.deadline,
+  return Paced(*limiters_, kSyncBlueprint, options,
                [&] { return next_->SyncBlueprint(request, options); });
 }
 
 absl::StatusOr<DescribeBlueprintsResponse> RateLimitedLighthouseClient::DescribeBlueprints(
     const DescribeBlueprintsRequest& request, const CallOptions& options) {
-  return Paced(*limiters_, kDescribeBlueprints, options.deadline,
+  return Paced(*limiters_, kDescribeBlueprints, options,
                [&] { return next_->DescribeBlueprints(request, options); });
 }
 
 absl::StatusOr<DescribeRegionsResponse> RateLimitedLighthouseClient::DescribeRegions(
     const std::string& region, const CallOptions& options) {
-  return Paced(*limiters_, kDescribeRegions, options.deadline,
+  return Paced(*limiters_, kDescribeRegions, options,
                [&] { return next_->DescribeRegions(region, options); });
 }
 
 absl::StatusOr<DeleteBlueprintsResponse> RateLimitedLighthouseClient::DeleteBlueprints(
     const DeleteBlueprintsRequest& request, const CallOptions& options) {
-  return Paced(*limiters_, kDeleteBlueprints, options.deadline,
+  return Paced(*limiters_, kDeleteBlueprints, options,
                [&] { return next_->DeleteBlueprints(request, options); });
 }
 

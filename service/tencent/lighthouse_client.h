@@ -3,7 +3,8 @@
 // ApiError (see api_error.h). The production client is a stack:
 //
 //   RetryingLighthouseClient      retry policy + backoff (retry_policy.h)
-//     RateLimitedLighthouseClient per-action pacing (rate_limiter.h)
+//     RateLimitedLighthouseClient per-action pacing (rate_limiter.h), at the
+//                                 call's priority (CallOptions::priority)
 //       (observer, optional)      reports each attempt (call_observer.h)
 //         LighthouseHttpClient    typed JSON over the shared signed-request path
 //                                 (api_call.h: TC3 signing, headers, HttpTransport,

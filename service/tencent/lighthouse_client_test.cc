@@ -707,6 +707,41 @@ TEST(RateLimitedClientTest, RefusesWhenSlotWouldMissDeadline) {
   EXPECT_FALSE(client.DescribeRegions("ap-beijing", past).ok());
 }
 
+TEST(RateLimitedClientTest, BackgroundCallsWaitUntilNoForegroundCallerIsWaiting) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  auto limiters = std::make_shared<ActionRateLimiters>(RateLimits{}, &clock);
+  auto mock = std::make_unique<MockLighthouseClient>();
+  std::vector<absl::Time> sent;
+  std::vector<CallPriority> priorities;
+  EXPECT_CALL(*mock, SyncBlueprint(_, _)).Times(1).WillOnce([&](auto&, const CallOptions& o) {
+    sent.push_back(clock.Now());
+    priorities.push_back(o.priority);
+    return SyncBlueprintResponse{};
+  });
+  RateLimitedLighthouseClient client(std::move(mock), limiters);
+  // Two foreground callers have taken the slots up to +51 ms: the limiter
+  // is busy until +102 ms.
+  RateLimiter& sync = limiters->For("SyncBlueprint");
+  ASSERT_TRUE(sync.Reserve().ok());
+  ASSERT_TRUE(sync.Reserve().ok());
+  CallOptions background;
+  background.priority = CallPriority::kBackground;
+  background.deadline = start + absl::Milliseconds(90);
+  absl::StatusOr<SyncBlueprintResponse> refused = client.SyncBlueprint(SyncRequest(), background);
+  ASSERT_FALSE(refused.ok());
+  ApiError e = ErrorOf(refused.status());
+  EXPECT_EQ(e.kind, ErrorKind::kLocal);
+  EXPECT_EQ(e.code, "ClientError.DeadlineExceeded");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(sent.empty());
+
+  background.deadline = absl::InfiniteFuture();
+  ASSERT_TRUE(client.SyncBlueprint(SyncRequest(), background).ok());
+  EXPECT_THAT(sent, ElementsAre(start + 2 * sync.interval()));
+  EXPECT_THAT(priorities, ElementsAre(CallPriority::kBackground));
+}
+
 // --- RetryingLighthouseClient, through the full stack ---
 
 class StackTest : public ::testing::Test {
@@ -985,6 +1020,56 @@ TEST(RetryingClientTest, SleepsThePolicyDelayBetweenAttempts) {
   ASSERT_TRUE(client.DescribeRegions("ap-beijing", {}).ok());
   // Full jitter at u=0.5 of 200 ms, then of 400 ms.
   EXPECT_THAT(clock.sleeps(), ElementsAre(absl::Milliseconds(100), absl::Milliseconds(200)));
+}
+
+// Every attempt carries the caller's options: a retried background call
+// stays behind foreground callers, and keeps its deadline.
+TEST(RetryingClientTest, EveryAttemptCarriesTheCallersPriorityAndDeadline) {
+  FakeClock clock;
+  auto mock = std::make_unique<MockLighthouseClient>();
+  ApiError throttled;
+  throttled.kind = ErrorKind::kApi;
+  throttled.code = "RequestLimitExceeded";
+  throttled.action = "SyncBlueprint";
+  std::vector<CallOptions> seen;
+  auto record = [&](const CallOptions& o) { seen.push_back(o); };
+  EXPECT_CALL(*mock, SyncBlueprint(_, _))
+      .WillOnce([&](auto&, const CallOptions& o) {
+        record(o);
+        return absl::StatusOr<SyncBlueprintResponse>(MakeStatus(throttled));
+      })
+      .WillOnce([&](auto&, const CallOptions& o) {
+        record(o);
+        return absl::StatusOr<SyncBlueprintResponse>(MakeStatus(throttled));
+      })
+      .WillOnce([&](auto&, const CallOptions& o) {
+        record(o);
+        return absl::StatusOr<SyncBlueprintResponse>(SyncBlueprintResponse{});
+      });
+  EXPECT_CALL(*mock, DeleteBlueprints(_, _))
+      .WillOnce([&](auto&, const CallOptions& o) {
+        record(o);
+        return absl::StatusOr<DeleteBlueprintsResponse>(MakeStatus(throttled));
+      })
+      .WillOnce([&](auto&, const CallOptions& o) {
+        record(o);
+        return absl::StatusOr<DeleteBlueprintsResponse>(DeleteBlueprintsResponse{});
+      });
+  RetryOptions options;
+  options.initial_backoff = absl::Milliseconds(10);
+  options.min_backoff = absl::Milliseconds(1);
+  RetryingLighthouseClient client(std::move(mock), RetryPolicy(options, [] { return 0.5; }),
+                                  &clock);
+  CallOptions call;
+  call.priority = CallPriority::kBackground;
+  call.deadline = clock.Now() + absl::Minutes(1);
+  ASSERT_TRUE(client.SyncBlueprint(SyncRequest(), call).ok());
+  ASSERT_TRUE(client.DeleteBlueprints(DeleteRequest(), call).ok());
+  ASSERT_EQ(seen.size(), 5u);
+  for (const CallOptions& o : seen) {
+    EXPECT_EQ(o.priority, CallPriority::kBackground);
+    EXPECT_EQ(o.deadline, call.deadline);
+  }
 }
 
 TEST(RetryingClientTest, NonIdempotentOutcomeUnknownNeverRetriedEvenByLaxPolicy) {

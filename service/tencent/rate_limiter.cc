@@ -16,6 +16,11 @@ absl::Duration IntervalFor(double per_second, absl::Duration guard) {
   return (absl::Seconds(1) + std::max(guard, absl::ZeroDuration())) / per_second;
 }
 
+// How often a caller waiting for the end of the call a window earlier
+// looks again. Any step under a second costs nothing: once that call has
+// ended, the caller waits a second after its end anyway.
+constexpr absl::Duration kInFlightPoll = absl::Milliseconds(50);
+
 uint64_t WindowCalls(double per_second) {
   if (!(per_second > 1)) return 1;
   return static_cast<uint64_t>(std::min(std::ceil(per_second), 1e6));
@@ -28,15 +33,36 @@ RateLimiter::RateLimiter(double per_second, Clock* clock, absl::Duration guard)
       interval_(IntervalFor(per_second, guard)),
       window_calls_(WindowCalls(per_second)) {}
 
-absl::Time RateLimiter::AfterWindowLocked(uint64_t number) const {
-  if (number < window_calls_) return absl::InfinitePast();
+const RateLimiter::Mark* RateLimiter::WindowEarlierLocked(uint64_t number) const {
+  if (number < window_calls_) return nullptr;
   auto it = marks_.find(number - window_calls_);
-  if (it == marks_.end()) return absl::InfinitePast();  // a window old: no bound
+  return it == marks_.end() ? nullptr : &it->second;  // none: a window old, no bound
+}
+
+absl::Time RateLimiter::AfterWindowLocked(uint64_t number) const {
+  const Mark* earlier = WindowEarlierLocked(number);
+  if (earlier == nullptr) return absl::InfinitePast();
   // `by` is when that call had certainly arrived (its answer was back), and
   // a call cannot arrive before it is sent: a plain second after it is
   // enough. The guard is for slots alone, where the arrival is a guess;
   // adding it here too would cost one guard per second at full rate.
-  return it->second.by + absl::Seconds(1);
+  return earlier->by + absl::Seconds(1);
+}
+
+absl::Time RateLimiter::ClearOfWindowLocked(uint64_t number, absl::Time now) const {
+  const Mark* earlier = WindowEarlierLocked(number);
+  if (earlier == nullptr) return absl::InfinitePast();
+  if (!earlier->final) return std::max(earlier->by, now) + absl::Seconds(1);
+  return earlier->by + absl::Seconds(1);
+}
+
+absl::Time RateLimiter::IdleAtLocked(absl::Time now) const {
+  absl::Time at = std::max({now, next_free_, ClearOfWindowLocked(next_number_, now)});
+  for (const auto& [number, going] : waiting_) at = std::max(at, going);
+  // A foreground caller whose time has come is about to go: look again
+  // once it would have taken its slot.
+  if (!waiting_.empty() && at <= now) at = now + interval_;
+  return at;
 }
 
 void RateLimiter::MarkLocked(uint64_t number, absl::Time by, bool final) {
@@ -94,30 +120,71 @@ absl::Status RateLimiter::Acquire(absl::Time deadline, uint64_t* call) {
     if (absl::Status s = ReserveLocked(deadline, /*final=*/false, &slot, &number); !s.ok()) {
       return s;
     }
+    waiting_[number] = slot;
   }
   clock_->SleepUntil(slot);
-  // The call a window earlier may have ended since this slot was handed out.
+  // The call a window earlier may have ended since this slot was handed
+  // out, or may not have ended yet.
   for (;;) {
-    absl::Time after;
+    absl::Time wake;
     {
       absl::MutexLock lock(&mu_);
       const absl::Time now = clock_->Now();
-      after = AfterWindowLocked(number);
+      const absl::Time after = ClearOfWindowLocked(number, now);
       if (after <= now) {
         MarkLocked(number, now, call == nullptr);
+        waiting_.erase(number);
         break;
       }
+      const Mark* earlier = WindowEarlierLocked(number);
+      const bool on_its_way = earlier != nullptr && !earlier->final;
       if (after > deadline) {
         MarkLocked(number, slot, true);  // never sent
+        waiting_.erase(number);
         return absl::DeadlineExceededError(
-            absl::StrCat("rate limit: the call a second earlier ended ",
-                         absl::FormatDuration(after - slot), " too late for this slot's deadline"));
+            on_its_way ? "rate limit: the call a second earlier is still on its way, so this one "
+                         "could not go before its deadline"
+                       : absl::StrCat("rate limit: the call a second earlier ended ",
+                                      absl::FormatDuration(after - slot),
+                                      " too late for this slot's deadline"));
       }
+      waiting_[number] = after;
+      // Still on its way: look again for its end (the bound moves with it).
+      wake = on_its_way ? std::min(after, now + kInFlightPoll) : after;
     }
-    clock_->SleepUntil(after);
+    clock_->SleepUntil(wake);
   }
   if (call != nullptr) *call = number;
   return absl::OkStatus();
+}
+
+absl::Status RateLimiter::AcquireBackground(absl::Time deadline, uint64_t* call) {
+  for (;;) {
+    absl::Time idle_at;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_->Now();
+      idle_at = IdleAtLocked(now);
+      if (idle_at <= now) {
+        // Idle: the slot is now, and the call a window earlier has ended a
+        // second ago or more; the call goes at once.
+        absl::Time slot;
+        uint64_t number;
+        if (absl::Status s = ReserveLocked(deadline, /*final=*/call == nullptr, &slot, &number);
+            !s.ok()) {
+          return s;
+        }
+        if (call != nullptr) *call = number;
+        return absl::OkStatus();
+      }
+      if (idle_at > deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "rate limit: a background call waits until the limiter is idle, at the earliest ",
+            absl::FormatDuration(idle_at - now), " from now, after the deadline"));
+      }
+    }
+    clock_->SleepUntil(idle_at);
+  }
 }
 
 void RateLimiter::Ended(uint64_t call) {

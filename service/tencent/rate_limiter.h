@@ -12,14 +12,23 @@
 // call a second's worth of slots later goes out at once on a warm
 // connection; the two then arrive less than a second apart, whatever the
 // guard. A call has arrived by the time its answer is back, so each call
-// also keeps a second's worth of intervals after the end of the call that
-// many reservations before it (when that call has ended by then; callers
-// report ends through Acquire(deadline, &call) and Ended(call)).
+// also goes no sooner than a second after the end of the call a second's
+// worth of reservations before it (callers report ends through
+// Acquire(deadline, &call) and Ended(call)); while that call is still on
+// its way, it may arrive at any moment, so the later one waits for its end.
 //
 // Reservations are first come, first served and thread-safe. A caller with a
 // deadline learns at once whether its slot would come in time and, if not,
 // reserves nothing; Acquire() can still refuse after the wait if the call a
 // second earlier ended too late for it.
+//
+// Background calls (AcquireBackground: work nobody is waiting on, such as
+// the policy controller's) take a slot only when the limiter is idle: no
+// slot reserved ahead of now and no Acquire() caller waiting for its own.
+// A foreground caller that arrives while background ones wait goes first;
+// one that arrives just after a background call was granted waits one
+// interval for it, as it would behind any caller. Background calls keep
+// every rule above.
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_RATE_LIMITER_H_
 #define BLUEPRINTSYNC_SERVICE_TENCENT_RATE_LIMITER_H_
 
@@ -51,11 +60,19 @@ class RateLimiter {
   // later than `deadline`, reserves nothing and returns DeadlineExceeded.
   absl::StatusOr<absl::Time> Reserve(absl::Time deadline = absl::InfiniteFuture());
   // Reserve() and sleep until the slot, longer if the call a second's worth
-  // of slots earlier ended late. With `call`, the caller then makes one call
-  // and reports its end with Ended(*call); without, the call is taken to
+  // of slots earlier ended late or has not ended yet. With `call`, the
+  // caller then makes one call and must report its end with Ended(*call)
+  // (the call a window later waits for it); without, the call is taken to
   // have reached Tencent when this returns.
   absl::Status Acquire(absl::Time deadline = absl::InfiniteFuture(), uint64_t* call = nullptr);
-  // The call numbered by Acquire() has its answer (or gave up on one).
+  // Acquire() at background priority: waits (sleeping on the clock) until
+  // the limiter is idle, then takes the slot that is free now. If it cannot
+  // be idle by `deadline` as far as is known (more foreground callers can
+  // only make it later), reserves nothing and returns DeadlineExceeded.
+  absl::Status AcquireBackground(absl::Time deadline = absl::InfiniteFuture(),
+                                 uint64_t* call = nullptr);
+  // The call numbered by Acquire() or AcquireBackground() has its answer
+  // (or gave up on one).
   void Ended(uint64_t call);
   // When a reservation made now would be granted (does not reserve).
   absl::Time NextFree() const;
@@ -69,9 +86,20 @@ class RateLimiter {
     absl::Time by;
     bool final = false;  // ended, or never sent
   };
+  // The mark of the call a second's worth of slots before `number`, if it
+  // still bounds anything.
+  const Mark* WindowEarlierLocked(uint64_t number) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The earliest time the call numbered `number` may go, from the call a
-  // second's worth of slots earlier.
+  // second's worth of slots earlier, estimated as if that call arrived by
+  // its mark (for handing out slots).
   absl::Time AfterWindowLocked(uint64_t number) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same, for a call about to go at `now`: while the call a window
+  // earlier has not ended, it may still arrive at any moment, so not
+  // before a second from now.
+  absl::Time ClearOfWindowLocked(uint64_t number, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When a background call could take a slot: `now` if the limiter is idle.
+  absl::Time IdleAtLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands out the next slot (and its call number) unless it is past
   // `deadline`; `final`: nothing more will be said about the call.
   absl::Status ReserveLocked(absl::Time deadline, bool final, absl::Time* slot, uint64_t* number)
@@ -88,6 +116,9 @@ class RateLimiter {
   uint64_t next_number_ ABSL_GUARDED_BY(mu_) = 0;
   // By call number; a mark is dropped once final and a window old.
   std::map<uint64_t, Mark> marks_ ABSL_GUARDED_BY(mu_);
+  // Acquire() callers from their reservation until they go or give up, by
+  // call number: when each means to go. Background callers wait for them.
+  std::map<uint64_t, absl::Time> waiting_ ABSL_GUARDED_BY(mu_);
 };
 
 // One limiter per action name. Unknown actions get `default_per_second`.

@@ -265,6 +265,152 @@ TEST(RateLimiterTest, CallsThatGoAndEndOnTimeKeepTheirEvenSlots) {
   }
 }
 
+TEST(RateLimiterTest, ACallStillOnItsWayAWindowEarlierHoldsTheCallUntilASecondAfterItsEnd) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  for (int i = 1; i < 10; ++i) ASSERT_TRUE(limiter.Reserve().ok());
+  // The tenth call's slot comes (+1 s) while the first has no answer yet: it
+  // may still reach Tencent at any moment. It comes at +1.3 s.
+  clock.OnNextSleep([&] {
+    clock.OnNextSleep([&] {
+      clock.Set(start + absl::Milliseconds(1300));
+      limiter.Ended(first);
+    });
+  });
+  ASSERT_TRUE(limiter.Acquire().ok());
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(2300));
+}
+
+TEST(RateLimiterTest, ACallStillOnItsWayPastTheDeadlineRefusesAtOnce) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  for (int i = 1; i < 10; ++i) ASSERT_TRUE(limiter.Reserve().ok());
+  // At its slot (+1 s) the first call is on its way: the tenth could go a
+  // second after its end at the earliest, after its deadline.
+  const absl::Status refused = limiter.Acquire(start + absl::Milliseconds(1900));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("still on its way"));
+  EXPECT_EQ(clock.Now(), start + absl::Seconds(1));
+}
+
+// --- Background calls (AcquireBackground) ---
+
+TEST(RateLimiterTest, BackgroundCallsAloneGoAtTheFullRate) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  std::vector<absl::Time> went;
+  for (int i = 0; i < 25; ++i) {
+    uint64_t call = 0;
+    ASSERT_TRUE(limiter.AcquireBackground(absl::InfiniteFuture(), &call).ok()) << i;
+    went.push_back(clock.Now());
+    limiter.Ended(call);
+  }
+  for (int i = 0; i < 25; ++i) EXPECT_EQ(went[i], start + i * absl::Milliseconds(100)) << i;
+  // And they are slots like any other: a foreground caller comes next.
+  EXPECT_EQ(*limiter.Reserve(), start + absl::Milliseconds(2500));
+}
+
+TEST(RateLimiterTest, BackgroundAndForegroundCallsTogetherKeepTheRateInAnySlidingSecond) {
+  FakeClock clock;
+  RateLimiter limiter(20, &clock);  // default guard
+  std::vector<absl::Time> went;
+  for (int i = 0; i < 100; ++i) {
+    uint64_t call = 0;
+    const absl::Status s = i % 3 == 0 ? limiter.AcquireBackground(absl::InfiniteFuture(), &call)
+                                      : limiter.Acquire(absl::InfiniteFuture(), &call);
+    ASSERT_TRUE(s.ok()) << i << ": " << s;
+    went.push_back(clock.Now());
+    limiter.Ended(call);
+  }
+  for (size_t i = 0; i < went.size(); ++i) {
+    const auto end = std::lower_bound(went.begin(), went.end(), went[i] + absl::Seconds(1));
+    EXPECT_LE(end - (went.begin() + i), 20) << i;
+  }
+}
+
+TEST(RateLimiterTest, ForegroundCallersArrivingWhileABackgroundOneWaitsGoFirst) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());  // 100 ms apart
+  ASSERT_TRUE(limiter.Acquire().ok());                    // at start
+  // The background caller waits for the next free slot (+100 ms); two
+  // foreground callers come meanwhile and take +100 ms and +200 ms.
+  std::vector<absl::Time> foreground;
+  clock.OnNextSleep([&] {
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(limiter.Acquire().ok());
+      foreground.push_back(clock.Now());
+    }
+  });
+  uint64_t call = 0;
+  ASSERT_TRUE(limiter.AcquireBackground(absl::InfiniteFuture(), &call).ok());
+  EXPECT_THAT(foreground, ::testing::ElementsAre(start + absl::Milliseconds(100),
+                                                 start + absl::Milliseconds(200)));
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(300));
+  limiter.Ended(call);
+  // A foreground caller after it waits one interval, as behind any caller.
+  EXPECT_EQ(*limiter.Reserve(), start + absl::Milliseconds(400));
+}
+
+TEST(RateLimiterTest, ABackgroundCallWaitsForAForegroundCallerHeldBackByASlowCall) {
+  ScriptedClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  uint64_t first = 0;
+  ASSERT_TRUE(limiter.Acquire(absl::InfiniteFuture(), &first).ok());
+  for (int i = 1; i < 10; ++i) ASSERT_TRUE(limiter.Reserve().ok());
+  // The tenth call (slot +1 s) waits for the first, which ends at +1.15 s,
+  // so until +2.15 s. Meanwhile no slot is reserved ahead of now (the next
+  // is +1.1 s), but a background call must still wait for the tenth.
+  absl::Status background_meanwhile;
+  absl::Time next_free_meanwhile;
+  clock.OnNextSleep([&] {    // the tenth sleeps until its slot
+    clock.OnNextSleep([&] {  // ...then for the first call's end
+      clock.Set(start + absl::Milliseconds(1150));
+      limiter.Ended(first);
+      clock.OnNextSleep([&] {  // ...then until a second after it
+        background_meanwhile = limiter.AcquireBackground(start + absl::Seconds(2));
+        next_free_meanwhile = limiter.NextFree();
+      });
+    });
+  });
+  ASSERT_TRUE(limiter.Acquire().ok());
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(2150));
+  EXPECT_EQ(background_meanwhile.code(), absl::StatusCode::kDeadlineExceeded)
+      << background_meanwhile;
+  // Refused without reserving anything.
+  EXPECT_EQ(next_free_meanwhile, start + absl::Milliseconds(1150));
+  // Once the tenth has gone, the limiter is idle.
+  ASSERT_TRUE(limiter.AcquireBackground().ok());
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(2150));
+}
+
+TEST(RateLimiterTest, BackgroundDeadlineIsHonouredWithoutReservingOrSleeping) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  RateLimiter limiter(10, &clock, absl::ZeroDuration());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(limiter.Reserve().ok());  // up to +200 ms
+  EXPECT_EQ(limiter.AcquireBackground(start + absl::Milliseconds(250)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(clock.sleeps().empty());
+  EXPECT_EQ(limiter.NextFree(), start + absl::Milliseconds(300));
+  // A deadline exactly when the limiter turns idle is in time.
+  ASSERT_TRUE(limiter.AcquireBackground(start + absl::Milliseconds(300)).ok());
+  EXPECT_EQ(clock.Now(), start + absl::Milliseconds(300));
+  // An idle limiter still refuses a deadline already past.
+  clock.Advance(absl::Seconds(5));
+  EXPECT_EQ(limiter.AcquireBackground(clock.Now() - absl::Milliseconds(1)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(limiter.NextFree(), clock.Now());
+}
+
 TEST(ActionRateLimitersTest, DefaultsPerAction) {
   FakeClock clock;
   ActionRateLimiters limiters(RateLimits{}, &clock);

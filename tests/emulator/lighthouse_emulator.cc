@@ -190,7 +190,7 @@ LighthouseEmulator::LighthouseEmulator(EmulatorOptions options)
 ApiResponse LighthouseEmulator::HandleApi(const ApiRequest& request) {
   if (StsEmulator::IsStsRequest(request)) return sts_.HandleSts(request);
   const std::string request_id = NewRequestId();
-  Admission a = Admit(request, clock_->Now());
+  Admission a = Admit(request);
   if (a.error.has_value()) {
     Log(a, a.error->code, request_id);
     return {200, "application/json", ErrorEnvelope(a.error->code, a.error->message, request_id),
@@ -252,9 +252,16 @@ ApiResponse LighthouseEmulator::HandleApi(const ApiRequest& request) {
   return response;
 }
 
-LighthouseEmulator::Admission LighthouseEmulator::Admit(const ApiRequest& request, absl::Time now) {
+LighthouseEmulator::Admission LighthouseEmulator::Admit(const ApiRequest& request) {
   Admission a;
   absl::MutexLock lock(&mu_);
+  // The time a call is counted at is read under the lock that counts it, so
+  // that calls are counted in the order of their times: read before, a
+  // handler held up on its way to the lock (a loaded host) would count the
+  // calls admitted meanwhile as if they had come before it, and leave its
+  // own time behind a later one in the window, where it would outstay its
+  // second. Either way the window would hold more than a second of calls.
+  const absl::Time now = clock_->Now();
   ++stats_.requests_total;
   if (auto region = request.Header("X-TC-Region"); region.has_value()) {
     a.region = std::string(absl::StripAsciiWhitespace(*region));

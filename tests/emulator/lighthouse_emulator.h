@@ -208,7 +208,7 @@ class LighthouseEmulator {
   };
   using BlueprintKey = std::pair<std::string, std::string>;  // (region, id)
 
-  Admission Admit(const ApiRequest& request, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  Admission Admit(const ApiRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<ApiError> Authenticate(const ApiRequest& request, absl::Time now,
                                        std::string& secret_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs the action; on success writes its members into `w` (inside "Response").

@@ -8,6 +8,7 @@
 #define BLUEPRINTSYNC_TESTS_INTEGRATION_INTEGRATION_HARNESS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,6 +41,10 @@ struct ClientSetup {
   tencent::RetryOptions retry = FastRetry();
   tencent::CurlTransportOptions transport = ShortTimeouts();
   Clock* clock = nullptr;  // nullptr: the system clock
+  // Wraps the libcurl transport (e.g. to hold a request up on its way, as a
+  // loaded host or a slow handshake does); none when empty.
+  std::function<std::shared_ptr<tencent::HttpTransport>(std::shared_ptr<tencent::HttpTransport>)>
+      wrap_transport;
 
   static tencent::RetryOptions FastRetry() {
     tencent::RetryOptions r;
@@ -97,9 +102,11 @@ class EmulatorHarness {
     options.endpoint = endpoint();
     options.rate_limits = setup.rate_limits;
     options.retry = setup.retry;
+    std::shared_ptr<tencent::HttpTransport> transport = tencent::MakeCurlTransport(setup.transport);
+    if (setup.wrap_transport) transport = setup.wrap_transport(std::move(transport));
     return tencent::MakeLighthouseClient(
         options, std::make_shared<tencent::StaticCredentialProvider>(setup.credentials),
-        tencent::MakeCurlTransport(setup.transport), nullptr, setup.clock);
+        std::move(transport), nullptr, setup.clock);
   }
 
  private:

@@ -211,6 +211,60 @@ TEST(LighthouseThrottlingTest, ClientPacingKeepsEmulatorFromThrottling) {
   EXPECT_EQ(describe.executed, kThreads * kCallsPerThread);
 }
 
+// Holds the first request up for `delay` before sending it: its caller went
+// at its slot, but the request reaches the emulator late (a sending thread
+// a loaded host does not run, a slow handshake), long after its slot.
+class FirstRequestHeldUp final : public tencent::HttpTransport {
+ public:
+  FirstRequestHeldUp(std::shared_ptr<tencent::HttpTransport> next, absl::Duration delay)
+      : next_(std::move(next)), delay_(delay) {}
+  absl::StatusOr<tencent::HttpResponse> Post(const tencent::HttpRequest& request) override {
+    // The fault injected, not a wait for a result.
+    if (!held_.exchange(true)) absl::SleepFor(delay_);
+    return next_->Post(request);
+  }
+
+ private:
+  std::shared_ptr<tencent::HttpTransport> next_;
+  const absl::Duration delay_;
+  std::atomic<bool> held_{false};
+};
+
+// The first call reaches the emulator 1.5 s after its slot, while the calls
+// after it keep theirs: the call ten slots later (+1.02 s) must wait for the
+// first call's answer (it may arrive at any moment until then), else both
+// land within a second with nine calls between them, and the emulator
+// throttles one.
+TEST(LighthouseThrottlingTest, ACallHeldUpOnItsWayKeepsTheCallASecondLaterBack) {
+  constexpr int kThreads = 6;
+  constexpr int kCallsPerThread = 5;
+  EmulatorHarness emu;
+  ASSERT_TRUE(emu.Start().ok());
+  ClientSetup setup;
+  setup.wrap_transport = [](std::shared_ptr<tencent::HttpTransport> next) {
+    return std::make_shared<FirstRequestHeldUp>(std::move(next), absl::Milliseconds(1500));
+  };
+  auto client = emu.Client(setup);
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        auto r = client->DescribeBlueprints(DescribeGuangzhou());
+        EXPECT_TRUE(r.ok()) << r.status();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  auto stats = emu.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  const EmulatorActionStats describe = stats->Action("DescribeBlueprints");
+  EXPECT_EQ(describe.throttled, 0);
+  EXPECT_EQ(describe.received, kThreads * kCallsPerThread);
+  EXPECT_EQ(describe.executed, kThreads * kCallsPerThread);
+}
+
 // ---------------------------------------------------------------------------
 // Read retries
 

@@ -173,6 +173,16 @@ std::vector<std::string> FakeLighthouseClient::events() const {
   return events_;
 }
 
+std::vector<std::string> FakeLighthouseClient::background_events() const {
+  absl::MutexLock lock(&mu_);
+  return background_events_;
+}
+
+void FakeLighthouseClient::RecordEventLocked(std::string event, const CallOptions& options) {
+  if (options.priority == tencent::CallPriority::kBackground) background_events_.push_back(event);
+  events_.push_back(std::move(event));
+}
+
 std::vector<DeleteBlueprintsRequest> FakeLighthouseClient::delete_calls() const {
   absl::MutexLock lock(&mu_);
   return deletes_;
@@ -191,7 +201,7 @@ absl::StatusOr<SyncBlueprintResponse> FakeLighthouseClient::SyncBlueprint(
     ++sync_count_;
     if (options_.record_calls) {
       syncs_.push_back({request, options});
-      events_.push_back(absl::StrCat("sync:", request.blueprint_id));
+      RecordEventLocked(absl::StrCat("sync:", request.blueprint_id), options);
     }
     if (!script_.empty()) {
       handler = std::move(script_.front());
@@ -222,7 +232,7 @@ absl::StatusOr<SyncBlueprintResponse> FakeLighthouseClient::SyncBlueprint(
 }
 
 absl::StatusOr<DescribeBlueprintsResponse> FakeLighthouseClient::DescribeBlueprints(
-    const DescribeBlueprintsRequest& request, const CallOptions&) {
+    const DescribeBlueprintsRequest& request, const CallOptions& options) {
   DescribeHook hook;
   {
     absl::MutexLock lock(&mu_);
@@ -230,12 +240,13 @@ absl::StatusOr<DescribeBlueprintsResponse> FakeLighthouseClient::DescribeBluepri
     if (options_.record_calls) {
       describes_.push_back(request);
       if (!request.filters.empty()) {
-        events_.push_back(absl::StrCat("list:", request.region));
+        RecordEventLocked(absl::StrCat("list:", request.region), options);
       } else if (request.blueprint_ids.size() == 1 &&
                  absl::StartsWith(request.blueprint_ids[0], options_.source_id_prefix)) {
-        events_.push_back(absl::StrCat("source:", request.region, "/", request.blueprint_ids[0]));
+        RecordEventLocked(absl::StrCat("source:", request.region, "/", request.blueprint_ids[0]),
+                          options);
       } else {
-        events_.push_back(absl::StrCat("poll:", request.region));
+        RecordEventLocked(absl::StrCat("poll:", request.region), options);
       }
     }
     hook = describe_hook_;
@@ -273,13 +284,14 @@ absl::StatusOr<tencent::DescribeRegionsResponse> FakeLighthouseClient::DescribeR
 }
 
 absl::StatusOr<DeleteBlueprintsResponse> FakeLighthouseClient::DeleteBlueprints(
-    const DeleteBlueprintsRequest& request, const CallOptions&) {
+    const DeleteBlueprintsRequest& request, const CallOptions& options) {
   absl::MutexLock lock(&mu_);
   ++delete_count_;
   if (options_.record_calls) {
     deletes_.push_back(request);
-    events_.push_back(
-        absl::StrCat("delete:", request.region, "/", absl::StrJoin(request.blueprint_ids, ",")));
+    RecordEventLocked(
+        absl::StrCat("delete:", request.region, "/", absl::StrJoin(request.blueprint_ids, ",")),
+        options);
   }
   // The real stack refuses these before anything is sent, scripts or not.
   if (absl::Status s = tencent::ValidateDeleteBlueprints(request); !s.ok()) return s;

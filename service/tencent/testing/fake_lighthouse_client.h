@@ -111,6 +111,9 @@ class FakeLighthouseClient final : public tencent::LighthouseClient {
   // "poll:<region>" (any other lookup by ids) and
   // "delete:<region>/<id>[,<id>...]".
   std::vector<std::string> events() const;
+  // The events() of calls made at background priority
+  // (tencent::CallOptions::priority), in call order.
+  std::vector<std::string> background_events() const;
   std::vector<tencent::DeleteBlueprintsRequest> delete_calls() const;
   int delete_count() const;
 
@@ -136,6 +139,9 @@ class FakeLighthouseClient final : public tencent::LighthouseClient {
  private:
   using BlueprintKey = std::pair<std::string, std::string>;  // (region, id)
 
+  void RecordEventLocked(std::string event, const tencent::CallOptions& options)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Why `id` in `region` cannot be deleted, or OK.
   absl::Status DeleteRefusalLocked(const std::string& region, const std::string& id,
                                    const std::string& request_id) const
@@ -153,6 +159,7 @@ class FakeLighthouseClient final : public tencent::LighthouseClient {
   std::vector<SyncCall> syncs_ ABSL_GUARDED_BY(mu_);
   std::vector<tencent::DescribeBlueprintsRequest> describes_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> background_events_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, tencent::Blueprint>> world_ ABSL_GUARDED_BY(mu_);
   DescribeHook describe_hook_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Status> delete_script_ ABSL_GUARDED_BY(mu_);

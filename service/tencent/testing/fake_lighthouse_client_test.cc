@@ -212,5 +212,34 @@ TEST(FakeDeleteBlueprintsTest, CountsWithoutRecordingForBenchmarks) {
   EXPECT_THAT(fake.events(), IsEmpty());
 }
 
+// The engine's tests read which calls went at background priority.
+TEST(FakeLighthouseClientTest, BackgroundEventsAreTheCallsMadeAtBackgroundPriority) {
+  FakeLighthouseClient fake;
+  fake.Put(kRegion, Private("lhbp-normal01", "NORMAL"));
+  fake.Put(kRegion, Private("lhbp-normal02", "NORMAL"));
+  tencent::CallOptions background;
+  background.priority = tencent::CallPriority::kBackground;
+  ASSERT_TRUE(
+      fake.SyncBlueprint(tencent::SyncBlueprintRequest{kRegion, "lhbp-src00001", {"ap-beijing"}},
+                         background)
+          .ok());
+  ASSERT_TRUE(fake.SyncBlueprint(
+                      tencent::SyncBlueprintRequest{kRegion, "lhbp-src00002", {"ap-beijing"}}, {})
+                  .ok());
+  DescribeBlueprintsRequest poll;
+  poll.region = kRegion;
+  poll.blueprint_ids = {"lhbp-normal01", "lhbp-normal02"};
+  ASSERT_TRUE(fake.DescribeBlueprints(poll, background).ok());
+  ASSERT_TRUE(fake.DescribeBlueprints(poll, {}).ok());
+  ASSERT_TRUE(fake.DeleteBlueprints(Delete({"lhbp-normal01"}), {}).ok());
+  ASSERT_TRUE(fake.DeleteBlueprints(Delete({"lhbp-normal02"}), background).ok());
+  EXPECT_THAT(fake.background_events(), ElementsAre("sync:lhbp-src00001", "poll:ap-shanghai",
+                                                    "delete:ap-shanghai/lhbp-normal02"));
+  EXPECT_EQ(fake.events().size(), 6u);
+  ASSERT_EQ(fake.sync_calls().size(), 2u);
+  EXPECT_EQ(fake.sync_calls()[0].options.priority, tencent::CallPriority::kBackground);
+  EXPECT_EQ(fake.sync_calls()[1].options.priority, tencent::CallPriority::kForeground);
+}
+
 }  // namespace
 }  // namespace blueprintsync::testing
