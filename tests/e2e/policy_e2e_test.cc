@@ -223,16 +223,7 @@ TEST_F(PolicyE2eTest, AFamilyPolicyBecomesInSyncThenFollowsANewVersionAndDeletes
 // SYNCING. The family's newest version being copied somewhere else (here by
 // a caller's own job) is still the newest version: the policy must not fall
 // back to the older one, copy it, and delete the newer copies.
-//
-// DISABLED: fails today. PlanPolicy's Resolve takes the newest *NORMAL*
-// version, so while the newest one is SYNCING as a source it resolves to the
-// older one, starts a job for it and, with keep_versions 1, deletes the
-// newer copies; when the sync ends it switches back and does it again
-// (4 deletions and 2 extra copies here; 204 SyncBlueprint for 200 policies
-// in bench_policy, where a pass's survey sees a family's own job still
-// running). Enable once fixed.
-TEST_F(PolicyE2eTest,
-       DISABLED_AFamilyKeepsItsNewestVersionWhileThatVersionIsTheSourceOfAnotherSync) {
+TEST_F(PolicyE2eTest, AFamilyKeepsItsNewestVersionWhileThatVersionIsTheSourceOfAnotherSync) {
   BPS_ASSERT_OK(StartAll());
   SyncPolicy created;
   grpc::Status s = CreatePolicy(stub(), "web-golden",
