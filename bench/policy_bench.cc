@@ -331,8 +331,13 @@ int Main() {
   PrintRow({"  naive: one call per policy and region", absl::StrCat(naive_total),
             absl::StrCat("measured ", Fixed(measured_total, 2)),
             Fixed(naive_total / measured_total, 1), "", ""});
+  const int64_t max_describe = stats->MaxAcceptedPerSecond("DescribeBlueprints");
+  const int64_t max_sync = stats->MaxAcceptedPerSecond("SyncBlueprint");
   PrintRow({"  throttled calls, any action, whole run", absl::StrCat(throttled), "", "", "0",
             MetText(throttled == 0)});
+  PrintRow({"  most accepted in any 1 s: DescribeBlueprints / SyncBlueprint",
+            absl::StrCat(max_describe, " / ", max_sync), "Tencent's limits 10 / 20", "",
+            "<= 10 / <= 20", MetText(max_describe <= 10 && max_sync <= 20)});
   PrintRow({absl::StrCat("  time to bring ", kPolicies, " new policies in sync"),
             absl::FormatDuration(absl::Trunc(converged, absl::Milliseconds(100))), "", "", "",
             ""});
