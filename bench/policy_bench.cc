@@ -40,10 +40,9 @@ constexpr int kPassesMeasured = 5;
 constexpr int kPerCall = 100;  // ids per DescribeBlueprints call; names per filter
 const std::vector<std::string> kMainland = {"ap-beijing", "ap-chengdu", "ap-guangzhou",
                                             "ap-nanjing", "ap-shanghai"};
-const std::vector<std::string> kOverseas = {"ap-bangkok", "ap-hongkong",      "ap-jakarta",
-                                            "ap-seoul",   "ap-singapore",     "ap-tokyo",
-                                            "eu-frankfurt", "na-ashburn", "na-siliconvalley",
-                                            "sa-saopaulo"};
+const std::vector<std::string> kOverseas = {
+    "ap-bangkok", "ap-hongkong",  "ap-jakarta", "ap-seoul",         "ap-singapore",
+    "ap-tokyo",   "eu-frankfurt", "na-ashburn", "na-siliconvalley", "sa-saopaulo"};
 
 int Ceil(int n) { return (n + kPerCall - 1) / kPerCall; }
 
@@ -89,8 +88,8 @@ std::string SeedJson(const std::vector<PlannedPolicy>& plan) {
   bool first = true;
   auto add = [&](const std::string& region, const std::string& id, const std::string& name,
                  const std::string& created) {
-    absl::StrAppend(&body, first ? "" : ",", "{\"Region\":\"", region, "\",\"BlueprintId\":\"",
-                    id, "\",\"BlueprintName\":\"", name, "\",\"CreatedTime\":\"", created, "\"}");
+    absl::StrAppend(&body, first ? "" : ",", "{\"Region\":\"", region, "\",\"BlueprintId\":\"", id,
+                    "\",\"BlueprintName\":\"", name, "\",\"CreatedTime\":\"", created, "\"}");
     first = false;
   };
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -112,11 +111,11 @@ std::string SeedJson(const std::vector<PlannedPolicy>& plan) {
 
 // Per region: what one pass should cost.
 struct Expected {
-  int copies = 0;          // copies the policies keep (keep_versions 1: one per policy)
-  int fixed_sources = 0;   // fixed source ids in the region
-  int family_names = 0;    // families whose source region it is
+  int copies = 0;         // copies the policies keep (keep_versions 1: one per policy)
+  int fixed_sources = 0;  // fixed source ids in the region
+  int family_names = 0;   // families whose source region it is
   int family_blueprints = 0;
-  int naive = 0;           // one call per policy that involves the region
+  int naive = 0;  // one call per policy that involves the region
   int Calls() const {
     const int id_calls = Ceil(copies + fixed_sources);
     const int name_calls = family_names == 0 ? 0 : Ceil(family_blueprints);
@@ -192,9 +191,8 @@ absl::StatusOr<Snapshot> Take(const testing::EmulatorAdmin& admin) {
 // interval quiet. Returns a snapshot taken in the quiet before the first
 // burst and one after each of `passes` bursts, so consecutive snapshots
 // differ by exactly one pass.
-absl::StatusOr<std::vector<Snapshot>> WatchPasses(const testing::EmulatorAdmin& admin,
-                                                  int passes, absl::Duration quiet,
-                                                  absl::Duration timeout) {
+absl::StatusOr<std::vector<Snapshot>> WatchPasses(const testing::EmulatorAdmin& admin, int passes,
+                                                  absl::Duration quiet, absl::Duration timeout) {
   const absl::Time end = absl::Now() + timeout;
   std::vector<Snapshot> out;
   absl::StatusOr<Snapshot> last = Take(admin);
@@ -288,17 +286,15 @@ int Main() {
   int expected_total = 0, naive_total = 0, copies_total = 0;
   double measured_total = 0;
   bool all_regions_match = true;
-  std::printf("\n%-17s %-8s %7s %6s %9s %9s %8s %11s %6s\n", "region", "side", "copies",
-              "fixed", "families", "expected", "measured", "naive", "match");
+  std::printf("\n%-17s %-8s %7s %6s %9s %9s %8s %11s %6s\n", "region", "side", "copies", "fixed",
+              "families", "expected", "measured", "naive", "match");
   for (const auto& [region, e] : expected) {
-    const bool mainland =
-        std::find(kMainland.begin(), kMainland.end(), region) != kMainland.end();
+    const bool mainland = std::find(kMainland.begin(), kMainland.end(), region) != kMainland.end();
     auto count = [&region = region](const Snapshot& snap) {
       auto it = snap.by_region.find(region);
       return it == snap.by_region.end() ? int64_t{0} : it->second;
     };
-    const double measured =
-        static_cast<double>(count(last) - count(first)) / kPassesMeasured;
+    const double measured = static_cast<double>(count(last) - count(first)) / kPassesMeasured;
     const bool match = std::fabs(measured - e.Calls()) < 1e-9;
     all_regions_match &= match;
     expected_total += e.Calls();
@@ -339,8 +335,7 @@ int Main() {
             absl::StrCat(max_describe, " / ", max_sync), "Tencent's limits 10 / 20", "",
             "<= 10 / <= 20", MetText(max_describe <= 10 && max_sync <= 20)});
   PrintRow({absl::StrCat("  time to bring ", kPolicies, " new policies in sync"),
-            absl::FormatDuration(absl::Trunc(converged, absl::Milliseconds(100))), "", "", "",
-            ""});
+            absl::FormatDuration(absl::Trunc(converged, absl::Milliseconds(100))), "", "", "", ""});
   // One job, so one SyncBlueprint, per policy: each has one source and
   // starts in a store where no copy exists.
   const int64_t executed = during_convergence->Action("SyncBlueprint").executed;

@@ -74,9 +74,10 @@ class PolicyE2eTest : public E2eTest {
     for (const std::string& json :
          {SeedNamedJson(kSrc, kV0, kFamily, "2024-01-15T08:00:00Z"),
           SeedNamedJson(kSrc, kV1, kFamily, "2024-06-15T08:00:00Z"),
-          absl::StrCat(R"({"blueprints":[{"BlueprintId":")", kBroken, R"(","Region":")", kSrc,
-                       R"(","BlueprintName":")", kFamily,
-                       R"(","BlueprintState":"CREATEFAILED","CreatedTime":"2024-09-15T08:00:00Z"}]})"),
+          absl::StrCat(
+              R"({"blueprints":[{"BlueprintId":")", kBroken, R"(","Region":")", kSrc,
+              R"(","BlueprintName":")", kFamily,
+              R"(","BlueprintState":"CREATEFAILED","CreatedTime":"2024-09-15T08:00:00Z"}]})"),
           SeedNamedJson("ap-beijing", kStranger, kFamily, "2024-03-15T08:00:00Z")}) {
       if (absl::Status s = admin().PutBlueprints(json); !s.ok()) return s;
     }
@@ -119,9 +120,7 @@ class PolicyE2eTest : public E2eTest {
     }
   }
 
-  void ExpectServed(const SyncPolicy& policy) {
-    ExpectServedUpstream(stub(), admin(), policy);
-  }
+  void ExpectServed(const SyncPolicy& policy) { ExpectServedUpstream(stub(), admin(), policy); }
 };
 
 TEST_F(PolicyE2eTest, AFamilyPolicyBecomesInSyncThenFollowsANewVersionAndDeletesTheOldCopies) {
@@ -148,7 +147,8 @@ TEST_F(PolicyE2eTest, AFamilyPolicyBecomesInSyncThenFollowsANewVersionAndDeletes
   ASSERT_EQ(jobs->size(), 1u) << "one job for all the regions missing a copy";
   EXPECT_EQ((*jobs)[0].destinations_size(), 4);
   std::multimap<std::string, std::string> old_copies;
-  for (const SyncPolicyRegion& r : first->regions()) old_copies.emplace(r.region(), r.blueprint_id());
+  for (const SyncPolicyRegion& r : first->regions())
+    old_copies.emplace(r.region(), r.blueprint_id());
 
   // A new version of the family appears in the console.
   auto v2 = admin().AddFamilyVersion(kSrc, kFamily);
@@ -226,9 +226,9 @@ TEST_F(PolicyE2eTest, AFamilyPolicyBecomesInSyncThenFollowsANewVersionAndDeletes
 TEST_F(PolicyE2eTest, AFamilyKeepsItsNewestVersionWhileThatVersionIsTheSourceOfAnotherSync) {
   BPS_ASSERT_OK(StartAll());
   SyncPolicy created;
-  grpc::Status s = CreatePolicy(stub(), "web-golden",
-                                FamilyPolicy(kSrc, kFamily, {"ap-beijing", "ap-shanghai"}, 1),
-                                &created);
+  grpc::Status s =
+      CreatePolicy(stub(), "web-golden",
+                   FamilyPolicy(kSrc, kFamily, {"ap-beijing", "ap-shanghai"}, 1), &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   auto in_sync = Wait(created.name(), [](const SyncPolicy& p) { return InSyncFor(p, kV1); });
   BPS_ASSERT_OK(in_sync.status());
@@ -265,9 +265,8 @@ TEST_F(PolicyE2eTest, AFamilyKeepsItsNewestVersionWhileThatVersionIsTheSourceOfA
 TEST_F(PolicyE2eTest, ACopyRemovedBehindTheServicesBackIsSyncedAgain) {
   BPS_ASSERT_OK(StartAll());
   SyncPolicy created;
-  grpc::Status s = CreatePolicy(stub(), "gz-base",
-                                FixedPolicy(kSrc, kFixed, {"ap-beijing", "ap-shanghai"}, 1),
-                                &created);
+  grpc::Status s = CreatePolicy(
+      stub(), "gz-base", FixedPolicy(kSrc, kFixed, {"ap-beijing", "ap-shanghai"}, 1), &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   auto first = Wait(created.name(), FullyInSync);
   BPS_ASSERT_OK(first.status());
@@ -309,9 +308,8 @@ TEST_F(PolicyE2eTest, AFailingRegionIsReportedRetriedWithBackoffAndItsFailedCopi
   BPS_ASSERT_OK(StartAll());
   BPS_ASSERT_OK(admin().UpdateConfig(R"({"fail_regions":["ap-shanghai"]})"));
   SyncPolicy created;
-  grpc::Status s = CreatePolicy(stub(), "gz-base",
-                                FixedPolicy(kSrc, kFixed, {"ap-beijing", "ap-shanghai"}, 1),
-                                &created);
+  grpc::Status s = CreatePolicy(
+      stub(), "gz-base", FixedPolicy(kSrc, kFixed, {"ap-beijing", "ap-shanghai"}, 1), &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
 
   // The first attempt fails in Shanghai only.
@@ -433,8 +431,8 @@ TEST_F(PolicyE2eTest, APausedPolicyMakesNoUpstreamCall) {
   grpc::Status s = CreatePolicy(
       stub(), "gz-base", FixedPolicy(kSrc, kFixed, {"ap-beijing", "ap-shanghai"}, 1), &paused);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  s = CreatePolicy(stub(), "sg-base",
-                   FixedPolicy("ap-singapore", "lhbp-sgbase01", {"ap-tokyo"}, 1), &witness);
+  s = CreatePolicy(stub(), "sg-base", FixedPolicy("ap-singapore", "lhbp-sgbase01", {"ap-tokyo"}, 1),
+                   &witness);
   ASSERT_TRUE(s.ok()) << s.error_message();
   auto in_sync = Wait(paused.name(), FullyInSync);
   BPS_ASSERT_OK(in_sync.status());
@@ -495,9 +493,8 @@ TEST_F(PolicyE2eTest, DeleteWithDeleteCopiesRemovesEveryCopyItMadeAndWithoutItKe
   BPS_ASSERT_OK(StartAll());
   // keep_versions 0: the copies of both versions stay while the policy lives.
   SyncPolicy family, fixed;
-  grpc::Status s = CreatePolicy(stub(), "web-golden",
-                                FamilyPolicy(kSrc, kFamily, {"ap-beijing", "ap-shanghai"}, 0),
-                                &family);
+  grpc::Status s = CreatePolicy(
+      stub(), "web-golden", FamilyPolicy(kSrc, kFamily, {"ap-beijing", "ap-shanghai"}, 0), &family);
   ASSERT_TRUE(s.ok()) << s.error_message();
   s = CreatePolicy(stub(), "gz-base", FixedPolicy(kSrc, kFixed, {"ap-chengdu"}, 0), &fixed);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -573,12 +570,12 @@ TEST_F(PolicyE2eTest, DeleteWithDeleteCopiesRemovesEveryCopyItMadeAndWithoutItKe
 // converges on the restarted server.
 TEST_F(PolicyE2eTest, SigkillDuringAPolicySyncNeverSubmitsTwiceAndTheRestartConverges) {
   BPS_ASSERT_OK(StartAll(/*sync_ms=*/6000));
-  BPS_ASSERT_OK(admin().SetFaults(
-      R"({"rules":[{"action":"SyncBlueprint","fault":"latency","phase":"after",)"
-      R"("latency_ms":5000}]})"));
+  BPS_ASSERT_OK(
+      admin().SetFaults(R"({"rules":[{"action":"SyncBlueprint","fault":"latency","phase":"after",)"
+                        R"("latency_ms":5000}]})"));
   SyncPolicy created;
-  grpc::Status s = CreatePolicy(stub(), "web-golden", FamilyPolicy(kSrc, kFamily, kFour, 1),
-                                &created);
+  grpc::Status s =
+      CreatePolicy(stub(), "web-golden", FamilyPolicy(kSrc, kFamily, kFour, 1), &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   // Executed upstream, the answer held back: the server cannot know.
   const absl::Time end = absl::Now() + kConverge;
@@ -643,29 +640,46 @@ TEST_F(PolicyE2eTest, BadPoliciesAreRejectedNamingTheFieldWithoutAnUpstreamCall)
   const std::vector<Case> cases = {
       {"id not AIP-122", "Bad_Id", good, {"sync_policy_id"}},
       {"id too short", "ab", good, {"sync_policy_id"}},
-      {"no source region", "p-one", with(good, [](SyncPolicy& p) { p.clear_source_region(); }),
+      {"no source region",
+       "p-one",
+       with(good, [](SyncPolicy& p) { p.clear_source_region(); }),
        {"source_region"}},
-      {"no source", "p-two", with(good, [](SyncPolicy& p) { p.clear_source(); }),
+      {"no source",
+       "p-two",
+       with(good, [](SyncPolicy& p) { p.clear_source(); }),
        {"blueprint_id", "blueprint_name", "source"}},
-      {"malformed blueprint id", "p-three",
-       with(good, [](SyncPolicy& p) { p.set_blueprint_id("lhbp-NOPE"); }), {"blueprint_id"}},
-      {"family name too long", "p-four",
+      {"malformed blueprint id",
+       "p-three",
+       with(good, [](SyncPolicy& p) { p.set_blueprint_id("lhbp-NOPE"); }),
+       {"blueprint_id"}},
+      {"family name too long",
+       "p-four",
        with(good, [](SyncPolicy& p) { p.set_blueprint_name(std::string(61, 'n')); }),
        {"blueprint_name"}},
-      {"destination is the source", "p-five",
-       with(good, [](SyncPolicy& p) { p.add_destination_regions(kSrc); }), {"destination_regions"}},
-      {"across the mainland border", "p-six",
+      {"destination is the source",
+       "p-five",
+       with(good, [](SyncPolicy& p) { p.add_destination_regions(kSrc); }),
+       {"destination_regions"}},
+      {"across the mainland border",
+       "p-six",
        with(good, [](SyncPolicy& p) { p.add_destination_regions("ap-singapore"); }),
        {"destination_regions"}},
-      {"duplicate destination", "p-seven",
+      {"duplicate destination",
+       "p-seven",
        with(good, [](SyncPolicy& p) { p.add_destination_regions("ap-beijing"); }),
        {"destination_regions"}},
-      {"no destination", "p-eight", with(good, [](SyncPolicy& p) { p.clear_destination_regions(); }),
+      {"no destination",
+       "p-eight",
+       with(good, [](SyncPolicy& p) { p.clear_destination_regions(); }),
        {"destination_regions"}},
-      {"keep_versions over 100", "p-nine",
-       with(good, [](SyncPolicy& p) { p.set_keep_versions(101); }), {"keep_versions"}},
-      {"keep_versions negative", "p-ten",
-       with(good, [](SyncPolicy& p) { p.set_keep_versions(-1); }), {"keep_versions"}},
+      {"keep_versions over 100",
+       "p-nine",
+       with(good, [](SyncPolicy& p) { p.set_keep_versions(101); }),
+       {"keep_versions"}},
+      {"keep_versions negative",
+       "p-ten",
+       with(good, [](SyncPolicy& p) { p.set_keep_versions(-1); }),
+       {"keep_versions"}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -727,9 +741,8 @@ class PolicyCliE2eTest : public PolicyE2eTest {
 TEST_F(PolicyCliE2eTest, GetWaitExitsZeroInSyncAndOneWhenARegionFails) {
   BPS_ASSERT_OK(StartAll());
   SyncPolicy ok_policy, failing;
-  grpc::Status s = CreatePolicy(stub(), "gz-base",
-                                FixedPolicy(kSrc, kFixed, {"ap-beijing", "ap-shanghai"}, 1),
-                                &ok_policy);
+  grpc::Status s = CreatePolicy(
+      stub(), "gz-base", FixedPolicy(kSrc, kFixed, {"ap-beijing", "ap-shanghai"}, 1), &ok_policy);
   ASSERT_TRUE(s.ok()) << s.error_message();
   auto run = Cli({"policy", "get", "gz-base", "--wait"});
   BPS_ASSERT_OK(run.status());
@@ -741,8 +754,8 @@ TEST_F(PolicyCliE2eTest, GetWaitExitsZeroInSyncAndOneWhenARegionFails) {
   EXPECT_TRUE(FullyInSync(now)) << "exit 0 before the policy was in sync: " << DescribePolicy(now);
 
   BPS_ASSERT_OK(admin().UpdateConfig(R"({"fail_regions":["ap-nanjing"]})"));
-  s = CreatePolicy(stub(), "gz-two", FixedPolicy(kSrc, "lhbp-gzbase02", {"ap-chengdu", "ap-nanjing"}, 1),
-                   &failing);
+  s = CreatePolicy(stub(), "gz-two",
+                   FixedPolicy(kSrc, "lhbp-gzbase02", {"ap-chengdu", "ap-nanjing"}, 1), &failing);
   ASSERT_TRUE(s.ok()) << s.error_message();
   run = Cli({"policy", "get", "gz-two", "--wait"});
   BPS_ASSERT_OK(run.status());

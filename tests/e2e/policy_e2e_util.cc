@@ -114,9 +114,10 @@ absl::StatusOr<std::vector<v1::SyncJob>> PolicyJobs(v1::BlueprintSync::Stub& stu
   return absl::InternalError("ListSyncJobs kept returning page tokens");
 }
 
-absl::StatusOr<v1::SyncPolicy> WaitForPolicy(
-    const std::function<v1::BlueprintSync::Stub&()>& stub, const std::string& name,
-    const std::function<bool(const v1::SyncPolicy&)>& done, absl::Duration timeout) {
+absl::StatusOr<v1::SyncPolicy> WaitForPolicy(const std::function<v1::BlueprintSync::Stub&()>& stub,
+                                             const std::string& name,
+                                             const std::function<bool(const v1::SyncPolicy&)>& done,
+                                             absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   v1::SyncPolicy policy;
   grpc::Status last;
@@ -161,26 +162,24 @@ std::string DescribePolicy(const v1::SyncPolicy& policy) {
   for (const v1::SyncPolicyRegion& r : policy.regions()) {
     std::vector<std::string> copies;
     for (const v1::PolicyCopy& c : r.copies()) {
-      copies.push_back(absl::StrCat(c.blueprint_id(), "<-", c.source_blueprint_id(), ":",
-                                    c.blueprint_state()));
+      copies.push_back(
+          absl::StrCat(c.blueprint_id(), "<-", c.source_blueprint_id(), ":", c.blueprint_state()));
     }
     regions.push_back(absl::StrCat(
-        "\n  ", r.region(), " ", v1::SyncPolicyRegion::State_Name(r.state()), " serving=",
-        r.blueprint_id(), "<-", r.serving_source_blueprint_id(), " last_job=", r.last_job(),
-        " failures=", r.failures(),
-        r.has_last_error()
-            ? absl::StrCat(" last_error={", r.last_error().tencent_code(), " ",
-                           r.last_error().message(), "}")
-            : "",
+        "\n  ", r.region(), " ", v1::SyncPolicyRegion::State_Name(r.state()),
+        " serving=", r.blueprint_id(), "<-", r.serving_source_blueprint_id(),
+        " last_job=", r.last_job(), " failures=", r.failures(),
+        r.has_last_error() ? absl::StrCat(" last_error={", r.last_error().tencent_code(), " ",
+                                          r.last_error().message(), "}")
+                           : "",
         " copies=[", absl::StrJoin(copies, " "), "]"));
   }
-  return absl::StrCat(policy.name(), " source=", policy.source_blueprint_id(),
-                      " in_sync=", policy.in_sync(), " paused=", policy.paused(),
-                      " deleting=", policy.deleting(),
-                      policy.has_source_error()
-                          ? absl::StrCat(" source_error=", policy.source_error().message())
-                          : "",
-                      absl::StrJoin(regions, ""));
+  return absl::StrCat(
+      policy.name(), " source=", policy.source_blueprint_id(), " in_sync=", policy.in_sync(),
+      " paused=", policy.paused(), " deleting=", policy.deleting(),
+      policy.has_source_error() ? absl::StrCat(" source_error=", policy.source_error().message())
+                                : "",
+      absl::StrJoin(regions, ""));
 }
 
 void ExpectServedUpstream(v1::BlueprintSync::Stub& stub, const EmulatorAdmin& admin,
@@ -238,8 +237,8 @@ std::map<std::pair<std::string, std::string>, int> SubmissionsPerSourceAndRegion
   return out;
 }
 
-std::string SeedNamedJson(const std::string& region, const std::string& id,
-                          const std::string& name, const std::string& created) {
+std::string SeedNamedJson(const std::string& region, const std::string& id, const std::string& name,
+                          const std::string& created) {
   return absl::StrCat("{\"blueprints\":[{\"BlueprintId\":\"", id, "\",\"Region\":\"", region,
                       "\",\"BlueprintName\":\"", name, "\",\"CreatedTime\":\"", created, "\"}]}");
 }

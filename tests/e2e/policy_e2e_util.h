@@ -47,9 +47,10 @@ absl::StatusOr<std::vector<v1::SyncJob>> PolicyJobs(v1::BlueprintSync::Stub& stu
 // Polls GetSyncPolicy every 100 ms until `done(policy)`; DeadlineExceeded
 // with the last answer seen after `timeout`. `stub` is asked for anew on
 // every poll, so an HA test can move to a surviving replica.
-absl::StatusOr<v1::SyncPolicy> WaitForPolicy(
-    const std::function<v1::BlueprintSync::Stub&()>& stub, const std::string& name,
-    const std::function<bool(const v1::SyncPolicy&)>& done, absl::Duration timeout);
+absl::StatusOr<v1::SyncPolicy> WaitForPolicy(const std::function<v1::BlueprintSync::Stub&()>& stub,
+                                             const std::string& name,
+                                             const std::function<bool(const v1::SyncPolicy&)>& done,
+                                             absl::Duration timeout);
 // in_sync, and every region IN_SYNC for the current source.
 bool FullyInSync(const v1::SyncPolicy& policy);
 // in_sync for `source` (the resolved source_blueprint_id).
@@ -74,8 +75,8 @@ std::map<std::pair<std::string, std::string>, int> SubmissionsPerSourceAndRegion
     const std::vector<EmulatorSyncSubmission>& submissions);
 // {"blueprints":[...]} for one NORMAL custom blueprint named `name`, created
 // at `created` ("2024-01-15T08:00:00Z").
-std::string SeedNamedJson(const std::string& region, const std::string& id,
-                          const std::string& name, const std::string& created);
+std::string SeedNamedJson(const std::string& region, const std::string& id, const std::string& name,
+                          const std::string& created);
 
 }  // namespace blueprintsync::testing
 

@@ -81,12 +81,12 @@ class PolicyHaE2eTest : public ::testing::Test {
 
   void StartReplicas(int n, const std::string& policy_interval) {
     for (int i = 0; i < n; ++i) {
-      auto s = testing::StartServer(
-          emulator_.url, dsn_,
-          {"--leader-lease", absl::FormatDuration(kLease), "--follow-interval", "200ms",
-           "--poll-interval", "300ms", "--reconcile-grace", "1s", "--policy-interval",
-           policy_interval, "--policy-backoff-max", "4s"},
-          absl::StrCat(dir_, "/replica", all_.size()));
+      auto s =
+          testing::StartServer(emulator_.url, dsn_,
+                               {"--leader-lease", absl::FormatDuration(kLease), "--follow-interval",
+                                "200ms", "--poll-interval", "300ms", "--reconcile-grace", "1s",
+                                "--policy-interval", policy_interval, "--policy-backoff-max", "4s"},
+                               absl::StrCat(dir_, "/replica", all_.size()));
       ASSERT_TRUE(s.ok()) << s.status();
       all_.push_back(std::make_shared<Server>(*std::move(s)));
       live_.push_back(all_.back());
@@ -176,8 +176,8 @@ TEST_F(PolicyHaE2eTest, LeaderKilledDuringAPolicySyncTheNewLeaderConvergesWithou
   std::cout << absl::StrFormat(
       "[policy ha figures] leader SIGKILLed with the policy's SyncBlueprint in flight: in sync "
       "on the new leader %s later (lease %s), SyncBlueprint executed %d\n",
-      absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))),
-      absl::FormatDuration(kLease), static_cast<int>(stats.Action("SyncBlueprint").executed));
+      absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))), absl::FormatDuration(kLease),
+      static_cast<int>(stats.Action("SyncBlueprint").executed));
 }
 
 TEST_F(PolicyHaE2eTest, APolicyCreatedOnTheFollowerIsActedOnByTheLeaderWithinSeconds) {
@@ -191,18 +191,16 @@ TEST_F(PolicyHaE2eTest, APolicyCreatedOnTheFollowerIsActedOnByTheLeaderWithinSec
   absl::SleepFor(absl::Seconds(1));
 
   SyncPolicy created;
-  grpc::Status s = CreatePolicy(*live_[follower]->stub, "web-golden",
-                                FamilyPolicy(kSrc, kFamily, {"ap-beijing", "ap-shanghai"}, 1),
-                                &created);
+  grpc::Status s =
+      CreatePolicy(*live_[follower]->stub, "web-golden",
+                   FamilyPolicy(kSrc, kFamily, {"ap-beijing", "ap-shanghai"}, 1), &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   // The leader records the job it started in the policy's status; the
   // follower reads it from the store. (The policy reads in_sync only at the
   // leader's next pass after the job ends, 60 s away here: not waited for.)
   auto started = WaitForPolicy(
       StubOf(follower), created.name(),
-      [](const SyncPolicy& p) {
-        return p.regions_size() == 2 && !p.regions(0).last_job().empty();
-      },
+      [](const SyncPolicy& p) { return p.regions_size() == 2 && !p.regions(0).last_job().empty(); },
       kConverge);
   ASSERT_TRUE(started.ok()) << started.status();
   v1::SyncJob job;
@@ -219,8 +217,7 @@ TEST_F(PolicyHaE2eTest, APolicyCreatedOnTheFollowerIsActedOnByTheLeaderWithinSec
   // poll); 5 s of slack for a loaded machine, far below the 60 s interval.
   EXPECT_LE(acted, absl::Seconds(6)) << "the leader did not act on the follower's policy soon";
   // Only the leader called Tencent Cloud.
-  EXPECT_EQ(live_[follower]->process->Stdout().find("\"msg\":\"job submitted\""),
-            std::string::npos)
+  EXPECT_EQ(live_[follower]->process->Stdout().find("\"msg\":\"job submitted\""), std::string::npos)
       << "the follower submitted a job";
   // The job runs to its end on the leader.
   const absl::Time end = absl::Now() + kConverge;
