@@ -63,6 +63,8 @@ int Run(int argc, char** argv) {
       PolicyControllerOptionsFrom(*config, storage->elector.get()), storage->policy_store.get(),
       &engine, tencent.client.get());
   policies::PolicyApi policy_api(storage->policy_store.get(), [&controller] { controller.Wake(); });
+  PolicyMetricsSource policy_metrics(service_metrics.get(),
+                                     [&controller] { return controller.stats(); });
   // The policy side first: the controller submits to the engine, so it
   // stops before the engine does.
   auto stop = [&](absl::Time engine_deadline) {
