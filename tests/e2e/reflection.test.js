@@ -121,11 +121,11 @@ test('list shows the API, health and reflection services', async () => {
   }
 });
 
-test('describe BlueprintSync shows its seven rpcs', async () => {
+test('describe BlueprintSync shows its twelve rpcs', async () => {
   const r = await probe('describe', 'blueprintsync.v1.BlueprintSync');
   assert.equal(r.code, 0, r.stderr);
   const rpcs = r.stdout.split('\n').filter((l) => l.startsWith('rpc '));
-  assert.equal(rpcs.length, 7, r.stdout);
+  assert.equal(rpcs.length, 12, r.stdout);
   assert.ok(rpcs.includes('rpc SyncBlueprint(blueprintsync.v1.SyncBlueprintRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
   assert.ok(rpcs.includes('rpc GetSyncJob(blueprintsync.v1.GetSyncJobRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
   assert.ok(rpcs.includes('rpc ListSyncJobs(blueprintsync.v1.ListSyncJobsRequest) returns (blueprintsync.v1.ListSyncJobsResponse)'), r.stdout);
@@ -133,6 +133,11 @@ test('describe BlueprintSync shows its seven rpcs', async () => {
   assert.ok(rpcs.includes('rpc CancelSyncJob(blueprintsync.v1.CancelSyncJobRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
   assert.ok(rpcs.includes('rpc RetrySyncJob(blueprintsync.v1.RetrySyncJobRequest) returns (blueprintsync.v1.SyncJob)'), r.stdout);
   assert.ok(rpcs.includes('rpc DeleteSyncJob(blueprintsync.v1.DeleteSyncJobRequest) returns (google.protobuf.Empty)'), r.stdout);
+  assert.ok(rpcs.includes('rpc CreateSyncPolicy(blueprintsync.v1.CreateSyncPolicyRequest) returns (blueprintsync.v1.SyncPolicy)'), r.stdout);
+  assert.ok(rpcs.includes('rpc GetSyncPolicy(blueprintsync.v1.GetSyncPolicyRequest) returns (blueprintsync.v1.SyncPolicy)'), r.stdout);
+  assert.ok(rpcs.includes('rpc ListSyncPolicies(blueprintsync.v1.ListSyncPoliciesRequest) returns (blueprintsync.v1.ListSyncPoliciesResponse)'), r.stdout);
+  assert.ok(rpcs.includes('rpc UpdateSyncPolicy(blueprintsync.v1.UpdateSyncPolicyRequest) returns (blueprintsync.v1.SyncPolicy)'), r.stdout);
+  assert.ok(rpcs.includes('rpc DeleteSyncPolicy(blueprintsync.v1.DeleteSyncPolicyRequest) returns (google.protobuf.Empty)'), r.stdout);
 });
 
 test('health reports SERVING for the server and for the API service', async () => {
