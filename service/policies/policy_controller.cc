@@ -1,7 +1,10 @@
 #include "service/policies/policy_controller.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <set>
+#include <vector>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -69,6 +72,44 @@ void PolicyController::Shutdown() {
     stop_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  std::map<std::string, uint64_t> watches;
+  {
+    absl::MutexLock lock(&mu_);
+    watches.swap(watches_);
+  }
+  for (const auto& [job, id] : watches) jobs_->Unwatch(id);
+}
+
+void PolicyController::FollowOpenJobs(const std::set<std::string>& open_jobs) {
+  std::vector<uint64_t> stale;
+  std::vector<std::string> fresh;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = watches_.begin(); it != watches_.end();) {
+      if (open_jobs.count(it->first) == 0) {
+        stale.push_back(it->second);
+        it = watches_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const std::string& job : open_jobs) {
+      if (watches_.count(job) == 0) fresh.push_back(job);
+    }
+  }
+  // Outside mu_: the callbacks take it, and Unwatch waits for them.
+  for (uint64_t id : stale) jobs_->Unwatch(id);
+  for (const std::string& job : fresh) {
+    const uint64_t id = jobs_->WatchJob(job, [this](absl::StatusOr<v1::SyncJob> version) {
+      if (version.ok() && !jobs::IsTerminal(version->state())) return;
+      // The job ended (or cannot be followed): settle it now rather than at
+      // the next interval, so in_sync follows the copies promptly.
+      absl::MutexLock lock(&mu_);
+      wake_ = true;
+    });
+    absl::MutexLock lock(&mu_);
+    watches_[job] = id;
+  }
 }
 
 void PolicyController::Wake() {
@@ -122,8 +163,9 @@ void PolicyController::Loop() {
       }
     }
     if (!due) continue;
+    const absl::Time started = clock_->Now();
     RunPass();
-    next_pass = clock_->Now() + options_.interval;
+    next_pass = started + options_.interval;  // start to start, as documented
   }
 }
 
@@ -236,6 +278,7 @@ void PolicyController::RunPass() {
 
   PolicyControllerStats pass;
   pass.policies = static_cast<int64_t>(all->size());
+  std::set<std::string> open_jobs;
   for (const PolicyRecord& record : *all) {
     if (stopping()) break;  // the rest is picked up by the next leader or start
     const std::string& name = record.spec().name();
@@ -301,6 +344,7 @@ void PolicyController::RunPass() {
       }
     }
     if (plan.status.view().in_sync()) ++pass.policies_in_sync;
+    if (!plan.status.open_job().empty()) open_jobs.insert(plan.status.open_job());
     const bool stale = options.now - jobs::FromProto(record.status().view().reconcile_time()) >=
                        kStatusRefresh;
     if (!StatusDiffers(record.status(), plan.status) && !stale) continue;
@@ -314,6 +358,7 @@ void PolicyController::RunPass() {
     }
   }
 
+  FollowOpenJobs(open_jobs);
   absl::MutexLock lock(&mu_);
   ++stats_.passes;
   stats_.policies = pass.policies;

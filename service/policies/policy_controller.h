@@ -26,7 +26,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -98,6 +101,10 @@ class PolicyController {
   void Loop();
   void RunPass();
   bool stopping() const;
+  // Watches each job in `open_jobs` (and stops watching the others): a
+  // job that ends wakes the controller, so a policy does not wait for the
+  // next interval to learn that its copies are ready.
+  void FollowOpenJobs(const std::set<std::string>& open_jobs);
   // Starts (or finds, after a crash) the job `plan` asks for; amends
   // plan->status. False if the service could not take it this pass.
   bool StartJob(const PolicyRecord& record, PolicyPlan* plan);
@@ -113,6 +120,7 @@ class PolicyController {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   PolicyControllerStats stats_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> watches_ ABSL_GUARDED_BY(mu_);  // open job -> watch id
   std::thread thread_;
 };
 

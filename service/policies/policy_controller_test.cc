@@ -160,6 +160,21 @@ TEST_F(PolicyControllerTest, FamilyPolicyConvergesThroughOneJobCarryingThePolicy
   EXPECT_EQ(fake_.sync_count(), 1);
 }
 
+TEST_F(PolicyControllerTest, AJobThatEndsWakesTheControllerBeforeTheInterval) {
+  PolicyControllerOptions c;
+  c.interval = absl::Hours(1);
+  PolicyController controller(c, policy_store_.get(), engine_.get(), &fake_);
+  fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
+  Create("web", {"ap-beijing"});
+  controller.Start();  // the first pass starts the job
+  ASSERT_TRUE(WaitFor([&] { return View("web").regions_size() == 1 &&
+                                   View("web").regions(0).state() == Region::SYNCING; }));
+  FinishCopies();  // the job succeeds; only its end can bring the next pass
+  EXPECT_TRUE(WaitFor([&] { return View("web").in_sync(); }));
+  EXPECT_EQ(controller.stats().passes, 2);
+  controller.Shutdown();
+}
+
 TEST_F(PolicyControllerTest, LostStatusWriteFindsTheSameJobInsteadOfSubmittingAgain) {
   fake_.Put(kSrc, Bp("lhbp-v1000001", "NORMAL", absl::Now() - absl::Hours(2)));
   const PolicyRecord created = Create("web", {"ap-beijing"});

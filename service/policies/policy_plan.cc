@@ -178,6 +178,8 @@ std::set<std::string> SettleJob(PolicyStatus* status, std::map<std::string, Regi
     r->set_last_job(job.name());
     if (d.state() == v1::Destination::SUCCEEDED) {
       AddCopy(r, job, d);
+      // The tracker saw it NORMAL when the destination succeeded.
+      if (d.has_update_time()) *r->mutable_confirm_time() = d.update_time();
     } else if (d.state() == v1::Destination::CANCELLED) {
       // Cancelled by someone: nothing learned; the region is tried again.
     } else if (ended) {
