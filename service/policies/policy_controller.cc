@@ -336,15 +336,19 @@ void PolicyController::RunPass() {
       }
       log::Warn("policy record not deleted", {{"policy", name}, {"error", s.message()}});
     }
-    if (plan.job.has_value()) {
-      // The policy may have changed since the pass read it.
+    // What this pass did upstream must be recorded whatever happened to
+    // the spec meanwhile; a view alone is dropped if the spec changed (e.g.
+    // paused) since the pass read it, and the next pass plans anew.
+    bool acted = !plan.deletes.empty();
+    bool spec_changed = false;
+    if (plan.job.has_value() || StatusDiffers(record.status(), plan.status)) {
       absl::StatusOr<PolicyRecord> now = store_->Get(name);
-      if (now.ok() && now->uid() == record.uid() && now->revision() == record.revision()) {
-        StartJob(record, &plan);
-      }
+      spec_changed = !now.ok() || now->uid() != record.uid() || now->revision() != record.revision();
     }
+    if (plan.job.has_value() && !spec_changed) acted |= StartJob(record, &plan);
     if (plan.status.view().in_sync()) ++pass.policies_in_sync;
     if (!plan.status.open_job().empty()) open_jobs.insert(plan.status.open_job());
+    if (spec_changed && !acted) continue;
     const bool stale = options.now - jobs::FromProto(record.status().view().reconcile_time()) >=
                        kStatusRefresh;
     if (!StatusDiffers(record.status(), plan.status) && !stale) continue;
