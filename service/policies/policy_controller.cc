@@ -46,6 +46,11 @@ std::optional<T> Await(const std::function<void(std::function<void(T)>)>& start,
 
 bool IsJobInFlight(const v1::SyncJob& job) { return !jobs::IsTerminal(job.state()); }
 
+std::string CreatorOf(const PolicyRecord& record) {
+  return record.spec().creator().empty() ? std::string(jobs::kAnonymousCreator)
+                                         : record.spec().creator();
+}
+
 bool HasCopies(const PolicyStatus& status) {
   for (const v1::SyncPolicyRegion& r : status.view().regions()) {
     if (r.copies_size() > 0) return true;
@@ -190,25 +195,33 @@ OpenJobView PolicyController::ReadOpenJob(const std::string& name) {
   return view;
 }
 
-bool PolicyController::StartJob(const PolicyRecord& record, PolicyPlan* plan) {
-  const PlannedJob& planned = *plan->job;
-  const std::string& creator = record.spec().creator().empty() ? std::string(jobs::kAnonymousCreator)
-                                                               : record.spec().creator();
-  // A controller that crashed after the job was recorded but before the
-  // status said so finds the job by its request_id instead of starting
-  // another.
+std::optional<v1::SyncJob> PolicyController::FindJob(const PolicyRecord& record, int64_t attempt,
+                                                     bool* looked) {
   jobs::JobQuery query;
-  query.request_id = planned.request_id;
-  query.creator = creator;
+  query.request_id = PolicyJobRequestId(record.uid(), attempt);
+  query.creator = CreatorOf(record);
   query.page_size = 1;
   std::optional<absl::StatusOr<jobs::JobPage>> found = Await<absl::StatusOr<jobs::JobPage>>(
       [&](std::function<void(absl::StatusOr<jobs::JobPage>)> done) {
         jobs_->ListJobs(query, std::move(done));
       },
       kAnswerGrace);
-  if (!found.has_value() || !found->ok()) return false;
-  if (!(*found)->records.empty()) {
-    RecordJobStarted(&plan->status, planned, (*found)->records.front().job());
+  if (looked != nullptr) *looked = found.has_value() && found->ok();
+  if (!found.has_value() || !found->ok() || (*found)->records.empty()) return std::nullopt;
+  return (*found)->records.front().job();
+}
+
+bool PolicyController::StartJob(const PolicyRecord& record, PolicyPlan* plan) {
+  const PlannedJob& planned = *plan->job;
+  const std::string creator = CreatorOf(record);
+  // A controller that crashed after the job was recorded but before the
+  // status said so finds the job by its request_id instead of starting
+  // another.
+  bool looked = false;
+  std::optional<v1::SyncJob> found = FindJob(record, plan->status.job_attempt(), &looked);
+  if (!looked) return false;
+  if (found.has_value()) {
+    RecordJobStarted(&plan->status, planned, *found);
     return true;
   }
 
@@ -273,7 +286,33 @@ void PolicyController::RunPass() {
     ++stats_.pass_failures;
     return;
   }
-  const Survey survey = RunSurvey(client_, WhatToAsk(*all), call);
+  std::map<std::string, OpenJobView> open_views;  // by policy name
+  BlueprintKeys made;  // every copy the policies made or are making
+  for (const PolicyRecord& record : *all) {
+    for (const v1::SyncPolicyRegion& r : record.status().view().regions()) {
+      for (const v1::PolicyCopy& c : r.copies()) made.insert({r.region(), c.blueprint_id()});
+    }
+    if (record.spec().paused() && !record.delete_requested()) continue;
+    OpenJobView open = ReadOpenJob(record.status().open_job());
+    if (open.kind == OpenJobView::Kind::kFound) {
+      for (const v1::Destination& d : open.job.destinations()) {
+        if (!d.blueprint_id().empty()) made.insert({d.region(), d.blueprint_id()});
+      }
+    }
+    open_views[record.spec().name()] = std::move(open);
+  }
+  Survey survey = RunSurvey(client_, WhatToAsk(*all), call);
+  // A copy keeps its source's name, so it would look like a newer version
+  // of the family in its region: a policy must never follow a copy a
+  // policy made (two policies in opposite directions would copy forever).
+  for (auto& [key, family] : survey.families) {
+    const std::string& region = key.first;
+    family.erase(std::remove_if(family.begin(), family.end(),
+                                [&](const tencent::Blueprint& b) {
+                                  return made.count({region, b.blueprint_id}) > 0;
+                                }),
+                 family.end());
+  }
   const BlueprintKeys protected_sources = ProtectedSources(*all);
 
   PolicyControllerStats pass;
@@ -291,7 +330,7 @@ void PolicyController::RunPass() {
     options.backoff_initial = options_.backoff_initial;
     options.backoff_max = options_.backoff_max;
     options.cleanup_give_up_after = options_.cleanup_give_up_after;
-    const OpenJobView open = ReadOpenJob(record.status().open_job());
+    const OpenJobView& open = open_views[name];
     PolicyPlan plan = PlanPolicy(record, survey, open, protected_sources, options);
     pass.drift_repairs += plan.drift_repairs;
 
@@ -326,6 +365,15 @@ void PolicyController::RunPass() {
     if (record.delete_requested() && plan.status.open_job().empty() &&
         !HasCopies(plan.status)) {
       plan.remove = true;  // the last copies went in this pass
+    }
+    if (plan.remove) {
+      // A job submitted but never recorded in the status (the answer came
+      // late, or the process died in between) must be cancelled first.
+      std::optional<v1::SyncJob> unrecorded = FindJob(record, plan.status.job_attempt());
+      if (unrecorded.has_value()) {
+        plan.remove = false;
+        RecordJobStarted(&plan.status, PlannedJob{}, *unrecorded);
+      }
     }
     if (plan.remove) {
       absl::Status s = store_->Delete(name, std::nullopt, record.uid());

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -109,6 +110,10 @@ class PolicyController {
   // plan->status. False if the service could not take it this pass.
   bool StartJob(const PolicyRecord& record, PolicyPlan* plan);
   OpenJobView ReadOpenJob(const std::string& name);
+  // The policy's job number `attempt` (by its derived request_id), if it
+  // was recorded. *looked: whether the job service could answer.
+  std::optional<v1::SyncJob> FindJob(const PolicyRecord& record, int64_t attempt,
+                                     bool* looked = nullptr);
 
   const PolicyControllerOptions options_;
   PolicyStore* const store_;

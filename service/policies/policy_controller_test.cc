@@ -81,7 +81,7 @@ class PolicyControllerTest : public ::testing::Test {
     tencent::SyncBlueprintResponse out;
     for (const std::string& region : r.destination_regions) {
       const std::string id = absl::StrCat("lhbp-c", 1000000 + ++copies_);
-      fake_.Put(region, Bp(id, "SYNCING", absl::Now(), "copy"));
+      fake_.Put(region, Bp(id, "SYNCING", absl::Now(), copy_name_));
       out.destinations.push_back({region, id});
       made_.push_back({region, id});
     }
@@ -127,6 +127,7 @@ class PolicyControllerTest : public ::testing::Test {
   std::unique_ptr<jobs::JobEngine> engine_;
   std::unique_ptr<PolicyController> controller_;
   int copies_ = 0;
+  std::string copy_name_ = "copy";  // Tencent: a copy keeps its source's name
   std::vector<std::pair<std::string, std::string>> made_;
 };
 
@@ -173,6 +174,31 @@ TEST_F(PolicyControllerTest, AJobThatEndsWakesTheControllerBeforeTheInterval) {
   EXPECT_TRUE(WaitFor([&] { return View("web").in_sync(); }));
   EXPECT_EQ(controller.stats().passes, 2);
   controller.Shutdown();
+}
+
+TEST_F(PolicyControllerTest, AFamilyNeverFollowsACopyAPolicyMade) {
+  // Copies keep the family's name and are newer than either source: two
+  // policies in opposite directions would otherwise copy each other's
+  // copies forever.
+  copy_name_ = kFamily;
+  fake_.Put(kSrc, Bp("lhbp-g1000001", "NORMAL", absl::Now() - absl::Hours(2)));
+  fake_.Put("ap-shanghai", Bp("lhbp-s1000001", "NORMAL", absl::Now() - absl::Hours(3)));
+  Create("to-shanghai", {"ap-shanghai"});
+  PolicyRecord back;
+  back.set_uid("uid-back");
+  back.mutable_spec()->set_name("syncPolicies/to-guangzhou");
+  back.mutable_spec()->set_source_region("ap-shanghai");
+  back.mutable_spec()->set_blueprint_name(kFamily);
+  back.mutable_spec()->add_destination_regions(kSrc);
+  ASSERT_TRUE(policy_store_->Create(back).ok());
+  controller_->PassOnceForTest();
+  ASSERT_EQ(fake_.sync_count(), 2);
+  FinishCopies();
+  for (int i = 0; i < 3; ++i) controller_->PassOnceForTest();
+  EXPECT_EQ(fake_.sync_count(), 2);
+  EXPECT_TRUE(View("to-shanghai").in_sync());
+  EXPECT_EQ(View("to-shanghai").source_blueprint_id(), "lhbp-g1000001");
+  EXPECT_EQ(View("to-guangzhou").source_blueprint_id(), "lhbp-s1000001");
 }
 
 TEST_F(PolicyControllerTest, LostStatusWriteFindsTheSameJobInsteadOfSubmittingAgain) {

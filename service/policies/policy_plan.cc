@@ -111,14 +111,15 @@ Source Resolve(const v1::SyncPolicy& spec, const PolicyStatus& previous, const S
       s.created_time = b->created_time.substr(0, 64);
       if (b->blueprint_type != "PRIVATE") {
         s.error = Error(absl::StatusCode::kFailedPrecondition,
-                        absl::StrCat("blueprint ", b->blueprint_id, " is not a custom image (",
-                                     b->blueprint_type, ")"));
+                        absl::StrCat("blueprint ", spec.blueprint_id(), " is not a custom image (",
+                                     b->blueprint_type.substr(0, kMaxStateBytes), ")"));
       } else if (b->blueprint_state == "SYNCING") {
         // The source of a running sync (ours or anyone's): no new job until
         // it is NORMAL again, and nothing wrong with the policy.
       } else if (b->blueprint_state != "NORMAL") {
         s.error = Error(absl::StatusCode::kFailedPrecondition,
-                        absl::StrCat("blueprint ", b->blueprint_id, " is ", b->blueprint_state,
+                        absl::StrCat("blueprint ", spec.blueprint_id(), " is ",
+                                     b->blueprint_state.substr(0, kMaxStateBytes),
                                      ", not NORMAL"));
       } else {
         s.confirmed = true;
@@ -207,7 +208,7 @@ std::set<std::string> SettleJob(PolicyStatus* status, std::map<std::string, Regi
 // plans deletion of broken ones. Returns true if a copy of `source` that
 // served was lost (a drift to repair).
 bool CheckCopies(Region* r, const std::string& source, const Survey& survey,
-                 std::vector<PlannedDelete>* deletes) {
+                 const BlueprintKeys& protected_sources, std::vector<PlannedDelete>* deletes) {
   bool drift = false;
   auto* copies = r->mutable_copies();
   for (int i = 0; i < copies->size();) {
@@ -224,7 +225,9 @@ bool CheckCopies(Region* r, const std::string& source, const Survey& survey,
       c.set_blueprint_state(b->blueprint_state.substr(0, kMaxStateBytes));
       if (IsBroken(b->blueprint_state)) {
         drift |= was_serving;
-        deletes->push_back({r->region(), c.blueprint_id()});
+        if (protected_sources.count({r->region(), c.blueprint_id()}) == 0) {
+          deletes->push_back({r->region(), c.blueprint_id()});
+        }
       }
     }
     ++i;
@@ -232,16 +235,24 @@ bool CheckCopies(Region* r, const std::string& source, const Survey& survey,
   return drift;
 }
 
-void SetServing(Region* r) {
+// The copy that serves: a NORMAL copy of the current source if there is
+// one (a family rolled back to an older version serves that version), else
+// the newest NORMAL copy.
+void SetServing(Region* r, const std::string& source = "") {
   r->clear_blueprint_id();
   r->clear_serving_source_blueprint_id();
+  const v1::PolicyCopy* serving = nullptr;
   for (const v1::PolicyCopy& c : r->copies()) {
-    if (c.blueprint_state() == "NORMAL") {
-      r->set_blueprint_id(c.blueprint_id());
-      r->set_serving_source_blueprint_id(c.source_blueprint_id());
-      return;
+    if (c.blueprint_state() != "NORMAL") continue;
+    if (!source.empty() && c.source_blueprint_id() == source) {
+      serving = &c;
+      break;
     }
+    if (serving == nullptr) serving = &c;
   }
+  if (serving == nullptr) return;
+  r->set_blueprint_id(serving->blueprint_id());
+  r->set_serving_source_blueprint_id(serving->source_blueprint_id());
 }
 
 bool IsPlanned(const std::vector<PlannedDelete>& deletes, const std::string& region,
@@ -252,12 +263,13 @@ bool IsPlanned(const std::vector<PlannedDelete>& deletes, const std::string& reg
 }
 
 // Old copies beyond keep_versions, once the region is IN_SYNC.
-void PlanOldVersions(const Region& r, int keep, const BlueprintKeys& protected_sources,
-                     std::vector<PlannedDelete>* deletes) {
+void PlanOldVersions(const Region& r, int keep, const std::string& source,
+                     const BlueprintKeys& protected_sources, std::vector<PlannedDelete>* deletes) {
   if (keep <= 0 || r.state() != Region::IN_SYNC) return;
   for (int i = keep; i < r.copies_size(); ++i) {
     const v1::PolicyCopy& c = r.copies(i);
     if (c.blueprint_id() == r.blueprint_id()) continue;  // never the serving copy
+    if (c.source_blueprint_id() == source) continue;     // nor one of the current source
     if (protected_sources.count({r.region(), c.blueprint_id()}) > 0) continue;
     if (c.blueprint_state() == "SYNCING") continue;  // not deletable yet
     if (!IsPlanned(*deletes, r.region(), c.blueprint_id())) {
@@ -383,8 +395,8 @@ PolicyPlan PlanPolicy(const PolicyRecord& record, const Survey& survey, const Op
   std::vector<std::string> wanted;
   for (const std::string& name : spec.destination_regions()) {
     Region* r = regions[name];
-    if (CheckCopies(r, source.id, survey, &plan.deletes)) ++plan.drift_repairs;
-    SetServing(r);
+    if (CheckCopies(r, source.id, survey, protected_sources, &plan.deletes)) ++plan.drift_repairs;
+    SetServing(r, source.id);
     if (covered.count(name) > 0) continue;  // SYNCING or FAILED in the running job
     bool in_sync = false;
     bool syncing = false;
@@ -412,7 +424,7 @@ PolicyPlan PlanPolicy(const PolicyRecord& record, const Survey& survey, const Op
       r->set_state(Region::PENDING);
       wanted.push_back(name);
     }
-    PlanOldVersions(*r, spec.keep_versions(), protected_sources, &plan.deletes);
+    PlanOldVersions(*r, spec.keep_versions(), source.id, protected_sources, &plan.deletes);
   }
 
   if (!wanted.empty() && status.open_job().empty() && source.confirmed &&

@@ -373,6 +373,27 @@ TEST(PolicyPlanTest, KeepVersionsZeroKeepsEveryCopyAndSourcesAreNeverDeleted) {
   EXPECT_EQ(plan.deletes[0].blueprint_id, "lhbp-c1");
 }
 
+TEST(PolicyPlanTest, RolledBackFamilyServesAndKeepsTheCopyOfTheCurrentSource) {
+  PolicyRecord p = Family({"ap-beijing"}, /*keep=*/1);
+  Region* r = p.mutable_status()->mutable_view()->add_regions();
+  r->set_region("ap-beijing");
+  // Newest first: a copy of v3 (withdrawn upstream since), then of v2.
+  for (auto [id, source] : {std::pair{"lhbp-c3000003", "lhbp-v3000003"},
+                            std::pair{"lhbp-c2000002", "lhbp-v2000002"}}) {
+    v1::PolicyCopy* c = r->add_copies();
+    c->set_blueprint_id(id);
+    c->set_source_blueprint_id(source);
+    c->set_blueprint_state("NORMAL");
+  }
+  const Survey s = WithFamily({Bp("lhbp-v2000002", "NORMAL")});
+  const PolicyPlan plan = PlanPolicy(p, s, {}, {}, Opts());
+  EXPECT_TRUE(plan.status.view().in_sync());
+  EXPECT_EQ(plan.status.view().regions(0).blueprint_id(), "lhbp-c2000002");
+  // v3's copy is the newest (within keep_versions 1); v2's is the current
+  // source's, beyond it but never deleted.
+  EXPECT_TRUE(plan.deletes.empty());
+}
+
 TEST(PolicyPlanTest, PausedPolicyIsLeftAsItIs) {
   PolicyRecord p = Family({"ap-beijing"});
   p.mutable_spec()->set_paused(true);
