@@ -66,6 +66,20 @@ void NormalizeStatus(PolicyRecord& record) {
   if (record.has_status() && record.status().ByteSizeLong() == 0) record.clear_status();
 }
 
+absl::StatusOr<NewRow> PrepareCreate(const PolicyRecord& record) {
+  if (auto s = CheckNewRecord(record); !s.ok()) return s;
+  NewRow row;
+  row.stored = record;
+  row.stored.set_revision(1);
+  NormalizeStatus(row.stored);
+  if (!row.stored.spec().SerializeToString(&row.spec) ||
+      !row.stored.status().SerializeToString(&row.status)) {
+    return absl::InternalError(
+        absl::StrCat("Create: cannot serialize policy ", record.spec().name()));
+  }
+  return row;
+}
+
 absl::Status ValidateQuery(const PolicyQuery& query) {
   if (query.page_size <= 0) {
     return absl::InvalidArgumentError(

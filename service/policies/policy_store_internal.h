@@ -47,6 +47,16 @@ absl::Status CheckStatus(absl::string_view op, const std::string& name, const Po
 // apart), so every store answers alike.
 void NormalizeStatus(PolicyRecord& record);
 
+// What Create stores: the record as it will read back (revision 1, status
+// normalized) and, for the SQL stores, its two columns serialized.
+struct NewRow {
+  PolicyRecord stored;
+  std::string spec;
+  std::string status;
+};
+// CheckNewRecord, then the row; InternalError if it cannot be serialized.
+absl::StatusOr<NewRow> PrepareCreate(const PolicyRecord& record);
+
 // InvalidArgument for a page_size List does not accept.
 absl::Status ValidateQuery(const PolicyQuery& query);
 bool Matches(const PolicyQuery& query, const PolicyRecord& record);

@@ -89,16 +89,12 @@ class PostgresPolicyStore final : public PolicyStore {
 
   absl::StatusOr<PolicyRecord> Create(const PolicyRecord& record) override {
     constexpr absl::string_view kOp = "policies: Create";
-    if (auto s = store::CheckNewRecord(record); !s.ok()) return s;
+    absl::StatusOr<store::NewRow> row = store::PrepareCreate(record);
+    if (!row.ok()) return row.status();
     const std::string& name = record.spec().name();
-    PolicyRecord stored = record;
-    stored.set_revision(1);
-    store::NormalizeStatus(stored);
-    std::string spec;
-    std::string status;
-    if (!stored.spec().SerializeToString(&spec) || !stored.status().SerializeToString(&status)) {
-      return absl::InternalError(absl::StrCat("Create: cannot serialize policy ", name));
-    }
+    PolicyRecord& stored = row->stored;
+    std::string& spec = row->spec;
+    std::string& status = row->status;
     auto done = SpecWrite(kOp, [&](pg::Connection& conn) -> absl::StatusOr<bool> {
       auto counted = conn.Exec(kOp,
                                "SELECT (SELECT count(*) FROM sync_policies), "

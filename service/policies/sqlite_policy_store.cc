@@ -105,16 +105,12 @@ class SqlitePolicyStore final : public PolicyStore {
 
   absl::StatusOr<PolicyRecord> Create(const PolicyRecord& record) override {
     constexpr absl::string_view kOp = "Create";
-    if (auto s = store::CheckNewRecord(record); !s.ok()) return s;
+    absl::StatusOr<store::NewRow> row = store::PrepareCreate(record);
+    if (!row.ok()) return row.status();
     const std::string& name = record.spec().name();
-    PolicyRecord stored = record;
-    stored.set_revision(1);
-    store::NormalizeStatus(stored);
-    std::string spec;
-    std::string status;
-    if (!stored.spec().SerializeToString(&spec) || !stored.status().SerializeToString(&status)) {
-      return absl::InternalError(absl::StrCat("Create: cannot serialize policy ", name));
-    }
+    PolicyRecord& stored = row->stored;
+    std::string& spec = row->spec;
+    std::string& status = row->status;
 
     absl::MutexLock lock(&mu_);
     Transaction tx(this, kOp);
