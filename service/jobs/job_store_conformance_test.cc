@@ -27,12 +27,15 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "service/common/testing/store_test_util.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/store_query.h"
 #include "tests/testing_util/postgres_server.h"
 
 namespace blueprintsync::jobs {
 namespace {
+
+using ::blueprintsync::testing::EqualsProto;
 
 using ::testing::HasSubstr;
 using State = v1::SyncJob::State;
@@ -45,32 +48,10 @@ struct StoreFactory {
 
 void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
 
-MATCHER_P(EqualsProto, expected, "") {
-  std::string diff;
-  google::protobuf::util::MessageDifferencer differencer;
-  differencer.ReportDifferencesToString(&diff);
-  if (differencer.Compare(arg, expected)) return true;
-  *result_listener << "differences: " << diff;
-  return false;
-}
-
-// A fresh directory under the test temp dir, removed at destruction.
-class ScratchDir {
+// A fresh directory for the test's files.
+class ScratchDir : public ::blueprintsync::testing::ScratchDir {
  public:
-  ScratchDir() {
-    std::string templ = ::testing::TempDir() + "job_store_test_XXXXXX";
-    char* made = mkdtemp(templ.data());
-    EXPECT_NE(made, nullptr) << "mkdtemp " << templ;
-    path_ = templ;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  ScratchDir() : ::blueprintsync::testing::ScratchDir("job_store_test_") {}
 };
 
 JobRecord MakeRecord(const std::string& id, State state, const std::string& blueprint_id,

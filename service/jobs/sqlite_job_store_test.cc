@@ -24,21 +24,15 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "service/common/testing/store_test_util.h"
 #include "service/jobs/job_store.h"
 
 namespace blueprintsync::jobs {
 namespace {
 
-using ::testing::HasSubstr;
+using ::blueprintsync::testing::EqualsProto;
 
-MATCHER_P(EqualsProto, expected, "") {
-  std::string diff;
-  google::protobuf::util::MessageDifferencer differencer;
-  differencer.ReportDifferencesToString(&diff);
-  if (differencer.Compare(arg, expected)) return true;
-  *result_listener << "differences: " << diff;
-  return false;
-}
+using ::testing::HasSubstr;
 
 JobRecord MakeRecord(const std::string& id, v1::SyncJob::State state,
                      const std::string& request_id = "") {

@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "service/common/testing/store_test_util.h"
 #include "service/jobs/job_store.h"
 #include "service/policies/policy_store.h"
 #include "tests/testing_util/postgres_server.h"
@@ -34,38 +35,18 @@
 namespace blueprintsync::policies {
 namespace {
 
+using ::blueprintsync::testing::EqualsProto;
+
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using PostgresServer = ::blueprintsync::testing::PostgresServer;
 
-MATCHER_P(EqualsProto, expected, "") {
-  std::string diff;
-  google::protobuf::util::MessageDifferencer differencer;
-  differencer.ReportDifferencesToString(&diff);
-  if (differencer.Compare(arg, expected)) return true;
-  *result_listener << "differences: " << diff;
-  return false;
-}
-
-// A fresh directory under the test temp dir, removed at destruction.
-class ScratchDir {
+// A fresh directory for the test's files.
+class ScratchDir : public ::blueprintsync::testing::ScratchDir {
  public:
-  ScratchDir() {
-    std::string templ = ::testing::TempDir() + "policy_store_test_XXXXXX";
-    char* made = mkdtemp(templ.data());
-    EXPECT_NE(made, nullptr) << "mkdtemp " << templ;
-    path_ = templ;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  ScratchDir() : ::blueprintsync::testing::ScratchDir("policy_store_test_") {}
 };
 
 // A new, empty backing for stores: `spec` opens a store on it (again and
