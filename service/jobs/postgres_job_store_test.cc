@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/postgres_lease.h"
+#include "tests/testing_util/postgres_database_test.h"
 #include "tests/testing_util/postgres_server.h"
 
 namespace blueprintsync::jobs {
@@ -48,28 +49,12 @@ JobRecord MakeRecord(const std::string& id, v1::SyncJob::State state,
   return r;
 }
 
-class PostgresJobStoreTest : public ::testing::Test {
+class PostgresJobStoreTest : public ::blueprintsync::testing::PostgresDatabaseTest {
  protected:
-  void SetUp() override {
-    auto server = PostgresServer::Shared();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *server;
-    auto dsn = server_->CreateDatabase();
-    ASSERT_TRUE(dsn.ok()) << dsn.status();
-    dsn_ = *dsn;
-    db_ = dsn_.substr(dsn_.rfind('/') + 1);
-  }
-
   std::unique_ptr<JobStore> MustOpen() {
     auto store = OpenJobStore(dsn_);
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? *std::move(store) : nullptr;
-  }
-
-  std::string Sql(const std::string& sql) {
-    auto out = server_->Query(db_, sql);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? *out : "";
   }
 
   // The schema every database ends up with, whether new or migrated.
@@ -104,9 +89,6 @@ class PostgresJobStoreTest : public ::testing::Test {
               "creator text,open boolean,record bytea,request_key text,retry_of text");
   }
 
-  PostgresServer* server_ = nullptr;
-  std::string dsn_;
-  std::string db_;
 };
 
 TEST_F(PostgresJobStoreTest, BothUriSchemesSelectPostgres) {

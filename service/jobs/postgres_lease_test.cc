@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/jobs/job_store.h"
+#include "tests/testing_util/postgres_database_test.h"
 #include "tests/testing_util/postgres_server.h"
 
 namespace blueprintsync::jobs {
@@ -43,16 +44,11 @@ JobRecord MakeRecord(const std::string& id, v1::SyncJob::State state) {
   return r;
 }
 
-class PostgresLeaseTest : public ::testing::Test {
+class PostgresLeaseTest : public ::blueprintsync::testing::PostgresDatabaseTest {
  protected:
   void SetUp() override {
-    auto server = PostgresServer::Shared();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *server;
-    auto dsn = server_->CreateDatabase();
-    ASSERT_TRUE(dsn.ok()) << dsn.status();
-    dsn_ = *dsn;
-    db_ = dsn_.substr(dsn_.rfind('/') + 1);
+    PostgresDatabaseTest::SetUp();
+    if (HasFatalFailure()) return;
     auto lease = PostgresLeaderLease::Open(dsn_);
     ASSERT_TRUE(lease.ok()) << lease.status();
     lease_ = *std::move(lease);
@@ -71,18 +67,9 @@ class PostgresLeaseTest : public ::testing::Test {
     return state.ok() ? *state : State{false, -1};
   }
 
-  std::string Sql(const std::string& sql) {
-    auto out = server_->Query(db_, sql);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? *out : "";
-  }
-
   // Ends the current lease by the database clock without waiting.
   void ExpireNow() { Sql("UPDATE leader_lease SET expires_at = now() - interval '1 second'"); }
 
-  PostgresServer* server_ = nullptr;
-  std::string dsn_;
-  std::string db_;
   std::unique_ptr<PostgresLeaderLease> lease_;
 };
 

@@ -20,6 +20,7 @@
 #include "service/jobs/job_store.h"
 #include "service/jobs/postgres_lease.h"
 #include "service/policies/policy_store.h"
+#include "tests/testing_util/postgres_database_test.h"
 #include "tests/testing_util/postgres_server.h"
 
 namespace blueprintsync::policies {
@@ -48,18 +49,8 @@ PolicyStatus InSync(const std::string& source) {
   return s;
 }
 
-class PostgresPolicyStoreTest : public ::testing::Test {
+class PostgresPolicyStoreTest : public ::blueprintsync::testing::PostgresDatabaseTest {
  protected:
-  void SetUp() override {
-    auto server = PostgresServer::Shared();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *server;
-    auto dsn = server_->CreateDatabase();
-    ASSERT_TRUE(dsn.ok()) << dsn.status();
-    dsn_ = *dsn;
-    db_ = dsn_.substr(dsn_.rfind('/') + 1);
-  }
-
   std::unique_ptr<PolicyStore> MustOpen() {
     auto store = OpenPolicyStore(dsn_);
     EXPECT_TRUE(store.ok()) << store.status();
@@ -72,15 +63,6 @@ class PostgresPolicyStoreTest : public ::testing::Test {
     return lease.ok() ? *std::move(lease) : nullptr;
   }
 
-  std::string Sql(const std::string& sql) {
-    auto out = server_->Query(db_, sql);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? *out : "";
-  }
-
-  PostgresServer* server_ = nullptr;
-  std::string dsn_;
-  std::string db_;
 };
 
 TEST_F(PostgresPolicyStoreTest, TablesLiveInTheJobsDatabase) {
