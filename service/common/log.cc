@@ -3,6 +3,7 @@
 #include <atomic>
 #include <ctime>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -28,6 +29,33 @@ absl::string_view LevelName(Level level) {
       return "error";
   }
   return "info";
+}
+
+// Where a value of `size` bytes may be cut to at most `max` bytes without
+// splitting a UTF-8 sequence.
+size_t CutPoint(absl::string_view text, size_t max) {
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return cut;
+}
+
+// Appends `text` to the line, cut to kMaxValueBytes and marked when longer.
+// Values come from callers, gRPC and upstream answers: none of them may make
+// a line unbounded.
+template <typename W>
+void WriteBounded(W& w, absl::string_view text, bool key) {
+  std::string cut_text;
+  if (text.size() > kMaxValueBytes) {
+    cut_text = absl::StrCat(text.substr(0, CutPoint(text, kMaxValueBytes)), "…[cut, ",
+                            text.size(), " bytes]");
+    text = cut_text;
+  }
+  const auto size = static_cast<rapidjson::SizeType>(text.size());
+  if (key) {
+    w.Key(text.data(), size);
+  } else {
+    w.String(text.data(), size);
+  }
 }
 
 }  // namespace
@@ -61,11 +89,11 @@ void Write(Level level, absl::string_view msg, Fields fields) {
   const absl::string_view name = LevelName(level);
   w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
   w.Key("msg");
-  w.String(msg.data(), static_cast<rapidjson::SizeType>(msg.size()));
+  WriteBounded(w, msg, /*key=*/false);
   for (const auto& [key, value] : fields) {
     if (value.empty()) continue;
-    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    WriteBounded(w, key, /*key=*/true);
+    WriteBounded(w, value, /*key=*/false);
   }
   w.EndObject();
   std::FILE* out = g_out.load();

@@ -3,9 +3,12 @@
 //   submitted","job":"syncJobs/..","region":"ap-singapore"}
 // Fields are plain strings chosen by the caller; never pass a secret, token,
 // signature or Authorization header. Thread-safe; lines are never interleaved.
+// The message and every key and value are cut to kMaxValueBytes (at a UTF-8
+// boundary, marked "…[cut, N bytes]"), so no input makes a line unbounded.
 #ifndef BLUEPRINTSYNC_SERVICE_COMMON_LOG_H_
 #define BLUEPRINTSYNC_SERVICE_COMMON_LOG_H_
 
+#include <cstddef>
 #include <cstdio>
 #include <initializer_list>
 #include <string>
@@ -14,6 +17,8 @@
 #include "absl/strings/string_view.h"
 
 namespace blueprintsync::log {
+
+inline constexpr size_t kMaxValueBytes = 4096;
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 

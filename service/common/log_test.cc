@@ -136,6 +136,32 @@ TEST_F(LogTest, FieldValuesNeedNotBeNulTerminated) {
   EXPECT_STREQ(Parse(lines[0])["region"].GetString(), "ap-singapore");
 }
 
+TEST_F(LogTest, HugeValuesAreCutAtAUtf8BoundaryAndMarked) {
+  // A 2 MB message from upstream, with a multi-byte character straddling
+  // the cut.
+  std::string huge(kMaxValueBytes - 1, 'a');
+  huge += "\xC3\xA9";  // é: its first byte is the last one that fits
+  huge += std::string(2 << 20, 'b');
+  Warn(huge, {{"error", huge}, {huge, "v"}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_LT(lines[0].size(), 4 * kMaxValueBytes);
+  const auto d = Parse(lines[0]);
+  const std::string expected =
+      std::string(kMaxValueBytes - 1, 'a') + "…[cut, " + std::to_string(huge.size()) + " bytes]";
+  EXPECT_EQ(d["msg"].GetString(), expected);
+  EXPECT_EQ(d["error"].GetString(), expected);
+  EXPECT_TRUE(d.HasMember(expected.c_str()));
+}
+
+TEST_F(LogTest, ValuesUpToTheBoundAreKeptWhole) {
+  const std::string exact(kMaxValueBytes, 'x');
+  Info("m", {{"v", exact}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(Parse(lines[0])["v"].GetString(), exact);
+}
+
 TEST_F(LogTest, ConcurrentWritersNeverInterleave) {
   constexpr int kThreads = 4, kPerThread = 200;
   std::vector<std::thread> threads;
