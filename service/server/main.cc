@@ -13,6 +13,7 @@
 #include "service/policies/policy_api.h"
 #include "service/policies/policy_controller.h"
 #include "service/server/blueprint_sync_service.h"
+#include "service/server/grpc_core_log.h"
 #include "service/server/grpc_server.h"
 #include "service/server/job_engine_options.h"
 #include "service/server/job_storage.h"
@@ -46,6 +47,7 @@ int Run(int argc, char** argv) {
     return 0;
   }
   log::SetLevel(config->log_level);
+  RouteGrpcCoreLogs();
 
   absl::StatusOr<JobStorage> storage = OpenJobStorage(*config);
   if (!storage.ok()) return Fail(storage.status());

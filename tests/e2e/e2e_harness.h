@@ -47,6 +47,11 @@ struct RichError {
 };
 RichError ParseRichError(const grpc::Status& status);
 
+// A raw TCP connection to `address` (127.0.0.1:PORT) that has sent `bytes`:
+// what a client speaking the wrong protocol, or only half a request, looks
+// like. The caller closes the descriptor; -1 on failure.
+int ConnectAndSend(const std::string& address, const std::string& bytes);
+
 // Timestamps: an unset one is all zeros.
 bool IsSet(const google::protobuf::Timestamp& t);
 absl::Time ToTime(const google::protobuf::Timestamp& t);

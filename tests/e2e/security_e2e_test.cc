@@ -9,6 +9,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -373,6 +374,45 @@ TEST_F(SecurityE2eTest, MutualTlsSeparatesWritersFromReaders) {
   BPS_ASSERT_OK(stats.status());
   EXPECT_EQ(stats->Action("SyncBlueprint").received, 1);
   EXPECT_EQ(stats->Action("SyncBlueprint").executed, 1);
+}
+
+// Anyone who can reach the port can fail TLS handshakes. gRPC core reports
+// each one, and used to write it as an unformatted line on stderr, without
+// limit: now such lines go through the JSON log, rate-limited.
+TEST_F(SecurityE2eTest, FailedHandshakesAreRateLimitedJsonLogLines) {
+  BPS_ASSERT_OK(StartEmulator());
+  BPS_ASSERT_OK(StartSecureServer({}));
+  const absl::Time start = absl::Now();
+  constexpr int kAttempts = 300;
+  for (int i = 0; i < kAttempts; ++i) {
+    const int fd = ConnectAndSend(server_address(), "this is not a TLS ClientHello\r\n\r\n");
+    ASSERT_GE(fd, 0) << "connection " << i;
+    char buf[256];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    close(fd);
+  }
+  // The server still serves, and has said something about the handshakes.
+  auto health = HealthCheck(TlsChannel("writer"), "", absl::Seconds(10));
+  BPS_ASSERT_OK(health.status());
+  absl::StatusOr<std::string> line = server_process().WaitForStdoutLine(
+      [](absl::string_view l) { return absl::StrContains(l, R"("source":"grpc")"); },
+      absl::Seconds(10));
+  BPS_ASSERT_OK(line.status());
+  const absl::Duration elapsed = absl::Now() - start;
+  int grpc_lines = 0;
+  for (const std::string& l : server_process().StdoutLines()) {
+    if (!absl::StrContains(l, R"("source":"grpc")")) continue;
+    ++grpc_lines;
+    rapidjson::Document d;
+    d.Parse(l.c_str(), l.size());
+    EXPECT_FALSE(d.HasParseError()) << l;
+  }
+  // The default limit: a burst of 20, then 5 a second.
+  EXPECT_LE(grpc_lines, 20 + 5 * (absl::ToInt64Seconds(elapsed) + 1))
+      << "over " << elapsed << " for " << kAttempts << " failed handshakes";
+  EXPECT_LT(grpc_lines, kAttempts);
+  EXPECT_EQ(server_process().Stderr(), "") << "gRPC wrote past the JSON log";
 }
 
 TEST_F(SecurityE2eTest, PlaintextHealthPortMirrorsTheMainServer) {
