@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "service/server/access_log.h"
+#include "service/server/request_parse_interceptor.h"
 #include "service/server/tls_config.h"
 
 namespace blueprintsync::server {
@@ -28,6 +29,8 @@ absl::StatusOr<RunningGrpcServer> StartGrpcServer(const ServerConfig& config,
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  // First: the statuses it corrects are what the log and metrics record.
+  interceptors.push_back(MakeRequestParseInterceptorFactory());
   interceptors.push_back(MakeAccessLogFactory());
   interceptors.push_back(metrics::MakeGrpcServerMetricsFactory(
       metrics, metrics::GrpcMethodsOf({"blueprintsync.v1.BlueprintSync", "grpc.health.v1.Health",

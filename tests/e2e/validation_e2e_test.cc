@@ -2,11 +2,13 @@
 // server before anything goes upstream — the emulator sees no call at all —
 // and the rejection names the offending field in a google.rpc.BadRequest.
 #include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "tests/e2e/e2e_harness.h"
 
@@ -152,6 +154,45 @@ TEST_F(OversizedRequestE2eTest, OneMebibyteFieldIsRefusedAndTheServerSurvives) {
   auto stats = admin().Stats();
   BPS_ASSERT_OK(stats.status());
   EXPECT_EQ(stats->Action("SyncBlueprint").received, 1);
+}
+
+class UnparsableRequestE2eTest : public E2eTest {};
+
+// Bytes that are not the method's request message are the caller's error,
+// and the caller is told which message it got wrong (gRPC alone answers
+// UNIMPLEMENTED with no message, as if the method did not exist). Nothing is
+// recorded or sent upstream.
+TEST_F(UnparsableRequestE2eTest, InvalidArgumentNamesTheRequestType) {
+  BPS_ASSERT_OK(StartEmulator());
+  BPS_ASSERT_OK(StartServer());
+  grpc::GenericStub generic(channel());
+  // Field 1, length-delimited, with a length varint that never ends.
+  const std::string garbage = "\x0a\xff\xff\xff\xff\xff\xff";
+  for (const std::string method : {"SyncBlueprint", "GetSyncJob", "ListSyncJobs"}) {
+    grpc::Slice slice(garbage);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&context, "/blueprintsync.v1.BlueprintSync/" + method,
+                      grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("not a valid blueprintsync.v1." + method + "Request"))
+        << method;
+  }
+  auto stats = admin().Stats();
+  BPS_ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->Action("SyncBlueprint").received, 0);
+  auto jobs = ListAll("");
+  BPS_ASSERT_OK(jobs.status());
+  EXPECT_TRUE(jobs->empty());
 }
 
 class ValidateOnlyE2eTest : public E2eTest {};
