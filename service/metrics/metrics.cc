@@ -351,7 +351,16 @@ absl::StatusOr<int> Metrics::Serve(const std::string& address) {
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
     // civetweb reports a bind failure by failing construction.
-    exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/2);
+    // civetweb gives each connection a worker until the request is read
+    // and answered, waiting request_timeout_ms (30 s by default) for a
+    // client that sends half a request: with its default 2 workers, two
+    // such clients blinded every scrape for half a minute. More workers and
+    // a short timeout (a scrape is a few KB each way) keep a few slow or
+    // idle clients from blinding Prometheus.
+    exposer = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", address, "num_threads", std::to_string(kMetricsWorkers),
+        "request_timeout_ms", std::to_string(absl::ToInt64Milliseconds(kMetricsRequestTimeout)),
+        "enable_keep_alive", "no"});
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));

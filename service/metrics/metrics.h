@@ -40,6 +40,11 @@ namespace blueprintsync::metrics {
 
 inline constexpr int kMaxLabelValues = 64;
 
+// The /metrics endpoint's workers (connections served at once) and how long
+// it waits for a request to arrive or an answer to be taken.
+inline constexpr int kMetricsWorkers = 8;
+inline constexpr absl::Duration kMetricsRequestTimeout = absl::Seconds(3);
+
 // grpc_type / grpc_service / grpc_method of one RPC method.
 struct GrpcMethodLabels {
   std::string type;     // unary, client_stream, server_stream, bidi_stream

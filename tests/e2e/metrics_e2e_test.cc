@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -226,6 +229,44 @@ TEST_F(MetricsE2eTest, SeriesMoveWithASyncAValidationErrorAndAWatch) {
                                       std::string("lhbp-"), request_id, std::string("syncJobs")}) {
       EXPECT_FALSE(absl::StrContains(text, needle)) << "scrape contains " << needle;
     }
+  }
+}
+
+// Clients that send half a request and then nothing used to hold the
+// endpoint's two workers for 30 s each, so every scrape meanwhile hung: a
+// scrape now answers while they wait, and the server drops them after its
+// request timeout.
+TEST_F(MetricsE2eTest, HalfSentRequestsDoNotBlindScrapes) {
+  BPS_ASSERT_OK(StartEmulator());
+  BPS_ASSERT_OK(StartServer({"--metrics-listen", "127.0.0.1:0"}));
+  absl::StatusOr<std::string> address = MetricsAddress();
+  BPS_ASSERT_OK(address.status());
+  metrics_address_ = *address;
+  std::vector<int> slow;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = ConnectAndSend(*address, "GET /metrics HTTP/1.1\r\nHost: slow\r\n");
+    ASSERT_GE(fd, 0) << "connection " << i;
+    slow.push_back(fd);
+  }
+  absl::SleepFor(absl::Milliseconds(200));  // let the workers take them
+  {
+    const size_t colon = address->rfind(':');
+    httplib::Client client(address->substr(0, colon), std::stoi(address->substr(colon + 1)));
+    // Far below the 30 s the half-sent requests used to hold the workers.
+    client.set_connection_timeout(5, 0);
+    client.set_read_timeout(5, 0);
+    auto res = client.Get("/metrics");
+    ASSERT_TRUE(res) << "scrape failed while 6 clients sat on half-sent requests: "
+                     << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+    EXPECT_TRUE(absl::StrContains(res->body, "blueprintsync_jobs_finished_total")) << res->body;
+  }
+  // The server gives up on each of them (an answer or a close, not a wait
+  // for ever).
+  for (const int fd : slow) {
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, /*timeout ms=*/20000), 1) << "a half-sent request was kept open";
+    close(fd);
   }
 }
 
