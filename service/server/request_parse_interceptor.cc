@@ -1,6 +1,7 @@
 #include "service/server/request_parse_interceptor.h"
 
 #include <google/protobuf/descriptor.h>
+#include <grpcpp/server_context.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -13,7 +14,9 @@ using grpc::experimental::InterceptionHookPoints;
 
 class RequestParseInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit RequestParseInterceptor(const char* method) : method_(method == nullptr ? "" : method) {}
+  explicit RequestParseInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : method_(info->method() == nullptr ? "" : info->method()),
+        context_(info->server_context()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     // Only unary and server-streaming calls have their one request parsed
@@ -26,14 +29,21 @@ class RequestParseInterceptor final : public grpc::experimental::Interceptor {
     if (parse_failed_ &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
         methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      // A client that resets the stream before its request arrived (as a
+      // "rapid reset" flood does) did not send a bad message: it left.
       methods->ModifySendStatus(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsableRequestMessage(method_)));
+          context_ != nullptr && context_->IsCancelled()
+              ? grpc::Status(grpc::StatusCode::CANCELLED,
+                             "the call was cancelled before its request arrived")
+              : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             UnparsableRequestMessage(method_)));
     }
     methods->Proceed();
   }
 
  private:
   const std::string method_;
+  grpc::ServerContextBase* const context_;
   bool parse_failed_ = false;
 };
 
@@ -42,7 +52,7 @@ class RequestParseInterceptorFactory final
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RequestParseInterceptor(info->method());
+    return new RequestParseInterceptor(info);
   }
 };
 

@@ -5,8 +5,10 @@
 // such method" and sends callers and operators the wrong way. This
 // interceptor notices the failed parse (the received message is null after
 // POST_RECV_MESSAGE) and rewrites that status to INVALID_ARGUMENT naming the
-// request type. Register it first, so that the access log and the metrics
-// see the corrected status.
+// request type — or to CANCELLED when the client reset the call before its
+// request arrived (a "rapid reset" flood), which gRPC reports the same way.
+// Register it first, so that the access log and the metrics see the
+// corrected status.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_REQUEST_PARSE_INTERCEPTOR_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_REQUEST_PARSE_INTERCEPTOR_H_
 
