@@ -369,6 +369,8 @@ auto RunWithRetries(const RetryPolicy& policy, Clock& clock, Idempotency idempot
     // Belt and braces on top of the policy: a non-idempotent call that may
     // have run is never sent again, whatever the policy says.
     if (idempotency == Idempotency::kNonIdempotent && error->MayHaveExecuted()) return result;
+    // Given up at shutdown: every later attempt would be too.
+    if (error->code == kAbandonedCode) return result;
     if (n >= policy.options().max_attempts) return result;
     const RetryDecision decision = policy.Decide(*error, idempotency, n);
     if (!decision.retry) return result;
