@@ -97,7 +97,7 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
     // Nothing else may act on the job until the outcome is known.
     e->submit_in_flight = true;
     ++s.in_flight;
-    if (e->reply) attempt->call_deadline = e->reply_by;
+    if (!e->waiters.empty()) attempt->call_deadline = e->LatestReplyBy();
     if (!e->rec.job().policy().empty()) attempt->priority = tencent::CallPriority::kBackground;
     attempt->request.region = e->rec.job().source_region();
     attempt->request.blueprint_id = e->rec.job().blueprint_id();
