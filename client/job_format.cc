@@ -126,6 +126,7 @@ std::string FormatJobText(const v1::SyncJob& job) {
   };
   add("name", job.name().empty() ? "(none: validate-only)" : Printable(job.name()));
   if (job.state() != v1::SyncJob::STATE_UNSPECIFIED) add("state", JobStateName(job.state()));
+  add("state reason", Printable(job.state_reason()));
   if (!job.blueprint_id().empty() || !job.source_region().empty()) {
     add("source", absl::StrCat(OrDash(job.blueprint_id()), " in ", OrDash(job.source_region())));
   }

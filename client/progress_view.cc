@@ -123,7 +123,10 @@ void ProgressView::LinesLocked(const v1::SyncJob& job) {
     shown = line;
     *out_ << when(d.update_time()) << " " << name << " " << line << "\n";
   }
-  const std::string state = JobStateName(job.state());
+  std::string state = JobStateName(job.state());
+  if (!job.state_reason().empty()) {
+    absl::StrAppend(&state, " (", Printable(job.state_reason(), 100), ")");
+  }
   if (state != shown_job_state_) {
     shown_job_state_ = state;
     *out_ << when(job.update_time()) << " " << name << " job " << state;
@@ -178,6 +181,9 @@ void ProgressView::RedrawLocked() {
     lines.push_back(absl::StrCat("  ", row));
   }
   // Short enough not to wrap, which would throw off the cursor movement.
+  if (!job.state_reason().empty()) {
+    lines.push_back(absl::StrCat("  reason: ", Printable(job.state_reason(), 100)));
+  }
   if (!note_.empty()) lines.push_back(absl::StrCat("  note: ", Printable(note_, 100)));
 
   std::string frame;

@@ -72,7 +72,10 @@ class JobEngine final : public JobService {
   absl::Status Start();
   // Stops taking work, lets in-flight upstream calls finish (until
   // `deadline`), answers pending callers with the job as it stands and
-  // closes watches. Everything is already persisted. Idempotent.
+  // closes watches. Everything is already persisted. Idempotent. Returns
+  // soon after `deadline` only if the calls still under way end then: the
+  // server cuts them off with tencent::CallCutoff (a SyncBlueprint cut off
+  // stays SUBMITTING, reconciled at the next start).
   void Shutdown(absl::Time deadline);
 
   // JobService. Reads that memory cannot answer go to the store on the

@@ -1417,6 +1417,87 @@ TEST_F(JobEngineTest, ReplyByAnswersQueuedWhileTheCallIsStillRunning) {
   EXPECT_EQ(fake_.sync_count(), 1);
 }
 
+TEST_F(JobEngineTest, SameRequestIdWhileTheCallIsInFlightGetsTheSameError) {
+  StartEngine();
+  fake_.HoldSync();
+  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "ResourceNotFound.PrivateBlueprintNotFound"));
+  Replies first, retry;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "rid-join-1"), absl::InfiniteFuture(),
+                  first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "rid-join-1"), absl::InfiniteFuture(),
+                  retry.Callback());
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(retry.count(), 0u) << "answered before the submission had an outcome: "
+                               << retry.First().status();
+  fake_.ReleaseSync();
+  const auto a = first.First();
+  const auto b = retry.First();
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(b.status(), a.status());
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
+TEST_F(JobEngineTest, SameRequestIdJoinsUntilItsOwnReplyBy) {
+  StartEngine();
+  fake_.HoldSync();
+  Replies first, retry;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "rid-join-2"), absl::InfiniteFuture(),
+                  first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "rid-join-2"),
+                  absl::Now() + absl::Milliseconds(50), retry.Callback());
+  // The retry's own deadline: the job as it stands; the first still waits.
+  auto queued = retry.First();
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(queued->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(first.count(), 0u);
+  fake_.ReleaseSync();
+  auto running = first.First();
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(running->name(), queued->name());
+  EXPECT_EQ(retry.count(), 1u);
+}
+
+TEST_F(JobEngineTest, AnAbandonedCallLeavesTheJobSubmittingForTheNextStart) {
+  StartEngine();
+  ApiError cut;
+  cut.kind = ErrorKind::kOutcomeUnknown;
+  cut.code = tencent::kAbandonedCode;
+  cut.message = "abandoned at shutdown";
+  cut.action = "SyncBlueprint";
+  fake_.ScriptSyncError(tencent::MakeStatus(cut));
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  // Answered (shutdown waits for callers such as the policy controller),
+  // with the job as last written, not as failed.
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(Stored(job->name()).phase(), JobRecord::SUBMITTING);
+  EXPECT_EQ(Stored(job->name()).job().state(), v1::SyncJob::QUEUED);
+}
+
+TEST_F(JobEngineTest, AnUnknownOutcomeSaysItIsBeingReconciled) {
+  JobEngineOptions options = FastOptions();
+  options.reconcile_grace = absl::Hours(1);  // still reconciling while the test looks
+  StartEngine(options);
+  fake_.ScriptSyncError(Upstream(ErrorKind::kOutcomeUnknown, "ClientError.OutcomeUnknown"));
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
+  EXPECT_EQ(job->state_reason(), kReconcilingReason);
+  ASSERT_EQ(job->destinations_size(), 1);
+  EXPECT_EQ(job->destinations(0).state(), v1::Destination::PENDING);
+  EXPECT_EQ(Stored(job->name()).job().state_reason(), kReconcilingReason);
+  EXPECT_EQ(Job(job->name()).state_reason(), kReconcilingReason);
+}
+
 TEST_F(JobEngineTest, ReplyByInThePastAnswersQueuedAtOnce) {
   StartEngine();
   fake_.HoldSync();

@@ -63,7 +63,7 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
     return;
   }
   if (!created->created) {
-    AnswerRepeat(asked, created->record, done);
+    AnswerRepeat(asked, created->record, reply_by, done, timers);
     return;
   }
   const JobRecord& rec = created->record;
@@ -109,8 +109,7 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
       const JobRecord::SubmitPhase phase = adopted.rec.phase();
       if (s.OwnsSource(adopted) &&
           (phase == JobRecord::NOT_SUBMITTED || phase == JobRecord::SUBMITTING)) {
-        adopted.reply = std::move(done);
-        adopted.reply_by = reply_by;
+        adopted.AddWaiter(std::move(done), reply_by);
         if (s.stopping) s.Reply(adopted);
         placed.next = s.stopping ? Next::kAnswered : Next::kWaitHere;
       } else {
@@ -134,8 +133,7 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
   }
   const bool owns = s.Add(rec);
   JobEntry& e = s.active[name];
-  e.reply = std::move(done);
-  e.reply_by = reply_by;
+  e.AddWaiter(std::move(done), reply_by);
   // Shutdown has already answered the callers it knew of; a job recorded now
   // is QUEUED and will be submitted after the restart. A job behind another
   // on its source cannot be submitted before that one finishes, so its
@@ -146,8 +144,15 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
   return placed;
 }
 
-void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing,
-                             JobService::JobCallback& done) {
+bool JobIntake::SubmissionPending(const TableState& s, const JobEntry& e) {
+  const JobRecord::SubmitPhase phase = e.rec.phase();
+  return e.rec.job().state() == v1::SyncJob::QUEUED &&
+         (phase == JobRecord::NOT_SUBMITTED || phase == JobRecord::SUBMITTING) &&
+         s.OwnsSource(e);
+}
+
+void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing, absl::Time reply_by,
+                             JobService::JobCallback& done, Executor* timers) {
   if (!FingerprintMatches(existing.request_fingerprint(), asked.request, asked.retry_of,
                           asked.policy)) {
     done(WithJobName(InvalidField("request_id", "REQUEST_ID_REUSED",
@@ -157,14 +162,42 @@ void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing,
                      existing.job().name()));
     return;
   }
+  const std::string& name = existing.job().name();
+  // A retry while the first call still waits for the submission's outcome
+  // joins it: answered QUEUED now, it would believe in a job that may be
+  // rejected a moment later.
+  enum class Then { kAnswer, kJoined, kAwaitLeader } then = Then::kAnswer;
   // The version this replica runs is newer than the store's, if it has one.
-  const JobRecord current = table_->Locked([&](TableState& s) {
-    auto it = s.active.find(existing.job().name());
-    if (it == s.active.end()) return existing;
-    JobRecord r = it->second.rec;
-    *r.mutable_job() = it->second.published;
-    return r;
+  JobRecord current = existing;
+  table_->Locked([&](TableState& s) {
+    if (auto it = s.active.find(name); it != s.active.end()) {
+      JobEntry& e = it->second;
+      if (!s.stopping && SubmissionPending(s, e)) {
+        e.AddWaiter(std::move(done), reply_by);
+        then = Then::kJoined;
+        return;
+      }
+      current = e.rec;
+      *current.mutable_job() = e.published;
+      return;
+    }
+    const JobRecord::SubmitPhase phase = existing.phase();
+    if (!s.stopping && follower_ != nullptr && !s.leadership.single() &&
+        !s.leadership.leading() && existing.job().state() == v1::SyncJob::QUEUED &&
+        (phase == JobRecord::NOT_SUBMITTED || phase == JobRecord::SUBMITTING)) {
+      then = Then::kAwaitLeader;  // the leader runs it: wait, as the first caller does
+    }
   });
+  switch (then) {
+    case Then::kJoined:
+      steps_->ScheduleReplyBy(name, reply_by);
+      return;
+    case Then::kAwaitLeader:
+      follower_->AwaitOutcome(name, std::move(done), reply_by, timers);
+      return;
+    case Then::kAnswer:
+      break;
+  }
   if (current.phase() == JobRecord::REJECTED) {
     // PermanentFailure also for rejections recorded by earlier versions.
     done(WithJobName(PermanentFailure(FromSyncError(current.job().error())),

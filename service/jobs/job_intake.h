@@ -36,8 +36,13 @@ class JobIntake {
  private:
   void Record(const NewJob& job, absl::Time reply_by, JobService::JobCallback done,
               Executor* timers);
-  // A request_id seen before: the existing job, or why it cannot be reused.
-  void AnswerRepeat(const NewJob& job, const JobRecord& existing, JobService::JobCallback& done);
+  // A request_id seen before: the existing job once its submission has an
+  // outcome (joining the first caller's wait), or why it cannot be reused.
+  void AnswerRepeat(const NewJob& job, const JobRecord& existing, absl::Time reply_by,
+                    JobService::JobCallback& done, Executor* timers);
+  // Whether callers of `e` wait for its submission's outcome: it is first on
+  // its source and has not been answered upstream yet.
+  static bool SubmissionPending(const TableState& s, const JobEntry& e);
   enum class Next { kSubmit, kWaitHere, kAwaitLeader, kAnswer, kAnswered };
   struct Placed {
     Next next = Next::kAnswer;

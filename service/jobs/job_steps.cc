@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "service/common/log.h"
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
@@ -39,6 +40,7 @@ void JobSteps::MarkFailed(JobEntry& e, const absl::Status& error, absl::Time now
   v1::SyncJob* job = e.rec.mutable_job();
   const v1::SyncError err = ToSyncError(error);
   *job->mutable_error() = err;
+  job->clear_state_reason();  // the error says it all now
   for (auto& d : *job->mutable_destinations()) {
     if (IsTerminal(d.state())) continue;
     d.set_state(v1::Destination::FAILED);
@@ -174,7 +176,9 @@ void JobSteps::ScheduleReplyBy(const std::string& name, absl::Time reply_by) {
   executor_->PostAt(reply_by, [this, name] {
     table_->Locked([&](TableState& s) {
       auto it = s.active.find(name);
-      if (it != s.active.end()) s.Reply(it->second);
+      // Only those due: a caller who joined with the same request_id has a
+      // reply_by of its own.
+      if (it != s.active.end()) s.ReplyDue(it->second, absl::Now());
     });
   });
 }

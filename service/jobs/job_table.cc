@@ -20,10 +20,22 @@ void JobEntry::Touch(absl::Time now) {
 
 void JobEntry::MarkOutcomeUnknown() {
   rec.set_phase(JobRecord::OUTCOME_UNKNOWN);
+  // RUNNING without destination ids would otherwise read like a bug.
+  rec.mutable_job()->set_state_reason(kReconcilingReason);
   // A cancelled job stays CANCELLING: the reconciler finds what to delete.
   if (rec.job().state() != v1::SyncJob::CANCELLING) {
     rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
   }
+}
+
+void JobEntry::AddWaiter(JobService::JobCallback done, absl::Time reply_by) {
+  waiters.push_back(Waiter{std::move(done), reply_by});
+}
+
+absl::Time JobEntry::LatestReplyBy() const {
+  absl::Time latest = absl::InfinitePast();
+  for (const Waiter& w : waiters) latest = std::max(latest, w.reply_by);
+  return latest;
 }
 
 std::string TableState::SourceKey(const v1::SyncJob& job) {
@@ -90,14 +102,29 @@ bool TableState::OwnsSource(const JobEntry& e) const {
 }
 
 void TableState::Reply(JobEntry& e, const absl::Status& error) {
-  if (!e.reply) return;
-  JobService::JobCallback reply = std::move(e.reply);
-  e.reply = nullptr;
-  if (error.ok()) {
-    reply(e.published);
-  } else {
-    reply(WithJobName(error, e.rec.job().name()));
+  if (e.waiters.empty()) return;
+  std::vector<JobEntry::Waiter> waiters;
+  waiters.swap(e.waiters);
+  for (JobEntry::Waiter& w : waiters) {
+    if (error.ok()) {
+      w.done(e.published);
+    } else {
+      w.done(WithJobName(error, e.rec.job().name()));
+    }
   }
+}
+
+void TableState::ReplyDue(JobEntry& e, absl::Time now) {
+  std::vector<JobEntry::Waiter> due;
+  for (auto it = e.waiters.begin(); it != e.waiters.end();) {
+    if (it->reply_by <= now) {
+      due.push_back(std::move(*it));
+      it = e.waiters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (JobEntry::Waiter& w : due) w.done(e.published);
 }
 
 void TableState::Publish(const v1::SyncJob& job) {

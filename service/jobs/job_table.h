@@ -37,6 +37,11 @@
 
 namespace blueprintsync::jobs {
 
+// SyncJob.state_reason while the outcome of a job's SyncBlueprint call is
+// unknown and the reconciler is looking for its copies.
+inline constexpr char kReconcilingReason[] =
+    "outcome of SyncBlueprint unknown; reconciling (DescribeBlueprints)";
+
 // True while the calling thread holds a JobTable's lock.
 bool JobTableLockHeld();
 
@@ -58,8 +63,14 @@ struct JobEntry {
   // Never held together with the table's lock.
   std::shared_ptr<absl::Mutex> write_mu = std::make_shared<absl::Mutex>();
 
-  JobService::JobCallback reply;  // a caller still waiting for an answer
-  absl::Time reply_by = absl::InfiniteFuture();
+  // Callers still waiting for the submission's outcome: the one who asked,
+  // and any who retried with the same request_id meanwhile. All get the
+  // same answer, or each the job as it stands at its own reply_by.
+  struct Waiter {
+    JobService::JobCallback done;
+    absl::Time reply_by = absl::InfiniteFuture();
+  };
+  std::vector<Waiter> waiters;
   int transient_failures = 0;
   absl::Time busy_since = absl::InfiniteFuture();
   int reconcile_looks = 0;
@@ -80,8 +91,14 @@ struct JobEntry {
   // Marks `rec` changed (stamping its update_time).
   void Touch(absl::Time now);
   // The call may have executed: the reconciler must settle it. Callers see
-  // it RUNNING, as after a call that was accepted.
+  // it RUNNING, as after a call that was accepted, with state_reason saying
+  // so (kReconcilingReason) until the reconciler has settled it.
   void MarkOutcomeUnknown();
+  // Adds a caller waiting for the submission's outcome.
+  void AddWaiter(JobService::JobCallback done, absl::Time reply_by);
+  // The latest reply_by of the callers waiting (InfinitePast if none): the
+  // submission may go on for as long as one of them still waits.
+  absl::Time LatestReplyBy() const;
 };
 
 struct Watcher {
@@ -173,8 +190,11 @@ struct TableState {
   // it is first in that queue (it owns the source).
   bool Add(JobRecord rec);
   bool OwnsSource(const JobEntry& e) const;
-  // Answers a waiting caller with the job as it stands, or with `error`.
+  // Answers every waiting caller with the job as it stands, or with `error`.
   void Reply(JobEntry& e, const absl::Status& error = absl::OkStatus());
+  // Answers, with the job as it stands, the waiting callers whose reply_by
+  // is at or before `now`.
+  void ReplyDue(JobEntry& e, absl::Time now);
   // Delivers `job` to its watchers.
   void Publish(const v1::SyncJob& job);
   // Removes a finished job (to `cleaning` if copies of it are still to be

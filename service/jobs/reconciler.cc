@@ -159,6 +159,7 @@ void Reconciler::Apply(const std::string& name, const Look& look,
     switch (decision.verdict) {
       case ReconcileDecision::Verdict::kAdopt:
         // The call executed: adopt the copies it created.
+        job->clear_state_reason();  // settled
         for (auto& d : *job->mutable_destinations()) {
           const tencent::Blueprint& b = decision.adopt.at(d.region());
           d.set_blueprint_id(b.blueprint_id);
@@ -180,6 +181,7 @@ void Reconciler::Apply(const std::string& name, const Look& look,
         // Nothing was created and the source is not syncing: sending the
         // call now cannot create a second set of copies.
         e->rec.set_phase(JobRecord::NOT_SUBMITTED);
+        job->clear_state_reason();  // settled
         if (job->state() == v1::SyncJob::CANCELLING) {
           // Cancelled while the outcome was unknown, and nothing was made.
           SettleCancel(e->rec, now);

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
 
@@ -138,8 +139,19 @@ void ReplicaFollower::AwaitOutcome(const std::string& name, JobService::JobCallb
       std::vector<RemoteReply> out;
       auto found = s.remote_replies.find(name);
       if (found == s.remote_replies.end()) return out;
-      out.swap(found->second);
-      s.remote_replies.erase(found);
+      // Only those due: a caller who retried with the same request_id
+      // waits with a reply_by of its own.
+      const absl::Time now = absl::Now();
+      std::vector<RemoteReply>& all = found->second;
+      for (auto it = all.begin(); it != all.end();) {
+        if (it->reply_by <= now) {
+          out.push_back(std::move(*it));
+          it = all.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (all.empty()) s.remote_replies.erase(found);
       return out;
     });
     if (!due.empty()) AnswerFromStore(name, due);

@@ -97,7 +97,7 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
     // Nothing else may act on the job until the outcome is known.
     e->submit_in_flight = true;
     ++s.in_flight;
-    if (e->reply) attempt->call_deadline = e->reply_by;
+    if (!e->waiters.empty()) attempt->call_deadline = e->LatestReplyBy();
     if (!e->rec.job().policy().empty()) attempt->priority = tencent::CallPriority::kBackground;
     attempt->request.region = e->rec.job().source_region();
     attempt->request.blueprint_id = e->rec.job().blueprint_id();
@@ -187,6 +187,11 @@ void Submitter::Run(const std::string& name) {
   call.priority = attempt.priority;
   const absl::StatusOr<tencent::SyncBlueprintResponse> result =
       client_->SyncBlueprint(attempt.request, call);
+  if (const auto api = result.ok() ? std::nullopt : tencent::GetApiError(result.status());
+      api && api->code == tencent::kAbandonedCode) {
+    OnAbandoned(name, attempt, result.status());
+    return;
+  }
 
   const bool ours = table_->Locked([&](TableState& s) {
     JobEntry* e = s.Find(name, attempt.generation);
@@ -205,6 +210,24 @@ void Submitter::Run(const std::string& name) {
   } else {
     OnFailed(name, attempt, result.status());
   }
+}
+
+void Submitter::OnAbandoned(const std::string& name, const Attempt& attempt,
+                            const absl::Status& error) {
+  // Cut off at shutdown's drain deadline, sent or not. The job stays
+  // SUBMITTING in the store, which is what makes the next start (or leader)
+  // reconcile it like any other unknown outcome; writing anything now would
+  // only hold the exit up.
+  table_->Locked([&](TableState& s) {
+    JobEntry* e = s.Find(name, attempt.generation);
+    if (e == nullptr) return;
+    e->submit_in_flight = false;
+    // Callers (the policy controller among them, which shutdown waits for)
+    // get the job as it was last written.
+    s.Reply(*e);
+  });
+  log::Warn("SyncBlueprint call abandoned at shutdown; the job is reconciled after restart",
+            {{"job", name}, {"error", error.message()}});
 }
 
 void Submitter::OnLeaseLapsed(const std::string& name, const Attempt& attempt) {

@@ -51,6 +51,8 @@ class Submitter {
   Next PlanAfterFailure(JobEntry& e, const Attempt& attempt, const absl::Status& error,
                         absl::Time now);
   Next PlanAfterBusy(JobEntry& e, absl::Time now);
+  // The call was cut off at shutdown (ClientError.Abandoned).
+  void OnAbandoned(const std::string& name, const Attempt& attempt, const absl::Status& error);
   // Leadership lapsed before the call: reconcile rather than leave the job
   // SUBMITTING.
   void OnLeaseLapsed(const std::string& name, const Attempt& attempt);

@@ -23,6 +23,7 @@
 #include "service/server/server_metrics.h"
 #include "service/server/tencent_client_stack.h"
 #include "service/server/termination_signals.h"
+#include "service/tencent/http_transport.h"
 
 namespace blueprintsync::server {
 namespace {
@@ -109,15 +110,23 @@ int Run(int argc, char** argv) {
                         {"version", kServerVersion}});
 
   const char* signal = WaitForTerminationSignal();
+  // Counted from the signal, not from the end of the steps below.
+  const absl::Time drain_deadline = absl::Now() + config->drain_timeout;
   log::Info("shutting down",
             {{"signal", signal}, {"drain_timeout", absl::FormatDuration(config->drain_timeout)}});
   (*health)->BeginShutdown();  // NOT_SERVING first, so probes and balancers move away
-  const absl::Time drain_deadline = absl::Now() + config->drain_timeout;
+  // The drain deadline is a promise (the pod's grace period is derived from
+  // it): upstream calls still under way then are given up. A SyncBlueprint
+  // given up stays SUBMITTING in the store, so the next start (or leader)
+  // reconciles it like any other unknown outcome.
+  tencent::ProcessCallCutoff().AbandonAt(drain_deadline);
   stop(drain_deadline);
   // Gives the lease up, so another replica leads at once (rolling updates).
   if (storage->elector) storage->elector->Stop();
+  // The answers shutdown has just given pending callers still need a moment
+  // to go out.
   grpc->server->Shutdown(
-      absl::ToChronoTime(std::max(drain_deadline, absl::Now() + absl::Seconds(1))));
+      absl::ToChronoTime(std::max(drain_deadline, absl::Now() + absl::Milliseconds(250))));
   (*health)->ClosePort();
   log::Info("stopped");
   return 0;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,9 +17,30 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "service/tencent/api_error.h"
 
 namespace blueprintsync::tencent {
+
+void CallCutoff::AbandonAt(absl::Time at) {
+  const int64_t nanos = absl::ToUnixNanos(at);
+  int64_t current = at_unix_nanos_.load();
+  while (nanos < current && !at_unix_nanos_.compare_exchange_weak(current, nanos)) {
+  }
+}
+
+absl::Time CallCutoff::at() const {
+  const int64_t nanos = at_unix_nanos_.load();
+  return nanos == INT64_MAX ? absl::InfiniteFuture() : absl::FromUnixNanos(nanos);
+}
+
+bool CallCutoff::Passed() const { return absl::Now() >= at(); }
+
+CallCutoff& ProcessCallCutoff() {
+  static CallCutoff* const cutoff = new CallCutoff();
+  return *cutoff;
+}
+
 namespace {
 
 // Tencent answers are a few KiB; anything this large is not a usable answer
@@ -82,6 +104,57 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
   return n;
 }
 
+struct MultiDeleter {
+  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+};
+using Multi = std::unique_ptr<CURLM, MultiDeleter>;
+
+// curl_easy_perform, through `multi` so that the transfer can be given up at
+// `cutoff` (libcurl's progress callback can come a second late; this loop
+// looks at least every kCutoffPoll). `*abandoned` tells that apart from
+// libcurl's own failures.
+CURLcode PerformUntilCutoff(CURL* easy, CURLM* multi, const CallCutoff& cutoff, bool* abandoned) {
+  *abandoned = false;
+  if (cutoff.Passed()) {
+    *abandoned = true;
+    return CURLE_ABORTED_BY_CALLBACK;
+  }
+  if (curl_multi_add_handle(multi, easy) != CURLM_OK) return CURLE_FAILED_INIT;
+  CURLcode result = CURLE_OK;
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(multi, &running) != CURLM_OK) {
+      result = CURLE_FAILED_INIT;
+      break;
+    }
+    if (running == 0) {
+      result = CURLE_GOT_NOTHING;  // replaced by the transfer's own result
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy) result = msg->data.result;
+      }
+      break;
+    }
+    const absl::Time now = absl::Now();
+    const absl::Time at = cutoff.at();
+    if (now >= at) {
+      *abandoned = true;
+      result = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
+    // libcurl wakes earlier for its own timers (timeouts included).
+    const int64_t wait_ms = std::clamp<int64_t>(
+        absl::ToInt64Milliseconds(std::min(at - now, kCutoffPoll)) + 1, 1, 1000);
+    if (curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait_ms), nullptr) != CURLM_OK) {
+      result = CURLE_FAILED_INIT;
+      break;
+    }
+  }
+  // Removing a transfer that is under way closes its connection.
+  curl_multi_remove_handle(multi, easy);
+  return result;
+}
+
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
@@ -93,43 +166,58 @@ class CurlTransport final : public HttpTransport {
 
   ~CurlTransport() override {
     absl::MutexLock lock(&mu_);
-    for (CURL* handle : free_) curl_easy_cleanup(handle);
+    for (const Pooled& p : free_) {
+      curl_multi_cleanup(p.multi);
+      curl_easy_cleanup(p.easy);
+    }
   }
 
   absl::StatusOr<HttpResponse> Post(const HttpRequest& request) override;
 
  private:
-  // A handle returned to the pool keeps its connection cache, which is what
-  // makes keep-alive reuse work across requests.
+  // An easy handle and the multi handle it runs in (PerformUntilCutoff).
+  // The multi handle holds the connection cache, so the pair goes back to
+  // the pool together: that is what makes keep-alive reuse work across
+  // requests.
+  struct Pooled {
+    CURL* easy = nullptr;
+    CURLM* multi = nullptr;
+  };
   class HandleLease {
    public:
-    HandleLease(CurlTransport* owner, CURL* handle) : owner_(owner), handle_(handle) {}
+    HandleLease(CurlTransport* owner, Pooled handle) : owner_(owner), handle_(handle) {}
     HandleLease(const HandleLease&) = delete;
     HandleLease& operator=(const HandleLease&) = delete;
     ~HandleLease() { owner_->Release(handle_); }
-    CURL* get() const { return handle_; }
+    CURL* get() const { return handle_.easy; }
+    CURLM* multi() const { return handle_.multi; }
 
    private:
     CurlTransport* owner_;
-    CURL* handle_;
+    Pooled handle_;
   };
 
-  CURL* Acquire() {
+  // Both handles, or nullopt when libcurl cannot make them.
+  std::optional<Pooled> Acquire() {
     {
       absl::MutexLock lock(&mu_);
       if (!free_.empty()) {
-        CURL* handle = free_.back();
+        Pooled handle = free_.back();
         free_.pop_back();
         return handle;
       }
     }
-    return curl_easy_init();
+    Pooled made{curl_easy_init(), curl_multi_init()};
+    if (made.easy != nullptr && made.multi != nullptr) return made;
+    if (made.easy != nullptr) curl_easy_cleanup(made.easy);
+    if (made.multi != nullptr) curl_multi_cleanup(made.multi);
+    return std::nullopt;
   }
 
-  void Release(CURL* handle) {
+  void Release(Pooled handle) {
     // Drops every option (and so every pointer into this request's buffers)
     // but keeps live connections and caches.
-    curl_easy_reset(handle);
+    curl_easy_reset(handle.easy);
     absl::MutexLock lock(&mu_);
     free_.push_back(handle);
   }
@@ -139,7 +227,7 @@ class CurlTransport final : public HttpTransport {
 
   const CurlTransportOptions options_;
   absl::Mutex mu_;
-  std::vector<CURL*> free_ ABSL_GUARDED_BY(mu_);
+  std::vector<Pooled> free_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::Status CurlTransport::Configure(CURL* h, const HttpRequest& request, curl_slist* headers,
@@ -222,9 +310,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& request) {
   if (!has_content_type && !append("Content-Type:")) return OutOfMemory();
   if (!has_accept && !append("Accept:")) return OutOfMemory();
 
-  CURL* raw = Acquire();
-  if (raw == nullptr) return Failure(ErrorKind::kTransport, kNetworkError, "curl_easy_init failed");
-  HandleLease handle(this, raw);
+  std::optional<Pooled> pooled = Acquire();
+  if (!pooled) return Failure(ErrorKind::kTransport, kNetworkError, "curl_easy_init failed");
+  HandleLease handle(this, *pooled);
 
   HttpResponse response;
   BodySink sink{&response.body};
@@ -235,7 +323,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& request) {
     return s;
   }
 
-  const CURLcode rc = curl_easy_perform(handle.get());
+  bool abandoned = false;
+  const CURLcode rc =
+      PerformUntilCutoff(handle.get(), handle.multi(), *options_.cutoff, &abandoned);
   long status = 0;
   curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
   if (rc == CURLE_OK) {
@@ -260,9 +350,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& request) {
   }
   long request_size = 0;
   curl_easy_getinfo(handle.get(), CURLINFO_REQUEST_SIZE, &request_size);
-  error.code = kNetworkError;
-  std::string detail = curl_easy_strerror(rc);
-  if (error_buffer[0] != '\0') absl::StrAppend(&detail, ": ", error_buffer);
+  error.code = abandoned ? kAbandonedCode : kNetworkError;
+  std::string detail = abandoned ? "abandoned at shutdown" : curl_easy_strerror(rc);
+  if (!abandoned && error_buffer[0] != '\0') absl::StrAppend(&detail, ": ", error_buffer);
   if (request_size == 0) {
     error.kind = ErrorKind::kTransport;
     error.message = absl::StrCat("POST ", request.url, ": ", detail, " (request not sent)");
@@ -281,6 +371,8 @@ constexpr size_t kMaxGetBody = 64 * 1024;
 // One easy handle per call: metadata GETs happen once per credential refresh.
 class CurlGetter final : public HttpGetter {
  public:
+  explicit CurlGetter(CallCutoff* cutoff) : cutoff_(cutoff) {}
+
   absl::StatusOr<HttpResponse> Get(const std::string& url, absl::Duration connect_timeout,
                                    absl::Duration timeout) override {
     if (absl::Status s = InitCurlOnce(); !s.ok()) return s;
@@ -309,7 +401,10 @@ class CurlGetter final : public HttpGetter {
     set(curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &WriteBody));
     set(curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &sink));
     if (rc != CURLE_OK) return GetFailure(ErrorKind::kTransport, url, curl_easy_strerror(rc));
-    rc = curl_easy_perform(h.get());
+    Multi multi(curl_multi_init());
+    if (multi == nullptr) return GetFailure(ErrorKind::kTransport, url, "curl_multi_init failed");
+    bool abandoned = false;
+    rc = PerformUntilCutoff(h.get(), multi.get(), *cutoff_, &abandoned);
     curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &response.status);
     if (rc == CURLE_OK) {
       char* content_type = nullptr;
@@ -326,21 +421,26 @@ class CurlGetter final : public HttpGetter {
     // Same split as for POST: nothing sent means certainly not executed.
     long request_size = 0;
     curl_easy_getinfo(h.get(), CURLINFO_REQUEST_SIZE, &request_size);
-    std::string detail = curl_easy_strerror(rc);
-    if (error_buffer[0] != '\0') absl::StrAppend(&detail, ": ", error_buffer);
+    std::string detail = abandoned ? "abandoned at shutdown" : curl_easy_strerror(rc);
+    if (!abandoned && error_buffer[0] != '\0') absl::StrAppend(&detail, ": ", error_buffer);
     return GetFailure(request_size == 0 ? ErrorKind::kTransport : ErrorKind::kOutcomeUnknown, url,
-                      detail);
+                      detail, abandoned ? kAbandonedCode : kNetworkError);
   }
 
  private:
-  static absl::Status GetFailure(ErrorKind kind, const std::string& url, std::string detail) {
-    return Failure(kind, kNetworkError, absl::StrCat("GET ", url, ": ", detail));
+  static absl::Status GetFailure(ErrorKind kind, const std::string& url, std::string detail,
+                                 const char* code = kNetworkError) {
+    return Failure(kind, code, absl::StrCat("GET ", url, ": ", detail));
   }
+
+  CallCutoff* const cutoff_;
 };
 
 }  // namespace
 
-std::shared_ptr<HttpGetter> MakeCurlGetter() { return std::make_shared<CurlGetter>(); }
+std::shared_ptr<HttpGetter> MakeCurlGetter(CallCutoff* cutoff) {
+  return std::make_shared<CurlGetter>(cutoff);
+}
 
 std::shared_ptr<HttpTransport> MakeCurlTransport(CurlTransportOptions options) {
   return std::make_shared<CurlTransport>(std::move(options));

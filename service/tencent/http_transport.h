@@ -10,6 +10,8 @@
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_HTTP_TRANSPORT_H_
 #define BLUEPRINTSYNC_SERVICE_TENCENT_HTTP_TRANSPORT_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,6 +21,31 @@
 #include "absl/time/time.h"
 
 namespace blueprintsync::tencent {
+
+// The moment upstream calls are abandoned: shutdown sets it to the drain
+// deadline, so that no call can hold the process past it. From then on a
+// transfer under way ends within kCutoffPoll as a failure with code
+// ClientError.Abandoned (kOutcomeUnknown once anything was sent: the call may
+// have executed; kTransport if nothing was), and no new transfer starts.
+// Thread-safe; the cutoff only ever moves earlier.
+class CallCutoff {
+ public:
+  void AbandonAt(absl::Time at);
+  absl::Time at() const;
+  bool Passed() const;
+
+ private:
+  std::atomic<int64_t> at_unix_nanos_{INT64_MAX};
+};
+
+// The cutoff of every transport and getter made without one of its own: one
+// per process, because shutdown is.
+CallCutoff& ProcessCallCutoff();
+
+// The code of a call cut off by its CallCutoff.
+inline constexpr char kAbandonedCode[] = "ClientError.Abandoned";
+// How late a transfer under way may notice that the cutoff has passed.
+inline constexpr absl::Duration kCutoffPoll = absl::Milliseconds(100);
 
 struct HttpRequest {
   std::string url;  // "https://lighthouse.tencentcloudapi.com/" or "http://127.0.0.1:PORT/"
@@ -58,6 +85,8 @@ struct CurlTransportOptions {
   // Idle connections kept per handle are closed after this long (Tencent's
   // servers drop idle keep-alive connections after 60 s).
   absl::Duration max_idle = absl::Seconds(30);
+  // When calls are abandoned (shutdown); never null.
+  CallCutoff* cutoff = &ProcessCallCutoff();
 };
 
 std::shared_ptr<HttpTransport> MakeCurlTransport(CurlTransportOptions options = {});
@@ -75,7 +104,7 @@ class HttpGetter {
 // libcurl GET that never uses a proxy: the metadata service is only reachable
 // directly from the instance, and a cluster-wide https_proxy/http_proxy must
 // not capture it.
-std::shared_ptr<HttpGetter> MakeCurlGetter();
+std::shared_ptr<HttpGetter> MakeCurlGetter(CallCutoff* cutoff = &ProcessCallCutoff());
 
 }  // namespace blueprintsync::tencent
 

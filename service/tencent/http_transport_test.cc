@@ -224,6 +224,42 @@ TEST_F(HttpTransportTest, TimeoutAfterSendingIsOutcomeUnknown) {
   EXPECT_EQ(slow_requests_, 1);
 }
 
+TEST_F(HttpTransportTest, CutoffAbandonsACallUnderWayAsOutcomeUnknown) {
+  CallCutoff cutoff;
+  CurlTransportOptions options;
+  options.cutoff = &cutoff;
+  auto transport = MakeCurlTransport(options);
+  const absl::Time at = absl::Now() + absl::Milliseconds(300);
+  cutoff.AbandonAt(at);
+  absl::StatusOr<HttpResponse> r = transport->Post(Request("/slow"));  // held 10 s
+  const absl::Time returned = absl::Now();
+  ASSERT_FALSE(r.ok());
+  ApiError e = ErrorOf(r.status());
+  EXPECT_EQ(e.kind, ErrorKind::kOutcomeUnknown);
+  EXPECT_EQ(e.code, kAbandonedCode);
+  EXPECT_TRUE(e.MayHaveExecuted());
+  EXPECT_GE(returned, at);
+  // The bound shutdown relies on (generous: a loaded, sanitized build).
+  EXPECT_LT(returned - at, absl::Seconds(1)) << "abandoned " << (returned - at) << " late";
+  // And nothing is sent once the cutoff has passed.
+  absl::StatusOr<HttpResponse> after = transport->Post(Request("/"));
+  ASSERT_FALSE(after.ok());
+  ApiError not_sent = ErrorOf(after.status());
+  EXPECT_EQ(not_sent.kind, ErrorKind::kTransport);
+  EXPECT_EQ(not_sent.code, kAbandonedCode);
+  EXPECT_TRUE(seen().empty());
+}
+
+TEST_F(HttpTransportTest, CutoffOnlyMovesEarlier) {
+  CallCutoff cutoff;
+  EXPECT_EQ(cutoff.at(), absl::InfiniteFuture());
+  EXPECT_FALSE(cutoff.Passed());
+  const absl::Time soon = absl::Now() + absl::Hours(1);
+  cutoff.AbandonAt(soon);
+  cutoff.AbandonAt(soon + absl::Hours(1));
+  EXPECT_EQ(cutoff.at(), soon);
+}
+
 TEST_F(HttpTransportTest, OversizedBodyIsOutcomeUnknown) {
   absl::StatusOr<HttpResponse> r = MakeCurlTransport()->Post(Request("/huge"));
   ASSERT_FALSE(r.ok());

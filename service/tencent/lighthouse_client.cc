@@ -1,5 +1,6 @@
 #include "service/tencent/lighthouse_client.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -246,9 +247,12 @@ namespace {
 
 absl::Status AcquireSlot(RateLimiter& limiter, const char* action, const CallOptions& options,
                          uint64_t* call) {
+  // Once shutdown has set the cutoff, a slot after it is not worth waiting
+  // for: the call would be given up anyway.
+  const absl::Time deadline = std::min(options.deadline, ProcessCallCutoff().at());
   absl::Status s = options.priority == CallPriority::kBackground
-                       ? limiter.AcquireBackground(options.deadline, call)
-                       : limiter.Acquire(options.deadline, call);
+                       ? limiter.AcquireBackground(deadline, call)
+                       : limiter.Acquire(deadline, call);
   if (s.ok()) return s;
   if (s.code() == absl::StatusCode::kDeadlineExceeded) {
     return LocalError(
@@ -369,6 +373,8 @@ auto RunWithRetries(const RetryPolicy& policy, Clock& clock, Idempotency idempot
     // Belt and braces on top of the policy: a non-idempotent call that may
     // have run is never sent again, whatever the policy says.
     if (idempotency == Idempotency::kNonIdempotent && error->MayHaveExecuted()) return result;
+    // Given up at shutdown: every later attempt would be too.
+    if (error->code == kAbandonedCode) return result;
     if (n >= policy.options().max_attempts) return result;
     const RetryDecision decision = policy.Decide(*error, idempotency, n);
     if (!decision.retry) return result;

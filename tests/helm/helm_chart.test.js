@@ -733,6 +733,25 @@ describe('helm chart blueprint-sync', () => {
     assert.equal(byKind(r.docs, 'Secret').length, 0);
   });
 
+  test('terminationGracePeriodSeconds follows preStop and the drain unless set', () => {
+    const grace = (r) => one(r.docs, 'Deployment').spec.template.spec.terminationGracePeriodSeconds;
+    const byDefault = render();
+    assert.equal(byDefault.status, 0, byDefault.stderr);
+    assert.equal(byDefault.values.terminationGracePeriodSeconds, null, 'the default is derived');
+    assert.equal(grace(byDefault), 5 + 20 + 5);
+    // A longer drain (and preStop) moves the grace period with it: no render failure.
+    const longer = render({ sets: ['server.drainTimeoutSeconds=40', 'preStop.sleepSeconds=8',
+                                   'probes.liveness.failureThreshold=20'] });
+    assert.equal(longer.status, 0, longer.stderr);
+    assert.equal(grace(longer), 8 + 40 + 5);
+    // An explicit value wins when it is long enough, and must pass the schema.
+    const explicit = render({ sets: ['terminationGracePeriodSeconds=90'] });
+    assert.equal(explicit.status, 0, explicit.stderr);
+    assert.equal(grace(explicit), 90);
+    assert.deepEqual(schemaErrors(explicit.values), []);
+    assert.deepEqual(schemaErrors(byDefault.values), []);
+  });
+
   test('postgres: a leader lease change rolls the pods', () => {
     const sum = (r) => one(r.docs, 'Deployment').spec.template.metadata.annotations['checksum/config'];
     const a = render({ files: [path.join(CHART, 'ci', 'postgres-values.yaml')] });
