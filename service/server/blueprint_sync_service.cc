@@ -192,14 +192,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
       absl::MutexLock lock(&mu_);
       if (job.ok()) {
         received_version_ = true;
-        // A client that reads slowly gets the newest versions, not an
-        // ever longer queue: beyond a few, the last queued one (never the
-        // terminal one, which comes last) is replaced by the newer one.
-        if (pending_.size() >= kMaxQueuedVersions) {
-          pending_.back() = *std::move(job);
-        } else {
-          pending_.push_back(*std::move(job));
-        }
+        // Every version is delivered, in order (the contract). The queue is
+        // bounded by what one job goes through (a few states for each of at
+        // most 10 destinations), and watches by the stream limits.
+        pending_.push_back(*std::move(job));
       } else if (!end_.has_value()) {
         // An error before any version says why the watch could not start and
         // carries the rich details of any other failed call. One after
@@ -248,8 +244,6 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
   }
 
  private:
-  static constexpr size_t kMaxQueuedVersions = 8;
-
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || finished_) return;
     if (cancelled_) {
