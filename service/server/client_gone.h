@@ -8,7 +8,10 @@
 // bare UNIMPLEMENTED; a "rapid reset" flood would then be counted and
 // logged as thousands of UNIMPLEMENTED calls. Such a call, and any call the
 // server context reports cancelled when its status is sent, is recorded as
-// DEADLINE_EXCEEDED when its deadline has passed, else CANCELLED. The client
+// DEADLINE_EXCEEDED when its deadline has passed, else CANCELLED. (The
+// missing request is the only sign: for such calls IsCancelled() was
+// measured false when their status is sent; a request that arrived but
+// does not parse looks the same here.) The client
 // is gone either way, so changing the status it would have received costs
 // nothing. Must be the first interceptor.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_CLIENT_GONE_H_
