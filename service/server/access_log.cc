@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.pb.h"
@@ -75,10 +76,80 @@ std::string CallerOf(grpc::ServerContextBase* context) {
   return identity.empty() ? context->peer() : identity;
 }
 
+bool ClientWentAway(grpc::StatusCode code) {
+  return code == grpc::StatusCode::CANCELLED || code == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+// Lines for calls whose client went away (CANCELLED, DEADLINE_EXCEEDED):
+// the first few of each second one by one, the rest counted and written as
+// one summary line when the second is over (at the next call that ends), so
+// that a flood of reset streams cannot write log lines as fast as it
+// resets them.
+class ClientGoneLines {
+ public:
+  static constexpr int kLinesPerSecond = 10;
+
+  // Whether the line of a call that ended with `code` may be written now;
+  // counts it for the summary otherwise.
+  bool Admit(grpc::StatusCode code, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    RollLocked(now);
+    if (written_ < kLinesPerSecond) {
+      ++written_;
+      return true;
+    }
+    ++(code == grpc::StatusCode::CANCELLED ? held_cancelled_ : held_deadline_);
+    return false;
+  }
+
+  // Writes the summary of a second that is over, if it held lines back.
+  void FlushDue(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_) {
+    Summary due;
+    {
+      absl::MutexLock lock(&mu_);
+      due = RollLocked(now);
+    }
+    if (due.cancelled + due.deadline == 0) return;
+    // Written outside mu_: no I/O under the lock every call takes.
+    log::Info("rpcs ended by their clients, not logged one by one",
+              {{"grpc.code.CANCELLED", absl::StrCat(due.cancelled)},
+               {"grpc.code.DEADLINE_EXCEEDED", absl::StrCat(due.deadline)},
+               {"since", absl::FormatTime(absl::RFC3339_sec, due.since, absl::UTCTimeZone())},
+               {"lines_per_second", absl::StrCat(kLinesPerSecond)}});
+  }
+
+ private:
+  struct Summary {
+    int64_t cancelled = 0;
+    int64_t deadline = 0;
+    absl::Time since;
+  };
+
+  // Starts a new second when the current one is over; returns what the
+  // one that ended held back.
+  Summary RollLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Summary ended;
+    if (now - window_start_ < absl::Seconds(1)) return ended;
+    ended = {held_cancelled_, held_deadline_, window_start_};
+    window_start_ = now;
+    written_ = 0;
+    held_cancelled_ = 0;
+    held_deadline_ = 0;
+    return ended;
+  }
+
+  absl::Mutex mu_;
+  absl::Time window_start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int written_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t held_cancelled_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t held_deadline_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class AccessLogInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info)
+  AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info, ClientGoneLines* client_gone)
       : info_(info),
+        client_gone_(client_gone),
         method_(info->method() == nullptr ? "" : info->method()),
         kind_(MethodOf(method_)),
         // Probes and successful reads are frequent and change nothing: debug
@@ -108,11 +179,14 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
+      const absl::Time now = absl::Now();
+      client_gone_->FlushDue(now);
       const log::Level level = quiet_when_ok_ && status.ok() ? log::Level::kDebug
                                : status.error_code() == grpc::StatusCode::INTERNAL
                                    ? log::Level::kWarn
                                    : log::Level::kInfo;
-      if (log::Enabled(level)) {
+      if (log::Enabled(level) &&
+          (!ClientWentAway(status.error_code()) || client_gone_->Admit(status.error_code(), now))) {
         if (answer_job_.empty()) answer_job_ = Shown(JobOfError(status));
         Log(level, status);
       }
@@ -209,6 +283,7 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
   }
 
   grpc::experimental::ServerRpcInfo* const info_;
+  ClientGoneLines* const client_gone_;
   const std::string method_;
   const Method kind_;
   const bool quiet_when_ok_;
@@ -224,8 +299,11 @@ class AccessLogFactory final : public grpc::experimental::ServerInterceptorFacto
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new AccessLogInterceptor(info);
+    return new AccessLogInterceptor(info, &client_gone_);
   }
+
+ private:
+  ClientGoneLines client_gone_;
 };
 
 }  // namespace

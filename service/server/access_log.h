@@ -8,7 +8,10 @@
 // (kubelet probes every few seconds), reflection and successful reads are
 // logged at debug level; changes (SyncBlueprint, CancelSyncJob,
 // RetrySyncJob, DeleteSyncJob, Create/Update/DeleteSyncPolicy) and every
-// error at info or above.
+// error at info or above. Calls whose client went away (CANCELLED,
+// DEADLINE_EXCEEDED) are logged one by one up to 10 a second; beyond that
+// they are counted into one summary line per second, so a flood of reset
+// streams cannot flood the log.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_ACCESS_LOG_H_
 

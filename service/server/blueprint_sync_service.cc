@@ -139,6 +139,44 @@ policies::PolicyService::PolicyCallback FinishWithPolicy(grpc::ServerUnaryReacto
   };
 }
 
+// Answers a list call. Its answer is up to megabytes and gRPC keeps it until
+// the client has read it, so it is counted against the delivery budget from
+// Finish to OnDone, and the call is cancelled if the client does not read it
+// within the delivery timeout (ResponseDelivery).
+class ListReactor final : public grpc::ServerUnaryReactor {
+ public:
+  ListReactor(grpc::CallbackServerContext* context, google::protobuf::Message* response,
+              ResponseDelivery* delivery)
+      : context_(context), response_(response), delivery_(delivery) {}
+
+  // Sends the response the handler has filled in, or RESOURCE_EXHAUSTED
+  // when the budget cannot hold it.
+  void FinishWithResponse() {
+    if (delivery_ != nullptr) {
+      absl::StatusOr<uint64_t> ticket =
+          delivery_->Reserve(context_, static_cast<int64_t>(response_->ByteSizeLong()));
+      if (!ticket.ok()) {
+        response_->Clear();
+        Finish(ToGrpcStatus(ticket.status()));
+        return;
+      }
+      ticket_ = *ticket;  // written before Finish; OnDone comes after it
+    }
+    Finish(grpc::Status::OK);
+  }
+
+  void OnDone() override {
+    if (ticket_ != 0) delivery_->Release(ticket_);
+    delete this;
+  }
+
+ private:
+  grpc::CallbackServerContext* const context_;
+  google::protobuf::Message* const response_;
+  ResponseDelivery* const delivery_;
+  uint64_t ticket_ = 0;
+};
+
 // Streams a job: its current state, then each change, then OK after the
 // terminal state; a status that ends the watch (the job does not exist, the
 // server is shutting down) ends the stream once the versions before it are
@@ -154,6 +192,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
       absl::MutexLock lock(&mu_);
       if (job.ok()) {
         received_version_ = true;
+        // Every version is delivered, in order (the contract). The queue is
+        // bounded by what one job goes through (a few states for each of at
+        // most 10 destinations), and watches by the stream limits.
         pending_.push_back(*std::move(job));
       } else if (!end_.has_value()) {
         // An error before any version says why the watch could not start and
@@ -327,7 +368,7 @@ grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerC
 grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServerContext* context,
                                                              const v1::ListSyncJobsRequest* request,
                                                              v1::ListSyncJobsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new ListReactor(context, response, options_.delivery);
   if (grpc::Status s = Authorize(context, "ListSyncJobs", Access::kRead); !s.ok()) {
     reactor->Finish(s);
     return reactor;
@@ -349,7 +390,7 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
         if (page->next_cursor) {
           response->set_next_page_token(MakePageToken(*page->next_cursor, list_request));
         }
-        reactor->Finish(grpc::Status::OK);
+        reactor->FinishWithResponse();
       });
   return reactor;
 }
@@ -496,7 +537,7 @@ grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncPolicy(
 grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncPolicies(
     grpc::CallbackServerContext* context, const v1::ListSyncPoliciesRequest* request,
     v1::ListSyncPoliciesResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new ListReactor(context, response, options_.delivery);
   if (grpc::Status s = AdmitPolicyCall(context, "ListSyncPolicies", Access::kRead); !s.ok()) {
     reactor->Finish(s);
     return reactor;
@@ -518,7 +559,7 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncPolicies(
     if (page->next_after) {
       response->set_next_page_token(MakePolicyPageToken(*page->next_after, list_request));
     }
-    reactor->Finish(grpc::Status::OK);
+    reactor->FinishWithResponse();
   });
   return reactor;
 }

@@ -14,6 +14,7 @@
 #include "service/jobs/job_service.h"
 #include "service/policies/policy_service.h"
 #include "service/server/authz.h"
+#include "service/server/response_delivery.h"
 
 namespace blueprintsync::server {
 
@@ -30,6 +31,10 @@ struct ServiceOptions {
   absl::Duration max_job_timeout = absl::Hours(24);
   // For requests that do not set keep_failed_copies (--keep-failed-copies).
   bool keep_failed_copies = false;
+  // Bounds the list answers clients have not read yet (--response-budget,
+  // --delivery-timeout); null: unbounded. Not owned; must outlive the
+  // server.
+  ResponseDelivery* delivery = nullptr;
 };
 
 class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {

@@ -82,11 +82,15 @@ int Run(int argc, char** argv) {
     return Fail(s);
   }
 
+  // Before the service and the server, which use it: destroyed after them.
+  ResponseDelivery delivery({config->grpc_limits.response_budget_bytes,
+                             config->grpc_limits.delivery_timeout});
   ServiceOptions service_options;
   service_options.authz = config->authz.get();
   service_options.default_job_timeout = config->job_deadline;
   service_options.max_job_timeout = config->max_job_timeout;
   service_options.keep_failed_copies = config->keep_failed_copies;
+  service_options.delivery = &delivery;
   BlueprintSyncService service(service_options, &engine, &policy_api);
   absl::StatusOr<RunningGrpcServer> grpc =
       StartGrpcServer(*config, &service, service_metrics.get());

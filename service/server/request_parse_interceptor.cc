@@ -1,6 +1,7 @@
 #include "service/server/request_parse_interceptor.h"
 
 #include <google/protobuf/descriptor.h>
+#include <grpc/grpc.h>
 #include <grpcpp/server_context.h>
 
 #include "absl/strings/str_cat.h"
@@ -26,22 +27,26 @@ class RequestParseInterceptor final : public grpc::experimental::Interceptor {
         methods->GetRecvMessage() == nullptr) {
       parse_failed_ = true;
     }
+    // A call whose stream was reset before its request arrived (a "rapid
+    // reset" flood) reaches this point the same way; gRPC core tells the
+    // two apart (the receive failed rather than ending), and that one is
+    // left for the client-gone interceptor to record as CANCELLED.
     if (parse_failed_ &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
-        methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      // A client that resets the stream before its request arrived (as a
-      // "rapid reset" flood does) did not send a bad message: it left.
+        methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED &&
+        !ReceiveFailed()) {
       methods->ModifySendStatus(
-          context_ != nullptr && context_->IsCancelled()
-              ? grpc::Status(grpc::StatusCode::CANCELLED,
-                             "the call was cancelled before its request arrived")
-              : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             UnparsableRequestMessage(method_)));
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsableRequestMessage(method_)));
     }
     methods->Proceed();
   }
 
  private:
+  bool ReceiveFailed() const {
+    return context_ != nullptr && context_->c_call() != nullptr &&
+           grpc_call_failed_before_recv_message(context_->c_call()) != 0;
+  }
+
   const std::string method_;
   grpc::ServerContextBase* const context_;
   bool parse_failed_ = false;

@@ -5,8 +5,10 @@
 // such method" and sends callers and operators the wrong way. This
 // interceptor notices the failed parse (the received message is null after
 // POST_RECV_MESSAGE) and rewrites that status to INVALID_ARGUMENT naming the
-// request type — or to CANCELLED when the client reset the call before its
-// request arrived (a "rapid reset" flood), which gRPC reports the same way.
+// request type. A call reset before its request arrived (a "rapid reset"
+// flood) looks the same at that point except to gRPC core, which says its
+// receive failed: those are left UNIMPLEMENTED for the client-gone
+// interceptor (client_gone.h), which comes next, to record as CANCELLED.
 // Register it first, so that the access log and the metrics see the
 // corrected status.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_REQUEST_PARSE_INTERCEPTOR_H_

@@ -76,6 +76,21 @@ std::vector<FlagSpec> ServerFlags() {
       {"health-listen", "BLUEPRINT_SYNC_HEALTH_LISTEN", "",
        "plaintext grpc.health.v1-only address for probes when the gRPC port needs (m)TLS; "
        "empty: none"},
+      {"max-concurrent-streams", "BLUEPRINT_SYNC_MAX_CONCURRENT_STREAMS", "100",
+       "calls one client connection may have open at once"},
+      {"max-connection-idle", "BLUEPRINT_SYNC_MAX_CONNECTION_IDLE", "5m",
+       "a client connection without calls this long is closed; 0: never"},
+      {"max-connection-age", "BLUEPRINT_SYNC_MAX_CONNECTION_AGE", "1h",
+       "a client connection this old is asked to reconnect (long watches reconnect); 0: never"},
+      {"max-connection-age-grace", "BLUEPRINT_SYNC_MAX_CONNECTION_AGE_GRACE", "5m",
+       "how long the calls of such a connection may still take"},
+      {"grpc-memory", "BLUEPRINT_SYNC_GRPC_MEMORY", "67108864",
+       "bytes gRPC's connection buffers may use in total"},
+      {"response-budget", "BLUEPRINT_SYNC_RESPONSE_BUDGET", "33554432",
+       "bytes of list answers not yet taken by their clients, in total; beyond it lists are "
+       "answered RESOURCE_EXHAUSTED"},
+      {"delivery-timeout", "BLUEPRINT_SYNC_DELIVERY_TIMEOUT", "30s",
+       "a list answer its client has not taken this long is given up (the call is cancelled)"},
       {"help", "", "", "print this help and exit", true},
       {"version", "", "", "print the version and exit", true},
   };
@@ -153,6 +168,29 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   return absl::OkStatus();
 }
 
+// The gRPC port's abuse limits (GrpcLimits), each within its range.
+absl::Status ReadGrpcLimits(const Flags& flags, GrpcLimits& limits) {
+  auto streams = flags.Int("max-concurrent-streams", 1, 10000);
+  auto idle = flags.Duration("max-connection-idle", absl::ZeroDuration(), absl::Hours(24));
+  auto age = flags.Duration("max-connection-age", absl::ZeroDuration(), absl::Hours(24 * 7));
+  auto grace = flags.Duration("max-connection-age-grace", absl::ZeroDuration(), absl::Hours(24));
+  auto memory = flags.Int("grpc-memory", 4 << 20, int64_t{16} << 30);
+  auto budget = flags.Int("response-budget", 1 << 20, int64_t{16} << 30);
+  auto delivery = flags.Duration("delivery-timeout", absl::Seconds(1), absl::Hours(1));
+  for (const absl::Status& s : {streams.status(), idle.status(), age.status(), grace.status(),
+                                memory.status(), budget.status(), delivery.status()}) {
+    if (!s.ok()) return s;
+  }
+  limits.max_concurrent_streams = static_cast<int>(*streams);
+  limits.max_connection_idle = *idle;
+  limits.max_connection_age = *age;
+  limits.max_connection_age_grace = *grace;
+  limits.grpc_memory_bytes = *memory;
+  limits.response_budget_bytes = *budget;
+  limits.delivery_timeout = *delivery;
+  return absl::OkStatus();
+}
+
 // TLS files are checked (readable, matching) before the policy, which needs
 // to know whether callers present certificates.
 absl::Status ReadSecurity(const Flags& flags, ServerConfig& config) {
@@ -188,6 +226,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, const char* const* argv,
     return absl::InvalidArgumentError("--log-level must be debug, info, warn or error");
   }
   if (absl::Status s = ReadRanges(flags, config); !s.ok()) return s;
+  if (absl::Status s = ReadGrpcLimits(flags, config.grpc_limits); !s.ok()) return s;
   if (absl::Status s = ReadSecurity(flags, config); !s.ok()) return s;
   config.listen = flags.String("listen");
   config.lighthouse_endpoint = flags.String("lighthouse-endpoint");

@@ -22,6 +22,27 @@ namespace blueprintsync::server {
 
 inline constexpr char kServerVersion[] = "0.1.0";
 
+// What one client may hold on the gRPC port and what all of them may
+// together (README "Configuration", "Abuse limits").
+struct GrpcLimits {
+  // Streams one connection may have open at once (HTTP/2 SETTINGS).
+  int max_concurrent_streams = 100;
+  // A connection without calls this long is closed; zero: never.
+  absl::Duration max_connection_idle = absl::Minutes(5);
+  // A connection this old is asked to reconnect (GOAWAY); its calls then
+  // have max_connection_age_grace to end. Zero: never.
+  absl::Duration max_connection_age = absl::Hours(1);
+  absl::Duration max_connection_age_grace = absl::Minutes(5);
+  // gRPC's own buffers (grpc::ResourceQuota).
+  int64_t grpc_memory_bytes = 64 << 20;
+  // Answers produced but not yet taken by their clients, in total; a call
+  // that would go over is answered RESOURCE_EXHAUSTED instead.
+  int64_t response_budget_bytes = 32 << 20;
+  // An answer its client has not taken this long after it was produced is
+  // given up (the call is cancelled and its memory freed).
+  absl::Duration delivery_timeout = absl::Seconds(30);
+};
+
 // What the command line asks for: --help and --version print and exit
 // before any other value is checked.
 enum class ServerAction { kServe, kPrintHelp, kPrintVersion };
@@ -67,6 +88,7 @@ struct ServerConfig {
   // Loaded from --authz-policy; null: every caller may call every method.
   std::shared_ptr<const AuthzPolicy> authz;
   std::string health_listen;  // empty: no plaintext health port
+  GrpcLimits grpc_limits;
 };
 
 // The flag table: names, variables, defaults and help text.

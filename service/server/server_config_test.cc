@@ -269,5 +269,49 @@ TEST(ServerConfigTest, BoundAddressKeepsTheHostAndUsesThePortBound) {
   EXPECT_EQ(BoundAddress("[::1]:0", 5000), "[::1]:5000");
 }
 
+TEST(ServerConfigTest, GrpcLimitsHaveDefaultsAndComeFromFlagsAndEnvironment) {
+  absl::StatusOr<ServerConfig> defaults = Load({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  const GrpcLimits d = defaults->grpc_limits;
+  EXPECT_EQ(d.max_concurrent_streams, 100);
+  EXPECT_EQ(d.max_connection_idle, absl::Minutes(5));
+  EXPECT_EQ(d.max_connection_age, absl::Hours(1));
+  EXPECT_EQ(d.max_connection_age_grace, absl::Minutes(5));
+  EXPECT_EQ(d.grpc_memory_bytes, 64 << 20);
+  EXPECT_EQ(d.response_budget_bytes, 32 << 20);
+  EXPECT_EQ(d.delivery_timeout, absl::Seconds(30));
+
+  absl::StatusOr<ServerConfig> set =
+      Load({"--max-concurrent-streams", "7", "--max-connection-idle", "0", "--max-connection-age",
+            "2h", "--max-connection-age-grace", "30s", "--grpc-memory", "8388608",
+            "--response-budget", "2097152"},
+           {{"BLUEPRINT_SYNC_DELIVERY_TIMEOUT", "5s"}});
+  ASSERT_TRUE(set.ok()) << set.status();
+  const GrpcLimits s = set->grpc_limits;
+  EXPECT_EQ(s.max_concurrent_streams, 7);
+  EXPECT_EQ(s.max_connection_idle, absl::ZeroDuration());
+  EXPECT_EQ(s.max_connection_age, absl::Hours(2));
+  EXPECT_EQ(s.max_connection_age_grace, absl::Seconds(30));
+  EXPECT_EQ(s.grpc_memory_bytes, 8 << 20);
+  EXPECT_EQ(s.response_budget_bytes, 2 << 20);
+  EXPECT_EQ(s.delivery_timeout, absl::Seconds(5));
+}
+
+TEST(ServerConfigTest, OutOfRangeGrpcLimitsAreRefusedNamingTheirFlag) {
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"max-concurrent-streams", "0"},
+           {"max-concurrent-streams", "10001"},
+           {"max-connection-idle", "25h"},
+           {"max-connection-age", "-1s"},
+           {"grpc-memory", "1024"},
+           {"response-budget", "1000"},
+           {"delivery-timeout", "0s"},
+           {"delivery-timeout", "2h"}}) {
+    absl::StatusOr<ServerConfig> config = Load({"--" + flag, value});
+    ASSERT_FALSE(config.ok()) << flag << "=" << value;
+    EXPECT_THAT(config.status().message(), HasSubstr("--" + flag)) << config.status();
+  }
+}
+
 }  // namespace
 }  // namespace blueprintsync::server

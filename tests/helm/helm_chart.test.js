@@ -417,7 +417,10 @@ function checkRender(r, facts, docker) {
   for (const k of ['POLL_INTERVAL', 'JOB_DEADLINE', 'HTTP_TIMEOUT', 'CONNECT_TIMEOUT', 'RECONCILE_GRACE', 'DRAIN_TIMEOUT']) {
     assert.match(cm.data[`BLUEPRINT_SYNC_${k}`], /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/, `${k} duration`);
   }
-  for (const k of ['WORKERS', 'MAX_MESSAGE_BYTES']) {
+  for (const k of ['MAX_CONNECTION_IDLE', 'MAX_CONNECTION_AGE', 'MAX_CONNECTION_AGE_GRACE', 'DELIVERY_TIMEOUT']) {
+    assert.match(cm.data[`BLUEPRINT_SYNC_${k}`], /^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$/, `${k} duration`);
+  }
+  for (const k of ['WORKERS', 'MAX_MESSAGE_BYTES', 'MAX_CONCURRENT_STREAMS', 'GRPC_MEMORY', 'RESPONSE_BUDGET']) {
     assert.match(cm.data[`BLUEPRINT_SYNC_${k}`], /^[0-9]+$/, `${k} must be a plain integer`);
   }
   for (const k of ['SYNC_RATE', 'DESCRIBE_RATE']) {

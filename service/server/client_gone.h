@@ -1,0 +1,31 @@
+// Calls whose client went away before the handler could answer: a gRPC
+// server interceptor that makes the status every later interceptor (access
+// log, metrics) sees say so.
+//
+// Why: when a unary or server-streaming call is reset (RST_STREAM) or hits
+// its deadline before its request message arrived, gRPC 1.51's callback
+// server cannot deserialize a request and answers the call itself with a
+// bare UNIMPLEMENTED; a "rapid reset" flood would then be counted and
+// logged as thousands of UNIMPLEMENTED calls. Such a call, and any call the
+// server context reports cancelled when its status is sent, is recorded as
+// DEADLINE_EXCEEDED when its deadline has passed, else CANCELLED. (The
+// missing request is the only sign: for such calls IsCancelled() was
+// measured false when their status is sent. A request that arrived but
+// does not parse looks the same here; the request-parse interceptor, which
+// runs first, tells it apart and answers it INVALID_ARGUMENT.) The client
+// is gone either way, so changing the status it would have received costs
+// nothing. Must come before the access log and the metrics interceptors.
+#ifndef BLUEPRINTSYNC_SERVICE_SERVER_CLIENT_GONE_H_
+#define BLUEPRINTSYNC_SERVICE_SERVER_CLIENT_GONE_H_
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+
+namespace blueprintsync::server {
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeClientGoneFactory();
+
+}  // namespace blueprintsync::server
+
+#endif  // BLUEPRINTSYNC_SERVICE_SERVER_CLIENT_GONE_H_
