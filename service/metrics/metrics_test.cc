@@ -179,6 +179,22 @@ TEST(MetricsTest, LifecycleSeriesExistBeforeTheirFirstEventAndFollowTheSource) {
   m.SetActiveJobsSource(nullptr);
 }
 
+TEST(MetricsTest, StoreHealthSeriesFollowTheSource) {
+  Metrics m;
+  PrometheusText before(m.TextExposition());
+  EXPECT_EQ(before.Sum("blueprintsync_store_healthy"), 1);
+  EXPECT_EQ(before.Matching("blueprintsync_store_problem", {}).size(), 5u);
+  EXPECT_EQ(before.Sum("blueprintsync_store_problem"), 0);
+  ActiveJobCounts counts;
+  counts.store_problem = "no_space";
+  m.SetActiveJobsSource([&] { return counts; });
+  PrometheusText t(m.TextExposition());
+  EXPECT_EQ(t.Sum("blueprintsync_store_healthy"), 0);
+  EXPECT_EQ(t.Sum("blueprintsync_store_problem", {{"reason", "no_space"}}), 1);
+  EXPECT_EQ(t.Sum("blueprintsync_store_problem"), 1);
+  m.SetActiveJobsSource(nullptr);
+}
+
 TEST(MetricsTest, PolicySeriesExistBeforeTheFirstPassAndFollowTheSource) {
   const std::vector<const char*> counters = {"blueprintsync_policy_jobs_started_total",
                                              "blueprintsync_policy_drift_repairs_total",
