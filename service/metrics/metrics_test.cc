@@ -136,7 +136,12 @@ TEST(MetricsTest, PulledSources) {
   EXPECT_EQ(before.Matching("blueprintsync_credential_refresh_failures_total", {}).size(), 1u);
 
   int64_t queued = 2;
-  m.SetActiveJobsSource([&] { return ActiveJobCounts{queued, 3}; });
+  m.SetActiveJobsSource([&] {
+    ActiveJobCounts counts;
+    counts.queued = queued;
+    counts.running = 3;
+    return counts;
+  });
   m.AddCredentialRefreshFailuresSource([] { return uint64_t{4}; });
   m.AddCredentialRefreshFailuresSource([] { return uint64_t{1}; });
   PrometheusText t(m.TextExposition());
