@@ -15,8 +15,9 @@
 // (stat(path) against the open file's device and inode): a write to a
 // deleted or replaced file "succeeds" but is lost at the next start, so it
 // is reported as a failure to the caller, before anything acts on it. A
-// probe (1 s) notices a vanished file while idle and, while the store is
-// unhealthy, writes one row to learn when it is writable again.
+// probe (every second) notices a vanished file while idle and writes one
+// row every 10 s (a full disk shows while idle too), or every second while
+// the store is unhealthy, which is how it learns it is writable again.
 #include <sqlite3.h>
 #include <sys/stat.h>
 

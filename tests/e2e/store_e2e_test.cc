@@ -8,6 +8,7 @@
 //    recorded; the full disk recovers by itself when space returns.
 //  - A database file that cannot be opened for writing is refused at start.
 #include <fcntl.h>
+#include <httplib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "service/metrics/testing/prometheus_text.h"
 #include "tests/e2e/e2e_harness.h"
 
 namespace blueprintsync::testing {
@@ -64,6 +67,25 @@ grpc::Status SyncOn(v1::BlueprintSync::Stub& stub, const v1::SyncBlueprintReques
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   return stub.SyncBlueprint(&ctx, request, job);
+}
+
+// The /metrics text of a server started with --metrics-listen=127.0.0.1:0
+// ("" if it cannot be had).
+std::string ScrapeMetrics(ChildProcess& server) {
+  for (const std::string& line : server.StdoutLines()) {
+    if (!absl::StrContains(line, "\"msg\":\"metrics serving\"")) continue;
+    rapidjson::Document doc;
+    doc.Parse(line.c_str(), line.size());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("address")) return "";
+    const std::string address = doc["address"].GetString();
+    const size_t colon = address.rfind(':');
+    httplib::Client client(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+    client.set_connection_timeout(10, 0);
+    client.set_read_timeout(10, 0);
+    auto res = client.Get("/metrics");
+    return res && res->status == 200 ? res->body : "";
+  }
+  return "";
 }
 
 class StoreE2eTest : public E2eTest {};
@@ -168,8 +190,9 @@ TEST_F(StoreE2eTest, FullDiskTurnsNotServingSubmitsNothingAndRecovers) {
                  << "); this case needs root (CAP_SYS_ADMIN)";
   }
   BPS_ASSERT_OK(StartEmulator());
-  auto server = testing::StartServer(emulator_url(), temp_dir() + "/small/jobs.db", {},
-                                     temp_dir() + "/small_server");
+  auto server =
+      testing::StartServer(emulator_url(), temp_dir() + "/small/jobs.db",
+                           {"--metrics-listen=127.0.0.1:0"}, temp_dir() + "/small_server");
   BPS_ASSERT_OK(server.status());
   // Stopped before the tmpfs goes (the disk is declared first).
   absl::Cleanup stop = [&] { server->process->Kill().IgnoreError(); };
@@ -186,6 +209,9 @@ TEST_F(StoreE2eTest, FullDiskTurnsNotServingSubmitsNothingAndRecovers) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("no_space"));
   EXPECT_EQ(Executed(admin()), 0) << "a copy was made by a job no store holds";
+  PrometheusText full(ScrapeMetrics(*server->process));
+  EXPECT_EQ(full.Sum("blueprintsync_store_healthy"), 0);
+  EXPECT_EQ(full.Sum("blueprintsync_store_problem", {{"reason", "no_space"}}), 1);
 
   disk.Free();
   EXPECT_TRUE(PollUntil([&] { return Readiness(server->channel) == kServing; }))
@@ -194,6 +220,9 @@ TEST_F(StoreE2eTest, FullDiskTurnsNotServingSubmitsNothingAndRecovers) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Executed(admin()), 1);
   EXPECT_THAT(server->process->Stdout(), HasSubstr("store writable again"));
+  PrometheusText recovered(ScrapeMetrics(*server->process));
+  EXPECT_EQ(recovered.Sum("blueprintsync_store_healthy"), 1);
+  EXPECT_EQ(recovered.Sum("blueprintsync_store_problem"), 0);
 }
 
 TEST_F(StoreE2eTest, DatabaseThatCannotBeWrittenIsRefusedAtStart) {
