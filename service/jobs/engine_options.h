@@ -5,6 +5,7 @@
 #define BLUEPRINTSYNC_SERVICE_JOBS_ENGINE_OPTIONS_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.pb.h"
@@ -12,6 +13,7 @@
 namespace blueprintsync::jobs {
 
 class LeaderElector;
+class StoreHealth;
 
 // Told about every job that ends (metrics). Runs under the job table's lock:
 // must be quick and must not call back into the engine.
@@ -67,6 +69,10 @@ struct JobEngineOptions {
   // jobs other replicas recorded, and jobs another replica runs are re-read
   // for callers and watchers here.
   absl::Duration follow_interval = absl::Seconds(1);
+  // Whether the store can be written (see store_health.h): while it cannot,
+  // new jobs are refused with UNAVAILABLE and queued ones are not submitted.
+  // Not owned; must outlive the engine. Null: always writable.
+  const StoreHealth* store_health = nullptr;
 };
 
 struct JobEngineStats {
@@ -89,6 +95,8 @@ struct JobEngineStats {
   int64_t cleanup_jobs = 0;            // finished jobs with copies still to delete
   int64_t jobs_cancelled = 0;
   int64_t jobs_deleted = 0;  // records deleted (DeleteSyncJob and retention)
+  // Why the store cannot be written (StoreProblemName), "" while it can.
+  std::string store_problem;
 };
 
 }  // namespace blueprintsync::jobs

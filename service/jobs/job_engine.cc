@@ -6,6 +6,7 @@
 
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
+#include "service/jobs/store_health.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -99,8 +100,18 @@ void JobEngine::Shutdown(absl::Time deadline) {
   log::Info("job engine stopped");
 }
 
+absl::Status JobEngine::StoreWritable() const {
+  return options_.store_health != nullptr ? options_.store_health->Check() : absl::OkStatus();
+}
+
 void JobEngine::Submit(NewJob job, absl::Time reply_by, JobCallback done) {
   if (RefusedWhenStopped(done)) return;
+  // A job that cannot be recorded must not be taken (the store would fail
+  // the write anyway; this names the cause at once).
+  if (absl::Status s = StoreWritable(); !s.ok()) {
+    done(s);
+    return;
+  }
   intake_.Submit(std::move(job), reply_by, std::move(done), intake_threads_.get(), workers_.get());
 }
 
@@ -117,6 +128,10 @@ void JobEngine::Cancel(const std::string& name, JobCallback done) {
 void JobEngine::Retry(const std::string& name, NewJob retry, absl::Time reply_by,
                       JobCallback done) {
   if (RefusedWhenStopped(done)) return;
+  if (absl::Status s = StoreWritable(); !s.ok()) {
+    done(s);
+    return;
+  }
   actions_.Retry(name, std::move(retry), reply_by, std::move(done));
 }
 
@@ -191,7 +206,7 @@ void JobEngine::Unwatch(uint64_t watch_id) {
 }
 
 JobEngineStats JobEngine::stats() const {
-  return table_.Locked([](const TableState& s) {
+  JobEngineStats counts = table_.Locked([](const TableState& s) {
     JobEngineStats out = s.stats;
     for (const auto& [name, e] : s.active) {
       const v1::SyncJob::State state = e.rec.job().state();
@@ -202,6 +217,11 @@ JobEngineStats JobEngine::stats() const {
     out.cleanup_jobs = static_cast<int64_t>(s.cleaning.size());
     return out;
   });
+  if (options_.store_health != nullptr) {
+    const StoreCondition c = options_.store_health->Get();
+    if (!c.healthy()) counts.store_problem = StoreProblemName(c.problem);
+  }
+  return counts;
 }
 
 }  // namespace blueprintsync::jobs

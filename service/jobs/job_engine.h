@@ -111,6 +111,8 @@ class JobEngine final : public JobService {
   // Runs `read` on a reader thread, or answers `refused` at once if the
   // engine is shutting down.
   void Read(std::function<void()> read, std::function<void()> refused);
+  // OK unless the store reports it cannot be written (UNAVAILABLE, naming why).
+  absl::Status StoreWritable() const;
   // Delivers the store's version of a watched job (first delivery only).
   void DeliverFirstRead(uint64_t id, const absl::StatusOr<JobRecord>& rec);
 

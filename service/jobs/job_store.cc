@@ -15,12 +15,23 @@ bool IsPostgresSpec(absl::string_view spec) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& spec) {
-  constexpr absl::string_view kSqlite = "sqlite:";
+constexpr absl::string_view kSqlite = "sqlite:";
+
+std::string SqlitePathOf(const std::string& spec) {
+  if (absl::StartsWith(spec, kSqlite) && spec.size() > kSqlite.size()) {
+    return spec.substr(kSqlite.size());
+  }
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& spec,
+                                                       StoreHealth* health) {
   if (spec == "memory:") return MakeMemoryJobStore();
   if (IsPostgresSpec(spec)) return OpenPostgresJobStore(spec);
-  if (absl::StartsWith(spec, kSqlite) && spec.size() > kSqlite.size()) {
-    return OpenSqliteJobStore(spec.substr(kSqlite.size()));
+  if (const std::string path = SqlitePathOf(spec); !path.empty()) {
+    SqliteStoreOptions options;
+    options.health = health;
+    return OpenSqliteJobStore(path, options);
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "store must be sqlite:PATH, postgres://… or memory:, got \"", RedactStoreSpec(spec), "\""));

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "blueprintsync/internal/job_record.pb.h"
+#include "service/jobs/store_health.h"
 
 namespace blueprintsync::jobs {
 
@@ -158,14 +159,28 @@ class JobStore {
 // "sqlite:PATH" (parent directories are created), "postgres://…" or
 // "postgresql://…" (a libpq connection URI; see OpenPostgresJobStore) or
 // "memory:". InvalidArgument naming the accepted forms for anything else.
-absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& spec);
+// `health` (SQLite only; may be null) is passed on as SqliteStoreOptions.
+absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& spec,
+                                                       StoreHealth* health = nullptr);
+// The file of a "sqlite:PATH" spec; "" for other stores.
+std::string SqlitePathOf(const std::string& spec);
 
 // `spec` as it may be logged: a PostgreSQL URI's password (userinfo or
 // `password=` parameter) is replaced by "****"; other specs are unchanged.
 std::string RedactStoreSpec(const std::string& spec);
 
 std::unique_ptr<JobStore> MakeMemoryJobStore();
+
+struct SqliteStoreOptions {
+  // Told about every storage error and every commit (see store_health.h);
+  // not owned, must outlive the store. Null: no health reporting, no probe.
+  StoreHealth* health = nullptr;
+  // How often the probe checks the file (and, while unhealthy, writes).
+  absl::Duration probe_interval = absl::Seconds(1);
+};
 absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path);
+absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path,
+                                                            const SqliteStoreOptions& options);
 
 // PostgreSQL store. `dsn`: a libpq connection string, URI or keyword=value;
 // the password may also come from PGPASSWORD or PGPASSFILE (libpq reads

@@ -9,7 +9,17 @@
 // connections (another process on the same file) before the request key
 // lookup, so the lookup-then-insert of CreateJob cannot race; busy_timeout
 // makes such writers wait instead of failing at once.
+//
+// Health (with a StoreHealth): every storage error is reported into it, and
+// every commit is checked to have reached the file the path still names
+// (stat(path) against the open file's device and inode): a write to a
+// deleted or replaced file "succeeds" but is lost at the next start, so it
+// is reported as a failure to the caller, before anything acts on it. A
+// probe (every second) notices a vanished file while idle and writes one
+// row every 10 s (a full disk shows while idle too), or every second while
+// the store is unhealthy, which is how it learns it is writable again.
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +41,7 @@
 #include "absl/time/time.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/sqlite_schema.h"
+#include "service/jobs/store_health.h"
 #include "service/jobs/store_query.h"
 
 namespace blueprintsync::jobs {
@@ -40,17 +52,33 @@ using sqlite::Binder;
 using sqlite::CodeFor;
 using sqlite::kMigrations;
 using sqlite::kSchemaVersion;
+using sqlite::ProblemFor;
 using sqlite::RowToRecord;
 
 // Long enough to ride out another process's write transaction (each is a
 // few fsyncs), short enough that a wedged peer surfaces as an error.
 constexpr int kBusyTimeoutMs = 10000;
 
+// Not in the migrations: a probe row is no part of the job schema, and an
+// older build opening the file must not find a schema version it does not
+// know.
+constexpr char kProbeTable[] =
+    "CREATE TABLE IF NOT EXISTS store_probe ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1), write_time_us INTEGER NOT NULL)";
+
 class SqliteJobStore final : public JobStore {
  public:
-  SqliteJobStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  SqliteJobStore(std::string path, sqlite3* db, const SqliteStoreOptions& options)
+      : path_(std::move(path)), health_(options.health), options_(options), db_(db) {}
 
   ~SqliteJobStore() override {
+    if (prober_.joinable()) {
+      {
+        absl::MutexLock lock(&probe_mu_);
+        stop_probing_ = true;
+      }
+      prober_.join();
+    }
     absl::MutexLock lock(&mu_);
     for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -59,6 +87,14 @@ class SqliteJobStore final : public JobStore {
   // Connection settings and schema migration; run once before first use.
   absl::Status Init() {
     absl::MutexLock lock(&mu_);
+    // SQLite opens a file it may not write read-only, silently; every job
+    // write would then fail. Say so at start instead.
+    if (sqlite3_db_readonly(db_, "main") == 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite job store ", path_,
+          ": the database file cannot be opened for writing (read-only file, directory or "
+          "file system); make it writable"));
+    }
     // The first statement that reads the file: a file that is not a
     // database fails here with SQLITE_NOTADB.
     std::string mode;
@@ -73,7 +109,22 @@ class SqliteJobStore final : public JobStore {
         !s.ok()) {
       return s;
     }
-    return Migrate();
+    // The file every later commit must reach (see AfterCommit).
+    struct stat st;
+    if (stat(path_.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite job store ", path_, ": cannot stat the database file after opening it"));
+    }
+    file_dev_ = st.st_dev;
+    file_ino_ = st.st_ino;
+    if (auto s = Migrate(); !s.ok()) return s;
+    return Exec(kProbeTable, "open (probe table)");
+  }
+
+  // Starts the probe thread (with a StoreHealth only).
+  void StartProbing() {
+    if (health_ == nullptr || options_.probe_interval <= absl::ZeroDuration()) return;
+    prober_ = std::thread([this] { ProbeLoop(); });
   }
 
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
@@ -250,7 +301,7 @@ class SqliteJobStore final : public JobStore {
     if (sqlite3_changes(db_) == 0) {
       return absl::NotFoundError(absl::StrCat("RequestCancel: job ", name, " not found"));
     }
-    return absl::OkStatus();
+    return AfterCommit(kOp);
   }
 
   absl::Status DeleteJob(const std::string& name) override {
@@ -339,8 +390,9 @@ class SqliteJobStore final : public JobStore {
     const absl::Status& status() const { return status_; }
     absl::Status Commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       absl::Status s = store_->Step("COMMIT", op_);
-      if (s.ok()) open_ = false;
-      return s;
+      if (!s.ok()) return s;
+      open_ = false;
+      return store_->AfterCommit(op_);
     }
 
    private:
@@ -351,8 +403,81 @@ class SqliteJobStore final : public JobStore {
   };
 
   absl::Status Error(int rc, absl::string_view op) const {
-    return absl::Status(CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", op, ": ",
-                                                  sqlite3_errmsg(db_), " (sqlite code ", rc, ")"));
+    absl::Status s(CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", op, ": ",
+                                             sqlite3_errmsg(db_), " (sqlite code ", rc, ")"));
+    if (health_ != nullptr) {
+      health_->ReportFailure(ProblemFor(rc, sqlite3_system_errno(db_)), std::string(s.message()));
+    }
+    return s;
+  }
+
+  // A commit returned: did it reach the file the path names? A deleted or
+  // replaced file takes writes into an inode no restart will open, so the
+  // write is reported failed (the caller must not act on it) and the store
+  // stays unhealthy until a restart.
+  absl::Status AfterCommit(absl::string_view op) const {
+    absl::Status s = VerifyFile(op);
+    if (health_ != nullptr) {
+      if (s.ok()) {
+        health_->ReportWritten();
+      } else {
+        health_->ReportFailure(StoreProblem::kFileReplaced, std::string(s.message()));
+      }
+    }
+    return s;
+  }
+
+  absl::Status VerifyFile(absl::string_view op) const {
+    struct stat st;
+    const bool same =
+        stat(path_.c_str(), &st) == 0 && st.st_dev == file_dev_ && st.st_ino == file_ino_;
+    if (same) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat(
+        "sqlite job store ", path_, ": ", op,
+        ": the database file was deleted or replaced while the server ran (writes would be "
+        "lost at the next start); restart needed"));
+  }
+
+  void ProbeLoop() {
+    absl::MutexLock lock(&probe_mu_);
+    int64_t tick = 0;
+    while (!probe_mu_.AwaitWithTimeout(absl::Condition(&stop_probing_),
+                                       options_.probe_interval)) {
+      probe_mu_.Unlock();
+      Probe(++tick);
+      probe_mu_.Lock();
+    }
+  }
+
+  // Healthy: checks the file is still the one open (a stat), and every
+  // tenth tick writes, so a full disk shows while idle too. Unhealthy:
+  // writes every tick, which is how the store learns it is writable again.
+  // A file that was replaced stays so: nothing to probe.
+  void Probe(int64_t tick) {
+    const StoreCondition condition = health_->Get();
+    if (IsStickyProblem(condition.problem)) return;
+    absl::MutexLock lock(&mu_);
+    if (condition.healthy() && tick % 10 != 0) {
+      if (absl::Status s = VerifyFile("probe"); !s.ok()) {
+        health_->ReportFailure(StoreProblem::kFileReplaced, std::string(s.message()));
+      }
+      return;
+    }
+    constexpr absl::string_view kOp = "probe write";
+    Transaction tx(this, kOp);
+    if (!tx.status().ok()) return;  // reported by Error()
+    auto stmt = Prepare(
+        "INSERT OR REPLACE INTO store_probe (id, write_time_us) VALUES (1, ?1)", kOp);
+    if (!stmt.ok()) return;
+    if (int rc = Binder(stmt->get()).Int64(1, absl::ToUnixMicros(absl::Now())).rc();
+        rc != SQLITE_OK) {
+      return;
+    }
+    if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) {
+      Error(rc, kOp).IgnoreError();  // reports it
+      return;
+    }
+    tx.Commit().IgnoreError();  // reports either way
   }
 
   absl::StatusOr<ScopedStmt> Prepare(const std::string& sql, absl::string_view op)
@@ -457,14 +582,27 @@ class SqliteJobStore final : public JobStore {
   }
 
   const std::string path_;
+  StoreHealth* const health_;  // null: nothing reports
+  const SqliteStoreOptions options_;
+  // The open file's identity, set once by Init.
+  dev_t file_dev_ = 0;
+  ino_t file_ino_ = 0;
   absl::Mutex mu_;
   sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, sqlite3_stmt*> stmts_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex probe_mu_;
+  bool stop_probing_ ABSL_GUARDED_BY(probe_mu_) = false;
+  std::thread prober_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path) {
+  return OpenSqliteJobStore(path, SqliteStoreOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path,
+                                                            const SqliteStoreOptions& options) {
   if (path.empty()) return absl::InvalidArgumentError("sqlite job store: empty path");
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
@@ -490,8 +628,9 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& 
     return s;
   }
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  auto store = std::make_unique<SqliteJobStore>(path, db);
+  auto store = std::make_unique<SqliteJobStore>(path, db, options);
   if (auto s = store->Init(); !s.ok()) return s;
+  store->StartProbing();
   return store;
 }
 

@@ -1,5 +1,7 @@
 #include "service/jobs/sqlite_schema.h"
 
+#include <cerrno>
+
 #include "absl/strings/str_cat.h"
 #include "service/jobs/store_query.h"
 
@@ -28,6 +30,28 @@ absl::StatusCode CodeFor(int rc) {
       return absl::StatusCode::kFailedPrecondition;
     default:
       return absl::StatusCode::kInternal;
+  }
+}
+
+StoreProblem ProblemFor(int rc, int system_errno) {
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+      return StoreProblem::kNoSpace;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return StoreProblem::kReadOnly;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return StoreProblem::kDamaged;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      if (system_errno == ENOSPC || system_errno == EDQUOT) return StoreProblem::kNoSpace;
+      if (system_errno == EROFS || system_errno == EACCES || system_errno == EPERM) {
+        return StoreProblem::kReadOnly;
+      }
+      return StoreProblem::kIoError;
+    default:
+      return StoreProblem::kNone;
   }
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/store_health.h"
 
 namespace blueprintsync::jobs::sqlite {
 
@@ -95,6 +96,12 @@ inline constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0
 
 // The status code for a SQLite result code (extended codes included).
 absl::StatusCode CodeFor(int rc);
+
+// The storage problem a failed call shows (kNone for errors that say
+// nothing about the file: constraints, a busy peer, misuse). `system_errno`
+// is sqlite3_system_errno() of the connection, which tells an I/O error's
+// ENOSPC or EROFS apart from others.
+StoreProblem ProblemFor(int rc, int system_errno);
 
 // Binds parameters, remembering the first failure so call sites check once.
 class Binder {

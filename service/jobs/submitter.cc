@@ -11,6 +11,7 @@
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/leader_elector.h"
+#include "service/jobs/store_health.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/retry_policy.h"
 
@@ -120,8 +121,13 @@ void Submitter::Run(const std::string& name) {
   // Shutdown waits for this: until the outcome is written and answered.
   absl::Cleanup call_done = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
   // This write is what makes submission at-most-once: if it is not durable,
-  // do not send.
-  const absl::Status written = writer_->Write(name, attempt.generation, /*publish=*/false);
+  // do not send. Nor while the store reports it cannot be written, before
+  // or just after this write: the outcome could not be recorded either.
+  const StoreHealth* const health = steps_->options().store_health;
+  const auto writable = [health] { return health ? health->Check() : absl::OkStatus(); };
+  absl::Status written = writable();
+  if (written.ok()) written = writer_->Write(name, attempt.generation, /*publish=*/false);
+  if (written.ok()) written = writable();
   if (!written.ok()) {
     log::Error("could not record submission attempt; not submitting",
                {{"job", name}, {"error", written.message()}});

@@ -134,6 +134,31 @@ class PulledMetrics final : public prometheus::Collectable {
     leader.metric.push_back(std::move(l));
     out.push_back(std::move(leader));
 
+    // One series per reason, always present, so alerts need no absent().
+    prometheus::MetricFamily store;
+    store.name = "blueprintsync_store_healthy";
+    store.help =
+        "1 if the job store can be written; 0 (with the reason's series 1) while it cannot: "
+        "readiness is then NOT_SERVING and no job is taken or submitted";
+    store.type = prometheus::MetricType::Gauge;
+    {
+      prometheus::ClientMetric all;
+      all.gauge.value = counts.store_problem.empty() ? 1 : 0;
+      store.metric.push_back(std::move(all));
+    }
+    prometheus::MetricFamily store_problem;
+    store_problem.name = "blueprintsync_store_problem";
+    store_problem.help = "1 for the reason the job store cannot be written now, else 0";
+    store_problem.type = prometheus::MetricType::Gauge;
+    for (const char* reason : {"no_space", "read_only", "io_error", "file_replaced", "damaged"}) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"reason", reason});
+      m.gauge.value = counts.store_problem == reason ? 1 : 0;
+      store_problem.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(store));
+    out.push_back(std::move(store_problem));
+
     out.push_back(Single("blueprintsync_jobs_cleaning_up",
                          "Finished jobs with unwanted copies still to delete",
                          prometheus::MetricType::Gauge, counts.cleaning_up));

@@ -67,6 +67,9 @@ struct ActiveJobCounts {
   int64_t job_records_deleted = 0;
   // This replica calls Tencent Cloud (the only replica, or the lease holder).
   bool leader = true;
+  // Why the job store cannot be written ("no_space", "read_only",
+  // "io_error", "file_replaced", "damaged"; see jobs/store_health.h), "" while it can.
+  std::string store_problem;
 };
 
 // Replication policies, as the policy controller counts them.

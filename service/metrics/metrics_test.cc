@@ -136,7 +136,12 @@ TEST(MetricsTest, PulledSources) {
   EXPECT_EQ(before.Matching("blueprintsync_credential_refresh_failures_total", {}).size(), 1u);
 
   int64_t queued = 2;
-  m.SetActiveJobsSource([&] { return ActiveJobCounts{queued, 3}; });
+  m.SetActiveJobsSource([&] {
+    ActiveJobCounts counts;
+    counts.queued = queued;
+    counts.running = 3;
+    return counts;
+  });
   m.AddCredentialRefreshFailuresSource([] { return uint64_t{4}; });
   m.AddCredentialRefreshFailuresSource([] { return uint64_t{1}; });
   PrometheusText t(m.TextExposition());
@@ -176,6 +181,22 @@ TEST(MetricsTest, LifecycleSeriesExistBeforeTheirFirstEventAndFollowTheSource) {
   EXPECT_EQ(t.Sum("blueprintsync_copy_deletes_abandoned_total"), 5);
   EXPECT_EQ(t.Sum("blueprintsync_jobs_cancelled_total"), 6);
   EXPECT_EQ(t.Sum("blueprintsync_job_records_deleted_total"), 7);
+  m.SetActiveJobsSource(nullptr);
+}
+
+TEST(MetricsTest, StoreHealthSeriesFollowTheSource) {
+  Metrics m;
+  PrometheusText before(m.TextExposition());
+  EXPECT_EQ(before.Sum("blueprintsync_store_healthy"), 1);
+  EXPECT_EQ(before.Matching("blueprintsync_store_problem", {}).size(), 5u);
+  EXPECT_EQ(before.Sum("blueprintsync_store_problem"), 0);
+  ActiveJobCounts counts;
+  counts.store_problem = "no_space";
+  m.SetActiveJobsSource([&] { return counts; });
+  PrometheusText t(m.TextExposition());
+  EXPECT_EQ(t.Sum("blueprintsync_store_healthy"), 0);
+  EXPECT_EQ(t.Sum("blueprintsync_store_problem", {{"reason", "no_space"}}), 1);
+  EXPECT_EQ(t.Sum("blueprintsync_store_problem"), 1);
   m.SetActiveJobsSource(nullptr);
 }
 

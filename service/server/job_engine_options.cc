@@ -3,7 +3,8 @@
 namespace blueprintsync::server {
 
 jobs::JobEngineOptions JobEngineOptionsFrom(const ServerConfig& config, jobs::JobObserver* observer,
-                                            jobs::LeaderElector* elector) {
+                                            jobs::LeaderElector* elector,
+                                            const jobs::StoreHealth* store_health) {
   jobs::JobEngineOptions options;
   options.poll_interval = config.poll_interval;
   options.job_deadline = config.job_deadline;
@@ -11,6 +12,7 @@ jobs::JobEngineOptions JobEngineOptionsFrom(const ServerConfig& config, jobs::Jo
   options.reconcile_grace = config.reconcile_grace;
   options.observer = observer;
   options.elector = elector;
+  options.store_health = store_health;
   options.follow_interval = config.follow_interval;
   options.job_retention = config.job_retention;
   options.cleanup_give_up_after = config.cleanup_give_up_after;

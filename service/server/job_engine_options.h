@@ -12,7 +12,8 @@ namespace blueprintsync::server {
 // `observer` and `elector` are not owned and may be null (no metrics; a
 // single replica).
 jobs::JobEngineOptions JobEngineOptionsFrom(const ServerConfig& config, jobs::JobObserver* observer,
-                                            jobs::LeaderElector* elector);
+                                            jobs::LeaderElector* elector,
+                                            const jobs::StoreHealth* store_health = nullptr);
 
 }  // namespace blueprintsync::server
 

@@ -23,7 +23,14 @@ absl::StatusOr<std::unique_ptr<jobs::LeaseBackend>> OpenLease(const std::string&
 absl::StatusOr<JobStorage> OpenJobStorage(const ServerConfig& config) {
   const std::string& store_spec = config.store;
   JobStorage storage;
-  auto store = jobs::OpenJobStore(store_spec);
+  // Before the database is opened: a second process must not even migrate
+  // or resume jobs.
+  if (const std::string path = jobs::SqlitePathOf(store_spec); !path.empty()) {
+    auto lock = jobs::StoreLock::Acquire(path);
+    if (!lock.ok()) return lock.status();
+    storage.lock = *std::move(lock);
+  }
+  auto store = jobs::OpenJobStore(store_spec, storage.health.get());
   if (!store.ok()) return store.status();
   storage.store = *std::move(store);
   auto policy_store = policies::OpenPolicyStore(store_spec);

@@ -56,7 +56,8 @@ int Run(int argc, char** argv) {
   auto service_metrics = std::make_shared<metrics::Metrics>();
   TencentClientStack tencent = MakeTencentClientStack(*config, service_metrics);
   jobs::JobEngine engine(
-      JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get()),
+      JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get(),
+                           storage->health.get()),
       storage->store.get(), tencent.client.get());
   EngineMetricsSources metrics_sources(service_metrics.get(), &engine, tencent.credentials);
   // Policies create jobs through the engine and are acted on by the
@@ -98,8 +99,8 @@ int Run(int argc, char** argv) {
     stop(absl::Now());
     return Fail(grpc.status());
   }
-  auto health =
-      ServerHealth::Start(config->health_listen, grpc->server.get(), storage->elector.get());
+  auto health = ServerHealth::Start(config->health_listen, grpc->server.get(),
+                                    storage->elector.get(), storage->health.get());
   if (!health.ok()) {
     grpc->server->Shutdown(absl::ToChronoTime(absl::Now()));
     stop(absl::Now());

@@ -1,8 +1,9 @@
 // ServerHealth: what blueprint-syncd reports through grpc.health.v1 and to
 // whom. It sets the health names probes use (liveness, readiness, the
 // service) on the main gRPC port and, mirrored, on the plaintext health port
-// (--health-listen); with a shared store it keeps readiness following
-// whether the store is reachable; on shutdown it turns every name
+// (--health-listen); it keeps readiness following whether the store can be
+// written (StoreHealth: a full disk, a read-only, deleted or damaged SQLite
+// file) and, with a shared store, whether it is reachable; on shutdown it turns every name
 // NOT_SERVING first, so probes and balancers move away before the drain.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_SERVER_HEALTH_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_SERVER_HEALTH_H_
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "service/jobs/leader_elector.h"
+#include "service/jobs/store_health.h"
 #include "service/server/health_port.h"
 
 namespace blueprintsync::server {
@@ -24,12 +26,13 @@ namespace blueprintsync::server {
 class ServerHealth {
  public:
   // Opens the health port when `health_listen` is set, sets every name
-  // SERVING and, with an elector, starts following the store. `server` (with
-  // gRPC's default health service) and `elector` (null: one replica) are not
-  // owned and must outlive this.
-  static absl::StatusOr<std::unique_ptr<ServerHealth>> Start(const std::string& health_listen,
-                                                             grpc::Server* server,
-                                                             const jobs::LeaderElector* elector);
+  // SERVING and, with an elector or a store health, starts following the
+  // store. `server` (with gRPC's default health service), `elector` (null:
+  // one replica) and `store_health` (null: not followed) are not owned and
+  // must outlive this.
+  static absl::StatusOr<std::unique_ptr<ServerHealth>> Start(
+      const std::string& health_listen, grpc::Server* server, const jobs::LeaderElector* elector,
+      const jobs::StoreHealth* store_health = nullptr);
   ~ServerHealth();
   ServerHealth(const ServerHealth&) = delete;
   ServerHealth& operator=(const ServerHealth&) = delete;
@@ -43,7 +46,9 @@ class ServerHealth {
 
  private:
   ServerHealth(grpc::Server* server, std::unique_ptr<HealthPort> health_port,
-               const jobs::LeaderElector* elector);
+               const jobs::LeaderElector* elector, const jobs::StoreHealth* store_health);
+  // Why readiness is NOT_SERVING now ("" when it may serve).
+  std::string StoreProblem() const;
   void SetAllServing();
   // Body of the readiness thread.
   void FollowStore();
@@ -53,6 +58,7 @@ class ServerHealth {
   std::unique_ptr<HealthPort> health_port_;  // null without --health-listen
   MirroredHealth mirrored_health_;
   const jobs::LeaderElector* const elector_;
+  const jobs::StoreHealth* const store_health_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread readiness_;

@@ -26,6 +26,7 @@ EngineMetricsSources::EngineMetricsSources(metrics::Metrics* metrics, const jobs
     counts.jobs_cancelled = stats.jobs_cancelled;
     counts.job_records_deleted = stats.jobs_deleted;
     counts.leader = stats.leader_term != 0;
+    counts.store_problem = stats.store_problem;
     return counts;
   });
   metrics_->AddCredentialRefreshFailuresSource([credentials = std::move(credentials)] {
