@@ -17,13 +17,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "service/tencent/api_error.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::tencent {
 namespace {
 
 // Tencent answers are a few KiB; anything this large is not a usable answer
-// and must not be buffered without bound.
-constexpr size_t kMaxResponseBody = 10 * 1024 * 1024;
+// and must not be buffered without bound (upstream_bounds.h).
+constexpr size_t kMaxResponseBody = bounds::kMaxResponseBodyBytes;
 constexpr char kNetworkError[] = "ClientError.NetworkError";
 
 absl::Status Failure(ErrorKind kind, std::string code, std::string message) {
@@ -254,8 +255,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& request) {
     error.kind = ErrorKind::kOutcomeUnknown;
     error.code = "ClientError.OutcomeUnknown";
     error.message =
-        absl::StrCat("POST ", request.url, ": response body larger than ", kMaxResponseBody,
-                     " bytes (HTTP ", status, "); the request may have been executed");
+        absl::StrCat("POST ", request.url, ": response too large: body over the ",
+                     kMaxResponseBody, "-byte limit (HTTP ", status,
+                     "); the answer was dropped and the request may have been executed");
     return MakeStatus(error);
   }
   long request_size = 0;
