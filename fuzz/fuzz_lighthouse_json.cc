@@ -9,7 +9,9 @@
 //     non-empty code and http_status 200, and a status code equal to
 //     CanonicalCode of that error;
 //   - Decode* reports kApi exactly when DecodeErrorEnvelope finds an envelope,
-//     with the same code, message and RequestId.
+//     with the same code, message and RequestId;
+//   - whatever is kept is bounded and valid UTF-8 (upstream_bounds.h):
+//     RequestIds, error messages, ids that pass their format check.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,6 +24,7 @@
 #include "service/tencent/api_envelope.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/lighthouse_json.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace {
 
@@ -30,6 +33,7 @@ using blueprintsync::tencent::CanonicalCode;
 using blueprintsync::tencent::ErrorKind;
 using blueprintsync::tencent::GetApiError;
 namespace json = blueprintsync::tencent::json;
+namespace bounds = blueprintsync::tencent::bounds;
 
 // Checks the failure half of the contract; returns the error for the caller.
 ApiError CheckFailure(const absl::Status& status, std::string_view action,
@@ -44,6 +48,12 @@ ApiError CheckFailure(const absl::Status& status, std::string_view action,
   FUZZ_CHECK(error->http_status == 200, "Decode* is only for HTTP 200 bodies");
   FUZZ_CHECK(status.code() == CanonicalCode(*error), "status code is CanonicalCode(error)");
   FUZZ_CHECK(!error->MayHaveExecuted(), "a decoded answer never means outcome unknown");
+  FUZZ_CHECK(error->message.size() <= 2 * bounds::kMaxMessageBytes &&
+                 bounds::IsValidUtf8(error->message),
+             "an error message is bounded and valid UTF-8");
+  FUZZ_CHECK(error->request_id.size() <= bounds::kMaxRequestIdBytes &&
+                 bounds::IsValidUtf8(error->request_id),
+             "an error RequestId is bounded and valid UTF-8");
   if (error->kind == ErrorKind::kApi) {
     FUZZ_CHECK(envelope.has_value(), "kApi only when DecodeErrorEnvelope sees an envelope");
     FUZZ_CHECK(envelope->kind == ErrorKind::kApi, "the envelope's kind is kApi");
@@ -60,6 +70,8 @@ ApiError CheckFailure(const absl::Status& status, std::string_view action,
 
 void CheckSuccessRequestId(const std::string& request_id, const std::optional<ApiError>& envelope) {
   FUZZ_CHECK(!request_id.empty(), "a success has a RequestId");
+  FUZZ_CHECK(request_id.size() <= bounds::kMaxRequestIdBytes && bounds::IsValidUtf8(request_id),
+             "a RequestId is bounded and valid UTF-8");
   FUZZ_CHECK(!envelope.has_value(), "a success body is not an error envelope");
 }
 
@@ -76,6 +88,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (const auto& d : r->destinations) {
         FUZZ_CHECK(!d.region.empty() && !d.blueprint_id.empty(),
                    "destinations have a region and a blueprint id");
+        FUZZ_CHECK(bounds::CheckBlueprintId("id", d.blueprint_id).ok() &&
+                       bounds::CheckRegion("region", d.region).ok(),
+                   "destination ids and regions are well-formed");
       }
     } else {
       CheckFailure(r.status(), "SyncBlueprint", envelope);
@@ -89,6 +104,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(r->total_count >= 0, "TotalCount is not negative");
       for (const auto& b : r->blueprints) {
         FUZZ_CHECK(!b.blueprint_id.empty(), "blueprints have an id");
+        FUZZ_CHECK(bounds::CheckBlueprintId("id", b.blueprint_id).ok() &&
+                       bounds::CheckEnumWord("state", b.blueprint_state).ok() &&
+                       b.description.size() <= bounds::kMaxFreeTextBytes,
+                   "blueprint fields are well-formed and bounded");
         FUZZ_CHECK(b.required_system_disk_size >= 0, "disk size is not negative");
       }
     } else {

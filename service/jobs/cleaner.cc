@@ -7,6 +7,7 @@
 #include "service/common/log.h"
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -38,11 +39,8 @@ bool IsTransient(const absl::Status& status) {
 // A stored error message stays small whatever the upstream sent.
 v1::SyncError BoundedError(const absl::Status& status) {
   v1::SyncError e = ToSyncError(status);
-  if (e.message().size() > 500) e.set_message(absl::StrCat(e.message().substr(0, 500), "..."));
-  if (e.tencent_code().size() > 100) e.set_tencent_code(e.tencent_code().substr(0, 100));
-  if (e.tencent_request_id().size() > 100) {
-    e.set_tencent_request_id(e.tencent_request_id().substr(0, 100));
-  }
+  // Cut at a character boundary (a cut inside one would not serialize).
+  if (e.message().size() > 500) e.set_message(tencent::bounds::BoundText(e.message(), 500));
   return e;
 }
 

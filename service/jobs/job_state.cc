@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/crypto.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::jobs {
 
@@ -103,13 +104,20 @@ bool FingerprintMatches(const std::string& stored, const v1::SyncBlueprintReques
 }
 
 v1::SyncError ToSyncError(const absl::Status& status) {
+  namespace bounds = tencent::bounds;
   v1::SyncError e;
   e.set_code(static_cast<int>(status.code()));
+  // The last line of defence for job records: whatever built the status,
+  // a stored error is bounded and valid UTF-8 (a record that cannot be
+  // serialized poisons every read and list that meets it).
   if (auto api = tencent::GetApiError(status)) {
-    if (!absl::StartsWith(api->code, "ClientError.")) e.set_tencent_code(api->code);
-    e.set_tencent_request_id(api->request_id);
+    if (!absl::StartsWith(api->code, "ClientError.")) {
+      e.set_tencent_code(bounds::BoundText(api->code, bounds::kMaxCodeBytes));
+    }
+    e.set_tencent_request_id(bounds::BoundText(api->request_id, bounds::kMaxRequestIdBytes));
   }
-  e.set_message(std::string(status.message()));
+  const absl::string_view message = status.message();
+  e.set_message(bounds::BoundText({message.data(), message.size()}, kMaxStoredErrorBytes));
   return e;
 }
 

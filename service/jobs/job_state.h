@@ -5,6 +5,7 @@
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_STATE_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_STATE_H_
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -41,8 +42,10 @@ std::string RequestFingerprint(const v1::SyncBlueprintRequest& request,
 bool FingerprintMatches(const std::string& stored, const v1::SyncBlueprintRequest& request,
                         const std::string& retry_of = "", const std::string& policy = "");
 
+// A stored error message is cut (and marked) at this many bytes.
+inline constexpr size_t kMaxStoredErrorBytes = 2048;
 // SyncError for a failed Status; takes Tencent code and RequestId from an
-// ApiError payload when there is one.
+// ApiError payload when there is one. Every field is bounded and valid UTF-8.
 v1::SyncError ToSyncError(const absl::Status& status);
 // The inverse, for answering a caller with a job's stored error.
 absl::Status FromSyncError(const v1::SyncError& error);

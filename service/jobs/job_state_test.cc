@@ -208,6 +208,29 @@ TEST(SyncErrorTest, ClientErrorsKeepRequestIdButAreNotTencentCodes) {
   EXPECT_EQ(e.tencent_request_id(), "req-1");
 }
 
+// The last line of defence: whatever built the status (an upstream answer
+// that escaped the decoders' bounds, a message cut mid-character), the
+// stored error is bounded, valid UTF-8 and serializes.
+TEST(SyncErrorTest, StoredErrorIsBoundedAndValidUtf8) {
+  tencent::ApiError api;
+  api.kind = tencent::ErrorKind::kApi;
+  api.code = "FailedOperation." + std::string(100 * 1024, 'X');
+  api.request_id = std::string(100 * 1024, 'r');
+  std::string message = "bad\n";
+  while (message.size() < 2 * 1024 * 1024) message += "\xE9\x94\x99";
+  message += "\xE9";  // cut mid-character
+  api.message = message;
+  const v1::SyncError e = ToSyncError(tencent::MakeStatus(api));
+  EXPECT_LE(e.message().size(), kMaxStoredErrorBytes);
+  EXPECT_THAT(e.message(), HasSubstr("[cut: "));
+  EXPECT_LE(e.tencent_code().size(), 128u);
+  EXPECT_LE(e.tencent_request_id().size(), 128u);
+  std::string wire;
+  EXPECT_TRUE(e.SerializeToString(&wire)) << "a stored error must serialize";
+  v1::SyncError back;
+  EXPECT_TRUE(back.ParseFromString(wire));
+}
+
 TEST(SyncErrorTest, OkCodeIsNeverAnsweredAsSuccess) {
   v1::SyncError e;
   e.set_message("stored without a code");

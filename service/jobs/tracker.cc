@@ -9,6 +9,7 @@
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 #include "service/tencent/api_error.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -81,7 +82,8 @@ Tracker::Poll Tracker::Describe(std::map<std::string, std::vector<std::string>> 
         const auto api = tencent::GetApiError(r.status());
         std::string text = api && !api->code.empty() ? absl::StrCat(api->code, ": ", api->message)
                                                      : std::string(r.status().message());
-        if (text.size() > 200) text = absl::StrCat(text.substr(0, 200), "...");
+        // Cut at a character boundary: the text ends up in job errors.
+        text = tencent::bounds::BoundText(text, 240);
         poll.failed[region] = std::move(text);
         continue;
       }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/tencent/api_envelope.h"
 #include "service/tencent/tc3_signer.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::tencent {
 namespace {
@@ -44,9 +45,11 @@ ApiError NonSuccess(const std::string& action, const HttpResponse& response) {
   ApiError error;
   error.kind = ErrorKind::kHttpStatus;
   error.code = "ClientError.HttpStatusCodeError";
+  // The Content-Type header is the upstream's text too: bounded.
+  const std::string content_type = bounds::BoundText(response.content_type, 128);
   error.message = absl::StrCat("HTTP status ", response.status, " without a Tencent error body",
-                               response.content_type.empty() ? "" : " (Content-Type ",
-                               response.content_type, response.content_type.empty() ? "" : ")");
+                               content_type.empty() ? "" : " (Content-Type ", content_type,
+                               content_type.empty() ? "" : ")");
   error.action = action;
   error.http_status = response.status;
   return error;

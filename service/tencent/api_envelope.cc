@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/tencent/json_fields.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::tencent::json {
 
@@ -14,6 +15,12 @@ using rapidjson::Value;
 absl::StatusOr<ApiEnvelope> ReadApiEnvelope(std::string_view action, std::string_view body,
                                             rapidjson::Document& doc) {
   if (body.empty()) return absl::InvalidArgumentError("empty body");
+  // The transport caps bodies too; this keeps the parser's promise for any
+  // other caller (and the fuzzer).
+  if (body.size() > bounds::kMaxResponseBodyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("body of ", body.size(), " bytes, over the ",
+                                                   bounds::kMaxResponseBodyBytes, "-byte limit"));
+  }
   // RapidJSON's memory stream treats NUL as end of input, which would hide
   // whatever follows it; raw NUL is never valid JSON anyway.
   if (body.find('\0') != std::string_view::npos) {
@@ -41,17 +48,25 @@ absl::StatusOr<ApiEnvelope> ReadApiEnvelope(std::string_view action, std::string
         !s.ok()) {
       return s;
     }
+    // The code decides what the service does next (and labels a metric):
+    // one that is no Tencent code makes the answer malformed. Message and
+    // RequestId are only shown, so they are kept, bounded.
     if (api.code.empty()) return absl::InvalidArgumentError("Response.Error.Code: empty");
+    if (absl::Status s = bounds::CheckErrorCode("Response.Error.Code", api.code); !s.ok()) {
+      return s;
+    }
     if (absl::Status s =
             GetString(*error, "Response.Error", "Message", Presence::kNullable, &api.message);
         !s.ok()) {
       return s;
     }
+    api.message = bounds::BoundText(api.message, bounds::kMaxMessageBytes);
     if (absl::Status s =
             GetString(*response, "Response", "RequestId", Presence::kNullable, &api.request_id);
         !s.ok()) {
       return s;
     }
+    api.request_id = bounds::BoundText(api.request_id, bounds::kMaxRequestIdBytes);
     envelope.api_error = std::move(api);
     return envelope;
   }
@@ -61,6 +76,7 @@ absl::StatusOr<ApiEnvelope> ReadApiEnvelope(std::string_view action, std::string
     return s;
   }
   if (envelope.request_id.empty()) return absl::InvalidArgumentError("Response.RequestId: empty");
+  envelope.request_id = bounds::BoundText(envelope.request_id, bounds::kMaxRequestIdBytes);
   envelope.response = response;
   return envelope;
 }

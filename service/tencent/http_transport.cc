@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "service/tencent/api_error.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::tencent {
 
@@ -44,8 +45,8 @@ CallCutoff& ProcessCallCutoff() {
 namespace {
 
 // Tencent answers are a few KiB; anything this large is not a usable answer
-// and must not be buffered without bound.
-constexpr size_t kMaxResponseBody = 10 * 1024 * 1024;
+// and must not be buffered without bound (upstream_bounds.h).
+constexpr size_t kMaxResponseBody = bounds::kMaxResponseBodyBytes;
 constexpr char kNetworkError[] = "ClientError.NetworkError";
 
 absl::Status Failure(ErrorKind kind, std::string code, std::string message) {
@@ -344,8 +345,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& request) {
     error.kind = ErrorKind::kOutcomeUnknown;
     error.code = "ClientError.OutcomeUnknown";
     error.message =
-        absl::StrCat("POST ", request.url, ": response body larger than ", kMaxResponseBody,
-                     " bytes (HTTP ", status, "); the request may have been executed");
+        absl::StrCat("POST ", request.url, ": response too large: body over the ",
+                     kMaxResponseBody, "-byte limit (HTTP ", status,
+                     "); the answer was dropped and the request may have been executed");
     return MakeStatus(error);
   }
   long request_size = 0;

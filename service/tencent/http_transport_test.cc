@@ -56,7 +56,8 @@ class HttpTransportTest : public ::testing::Test {
     });
     server_.Post("/huge", [](const httplib::Request&, httplib::Response& res) {
       res.status = 200;
-      res.set_content(std::string(11 * 1024 * 1024, 'x'), "application/json");
+      // Over the 4 MiB cap (upstream_bounds.h), under libcurl's own limits.
+      res.set_content(std::string(5 * 1024 * 1024, 'x'), "application/json");
     });
     server_.Post("/slow", [this](const httplib::Request&, httplib::Response& res) {
       absl::MutexLock lock(&mu_);
@@ -266,7 +267,8 @@ TEST_F(HttpTransportTest, OversizedBodyIsOutcomeUnknown) {
   ApiError e = ErrorOf(r.status());
   EXPECT_EQ(e.kind, ErrorKind::kOutcomeUnknown);
   EXPECT_EQ(e.http_status, 200);
-  EXPECT_THAT(e.message, HasSubstr("larger than"));
+  EXPECT_THAT(e.message, HasSubstr("response too large"));
+  EXPECT_THAT(e.message, HasSubstr("4194304-byte limit"));
 }
 
 TEST_F(HttpTransportTest, HeaderInjectionRejectedBeforeSending) {

@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "service/tencent/api_envelope.h"
 #include "service/tencent/json_fields.h"
+#include "service/tencent/regions.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::tencent::json {
 namespace {
@@ -19,6 +21,10 @@ namespace {
 using rapidjson::Value;
 
 constexpr char kParseJsonError[] = "ClientError.ParseJsonError";
+// DescribeBlueprints answers at most 100 blueprints a call (Limit <= 100).
+constexpr rapidjson::SizeType kMaxBlueprintSet = 100;
+// Tencent has a few dozen regions; far more is not a region list.
+constexpr rapidjson::SizeType kMaxRegionSet = 200;
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
@@ -65,20 +71,58 @@ absl::StatusOr<T> Decode(std::string_view action, std::string_view body, DecodeF
     if (absl::Status _s = (expr); !_s.ok()) return _s; \
   } while (false)
 
+// A string field checked by `check` (when present and non-empty for
+// nullable ones).
+template <typename Check>
+absl::Status GetChecked(const Value& v, const std::string& path, const char* key,
+                        Presence presence, std::string* out, Check check) {
+  BPS_RETURN_IF_ERROR(GetString(v, path, key, presence, out));
+  if (presence == Presence::kNullable && out->empty()) return absl::OkStatus();
+  return check(Path(path, key), *out);
+}
+
+// A free-text field, kept but bounded.
+absl::Status GetText(const Value& v, const std::string& path, const char* key, std::string* out) {
+  BPS_RETURN_IF_ERROR(GetString(v, path, key, Presence::kNullable, out));
+  *out = bounds::BoundText(*out, bounds::kMaxFreeTextBytes);
+  return absl::OkStatus();
+}
+
+// An array of at most `max` entries: more is not an answer to the request
+// sent (the service never asks for more).
+absl::StatusOr<const Value*> GetBoundedArray(const Value& object, const std::string& parent,
+                                             const char* key, rapidjson::SizeType max) {
+  absl::StatusOr<const Value*> set = GetArray(object, parent, key);
+  if (!set.ok()) return set;
+  if ((*set)->Size() > max) {
+    return absl::InvalidArgumentError(absl::StrCat(Path(parent, key), ": ", (*set)->Size(),
+                                                   " entries, more than the ", max, " allowed"));
+  }
+  return set;
+}
+
+absl::Status CheckBlueprintName(std::string_view path, std::string_view name) {
+  return bounds::CheckName(path, name, bounds::kMaxBlueprintNameBytes);
+}
+
 absl::Status DecodeBlueprint(const Value& v, const std::string& path, Blueprint& out) {
   if (!v.IsObject()) return Mismatch(path, "an object", v);
-  BPS_RETURN_IF_ERROR(GetString(v, path, "BlueprintId", Presence::kRequired, &out.blueprint_id));
-  if (out.blueprint_id.empty()) return absl::InvalidArgumentError(path + ".BlueprintId: empty");
-  BPS_RETURN_IF_ERROR(
-      GetString(v, path, "BlueprintState", Presence::kRequired, &out.blueprint_state));
-  BPS_RETURN_IF_ERROR(
-      GetString(v, path, "BlueprintName", Presence::kNullable, &out.blueprint_name));
-  BPS_RETURN_IF_ERROR(
-      GetString(v, path, "BlueprintType", Presence::kNullable, &out.blueprint_type));
-  BPS_RETURN_IF_ERROR(GetString(v, path, "PlatformType", Presence::kNullable, &out.platform_type));
-  BPS_RETURN_IF_ERROR(GetString(v, path, "OsName", Presence::kNullable, &out.os_name));
-  BPS_RETURN_IF_ERROR(GetString(v, path, "Description", Presence::kNullable, &out.description));
-  BPS_RETURN_IF_ERROR(GetString(v, path, "CreatedTime", Presence::kNullable, &out.created_time));
+  // What the service acts on (ids, states, names, times) must be well-formed;
+  // what it only shows is bounded.
+  BPS_RETURN_IF_ERROR(GetChecked(v, path, "BlueprintId", Presence::kRequired, &out.blueprint_id,
+                                 bounds::CheckBlueprintId));
+  BPS_RETURN_IF_ERROR(GetChecked(v, path, "BlueprintState", Presence::kRequired,
+                                 &out.blueprint_state, bounds::CheckEnumWord));
+  BPS_RETURN_IF_ERROR(GetChecked(v, path, "BlueprintName", Presence::kNullable,
+                                 &out.blueprint_name, CheckBlueprintName));
+  BPS_RETURN_IF_ERROR(GetChecked(v, path, "BlueprintType", Presence::kNullable,
+                                 &out.blueprint_type, bounds::CheckEnumWord));
+  BPS_RETURN_IF_ERROR(GetChecked(v, path, "PlatformType", Presence::kNullable, &out.platform_type,
+                                 bounds::CheckEnumWord));
+  BPS_RETURN_IF_ERROR(GetText(v, path, "OsName", &out.os_name));
+  BPS_RETURN_IF_ERROR(GetText(v, path, "Description", &out.description));
+  BPS_RETURN_IF_ERROR(GetChecked(v, path, "CreatedTime", Presence::kNullable, &out.created_time,
+                                 bounds::CheckTime));
   BPS_RETURN_IF_ERROR(GetNonNegativeInt64(v, path, "RequiredSystemDiskSize", Presence::kNullable,
                                           &out.required_system_disk_size));
   return absl::OkStatus();
@@ -147,8 +191,9 @@ absl::StatusOr<SyncBlueprintResponse> DecodeSyncBlueprint(std::string_view body)
   return Decode<SyncBlueprintResponse>(
       "SyncBlueprint", body, [](const Value& response, SyncBlueprintResponse& out) {
         const std::string parent = "Response";
-        absl::StatusOr<const Value*> set =
-            GetArray(response, parent, "DestinationRegionBlueprintSet");
+        absl::StatusOr<const Value*> set = GetBoundedArray(
+            response, parent, "DestinationRegionBlueprintSet",
+            static_cast<rapidjson::SizeType>(kMaxDestinationRegions));
         if (!set.ok()) return set.status();
         const std::string set_path = Path(parent, "DestinationRegionBlueprintSet");
         for (rapidjson::SizeType i = 0; i < (*set)->Size(); ++i) {
@@ -156,12 +201,12 @@ absl::StatusOr<SyncBlueprintResponse> DecodeSyncBlueprint(std::string_view body)
           const std::string path = Index(set_path, i);
           if (!item.IsObject()) return Mismatch(path, "an object", item);
           DestinationRegionBlueprint d;
-          BPS_RETURN_IF_ERROR(GetString(item, path, "Region", Presence::kRequired, &d.region));
-          BPS_RETURN_IF_ERROR(
-              GetString(item, path, "BlueprintId", Presence::kRequired, &d.blueprint_id));
-          if (d.region.empty() || d.blueprint_id.empty()) {
-            return absl::InvalidArgumentError(path + ": empty Region or BlueprintId");
-          }
+          // These ids are stored on the job and polled: a malformed one
+          // makes the answer malformed (reconciled, never resent).
+          BPS_RETURN_IF_ERROR(GetChecked(item, path, "Region", Presence::kRequired, &d.region,
+                                         bounds::CheckRegion));
+          BPS_RETURN_IF_ERROR(GetChecked(item, path, "BlueprintId", Presence::kRequired,
+                                         &d.blueprint_id, bounds::CheckBlueprintId));
           out.destinations.push_back(std::move(d));
         }
         return absl::OkStatus();
@@ -174,7 +219,8 @@ absl::StatusOr<DescribeBlueprintsResponse> DecodeDescribeBlueprints(std::string_
         const std::string parent = "Response";
         BPS_RETURN_IF_ERROR(GetNonNegativeInt64(response, parent, "TotalCount", Presence::kRequired,
                                                 &out.total_count));
-        absl::StatusOr<const Value*> set = GetArray(response, parent, "BlueprintSet");
+        absl::StatusOr<const Value*> set =
+            GetBoundedArray(response, parent, "BlueprintSet", kMaxBlueprintSet);
         if (!set.ok()) return set.status();
         const std::string set_path = Path(parent, "BlueprintSet");
         out.blueprints.reserve((*set)->Size());
@@ -193,7 +239,8 @@ absl::StatusOr<DescribeRegionsResponse> DecodeDescribeRegions(std::string_view b
         const std::string parent = "Response";
         BPS_RETURN_IF_ERROR(GetNonNegativeInt64(response, parent, "TotalCount", Presence::kRequired,
                                                 &out.total_count));
-        absl::StatusOr<const Value*> set = GetArray(response, parent, "RegionSet");
+        absl::StatusOr<const Value*> set =
+            GetBoundedArray(response, parent, "RegionSet", kMaxRegionSet);
         if (!set.ok()) return set.status();
         const std::string set_path = Path(parent, "RegionSet");
         for (rapidjson::SizeType i = 0; i < (*set)->Size(); ++i) {
@@ -201,12 +248,11 @@ absl::StatusOr<DescribeRegionsResponse> DecodeDescribeRegions(std::string_view b
           const std::string path = Index(set_path, i);
           if (!item.IsObject()) return Mismatch(path, "an object", item);
           Region r;
-          BPS_RETURN_IF_ERROR(GetString(item, path, "Region", Presence::kRequired, &r.region));
-          if (r.region.empty()) return absl::InvalidArgumentError(path + ".Region: empty");
-          BPS_RETURN_IF_ERROR(
-              GetString(item, path, "RegionName", Presence::kNullable, &r.region_name));
-          BPS_RETURN_IF_ERROR(
-              GetString(item, path, "RegionState", Presence::kNullable, &r.region_state));
+          BPS_RETURN_IF_ERROR(GetChecked(item, path, "Region", Presence::kRequired, &r.region,
+                                         bounds::CheckRegion));
+          BPS_RETURN_IF_ERROR(GetText(item, path, "RegionName", &r.region_name));
+          BPS_RETURN_IF_ERROR(GetChecked(item, path, "RegionState", Presence::kNullable,
+                                         &r.region_state, bounds::CheckEnumWord));
           BPS_RETURN_IF_ERROR(GetBool(item, path, "IsChinaMainland", &r.is_china_mainland));
           out.regions.push_back(std::move(r));
         }

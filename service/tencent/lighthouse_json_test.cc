@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/tencent/api_envelope.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::tencent::json {
 namespace {
@@ -164,11 +165,13 @@ TEST(DecodeDescribeBlueprintsTest, EmptySet) {
   EXPECT_TRUE(r->blueprints.empty());
 }
 
-TEST(DecodeDescribeBlueprintsTest, EscapedNulInsideStringIsKept) {
+// An escaped NUL parses, but free text never keeps a control character
+// (it would end up in logs and job records): it becomes U+FFFD.
+TEST(DecodeDescribeBlueprintsTest, EscapedNulInsideFreeTextIsReplaced) {
   absl::StatusOr<DescribeBlueprintsResponse> r = DecodeDescribeBlueprints(
-      R"({"Response":{"TotalCount":1,"BlueprintSet":[{"BlueprintId":"lhbp-1","BlueprintState":"NORMAL","Description":"a\u0000b"}],"RequestId":"x"}})");
+      R"({"Response":{"TotalCount":1,"BlueprintSet":[{"BlueprintId":"lhbp-00000001","BlueprintState":"NORMAL","Description":"a\u0000b"}],"RequestId":"x"}})");
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->blueprints[0].description, std::string("a\0b", 3));
+  EXPECT_EQ(r->blueprints[0].description, "a\xEF\xBF\xBD" "b");
 }
 
 TEST(DecodeDescribeRegionsTest, DocumentedShape) {
@@ -280,7 +283,7 @@ struct MalformedCase {
 };
 
 std::vector<MalformedCase> MalformedSyncCases() {
-  const std::string ok_item = R"({"Region":"ap-tokyo","BlueprintId":"lhbp-1"})";
+  const std::string ok_item = R"({"Region":"ap-tokyo","BlueprintId":"lhbp-00000001"})";
   auto with_set = [](const std::string& set) {
     return R"({"Response":{"DestinationRegionBlueprintSet":)" + set + R"(,"RequestId":"r"}})";
   };
@@ -328,16 +331,16 @@ std::vector<MalformedCase> MalformedSyncCases() {
        "DestinationRegionBlueprintSet[0]: expected an object"},
       {"item null", with_set("[" + ok_item + ",null]"),
        "DestinationRegionBlueprintSet[1]: expected an object, got null"},
-      {"item Region missing", with_item(R"({"BlueprintId":"lhbp-1"})"),
+      {"item Region missing", with_item(R"({"BlueprintId":"lhbp-00000001"})"),
        "DestinationRegionBlueprintSet[0].Region: required field missing"},
-      {"item Region null", with_item(R"({"Region":null,"BlueprintId":"lhbp-1"})"),
+      {"item Region null", with_item(R"({"Region":null,"BlueprintId":"lhbp-00000001"})"),
        "DestinationRegionBlueprintSet[0].Region: expected a string, got null"},
       {"item BlueprintId number", with_item(R"({"Region":"ap-tokyo","BlueprintId":12345678})"),
        "DestinationRegionBlueprintSet[0].BlueprintId: expected a string, got a number"},
       {"item BlueprintId bool", with_item(R"({"Region":"ap-tokyo","BlueprintId":true})"),
        "BlueprintId: expected a string, got a boolean"},
       {"item BlueprintId empty", with_item(R"({"Region":"ap-tokyo","BlueprintId":""})"),
-       "empty Region or BlueprintId"},
+       "BlueprintId: not a blueprint id"},
       {"invalid UTF-8 in string", with_item("{\"Region\":\"ap-\xff\xfe\",\"BlueprintId\":\"x\"}"),
        "invalid JSON"},
       {"overlong UTF-8", with_item("{\"Region\":\"\xc0\xaf\",\"BlueprintId\":\"x\"}"),
@@ -413,23 +416,23 @@ TEST(DecodeMalformedTest, DescribeBlueprintsTable) {
        "BlueprintSet[0].BlueprintId: required field missing"},
       {"BlueprintId null", with_item(R"({"BlueprintId":null,"BlueprintState":"NORMAL"})"),
        "BlueprintSet[0].BlueprintId: expected a string, got null"},
-      {"BlueprintState null", with_item(R"({"BlueprintId":"lhbp-1","BlueprintState":null})"),
+      {"BlueprintState null", with_item(R"({"BlueprintId":"lhbp-00000001","BlueprintState":null})"),
        "BlueprintSet[0].BlueprintState: expected a string, got null"},
-      {"BlueprintState object", with_item(R"({"BlueprintId":"lhbp-1","BlueprintState":{}})"),
+      {"BlueprintState object", with_item(R"({"BlueprintId":"lhbp-00000001","BlueprintState":{}})"),
        "BlueprintState: expected a string, got an object"},
       {"Description number",
-       with_item(R"({"BlueprintId":"lhbp-1","BlueprintState":"NORMAL","Description":3})"),
+       with_item(R"({"BlueprintId":"lhbp-00000001","BlueprintState":"NORMAL","Description":3})"),
        "BlueprintSet[0].Description: expected a string, got a number"},
       {"CreatedTime number",
-       with_item(R"({"BlueprintId":"lhbp-1","BlueprintState":"NORMAL","CreatedTime":1700000000})"),
+       with_item(R"({"BlueprintId":"lhbp-00000001","BlueprintState":"NORMAL","CreatedTime":1700000000})"),
        "CreatedTime: expected a string"},
       {"disk size string",
        with_item(
-           R"({"BlueprintId":"lhbp-1","BlueprintState":"NORMAL","RequiredSystemDiskSize":"40"})"),
+           R"({"BlueprintId":"lhbp-00000001","BlueprintState":"NORMAL","RequiredSystemDiskSize":"40"})"),
        "RequiredSystemDiskSize: expected an integer, got a string"},
       {"disk size huge",
        with_item(
-           R"({"BlueprintId":"lhbp-1","BlueprintState":"NORMAL","RequiredSystemDiskSize":1e30})"),
+           R"({"BlueprintId":"lhbp-00000001","BlueprintState":"NORMAL","RequiredSystemDiskSize":1e30})"),
        "RequiredSystemDiskSize: not an integer in the int64 range"},
   };
   for (const MalformedCase& c : cases) {
@@ -474,6 +477,182 @@ TEST(DecodeMalformedTest, DescribeRegionsTable) {
     EXPECT_EQ(e->action, "DescribeRegions");
     EXPECT_THAT(e->message, HasSubstr(c.message_part));
   }
+}
+
+// --- Hostile answers (issue #16): bounded, or malformed ---
+
+// A JSON string literal of `bytes` bytes: `prefix`, an escaped NUL, a line
+// break, then "错" repeated.
+std::string HostileLiteral(const std::string& prefix, size_t bytes) {
+  std::string s = prefix + "\\u0000\\n";
+  while (s.size() < bytes) s += "\xE9\x94\x99";
+  return "\"" + s + "\"";
+}
+
+TEST(HostileAnswerTest, HugeErrorMessageAndRequestIdAreCutTheCodeIsKept) {
+  const std::string body = R"({"Response":{"Error":{"Code":"FailedOperation.UnableToSyncBlueprint",)"
+                           R"("Message":)" + HostileLiteral("bad", 2 * 1024 * 1024) +
+                           R"(},"RequestId":)" + HostileLiteral("req", 100 * 1024) + "}}";
+  absl::StatusOr<SyncBlueprintResponse> r = DecodeSyncBlueprint(body);
+  ASSERT_FALSE(r.ok());
+  std::optional<ApiError> e = GetApiError(r.status());
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->kind, ErrorKind::kApi);
+  EXPECT_EQ(e->code, "FailedOperation.UnableToSyncBlueprint");
+  EXPECT_LE(e->message.size(), bounds::kMaxMessageBytes);
+  EXPECT_THAT(e->message, HasSubstr("[cut: "));
+  EXPECT_EQ(e->message.find('\0'), std::string::npos);
+  EXPECT_EQ(e->message.find('\n'), std::string::npos);
+  EXPECT_TRUE(bounds::IsValidUtf8(e->message));
+  EXPECT_LE(e->request_id.size(), bounds::kMaxRequestIdBytes);
+  EXPECT_TRUE(bounds::IsValidUtf8(e->request_id));
+  // The whole status (what logs and gRPC answers show) is bounded too.
+  EXPECT_LE(r.status().message().size(), 1400u);
+}
+
+TEST(HostileAnswerTest, HugeErrorCodeIsMalformed) {
+  const std::string body = R"({"Response":{"Error":{"Code":")" + std::string(100 * 1024, 'X') +
+                           R"(","Message":"m"},"RequestId":"r"}})";
+  absl::StatusOr<SyncBlueprintResponse> r = DecodeSyncBlueprint(body);
+  ASSERT_FALSE(r.ok());
+  std::optional<ApiError> e = GetApiError(r.status());
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->kind, ErrorKind::kMalformedResponse);
+  EXPECT_THAT(e->message, HasSubstr("Response.Error.Code: not an error code"));
+  EXPECT_LE(r.status().message().size(), 400u);
+  EXPECT_FALSE(DecodeErrorEnvelope("SyncBlueprint", body).has_value());
+}
+
+TEST(HostileAnswerTest, GarbledDestinationIdIsMalformed) {
+  for (const std::string& id :
+       {HostileLiteral("lhbp-", 5 * 1024), std::string(R"("lhbp-ABCDEFGH")"),
+        std::string(R"("lhbp-abc")"), std::string(R"("LHBP-abcdefgh")")}) {
+    const std::string body =
+        R"({"Response":{"DestinationRegionBlueprintSet":[{"Region":"ap-tokyo","BlueprintId":)" +
+        id + R"(}],"RequestId":"r"}})";
+    absl::StatusOr<SyncBlueprintResponse> r = DecodeSyncBlueprint(body);
+    ASSERT_FALSE(r.ok()) << id.substr(0, 30);
+    std::optional<ApiError> e = GetApiError(r.status());
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->kind, ErrorKind::kMalformedResponse);
+    EXPECT_THAT(e->message,
+                HasSubstr("DestinationRegionBlueprintSet[0].BlueprintId: not a blueprint id"));
+    EXPECT_LE(e->message.size(), 300u);
+  }
+}
+
+TEST(HostileAnswerTest, GarbledDestinationRegionIsMalformed) {
+  const std::string body =
+      R"({"Response":{"DestinationRegionBlueprintSet":[{"Region":)" + HostileLiteral("ap-", 5000) +
+      R"(,"BlueprintId":"lhbp-abcdefgh"}],"RequestId":"r"}})";
+  absl::StatusOr<SyncBlueprintResponse> r = DecodeSyncBlueprint(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(GetApiError(r.status())->message,
+              HasSubstr("DestinationRegionBlueprintSet[0].Region: not a region"));
+}
+
+TEST(HostileAnswerTest, HugeSuccessRequestIdIsCut) {
+  const std::string body =
+      R"({"Response":{"DestinationRegionBlueprintSet":[{"Region":"ap-tokyo","BlueprintId":"lhbp-abcdefgh"}],"RequestId":)" +
+      HostileLiteral("req", 100 * 1024) + "}}";
+  absl::StatusOr<SyncBlueprintResponse> r = DecodeSyncBlueprint(body);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LE(r->request_id.size(), bounds::kMaxRequestIdBytes);
+  EXPECT_EQ(r->request_id.find('\0'), std::string::npos);
+  EXPECT_TRUE(bounds::IsValidUtf8(r->request_id));
+  EXPECT_EQ(r->destinations[0].blueprint_id, "lhbp-abcdefgh");
+}
+
+TEST(HostileAnswerTest, TooManyDestinationsOrBlueprintsIsMalformed) {
+  std::string set;
+  for (int i = 0; i < 11; ++i) {
+    set += std::string(i ? "," : "") + R"({"Region":"ap-tokyo","BlueprintId":"lhbp-abcdefgh"})";
+  }
+  absl::StatusOr<SyncBlueprintResponse> sync = DecodeSyncBlueprint(
+      R"({"Response":{"DestinationRegionBlueprintSet":[)" + set + R"(],"RequestId":"r"}})");
+  ASSERT_FALSE(sync.ok());
+  EXPECT_THAT(GetApiError(sync.status())->message, HasSubstr("11 entries, more than the 10"));
+
+  std::string blueprints;
+  for (int i = 0; i < 101; ++i) {
+    blueprints += std::string(i ? "," : "") +
+                  R"({"BlueprintId":"lhbp-abcdefgh","BlueprintState":"NORMAL"})";
+  }
+  absl::StatusOr<DescribeBlueprintsResponse> describe = DecodeDescribeBlueprints(
+      R"({"Response":{"TotalCount":101,"BlueprintSet":[)" + blueprints + R"(],"RequestId":"r"}})");
+  ASSERT_FALSE(describe.ok());
+  EXPECT_THAT(GetApiError(describe.status())->message, HasSubstr("101 entries, more than the 100"));
+}
+
+TEST(HostileAnswerTest, GarbledBlueprintFieldsAreMalformed) {
+  auto body = [](const std::string& key, const std::string& literal) {
+    std::string item = R"({"BlueprintId":"lhbp-abcdefgh","BlueprintState":"NORMAL")";
+    item += ",\"" + key + "\":" + literal + "}";
+    // A later duplicate key would be ignored by the reader: replace instead.
+    if (key == "BlueprintId" || key == "BlueprintState") {
+      item = R"({"BlueprintId":"lhbp-abcdefgh","BlueprintState":"NORMAL"})";
+      const std::string field = "\"" + key + "\":\"";
+      const size_t at = item.find(field);
+      const size_t end = item.find('"', at + field.size());
+      item = item.substr(0, at) + "\"" + key + "\":" + literal + item.substr(end + 1);
+    }
+    return R"({"Response":{"TotalCount":1,"BlueprintSet":[)" + item + R"(],"RequestId":"r"}})";
+  };
+  const struct {
+    std::string key;
+    std::string literal;
+    const char* message_part;
+  } cases[] = {
+      {"BlueprintId", HostileLiteral("lhbp-", 5 * 1024), "BlueprintId: not a blueprint id"},
+      {"BlueprintState", HostileLiteral("NORMAL", 5 * 1024), "BlueprintState: not an UPPER_SNAKE"},
+      {"BlueprintState", R"("normal")", "BlueprintState: not an UPPER_SNAKE"},
+      {"BlueprintName", HostileLiteral("web", 5 * 1024), "BlueprintName: longer than 256 bytes"},
+      {"BlueprintName", R"("web\u0000golden")", "BlueprintName: holds a control character"},
+      {"BlueprintType", R"("PRIVATE\n")", "BlueprintType: not an UPPER_SNAKE"},
+      {"PlatformType", HostileLiteral("LINUX", 100), "PlatformType: not an UPPER_SNAKE"},
+      {"CreatedTime", HostileLiteral("2024-01-01T00:00:00Z", 5 * 1024),
+       "CreatedTime: not an ISO-8601 time"},
+      {"CreatedTime", R"("yesterday")", "CreatedTime: not an ISO-8601 time"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.key + " " + c.literal.substr(0, 20));
+    absl::StatusOr<DescribeBlueprintsResponse> r = DecodeDescribeBlueprints(body(c.key, c.literal));
+    ASSERT_FALSE(r.ok());
+    std::optional<ApiError> e = GetApiError(r.status());
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->kind, ErrorKind::kMalformedResponse);
+    EXPECT_THAT(e->message, HasSubstr("Response.BlueprintSet[0]." + std::string(c.message_part)));
+    EXPECT_LE(e->message.size(), 300u);
+  }
+}
+
+TEST(HostileAnswerTest, FreeTextFieldsAreKeptButBounded) {
+  const std::string body =
+      R"({"Response":{"TotalCount":1,"BlueprintSet":[{"BlueprintId":"lhbp-abcdefgh",)"
+      R"("BlueprintState":"NORMAL","Description":)" + HostileLiteral("d", 1024 * 1024) +
+      R"(,"OsName":)" + HostileLiteral("os", 5000) + R"(}],"RequestId":"r"}})";
+  absl::StatusOr<DescribeBlueprintsResponse> r = DecodeDescribeBlueprints(body);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const std::string* text : {&r->blueprints[0].description, &r->blueprints[0].os_name}) {
+    EXPECT_LE(text->size(), bounds::kMaxFreeTextBytes);
+    EXPECT_THAT(*text, HasSubstr("[cut: "));
+    EXPECT_TRUE(bounds::IsValidUtf8(*text));
+  }
+}
+
+TEST(HostileAnswerTest, BodyOverTheLimitIsMalformed) {
+  std::string body = R"({"Response":{"RequestId":"r"}})";
+  body.resize(bounds::kMaxResponseBodyBytes + 1, ' ');
+  absl::StatusOr<DeleteBlueprintsResponse> r = DecodeDeleteBlueprints(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(GetApiError(r.status())->message, HasSubstr("-byte limit"));
+}
+
+TEST(HostileAnswerTest, GarbledRegionListIsMalformed) {
+  absl::StatusOr<DescribeRegionsResponse> r = DecodeDescribeRegions(
+      R"({"Response":{"TotalCount":1,"RegionSet":[{"Region":"AP GUANGZHOU","IsChinaMainland":true}],"RequestId":"r"}})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(GetApiError(r.status())->message, HasSubstr("RegionSet[0].Region: not a region"));
 }
 
 TEST(DecodeMalformedTest, MessageDoesNotEchoTheBody) {

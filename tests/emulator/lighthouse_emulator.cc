@@ -29,8 +29,12 @@ constexpr int64_t kMaxLimit = 100;
 
 const char* const kActions[] = {kSyncBlueprint, kDescribeBlueprints, kDescribeRegions,
                                 kDeleteBlueprints};
-const char* const kFaultKinds[] = {"internal_error", "http_5xx",  "latency",
-                                   "drop",           "malformed", "error"};
+const char* const kFaultKinds[] = {"internal_error", "http_5xx",       "latency",
+                                   "drop",           "malformed",      "error",
+                                   "hostile_error",  "hostile_fields", "huge_body"};
+// Hostile sizes are capped so that a typo cannot make the emulator allocate
+// gigabytes.
+constexpr int64_t kMaxHostileBytes = 64 * 1024 * 1024;
 
 // Debian's Abseil has its own string_view; the crypto helpers take std's.
 std::string_view Std(absl::string_view v) { return {v.data(), v.size()}; }
@@ -237,7 +241,8 @@ ApiResponse LighthouseEmulator::HandleApi(const ApiRequest& request) {
   bool final_is_api_error = false;
   if (fault.has_value() && !latency) {
     outcome = absl::StrCat("fault:", fault->fault);
-    final_is_api_error = fault->fault == "internal_error" || fault->fault == "error";
+    final_is_api_error = fault->fault == "internal_error" || fault->fault == "error" ||
+                         fault->fault == "hostile_error";
   } else {
     final_is_api_error = !executed;
   }
@@ -814,6 +819,80 @@ bool LighthouseEmulator::IsSourceOfRunningSync(const std::string& region, const 
   });
 }
 
+namespace {
+
+// `text` grown to `bytes` (if shorter) with `filler`, then single bytes:
+// valid UTF-8 whenever `text` and `filler` are.
+std::string PadTo(std::string text, int64_t bytes, absl::string_view filler) {
+  const size_t want = static_cast<size_t>(bytes);
+  while (text.size() + filler.size() <= want) text.append(filler.data(), filler.size());
+  while (text.size() < want) text.push_back('x');
+  return text;
+}
+
+// Garbage of `bytes` that is valid JSON-escapable text but no valid value of
+// any field: NUL bytes, a line break, upper case and multi-byte characters.
+std::string Garbage(absl::string_view prefix, int64_t bytes) {
+  std::string text(prefix);
+  text.push_back('\0');
+  text.append("\nBAD");
+  text.push_back('\0');
+  return PadTo(std::move(text), bytes, "\xe9\x94\x99Z");  // "错Z"
+}
+
+void SetString(rapidjson::Value& object, const char* key, const std::string& value,
+               rapidjson::Document::AllocatorType& alloc) {
+  rapidjson::Value v;
+  v.SetString(value.data(), static_cast<rapidjson::SizeType>(value.size()), alloc);
+  auto it = object.FindMember(key);
+  if (it != object.MemberEnd()) {
+    it->value = std::move(v);
+  } else {
+    object.AddMember(rapidjson::Value(key, alloc), std::move(v), alloc);
+  }
+}
+
+// The real answer with its identifying fields replaced by garbage.
+std::string HostileFields(const std::string& body, int64_t bytes) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("Response")) return body;
+  auto& alloc = doc.GetAllocator();
+  rapidjson::Value& response = doc["Response"];
+  if (!response.IsObject()) return body;
+  if (response.HasMember("RequestId") && response["RequestId"].IsString()) {
+    SetString(response, "RequestId", Garbage(View(response["RequestId"]), bytes), alloc);
+  }
+  if (auto it = response.FindMember("DestinationRegionBlueprintSet");
+      it != response.MemberEnd() && it->value.IsArray()) {
+    for (auto& d : it->value.GetArray()) {
+      if (d.IsObject()) SetString(d, "BlueprintId", Garbage("lhbp-", bytes), alloc);
+    }
+  }
+  if (auto it = response.FindMember("BlueprintSet");
+      it != response.MemberEnd() && it->value.IsArray()) {
+    for (auto& b : it->value.GetArray()) {
+      if (!b.IsObject()) continue;
+      SetString(b, "BlueprintName", Garbage("name", bytes), alloc);
+      SetString(b, "BlueprintState", Garbage("NORMAL", bytes), alloc);
+      SetString(b, "CreatedTime", Garbage("2024-01-01T00:00:00Z", bytes), alloc);
+      SetString(b, "Description", Garbage("description", bytes), alloc);
+    }
+  }
+  if (auto it = response.FindMember("RegionSet");
+      it != response.MemberEnd() && it->value.IsArray()) {
+    for (auto& r : it->value.GetArray()) {
+      if (r.IsObject()) SetString(r, "Region", Garbage("ap-", bytes), alloc);
+    }
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  doc.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
 ApiResponse LighthouseEmulator::FaultResponse(const FaultRule& rule, const std::string& request_id,
                                               const std::string& normal_body) {
   ApiResponse r;
@@ -824,6 +903,17 @@ ApiResponse LighthouseEmulator::FaultResponse(const FaultRule& rule, const std::
                            request_id);
   } else if (rule.fault == "error") {
     r.body = ErrorEnvelope(rule.code, rule.message, request_id);
+  } else if (rule.fault == "hostile_error") {
+    r.body = ErrorEnvelope(PadTo(rule.code, rule.code_bytes, "X"),
+                           PadTo(Garbage(rule.message, 0), rule.message_bytes, "\xe9\x94\x99"),
+                           PadTo(request_id, rule.request_id_bytes, "0"));
+  } else if (rule.fault == "hostile_fields") {
+    r.body = HostileFields(normal_body, rule.field_bytes);
+  } else if (rule.fault == "huge_body") {
+    r.body = normal_body.empty()
+                 ? absl::StrCat("{\"Response\":{\"RequestId\":\"", request_id, "\"}}")
+                 : normal_body;
+    r.body = PadTo(std::move(r.body), rule.body_bytes, " ");
   } else if (rule.fault == "http_5xx") {
     r.http_status = rule.status;
     r.content_type = "text/html";
@@ -1251,6 +1341,18 @@ absl::Status LighthouseEmulator::SetFaults(absl::string_view json) {
         absl::StatusOr<int64_t> n = NonNegativeInt(v, key);
         if (!n.ok()) return n.status();
         (key == "count" ? rule.count : rule.latency_ms) = *n;
+      } else if (key == "code_bytes" || key == "message_bytes" || key == "request_id_bytes" ||
+                 key == "field_bytes" || key == "body_bytes") {
+        absl::StatusOr<int64_t> n = NonNegativeInt(v, key);
+        if (!n.ok()) return n.status();
+        if (*n > kMaxHostileBytes) {
+          return AdminError(absl::StrCat(key, " must be at most ", kMaxHostileBytes));
+        }
+        (key == "code_bytes"         ? rule.code_bytes
+         : key == "message_bytes"    ? rule.message_bytes
+         : key == "request_id_bytes" ? rule.request_id_bytes
+         : key == "field_bytes"      ? rule.field_bytes
+                                     : rule.body_bytes) = *n;
       } else if (key == "status") {
         if (!v.IsInt() || v.GetInt() < 100 || v.GetInt() > 599) {
           return AdminError("status must be an HTTP status code");
@@ -1271,6 +1373,9 @@ absl::Status LighthouseEmulator::SetFaults(absl::string_view json) {
       return AdminError(absl::StrCat("unknown fault kind \"", rule.fault, "\""));
     }
     if (rule.code.empty()) return AdminError("code must not be empty");
+    if (rule.fault == "hostile_fields" && rule.phase != "after") {
+      return AdminError("hostile_fields needs phase \"after\" (it garbles the real answer)");
+    }
     rules.push_back(std::move(rule));
   }
   absl::MutexLock lock(&mu_);
@@ -1300,6 +1405,16 @@ std::string LighthouseEmulator::FaultsJson() {
     w.Int(r.status);
     Str(w, "code", r.code);
     Str(w, "message", r.message);
+    if (absl::StartsWith(r.fault, "hostile_") || r.fault == "huge_body") {
+      for (const auto& [key, n] : {std::pair<const char*, int64_t>{"code_bytes", r.code_bytes},
+                                   {"message_bytes", r.message_bytes},
+                                   {"request_id_bytes", r.request_id_bytes},
+                                   {"field_bytes", r.field_bytes},
+                                   {"body_bytes", r.body_bytes}}) {
+        w.Key(key);
+        w.Int64(n);
+      }
+    }
     w.Key("fired");
     w.Int64(r.fired);
     w.EndObject();

@@ -93,7 +93,7 @@ struct EmulatorConfig {
 
 struct FaultRule {
   std::string action = "*";      // an action name or "*"
-  std::string fault;             // internal_error|http_5xx|latency|drop|malformed|error
+  std::string fault;  // internal_error|http_5xx|latency|drop|malformed|error|hostile_*|huge_body
   std::string phase = "before";  // before: not executed; after: executed, answer replaced
   int64_t count = 0;             // times it fires; 0 = unlimited
   double probability = 1.0;
@@ -101,6 +101,20 @@ struct FaultRule {
   int status = 503;
   std::string code = "FailedOperation";
   std::string message = "Injected fault.";
+  // Hostile answers (a misbehaving or compromised upstream). Sizes in bytes;
+  // the defaults reproduce issue #16: a 2 MiB message, 100 KiB Code and
+  // RequestId, 5 KiB ids with NUL bytes, an 8 MiB body.
+  //   hostile_error   Response.Error whose Code/Message/RequestId are padded
+  //                   to code_bytes/message_bytes/request_id_bytes (0 = as is)
+  //   hostile_fields  (phase after) the real answer with every id, region,
+  //                   name, state, CreatedTime and RequestId made field_bytes
+  //                   of garbage holding NUL bytes
+  //   huge_body       the real answer padded with whitespace to body_bytes
+  int64_t code_bytes = 100 * 1024;
+  int64_t message_bytes = 2 * 1024 * 1024;
+  int64_t request_id_bytes = 100 * 1024;
+  int64_t field_bytes = 5 * 1024;
+  int64_t body_bytes = 8 * 1024 * 1024;
   int64_t fired = 0;
 };
 

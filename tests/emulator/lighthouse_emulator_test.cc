@@ -986,6 +986,57 @@ TEST_F(EmulatorTest, MalformedFault) {
   EXPECT_EQ(Stats()["faults"]["malformed"].GetInt(), 1);
 }
 
+TEST_F(EmulatorTest, HostileErrorFaultPadsCodeMessageAndRequestId) {
+  Admin("POST", "/_emulator/faults",
+        R"({"rules":[{"action":"SyncBlueprint","fault":"hostile_error","count":1,)"
+        R"("code":"FailedOperation","message_bytes":300000,"code_bytes":5000,)"
+        R"("request_id_bytes":4000}]})");
+  Reply r = Sync("ap-guangzhou",
+                 R"({"BlueprintId":"lhbp-gzbase01","DestinationRegions":["ap-shanghai"]})");
+  EXPECT_EQ(r.status, 200);
+  rapidjson::Document doc;
+  doc.Parse(r.body.data(), r.body.size());
+  ASSERT_FALSE(doc.HasParseError());
+  const auto& error = doc["Response"]["Error"];
+  EXPECT_EQ(error["Code"].GetStringLength(), 5000u);
+  EXPECT_EQ(error["Message"].GetStringLength(), 300000u);
+  EXPECT_EQ(std::string(error["Message"].GetString(), 20).find('\0'), 15u);  // after the message
+  EXPECT_EQ(doc["Response"]["RequestId"].GetStringLength(), 4000u);
+  rapidjson::Document stats = Stats();
+  EXPECT_EQ(stats["faults"]["hostile_error"].GetInt(), 1);
+  EXPECT_EQ(stats["sync_submissions"].Size(), 0u);  // phase before: not executed
+}
+
+TEST_F(EmulatorTest, HostileFieldsFaultGarblesTheRealAnswer) {
+  Admin("POST", "/_emulator/faults",
+        R"({"rules":[{"action":"SyncBlueprint","fault":"hostile_fields","phase":"after"}]})");
+  Reply r = Sync("ap-guangzhou",
+                 R"({"BlueprintId":"lhbp-gzbase01","DestinationRegions":["ap-shanghai"]})");
+  EXPECT_EQ(r.status, 200);
+  rapidjson::Document doc;
+  doc.Parse(r.body.data(), r.body.size());
+  ASSERT_FALSE(doc.HasParseError());
+  const auto& id = doc["Response"]["DestinationRegionBlueprintSet"][0]["BlueprintId"];
+  EXPECT_EQ(id.GetStringLength(), 5u * 1024);
+  EXPECT_EQ(std::string(id.GetString(), id.GetStringLength()).find('\0'), 5u);
+  EXPECT_EQ(Stats()["sync_submissions"].Size(), 1u);  // executed, answer replaced
+  // It garbles a real answer: "before" has none.
+  Admin("POST", "/_emulator/faults",
+        R"({"rules":[{"fault":"hostile_fields","phase":"before"}]})", 400);
+  Admin("POST", "/_emulator/faults", R"({"rules":[{"fault":"huge_body","body_bytes":70000000}]})",
+        400);
+}
+
+TEST_F(EmulatorTest, HugeBodyFaultPadsWithWhitespace) {
+  Admin("POST", "/_emulator/faults",
+        R"({"rules":[{"action":"DescribeBlueprints","fault":"huge_body","phase":"after",)"
+        R"("body_bytes":1000000}]})");
+  Reply r = Describe("ap-guangzhou");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), 1000000u);
+  EXPECT_TRUE(r.ok_json());
+}
+
 TEST_F(EmulatorTest, DropFaultClosesConnectionMidResponse) {
   Admin("POST", "/_emulator/faults",
         R"({"rules":[{"action":"SyncBlueprint","fault":"drop","phase":"after","count":1}]})");
