@@ -4,7 +4,8 @@
 // Fields are plain strings chosen by the caller; never pass a secret, token,
 // signature or Authorization header. Thread-safe; lines are never interleaved.
 // The message and every key and value are cut to kMaxValueBytes (at a UTF-8
-// boundary, marked "…[cut, N bytes]"), so no input makes a line unbounded.
+// boundary, marked "…[cut: N bytes]"), and bytes that are not well-formed
+// UTF-8 become U+FFFD, so no input makes a line unbounded or invalid JSON.
 #ifndef BLUEPRINTSYNC_SERVICE_COMMON_LOG_H_
 #define BLUEPRINTSYNC_SERVICE_COMMON_LOG_H_
 

@@ -148,10 +148,20 @@ TEST_F(LogTest, HugeValuesAreCutAtAUtf8BoundaryAndMarked) {
   EXPECT_LT(lines[0].size(), 4 * kMaxValueBytes);
   const auto d = Parse(lines[0]);
   const std::string expected =
-      std::string(kMaxValueBytes - 1, 'a') + "…[cut, " + std::to_string(huge.size()) + " bytes]";
+      std::string(kMaxValueBytes - 1, 'a') + "…[cut: " + std::to_string(huge.size()) + " bytes]";
   EXPECT_EQ(d["msg"].GetString(), expected);
   EXPECT_EQ(d["error"].GetString(), expected);
   EXPECT_TRUE(d.HasMember(expected.c_str()));
+}
+
+TEST_F(LogTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+  // A lone continuation byte, a truncated sequence, an overlong encoding
+  // and a surrogate, around valid text.
+  Info("m", {{"v", "a" "\x80" "b" "\xE4\xB8" "c" "\xC0\xAF" "d" "\xED\xA0\x80" "e中"}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(std::string(Parse(lines[0])["v"].GetString()),
+            "a\uFFFDb\uFFFD\uFFFDc\uFFFD\uFFFDd\uFFFD\uFFFD\uFFFDe中");
 }
 
 TEST_F(LogTest, ValuesUpToTheBoundAreKeptWhole) {

@@ -4,6 +4,7 @@
 // tests drive tracker cycles themselves with PollOnceForTest() and wait for
 // asynchronous effects with bounded polling (WaitFor).
 #include "service/jobs/job_engine.h"
+#include "service/jobs/submitter.h"
 
 #include <algorithm>
 #include <atomic>
@@ -2561,6 +2562,34 @@ TEST(CleanerTest, OnlyACopyThePollAskedAboutCanBeFoundGone) {
   EXPECT_EQ(fake.delete_count(), 0);
   EXPECT_EQ(store->GetJob(rec.job().name())->job().destinations(0).copy_cleanup(),
             v1::Destination::ALREADY_GONE);
+}
+
+// A SyncBlueprint answer is recorded only if it names each region asked
+// for exactly once, with an id: otherwise a paid copy could go untracked.
+TEST(AnswerMismatchTest, EveryRegionAskedForExactlyOnceWithAnId) {
+  tencent::SyncBlueprintRequest request;
+  request.destination_regions = {"ap-beijing", "ap-shanghai"};
+  auto answer = [](std::vector<std::pair<std::string, std::string>> pairs) {
+    tencent::SyncBlueprintResponse r;
+    for (auto& [region, id] : pairs) r.destinations.push_back({region, id});
+    return r;
+  };
+  EXPECT_EQ(AnswerMismatch(request, answer({{"ap-shanghai", "lhbp-aaaaaaaa"},
+                                            {"ap-beijing", "lhbp-bbbbbbbb"}})),
+            "");
+  EXPECT_EQ(AnswerMismatch(request, answer({{"ap-beijing", "lhbp-aaaaaaaa"},
+                                            {"ap-beijing", "lhbp-bbbbbbbb"},
+                                            {"ap-shanghai", "lhbp-cccccccc"}})),
+            "region ap-beijing twice");
+  EXPECT_EQ(AnswerMismatch(request, answer({{"ap-beijing", "lhbp-aaaaaaaa"}})),
+            "no blueprint for ap-shanghai");
+  EXPECT_EQ(AnswerMismatch(request, answer({{"ap-beijing", "lhbp-aaaaaaaa"},
+                                            {"ap-shanghai", "lhbp-bbbbbbbb"},
+                                            {"ap-chengdu", "lhbp-cccccccc"}})),
+            "region ap-chengdu was not asked for");
+  EXPECT_EQ(AnswerMismatch(request, answer({{"ap-beijing", "lhbp-aaaaaaaa"},
+                                            {"ap-shanghai", ""}})),
+            "no blueprint id for ap-shanghai");
 }
 
 }  // namespace

@@ -206,6 +206,16 @@ void Reconciler::Apply(const std::string& name, const Look& look,
         then = Then::kResubmit;
         return;
       case ReconcileDecision::Verdict::kInconclusive:
+        if (s.stopping) {
+          // At shutdown the look's calls are given up at the drain
+          // deadline, which leaves any look inconclusive: it proves
+          // nothing, so it neither counts nor fails the job (whose call
+          // may have made paid copies). The next start looks again.
+          --e->reconcile_looks;
+          log::Info("reconcile cut short by shutdown; the next start looks again",
+                    {{"job", name}});
+          return;
+        }
         if (e->reconcile_looks < steps_->options().reconcile_attempts) {
           log::Info("reconcile inconclusive; will look again",
                     {{"job", name}, {"detail", decision.detail}});

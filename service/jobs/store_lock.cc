@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,32 +45,55 @@ std::string ReadHolder(int fd) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StoreLock>> StoreLock::Acquire(const std::string& db_path) {
-  const std::string path = db_path + ".lock";
+  // One lock per file, however it is named: a path through a symlink or
+  // with ".." must find the same lock file.
+  std::error_code canonical_error;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(db_path, canonical_error);
+  if (canonical_error) canonical = db_path;
+  const std::string path = canonical.string() + ".lock";
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);  // an error shows in open() below
   }
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    const int err = errno;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sqlite store ", db_path, ": cannot open lock file ", path, ": ", ErrnoText(err)));
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    std::string holder = err == EWOULDBLOCK ? ReadHolder(fd) : "";
-    close(fd);
-    if (err != EWOULDBLOCK) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("sqlite store ", db_path, ": cannot lock ", path, ": ", ErrnoText(err)));
+  int fd = -1;
+  // A lock on a file that was unlinked (or replaced) between open() and
+  // flock() locks nothing anyone else will find: take it again on the file
+  // the path names now.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      const int err = errno;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite store ", db_path, ": cannot open lock file ", path, ": ", ErrnoText(err)));
     }
-    if (holder.empty()) holder = "a process that has not written its name yet";
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      std::string holder = err == EWOULDBLOCK ? ReadHolder(fd) : "";
+      close(fd);
+      if (err != EWOULDBLOCK) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("sqlite store ", db_path, ": cannot lock ", path, ": ", ErrnoText(err)));
+      }
+      if (holder.empty()) holder = "a process that has not written its name yet";
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite store ", db_path, " is in use by another blueprint-syncd (", holder,
+          "; lock file ", path,
+          "): one server per SQLite file, since two would both submit its queued jobs; stop "
+          "that one first, or use a PostgreSQL store for several replicas (do not delete the "
+          "lock file: the lock goes with the process that holds it)"));
+    }
+    struct stat locked {}, named {};
+    if (fstat(fd, &locked) == 0 && stat(path.c_str(), &named) == 0 &&
+        locked.st_dev == named.st_dev && locked.st_ino == named.st_ino) {
+      break;
+    }
+    close(fd);
+    fd = -1;
+  }
+  if (fd < 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "sqlite store ", db_path, " is in use by another blueprint-syncd (", holder, "; lock file ",
-        path,
-        "): one server per SQLite file, since two would both submit its queued jobs; stop "
-        "that one first, or use a PostgreSQL store for several replicas"));
+        "sqlite store ", db_path, ": lock file ", path, " keeps being replaced; not starting"));
   }
   // Ours: say who holds it, for the next process that is refused.
   const std::string holder =

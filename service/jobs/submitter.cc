@@ -1,6 +1,7 @@
 #include "service/jobs/submitter.h"
 
 #include <map>
+#include <set>
 #include <optional>
 
 #include "absl/cleanup/cleanup.h"
@@ -33,6 +34,22 @@ bool IsTencentTransient(const std::string& code) {
 }
 
 }  // namespace
+
+std::string AnswerMismatch(const tencent::SyncBlueprintRequest& request,
+                           const tencent::SyncBlueprintResponse& response) {
+  std::set<std::string> asked(request.destination_regions.begin(),
+                              request.destination_regions.end());
+  std::set<std::string> answered;
+  for (const auto& d : response.destinations) {
+    if (asked.count(d.region) == 0) return absl::StrCat("region ", d.region, " was not asked for");
+    if (!answered.insert(d.region).second) return absl::StrCat("region ", d.region, " twice");
+    if (d.blueprint_id.empty()) return absl::StrCat("no blueprint id for ", d.region);
+  }
+  for (const std::string& region : asked) {
+    if (answered.count(region) == 0) return absl::StrCat("no blueprint for ", region);
+  }
+  return "";
+}
 
 SubmitFailure ClassifySubmitFailure(const absl::Status& status) {
   const std::optional<ApiError> api = tencent::GetApiError(status);
@@ -212,6 +229,20 @@ void Submitter::Run(const std::string& name) {
     return;
   }
   if (result.ok()) {
+    if (std::string wrong = AnswerMismatch(attempt.request, *result); !wrong.empty()) {
+      // The call executed, but the answer does not say which copy is
+      // where: recording it as it is would lose a paid copy (a region
+      // missing or named twice). Settle it like any unknown outcome: the
+      // reconciler finds the copies upstream.
+      tencent::ApiError api;
+      api.kind = tencent::ErrorKind::kMalformedResponse;
+      api.code = "ClientError.ParseJsonError";
+      api.action = "SyncBlueprint";
+      api.request_id = result->request_id;
+      api.message = absl::StrCat("SyncBlueprint answer does not match the request: ", wrong);
+      OnFailed(name, attempt, tencent::MakeStatus(api));
+      return;
+    }
     OnAccepted(name, attempt, *result);
   } else {
     OnFailed(name, attempt, result.status());

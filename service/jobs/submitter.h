@@ -27,6 +27,13 @@ enum class SubmitFailure {
 };
 SubmitFailure ClassifySubmitFailure(const absl::Status& status);
 
+// Why a SyncBlueprint answer cannot be recorded as it is ("" if it can):
+// every region asked for must come back exactly once, with a blueprint id,
+// and no other region. Anything else means the call executed but the answer
+// does not say which copy is where, which the reconciler settles.
+std::string AnswerMismatch(const tencent::SyncBlueprintRequest& request,
+                           const tencent::SyncBlueprintResponse& response);
+
 class Submitter {
  public:
   Submitter(JobTable* table, JobWriter* writer, JobSteps* steps, tencent::LighthouseClient* client)

@@ -9,12 +9,14 @@
 // logged as thousands of UNIMPLEMENTED calls. Such a call, and any call the
 // server context reports cancelled when its status is sent, is recorded as
 // DEADLINE_EXCEEDED when its deadline has passed, else CANCELLED. (The
-// missing request is the only sign: for such calls IsCancelled() was
-// measured false when their status is sent. A request that arrived but
-// does not parse looks the same here; the request-parse interceptor, which
-// runs first, tells it apart and answers it INVALID_ARGUMENT.) The client
-// is gone either way, so changing the status it would have received costs
-// nothing. Must come before the access log and the metrics interceptors.
+// missing request is the only sign: for such calls IsCancelled() and
+// grpc_call_failed_before_recv_message() were measured false when their
+// status is sent.) A request that arrived but does not parse looks exactly
+// the same here, so it is answered CANCELLED too, with a message that names
+// the request type it should have been: counting a flood of resets as
+// client errors would be the worse lie, and a client that sends unparsable
+// bytes is rare and still told what went wrong. Must come before the access
+// log and the metrics interceptors.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_CLIENT_GONE_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_CLIENT_GONE_H_
 

@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "service/server/access_log.h"
 #include "service/server/client_gone.h"
-#include "service/server/request_parse_interceptor.h"
 #include "service/server/tls_config.h"
 
 namespace blueprintsync::server {
@@ -69,9 +68,7 @@ absl::StatusOr<RunningGrpcServer> StartGrpcServer(const ServerConfig& config,
   ApplyLimits(config.grpc_limits, builder);
   builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  // First, so that the interceptors after them see the statuses they
-  // correct: an unparsable request, then a call whose client is gone.
-  interceptors.push_back(MakeRequestParseInterceptorFactory());
+  // First: the ones after it see the status it corrects.
   interceptors.push_back(MakeClientGoneFactory());
   interceptors.push_back(MakeAccessLogFactory());
   interceptors.push_back(metrics::MakeGrpcServerMetricsFactory(

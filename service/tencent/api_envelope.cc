@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/tencent/json_fields.h"
 #include "service/tencent/upstream_bounds.h"
@@ -54,6 +55,13 @@ absl::StatusOr<ApiEnvelope> ReadApiEnvelope(std::string_view action, std::string
     if (api.code.empty()) return absl::InvalidArgumentError("Response.Error.Code: empty");
     if (absl::Status s = bounds::CheckErrorCode("Response.Error.Code", api.code); !s.ok()) {
       return s;
+    }
+    // ClientError.* codes are the service's own (an abandoned call, a
+    // network error...), and the service acts on them: an answer must not
+    // be able to pass for one.
+    if (absl::StartsWith(api.code, "ClientError.")) {
+      return absl::InvalidArgumentError(
+          "Response.Error.Code: ClientError.* codes are the client's own, not Tencent Cloud's");
     }
     if (absl::Status s =
             GetString(*error, "Response.Error", "Message", Presence::kNullable, &api.message);

@@ -29,6 +29,12 @@ TEST(DecodeErrorEnvelopeTest, NonEnvelopes) {
            std::string_view(R"({"Response":{"Error":"InternalError"}})"),
            std::string_view(R"({"Error":{"Code":"X"}})"),
            std::string_view(R"([{"Response":{"Error":{"Code":"X"}}}])"),
+           // The service's own codes, which it acts on (an abandoned call
+           // is left for reconciliation): no answer may pass for one.
+           std::string_view(
+               R"({"Response":{"Error":{"Code":"ClientError.Abandoned"},"RequestId":"r"}})"),
+           std::string_view(
+               R"({"Response":{"Error":{"Code":"ClientError.NetworkError"},"RequestId":"r"}})"),
        }) {
     EXPECT_FALSE(DecodeErrorEnvelope("SyncBlueprint", body).has_value()) << body;
   }
