@@ -68,7 +68,7 @@ function serverFacts() {
   // postgres mode: the names main.cc turns NOT_SERVING while the shared store is unreachable
   // (readiness must be among them, the name liveness probes use must not), the DSN prefixes
   // that select the PostgreSQL store, and the accepted ranges of its two durations.
-  const storeLoop = main.match(/store_reachable\(\)[\s\S]{0,400}?for\s*\(\s*const\s+char\s*\*\s*name\s*:\s*\{([^}]*)\}\s*\)\s*\{\s*health->SetServingStatus\(\s*name\s*,\s*reachable\s*\)/);
+  const storeLoop = main.match(/store_reachable\(\)[\s\S]{0,1500}?for\s*\(\s*const\s+char\s*\*\s*name\s*:\s*\{([^}]*)\}\s*\)\s*\{\s*health->SetServingStatus\(\s*name\s*,\s*(?:reachable|ready)\s*\)/);
   const storeFollowingNames = storeLoop ? new Set([...storeLoop[1].matchAll(/"([^"]*)"/g)].map((m) => m[1])) : null;
   const postgresPrefixes = [...main.matchAll(/StartsWith\(\s*store_spec\s*,\s*"(postgres(?:ql)?:\/\/)"\s*\)/g)].map((m) => m[1]);
   const durationRange = (flag) => {
