@@ -68,7 +68,7 @@ function serverFacts() {
   // postgres mode: the names main.cc turns NOT_SERVING while the shared store is unreachable
   // (readiness must be among them, the name liveness probes use must not), the DSN prefixes
   // that select the PostgreSQL store, and the accepted ranges of its two durations.
-  const storeLoop = main.match(/store_reachable\(\)[\s\S]{0,400}?for\s*\(\s*const\s+char\s*\*\s*name\s*:\s*\{([^}]*)\}\s*\)\s*\{\s*health->SetServingStatus\(\s*name\s*,\s*reachable\s*\)/);
+  const storeLoop = main.match(/store_reachable\(\)[\s\S]{0,1500}?for\s*\(\s*const\s+char\s*\*\s*name\s*:\s*\{([^}]*)\}\s*\)\s*\{\s*health->SetServingStatus\(\s*name\s*,\s*(?:reachable|ready)\s*\)/);
   const storeFollowingNames = storeLoop ? new Set([...storeLoop[1].matchAll(/"([^"]*)"/g)].map((m) => m[1])) : null;
   const postgresPrefixes = [...main.matchAll(/StartsWith\(\s*store_spec\s*,\s*"(postgres(?:ql)?:\/\/)"\s*\)/g)].map((m) => m[1]);
   const durationRange = (flag) => {
@@ -246,11 +246,19 @@ function checkRender(r, facts, docker) {
   const pod = deploy.spec.template.spec;
   const podLabels = deploy.spec.template.metadata.labels;
   assert.ok(subset(deploy.spec.selector.matchLabels, podLabels), 'selector does not match pod labels');
-  assert.equal(pod.containers.length, 1);
+  // The h2Guard sidecar (nghttpx) fronts the gRPC port unless TLS is on (or it is off).
+  const guardOn = values.h2Guard.enabled === true || (values.h2Guard.enabled == null && !values.tls.enabled);
+  assert.ok(!(guardOn && values.tls.enabled), 'h2Guard rendered with TLS: the server would lose the client identity');
+  assert.equal(pod.containers.length, guardOn ? 2 : 1);
   const c = pod.containers[0];
+  assert.equal(c.name, 'blueprint-syncd');
+  const guard = guardOn ? pod.containers[1] : null;
 
-  // One numeric gRPC port for the container, the probes, the Service and the server's listen address.
-  const grpcPort = c.ports.find((p) => p.name === 'grpc');
+  // One numeric gRPC port for the container (the guard's when it is on), the probes, the
+  // Service and the server's listen address.
+  const grpcPort = (guardOn ? guard : c).ports.find((p) => p.name === 'grpc');
+  if (guardOn) assert.ok(!(c.ports || []).some((p) => p.name === 'grpc' || p.containerPort === values.server.port),
+    'behind the guard blueprint-syncd must not expose the gRPC port');
   assert.ok(grpcPort && Number.isInteger(grpcPort.containerPort), 'container port "grpc" (numeric)');
   const port = grpcPort.containerPort;
   assert.equal(port, values.server.port);
@@ -301,7 +309,8 @@ function checkRender(r, facts, docker) {
   assert.ok(sp, 'Service port "grpc"');
   assert.equal(sp.appProtocol, 'grpc');
   const target = typeof sp.targetPort === 'string'
-    ? (c.ports.find((p) => p.name === sp.targetPort) || {}).containerPort : sp.targetPort;
+    ? (pod.containers.flatMap((x) => x.ports || []).find((p) => p.name === sp.targetPort) || {}).containerPort
+    : sp.targetPort;
   assert.equal(target, port, 'Service targetPort does not reach the container gRPC port');
 
   // Environment: every ConfigMap key is a variable the server reads; LISTEN uses the same port.
@@ -312,7 +321,14 @@ function checkRender(r, facts, docker) {
   for (const k of Object.keys(cm.data)) {
     assert.ok(facts.envVars.has(k), `ConfigMap sets ${k}, which blueprint-syncd does not read`);
   }
-  assert.equal(cm.data.BLUEPRINT_SYNC_LISTEN, `0.0.0.0:${port}`);
+  if (guardOn) {
+    const backend = values.h2Guard.backendPort;
+    assert.notEqual(backend, port);
+    assert.equal(cm.data.BLUEPRINT_SYNC_LISTEN, `127.0.0.1:${backend}`, 'behind the guard: loopback only');
+    checkGuard(guard, c, pod, values, port, backend, Number(cm.data.BLUEPRINT_SYNC_DRAIN_TIMEOUT.replace(/s$/, '')));
+  } else {
+    assert.equal(cm.data.BLUEPRINT_SYNC_LISTEN, `0.0.0.0:${port}`);
+  }
   assert.equal(cm.data.BLUEPRINT_SYNC_HEALTH_LISTEN, healthOn ? `0.0.0.0:${probePort}` : undefined,
     'BLUEPRINT_SYNC_HEALTH_LISTEN must serve the port the probes use');
   assert.ok(!svc0(docs).spec.ports.some((p) => p.targetPort === 'health' || p.port === probePort && healthOn),
@@ -615,6 +631,34 @@ function checkRender(r, facts, docker) {
   }
 }
 
+// The nghttpx sidecar: the image's nghttpx (runtime-packages.txt), no configuration file,
+// plaintext h2 on the gRPC port, h2 to blueprint-syncd on loopback, the server's stream
+// limit, the same restricted security context, and a graceful stop that lasts the drain.
+function checkGuard(guard, c, pod, values, port, backend, drain) {
+  assert.equal(guard.name, 'h2-guard');
+  assert.equal(guard.image, c.image, 'the guard runs from the same image');
+  const packages = fs.readFileSync(path.join(REPO, 'deploy', 'docker', 'runtime-packages.txt'), 'utf8');
+  assert.match(packages, /^nghttp2-proxy\b/m, 'runtime-packages.txt must install nghttp2-proxy (nghttpx)');
+  assert.deepEqual(guard.command, ['/usr/sbin/nghttpx']);
+  const args = guard.args;
+  for (const want of ['--conf=/dev/null', `--frontend=*,${port};no-tls`, `--backend=127.0.0.1,${backend};;proto=h2`,
+                      `--workers=${values.h2Guard.workers}`,
+                      `--worker-frontend-connections=${values.h2Guard.maxConnections}`,
+                      `--frontend-http2-max-concurrent-streams=${values.server.maxConcurrentStreams}`]) {
+    assert.ok(args.includes(want), `h2-guard args lack ${want}: ${JSON.stringify(args)}`);
+  }
+  assert.deepEqual(guard.ports, [{ name: 'grpc', containerPort: port, protocol: 'TCP' }]);
+  assert.deepEqual(guard.securityContext, c.securityContext, 'the guard must be as restricted as the server');
+  assert.equal(guard.livenessProbe.tcpSocket.port, port);
+  const cmd = guard.lifecycle.preStop.exec.command;
+  assert.equal(cmd[0], '/bin/sh');
+  const m = cmd[2].match(/^sleep (\d+); kill -QUIT 1; sleep (\d+)$/);
+  assert.ok(m, `h2-guard preStop: ${cmd[2]}`);
+  assert.equal(Number(m[2]), drain, 'the guard stops gracefully for as long as the server drains');
+  assert.ok(Number(m[1]) + Number(m[2]) < pod.terminationGracePeriodSeconds, 'guard preStop outlasts the grace period');
+  if (values.h2Guard.resources) assert.deepEqual(guard.resources, values.h2Guard.resources);
+}
+
 // ---------------------------------------------------------------------------
 
 // More postgres settings (lists and maps, which --set cannot express); written in before().
@@ -643,6 +687,9 @@ const CASES = [
     sets: ['replicaCount=2'] },
   { label: 'postgres with one replica (no PDB) and pdb.create false',
     sets: ['store.type=postgres', 'store.postgres.existingSecret=db', 'pdb.create=false'] },
+  { label: 'h2Guard off (the server on the gRPC port itself)', sets: ['h2Guard.enabled=false'] },
+  { label: 'h2Guard on with the health port and other ports', sets: ['healthPort.enabled=true', 'h2Guard.backendPort=6000',
+    'h2Guard.workers=2', 'server.maxConcurrentStreams=50'] },
   { label: 'postgres with one replica: auto makes no PDB',
     sets: ['store.type=postgres', 'store.postgres.existingSecret=db'] },
 ];

@@ -98,6 +98,7 @@ mkdir -p "$LOGS"
 
 # ---------------------------------------------------------------- cleanup
 server_pid=
+guard_pid=
 mounts_under() {  # deepest first
   awk -v w="$1" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
 }
@@ -119,6 +120,10 @@ kill_strays() {
 }
 cleanup() {
   local rc=$?
+  if [[ -n $guard_pid ]] && kill -0 "$guard_pid" 2>/dev/null; then
+    kill -KILL "$guard_pid" 2>/dev/null || true
+    wait "$guard_pid" 2>/dev/null || true
+  fi
   if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -608,6 +613,33 @@ if [[ -n ${installed_bin[blueprint-sync]:-} ]]; then
   [[ $cli == '{}' ]] || fail "blueprint-sync list on an empty store printed: $cli"
   echo "   blueprint-sync list inside the root filesystem: exit 0, no jobs"
 fi
+
+# The Helm chart's h2Guard sidecar runs the image's nghttpx (nghttp2-proxy) as the same
+# user in front of the server: it must start from the image with no configuration file
+# and pass health checks through.
+[[ -x $RUN/usr/sbin/nghttpx ]] ||
+  fail "the image has no /usr/sbin/nghttpx (nghttp2-proxy in runtime-packages.txt; the chart's h2Guard runs it)"
+guard_port=$("$node" -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => {
+  console.log(s.address().port); s.close(); });')
+guard_log=$LOGS/h2guard.log
+rootfs_cmd "$RUN" "$user" "$workdir" /usr/sbin/nghttpx --conf=/dev/null \
+  "--frontend=127.0.0.1,$guard_port;no-tls" "--backend=${address%:*},${address##*:};;proto=h2" \
+  --workers=1 --errorlog-file=/dev/stderr
+"${ROOTFS_CMD[@]}" >"$guard_log" 2>&1 &
+guard_pid=$!
+for _ in $(seq 300); do
+  grep -q "Listening on 127.0.0.1:$guard_port" "$guard_log" && break
+  kill -0 "$guard_pid" 2>/dev/null || { cat "$guard_log" >&2; fail "nghttpx exited before listening"; }
+  sleep 0.1
+done
+grep -q "Listening on 127.0.0.1:$guard_port" "$guard_log" || { cat "$guard_log" >&2; fail "nghttpx did not listen within 30 s"; }
+out=$(GRPC_DEADLINE_MS=10000 "$node" "$probe" "127.0.0.1:$guard_port" health readiness 2>&1) ||
+  { cat "$guard_log" >&2; fail "Health/Check through nghttpx failed: $out"; }
+[[ $out == '{"status":"SERVING"}' ]] || fail "Health/Check through nghttpx returned $out"
+echo "   nghttpx $(chroot "$RUN" /usr/bin/dpkg-query -W -f='${Version}' nghttp2-proxy) in front (as $user): Health/Check \"readiness\": $out"
+kill -TERM "$guard_pid"
+wait "$guard_pid" 2>/dev/null || true
+guard_pid=
 
 # ---------------------------------------------------------------- 6. stop
 phase "6. SIG$stopsignal and exit"

@@ -108,6 +108,20 @@ probes cannot speak TLS, so with TLS they must use this port). Empty otherwise.
 {{- end }}
 
 {{/*
+"true" when the h2Guard sidecar (nghttpx) fronts the gRPC port: asked for, or by default
+(enabled: null) whenever TLS is off. Empty otherwise. nghttpx would terminate TLS and the
+server would lose the client certificate its authorization reads, so TLS and the guard
+exclude each other.
+*/}}
+{{- define "blueprint-sync.h2GuardEnabled" -}}
+{{- $on := .Values.h2Guard.enabled -}}
+{{- if and .Values.tls.enabled (eq (toString $on) "true") }}
+{{- fail "h2Guard.enabled and tls.enabled cannot both be true: nghttpx would terminate TLS, and blueprint-syncd would lose the client certificate its mTLS authorization uses. Set h2Guard.enabled: false (or leave it null) and put the TLS port behind a service-mesh sidecar or an ingress with the CVE-2023-44487 fix (deploy/README.md)" }}
+{{- end }}
+{{- if kindIs "invalid" $on }}{{ if not .Values.tls.enabled }}true{{ end }}{{ else if $on }}true{{ end }}
+{{- end }}
+
+{{/*
 Port the probes use: the health port when it is on, else the gRPC port.
 */}}
 {{- define "blueprint-sync.probePort" -}}
