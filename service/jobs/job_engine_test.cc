@@ -472,7 +472,11 @@ TEST_F(JobEngineTest, SubmitSuccessAnswersRunningWithIdsAfterRecordingSubmitting
   EXPECT_EQ(replies.count(), 1u);
 }
 
-TEST_F(JobEngineTest, RegionMissingFromSyncAnswerFailsThatDestination) {
+// The call executed, but the answer does not say where the second copy is:
+// failing that destination would leave a paid copy untracked. The job is
+// reconciled (the reconciler finds the copies upstream), like any unknown
+// outcome, and nothing is recorded from the answer.
+TEST_F(JobEngineTest, RegionMissingFromSyncAnswerIsReconciled) {
   StartEngine();
   SyncBlueprintResponse r;
   r.destinations = {{"ap-singapore", "lhbp-sg000001"}};
@@ -483,9 +487,13 @@ TEST_F(JobEngineTest, RegionMissingFromSyncAnswerFailsThatDestination) {
   auto job = replies.First();
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
-  EXPECT_EQ(job->destinations(0).state(), v1::Destination::SYNCING);
-  EXPECT_EQ(job->destinations(1).state(), v1::Destination::FAILED);
-  EXPECT_NE(job->destinations(1).error().code(), 0);
+  EXPECT_EQ(job->state_reason(), kReconcilingReason);
+  for (const auto& d : job->destinations()) {
+    EXPECT_EQ(d.state(), v1::Destination::PENDING) << d.region();
+    EXPECT_TRUE(d.blueprint_id().empty()) << d.region();
+  }
+  EXPECT_EQ(Stored(job->name()).phase(), JobRecord::OUTCOME_UNKNOWN);
+  EXPECT_EQ(fake_.sync_calls().size(), 1u);
 }
 
 TEST_F(JobEngineTest, RequestIdDeduplicatesSamePayloadAndRejectsDifferentOne) {
