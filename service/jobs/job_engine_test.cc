@@ -1469,6 +1469,50 @@ TEST_F(JobEngineTest, SameRequestIdJoinsUntilItsOwnReplyBy) {
   EXPECT_EQ(retry.count(), 1u);
 }
 
+// A client repeating one request_id in a loop while the call is in flight
+// cannot grow the job's list of waiting callers without bound: past the
+// cap a repeat is answered at once with the job as it stands.
+TEST_F(JobEngineTest, JoinedRetriesAreCappedPerJob) {
+  StartEngine();
+  fake_.HoldSync();
+  Replies first;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "rid-join-cap"), absl::InfiniteFuture(),
+                  first.Callback());
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  constexpr int kRepeats = 100;
+  std::vector<std::unique_ptr<Replies>> repeats;
+  for (int i = 0; i < kRepeats; ++i) {
+    repeats.push_back(std::make_unique<Replies>());
+    engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "rid-join-cap"),
+                    absl::InfiniteFuture(), repeats.back()->Callback());
+  }
+  // The first caller and 63 repeats wait (whichever joined first); the
+  // other 37 are answered at once, with the job QUEUED.
+  constexpr int kWaiting = static_cast<int>(JobEntry::kMaxWaiters) - 1;
+  std::vector<bool> answered_early(kRepeats, false);
+  ASSERT_TRUE(WaitFor([&] {
+    int answered = 0;
+    for (int i = 0; i < kRepeats; ++i) {
+      answered_early[i] = repeats[i]->count() > 0;
+      answered += answered_early[i] ? 1 : 0;
+    }
+    return answered == kRepeats - kWaiting;
+  }));
+  absl::SleepFor(absl::Milliseconds(50));
+  int early = 0;
+  for (int i = 0; i < kRepeats; ++i) early += repeats[i]->count() > 0 ? 1 : 0;
+  EXPECT_EQ(early, kRepeats - kWaiting) << "more repeats were answered than the cap allows";
+  fake_.ReleaseSync();
+  auto running = first.First();
+  ASSERT_TRUE(running.ok()) << running.status();
+  for (int i = 0; i < kRepeats; ++i) {
+    auto job = repeats[i]->First();
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->state(), answered_early[i] ? v1::SyncJob::QUEUED : v1::SyncJob::RUNNING) << i;
+  }
+  EXPECT_EQ(fake_.sync_count(), 1);
+}
+
 TEST_F(JobEngineTest, AnAbandonedCallLeavesTheJobSubmittingForTheNextStart) {
   StartEngine();
   ApiError cut;

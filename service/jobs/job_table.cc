@@ -29,6 +29,10 @@ void JobEntry::MarkOutcomeUnknown() {
 }
 
 void JobEntry::AddWaiter(JobService::JobCallback done, absl::Time reply_by) {
+  if (waiters.size() >= kMaxWaiters) {
+    done(published);
+    return;
+  }
   waiters.push_back(Waiter{std::move(done), reply_by});
 }
 

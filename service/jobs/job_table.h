@@ -94,7 +94,11 @@ struct JobEntry {
   // it RUNNING, as after a call that was accepted, with state_reason saying
   // so (kReconcilingReason) until the reconciler has settled it.
   void MarkOutcomeUnknown();
-  // Adds a caller waiting for the submission's outcome.
+  // Adds a caller waiting for the submission's outcome. Past
+  // kMaxWaiters (a client repeating one request_id in a loop) the caller is
+  // answered at once with the job as it stands, as before joining existed:
+  // memory per job stays bounded.
+  static constexpr size_t kMaxWaiters = 64;
   void AddWaiter(JobService::JobCallback done, absl::Time reply_by);
   // The latest reply_by of the callers waiting (InfinitePast if none): the
   // submission may go on for as long as one of them still waits.

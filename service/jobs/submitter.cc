@@ -1,8 +1,8 @@
 #include "service/jobs/submitter.h"
 
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
