@@ -106,12 +106,12 @@ absl::Status JobEngine::StoreWritable() const {
 
 void JobEngine::Submit(NewJob job, absl::Time reply_by, JobCallback done) {
   if (RefusedWhenStopped(done)) return;
-  // A job that cannot be recorded must not be taken (the store would fail
-  // the write anyway; this names the cause at once). A request with a
-  // request_id may repeat one already recorded, which is answered from the
-  // store without a write: it goes on, and a new job among them fails at
-  // its write.
-  if (absl::Status s = StoreWritable(); !s.ok() && job.request.request_id().empty()) {
+  // A job that cannot be recorded must not be taken: this names the cause
+  // at once. Repeats of a request_id are refused too (UNAVAILABLE, which a
+  // caller retries with the same id): telling a repeat from a new job takes
+  // the store, and a store whose file was deleted still "records" new jobs
+  // in a file no restart will see.
+  if (absl::Status s = StoreWritable(); !s.ok()) {
     done(s);
     return;
   }
@@ -131,8 +131,8 @@ void JobEngine::Cancel(const std::string& name, JobCallback done) {
 void JobEngine::Retry(const std::string& name, NewJob retry, absl::Time reply_by,
                       JobCallback done) {
   if (RefusedWhenStopped(done)) return;
-  if (absl::Status s = StoreWritable(); !s.ok() && retry.request.request_id().empty()) {
-    done(s);  // as in Submit: a repeat of a recorded retry is still answered
+  if (absl::Status s = StoreWritable(); !s.ok()) {
+    done(s);  // as in Submit
     return;
   }
   actions_.Retry(name, std::move(retry), reply_by, std::move(done));
