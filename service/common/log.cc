@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "service/common/utf8.h"
 
 namespace blueprintsync::log {
 namespace {
@@ -40,44 +41,17 @@ size_t CutPoint(absl::string_view text, size_t max) {
   return cut;
 }
 
-// Length of the well-formed UTF-8 sequence starting at text[i], or 0.
-size_t Utf8SequenceLength(absl::string_view text, size_t i) {
-  const unsigned char lead = static_cast<unsigned char>(text[i]);
-  if (lead < 0x80) return 1;
-  size_t n;
-  uint32_t min;
-  if ((lead & 0xE0) == 0xC0) {
-    n = 2, min = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    n = 3, min = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    n = 4, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + n > text.size()) return 0;
-  uint32_t code_point = lead & (0x7F >> n);
-  for (size_t k = 1; k < n; ++k) {
-    const unsigned char next = static_cast<unsigned char>(text[i + k]);
-    if ((next & 0xC0) != 0x80) return 0;
-    code_point = (code_point << 6) | (next & 0x3F);
-  }
-  if (code_point < min || code_point > 0x10FFFF ||
-      (code_point >= 0xD800 && code_point <= 0xDFFF)) {
-    return 0;
-  }
-  return n;
-}
-
 // `text` with every byte that is not part of well-formed UTF-8 replaced by
 // U+FFFD, so that the line stays valid JSON whatever the value held.
 std::string ValidUtf8(absl::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
-    const size_t n = Utf8SequenceLength(text, i);
+    uint32_t code_point = 0;
+    const size_t n =
+        utf8::DecodeUtf8(std::string_view(text.data() + i, text.size() - i), &code_point);
     if (n == 0) {
-      out += "\xEF\xBF\xBD";
+      out.append(utf8::kReplacement);
       ++i;
     } else {
       out.append(text.data() + i, n);
@@ -85,15 +59,6 @@ std::string ValidUtf8(absl::string_view text) {
     }
   }
   return out;
-}
-
-bool IsValidUtf8(absl::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const size_t n = Utf8SequenceLength(text, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
 }
 
 // Appends `text` to the line, cut to kMaxValueBytes and marked when longer.
@@ -108,7 +73,7 @@ void WriteBounded(W& w, absl::string_view text, bool key) {
     text = cut_text;
   }
   std::string valid_text;
-  if (!IsValidUtf8(text)) {
+  if (!utf8::IsValidUtf8(std::string_view(text.data(), text.size()))) {
     valid_text = ValidUtf8(text);
     text = valid_text;
   }

@@ -5,45 +5,17 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/utf8.h"
 #include "service/tencent/regions.h"
 
 namespace blueprintsync::tencent::bounds {
 namespace {
 
-// U+FFFD REPLACEMENT CHARACTER.
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+using utf8::DecodeUtf8;
+using utf8::kReplacement;
+
 // At most this much of a rejected value is quoted (escaped) in a message.
 constexpr size_t kQuotedPrefix = 24;
-
-// The length of the valid UTF-8 sequence at the start of `s` (its code
-// point in *cp), or 0 if it does not start with one.
-size_t DecodeUtf8(std::string_view s, uint32_t* cp) {
-  const auto b = [&s](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = b(0);
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  size_t n = 0;
-  uint32_t min = 0;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2, *cp = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3, *cp = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4, *cp = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  for (size_t i = 1; i < n; ++i) {
-    if ((b(i) & 0xC0) != 0x80) return 0;
-    *cp = (*cp << 6) | (b(i) & 0x3F);
-  }
-  // Overlong forms, UTF-16 surrogates and values beyond Unicode are invalid.
-  if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) return 0;
-  return n;
-}
 
 bool IsControl(uint32_t cp) { return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F); }
 
@@ -67,16 +39,6 @@ bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 }  // namespace
-
-bool IsValidUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    uint32_t cp = 0;
-    const size_t n = DecodeUtf8(text.substr(i), &cp);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
 
 std::string BoundText(std::string_view text, size_t max_bytes) {
   std::string out;

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "service/common/utf8.h"
 
 namespace blueprintsync::tencent::bounds {
 
@@ -53,7 +54,7 @@ inline constexpr size_t kMaxResponseBodyBytes = 4 * 1024 * 1024;
 std::string BoundText(std::string_view text, size_t max_bytes);
 
 // Whether `text` is valid UTF-8 (no overlong forms, no surrogates).
-bool IsValidUtf8(std::string_view text);
+using ::blueprintsync::utf8::IsValidUtf8;
 
 // A Tencent error code: 1..kMaxCodeBytes of dot-separated words of ASCII
 // letters, digits and '_', the first starting with a letter.
