@@ -281,12 +281,18 @@ TEST_F(AbuseE2eTest, RapidResetStreamsAreCountedAsCancelledAndLogIsBounded) {
       static_cast<long long>(ProcStatusKb(pid, "VmHWM")), static_cast<long long>(health.checks()),
       static_cast<long long>(health.serving()), absl::FormatDuration(health.max_latency()).c_str());
   EXPECT_EQ(unimplemented, 0);
-  // Streams the server had not read when the client closed never became calls.
-  EXPECT_GT(started, 1000);
-  EXPECT_GE(cancelled, 0.9 * started);
   // At most 10 lines a second one by one, plus one summary per second.
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start) + 1;
-  EXPECT_LE(cancelled_lines, 10 * seconds + 10);
+  const double line_bound = 10 * seconds + 10;
+  // Streams the server had not read when the client closed never became
+  // calls, and how many did depends on the machine (778 of 52,600 on a loaded
+  // 2-core CI runner with ASan). What the bound below proves needs only that
+  // the calls clearly outnumber the lines the limit allows: without the limit
+  // every one of them would be a line.
+  EXPECT_GT(started, 2 * line_bound);
+  EXPECT_GE(cancelled, 0.9 * started);
+  EXPECT_LE(cancelled_lines, line_bound);
+  EXPECT_LT(cancelled_lines, cancelled / 2);
   EXPECT_GE(summary_lines, 1);
   // The server still answers (a sanitized build may need a while to get
   // through what the flood left: the flood itself is not bounded, README
