@@ -1011,6 +1011,53 @@ describe('helm chart blueprint-sync', () => {
     });
   });
 
+  test('README.md is generated from Chart.yaml and values.yaml (node tests/helm/chart_readme.js --write)', () => {
+    const { generate, README } = require('./chart_readme');
+    const want = generate();
+    const have = fs.existsSync(README) ? fs.readFileSync(README, 'utf8') : '';
+    if (have !== want) {
+      const a = have.split('\n');
+      const b = want.split('\n');
+      let i = 0;
+      while (i < a.length && i < b.length && a[i] === b[i]) i++;
+      assert.fail(`deploy/helm/blueprint-sync/README.md is stale: run node tests/helm/chart_readme.js --write\n` +
+                  `line ${i + 1}:\n  README:    ${a[i]}\n  generated: ${b[i]}`);
+    }
+    // Every default value is documented: its key (or a mapping documented as a unit above it).
+    const r = render();
+    assert.equal(r.status, 0, r.stderr);
+    const rows = new Set([...want.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]));
+    const leaves = (v, prefix) => (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length
+      ? Object.entries(v).flatMap(([k, x]) => leaves(x, prefix ? `${prefix}.${k}` : k)) : [prefix]);
+    for (const key of leaves(r.values, '')) {
+      const parts = key.split('.');
+      assert.ok(parts.some((_, n) => rows.has(parts.slice(0, n + 1).join('.'))), `README has no row for ${key}`);
+    }
+  });
+
+  test('Chart.yaml carries the metadata an operator and a chart index expect', () => {
+    const c = chartYaml();
+    assert.equal(c.apiVersion, 'v2');
+    assert.match(c.version, /^\d+\.\d+\.\d+$/);
+    assert.ok(c.kubeVersion && c.description && c.keywords.length >= 3);
+    assert.ok(c.maintainers.length >= 1 && c.maintainers.every((m) => m.name));
+    for (const u of [c.home, ...(c.sources || [])].filter(Boolean)) assert.match(u, /^https:\/\//);
+    // Artifact Hub's image list names what the chart deploys by default.
+    const images = require('yaml').parse(c.annotations['artifacthub.io/images']);
+    const r = render();
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(images.map((x) => x.image), [one(r.docs, 'Deployment').spec.template.spec.containers[0].image]);
+  });
+
+  test('as a subchart: any global is accepted, the root stays strict', () => {
+    const r = render({ sets: ['global.imageRegistry=registry.example.com', 'global.storageClass=ssd', 'global.postgresql.auth.username=x'] });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(schemaErrors(r.values), []);
+    assert.equal(one(r.docs, 'Deployment').spec.template.spec.containers[0].image, `registry.example.com/blueprint-sync:${chartYaml().appVersion}`);
+    const strict = render({ sets: ['globals.imageRegistry=x'] });
+    assert.ok(schemaErrors(strict.values).some((e) => e.path === '/' && e.keyword === 'additionalProperties'));
+  });
+
   test('a kind without a known type is not waved through', () => {
     const file = path.join(WORK, 'unknown-kind.ts');
     assert.throws(() => writeTypeScript(file, [{ source: 'x', object: { apiVersion: 'example.com/v1', kind: 'Thing', metadata: { name: 'x' } } }]),
