@@ -137,7 +137,7 @@ function render({ files = [], sets = [], apiVersions = [], name = 'bps', kubeVer
   args.push(CHART);
   const r = helmlite(args);
   return {
-    id, status: r.status, stderr: r.stderr,
+    id, name, status: r.status, stderr: r.stderr,
     docs: r.status === 0 ? JSON.parse(r.stdout) : null,
     values: fs.existsSync(valuesOut) ? JSON.parse(fs.readFileSync(valuesOut, 'utf8')) : null,
     notes: fs.existsSync(notesOut) ? fs.readFileSync(notesOut, 'utf8') : '',
@@ -698,6 +698,10 @@ function checkRender(r, facts, docker) {
   } else {
     assert.match(r.notes, /One replica, Recreate strategy/);
   }
+  const pods = byKind(docs, 'Pod');
+  if (pods.length) assert.match(r.notes, new RegExp(`helm test ${r.name} -n images`));
+  const prs = byKind(docs, 'PrometheusRule');
+  if (prs.length && !values.metrics.serviceMonitor.enabled) assert.match(r.notes, /BlueprintSyncAbsent fires/);
 }
 
 let chartYamlCache;
