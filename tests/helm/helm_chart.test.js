@@ -9,6 +9,9 @@
 //  - asserts what matters for this server, with the facts read from its source
 //    (service/server/*.cc: BLUEPRINT_SYNC_* variables, health names, drain default)
 //    so chart and server cannot drift apart;
+//  - checks the optional PrometheusRule with promtool and against the metric names
+//    service/metrics exports, and the `helm test` Pod against the CLI's flags;
+//  - requires the chart's README.md to be what chart_readme.js generates from values.yaml;
 //  - proves the checks can fail: tests/helm/bad-values/*.yaml must be rejected by the
 //    schema and/or the chart's own render-time checks, and a manifest with an unknown field
 //    or a wrong type must be rejected by tsc.
