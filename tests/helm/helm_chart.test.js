@@ -9,6 +9,9 @@
 //  - asserts what matters for this server, with the facts read from its source
 //    (service/server/*.cc: BLUEPRINT_SYNC_* variables, health names, drain default)
 //    so chart and server cannot drift apart;
+//  - checks the optional PrometheusRule with promtool and against the metric names
+//    service/metrics exports, and the `helm test` Pod against the CLI's flags;
+//  - requires the chart's README.md to be what chart_readme.js generates from values.yaml;
 //  - proves the checks can fail: tests/helm/bad-values/*.yaml must be rejected by the
 //    schema and/or the chart's own render-time checks, and a manifest with an unknown field
 //    or a wrong type must be rejected by tsc.
@@ -82,8 +85,17 @@ function serverFacts() {
   assert.ok(envVars.size >= 10, `only ${envVars.size} BLUEPRINT_SYNC_* names parsed from service/server`);
   assert.ok(healthNames.size >= 3, `health names parsed: ${[...healthNames]}`);
   assert.ok(credentialEnv.has('TENCENTCLOUD_SECRET_ID') && credentialEnv.has('TENCENTCLOUD_SECRET_KEY'));
+  // Every series blueprint-syncd exports (the PrometheusRule may name no other).
+  const metricsSrc = fs.readFileSync(path.join(REPO, 'service', 'metrics', 'metrics.cc'), 'utf8');
+  const metricNames = new Set([...metricsSrc.matchAll(/"((?:blueprintsync|grpc_server)_[a-z_]+)"/g)].map((m) => m[1]));
+  assert.ok(metricNames.has('blueprintsync_leader') && metricNames.size >= 20, `metric names parsed: ${[...metricNames]}`);
+  // The CLI's commands and flags (the helm test Pod runs it).
+  const cliSrc = fs.readFileSync(path.join(REPO, 'client', 'cli_options.cc'), 'utf8');
+  const cliFlags = new Set([...cliSrc.matchAll(/\{"([a-z][a-z-]*)",\s*(?:"[A-Z_]*"|k[A-Za-z]+Env|"")/g)].map((m) => m[1]));
+  const cliCommands = new Set([...cliSrc.matchAll(/\{"([a-z ]+)",\s*Command::k\w+\}/g)].map((m) => m[1]));
+  assert.ok(cliFlags.has('server') && cliCommands.has('list'), `CLI parsed: ${[...cliFlags]} / ${[...cliCommands]}`);
   return { envVars, healthNames, drainDefaultSeconds: Number(drain[1]), credentialEnv, healthListen, healthMirrored,
-           storeFollowingNames, postgresPrefixes, ranges };
+           storeFollowingNames, postgresPrefixes, ranges, metricNames, cliFlags, cliCommands };
 }
 
 // absl::Seconds(15) -> 15000; "1m30s" -> 90000 (Go/Abseil duration syntax, as the schema allows).
@@ -128,7 +140,7 @@ function render({ files = [], sets = [], apiVersions = [], name = 'bps', kubeVer
   args.push(CHART);
   const r = helmlite(args);
   return {
-    id, status: r.status, stderr: r.stderr,
+    id, name, status: r.status, stderr: r.stderr,
     docs: r.status === 0 ? JSON.parse(r.stdout) : null,
     values: fs.existsSync(valuesOut) ? JSON.parse(fs.readFileSync(valuesOut, 'utf8')) : null,
     notes: fs.existsSync(notesOut) ? fs.readFileSync(notesOut, 'utf8') : '',
@@ -162,7 +174,9 @@ const TYPES = {
   'apps/v1/Deployment': ['kubernetes-types/apps/v1', 'Deployment'],
   'policy/v1/PodDisruptionBudget': ['kubernetes-types/policy/v1', 'PodDisruptionBudget'],
   'networking.k8s.io/v1/NetworkPolicy': ['kubernetes-types/networking/v1', 'NetworkPolicy'],
+  'v1/Pod': ['kubernetes-types/core/v1', 'Pod'],
   'monitoring.coreos.com/v1/ServiceMonitor': ['./monitoring-v1', 'ServiceMonitor'],
+  'monitoring.coreos.com/v1/PrometheusRule': ['./monitoring-v1', 'PrometheusRule'],
 };
 
 function writeTypeScript(file, docs) {
@@ -499,15 +513,23 @@ function checkRender(r, facts, docker) {
   // Credentials: only variables the credential chain reads, from the right Secret.
   const storeEnv = pg ? ['BLUEPRINT_SYNC_STORE', 'PGPASSWORD'] : [];
   const secretEnv = env.filter((e) => e.valueFrom && e.valueFrom.secretKeyRef && !storeEnv.includes(e.name));
+  const cred = values.credentials;
+  // A chart-created Secret is keyed by the variable names; an existing one by existingSecretKeys.
+  const keyOf = cred.existingSecret
+    ? { TENCENTCLOUD_SECRET_ID: cred.existingSecretKeys.secretId, TENCENTCLOUD_SECRET_KEY: cred.existingSecretKeys.secretKey,
+        TENCENTCLOUD_SESSION_TOKEN: cred.existingSecretKeys.sessionToken }
+    : { TENCENTCLOUD_SECRET_ID: 'TENCENTCLOUD_SECRET_ID', TENCENTCLOUD_SECRET_KEY: 'TENCENTCLOUD_SECRET_KEY' };
   for (const e of secretEnv) {
     assert.ok(facts.credentialEnv.has(e.name), `${e.name} is not read by the credential chain`);
-    assert.equal(e.valueFrom.secretKeyRef.key, e.name);
+    assert.equal(e.valueFrom.secretKeyRef.key, keyOf[e.name], `${e.name}: key in the Secret`);
   }
   const secrets = byKind(docs, 'Secret');
-  const cred = values.credentials;
   if (cred.existingSecret) {
     assert.equal(secrets.length, 0, 'existingSecret: the chart must not create a Secret');
-    assert.deepEqual(secretEnv.map((e) => e.valueFrom.secretKeyRef.name), [cred.existingSecret, cred.existingSecret]);
+    const names = ['TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY',
+                   ...(cred.existingSecretKeys.sessionToken ? ['TENCENTCLOUD_SESSION_TOKEN'] : [])];
+    assert.deepEqual(secretEnv.map((e) => e.name), names, 'existingSecret: the key, and the token when its key is set');
+    assert.ok(secretEnv.every((e) => e.valueFrom.secretKeyRef.name === cred.existingSecret));
   } else if (cred.secretId) {
     const s = one(docs, 'Secret');
     assert.deepEqual(Object.keys(s.data).sort(), ['TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY']);
@@ -542,8 +564,39 @@ function checkRender(r, facts, docker) {
   assert.equal(sms.length, wantSM ? 1 : 0, 'ServiceMonitor presence');
   if (wantSM) {
     assert.ok(subset(sms[0].spec.selector.matchLabels, svc.metadata.labels), 'ServiceMonitor selects the Service');
-    assert.equal(sms[0].spec.endpoints[0].port, 'metrics');
+    const ep = sms[0].spec.endpoints[0];
+    assert.equal(ep.port, 'metrics');
+    const sm = values.metrics.serviceMonitor;
+    assert.deepEqual(ep.relabelings || [], sm.relabelings, 'ServiceMonitor relabelings from values');
+    assert.deepEqual(ep.metricRelabelings || [], sm.metricRelabelings, 'ServiceMonitor metricRelabelings from values');
   }
+  checkPrometheusRule(r, facts, svc, pg);
+
+  // Image: [global.imageRegistry || image.registry /]repository, then @digest or :tag.
+  const registry = (values.global && values.global.imageRegistry) || values.image.registry;
+  const repo = registry ? `${registry.replace(/\/$/, '')}/${values.image.repository}` : values.image.repository;
+  const wantImage = values.image.digest ? `${repo}@${values.image.digest}` : `${repo}:${values.image.tag || chartYaml().appVersion}`;
+  for (const x of pod.containers) assert.equal(x.image, wantImage, `${x.name}: image`);
+
+  // Topology spread: null = derived (postgres with several replicas: zones, soft); a list
+  // is passed through, each item selecting this release's pods unless it says otherwise.
+  const selector = { matchLabels: deploy.spec.selector.matchLabels };
+  let wantSpread = values.topologySpreadConstraints;
+  if (wantSpread === null) {
+    wantSpread = pg && values.replicaCount > 1
+      ? [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: selector }]
+      : [];
+  } else {
+    wantSpread = wantSpread.map((c) => ({ labelSelector: selector, ...c }));
+  }
+  assert.deepEqual(pod.topologySpreadConstraints || [], wantSpread, 'topologySpreadConstraints');
+  for (const c of pod.topologySpreadConstraints || []) {
+    if (c.labelSelector && c.labelSelector.matchLabels) {
+      assert.ok(subset(c.labelSelector.matchLabels, podLabels), 'a spread constraint that does not select the pods does nothing');
+    }
+  }
+
+  checkTestPod(r, facts, deploy, svc, c);
 
   // NetworkPolicy: selects the pod, admits the gRPC port, allows DNS and HTTPS out.
   const nps = byKind(docs, 'NetworkPolicy');
@@ -562,6 +615,25 @@ function checkRender(r, facts, docker) {
     const u = new URL(values.server.lighthouseEndpoint);
     const upstream = u.port || (u.protocol === 'http:' ? '80' : '443');
     assert.ok(egressPorts.includes(`TCP/${upstream}`), `egress to the Lighthouse endpoint port ${upstream}`);
+    // The CVM metadata service (the credential chain's last resort) when no static key is
+    // given, or when asked for.
+    const md = values.networkPolicy.cvmMetadata;
+    const wantMetadata = md.enabled === true || (md.enabled === null && !cred.existingSecret && !cred.secretId);
+    const mdRules = np.spec.egress.filter((x) => (x.to || []).some((t) => t.ipBlock && t.ipBlock.cidr === md.cidr));
+    assert.equal(mdRules.length, wantMetadata ? 1 : 0, 'egress to the CVM metadata service');
+    if (wantMetadata) {
+      assert.deepEqual(mdRules[0], { ports: [{ port: 80, protocol: 'TCP' }], to: [{ ipBlock: { cidr: md.cidr } }] });
+      // The address the server's CVM role provider calls, by name, on port 80.
+      const cvm = fs.readFileSync(path.join(REPO, 'service', 'tencent', 'cvm_role_credentials.h'), 'utf8');
+      assert.match(cvm, /"http:\/\/metadata\.tencentyun\.com\/latest\/meta-data\/cam\/security-credentials\/"/);
+    }
+    // A restricted gRPC port still admits this release's helm test Pod.
+    const testPod = byKind(docs, 'Pod')[0];
+    const grpcRule = np.spec.ingress.find((rule) => rule.ports.some((p) => p.port === port));
+    if (testPod && grpcRule.from) {
+      assert.ok(grpcRule.from.some((peer) => peer.podSelector && !peer.namespaceSelector
+        && subset(peer.podSelector.matchLabels, testPod.metadata.labels)), 'NetworkPolicy blocks the helm test Pod');
+    }
     if (pg) {
       const rule = np.spec.egress.find((x) => (x.ports || []).some((p) => p.port === values.store.postgres.port && p.protocol === 'TCP'));
       assert.ok(rule, `postgres: egress to the database port ${values.store.postgres.port}`);
@@ -629,6 +701,92 @@ function checkRender(r, facts, docker) {
   } else {
     assert.match(r.notes, /One replica, Recreate strategy/);
   }
+  const pods = byKind(docs, 'Pod');
+  if (pods.length) assert.match(r.notes, new RegExp(`helm test ${r.name} -n images`));
+  const prs = byKind(docs, 'PrometheusRule');
+  if (prs.length && !values.metrics.serviceMonitor.enabled) assert.match(r.notes, /BlueprintSyncAbsent fires/);
+}
+
+let chartYamlCache;
+function chartYaml() {
+  if (!chartYamlCache) chartYamlCache = require('yaml').parse(fs.readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8'));
+  return chartYamlCache;
+}
+
+// PrometheusRule: only with metrics on, the rule asked for and the operator's API; it
+// selects the series by the job label the ServiceMonitor's scrape sets (the Service's name)
+// and names only metrics the server exports; promtool accepts its groups.
+function checkPrometheusRule(r, facts, svc, pg) {
+  const values = r.values;
+  const rules = byKind(r.docs, 'PrometheusRule');
+  const want = values.metrics.enabled && values.metrics.prometheusRule.enabled && r.apiVersions.includes(MONITORING);
+  assert.equal(rules.length, want ? 1 : 0, 'PrometheusRule presence');
+  if (!want) return;
+  const pr = rules[0];
+  assert.equal(pr.metadata.namespace, values.metrics.prometheusRule.namespace || 'images');
+  assert.ok(subset(values.metrics.prometheusRule.labels, pr.metadata.labels), 'PrometheusRule labels from values');
+  const all = pr.spec.groups.flatMap((g) => g.rules);
+  const own = all.filter((x) => !values.metrics.prometheusRule.extraRules.some((e) => e.alert === x.alert));
+  const alerts = own.map((x) => x.alert);
+  for (const a of ['BlueprintSyncTargetDown', 'BlueprintSyncAbsent', 'BlueprintSyncStoreUnhealthy', 'BlueprintSyncJobsFailing',
+                   'BlueprintSyncUpstreamThrottled', 'BlueprintSyncCredentialsRefreshFailing']) {
+    assert.ok(alerts.includes(a), `alert ${a} missing`);
+  }
+  assert.equal(alerts.includes('BlueprintSyncNoLeader'), Boolean(pg), 'NoLeader alert in postgres mode only');
+  for (const x of all) {
+    for (const name of String(x.expr).match(/\b[a-z_]+(?=\s*\{)/g) || []) {
+      if (['up', 'absent', 'sum', 'rate', 'increase', 'by', 'max', 'min'].includes(name)) continue;
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      assert.ok(facts.metricNames.has(name) || facts.metricNames.has(base),
+        `${x.alert}: ${name} is not a series blueprint-syncd exports (service/metrics/metrics.cc)`);
+    }
+  }
+  for (const x of own) {
+    assert.ok(x.expr.includes(`job="${svc.metadata.name}", namespace="images"`), `${x.alert}: not scoped to this release: ${x.expr}`);
+    assert.ok(['critical', 'warning'].includes(x.labels.severity), `${x.alert}: severity`);
+    assert.ok(subset(values.metrics.prometheusRule.alertLabels, x.labels), `${x.alert}: alertLabels`);
+    assert.ok(x.annotations.summary && x.annotations.description, `${x.alert}: summary and description`);
+  }
+  // promtool (Debian package prometheus) parses the groups as a Prometheus rule file.
+  const file = path.join(WORK, `${r.id}.rules.json`);
+  fs.writeFileSync(file, JSON.stringify({ groups: pr.spec.groups }, null, 2));
+  const res = childProcess.spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+  assert.ok(!res.error, `promtool not runnable (${res.error}): run scripts/install-deps (package prometheus)`);
+  assert.equal(res.status, 0, `promtool check rules:\n${res.stdout}${res.stderr}`);
+  assert.match(res.stdout, new RegExp(`SUCCESS: ${all.length} rules found`));
+}
+
+// The `helm test` Pod: a hook that runs the image's CLI against the Service, as restricted
+// as the server, never selected by the release's own selectors; not with TLS.
+function checkTestPod(r, facts, deploy, svc, server) {
+  const values = r.values;
+  const pods = byKind(r.docs, 'Pod');
+  assert.equal(pods.length, values.helmTest.enabled && !values.tls.enabled ? 1 : 0, 'helm test Pod presence');
+  if (!pods.length) return;
+  const p = pods[0];
+  assert.equal(p.metadata.annotations['helm.sh/hook'], 'test');
+  assert.equal(p.spec.restartPolicy, 'Never');
+  assert.equal(p.spec.automountServiceAccountToken, false);
+  for (const [what, sel] of [['Service', svc.spec.selector], ['Deployment', deploy.spec.selector.matchLabels],
+    ...byKind(r.docs, 'PodDisruptionBudget').map((x) => ['PDB', x.spec.selector.matchLabels]),
+    ...byKind(r.docs, 'NetworkPolicy').map((x) => ['NetworkPolicy', x.spec.podSelector.matchLabels])]) {
+    assert.ok(!subset(sel, p.metadata.labels), `the ${what} selects the helm test Pod`);
+  }
+  assert.deepEqual(p.spec.securityContext, deploy.spec.template.spec.securityContext);
+  const [t] = p.spec.containers;
+  assert.equal(p.spec.containers.length, 1);
+  assert.equal(t.image, server.image, 'the test runs the deployed image');
+  assert.deepEqual(t.securityContext, server.securityContext);
+  assert.deepEqual(t.command, ['/usr/local/bin/blueprint-sync']);
+  const df = fs.readFileSync(path.join(REPO, 'deploy', 'docker', 'Dockerfile'), 'utf8');
+  assert.match(df, /COPY --from=build .*build\/bin\/blueprint-sync .*\/usr\/local\/bin\//, 'the image ships the CLI at /usr/local/bin');
+  const port = svc.spec.ports.find((x) => x.name === 'grpc').port;
+  assert.deepEqual(t.args, [`--server=${svc.metadata.name}.images.svc:${port}`, `--timeout=${values.helmTest.timeout}`,
+                            'list', '--page-size=1']);
+  for (const a of t.args.filter((x) => x.startsWith('--'))) {
+    assert.ok(facts.cliFlags.has(a.slice(2).split('=')[0]), `the CLI has no flag ${a}`);
+  }
+  assert.ok(facts.cliCommands.has('list'));
 }
 
 // The nghttpx sidecar: the image's nghttpx (runtime-packages.txt), no configuration file,
@@ -858,6 +1016,53 @@ describe('helm chart blueprint-sync', () => {
       assert.match(res.output, want);
       assert.match(res.output, new RegExp(`broken${i}\\.ts`));
     });
+  });
+
+  test('README.md is generated from Chart.yaml and values.yaml (node tests/helm/chart_readme.js --write)', () => {
+    const { generate, README } = require('./chart_readme');
+    const want = generate();
+    const have = fs.existsSync(README) ? fs.readFileSync(README, 'utf8') : '';
+    if (have !== want) {
+      const a = have.split('\n');
+      const b = want.split('\n');
+      let i = 0;
+      while (i < a.length && i < b.length && a[i] === b[i]) i++;
+      assert.fail(`deploy/helm/blueprint-sync/README.md is stale: run node tests/helm/chart_readme.js --write\n` +
+                  `line ${i + 1}:\n  README:    ${a[i]}\n  generated: ${b[i]}`);
+    }
+    // Every default value is documented: its key (or a mapping documented as a unit above it).
+    const r = render();
+    assert.equal(r.status, 0, r.stderr);
+    const rows = new Set([...want.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]));
+    const leaves = (v, prefix) => (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length
+      ? Object.entries(v).flatMap(([k, x]) => leaves(x, prefix ? `${prefix}.${k}` : k)) : [prefix]);
+    for (const key of leaves(r.values, '')) {
+      const parts = key.split('.');
+      assert.ok(parts.some((_, n) => rows.has(parts.slice(0, n + 1).join('.'))), `README has no row for ${key}`);
+    }
+  });
+
+  test('Chart.yaml carries the metadata an operator and a chart index expect', () => {
+    const c = chartYaml();
+    assert.equal(c.apiVersion, 'v2');
+    assert.match(c.version, /^\d+\.\d+\.\d+$/);
+    assert.ok(c.kubeVersion && c.description && c.keywords.length >= 3);
+    assert.ok(c.maintainers.length >= 1 && c.maintainers.every((m) => m.name));
+    for (const u of [c.home, ...(c.sources || [])].filter(Boolean)) assert.match(u, /^https:\/\//);
+    // Artifact Hub's image list names what the chart deploys by default.
+    const images = require('yaml').parse(c.annotations['artifacthub.io/images']);
+    const r = render();
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(images.map((x) => x.image), [one(r.docs, 'Deployment').spec.template.spec.containers[0].image]);
+  });
+
+  test('as a subchart: any global is accepted, the root stays strict', () => {
+    const r = render({ sets: ['global.imageRegistry=registry.example.com', 'global.storageClass=ssd', 'global.postgresql.auth.username=x'] });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(schemaErrors(r.values), []);
+    assert.equal(one(r.docs, 'Deployment').spec.template.spec.containers[0].image, `registry.example.com/blueprint-sync:${chartYaml().appVersion}`);
+    const strict = render({ sets: ['globals.imageRegistry=x'] });
+    assert.ok(schemaErrors(strict.values).some((e) => e.path === '/' && e.keyword === 'additionalProperties'));
   });
 
   test('a kind without a known type is not waved through', () => {

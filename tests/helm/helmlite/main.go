@@ -4,7 +4,8 @@
 // in GOPATH mode. It covers what deploy/helm/blueprint-sync uses: values.yaml
 // deep-merged with -f files and --set, .Chart, .Release, .Capabilities
 // (including --api-versions), .Template, include/tpl/required/fail/toYaml,
-// NOTES.txt. Not covered: subcharts, .Files, hooks, lookup against a cluster.
+// NOTES.txt, templates/ subdirectories (test hooks are rendered as `helm template`
+// does). Not covered: subcharts, .Files, hook ordering, lookup against a cluster.
 // values.schema.json is validated by the node check (ajv), not here.
 //
 //	helmlite [-f values.yaml]... [--set a.b=c]... [--name REL] [--namespace NS]
@@ -391,21 +392,21 @@ func run(o options) error {
 	}
 	t = t.Funcs(funcMap(&t))
 	tdir := filepath.Join(o.chartDir, "templates")
-	entries, err := os.ReadDir(tdir)
-	if err != nil {
-		return err
-	}
+	// Recursively, as Helm does: templates/tests/ holds the `helm test` hooks.
+	// Names are relative to templates/ ("tests/x.yaml"); "_" files are partials.
 	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			continue // no subchart-style nested templates in this chart
+	err = filepath.WalkDir(tdir, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
 		}
-		n := e.Name()
-		if !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") ||
-			strings.HasSuffix(n, ".tpl") || n == "NOTES.txt") {
-			continue
+		rel, _ := filepath.Rel(tdir, p)
+		n := filepath.ToSlash(rel)
+		base := e.Name()
+		if !(strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml") ||
+			strings.HasSuffix(base, ".tpl") || base == "NOTES.txt") {
+			return nil
 		}
-		data, err := os.ReadFile(filepath.Join(tdir, n))
+		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
@@ -414,12 +415,16 @@ func run(o options) error {
 			return fmt.Errorf("parse error in %s: %v", full, err)
 		}
 		names = append(names, n)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	sort.Strings(names)
 
 	var docs []rendered
 	for _, n := range names {
-		if strings.HasPrefix(n, "_") || strings.HasSuffix(n, ".tpl") {
+		if strings.HasPrefix(filepath.Base(n), "_") || strings.HasSuffix(n, ".tpl") {
 			continue
 		}
 		full := chartName + "/templates/" + n

@@ -1,5 +1,5 @@
-// Strict TypeScript shape of the Prometheus Operator's ServiceMonitor
-// (monitoring.coreos.com/v1), which kubernetes-types does not cover. A subset
+// Strict TypeScript shape of the Prometheus Operator's ServiceMonitor and
+// PrometheusRule (monitoring.coreos.com/v1), which kubernetes-types does not cover. A subset
 // of the CRD's fields, spelled as in its OpenAPI schema: anything the chart
 // renders beyond these is an error, which is the point of the check (add a
 // field here only after checking it in the CRD).
@@ -52,4 +52,34 @@ export interface ServiceMonitor {
   kind: 'ServiceMonitor';
   metadata: ObjectMeta;
   spec: ServiceMonitorSpec;
+}
+
+// PrometheusRule: the groups are Prometheus rule groups (promtool checks their content).
+export interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string | number;
+  for?: string;
+  keep_firing_for?: string;
+  labels?: { [name: string]: string };
+  annotations?: { [name: string]: string };
+}
+
+export interface RuleGroup {
+  name: string;
+  interval?: string;
+  limit?: number;
+  partial_response_strategy?: string;
+  rules: Rule[];
+}
+
+export interface PrometheusRuleSpec {
+  groups?: RuleGroup[];
+}
+
+export interface PrometheusRule {
+  apiVersion: 'monitoring.coreos.com/v1';
+  kind: 'PrometheusRule';
+  metadata: ObjectMeta;
+  spec: PrometheusRuleSpec;
 }

@@ -82,14 +82,77 @@ when the pod gets no static key (TKE workload identity). Fails on half-set value
 {{- end }}
 
 {{/*
-Image reference: digest wins over tag; tag defaults to appVersion.
+Image reference [REGISTRY/]REPOSITORY(@DIGEST|:TAG): global.imageRegistry wins over
+image.registry (a parent chart or a mirror moves every image at once); digest wins over
+tag; tag defaults to appVersion.
 */}}
 {{- define "blueprint-sync.image" -}}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
-{{- else }}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- $registry := .Values.global.imageRegistry | default .Values.image.registry }}
+{{- $repo := .Values.image.repository }}
+{{- if $registry }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" $registry) $repo }}
 {{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pod's topologySpreadConstraints as YAML, or "" for none. topologySpreadConstraints
+null: in postgres mode with several replicas one soft spread across zones (nodes are
+covered by the default anti-affinity); otherwise none. A list replaces the default; an item
+without labelSelector selects this release's pods.
+*/}}
+{{- define "blueprint-sync.topologySpreadConstraints" -}}
+{{- $given := .Values.topologySpreadConstraints }}
+{{- $selector := dict "matchLabels" (dict "app.kubernetes.io/name" (include "blueprint-sync.name" .) "app.kubernetes.io/instance" .Release.Name) }}
+{{- $out := list }}
+{{- if kindIs "invalid" $given }}
+{{- if and (include "blueprint-sync.postgres" .) (gt (int .Values.replicaCount) 1) }}
+{{- $out = list (dict "maxSkew" 1 "topologyKey" "topology.kubernetes.io/zone" "whenUnsatisfiable" "ScheduleAnyway" "labelSelector" $selector) }}
+{{- end }}
+{{- else }}
+{{- range $given }}
+{{- $c := deepCopy . }}
+{{- if not (hasKey $c "labelSelector") }}
+{{- $_ := set $c "labelSelector" $selector }}
+{{- end }}
+{{- $out = append $out $c }}
+{{- end }}
+{{- end }}
+{{- if $out }}
+{{- toYaml $out }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the NetworkPolicy lets the pod reach the CVM metadata service: asked for, or by
+default (cvmMetadata.enabled null) when the pod gets no static key, so the credential chain
+may end at the node's CVM role. Empty otherwise.
+*/}}
+{{- define "blueprint-sync.cvmMetadataEgress" -}}
+{{- $on := .Values.networkPolicy.cvmMetadata.enabled -}}
+{{- if kindIs "invalid" $on }}{{ if not (include "blueprint-sync.credentialsSecret" .) }}true{{ end }}{{ else if $on }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the `helm test` Pod is rendered: helmTest.enabled and no TLS (the CLI in the
+image speaks plaintext gRPC only).
+*/}}
+{{- define "blueprint-sync.helmTestEnabled" -}}
+{{- if and .Values.helmTest.enabled (not .Values.tls.enabled) }}true{{ end }}
+{{- end }}
+
+{{/*
+Labels of the test Pod: the release's labels but another app.kubernetes.io/name, so the
+Service, the PDB and the NetworkPolicy (which select name + instance) never select it.
+*/}}
+{{- define "blueprint-sync.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-test" (include "blueprint-sync.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: helm-test
 {{- end }}
 
 {{/*
