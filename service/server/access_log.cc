@@ -112,10 +112,10 @@ class ClientGoneLines {
     if (due.cancelled + due.deadline == 0) return;
     // Written outside mu_: no I/O under the lock every call takes.
     log::Info("rpcs ended by their clients, not logged one by one",
-              {{"grpc.code.CANCELLED", absl::StrCat(due.cancelled)},
-               {"grpc.code.DEADLINE_EXCEEDED", absl::StrCat(due.deadline)},
+              {{"grpc.code.CANCELLED", due.cancelled},
+               {"grpc.code.DEADLINE_EXCEEDED", due.deadline},
                {"since", absl::FormatTime(absl::RFC3339_sec, due.since, absl::UTCTimeZone())},
-               {"lines_per_second", absl::StrCat(kLinesPerSecond)}});
+               {"lines_per_second", kLinesPerSecond}});
   }
 
  private:
@@ -273,7 +273,7 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
                {{"grpc.service", service},
                 {"grpc.method", name},
                 {"grpc.code", StatusCodeName(status.error_code())},
-                {"grpc.time_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start_))},
+                {"grpc.time_ms", absl::ToInt64Milliseconds(absl::Now() - start_)},
                 {"caller", caller_},
                 {"request_id", request_id_},
                 {"job", job},
