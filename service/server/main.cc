@@ -25,6 +25,11 @@
 #include "service/server/termination_signals.h"
 #include "service/tencent/http_transport.h"
 
+// Set by service/server/CMakeLists.txt (the git commit at configure time).
+#ifndef BPS_REVISION
+#define BPS_REVISION "unknown"
+#endif
+
 namespace blueprintsync::server {
 namespace {
 
@@ -53,7 +58,8 @@ int Run(int argc, char** argv) {
   absl::StatusOr<JobStorage> storage = OpenJobStorage(*config);
   if (!storage.ok()) return Fail(storage.status());
   // Declared before everything it observes, so it outlives them.
-  auto service_metrics = std::make_shared<metrics::Metrics>();
+  auto service_metrics =
+      std::make_shared<metrics::Metrics>(metrics::BuildInfo{kServerVersion, BPS_REVISION});
   TencentClientStack tencent = MakeTencentClientStack(*config, service_metrics);
   jobs::JobEngine engine(
       JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get(),
@@ -112,7 +118,8 @@ int Run(int argc, char** argv) {
                         {"replicas", storage->replicas()},
                         {"tls", config->tls.Mode()},
                         {"authz", config->authz ? "policy" : "off"},
-                        {"version", kServerVersion}});
+                        {"version", kServerVersion},
+                        {"revision", BPS_REVISION}});
 
   const char* signal = WaitForTerminationSignal();
   // Counted from the signal, not from the end of the steps below.
