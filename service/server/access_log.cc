@@ -170,6 +170,7 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
       // AuthContext on first use, unsynchronized, and the handler reads it
       // too.
       caller_ = Shown(CallerOf(info_->server_context()));
+      if (info_->server_context() != nullptr) peer_ = Shown(info_->server_context()->peer());
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       if (const void* request = methods->GetRecvMessage()) NoteRequest(request);
@@ -275,6 +276,7 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
                 {"grpc.code", StatusCodeName(status.error_code())},
                 {"grpc.time_ms", absl::ToInt64Milliseconds(absl::Now() - start_)},
                 {"caller", caller_},
+                {"peer.address", peer_},
                 {"request_id", request_id_},
                 {"job", job},
                 {"retry_of", retried ? request_job_ : ""},
@@ -289,6 +291,9 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
   const bool quiet_when_ok_;
   absl::Time start_ = absl::Now();
   std::string caller_;
+  // The transport address ("ipv4:10.0.0.7:51234"), also when caller_ is a
+  // certificate identity: which pod or node a verified caller came from.
+  std::string peer_;
   std::string request_id_;
   std::string request_job_;
   std::string answer_job_;
