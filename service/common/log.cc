@@ -102,9 +102,9 @@ void WriteValue(W& w, const Value& value) {
       if (std::isfinite(value.double_value())) {
         w.Double(value.double_value());
       } else {
-        const std::string text = std::isnan(value.double_value())  ? "nan"
-                                 : value.double_value() > 0 ? "inf"
-                                                                    : "-inf";
+        const std::string text = std::isnan(value.double_value()) ? "nan"
+                                 : value.double_value() > 0       ? "inf"
+                                                                  : "-inf";
         w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
       }
       return;

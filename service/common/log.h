@@ -34,18 +34,18 @@ class Value {
  public:
   enum class Kind { kString, kInt, kUint, kDouble, kBool };
 
-  Value(absl::string_view s) : kind_(Kind::kString), string_(s) {}  // NOLINT
-  Value(const std::string& s) : kind_(Kind::kString), string_(s) {}  // NOLINT
-  // Exact match for literals: otherwise a const char* would become a bool.
-  Value(const char* s) : kind_(Kind::kString), string_(s == nullptr ? "" : s) {}  // NOLINT
-  Value(int v) : kind_(Kind::kInt), int_(v) {}                       // NOLINT
-  Value(long v) : kind_(Kind::kInt), int_(v) {}                      // NOLINT
-  Value(long long v) : kind_(Kind::kInt), int_(v) {}                 // NOLINT
-  Value(unsigned v) : kind_(Kind::kUint), uint_(v) {}                // NOLINT
-  Value(unsigned long v) : kind_(Kind::kUint), uint_(v) {}           // NOLINT
-  Value(unsigned long long v) : kind_(Kind::kUint), uint_(v) {}      // NOLINT
-  Value(double v) : kind_(Kind::kDouble), double_(v) {}              // NOLINT
-  Value(bool v) : kind_(Kind::kBool), bool_(v) {}                    // NOLINT
+  // const char* has its own overload: otherwise a literal would become a bool.
+  Value(absl::string_view s) : kind_(Kind::kString), string_(s) {}
+  Value(const std::string& s) : kind_(Kind::kString), string_(s) {}
+  Value(const char* s) : kind_(Kind::kString), string_(s == nullptr ? "" : s) {}
+  Value(int v) : kind_(Kind::kInt), int_(v) {}
+  Value(long v) : kind_(Kind::kInt), int_(v) {}
+  Value(long long v) : kind_(Kind::kInt), int_(v) {}
+  Value(unsigned v) : kind_(Kind::kUint), uint_(v) {}
+  Value(unsigned long v) : kind_(Kind::kUint), uint_(v) {}
+  Value(unsigned long long v) : kind_(Kind::kUint), uint_(v) {}
+  Value(double v) : kind_(Kind::kDouble), double_(v) {}
+  Value(bool v) : kind_(Kind::kBool), bool_(v) {}
 
   Kind kind() const { return kind_; }
   absl::string_view string() const { return string_; }

@@ -237,8 +237,8 @@ TEST_F(LogTest, StringValuesNextToNumbersKeepTheirBounds) {
   const auto d = Parse(lines[0]);
   EXPECT_EQ(d["count"].GetInt(), 3);
   const std::string v = d["v"].GetString();
-  EXPECT_EQ(v, std::string(kMaxValueBytes, 'x') + "…[cut: " + std::to_string(huge.size()) +
-                   " bytes]");
+  EXPECT_EQ(v,
+            std::string(kMaxValueBytes, 'x') + "…[cut: " + std::to_string(huge.size()) + " bytes]");
 }
 
 TEST_F(LogTest, ConcurrentWritersNeverInterleave) {

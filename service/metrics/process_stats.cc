@@ -56,8 +56,7 @@ std::optional<ProcStat> ParseProcStat(std::string_view text) {
   const size_t close = text.rfind(')');
   if (close == std::string_view::npos) return std::nullopt;
   const absl::string_view after(text.data() + close + 1, text.size() - close - 1);
-  const std::vector<absl::string_view> fields =
-      absl::StrSplit(after, ' ', absl::SkipWhitespace());
+  const std::vector<absl::string_view> fields = absl::StrSplit(after, ' ', absl::SkipWhitespace());
   auto field = [&](int number) -> absl::string_view {
     const size_t i = static_cast<size_t>(number - kStateField);
     return i < fields.size() ? fields[i] : absl::string_view();
@@ -96,7 +95,8 @@ std::optional<ProcessStats> ReadProcessStats() {
   out.cpu_seconds = static_cast<double>(stat->utime_ticks + stat->stime_ticks) / ticks;
   out.resident_bytes = static_cast<double>(stat->rss_pages) * page;
   out.virtual_bytes = static_cast<double>(stat->vsize_bytes);
-  out.start_time_seconds = static_cast<double>(*boot) + static_cast<double>(stat->start_ticks) / ticks;
+  out.start_time_seconds =
+      static_cast<double>(*boot) + static_cast<double>(stat->start_ticks) / ticks;
   out.open_fds = OpenFds();
   out.max_fds = MaxFds();
   return out;

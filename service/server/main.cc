@@ -124,8 +124,8 @@ int Run(int argc, char** argv) {
   const char* signal = WaitForTerminationSignal();
   // Counted from the signal, not from the end of the steps below.
   const absl::Time drain_deadline = absl::Now() + config->drain_timeout;
-  log::Info("shutting down",
-            {{"signal", signal}, {"drain_timeout_s", absl::ToDoubleSeconds(config->drain_timeout)}});
+  log::Info("shutting down", {{"signal", signal},
+                              {"drain_timeout_s", absl::ToDoubleSeconds(config->drain_timeout)}});
   (*health)->BeginShutdown();  // NOT_SERVING first, so probes and balancers move away
   // The drain deadline is a promise (the pod's grace period is derived from
   // it): upstream calls still under way then are given up. A SyncBlueprint

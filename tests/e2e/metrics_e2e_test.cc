@@ -9,7 +9,6 @@
 // freshly started server already shows every series the README documents.
 #include <gtest/gtest.h>
 #include <httplib.h>
-
 #include <poll.h>
 #include <unistd.h>
 
@@ -311,9 +310,9 @@ TEST_F(MetricsE2eTest, SeriesMoveWithASyncAValidationErrorAndAWatch) {
                               << lint.output;
     EXPECT_EQ(lint.output, "");
   }
-  for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
-                           "process_open_fds", "process_start_time_seconds",
-                           "blueprintsync_build_info"}) {
+  for (const char* name :
+       {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+        "process_start_time_seconds", "blueprintsync_build_info"}) {
     EXPECT_EQ(after.Matching(name, {}).size(), 1u) << name;
   }
 
@@ -359,15 +358,16 @@ TEST_F(MetricsE2eTest, AFreshServerShowsEveryDocumentedSeries) {
 
   // Series the server cannot know in advance have their known labels: every
   // method of the service with every code, every upstream action.
-  EXPECT_EQ(fresh.Matching("grpc_server_handled_total", With(Rpc("SyncBlueprint"),
-                                                             {{"grpc_code", "Unavailable"}}))
+  EXPECT_EQ(fresh
+                .Matching("grpc_server_handled_total",
+                          With(Rpc("SyncBlueprint"), {{"grpc_code", "Unavailable"}}))
                 .size(),
             1u);
-  EXPECT_EQ(fresh.Matching("grpc_server_started_total", Rpc("WatchSyncJob", "server_stream"))
-                .size(),
-            1u);
-  EXPECT_EQ(fresh.Matching("blueprintsync_upstream_requests_total",
-                           {{"action", "DeleteBlueprints"}, {"code", "OK"}})
+  EXPECT_EQ(
+      fresh.Matching("grpc_server_started_total", Rpc("WatchSyncJob", "server_stream")).size(), 1u);
+  EXPECT_EQ(fresh
+                .Matching("blueprintsync_upstream_requests_total",
+                          {{"action", "DeleteBlueprints"}, {"code", "OK"}})
                 .size(),
             1u);
   EXPECT_EQ(fresh.Matching("blueprintsync_jobs_finished_total", {{"state", "CANCELLED"}}).size(),
