@@ -1,6 +1,7 @@
 #include "service/common/log.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <ctime>
 
@@ -85,6 +86,34 @@ void WriteBounded(W& w, absl::string_view text, bool key) {
   }
 }
 
+template <typename W>
+void WriteValue(W& w, const Value& value) {
+  switch (value.kind()) {
+    case Value::Kind::kString:
+      WriteBounded(w, value.string(), /*key=*/false);
+      return;
+    case Value::Kind::kInt:
+      w.Int64(value.int_value());
+      return;
+    case Value::Kind::kUint:
+      w.Uint64(value.uint_value());
+      return;
+    case Value::Kind::kDouble:
+      if (std::isfinite(value.double_value())) {
+        w.Double(value.double_value());
+      } else {
+        const std::string text = std::isnan(value.double_value()) ? "nan"
+                                 : value.double_value() > 0       ? "inf"
+                                                                  : "-inf";
+        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+      }
+      return;
+    case Value::Kind::kBool:
+      w.Bool(value.bool_value());
+      return;
+  }
+}
+
 }  // namespace
 
 void SetLevel(Level level) { g_level.store(static_cast<int>(level)); }
@@ -118,9 +147,9 @@ void Write(Level level, absl::string_view msg, Fields fields) {
   w.Key("msg");
   WriteBounded(w, msg, /*key=*/false);
   for (const auto& [key, value] : fields) {
-    if (value.empty()) continue;
+    if (value.kind() == Value::Kind::kString && value.string().empty()) continue;
     WriteBounded(w, key, /*key=*/true);
-    WriteBounded(w, value, /*key=*/false);
+    WriteValue(w, value);
   }
   w.EndObject();
   std::FILE* out = g_out.load();

@@ -1,6 +1,9 @@
 #include "service/common/log.h"
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <regex>
 #include <string>
 #include <thread>
@@ -170,6 +173,72 @@ TEST_F(LogTest, ValuesUpToTheBoundAreKeptWhole) {
   const auto lines = Lines();
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(Parse(lines[0])["v"].GetString(), exact);
+}
+
+TEST_F(LogTest, NumbersAndBooleansAreJsonNumbersAndBooleans) {
+  const int64_t big = int64_t{1} << 53;
+  Info("m", {{"time_ms", 0},
+             {"negative", -7},
+             {"int64", big},
+             {"size", size_t{3}},
+             {"uint64_max", UINT64_MAX},
+             {"seconds", 1.5},
+             {"ok", true},
+             {"text", "12"}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  // Not "0": log queries compare and sum these without parsing strings.
+  EXPECT_NE(lines[0].find("\"time_ms\":0,"), std::string::npos) << lines[0];
+  const auto d = Parse(lines[0]);
+  ASSERT_TRUE(d["time_ms"].IsInt64());
+  EXPECT_EQ(d["time_ms"].GetInt64(), 0);
+  ASSERT_TRUE(d["negative"].IsInt64());
+  EXPECT_EQ(d["negative"].GetInt64(), -7);
+  ASSERT_TRUE(d["int64"].IsInt64());
+  EXPECT_EQ(d["int64"].GetInt64(), big);
+  ASSERT_TRUE(d["size"].IsUint64());
+  EXPECT_EQ(d["size"].GetUint64(), 3u);
+  ASSERT_TRUE(d["uint64_max"].IsUint64());
+  EXPECT_EQ(d["uint64_max"].GetUint64(), UINT64_MAX);
+  ASSERT_TRUE(d["seconds"].IsDouble());
+  EXPECT_EQ(d["seconds"].GetDouble(), 1.5);
+  ASSERT_TRUE(d["ok"].IsBool());
+  EXPECT_TRUE(d["ok"].GetBool());
+  // A string that looks like a number stays a string.
+  ASSERT_TRUE(d["text"].IsString());
+  EXPECT_STREQ(d["text"].GetString(), "12");
+}
+
+TEST_F(LogTest, ZeroAndFalseAreWrittenUnlikeEmptyStrings) {
+  Info("m", {{"zero", 0}, {"no", false}, {"empty", ""}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(Keys(Parse(lines[0])), ElementsAre("time", "level", "msg", "zero", "no"));
+}
+
+TEST_F(LogTest, DoublesThatAreNotFiniteStayValidJson) {
+  Info("m", {{"nan", std::nan("")},
+             {"inf", std::numeric_limits<double>::infinity()},
+             {"neg_inf", -std::numeric_limits<double>::infinity()}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const auto d = Parse(lines[0]);
+  EXPECT_STREQ(d["nan"].GetString(), "nan");
+  EXPECT_STREQ(d["inf"].GetString(), "inf");
+  EXPECT_STREQ(d["neg_inf"].GetString(), "-inf");
+}
+
+TEST_F(LogTest, StringValuesNextToNumbersKeepTheirBounds) {
+  std::string huge(kMaxValueBytes + 10, 'x');
+  huge += "\x80";
+  Info("m", {{"count", 3}, {"v", huge}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const auto d = Parse(lines[0]);
+  EXPECT_EQ(d["count"].GetInt(), 3);
+  const std::string v = d["v"].GetString();
+  EXPECT_EQ(v,
+            std::string(kMaxValueBytes, 'x') + "…[cut: " + std::to_string(huge.size()) + " bytes]");
 }
 
 TEST_F(LogTest, ConcurrentWritersNeverInterleave) {

@@ -151,10 +151,10 @@ void JobSteps::Adopt(std::vector<JobRecord> records, uint64_t read_tick, uint64_
   for (const std::string& name : to_submit) ScheduleSubmit(name, now);
   const size_t reconciling = to_reconcile.size();
   if (log_if_none || queued + tracked + reconciling + cleaning > 0) {
-    log::Info(message, {{"queued", std::to_string(queued)},
-                        {"tracking", std::to_string(tracked)},
-                        {"reconciling", std::to_string(reconciling)},
-                        {"cleaning_up", std::to_string(cleaning)}});
+    log::Info(message, {{"queued", queued},
+                        {"tracking", tracked},
+                        {"reconciling", reconciling},
+                        {"cleaning_up", cleaning}});
   }
 }
 

@@ -105,13 +105,13 @@ void LeaderElector::Round() {
     valid_until_ = sent + absl::ToChronoNanoseconds(options_.lease - options_.margin);
     if (before != r->epoch) {
       log::Info("became leader: this replica now submits and tracks jobs",
-                {{"holder", options_.holder}, {"epoch", std::to_string(r->epoch)}});
+                {{"holder", options_.holder}, {"epoch", r->epoch}});
     }
   } else {
     epoch_ = 0;
     if (before != 0) {
       log::Warn("lost leadership to another replica",
-                {{"epoch", std::to_string(before)}, {"current_epoch", std::to_string(r->epoch)}});
+                {{"epoch", before}, {"current_epoch", r->epoch}});
     }
   }
 }

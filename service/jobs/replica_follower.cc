@@ -40,9 +40,8 @@ void ReplicaFollower::FollowOnce() {
 void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) {
   if (current.leading()) {
     table_->Locked([&](TableState& s) {
-      log::Warn(
-          "no longer leading: dropping in-memory jobs, no further upstream calls",
-          {{"epoch", std::to_string(current.epoch())}, {"jobs", std::to_string(s.active.size())}});
+      log::Warn("no longer leading: dropping in-memory jobs, no further upstream calls",
+                {{"epoch", current.epoch()}, {"jobs", s.active.size()}});
       // Callers still waiting here get the job as it stands; watchers of
       // these jobs are followed through the store from now on.
       s.DropActive();
@@ -70,13 +69,12 @@ void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) 
   absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
   if (!unfinished.ok()) {
     log::Warn("holding the lease but cannot load unfinished jobs; not leading yet",
-              {{"epoch", std::to_string(term)}, {"error", unfinished.status().message()}});
+              {{"epoch", term}, {"error", unfinished.status().message()}});
     return;
   }
   AdoptAndCancel(std::move(*unfinished), read_tick, 0, Leadership::Leading(term));
   const size_t jobs = table_->Locked([](TableState& s) { return s.active.size(); });
-  log::Info("leading: resumed unfinished jobs",
-            {{"epoch", std::to_string(term)}, {"jobs", std::to_string(jobs)}});
+  log::Info("leading: resumed unfinished jobs", {{"epoch", term}, {"jobs", jobs}});
 }
 
 void ReplicaFollower::AdoptNewJobs(uint64_t generation) {

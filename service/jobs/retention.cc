@@ -36,8 +36,8 @@ int Retention::MaybeRun() {
     for (const std::string& name : expired) s.finished.erase(name);
   });
   if (*deleted > 0) {
-    log::Info("retention: deleted old jobs", {{"count", std::to_string(*deleted)},
-                                              {"changed_before", TimeText(cutoff)}});
+    log::Info("retention: deleted old jobs",
+              {{"count", *deleted}, {"changed_before", TimeText(cutoff)}});
     // A full batch: more may be waiting.
     if (*deleted >= options.retention_batch) next_run_ = now;
   }

@@ -29,6 +29,31 @@ std::string GoType(grpc::experimental::ServerRpcInfo::Type type) {
   return "unknown";
 }
 
+// The go-grpc-prometheus type of a method, from its descriptor.
+std::string GoType(const google::protobuf::MethodDescriptor& method) {
+  if (method.client_streaming()) return method.server_streaming() ? "bidi_stream" : "client_stream";
+  return method.server_streaming() ? "server_stream" : "unary";
+}
+
+// Creates the series of every known method at 0, so that rate() and
+// absent() work before a method's first call. Methods not in the generated
+// descriptor pool are left to their first call.
+void InitializeKnownMethods(Metrics* metrics, const std::vector<std::string>& known) {
+  const google::protobuf::DescriptorPool* pool = google::protobuf::DescriptorPool::generated_pool();
+  for (const std::string& full : known) {
+    const size_t slash = full.rfind('/');
+    if (full.empty() || full[0] != '/' || slash == std::string::npos || slash <= 1) continue;
+    GrpcMethodLabels labels;
+    labels.service = full.substr(1, slash - 1);
+    labels.method = full.substr(slash + 1);
+    const google::protobuf::MethodDescriptor* method =
+        pool->FindMethodByName(absl::StrCat(labels.service, ".", labels.method));
+    if (method == nullptr) continue;
+    labels.type = GoType(*method);
+    metrics->InitializeGrpcMethod(labels);
+  }
+}
+
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(Metrics* metrics, GrpcMethodLabels labels)
@@ -103,6 +128,7 @@ class MetricsInterceptorFactory final
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcServerMetricsFactory(
     Metrics* metrics, const std::vector<std::string>& known_methods) {
+  InitializeKnownMethods(metrics, known_methods);
   return std::make_unique<MetricsInterceptorFactory>(metrics, known_methods);
 }
 

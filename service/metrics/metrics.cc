@@ -1,9 +1,12 @@
 #include "service/metrics/metrics.h"
 
+#include <google/protobuf/stubs/common.h>
+#include <grpcpp/grpcpp.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
@@ -11,6 +14,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -19,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "service/jobs/job_state.h"
+#include "service/metrics/process_stats.h"
 
 namespace blueprintsync::metrics {
 namespace {
@@ -236,6 +241,69 @@ class PulledMetrics final : public prometheus::Collectable {
   std::vector<std::function<uint64_t()>> credential_failures_ ABSL_GUARDED_BY(mu_);
 };
 
+// The standard process_* series (names, types and units of the official
+// Go and Python clients), read from /proc at each scrape.
+class ProcessMetrics final : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    const std::optional<ProcessStats> s = ReadProcessStats();
+    if (!s) return out;
+    auto add = [&out](const char* name, const char* help, prometheus::MetricType type,
+                      double value) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = type;
+      prometheus::ClientMetric m;
+      if (type == prometheus::MetricType::Counter) {
+        m.counter.value = value;
+      } else {
+        m.gauge.value = value;
+      }
+      f.metric.push_back(std::move(m));
+      out.push_back(std::move(f));
+    };
+    add("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+        prometheus::MetricType::Counter, s->cpu_seconds);
+    add("process_resident_memory_bytes", "Resident memory size in bytes.",
+        prometheus::MetricType::Gauge, s->resident_bytes);
+    add("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+        prometheus::MetricType::Gauge, s->virtual_bytes);
+    add("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+        prometheus::MetricType::Gauge, s->start_time_seconds);
+    if (s->open_fds) {
+      add("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge,
+          *s->open_fds);
+    }
+    if (s->max_fds) {
+      add("process_max_fds", "Maximum number of open file descriptors.",
+          prometheus::MetricType::Gauge, *s->max_fds);
+    }
+    return out;
+  }
+};
+
+constexpr grpc::StatusCode kAllGrpcCodes[] = {
+    grpc::StatusCode::OK,
+    grpc::StatusCode::CANCELLED,
+    grpc::StatusCode::UNKNOWN,
+    grpc::StatusCode::INVALID_ARGUMENT,
+    grpc::StatusCode::DEADLINE_EXCEEDED,
+    grpc::StatusCode::NOT_FOUND,
+    grpc::StatusCode::ALREADY_EXISTS,
+    grpc::StatusCode::PERMISSION_DENIED,
+    grpc::StatusCode::RESOURCE_EXHAUSTED,
+    grpc::StatusCode::FAILED_PRECONDITION,
+    grpc::StatusCode::ABORTED,
+    grpc::StatusCode::OUT_OF_RANGE,
+    grpc::StatusCode::UNIMPLEMENTED,
+    grpc::StatusCode::INTERNAL,
+    grpc::StatusCode::UNAVAILABLE,
+    grpc::StatusCode::DATA_LOSS,
+    grpc::StatusCode::UNAUTHENTICATED,
+};
+
 }  // namespace
 
 std::string GoCodeName(grpc::StatusCode code) {
@@ -284,6 +352,15 @@ std::string GoCodeName(grpc::StatusCode code) {
 struct Metrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<PulledMetrics> pulled = std::make_shared<PulledMetrics>();
+  std::shared_ptr<ProcessMetrics> process = std::make_shared<ProcessMetrics>();
+
+  prometheus::Family<prometheus::Gauge>& build_info =
+      prometheus::BuildGauge()
+          .Name("blueprintsync_build_info")
+          .Help(
+              "Always 1; the labels say which build of blueprint-syncd runs (version, git "
+              "revision, gRPC and protobuf library versions).")
+          .Register(*registry);
 
   prometheus::Family<prometheus::Counter>& grpc_started =
       prometheus::BuildCounter()
@@ -358,10 +435,30 @@ struct Metrics::Impl {
   }
 };
 
-Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
+Metrics::Metrics(BuildInfo build) : impl_(std::make_unique<Impl>()) {
+  impl_->build_info
+      .Add({{"version", build.version},
+            {"revision", build.revision},
+            {"grpc_version", grpc::Version()},
+            {"protobuf_version",
+             google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION)}})
+      .Set(1);
   // Known finite label sets start at zero so rate() and absent() work from
-  // the first scrape.
-  for (const char* state : {"SUCCEEDED", "FAILED"}) impl_->jobs_finished.Add({{"state", state}});
+  // the first scrape. Upstream codes other than OK come from Tencent's
+  // answers and cannot be known in advance.
+  for (const char* state : {"SUCCEEDED", "FAILED", "CANCELLED"}) {
+    impl_->jobs_finished.Add({{"state", state}});
+  }
+  // "OK" holds one of the code label's slots from the start, as it would
+  // from the first successful call.
+  impl_->upstream_codes.Admit("OK");
+  for (std::string_view action : tencent::kObservedActions) {
+    const std::string a(action);
+    impl_->upstream_requests.Add({{"action", a}, {"code", "OK"}});
+    impl_->upstream_seconds.Add({{"action", a}}, UpstreamBuckets());
+    impl_->upstream_throttled.Add({{"action", a}});
+    impl_->upstream_retries.Add({{"action", a}});
+  }
 }
 
 Metrics::~Metrics() {
@@ -396,16 +493,34 @@ absl::StatusOr<int> Metrics::Serve(const std::string& address) {
   }
   exposer->RegisterCollectable(impl_->registry);
   exposer->RegisterCollectable(impl_->pulled);
+  exposer->RegisterCollectable(impl_->process);
   impl_->exposer = std::move(exposer);
   return ports.front();
 }
 
 std::string Metrics::TextExposition() const {
   std::vector<prometheus::MetricFamily> families = impl_->registry->Collect();
-  std::vector<prometheus::MetricFamily> pulled = impl_->pulled->Collect();
-  families.insert(families.end(), std::make_move_iterator(pulled.begin()),
-                  std::make_move_iterator(pulled.end()));
+  for (const prometheus::Collectable* c :
+       {static_cast<const prometheus::Collectable*>(impl_->pulled.get()),
+        static_cast<const prometheus::Collectable*>(impl_->process.get())}) {
+    std::vector<prometheus::MetricFamily> more = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
   return prometheus::TextSerializer().Serialize(families);
+}
+
+void Metrics::InitializeGrpcMethod(const GrpcMethodLabels& m) {
+  const prometheus::Labels labels = Impl::GrpcLabels(m);
+  impl_->grpc_started.Add(labels);
+  impl_->grpc_received.Add(labels);
+  impl_->grpc_sent.Add(labels);
+  impl_->grpc_seconds.Add(labels, GrpcHandlingBuckets());
+  for (grpc::StatusCode code : kAllGrpcCodes) {
+    prometheus::Labels with_code = labels;
+    with_code["grpc_code"] = GoCodeName(code);
+    impl_->grpc_handled.Add(with_code);
+  }
 }
 
 void Metrics::OnRpcStarted(const GrpcMethodLabels& m) {

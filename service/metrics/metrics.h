@@ -13,6 +13,14 @@
 //                 a pulled source for the jobs still QUEUED / RUNNING.
 //   policies      a pulled source for the replication policies' states and
 //                 the policy controller's work.
+//   process       process_* series in the standard Prometheus names (CPU,
+//                 memory, file descriptors, start time; process_stats.h) and
+//                 blueprintsync_build_info.
+//
+// Every series whose label values are known in advance (gRPC methods and
+// codes, upstream actions, job states) exists from the start at 0, so that
+// rate() sees the first event and absent() alerts do not fire on a healthy
+// replica that has not yet done a thing.
 //
 // Label values are bounded: action, region, job state, gRPC method and code
 // come from small fixed sets, and any label fed from outside (Tencent error
@@ -88,12 +96,21 @@ struct PolicyCounts {
   int64_t pass_failures = 0;
 };
 
+// The labels of blueprintsync_build_info (grpc_version and protobuf_version
+// are filled in by Metrics).
+struct BuildInfo {
+  std::string version = "unknown";
+  // The source's git commit, baked in at configure time; "unknown" when
+  // built outside a git checkout.
+  std::string revision = "unknown";
+};
+
 // Go's codes.Code.String() spelling ("OK", "InvalidArgument", ...).
 std::string GoCodeName(grpc::StatusCode code);
 
 class Metrics final : public tencent::CallObserver, public jobs::JobObserver {
  public:
-  Metrics();
+  explicit Metrics(BuildInfo build = {});
   ~Metrics() override;
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
@@ -105,7 +122,10 @@ class Metrics final : public tencent::CallObserver, public jobs::JobObserver {
   // The text exposition of every series (what /metrics answers).
   std::string TextExposition() const;
 
-  // gRPC server, called by the interceptor.
+  // gRPC server, called by the interceptor. InitializeGrpcMethod creates a
+  // method's series at 0 (handled: one per code), as go-grpc-prometheus's
+  // InitializeMetrics does.
+  void InitializeGrpcMethod(const GrpcMethodLabels& m);
   void OnRpcStarted(const GrpcMethodLabels& m);
   void OnRpcMessageReceived(const GrpcMethodLabels& m);
   void OnRpcMessageSent(const GrpcMethodLabels& m);

@@ -8,6 +8,8 @@
 #include <httplib.h>
 
 #include <deque>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +21,9 @@
 #include "grpc/health/v1/health.pb.h"
 #include "service/common/testing/fake_clock.h"
 #include "service/jobs/job_state.h"
+#include "service/metrics/process_stats.h"
 #include "service/metrics/testing/prometheus_text.h"
+#include "service/tencent/call_observer.h"
 #include "service/tencent/lighthouse_client.h"
 
 namespace blueprintsync::metrics {
@@ -77,10 +81,13 @@ TEST(MetricsTest, ErrorCodeLabelsAreBounded) {
   }
   m.OnAttempt("DescribeBlueprints", "Bad code\"with{quotes}", false, absl::Milliseconds(1));
   PrometheusText t(m.TextExposition());
-  const auto series = t.Matching("blueprintsync_upstream_requests_total", {});
+  // "OK" (there from the start) holds one of the 64 values; 63 error codes
+  // get theirs, the rest are "other".
+  const auto series =
+      t.Matching("blueprintsync_upstream_requests_total", {{"action", "DescribeBlueprints"}});
   EXPECT_EQ(series.size(), static_cast<size_t>(kMaxLabelValues) + 1);
   EXPECT_EQ(t.Sum("blueprintsync_upstream_requests_total", {{"code", "other"}}),
-            2 * kMaxLabelValues + 1);
+            2 * kMaxLabelValues + 2);
   EXPECT_EQ(t.Sum("blueprintsync_upstream_requests_total"), 3 * kMaxLabelValues + 1);
 }
 
@@ -361,6 +368,86 @@ TEST(LighthouseClientObserverTest, EveryAttemptAndRetryIsReported) {
                                       "DescribeRegions AuthFailure.SignatureFailure"}));
 }
 
+// --- Process and build series. ---
+
+TEST(ProcStatTest, FieldsAreCountedFromTheLastParenthesis) {
+  // A command name with spaces and parentheses must not shift the fields.
+  const std::string line =
+      "4242 (evil) name (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 "
+      "250 50 0 0 20 0 9 0 123456 987654321 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 "
+      "1 0 0 0 0 0\n";
+  const std::optional<ProcStat> s = ParseProcStat(line);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->utime_ticks, 250u);
+  EXPECT_EQ(s->stime_ticks, 50u);
+  EXPECT_EQ(s->start_ticks, 123456u);
+  EXPECT_EQ(s->vsize_bytes, 987654321u);
+  EXPECT_EQ(s->rss_pages, 2048);
+  EXPECT_FALSE(ParseProcStat("4242 (cut short) S 1 2 3").has_value());
+  EXPECT_FALSE(ParseProcStat("no parenthesis at all").has_value());
+}
+
+TEST(ProcStatTest, BootTimeFromProcStat) {
+  EXPECT_EQ(ParseBootTime("cpu  1 2 3\nintr 5\nbtime 1764750000\nprocesses 9\n"),
+            std::optional<int64_t>(1764750000));
+  EXPECT_FALSE(ParseBootTime("cpu  1 2 3\n").has_value());
+}
+
+TEST(MetricsTest, ProcessSeriesInTheStandardNames) {
+  Metrics m;
+  const absl::Time before = absl::Now();
+  PrometheusText t(m.TextExposition());
+  for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                           "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+                           "process_start_time_seconds"}) {
+    ASSERT_EQ(t.Matching(name, {}).size(), 1u) << name;
+  }
+  EXPECT_GT(t.Sum("process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GE(t.Sum("process_virtual_memory_bytes"), t.Sum("process_resident_memory_bytes"));
+  EXPECT_GE(t.Sum("process_open_fds"), 3);
+  EXPECT_GE(t.Sum("process_max_fds"), t.Sum("process_open_fds"));
+  // This test process started before the scrape, and not before 2020.
+  EXPECT_LE(t.Sum("process_start_time_seconds"), absl::ToUnixSeconds(before) + 1);
+  EXPECT_GT(t.Sum("process_start_time_seconds"), 1577836800);
+  const std::string text = m.TextExposition();
+  EXPECT_NE(text.find("# TYPE process_cpu_seconds_total counter"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE process_open_fds gauge"), std::string::npos);
+}
+
+TEST(MetricsTest, BuildInfoNamesTheBuild) {
+  Metrics m(BuildInfo{"1.2.3", "0123456789ab"});
+  PrometheusText t(m.TextExposition());
+  const auto info = t.Matching("blueprintsync_build_info", {});
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_EQ(info[0].value, 1);
+  EXPECT_EQ(info[0].labels.at("version"), "1.2.3");
+  EXPECT_EQ(info[0].labels.at("revision"), "0123456789ab");
+  EXPECT_EQ(info[0].labels.at("grpc_version"), grpc::Version());
+  EXPECT_FALSE(info[0].labels.at("protobuf_version").empty());
+}
+
+TEST(MetricsTest, UpstreamSeriesOfEveryActionStartAtZero) {
+  Metrics m;
+  PrometheusText t(m.TextExposition());
+  for (std::string_view action : tencent::kObservedActions) {
+    const std::map<std::string, std::string> a = {{"action", std::string(action)}};
+    EXPECT_EQ(t.Matching("blueprintsync_upstream_requests_total",
+                         {{"action", std::string(action)}, {"code", "OK"}})
+                  .size(),
+              1u)
+        << action;
+    EXPECT_EQ(t.Matching("blueprintsync_upstream_throttled_total", a).size(), 1u) << action;
+    EXPECT_EQ(t.Matching("blueprintsync_upstream_retries_total", a).size(), 1u) << action;
+    EXPECT_EQ(t.Matching("blueprintsync_upstream_request_duration_seconds_count", a).size(), 1u)
+        << action;
+  }
+  EXPECT_EQ(t.Sum("blueprintsync_upstream_requests_total"), 0);
+  for (const char* state : {"SUCCEEDED", "FAILED", "CANCELLED"}) {
+    EXPECT_EQ(t.Matching("blueprintsync_jobs_finished_total", {{"state", state}}).size(), 1u)
+        << state;
+  }
+}
+
 // --- The interceptor, on a real server (gRPC's own health service). ---
 
 class InterceptorTest : public ::testing::Test {
@@ -516,4 +603,26 @@ TEST_F(InterceptorTest, ServerStreamCancelledByTheClient) {
 }
 
 }  // namespace
+TEST_F(InterceptorTest, KnownMethodsStartAtZeroWithEveryCode) {
+  PrometheusText t(metrics_.TextExposition());
+  const std::map<std::string, std::string> check = {
+      {"grpc_type", "unary"}, {"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Check"}};
+  const std::map<std::string, std::string> watch = {{"grpc_type", "server_stream"},
+                                                    {"grpc_service", "grpc.health.v1.Health"},
+                                                    {"grpc_method", "Watch"}};
+  for (const auto& m : {check, watch}) {
+    EXPECT_EQ(t.Matching("grpc_server_started_total", m).size(), 1u);
+    EXPECT_EQ(t.Matching("grpc_server_msg_received_total", m).size(), 1u);
+    EXPECT_EQ(t.Matching("grpc_server_msg_sent_total", m).size(), 1u);
+    EXPECT_EQ(t.Matching("grpc_server_handling_seconds_count", m).size(), 1u);
+    // One per code, OK to Unauthenticated, as go-grpc-prometheus does.
+    EXPECT_EQ(t.Matching("grpc_server_handled_total", m).size(), 17u);
+  }
+  auto with_code = check;
+  with_code["grpc_code"] = "Unavailable";
+  EXPECT_EQ(t.Matching("grpc_server_handled_total", with_code).size(), 1u);
+  EXPECT_EQ(t.Sum("grpc_server_started_total"), 0);
+  EXPECT_EQ(t.Sum("grpc_server_handled_total"), 0);
+}
+
 }  // namespace blueprintsync::metrics

@@ -112,10 +112,10 @@ class ClientGoneLines {
     if (due.cancelled + due.deadline == 0) return;
     // Written outside mu_: no I/O under the lock every call takes.
     log::Info("rpcs ended by their clients, not logged one by one",
-              {{"grpc.code.CANCELLED", absl::StrCat(due.cancelled)},
-               {"grpc.code.DEADLINE_EXCEEDED", absl::StrCat(due.deadline)},
+              {{"grpc.code.CANCELLED", due.cancelled},
+               {"grpc.code.DEADLINE_EXCEEDED", due.deadline},
                {"since", absl::FormatTime(absl::RFC3339_sec, due.since, absl::UTCTimeZone())},
-               {"lines_per_second", absl::StrCat(kLinesPerSecond)}});
+               {"lines_per_second", kLinesPerSecond}});
   }
 
  private:
@@ -170,6 +170,7 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
       // AuthContext on first use, unsynchronized, and the handler reads it
       // too.
       caller_ = Shown(CallerOf(info_->server_context()));
+      if (info_->server_context() != nullptr) peer_ = Shown(info_->server_context()->peer());
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       if (const void* request = methods->GetRecvMessage()) NoteRequest(request);
@@ -273,8 +274,9 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
                {{"grpc.service", service},
                 {"grpc.method", name},
                 {"grpc.code", StatusCodeName(status.error_code())},
-                {"grpc.time_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start_))},
+                {"grpc.time_ms", absl::ToInt64Milliseconds(absl::Now() - start_)},
                 {"caller", caller_},
+                {"peer.address", peer_},
                 {"request_id", request_id_},
                 {"job", job},
                 {"retry_of", retried ? request_job_ : ""},
@@ -289,6 +291,9 @@ class AccessLogInterceptor final : public grpc::experimental::Interceptor {
   const bool quiet_when_ok_;
   absl::Time start_ = absl::Now();
   std::string caller_;
+  // The transport address ("ipv4:10.0.0.7:51234"), also when caller_ is a
+  // certificate identity: which pod or node a verified caller came from.
+  std::string peer_;
   std::string request_id_;
   std::string request_job_;
   std::string answer_job_;

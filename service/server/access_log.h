@@ -1,6 +1,7 @@
 // Access log: one JSON log line per finished RPC with the gRPC method, code
 // and duration (field names after go-grpc-middleware's logging interceptor),
 // the caller (its verified identity as jobs record it, else its address),
+// the peer's address (peer.address, also with a verified identity),
 // and for BlueprintSync the request_id and the job the call is about (the
 // answered job, else the one its error names, else the requested one; a
 // retry adds retry_of), or the policy (the one the request names). A gRPC

@@ -56,6 +56,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::AnyOf;
+using ::testing::ContainsRegex;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -1517,6 +1518,10 @@ TEST_F(AccessLogTest, SyncBlueprintNamesTheCallerTheRequestIdAndTheJob) {
   EXPECT_THAT(LastLine(),
               AllOf(HasSubstr(R"("grpc.method":"SyncBlueprint")"), HasSubstr(R"("grpc.code":"OK")"),
                     HasSubstr(R"("caller":"dns:writer.test")"),
+                    // The certificate's identity and where the call came from.
+                    HasSubstr(R"("peer.address":"ipv4:127.0.0.1:)"),
+                    // A JSON number, not "0".
+                    ContainsRegex(R"("grpc\.time_ms":[0-9]+[,}])"),
                     HasSubstr(R"("request_id":"3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C")"),
                     HasSubstr(absl::StrCat(R"("job":")", kJobName, R"(")"))));
 }

@@ -46,13 +46,15 @@ void WriteCoreLine(gpr_log_func_args* args) {
     absl::MutexLock lock(&g_mu);
     if (g_limiter == nullptr || !g_limiter->Admit(absl::Now(), &dropped)) return;
   }
-  const std::string line = absl::StrCat(args->line);
-  const std::string dropped_text = dropped == 0 ? "" : absl::StrCat(dropped);
-  log::Write(level, args->message == nullptr ? "" : args->message,
-             {{"source", "grpc"},
-              {"file", BaseName(args->file)},
-              {"line", line},
-              {"dropped", dropped_text}});
+  const absl::string_view message = args->message == nullptr ? "" : args->message;
+  const absl::string_view file = BaseName(args->file);
+  // "dropped" only on the line after a gap, as before.
+  if (dropped == 0) {
+    log::Write(level, message, {{"source", "grpc"}, {"file", file}, {"line", args->line}});
+  } else {
+    log::Write(level, message,
+               {{"source", "grpc"}, {"file", file}, {"line", args->line}, {"dropped", dropped}});
+  }
 }
 
 }  // namespace

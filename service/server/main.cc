@@ -25,6 +25,11 @@
 #include "service/server/termination_signals.h"
 #include "service/tencent/http_transport.h"
 
+// Set by service/server/CMakeLists.txt (the git commit at configure time).
+#ifndef BPS_REVISION
+#define BPS_REVISION "unknown"
+#endif
+
 namespace blueprintsync::server {
 namespace {
 
@@ -53,7 +58,8 @@ int Run(int argc, char** argv) {
   absl::StatusOr<JobStorage> storage = OpenJobStorage(*config);
   if (!storage.ok()) return Fail(storage.status());
   // Declared before everything it observes, so it outlives them.
-  auto service_metrics = std::make_shared<metrics::Metrics>();
+  auto service_metrics =
+      std::make_shared<metrics::Metrics>(metrics::BuildInfo{kServerVersion, BPS_REVISION});
   TencentClientStack tencent = MakeTencentClientStack(*config, service_metrics);
   jobs::JobEngine engine(
       JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get(),
@@ -112,13 +118,14 @@ int Run(int argc, char** argv) {
                         {"replicas", storage->replicas()},
                         {"tls", config->tls.Mode()},
                         {"authz", config->authz ? "policy" : "off"},
-                        {"version", kServerVersion}});
+                        {"version", kServerVersion},
+                        {"revision", BPS_REVISION}});
 
   const char* signal = WaitForTerminationSignal();
   // Counted from the signal, not from the end of the steps below.
   const absl::Time drain_deadline = absl::Now() + config->drain_timeout;
-  log::Info("shutting down",
-            {{"signal", signal}, {"drain_timeout", absl::FormatDuration(config->drain_timeout)}});
+  log::Info("shutting down", {{"signal", signal},
+                              {"drain_timeout_s", absl::ToDoubleSeconds(config->drain_timeout)}});
   (*health)->BeginShutdown();  // NOT_SERVING first, so probes and balancers move away
   // The drain deadline is a promise (the pod's grace period is derived from
   // it): upstream calls still under way then are given up. A SyncBlueprint

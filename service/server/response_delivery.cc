@@ -118,9 +118,9 @@ void ResponseDelivery::WatchLoop() {
       const int64_t held = held_bytes_;
       mu_.Unlock();
       log::Warn("cancelled calls whose clients did not read their answers",
-                {{"calls", absl::StrCat(cancelled)},
-                 {"delivery_timeout", absl::FormatDuration(options_.timeout)},
-                 {"held", MiB(held)}});
+                {{"calls", cancelled},
+                 {"delivery_timeout_s", absl::ToDoubleSeconds(options_.timeout)},
+                 {"held_bytes", held}});
       mu_.Lock();
     }
   }

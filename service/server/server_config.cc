@@ -62,7 +62,7 @@ std::vector<FlagSpec> ServerFlags() {
       {"max-message-bytes", "BLUEPRINT_SYNC_MAX_MESSAGE_BYTES", "1048576",
        "largest gRPC request accepted"},
       {"log-level", "BLUEPRINT_SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
-      {"metrics-listen", "BLUEPRINT_SYNC_METRICS_LISTEN", "0.0.0.0:9090",
+      {"metrics-listen", "BLUEPRINT_SYNC_METRICS_LISTEN", "0.0.0.0:8087",
        "Prometheus /metrics address, plain HTTP (port 0 picks one; empty: no metrics)"},
       {"tls-cert", "BLUEPRINT_SYNC_TLS_CERT", "",
        "PEM certificate chain of the gRPC port; with --tls-key turns TLS on"},

@@ -57,7 +57,7 @@ TEST(ServerConfigTest, DefaultsMatchTheFlagTable) {
   EXPECT_EQ(config->drain_timeout, absl::Seconds(20));
   EXPECT_EQ(config->max_message_bytes, 1048576);
   EXPECT_EQ(config->log_level, log::Level::kInfo);
-  EXPECT_EQ(config->metrics_listen, "0.0.0.0:9090");
+  EXPECT_EQ(config->metrics_listen, "0.0.0.0:8087");
   EXPECT_FALSE(config->tls.enabled());
   EXPECT_EQ(config->tls.Mode(), "off");
   EXPECT_EQ(config->authz, nullptr);

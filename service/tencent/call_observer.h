@@ -6,11 +6,17 @@
 #ifndef BLUEPRINTSYNC_SERVICE_TENCENT_CALL_OBSERVER_H_
 #define BLUEPRINTSYNC_SERVICE_TENCENT_CALL_OBSERVER_H_
 
+#include <array>
 #include <string_view>
 
 #include "absl/time/time.h"
 
 namespace blueprintsync::tencent {
+
+// Every action the Lighthouse client reports (see lighthouse_client.cc), so
+// an observer can show each one from the start, before its first call.
+inline constexpr std::array<std::string_view, 4> kObservedActions = {
+    "SyncBlueprint", "DescribeBlueprints", "DescribeRegions", "DeleteBlueprints"};
 
 class CallObserver {
  public:

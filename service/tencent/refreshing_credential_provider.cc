@@ -106,11 +106,10 @@ absl::StatusOr<Credentials> RefreshingCredentialProvider::GetCredentials() {
   }
   const std::string name = Name();
   if (warn_error.has_value()) {
-    const std::string count = absl::StrCat(failures);
     log::Warn("credential refresh failed", {{"provider", name},
                                             {"error", *warn_error},
                                             {"serving", warn_serving},
-                                            {"refresh_failures", count}});
+                                            {"refresh_failures", failures}});
   } else if (fetched.ok()) {
     const std::string masked = MaskSecretId(fetched->secret_id);
     const std::string expiry =

@@ -162,7 +162,7 @@ absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::s
     metrics_given |= absl::StartsWith(a, "--metrics-listen");
   }
   if (!poll_given) o.argv.insert(o.argv.end(), {"--poll-interval", "200ms"});
-  // The default, 0.0.0.0:9090, would collide between tests run in parallel.
+  // The default, 0.0.0.0:8087, would collide between tests run in parallel.
   if (!metrics_given) o.argv.push_back("--metrics-listen=");
   o.argv.insert(o.argv.end(), extra_args.begin(), extra_args.end());
   o.unset_env = UnsetEnv();

@@ -5,19 +5,25 @@
 // exactly what that work implies: the gRPC server series (go-grpc-prometheus
 // names and labels), the upstream series (checked against what the emulator
 // itself received) and the job series. No secret, job name or blueprint id
-// may appear in the scrape.
+// may appear in the scrape, and promtool finds nothing to lint in it. A
+// freshly started server already shows every series the README documents.
 #include <gtest/gtest.h>
 #include <httplib.h>
-
 #include <poll.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "rapidjson/document.h"
 #include "service/metrics/testing/prometheus_text.h"
@@ -39,6 +45,53 @@ Labels Rpc(const std::string& method, const std::string& type = "unary",
 Labels With(Labels labels, const Labels& more) {
   labels.insert(more.begin(), more.end());
   return labels;
+}
+
+// A series the README's Metrics table documents.
+struct DocumentedSeries {
+  std::string name;
+  bool histogram = false;
+};
+
+// Every series name in the first column of the README's Metrics table, so
+// that documenting a series is enough to have it checked here.
+std::vector<DocumentedSeries> ReadmeSeries() {
+  std::ifstream in(BPS_README);
+  std::string line;
+  bool in_metrics = false;
+  std::vector<DocumentedSeries> out;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "## ")) in_metrics = line == "## Metrics";
+    if (!in_metrics || !absl::StartsWith(line, "| `")) continue;
+    const std::vector<absl::string_view> cells = absl::StrSplit(line, '|');
+    if (cells.size() < 2) continue;
+    const absl::string_view first = cells[1];
+    const std::vector<absl::string_view> quoted = absl::StrSplit(first, '`');
+    // Odd pieces are the text between backticks.
+    for (size_t i = 1; i < quoted.size(); i += 2) {
+      out.push_back({std::string(quoted[i]), absl::StrContains(first, "(histogram")});
+    }
+  }
+  return out;
+}
+
+// promtool's verdict on a scrape: its exit status and what it printed.
+struct PromtoolResult {
+  int status = -1;
+  std::string output;
+};
+
+PromtoolResult PromtoolCheckMetrics(const std::string& scrape_file) {
+  PromtoolResult r;
+  const std::string command =
+      absl::StrCat("'", BPS_PROMTOOL, "' check metrics < '", scrape_file, "' 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+  r.status = pclose(pipe);
+  return r;
 }
 
 class MetricsE2eTest : public E2eTest {
@@ -222,6 +275,47 @@ TEST_F(MetricsE2eTest, SeriesMoveWithASyncAValidationErrorAndAWatch) {
   EXPECT_EQ(after.Sum("blueprintsync_destination_sync_duration_seconds_count"), 2);
   EXPECT_EQ(after.Sum("blueprintsync_credential_refresh_failures_total"), 0);
 
+  // --- The server's "rpc finished" line of the accepted SyncBlueprint. ---
+  {
+    bool found = false;
+    for (const std::string& line : server_process().StdoutLines()) {
+      if (!absl::StrContains(line, "\"msg\":\"rpc finished\"") ||
+          !absl::StrContains(line, "\"grpc.method\":\"SyncBlueprint\"") ||
+          !absl::StrContains(line, "\"grpc.code\":\"OK\"")) {
+        continue;
+      }
+      found = true;
+      rapidjson::Document d;
+      d.Parse(line.c_str(), line.size());
+      ASSERT_FALSE(d.HasParseError()) << line;
+      ASSERT_TRUE(d.HasMember("grpc.time_ms") && d["grpc.time_ms"].IsInt64())
+          << "grpc.time_ms must be a JSON number: " << line;
+      ASSERT_TRUE(d.HasMember("request_id") && d["request_id"].IsString()) << line;
+      EXPECT_EQ(std::string(d["request_id"].GetString()), request_id);
+      ASSERT_TRUE(d.HasMember("job") && d["job"].IsString()) << line;
+      EXPECT_EQ(std::string(d["job"].GetString()), job.name());
+      ASSERT_TRUE(d.HasMember("peer.address") && d["peer.address"].IsString()) << line;
+      EXPECT_TRUE(absl::StartsWith(d["peer.address"].GetString(), "ipv4:127.0.0.1:")) << line;
+    }
+    EXPECT_TRUE(found) << "no rpc finished line for the accepted SyncBlueprint";
+  }
+
+  // --- promtool's lint (names, units, HELP, TYPE) on the scrape after real work. ---
+  {
+    const std::string file = temp_dir() + "/after.prom";
+    std::ofstream(file) << scrapes_.back();
+    const PromtoolResult lint = PromtoolCheckMetrics(file);
+    EXPECT_EQ(lint.status, 0) << "promtool check metrics (install the Debian package prometheus "
+                                 "with scripts/install-deps): "
+                              << lint.output;
+    EXPECT_EQ(lint.output, "");
+  }
+  for (const char* name :
+       {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+        "process_start_time_seconds", "blueprintsync_build_info"}) {
+    EXPECT_EQ(after.Matching(name, {}).size(), 1u) << name;
+  }
+
   // --- Nothing secret or unbounded. ---
   for (const std::string& text : scrapes_) {
     for (const std::string& needle : {std::string(kTestSecretKey), std::string(kTestSecretId),
@@ -230,6 +324,63 @@ TEST_F(MetricsE2eTest, SeriesMoveWithASyncAValidationErrorAndAWatch) {
       EXPECT_FALSE(absl::StrContains(text, needle)) << "scrape contains " << needle;
     }
   }
+}
+
+// Every series the README documents is there before anything happened
+// (counters at 0 until their first event), so rate() sees the first event
+// and absent() alerts do not fire on a replica that has simply had no
+// traffic yet.
+TEST_F(MetricsE2eTest, AFreshServerShowsEveryDocumentedSeries) {
+  BPS_ASSERT_OK(StartEmulator());
+  BPS_ASSERT_OK(StartServer({"--metrics-listen", "127.0.0.1:0"}));
+  absl::StatusOr<std::string> address = MetricsAddress();
+  BPS_ASSERT_OK(address.status());
+  metrics_address_ = *address;
+  const PrometheusText fresh = Scrape();
+  ASSERT_FALSE(HasFailure());
+
+  const std::vector<DocumentedSeries> documented = ReadmeSeries();
+  ASSERT_GE(documented.size(), 30u) << "the README's Metrics table was not found in " << BPS_README;
+  // Labelled by the region of a finished copy: a region's series appears
+  // with its first copy (regions are data, not a list known in advance).
+  const std::set<std::string> made_by_data = {"blueprintsync_destination_sync_duration_seconds"};
+  std::set<std::string> seen;
+  for (const DocumentedSeries& d : documented) {
+    ASSERT_TRUE(seen.insert(d.name).second) << d.name << " documented twice";
+    if (made_by_data.count(d.name) != 0) continue;
+    const std::string sample = d.histogram ? d.name + "_count" : d.name;
+    EXPECT_FALSE(fresh.Matching(sample, {}).empty())
+        << d.name << " is documented in the README but absent from a fresh server's /metrics";
+  }
+  for (const std::string& name : made_by_data) {
+    EXPECT_TRUE(seen.count(name) != 0) << name << " is no longer documented; drop it here";
+  }
+
+  // Series the server cannot know in advance have their known labels: every
+  // method of the service with every code, every upstream action.
+  EXPECT_EQ(fresh
+                .Matching("grpc_server_handled_total",
+                          With(Rpc("SyncBlueprint"), {{"grpc_code", "Unavailable"}}))
+                .size(),
+            1u);
+  EXPECT_EQ(
+      fresh.Matching("grpc_server_started_total", Rpc("WatchSyncJob", "server_stream")).size(), 1u);
+  EXPECT_EQ(fresh
+                .Matching("blueprintsync_upstream_requests_total",
+                          {{"action", "DeleteBlueprints"}, {"code", "OK"}})
+                .size(),
+            1u);
+  EXPECT_EQ(fresh.Matching("blueprintsync_jobs_finished_total", {{"state", "CANCELLED"}}).size(),
+            1u);
+
+  const auto build = fresh.Matching("blueprintsync_build_info", {});
+  ASSERT_EQ(build.size(), 1u);
+  EXPECT_EQ(build[0].value, 1);
+  EXPECT_EQ(build[0].labels.at("version"), "0.1.0");
+  EXPECT_FALSE(build[0].labels.at("revision").empty());
+  EXPECT_FALSE(build[0].labels.at("grpc_version").empty());
+  EXPECT_GT(fresh.Sum("process_resident_memory_bytes"), 0);
+  EXPECT_GT(fresh.Sum("process_open_fds"), 0);
 }
 
 // Clients that send half a request and then nothing used to hold the

@@ -325,9 +325,32 @@ TEST_F(SecurityE2eTest, MutualTlsSeparatesWritersFromReaders) {
 
   // The writer creates a job.
   const auto writer = TlsChannel("writer");
-  s = SyncAs(writer, &job);
+  const std::string request_id = "5d0c7a2e-41b6-4f0a-9c3e-7b1d2e3f4a5b";
+  s = SyncAs(writer, &job, request_id);
   ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
   EXPECT_EQ(job.state(), SyncJob::RUNNING) << job.ShortDebugString();
+  {
+    // Its rpc finished line: the certificate's identity (as the job records
+    // it) and the address it came from, the request id and the new job.
+    absl::StatusOr<std::string> line = server_process().WaitForStdoutLine(
+        [&](absl::string_view l) {
+          return absl::StrContains(l, R"("msg":"rpc finished")") &&
+                 absl::StrContains(l, request_id) && absl::StrContains(l, R"("grpc.code":"OK")");
+        },
+        absl::Seconds(10));
+    BPS_ASSERT_OK(line.status());
+    rapidjson::Document d;
+    d.Parse(line->c_str(), line->size());
+    ASSERT_FALSE(d.HasParseError()) << *line;
+    ASSERT_FALSE(job.creator().empty());
+    ASSERT_TRUE(d.HasMember("caller") && d["caller"].IsString()) << *line;
+    EXPECT_EQ(std::string(d["caller"].GetString()), job.creator()) << *line;
+    ASSERT_TRUE(d.HasMember("peer.address") && d["peer.address"].IsString()) << *line;
+    EXPECT_TRUE(absl::StartsWith(d["peer.address"].GetString(), "ipv4:127.0.0.1:")) << *line;
+    ASSERT_TRUE(d.HasMember("job") && d["job"].IsString()) << *line;
+    EXPECT_EQ(std::string(d["job"].GetString()), job.name());
+    ASSERT_TRUE(d.HasMember("grpc.time_ms") && d["grpc.time_ms"].IsInt64()) << *line;
+  }
 
   // The reader reads it: Get, List and Watch.
   SyncJob got;

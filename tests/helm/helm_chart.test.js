@@ -881,6 +881,16 @@ describe('helm chart blueprint-sync', () => {
     const r = render();
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.values.server.port, docker.port, 'default port differs from the Dockerfile EXPOSE');
+    // The metrics port: one default everywhere, and not 9090 (the Prometheus server's own, so
+    // a sidecar or a host-network Prometheus would collide with it).
+    const serverMetrics = serverSources().match(/"BLUEPRINT_SYNC_METRICS_LISTEN",\s*"0\.0\.0\.0:(\d+)"/);
+    assert.ok(serverMetrics, 'service/server: default of BLUEPRINT_SYNC_METRICS_LISTEN not found');
+    const metricsPort = Number(serverMetrics[1]);
+    assert.notEqual(metricsPort, 9090, 'the server metrics port defaults to the Prometheus server\'s 9090');
+    assert.equal(r.values.metrics.port, metricsPort, 'values.yaml metrics.port differs from the server default');
+    const exposed = [...fs.readFileSync(path.join(REPO, 'deploy', 'docker', 'Dockerfile'), 'utf8')
+      .matchAll(/^EXPOSE\s+(\d+)/gm)].map((m) => Number(m[1]));
+    assert.ok(exposed.includes(metricsPort), `the Dockerfile does not EXPOSE the metrics port ${metricsPort}`);
   });
 
   for (const k of CASES) {

@@ -572,7 +572,7 @@ mount -t proc proc "$RUN/proc"
 log=$LOGS/server.log
 # As `docker run IMAGE --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0`: ENTRYPOINT +
 # arguments, the image's ENV. Port 0 for metrics too: the host network is shared, so the
-# default 0.0.0.0:9090 could be taken.
+# default 0.0.0.0:8087 could be taken.
 rootfs_cmd "$RUN" "$user" "$workdir" "${entrypoint[@]}" --listen 127.0.0.1:0 \
   --metrics-listen 127.0.0.1:0
 "${ROOTFS_CMD[@]}" >"$log" 2>&1 &
