@@ -33,9 +33,9 @@ std::vector<FlagSpec> GlobalSpecs() {
        "connecting, not the stream; for policy get --wait, given on the command line, the "
        "whole wait"},
       {"output", "", "text",
-       "-o: text; json (one JSON object per line, protobuf JSON mapping; a list is one object "
-       "whose list is [] when empty; watch and --wait: one object per update); name (only the "
-       "names of jobs or policies, one per line); wide (text with more columns)"},
+       "also -o: text, json (one JSON object per line, protobuf JSON mapping; a list is one "
+       "object whose list is [] when empty; watch and --wait: one object per update), name "
+       "(only the names of jobs or policies, one per line) or wide (text with more columns)"},
       {"tls", kTlsEnv, "",
        "connect with TLS, trusting the system's CA roots (implied by --cacert, --cert, --key, "
        "--server-name)",
@@ -926,17 +926,18 @@ std::string HelpText(const std::string& topic) {
         "  blueprint-sync [global flags] COMMAND [flags]\n"
         "\n"
         "Commands:\n"
-        "  sync    start copying a blueprint to other regions (--wait to follow it)\n"
-        "  get     show one job: get NAME\n"
-        "  list    list jobs, newest first\n"
-        "  watch   follow a job until it ends: watch NAME\n"
-        "  cancel  withdraw a job and delete the copies it made: cancel NAME\n"
-        "  retry   start a new job for what a failed or cancelled job did not copy: retry NAME\n"
-        "  delete  delete the record of a finished job: delete NAME\n"
-        "  policy  replication policies: keep an image, or the newest version of an image\n"
-        "          family, copied to regions (policy create|get|list|update|delete)\n"
+        "  sync        start copying a blueprint to other regions (--wait to follow it)\n"
+        "  get         show one job: get NAME\n"
+        "  list        list jobs, newest first\n"
+        "  watch       follow a job until it ends: watch NAME\n"
+        "  cancel      withdraw a job and delete the copies it made: cancel NAME\n"
+        "  retry       start a new job for what a failed or cancelled job did not copy:\n"
+        "              retry NAME\n"
+        "  delete      delete the record of a finished job: delete NAME\n"
+        "  policy      replication policies: keep an image, or the newest version of an\n"
+        "              image family, copied to regions (policy create|get|list|update|delete)\n"
         "  completion  print a bash or zsh completion script: completion bash|zsh\n"
-        "  help    help for a command: help COMMAND, help policy create\n"
+        "  help        help for a command: help COMMAND, help policy create\n"
         "\n"
         "NAME is syncJobs/ID or just ID (policies: syncPolicies/ID or ID).\n"
         "\n"

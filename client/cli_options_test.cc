@@ -486,7 +486,7 @@ TEST(HelpTextTest, DocumentsCommandsFlagsAndExitCodes) {
   EXPECT_THAT(HelpText("delete"), HasSubstr("{} with --output json"));
   EXPECT_EQ(HelpText("nonsense"), general);
 
-  EXPECT_THAT(general, HasSubstr("  policy  replication policies"));
+  EXPECT_THAT(general, HasSubstr("  policy      replication policies"));
   EXPECT_THAT(general, HasSubstr("policy get --wait: a region of the policy is FAILED"));
   EXPECT_THAT(general, HasSubstr("  4  policy get --wait --timeout D"));
   const std::string policy = HelpText("policy");
