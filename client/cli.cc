@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
 #include "blueprintsync/v1/blueprint_sync.pb.h"
 #include "client/cli_options.h"
 #include "client/exit_codes.h"
@@ -18,7 +19,10 @@
 #include "client/progress_view.h"
 #include "client/request_id.h"
 #include "client/rpc_error.h"
+#include "client/tls_files.h"
+#include "client/version.h"
 #include "google/protobuf/empty.pb.h"
+#include "google/protobuf/wrappers.pb.h"
 
 namespace blueprintsync::cli {
 namespace {
@@ -46,9 +50,9 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 
 class Runner {
  public:
-  Runner(const CliOptions& options, const CliEnvironment& env)
+  Runner(const CliOptions& options, const CliEnvironment& env, TlsMaterial tls)
       : options_(options), env_(env), out_(*env.out), err_(*env.err) {
-    ConnectionOptions connection_options{options.server, options.timeout};
+    ConnectionOptions connection_options{options.server, options.timeout, std::move(tls)};
     connection_ =
         env.connect ? env.connect(connection_options) : MakeGrpcConnection(connection_options);
   }
@@ -80,6 +84,8 @@ class Runner {
       case Command::kPolicyDelete:
         return DeletePolicy();
       case Command::kHelp:
+      case Command::kVersion:
+      case Command::kCompletion:
         break;
     }
     return kExitUsage;
@@ -88,19 +94,73 @@ class Runner {
  private:
   int RpcError(const absl::Status& status) {
     err_ << FormatRpcError(status, options_.server);
+    // A TLS mismatch shows up only as "unavailable": say which side of it
+    // the CLI was on.
+    if (status.code() == absl::StatusCode::kUnavailable) {
+      if (!options_.tls.enabled()) {
+        err_ << "  tls: off; if the server uses TLS, give --cacert FILE (or --tls), and for "
+                "mTLS --cert FILE --key FILE\n";
+      } else {
+        err_ << "  tls: on; check that --cacert signed the server's certificate, that it "
+                "names --server-name (or --server's host), and for mTLS --cert/--key\n";
+      }
+    }
     err_.flush();
     return kExitRpcError;
   }
 
-  // Prints a message as JSON (one line) or as text.
-  int Print(const google::protobuf::Message& message, const std::string& text) {
-    if (options_.output == OutputFormat::kJson) {
-      auto json = ToJsonLine(message);
-      if (!json.ok()) return RpcError(json.status());
-      out_ << *json << "\n";
-    } else {
-      out_ << text;
+  // Prints a message as JSON (one line), as names (one a line, -o name) or
+  // as text (`wide`: -o wide's text, when it differs).
+  int Print(const google::protobuf::Message& message, const std::string& text,
+            const std::vector<std::string>& names, const std::string& wide = "") {
+    switch (options_.output) {
+      case OutputFormat::kJson: {
+        auto json = ToJsonLine(message);
+        if (!json.ok()) return RpcError(json.status());
+        out_ << *json << "\n";
+        break;
+      }
+      case OutputFormat::kName:
+        for (const std::string& name : names) {
+          if (!name.empty()) out_ << Printable(name) << "\n";
+        }
+        break;
+      case OutputFormat::kWide:
+        out_ << (wide.empty() ? text : wide);
+        break;
+      case OutputFormat::kText:
+        out_ << text;
+        break;
     }
+    out_.flush();
+    return kExitOk;
+  }
+
+  // A list answer as JSON with its list always there ([] when empty) and
+  // the page token always there ("" on the last page): scripts can read
+  // .syncJobs[] without checking that the key exists. `field` is the list's
+  // JSON name.
+  template <typename Items>
+  int PrintList(const google::protobuf::Message& response, const Items& items,
+                const std::string& field, const std::string& token, const std::string& text,
+                const std::string& wide = "") {
+    std::vector<std::string> names;
+    for (const auto& item : items) names.push_back(item.name());
+    if (options_.output != OutputFormat::kJson) return Print(response, text, names, wide);
+    std::string json = absl::StrCat("{\"", field, "\":[");
+    bool first = true;
+    for (const auto& item : items) {
+      auto line = ToJsonLine(item);
+      if (!line.ok()) return RpcError(line.status());
+      absl::StrAppend(&json, first ? "" : ",", *line);
+      first = false;
+    }
+    google::protobuf::StringValue token_value;
+    token_value.set_value(token);
+    auto token_json = ToJsonLine(token_value);  // a quoted, escaped JSON string
+    if (!token_json.ok()) return RpcError(token_json.status());
+    absl::StrAppend(&json, "],\"nextPageToken\":", *token_json, "}");
+    out_ << json << "\n";
     out_.flush();
     return kExitOk;
   }
@@ -110,7 +170,7 @@ class Runner {
   std::string RequestId(const std::string& given) {
     if (!given.empty()) return given;
     std::string id = NewRequestId();
-    if (options_.output == OutputFormat::kText) {
+    if (options_.output != OutputFormat::kJson) {
       err_ << "request id: " << id << "\n";
       err_.flush();
     }
@@ -151,7 +211,7 @@ class Runner {
   // Prints the job, or with --wait follows it; `success` is the state that
   // makes a followed job exit 0.
   int ShowOrFollow(v1::SyncJob job, v1::SyncJob::State success) {
-    if (!options_.wait) return Print(job, FormatJobText(job));
+    if (!options_.wait) return Print(job, FormatJobText(job), {job.name()});
     if (job.name().empty()) {
       return RpcError(absl::InternalError("the service returned the job without its name"));
     }
@@ -178,7 +238,8 @@ class Runner {
     auto job =
         SendCreating(request.request_id(), [&] { return connection_->SyncBlueprint(request); });
     if (!job.ok()) return RpcError(job.status());
-    if (options_.validate_only) return Print(*job, FormatValidateOnlyText(*job));
+    // Nothing was made, so -o name prints no name.
+    if (options_.validate_only) return Print(*job, FormatValidateOnlyText(*job), {});
     return ShowOrFollow(*std::move(job), v1::SyncJob::SUCCEEDED);
   }
 
@@ -206,7 +267,7 @@ class Runner {
     request.set_name(options_.name);
     if (absl::Status s = connection_->DeleteSyncJob(request); !s.ok()) return RpcError(s);
     return Print(google::protobuf::Empty(),
-                 absl::StrCat("deleted ", Printable(options_.name), "\n"));
+                 absl::StrCat("deleted ", Printable(options_.name), "\n"), {options_.name});
   }
 
   int Get() {
@@ -214,7 +275,7 @@ class Runner {
     request.set_name(options_.name);
     auto job = connection_->GetSyncJob(request);
     if (!job.ok()) return RpcError(job.status());
-    return Print(*job, FormatJobText(*job));
+    return Print(*job, FormatJobText(*job), {job->name()});
   }
 
   // One page, or with --all every page (following next_page_token) merged
@@ -251,7 +312,8 @@ class Runner {
         request, [this](const v1::ListSyncJobsRequest& r) { return connection_->ListSyncJobs(r); },
         [](v1::ListSyncJobsResponse& r) { return r.mutable_sync_jobs(); }, "jobs");
     if (!jobs.ok()) return RpcError(jobs.status());
-    return Print(*jobs, FormatJobListText(*jobs));
+    return PrintList(*jobs, jobs->sync_jobs(), "syncJobs", jobs->next_page_token(),
+                     FormatJobListText(*jobs), FormatJobListText(*jobs, /*wide=*/true));
   }
 
   int CreatePolicy() {
@@ -273,8 +335,10 @@ class Runner {
     // its controller runs, and a repeat answers ALREADY_EXISTS, not a twin.
     auto created = connection_->CreateSyncPolicy(request);
     if (!created.ok()) return RpcError(created.status());
-    if (options_.validate_only) return Print(*created, FormatPolicyValidateOnlyText(*created));
-    return Print(*created, FormatPolicyText(*created));
+    if (options_.validate_only) {
+      return Print(*created, FormatPolicyValidateOnlyText(*created), {});
+    }
+    return Print(*created, FormatPolicyText(*created), {created->name()});
   }
 
   int GetPolicy() {
@@ -282,7 +346,7 @@ class Runner {
     request.set_name(options_.name);
     auto policy = connection_->GetSyncPolicy(request);
     if (!policy.ok()) return RpcError(policy.status());
-    return Print(*policy, FormatPolicyText(*policy));
+    return Print(*policy, FormatPolicyText(*policy), {policy->name()});
   }
 
   int ListPolicies() {
@@ -295,7 +359,8 @@ class Runner {
         [this](const v1::ListSyncPoliciesRequest& r) { return connection_->ListSyncPolicies(r); },
         [](v1::ListSyncPoliciesResponse& r) { return r.mutable_sync_policies(); }, "policies");
     if (!policies.ok()) return RpcError(policies.status());
-    return Print(*policies, FormatPolicyListText(*policies));
+    return PrintList(*policies, policies->sync_policies(), "syncPolicies",
+                     policies->next_page_token(), FormatPolicyListText(*policies));
   }
 
   // The mask names exactly the fields whose flags were given, so an update
@@ -324,7 +389,7 @@ class Runner {
     }
     auto updated = connection_->UpdateSyncPolicy(request);
     if (!updated.ok()) return RpcError(updated.status());
-    return Print(*updated, FormatPolicyText(*updated));
+    return Print(*updated, FormatPolicyText(*updated), {updated->name()});
   }
 
   // JSON mode prints the RPC's answer, google.protobuf.Empty: "{}".
@@ -340,7 +405,8 @@ class Runner {
                      ? absl::StrCat("deleting ", name,
                                     ": the copies it made are being deleted, then it is gone "
                                     "(policy get shows it meanwhile)\n")
-                     : absl::StrCat("deleted ", name, " (its copies stay)\n"));
+                     : absl::StrCat("deleted ", name, " (its copies stay)\n"),
+                 {options_.name});
   }
 
   // `policy get --wait`: a line (or with --output json, the policy) each
@@ -353,6 +419,7 @@ class Runner {
       wait_options.deadline = env_.clock->Now() + *options_.wait_timeout;
     }
     const bool json = options_.output == OutputFormat::kJson;
+    const bool names_only = options_.output == OutputFormat::kName;
     std::map<std::string, std::string> shown;  // by PolicyProgressItems key
     std::string last_json;
     auto on_policy = [&](const v1::SyncPolicy& policy) {
@@ -364,7 +431,7 @@ class Runner {
           last_json = *line;
           out_ << *line << "\n";
         }
-      } else {
+      } else if (!names_only) {
         // When the CLI saw it: a region can change (its job moved) without
         // the policy's own times moving.
         const std::string when = FormatUtc(env_.clock->Now());
@@ -384,7 +451,12 @@ class Runner {
     PolicyWaiter waiter(connection_.get(), env_.clock, wait_options);
     auto result = waiter.Wait(options_.name, on_policy, on_note);
     if (!result.ok()) return RpcError(result.status());
-    if (!json) out_ << FormatPolicySummary(result->policy);
+    if (names_only) {
+      out_ << Printable(result->policy.name().empty() ? options_.name : result->policy.name())
+           << "\n";
+    } else if (!json) {
+      out_ << FormatPolicySummary(result->policy);
+    }
     out_.flush();
     switch (result->outcome) {
       case PolicyWaitOutcome::kInSync:
@@ -407,10 +479,12 @@ class Runner {
     DisplayMode mode = DisplayMode::kLines;
     if (options_.output == OutputFormat::kJson) {
       mode = DisplayMode::kJson;
+    } else if (options_.output == OutputFormat::kName) {
+      mode = DisplayMode::kQuiet;  // stdout keeps only the name, printed at the end
     } else if (env_.stdout_is_terminal) {
       mode = DisplayMode::kTerminal;
     }
-    ProgressView view(mode, &out_, &err_, env_.clock);
+    ProgressView view(mode, &out_, &err_, env_.clock, env_.terminal_width);
     if (known.has_value()) view.OnJob(*known);
     absl::StatusOr<v1::SyncJob> result;
     {
@@ -423,6 +497,10 @@ class Runner {
     }
     view.Finish();
     if (!result.ok()) return RpcError(result.status());
+    if (mode == DisplayMode::kQuiet) {
+      out_ << Printable(result->name().empty() ? name : result->name()) << "\n";
+      out_.flush();
+    }
     return result->state() == success ? kExitOk : kExitJobFailed;
   }
 
@@ -448,7 +526,27 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
     env.out->flush();
     return kExitOk;
   }
-  return Runner(*options, env).Run();
+  if (options->command == Command::kVersion) {
+    *env.out << "blueprint-sync " << kCliVersion;
+    if (kGitDescribe[0] != '\0') *env.out << " (" << kGitDescribe << ")";
+    *env.out << "\napi: " << v1::BlueprintSync::service_full_name() << "\n";
+    env.out->flush();
+    return kExitOk;
+  }
+  if (options->command == Command::kCompletion) {
+    *env.out << CompletionScript(options->completion_shell);
+    env.out->flush();
+    return kExitOk;
+  }
+  // Read before any call: a missing or wrong file is the user's to fix, and
+  // is said as such (exit 2), not as a failed connection.
+  auto tls = LoadTlsMaterial(options->tls);
+  if (!tls.ok()) {
+    *env.err << "error: " << tls.status().message() << "\n";
+    env.err->flush();
+    return kExitUsage;
+  }
+  return Runner(*options, env, *std::move(tls)).Run();
 }
 
 }  // namespace blueprintsync::cli

@@ -16,6 +16,7 @@
 #include "client/connection.h"
 #include "client/grpc_connection.h"
 #include "client/job_watcher.h"
+#include "client/progress_view.h"
 #include "service/common/clock.h"
 #include "service/common/flags.h"
 
@@ -27,6 +28,8 @@ struct CliEnvironment {
   // Chooses the in-place table for live progress; main() sets it from
   // isatty(1) and TERM.
   bool stdout_is_terminal = false;
+  // The terminal's width for the in-place table; nullptr: 80 columns.
+  TerminalWidth terminal_width;
   Flags::Getenv getenv;  // nullptr: the process environment
   Clock* clock = SystemClock::Default();
   // nullptr: MakeGrpcConnection.

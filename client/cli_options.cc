@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "client/exit_codes.h"
 #include "client/printable.h"
+#include "client/suggest.h"
 
 namespace blueprintsync::cli {
 namespace {
@@ -31,7 +32,21 @@ std::vector<FlagSpec> GlobalSpecs() {
        "again (same request id, up to 5 attempts); for watch and --wait it bounds only "
        "connecting, not the stream; for policy get --wait, given on the command line, the "
        "whole wait"},
-      {"output", "", "text", "text or json (one JSON object per line, protobuf JSON mapping)"},
+      {"output", "", "text",
+       "also -o: text, json (one JSON object per line, protobuf JSON mapping; a list is one "
+       "object whose list is [] when empty; watch and --wait: one object per update), name "
+       "(only the names of jobs or policies, one per line) or wide (text with more columns)"},
+      {"tls", kTlsEnv, "",
+       "connect with TLS, trusting the system's CA roots (implied by --cacert, --cert, --key, "
+       "--server-name)",
+       true},
+      {"cacert", kCacertEnv, "", "PEM CA bundle that signed the server's certificate"},
+      {"cert", kCertEnv, "", "PEM client certificate chain for mTLS (with --key)"},
+      {"key", kKeyEnv, "", "PEM private key of --cert, unencrypted (never printed)"},
+      {"server-name", kServerNameEnv, "",
+       "name to verify in the server's certificate instead of --server's host, e.g. "
+       "blueprint-sync.test"},
+      {"version", "", "", "print the CLI's version and the API it speaks", true},
       {"help", "", "", "show help (also: -h, help COMMAND, COMMAND --help)", true},
   };
 }
@@ -142,12 +157,15 @@ std::vector<FlagSpec> CommandSpecs(Command command) {
     case Command::kWatch:
     case Command::kDelete:
     case Command::kHelp:
+    case Command::kVersion:
+    case Command::kCompletion:
       return {};
   }
   return {};
 }
 
-constexpr char kCommandList[] = "sync, get, list, watch, cancel, retry, delete, policy, help";
+constexpr char kCommandList[] =
+    "sync, get, list, watch, cancel, retry, delete, policy, completion, help";
 constexpr char kPolicyGroup[] = "policy";
 constexpr char kPolicySubcommandList[] = "create, get, list, update, delete";
 
@@ -167,6 +185,7 @@ const std::vector<std::pair<std::string, Command>>& Commands() {
       {"policy list", Command::kPolicyList},
       {"policy update", Command::kPolicyUpdate},
       {"policy delete", Command::kPolicyDelete},
+      {"completion", Command::kCompletion},
       {"help", Command::kHelp},
   };
   return *commands;
@@ -180,6 +199,30 @@ bool LookupCommand(const std::string& words, Command* command) {
     }
   }
   return false;
+}
+
+// The words that may come first: the commands and the "policy" group.
+std::vector<std::string> TopLevelWords() {
+  std::vector<std::string> words;
+  for (const auto& [name, c] : Commands()) {
+    const std::string first = name.substr(0, name.find(' '));
+    if (std::find(words.begin(), words.end(), first) == words.end()) words.push_back(first);
+  }
+  return words;
+}
+
+std::vector<std::string> PolicySubcommands() {
+  std::vector<std::string> words;
+  for (const auto& [name, c] : Commands()) {
+    if (absl::StartsWith(name, "policy ")) words.push_back(name.substr(7));
+  }
+  return words;
+}
+
+std::vector<std::string> SpecNames(const std::vector<FlagSpec>& specs) {
+  std::vector<std::string> names;
+  for (const auto& s : specs) names.push_back(s.name);
+  return names;
 }
 
 const FlagSpec* FindSpec(const std::vector<FlagSpec>& specs, absl::string_view name) {
@@ -196,6 +239,61 @@ std::string FlagName(const std::string& arg) {
 }
 
 absl::Status Usage(absl::string_view message) { return absl::InvalidArgumentError(message); }
+
+// "-o X", "-oX" and "-o=X" are --output X (kubectl's short form). Values of
+// other flags are left alone, even when they look like "-o".
+std::vector<std::string> ExpandShortOutput(const std::vector<std::string>& args,
+                                           const std::vector<FlagSpec>& known) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+      break;
+    }
+    if (absl::StartsWith(arg, "--")) {
+      out.push_back(arg);
+      const FlagSpec* spec = FindSpec(known, FlagName(arg));
+      if (spec != nullptr && !spec->is_bool && arg.find('=') == std::string::npos &&
+          i + 1 < args.size()) {
+        out.push_back(args[++i]);
+      }
+      continue;
+    }
+    if (arg == "-o") {
+      out.push_back("--output");
+    } else if (absl::StartsWith(arg, "-o=")) {
+      out.push_back(absl::StrCat("--output=", arg.substr(3)));
+    } else if (absl::StartsWith(arg, "-o") && arg.size() > 2) {
+      out.push_back(absl::StrCat("--output=", arg.substr(2)));
+    } else {
+      out.push_back(arg);
+    }
+  }
+  return out;
+}
+
+// Every --flag in `args` must be one of `specs`; the error names the
+// unknown one and the closest known one.
+absl::Status CheckFlagNames(const std::vector<std::string>& args,
+                            const std::vector<FlagSpec>& specs, const std::string& command_word) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") break;
+    if (!absl::StartsWith(arg, "--")) continue;
+    const std::string name = FlagName(arg);
+    const FlagSpec* spec = FindSpec(specs, name);
+    if (spec == nullptr) {
+      return Usage(absl::StrCat("unknown flag --", Printable(name, 64),
+                                command_word.empty() ? "" : absl::StrCat(" for ", command_word),
+                                DidYouMean(name, SpecNames(specs), "--"), " (see ",
+                                command_word.empty() ? "" : absl::StrCat(command_word, " "),
+                                "--help)"));
+    }
+    if (!spec->is_bool && arg.find('=') == std::string::npos) ++i;
+  }
+  return absl::OkStatus();
+}
 
 // Flags that may repeat (--to, --label). Flags keeps only the last value of
 // a flag, so their values are taken out, in order, before Flags sees the
@@ -481,15 +579,20 @@ absl::StatusOr<std::string> NormalizePolicyName(absl::string_view name) {
   return NormalizeName(kPolicyPrefix, name);
 }
 
-absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args,
+absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& given_args,
                                             Flags::Getenv getenv) {
   const std::vector<FlagSpec> global = GlobalSpecs();
   // Every flag any command knows, with the first command that knows it, for
   // a helpful message when one comes before the command.
   std::vector<std::pair<std::string, FlagSpec>> all_command_flags;
+  std::vector<FlagSpec> every_flag = global;
   for (const auto& [words, c] : Commands()) {
-    for (auto& s : CommandSpecs(c)) all_command_flags.emplace_back(words, std::move(s));
+    for (auto& s : CommandSpecs(c)) {
+      every_flag.push_back(s);
+      all_command_flags.emplace_back(words, std::move(s));
+    }
   }
+  const std::vector<std::string> args = ExpandShortOutput(given_args, every_flag);
 
   // Find the command word: the first argument that is not a global flag or
   // its value.
@@ -519,7 +622,8 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
                                   "blueprint-sync ",
                                   words, " --", name));
       }
-      return Usage(absl::StrCat("unknown flag --", Printable(name, 64), " (see --help)"));
+      return Usage(absl::StrCat("unknown flag --", Printable(name, 64),
+                                DidYouMean(name, SpecNames(every_flag), "--"), " (see --help)"));
     }
     if (!spec->is_bool && arg.find('=') == std::string::npos) ++i;
   }
@@ -540,13 +644,15 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
         command_word = absl::StrCat(kPolicyGroup, " ", args[subcommand_index]);
         if (!LookupCommand(command_word, &command)) {
           return Usage(absl::StrCat("policy: unknown subcommand \"",
-                                    Printable(args[subcommand_index], 64),
-                                    "\" (subcommands: ", kPolicySubcommandList, ")"));
+                                    Printable(args[subcommand_index], 64), "\"",
+                                    DidYouMean(args[subcommand_index], PolicySubcommands()),
+                                    " (subcommands: ", kPolicySubcommandList, ")"));
         }
       }
     } else if (!LookupCommand(command_word, &command)) {
-      return Usage(absl::StrCat("unknown command \"", Printable(command_word, 64),
-                                "\" (commands: ", kCommandList, ")"));
+      return Usage(absl::StrCat("unknown command \"", Printable(command_word, 64), "\"",
+                                DidYouMean(command_word, TopLevelWords()),
+                                " (commands: ", kCommandList, ")"));
     }
   }
 
@@ -561,13 +667,14 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
   if (command == Command::kSync || command == Command::kPolicyCreate ||
       command == Command::kPolicyUpdate) {
     absl::Status s =
-        ExtractRepeated(rest, specs, {{"to", "ap-singapore,ap-tokyo"}, {"label", "team=web"}},
+        ExtractRepeated(rest, specs, {{"to", "ap-beijing,ap-shanghai"}, {"label", "team=web"}},
                         &flag_args, &repeated);
     if (!s.ok()) return s;
   } else {
     flag_args = rest;
   }
 
+  if (absl::Status s = CheckFlagNames(flag_args, specs, command_word); !s.ok()) return s;
   Flags flags(specs, std::move(getenv));
   std::vector<const char*> argv;
   for (const auto& a : flag_args) argv.push_back(a.c_str());
@@ -584,6 +691,12 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
       !flags.positional().empty()) {
     return Usage(absl::StrCat("policy: the subcommand (", kPolicySubcommandList,
                               ") must come right after \"policy\""));
+  }
+  auto version = flags.Bool("version");
+  if (!version.ok()) return version.status();
+  if (*version && !dash_h && !*help) {
+    options.command = Command::kVersion;
+    return options;
   }
   if (command_word.empty() && !dash_h && !*help && !args.empty()) {
     return Usage(absl::StrCat("missing COMMAND (one of ", kCommandList, "; see --help)"));
@@ -622,10 +735,22 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
     options.output = OutputFormat::kText;
   } else if (output == "json") {
     options.output = OutputFormat::kJson;
+  } else if (output == "name") {
+    options.output = OutputFormat::kName;
+  } else if (output == "wide") {
+    options.output = OutputFormat::kWide;
   } else {
-    return Usage(
-        absl::StrCat("--output: must be text or json, got \"", Printable(output, 64), "\""));
+    return Usage(absl::StrCat("--output (-o): must be text, json, name or wide, got \"",
+                              Printable(output, 64), "\"",
+                              DidYouMean(output, {"text", "json", "name", "wide"})));
   }
+  auto tls = flags.Bool("tls");
+  if (!tls.ok()) return tls.status();
+  options.tls.tls = *tls;
+  options.tls.cacert = flags.String("cacert");
+  options.tls.cert = flags.String("cert");
+  options.tls.key = flags.String("key");
+  options.tls.server_name = flags.String("server-name");
 
   const std::vector<std::string>& positional = flags.positional();
   for (const auto& p : positional) {
@@ -717,7 +842,16 @@ absl::StatusOr<CliOptions> ParseCommandLine(const std::vector<std::string>& args
         return s;
       }
       break;
+    case Command::kCompletion:
+      if (positional.size() != 1 || (positional[0] != "bash" && positional[0] != "zsh")) {
+        return Usage(absl::StrCat(
+            "completion: expects one SHELL, bash or zsh, got ",
+            positional.empty() ? "none" : absl::StrCat("\"", Printable(positional[0], 64), "\"")));
+      }
+      options.completion_shell = positional[0];
+      break;
     case Command::kHelp:
+    case Command::kVersion:
       break;
   }
   return options;
@@ -792,25 +926,34 @@ std::string HelpText(const std::string& topic) {
         "  blueprint-sync [global flags] COMMAND [flags]\n"
         "\n"
         "Commands:\n"
-        "  sync    start copying a blueprint to other regions (--wait to follow it)\n"
-        "  get     show one job: get NAME\n"
-        "  list    list jobs, newest first\n"
-        "  watch   follow a job until it ends: watch NAME\n"
-        "  cancel  withdraw a job and delete the copies it made: cancel NAME\n"
-        "  retry   start a new job for what a failed or cancelled job did not copy: retry NAME\n"
-        "  delete  delete the record of a finished job: delete NAME\n"
-        "  policy  replication policies: keep an image, or the newest version of an image\n"
-        "          family, copied to regions (policy create|get|list|update|delete)\n"
-        "  help    help for a command: help COMMAND, help policy create\n"
+        "  sync        start copying a blueprint to other regions (--wait to follow it)\n"
+        "  get         show one job: get NAME\n"
+        "  list        list jobs, newest first\n"
+        "  watch       follow a job until it ends: watch NAME\n"
+        "  cancel      withdraw a job and delete the copies it made: cancel NAME\n"
+        "  retry       start a new job for what a failed or cancelled job did not copy:\n"
+        "              retry NAME\n"
+        "  delete      delete the record of a finished job: delete NAME\n"
+        "  policy      replication policies: keep an image, or the newest version of an\n"
+        "              image family, copied to regions (policy create|get|list|update|delete)\n"
+        "  completion  print a bash or zsh completion script: completion bash|zsh\n"
+        "  help        help for a command: help COMMAND, help policy create\n"
         "\n"
         "NAME is syncJobs/ID or just ID (policies: syncPolicies/ID or ID).\n"
+        "\n"
+        "TLS: --cacert FILE (the CA of the server's certificate) turns TLS on; add\n"
+        "--cert FILE --key FILE for mTLS, --server-name NAME when --server's host is\n"
+        "not in the certificate (e.g. a port-forward). Each flag has an environment\n"
+        "variable (below), so a shell or a pod can set them once.\n"
         "\n"
         "Global flags (also accepted after the command):\n",
         global_flags, "\n", exit_codes,
         "\n"
-        "Example:\n"
+        "Examples:\n"
         "  blueprint-sync sync --source-region ap-guangzhou --blueprint-id lhbp-ls883feh \\\n"
-        "      --to ap-shanghai,ap-beijing --wait\n");
+        "      --to ap-shanghai,ap-beijing --wait\n"
+        "  blueprint-sync list -o name\n"
+        "  blueprint-sync --version\n");
   }
   const std::string command_flags = Flags(CommandSpecs(command)).Usage();
   std::string usage;
@@ -1005,13 +1148,127 @@ std::string HelpText(const std::string& topic) {
           "--output json.";
       examples = "  blueprint-sync policy delete web-golden --delete-copies";
       break;
+    case Command::kCompletion:
+      usage = "blueprint-sync completion bash|zsh";
+      about =
+          "Prints a completion script for the shell: commands, policy subcommands, each\n"
+          "command's flags and the values of --output. Load it in the current shell, or\n"
+          "from ~/.bashrc or ~/.zshrc:";
+      examples =
+          "  source <(blueprint-sync completion bash)\n"
+          "  source <(blueprint-sync completion zsh)";
+      break;
     case Command::kHelp:
+    case Command::kVersion:
       break;
   }
   return absl::StrCat("Usage:\n  ", usage, "\n\n", about, "\n\n",
                       command_flags.empty() ? "" : absl::StrCat("Flags:\n", command_flags, "\n"),
                       "Examples:\n", examples, "\n\n", "Global flags:\n", global_flags, "\n",
                       exit_codes);
+}
+
+}  // namespace blueprintsync::cli
+
+namespace blueprintsync::cli {
+
+std::vector<std::string> HelpTopics() {
+  std::vector<std::string> topics = {"", kPolicyGroup};
+  for (const auto& [words, c] : Commands()) {
+    if (c != Command::kHelp) topics.push_back(words);
+  }
+  return topics;
+}
+
+namespace {
+
+// The flag words ("--a --b") of a command, global ones included.
+std::string FlagWords(Command command) {
+  std::vector<std::string> words;
+  for (const auto& s : GlobalSpecs()) words.push_back("--" + s.name);
+  for (const auto& s : CommandSpecs(command)) words.push_back("--" + s.name);
+  return absl::StrJoin(words, " ");
+}
+
+// Flags whose value is a file, for file-name completion after them.
+constexpr char kFileFlags[] = "--cacert|--cert|--key";
+
+}  // namespace
+
+// One bash function serves both shells (zsh through bashcompinit). It finds
+// the command among the words typed so far (skipping global flags and their
+// values) and offers that command's flags, the subcommands of policy, or
+// the commands.
+std::string CompletionScript(const std::string& shell) {
+  std::vector<std::string> value_flags;  // flags that take a value
+  for (const auto& s : GlobalSpecs()) {
+    if (!s.is_bool) value_flags.push_back("--" + s.name);
+  }
+  value_flags.push_back("-o");
+  std::string cases;
+  for (const auto& [words, c] : Commands()) {
+    absl::StrAppend(&cases, "    \"", words, "\") flags=\"", FlagWords(c), "\" ;;\n");
+  }
+  std::string script = absl::StrCat(
+      "# blueprint-sync completion for ", shell, "; load with: source <(blueprint-sync completion ",
+      shell, ")\n",
+      shell == "zsh"
+          ? "if ! (( $+functions[compdef] )); then autoload -U +X compinit && compinit; fi\n"
+            "autoload -U +X bashcompinit && bashcompinit\n"
+          : "",
+      "_blueprint_sync() {\n"
+      "  local cur prev cmd i w flags\n"
+      "  cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+      "  prev=\"\"\n"
+      "  [ \"$COMP_CWORD\" -gt 0 ] && prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+      "  COMPREPLY=()\n"
+      "  case \"$prev\" in\n"
+      "    -o|--output) COMPREPLY=($(compgen -W \"text json name wide\" -- \"$cur\")); return 0 "
+      ";;\n"
+      "    ",
+      kFileFlags,
+      ") COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n"
+      "    completion) COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")); return 0 ;;\n"
+      "  esac\n"
+      "  cmd=\"\"\n"
+      "  i=1\n"
+      "  while [ \"$i\" -lt \"$COMP_CWORD\" ]; do\n"
+      "    w=\"${COMP_WORDS[i]}\"\n"
+      "    case \"$w\" in\n"
+      "      ",
+      absl::StrJoin(value_flags, "|"),
+      ") i=$((i+1)) ;;\n"
+      "      -*) ;;\n"
+      "      *)\n"
+      "        if [ -z \"$cmd\" ]; then cmd=\"$w\"\n"
+      "        elif [ \"$cmd\" = policy ]; then cmd=\"policy $w\"; break\n"
+      "        else break; fi ;;\n"
+      "    esac\n"
+      "    i=$((i+1))\n"
+      "  done\n"
+      "  if [ -z \"$cmd\" ] && [[ \"$cur\" != -* ]]; then\n"
+      "    COMPREPLY=($(compgen -W \"",
+      absl::StrJoin(TopLevelWords(), " "),
+      "\" -- \"$cur\"))\n"
+      "    return 0\n"
+      "  fi\n"
+      "  if [ \"$cmd\" = policy ] && [[ \"$cur\" != -* ]]; then\n"
+      "    COMPREPLY=($(compgen -W \"",
+      absl::StrJoin(PolicySubcommands(), " "),
+      "\" -- \"$cur\"))\n"
+      "    return 0\n"
+      "  fi\n"
+      "  case \"$cmd\" in\n",
+      cases, "    *) flags=\"", FlagWords(Command::kHelp),
+      "\" ;;\n"
+      "  esac\n"
+      "  if [[ \"$cur\" == -* ]]; then\n"
+      "    COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n"
+      "  fi\n"
+      "  return 0\n"
+      "}\n"
+      "complete -F _blueprint_sync blueprint-sync\n");
+  return script;
 }
 
 }  // namespace blueprintsync::cli

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/tls_files.h"
 #include "service/common/flags.h"
 
 namespace blueprintsync::cli {
@@ -35,8 +36,15 @@ enum class Command {
   kPolicyList,
   kPolicyUpdate,
   kPolicyDelete,
+  // `--version`
+  kVersion,
+  // `completion bash|zsh`: print a shell completion script.
+  kCompletion,
 };
-enum class OutputFormat { kText, kJson };
+// -o/--output: kJson one JSON object per line (lists: one object whose list
+// field is always present, [] when empty); kName only the resource names,
+// one per line; kWide the text with more columns.
+enum class OutputFormat { kText, kJson, kName, kWide };
 
 inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
 inline constexpr char kServerEnv[] = "BLUEPRINT_SYNC_SERVER";
@@ -51,6 +59,11 @@ struct CliOptions {
   std::string server = kDefaultServer;
   absl::Duration timeout = absl::Seconds(30);
   OutputFormat output = OutputFormat::kText;
+  // --tls, --cacert, --cert, --key, --server-name (paths; read by RunCli).
+  TlsFlags tls;
+
+  // completion: "bash" or "zsh".
+  std::string completion_shell;
 
   // sync, policy create (destinations and labels also policy update)
   std::string source_region;
@@ -114,6 +127,14 @@ absl::StatusOr<std::string> NormalizePolicyName(absl::string_view name);
 // commands, "policy create", ...), or the general help for "". Unknown
 // topics get the general help.
 std::string HelpText(const std::string& topic);
+
+// Every command's help topic ("" for the general help, "sync", ...,
+// "policy", "policy create", ...): what `help` can show.
+std::vector<std::string> HelpTopics();
+
+// The `completion bash|zsh` script, made from the same command and flag
+// tables the parser uses, so it cannot offer a flag the parser rejects.
+std::string CompletionScript(const std::string& shell);
 
 }  // namespace blueprintsync::cli
 

@@ -247,7 +247,7 @@ TEST(ParseCommandLineTest, GeneralUsageErrors) {
   EXPECT_THAT(ErrorOf({"--wait", "sync"}),
               HasSubstr("--wait: a command flag; put it after the command"));
   EXPECT_THAT(ErrorOf({"list", "--output", "yaml"}),
-              HasSubstr("--output: must be text or json, got \"yaml\""));
+              HasSubstr("--output (-o): must be text, json, name or wide, got \"yaml\""));
   EXPECT_THAT(ErrorOf({"list", "--timeout", "0s"}), HasSubstr("--timeout"));
   EXPECT_THAT(ErrorOf({"list", "--server", ""}), HasSubstr("--server: must be HOST:PORT"));
   EXPECT_THAT(ErrorOf({"list", "--page-size", "-1"}), HasSubstr("--page-size"));
@@ -486,7 +486,7 @@ TEST(HelpTextTest, DocumentsCommandsFlagsAndExitCodes) {
   EXPECT_THAT(HelpText("delete"), HasSubstr("{} with --output json"));
   EXPECT_EQ(HelpText("nonsense"), general);
 
-  EXPECT_THAT(general, HasSubstr("  policy  replication policies"));
+  EXPECT_THAT(general, HasSubstr("  policy      replication policies"));
   EXPECT_THAT(general, HasSubstr("policy get --wait: a region of the policy is FAILED"));
   EXPECT_THAT(general, HasSubstr("  4  policy get --wait --timeout D"));
   const std::string policy = HelpText("policy");
@@ -553,6 +553,90 @@ std::vector<std::vector<std::string>> HelpExamples(const std::string& help) {
     command.clear();
   }
   return examples;
+}
+
+TEST(ParseCommandLineTest, OutputShortFormAndValues) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"list", "-o", "json"},
+                                             {"-o", "json", "list"},
+                                             {"list", "-ojson"},
+                                             {"list", "-o=json"},
+                                             {"list", "--output", "json"},
+                                             {"--output=json", "list"}}) {
+    auto o = Parse(args);
+    ASSERT_TRUE(o.ok()) << absl::StrJoin(args, " ") << ": " << o.status();
+    EXPECT_EQ(o->output, OutputFormat::kJson) << absl::StrJoin(args, " ");
+  }
+  auto name = Parse({"list", "-o", "name"});
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(name->output, OutputFormat::kName);
+  auto wide = Parse({"list", "-o", "wide"});
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_EQ(wide->output, OutputFormat::kWide);
+  // A flag's value that looks like -o stays that flag's value.
+  auto filter = Parse({"list", "--filter", "-o"});
+  ASSERT_TRUE(filter.ok()) << filter.status();
+  EXPECT_EQ(filter->filter, "-o");
+  EXPECT_EQ(filter->output, OutputFormat::kText);
+  EXPECT_THAT(ErrorOf({"list", "-o", "jsn"}), HasSubstr("did you mean \"json\"?"));
+  EXPECT_THAT(ErrorOf({"list", "-o"}), HasSubstr("--output"));
+}
+
+TEST(ParseCommandLineTest, DidYouMeanForCommandsSubcommandsAndFlags) {
+  EXPECT_THAT(ErrorOf({"lsit"}), HasSubstr("unknown command \"lsit\"; did you mean \"list\"?"));
+  EXPECT_THAT(ErrorOf({"polcy", "list"}), HasSubstr("did you mean \"policy\"?"));
+  EXPECT_THAT(ErrorOf({"policy", "craete", "x"}),
+              HasSubstr("unknown subcommand \"craete\"; did you mean \"create\"?"));
+  EXPECT_THAT(ErrorOf({"sync", "--source-regoin", "ap-guangzhou"}),
+              HasSubstr("unknown flag --source-regoin for sync; did you mean "
+                        "\"--source-region\"?"));
+  EXPECT_THAT(ErrorOf({"get", "x", "--outptu", "json"}),
+              HasSubstr("unknown flag --outptu for get; did you mean \"--output\"?"));
+  EXPECT_THAT(ErrorOf({"--sevrer", "h:1", "list"}),
+              HasSubstr("unknown flag --sevrer; did you mean \"--server\"?"));
+  EXPECT_THAT(ErrorOf({"policy", "list", "--all-pages"}), HasSubstr("unknown flag --all-pages"));
+  // Nothing close: no guess.
+  EXPECT_THAT(ErrorOf({"frobnicate"}), Not(HasSubstr("did you mean")));
+}
+
+TEST(ParseCommandLineTest, VersionAndCompletion) {
+  auto v = Parse({"--version"});
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->command, Command::kVersion);
+  auto c = Parse({"completion", "bash"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->command, Command::kCompletion);
+  EXPECT_EQ(c->completion_shell, "bash");
+  EXPECT_THAT(ErrorOf({"completion", "fish"}),
+              HasSubstr("completion: expects one SHELL, bash or zsh"));
+  EXPECT_THAT(ErrorOf({"completion"}), HasSubstr("completion: expects one SHELL"));
+}
+
+TEST(ParseCommandLineTest, TlsFlagsAndEnvironment) {
+  auto o = Parse({"list", "--cacert", "/ca.pem", "--cert", "/c.pem", "--key", "/k.pem",
+                  "--server-name", "bps.test"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->tls.cacert, "/ca.pem");
+  EXPECT_EQ(o->tls.cert, "/c.pem");
+  EXPECT_EQ(o->tls.key, "/k.pem");
+  EXPECT_EQ(o->tls.server_name, "bps.test");
+  EXPECT_TRUE(o->tls.enabled());
+  auto env = Parse({"list"}, {{"BLUEPRINT_SYNC_CACERT", "/e/ca.pem"},
+                              {"BLUEPRINT_SYNC_CERT", "/e/c.pem"},
+                              {"BLUEPRINT_SYNC_KEY", "/e/k.pem"},
+                              {"BLUEPRINT_SYNC_SERVER_NAME", "e.test"},
+                              {"BLUEPRINT_SYNC_TLS", "true"}});
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(env->tls.cacert, "/e/ca.pem");
+  EXPECT_EQ(env->tls.key, "/e/k.pem");
+  EXPECT_EQ(env->tls.server_name, "e.test");
+  EXPECT_TRUE(env->tls.tls);
+  auto plain = Parse({"list"});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->tls.enabled());
+  auto tls = Parse({"--tls", "list"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_TRUE(tls->tls.enabled());
 }
 
 bool IsMainland(const std::string& region) {

@@ -553,7 +553,7 @@ TEST_F(CliTest, ListAllFollowsPageTokens) {
   EXPECT_EQ(fake_->list_requests[2].filter(), "state = FAILED");
   EXPECT_EQ(out_.str(),
             "{\"syncJobs\":[{\"name\":\"syncJobs/before-t2\"},{\"name\":\"syncJobs/before-t3\"},"
-            "{\"name\":\"syncJobs/before-\"}]}\n");
+            "{\"name\":\"syncJobs/before-\"}],\"nextPageToken\":\"\"}\n");
 }
 
 TEST_F(CliTest, ListAllStopsOnARepeatedToken) {
@@ -796,7 +796,7 @@ TEST_F(CliTest, PolicyListOnePageOrAll) {
   EXPECT_EQ(fake_->list_policies_requests[1].page_token(), "t2");
   EXPECT_EQ(out_.str(),
             "{\"syncPolicies\":[{\"name\":\"syncPolicies/before-t2\"},"
-            "{\"name\":\"syncPolicies/before-\"}]}\n");
+            "{\"name\":\"syncPolicies/before-\"}],\"nextPageToken\":\"\"}\n");
 }
 
 TEST_F(CliTest, PolicyUpdateMasksOnlyTheFieldsGiven) {
@@ -857,6 +857,111 @@ TEST_F(CliTest, PolicyHelpAndUsageErrorsDoNotConnect) {
   EXPECT_THAT(err_.str(), HasSubstr("policy: unknown subcommand \"frobnicate\""));
   EXPECT_EQ(Run({"policy", "update", "web-golden"}), kExitUsage);
   EXPECT_TRUE(connect_options_.empty());
+}
+
+}  // namespace
+}  // namespace blueprintsync::cli
+
+namespace blueprintsync::cli {
+namespace {
+
+class CliOutputTest : public CliTest {};
+
+TEST_F(CliOutputTest, EmptyListsAreEmptyJsonArrays) {
+  fake_->list_results.push_back(v1::ListSyncJobsResponse());
+  EXPECT_EQ(Run({"list", "-o", "json"}), kExitOk);
+  EXPECT_EQ(out_.str(), "{\"syncJobs\":[],\"nextPageToken\":\"\"}\n");
+  out_.str("");
+  fake_->list_policies_results.push_back(v1::ListSyncPoliciesResponse());
+  EXPECT_EQ(Run({"policy", "list", "--output=json"}), kExitOk);
+  EXPECT_EQ(out_.str(), "{\"syncPolicies\":[],\"nextPageToken\":\"\"}\n");
+}
+
+TEST_F(CliOutputTest, NamePrintsOnlyNamesOneALine) {
+  v1::ListSyncJobsResponse page;
+  *page.add_sync_jobs() = ParseJob("name: \"syncJobs/a\" state: RUNNING");
+  *page.add_sync_jobs() = ParseJob("name: \"syncJobs/b\" state: FAILED");
+  page.set_next_page_token("more");
+  fake_->list_results.push_back(page);
+  EXPECT_EQ(Run({"list", "-o", "name"}), kExitOk);
+  EXPECT_EQ(out_.str(), "syncJobs/a\nsyncJobs/b\n");
+  out_.str("");
+  fake_->list_results.push_back(v1::ListSyncJobsResponse());
+  EXPECT_EQ(Run({"list", "-oname"}), kExitOk);
+  EXPECT_EQ(out_.str(), "");
+  fake_->get_result = ParseJob(kQueued);
+  EXPECT_EQ(Run({"get", "j1", "-o", "name"}), kExitOk);
+  EXPECT_EQ(out_.str(), "syncJobs/j1\n");
+}
+
+TEST_F(CliOutputTest, WideAddsColumnsToTheJobList) {
+  v1::ListSyncJobsResponse page;
+  *page.add_sync_jobs() = ParseJob(R"pb(
+    name: "syncJobs/a"
+    state: SUCCEEDED
+    creator: "dns:writer.test"
+    request_id: "r-1"
+    retry_of: "syncJobs/z"
+    labels { key: "team" value: "web" }
+    labels { key: "env" value: "prod" }
+  )pb");
+  fake_->list_results.push_back(page);
+  fake_->list_results.push_back(page);
+  EXPECT_EQ(Run({"list"}), kExitOk);
+  const std::string text = out_.str();
+  out_.str("");
+  EXPECT_EQ(Run({"list", "-o", "wide"}), kExitOk);
+  EXPECT_THAT(text, Not(HasSubstr("CREATOR")));
+  EXPECT_THAT(out_.str(), HasSubstr("ENDED"));
+  EXPECT_THAT(out_.str(), HasSubstr("CREATOR"));
+  EXPECT_THAT(out_.str(), HasSubstr("dns:writer.test"));
+  EXPECT_THAT(out_.str(), HasSubstr("r-1"));
+  EXPECT_THAT(out_.str(), HasSubstr("syncJobs/z"));
+  EXPECT_THAT(out_.str(), HasSubstr("env=prod,team=web"));
+}
+
+TEST_F(CliOutputTest, VersionNamesTheApi) {
+  EXPECT_EQ(Run({"--version"}), kExitOk);
+  EXPECT_THAT(out_.str(), StartsWith("blueprint-sync 0."));
+  EXPECT_THAT(out_.str(), HasSubstr("\napi: blueprintsync.v1.BlueprintSync\n"));
+  EXPECT_TRUE(connect_options_.empty());
+}
+
+TEST_F(CliOutputTest, CompletionPrintsAScriptWithoutConnecting) {
+  EXPECT_EQ(Run({"completion", "bash"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("complete -F _blueprint_sync blueprint-sync"));
+  EXPECT_THAT(out_.str(), HasSubstr("--source-region"));
+  out_.str("");
+  EXPECT_EQ(Run({"completion", "zsh"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("bashcompinit"));
+  EXPECT_TRUE(connect_options_.empty());
+}
+
+TEST_F(CliOutputTest, UnreadableTlsFileIsAUsageErrorBeforeAnyCall) {
+  EXPECT_EQ(Run({"list", "--cacert", "/nonexistent/ca.pem"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("error: --cacert: /nonexistent/ca.pem: cannot read"));
+  EXPECT_TRUE(connect_options_.empty());
+  err_.str("");
+  EXPECT_EQ(Run({"list"}, {{"BLUEPRINT_SYNC_KEY", "/nonexistent/k.pem"}}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--cert and --key: give both or neither (only --key"));
+}
+
+TEST_F(CliOutputTest, UnavailableSaysWhetherTlsWasOn) {
+  fake_->list_results.push_back(absl::UnavailableError("Socket closed"));
+  EXPECT_EQ(Run({"list"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("tls: off; if the server uses TLS, give --cacert FILE"));
+  EXPECT_FALSE(connect_options_.back().tls.enabled);
+  err_.str("");
+  fake_->list_results.push_back(absl::UnavailableError("handshake failed"));
+  EXPECT_EQ(Run({"list", "--tls", "--server-name", "bps.test"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("tls: on"));
+  EXPECT_TRUE(connect_options_.back().tls.enabled);
+  EXPECT_EQ(connect_options_.back().tls.server_name, "bps.test");
+}
+
+TEST_F(CliOutputTest, UnknownCommandSuggestsTheClosest) {
+  EXPECT_EQ(Run({"lsit"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("error: unknown command \"lsit\"; did you mean \"list\"?"));
 }
 
 }  // namespace

@@ -40,6 +40,11 @@ class GrpcConnection final : public BlueprintSyncConnection {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
     args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "blueprint-sync-cli");
+    // The certificate names a service (e.g. its cluster DNS name) while
+    // --server may be an IP or a port-forward to localhost.
+    if (options_.tls.enabled && !options_.tls.server_name.empty()) {
+      args.SetSslTargetNameOverride(options_.tls.server_name);
+    }
     channel_ = grpc::CreateCustomChannel(options_.server, MakeChannelCredentials(options_), args);
     stub_ = v1::BlueprintSync::NewStub(channel_);
   }
@@ -188,9 +193,13 @@ class GrpcConnection final : public BlueprintSyncConnection {
 
 }  // namespace
 
-std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
-    const ConnectionOptions& /*options*/) {
-  return grpc::InsecureChannelCredentials();
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ConnectionOptions& options) {
+  if (!options.tls.enabled) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.tls.root_pem;
+  ssl.pem_cert_chain = options.tls.cert_pem;
+  ssl.pem_private_key = options.tls.key_pem;
+  return grpc::SslCredentials(ssl);
 }
 
 std::unique_ptr<BlueprintSyncConnection> MakeGrpcConnection(const ConnectionOptions& options) {

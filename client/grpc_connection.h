@@ -1,6 +1,6 @@
 // The real BlueprintSyncConnection: a gRPC channel to blueprint-syncd.
-// Channel credentials are made in exactly one place, MakeChannelCredentials(),
-// so that adding TLS changes one function.
+// Channel credentials are made in exactly one place, MakeChannelCredentials():
+// plaintext, TLS, or TLS with a client certificate (mTLS).
 #ifndef BLUEPRINTSYNC_CLIENT_GRPC_CONNECTION_H_
 #define BLUEPRINTSYNC_CLIENT_GRPC_CONNECTION_H_
 
@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "client/connection.h"
+#include "client/tls_files.h"
 
 namespace blueprintsync::cli {
 
@@ -19,9 +20,12 @@ struct ConnectionOptions {
   // Deadline of each unary call; for WatchSyncJob, the limit on getting
   // connected.
   absl::Duration timeout = absl::Seconds(30);
+  // Not enabled: plaintext (the server's default).
+  TlsMaterial tls;
 };
 
-// Insecure for now; the service is reached over a cluster-internal network.
+// Plaintext unless options.tls.enabled; then TLS trusting tls.root_pem (or
+// the system's roots), presenting tls.cert_pem/key_pem when given.
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ConnectionOptions& options);
 
 std::unique_ptr<BlueprintSyncConnection> MakeGrpcConnection(const ConnectionOptions& options);

@@ -1,6 +1,7 @@
 #include "client/job_format.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -176,13 +177,18 @@ std::string FormatValidateOnlyText(const v1::SyncJob& job) {
                       " job(s) ahead on this source\nnothing was created (--validate-only)\n");
 }
 
-std::string FormatJobListText(const v1::ListSyncJobsResponse& response) {
+std::string FormatJobListText(const v1::ListSyncJobsResponse& response, bool wide) {
   std::string out;
   if (response.sync_jobs().empty()) {
     out = "no sync jobs\n";
   } else {
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "STATE", "BLUEPRINT", "SOURCE", "DESTINATIONS", "CREATED"}};
+    if (wide) {
+      for (const char* column : {"ENDED", "CREATOR", "REQUEST ID", "RETRY OF", "LABELS"}) {
+        rows[0].push_back(column);
+      }
+    }
     for (const auto& job : response.sync_jobs()) {
       std::vector<std::string> regions;
       for (const auto& d : job.destinations()) regions.push_back(Printable(d.region()));
@@ -191,6 +197,15 @@ std::string FormatJobListText(const v1::ListSyncJobsResponse& response) {
                       absl::StrCat(SucceededCount(job), "/", job.destinations_size(), " ",
                                    absl::StrJoin(regions, ",")),
                       OrDash(FormatTimestamp(job.create_time()))});
+      if (!wide) continue;
+      // Sorted, as the map's order is not stable across processes.
+      std::map<std::string, std::string> labels(job.labels().begin(), job.labels().end());
+      std::vector<std::string> pairs;
+      for (const auto& [key, value] : labels) pairs.push_back(absl::StrCat(key, "=", value));
+      for (std::string cell : {FormatTimestamp(job.end_time()), job.creator(), job.request_id(),
+                               job.retry_of(), absl::StrJoin(pairs, ",")}) {
+        rows.back().push_back(OrDash(cell));
+      }
     }
     out = FormatTable(rows);
   }

@@ -50,7 +50,10 @@ std::string FormatJobText(const blueprintsync::v1::SyncJob& job);
 // N job(s) ahead on this source" and a line saying nothing was created.
 std::string FormatValidateOnlyText(const blueprintsync::v1::SyncJob& job);
 // A table of jobs, "no sync jobs" when empty, then the next page token if any.
-std::string FormatJobListText(const blueprintsync::v1::ListSyncJobsResponse& response);
+// `wide` (-o wide): also when each job ended, its creator, request id, the job
+// it retries and its labels.
+std::string FormatJobListText(const blueprintsync::v1::ListSyncJobsResponse& response,
+                              bool wide = false);
 
 // Protobuf JSON mapping (lowerCamelCase keys, default values omitted), on one
 // line without the trailing '\n'.

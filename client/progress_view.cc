@@ -1,6 +1,8 @@
 #include "client/progress_view.h"
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -52,8 +54,26 @@ bool AnyCleanup(const v1::SyncJob& job) {
 
 }  // namespace
 
-ProgressView::ProgressView(DisplayMode mode, std::ostream* out, std::ostream* err, Clock* clock)
-    : mode_(mode), out_(out), err_(err), clock_(clock), started_(clock->Now()) {}
+std::string FitToWidth(const std::string& line, int width) {
+  const size_t room = static_cast<size_t>(std::max(width, 2) - 1);
+  if (line.size() <= room) return line;
+  const std::string kMark = "...";
+  size_t cut = room > kMark.size() + 4 ? room - kMark.size() : room;
+  // Back off over UTF-8 continuation bytes (10xxxxxx) to a character start.
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+  std::string out = line.substr(0, cut);
+  if (cut + kMark.size() <= room) out.append(kMark);
+  return out;
+}
+
+ProgressView::ProgressView(DisplayMode mode, std::ostream* out, std::ostream* err, Clock* clock,
+                           TerminalWidth width)
+    : mode_(mode),
+      out_(out),
+      err_(err),
+      clock_(clock),
+      started_(clock->Now()),
+      width_(std::move(width)) {}
 
 void ProgressView::OnJob(const v1::SyncJob& job) {
   absl::MutexLock lock(&mu_);
@@ -69,6 +89,8 @@ void ProgressView::OnJob(const v1::SyncJob& job) {
     case DisplayMode::kTerminal:
       note_.clear();  // an update means the stream is flowing again
       RedrawLocked();
+      break;
+    case DisplayMode::kQuiet:
       break;
   }
   out_->flush();
@@ -98,7 +120,9 @@ void ProgressView::Finish() {
   absl::MutexLock lock(&mu_);
   if (finished_) return;
   finished_ = true;
-  if (mode_ == DisplayMode::kJson || !last_.has_value() || !IsTerminal(last_->state())) return;
+  if (mode_ == DisplayMode::kJson || mode_ == DisplayMode::kQuiet || !last_.has_value() ||
+      !IsTerminal(last_->state()))
+    return;
   *out_ << FormatSummary(*last_);
   out_->flush();
 }
@@ -180,15 +204,18 @@ void ProgressView::RedrawLocked() {
   for (absl::string_view row : absl::StrSplit(FormatTable(rows), '\n', absl::SkipEmpty())) {
     lines.push_back(absl::StrCat("  ", row));
   }
-  // Short enough not to wrap, which would throw off the cursor movement.
   if (!job.state_reason().empty()) {
     lines.push_back(absl::StrCat("  reason: ", Printable(job.state_reason(), 100)));
   }
   if (!note_.empty()) lines.push_back(absl::StrCat("  note: ", Printable(note_, 100)));
 
+  // Every line one row, so that the cursor moves back over exactly the rows
+  // drawn (see FitToWidth).
+  int width = width_ ? width_() : 0;
+  if (width <= 0) width = kDefaultTerminalWidth;
   std::string frame;
   if (drawn_lines_ > 0) frame = CursorUp(drawn_lines_);
-  for (const auto& line : lines) absl::StrAppend(&frame, kEraseLine, line, "\n");
+  for (const auto& line : lines) absl::StrAppend(&frame, kEraseLine, FitToWidth(line, width), "\n");
   frame += kEraseBelow;
   *out_ << frame;
   drawn_lines_ = static_cast<int>(lines.size());

@@ -5,13 +5,19 @@
 //              cursor movement, with the elapsed time and the latest note;
 //   kLines     one timestamped line per change, for logs and pipes; notes go
 //              to stderr so stdout stays one record per line;
-//   kJson      every distinct job update as one JSON object per line.
+//   kJson      every distinct job update as one JSON object per line;
+//   kQuiet     nothing on stdout (-o name prints the name once it ends);
+//              notes go to stderr.
+// On a terminal every line is cut to the terminal's width: a line that
+// wrapped would take two rows, and moving the cursor up by one row per line
+// would then leave stale rows behind.
 // Updates may repeat (the stream restarts with the current state after a
 // reconnect); only changes are printed. Thread-safe: a ticker thread may call
 // OnTick() while the watch thread calls OnJob().
 #ifndef BLUEPRINTSYNC_CLIENT_PROGRESS_VIEW_H_
 #define BLUEPRINTSYNC_CLIENT_PROGRESS_VIEW_H_
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -26,12 +32,25 @@
 
 namespace blueprintsync::cli {
 
-enum class DisplayMode { kTerminal, kLines, kJson };
+enum class DisplayMode { kTerminal, kLines, kJson, kQuiet };
+
+// The terminal's width in columns, asked at every redraw (the window may be
+// resized); 0 when unknown.
+using TerminalWidth = std::function<int()>;
+inline constexpr int kDefaultTerminalWidth = 80;
+
+// `line` cut to fit in `width` columns without the terminal wrapping it:
+// at most width - 1 bytes (a byte is at most one column; the last column is
+// left free, where some terminals wrap early), ending in "..." when cut, and
+// never in the middle of a UTF-8 character.
+std::string FitToWidth(const std::string& line, int width);
 
 class ProgressView {
  public:
   // Streams and clock are not owned and must outlive the view.
-  ProgressView(DisplayMode mode, std::ostream* out, std::ostream* err, Clock* clock);
+  // `width`: nullptr or 0 means kDefaultTerminalWidth.
+  ProgressView(DisplayMode mode, std::ostream* out, std::ostream* err, Clock* clock,
+               TerminalWidth width = nullptr);
 
   void OnJob(const blueprintsync::v1::SyncJob& job);
   // `note` is shown as is; callers pass text made safe with Printable().
@@ -55,6 +74,7 @@ class ProgressView {
   std::ostream* const err_;
   Clock* const clock_;
   const absl::Time started_;
+  const TerminalWidth width_;
 
   mutable absl::Mutex mu_;
   std::optional<blueprintsync::v1::SyncJob> last_ ABSL_GUARDED_BY(mu_);

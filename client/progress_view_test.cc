@@ -3,9 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "client/fake_connection.h"
 #include "service/common/testing/fake_clock.h"
@@ -15,6 +17,7 @@ namespace {
 
 using ::blueprintsync::testing::FakeClock;
 using ::blueprintsync::testing::ParseJob;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -156,6 +159,141 @@ TEST_F(ProgressViewTest, TerminalRedrawsTheTableInPlace) {
   EXPECT_THAT(out_.str(), Not(HasSubstr("note:")));
 }
 
+// A terminal of `width` columns as xterm behaves: text wraps to the next row
+// at the right margin (deferred: the wrap happens when a character follows
+// a full row), "\n" is CR LF (the tty's onlcr), and the three sequences the
+// view uses: ESC[nA (cursor up), ESC[2K (erase line), ESC[J (erase below).
+class FakeTerminal {
+ public:
+  explicit FakeTerminal(int width) : width_(width) {}
+
+  void Write(const std::string& bytes) {
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      const char c = bytes[i];
+      if (c == '\r') {
+        col_ = 0;
+      } else if (c == '\n') {
+        col_ = 0;
+        ++row_;
+      } else if (c == '\x1b' && i + 1 < bytes.size() && bytes[i + 1] == '[') {
+        size_t j = i + 2;
+        int n = 0;
+        while (j < bytes.size() && bytes[j] >= '0' && bytes[j] <= '9')
+          n = n * 10 + (bytes[j++] - '0');
+        ASSERT_LT(j, bytes.size()) << "unterminated escape";
+        switch (bytes[j]) {
+          case 'A':
+            row_ = std::max(0, row_ - std::max(n, 1));
+            col_ = std::min(col_, width_ - 1);
+            break;
+          case 'K':
+            ASSERT_EQ(n, 2);
+            Row(row_).clear();
+            break;
+          case 'J':
+            Row(row_).resize(std::min<size_t>(Row(row_).size(), static_cast<size_t>(col_)));
+            rows_.resize(static_cast<size_t>(row_) + 1);
+            break;
+          default:
+            FAIL() << "unexpected escape " << bytes[j];
+        }
+        i = j;
+      } else {
+        if (col_ == width_) {  // the deferred wrap
+          col_ = 0;
+          ++row_;
+        }
+        std::string& r = Row(row_);
+        if (r.size() <= static_cast<size_t>(col_)) r.resize(static_cast<size_t>(col_) + 1, ' ');
+        r[static_cast<size_t>(col_)] = c;
+        ++col_;
+      }
+    }
+  }
+
+  // The non-empty rows, top to bottom, without trailing spaces.
+  std::vector<std::string> Screen() const {
+    std::vector<std::string> out;
+    for (std::string r : rows_) {
+      while (!r.empty() && r.back() == ' ') r.pop_back();
+      out.push_back(r);
+    }
+    while (!out.empty() && out.back().empty()) out.pop_back();
+    return out;
+  }
+
+ private:
+  std::string& Row(int row) {
+    if (rows_.size() <= static_cast<size_t>(row)) rows_.resize(static_cast<size_t>(row) + 1);
+    return rows_[static_cast<size_t>(row)];
+  }
+
+  const int width_;
+  int row_ = 0;
+  int col_ = 0;
+  std::vector<std::string> rows_;
+};
+
+TEST(FakeTerminalTest, WrapsLongLinesAndMovesUpByRows) {
+  FakeTerminal t(10);
+  t.Write("0123456789abc\nxy\n");
+  EXPECT_THAT(t.Screen(), ElementsAre("0123456789", "abc", "xy"));
+  t.Write("\x1b[2A\r\x1b[2Kq\n\x1b[J");
+  EXPECT_THAT(t.Screen(), ElementsAre("0123456789", "q"));
+}
+
+TEST(FitToWidthTest, CutsToOneLessThanTheWidthAtACharacterBoundary) {
+  EXPECT_EQ(FitToWidth("short", 40), "short");
+  EXPECT_EQ(FitToWidth(std::string(39, 'a'), 40), std::string(39, 'a'));
+  EXPECT_EQ(FitToWidth(std::string(40, 'a'), 40), std::string(36, 'a') + "...");
+  // "é" is two bytes: never cut in half.
+  const std::string accents = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+  EXPECT_EQ(FitToWidth(accents, 12), "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...");
+  EXPECT_LE(FitToWidth(std::string(50, 'x'), 3).size(), 2u);
+}
+
+// A frame with rows longer than the terminal, then a shorter frame: on a
+// terminal of that width the screen must show exactly the new frame, no row
+// of the old one (before each line was fitted, the wrapped rows of the
+// first frame pushed the cursor-up short and left stale rows on screen).
+TEST_F(ProgressViewTest, RedrawLeavesNoStaleRowsAtAnyWidth) {
+  for (int width : {110, 40}) {
+    SCOPED_TRACE(width);
+    std::ostringstream out;
+    ProgressView view(DisplayMode::kTerminal, &out, &err_, &clock_, [width] { return width; });
+    v1::SyncJob long_job = Running();
+    long_job.set_state_reason(std::string(100, 'r'));
+    long_job.mutable_destinations(0)->set_blueprint_state(std::string(90, 'S'));
+    view.OnJob(long_job);
+    view.OnNote(std::string(100, 'n'));
+    FakeTerminal terminal(width);
+    terminal.Write(out.str());
+    for (const std::string& row : terminal.Screen()) {
+      EXPECT_LT(row.size(), static_cast<size_t>(width)) << row;
+    }
+    out.str("");
+    view.OnJob(Running());  // no reason, short rows: a smaller frame
+    terminal.Write(out.str());
+    std::vector<std::string> expected;
+    for (const char* line :
+         {"syncJobs/j1  RUNNING  elapsed 1m30s",
+          "  REGION        STATE    BLUEPRINT ID  BLUEPRINT STATE",
+          "  ap-singapore  SYNCING  lhbp-sg       -", "  ap-tokyo      PENDING  -             -"}) {
+      expected.push_back(FitToWidth(line, width));
+    }
+    EXPECT_EQ(terminal.Screen(), expected);
+  }
+}
+
+TEST_F(ProgressViewTest, QuietPrintsNothingButNotes) {
+  ProgressView view(DisplayMode::kQuiet, &out_, &err_, &clock_);
+  view.OnJob(Running());
+  view.OnNote("reconnecting");
+  view.Finish();
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(err_.str(), "note: reconnecting\n");
+}
+
 TEST_F(ProgressViewTest, LinesShowCancellationAndEachCopysCleanup) {
   ProgressView view(DisplayMode::kLines, &out_, &err_, &clock_);
   view.OnJob(Running());
@@ -189,7 +327,8 @@ TEST_F(ProgressViewTest, LinesShowCancellationAndEachCopysCleanup) {
 }
 
 TEST_F(ProgressViewTest, TerminalAddsACopyColumnOnceACopyIsCleanedUp) {
-  ProgressView view(DisplayMode::kTerminal, &out_, &err_, &clock_);
+  // Wide enough for the whole capped column.
+  ProgressView view(DisplayMode::kTerminal, &out_, &err_, &clock_, [] { return 200; });
   v1::SyncJob job = Running();
   job.set_state(v1::SyncJob::CANCELLING);
   auto* sg = job.mutable_destinations(0);

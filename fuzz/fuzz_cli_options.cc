@@ -100,7 +100,12 @@ void CheckOptions(const cli::CliOptions& o) {
       FUZZ_CHECK(!o.source_region.empty(), "policy create has a source region");
       FUZZ_CHECK(!o.destinations.empty(), "policy create has destinations");
       break;
+    case cli::Command::kCompletion:
+      FUZZ_CHECK(o.completion_shell == "bash" || o.completion_shell == "zsh",
+                 "completion is for bash or zsh");
+      break;
     case cli::Command::kHelp:
+    case cli::Command::kVersion:
       break;
   }
 }

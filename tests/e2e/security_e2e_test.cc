@@ -18,10 +18,12 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.pb.h"
@@ -402,6 +404,120 @@ TEST_F(SecurityE2eTest, MutualTlsSeparatesWritersFromReaders) {
 // Anyone who can reach the port can fail TLS handshakes. gRPC core reports
 // each one, and used to write it as an unformatted line on stderr, without
 // limit: now such lines go through the JSON log, rate-limited.
+#ifdef BLUEPRINT_SYNC_CLI
+// The blueprint-sync CLI as a user runs it: `args` after the program name,
+// `env` on top of an environment without BLUEPRINT_SYNC_* variables. No
+// output of it may hold key material.
+class SecurityCliE2eTest : public SecurityE2eTest {
+ protected:
+  RunResult Cli(std::vector<std::string> args,
+                std::vector<std::pair<std::string, std::string>> env = {}) {
+    ChildProcessOptions o;
+    o.argv = {BLUEPRINT_SYNC_CLI, "--server", server_address(), "--timeout", "20s"};
+    o.argv.insert(o.argv.end(), args.begin(), args.end());
+    o.env = std::move(env);
+    o.unset_env = {"BLUEPRINT_SYNC_*", "http_proxy", "https_proxy", "grpc_proxy"};
+    auto r = RunToCompletion(std::move(o), absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return RunResult{};
+    for (const std::string& text : {r->out, r->err}) {
+      EXPECT_EQ(text.find("PRIVATE KEY"), std::string::npos) << "the CLI printed a key";
+      for (const auto& [name, pair] : pairs_) {
+        EXPECT_EQ(text.find(SecretFragment(pair.key)), std::string::npos)
+            << "the CLI printed the private key of " << name;
+      }
+    }
+    return *r;
+  }
+
+  std::string Pem(const std::string& name) const { return pki_ + "/" + name; }
+};
+
+TEST_F(SecurityCliE2eTest, CliListsOverTlsWithCacertAndSaysWhatIsMissingWithout) {
+  BPS_ASSERT_OK(StartEmulator());
+  // TLS only: no client certificates asked for.
+  const std::vector<std::string> tls_only = {"--tls-cert", tls_dir_ + "/tls.crt", "--tls-key",
+                                             tls_dir_ + "/tls.key"};
+  BPS_ASSERT_OK(StartServer(tls_only));
+  server_running_ = true;
+  SyncJob job;
+  ASSERT_TRUE(SyncAs(TlsChannel(""), &job).ok());
+
+  // The certificate names 127.0.0.1 (and blueprint-sync.test): --cacert is
+  // enough; --server-name checks the other name.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--cacert", Pem("ca.crt"), "list", "-o", "name"},
+           {"list", "-o", "name", "--cacert", Pem("ca.crt"), "--server-name", kServerName}}) {
+    RunResult r = Cli(args);
+    EXPECT_EQ(r.status, ExitedWith(0)) << r.status.ToString() << "\n" << r.err;
+    EXPECT_EQ(r.out, job.name() + "\n");
+  }
+  // From the environment, as a pod would set it.
+  RunResult from_env = Cli({"list", "-o", "name"}, {{"BLUEPRINT_SYNC_CACERT", Pem("ca.crt")}});
+  EXPECT_EQ(from_env.status, ExitedWith(0)) << from_env.err;
+  EXPECT_EQ(from_env.out, job.name() + "\n");
+
+  // Without --cacert: plaintext against a TLS port, refused, and the error
+  // says that TLS was off and how to turn it on.
+  RunResult plain = Cli({"list"});
+  EXPECT_EQ(plain.status, ExitedWith(3)) << plain.status.ToString() << "\n" << plain.err;
+  EXPECT_THAT(plain.err,
+              AllOf(HasSubstr("UNAVAILABLE"), HasSubstr("tls: off"), HasSubstr("--cacert")));
+  // --tls alone trusts only the system's roots: the test CA is not one.
+  RunResult untrusted = Cli({"--tls", "list"});
+  EXPECT_EQ(untrusted.status, ExitedWith(3)) << untrusted.err;
+  EXPECT_THAT(untrusted.err, HasSubstr("tls: on"));
+  // The CLI says it once; gRPC core's own handshake log line stays out.
+  EXPECT_THAT(untrusted.err, Not(HasSubstr("ssl_transport_security")));
+  // A name the certificate does not hold.
+  RunResult wrong_name = Cli({"--cacert", Pem("ca.crt"), "--server-name", "other.test", "list"});
+  EXPECT_EQ(wrong_name.status, ExitedWith(3)) << wrong_name.err;
+  EXPECT_THAT(wrong_name.err, HasSubstr("--server-name"));
+
+  // Files that cannot be used: usage errors naming the flag, before any call.
+  RunResult missing = Cli({"--cacert", Pem("nope.crt"), "list"});
+  EXPECT_EQ(missing.status, ExitedWith(2)) << missing.err;
+  EXPECT_THAT(missing.err, AllOf(HasSubstr("--cacert: "), HasSubstr("nope.crt")));
+  RunResult key_as_ca = Cli({"--cacert", Pem("writer.key"), "list"});
+  EXPECT_EQ(key_as_ca.status, ExitedWith(2)) << key_as_ca.err;
+  EXPECT_THAT(key_as_ca.err, HasSubstr("--cacert: "));
+  RunResult cert_only = Cli({"--cacert", Pem("ca.crt"), "--cert", Pem("writer.crt"), "list"});
+  EXPECT_EQ(cert_only.status, ExitedWith(2)) << cert_only.err;
+  EXPECT_THAT(cert_only.err, HasSubstr("--cert and --key"));
+}
+
+TEST_F(SecurityCliE2eTest, CliPresentsItsClientCertificateForMtls) {
+  BPS_ASSERT_OK(StartEmulator());
+  BPS_ASSERT_OK(StartSecureServer({"--authz-policy", temp_dir() + "/policy.json"}));
+
+  // The writer creates a job with the CLI and waits for it over mTLS (the
+  // watch stream too).
+  RunResult sync =
+      Cli({"--cacert", Pem("ca.crt"), "--cert", Pem("writer.crt"), "--key", Pem("writer.key"),
+           "sync", "--source-region", "ap-guangzhou", "--blueprint-id", "lhbp-gzbase01", "--to",
+           "ap-beijing", "--wait", "-o", "name"});
+  EXPECT_EQ(sync.status, ExitedWith(0)) << sync.status.ToString() << "\n" << sync.err;
+  EXPECT_THAT(sync.out, ::testing::StartsWith("syncJobs/"));
+
+  // The same through the environment, as the reader: it may list.
+  RunResult list = Cli({"list", "-o", "json"}, {{"BLUEPRINT_SYNC_CACERT", Pem("ca.crt")},
+                                                {"BLUEPRINT_SYNC_CERT", Pem("reader.crt")},
+                                                {"BLUEPRINT_SYNC_KEY", Pem("reader.key")}});
+  EXPECT_EQ(list.status, ExitedWith(0)) << list.err;
+  EXPECT_THAT(list.out, HasSubstr(absl::StripTrailingAsciiWhitespace(sync.out)));
+
+  // Without a client certificate the handshake is refused.
+  RunResult anonymous = Cli({"--cacert", Pem("ca.crt"), "list"});
+  EXPECT_EQ(anonymous.status, ExitedWith(3)) << anonymous.err;
+  EXPECT_THAT(anonymous.err, AllOf(HasSubstr("UNAVAILABLE"), HasSubstr("tls: on")));
+  // A certificate the policy does not know: refused by name.
+  RunResult stranger = Cli({"--cacert", Pem("ca.crt"), "--cert", Pem("stranger.crt"), "--key",
+                            Pem("stranger.key"), "list"});
+  EXPECT_EQ(stranger.status, ExitedWith(3)) << stranger.err;
+  EXPECT_THAT(stranger.err, AllOf(HasSubstr("PERMISSION_DENIED"), HasSubstr("dns:stranger.test")));
+}
+#endif  // BLUEPRINT_SYNC_CLI
+
 TEST_F(SecurityE2eTest, FailedHandshakesAreRateLimitedJsonLogLines) {
   BPS_ASSERT_OK(StartEmulator());
   BPS_ASSERT_OK(StartSecureServer({}));
