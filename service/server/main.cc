@@ -24,6 +24,7 @@
 #include "service/server/tencent_client_stack.h"
 #include "service/server/termination_signals.h"
 #include "service/tencent/http_transport.h"
+#include "service/tencent/region_refresher.h"
 
 namespace blueprintsync::server {
 namespace {
@@ -54,7 +55,14 @@ int Run(int argc, char** argv) {
   if (!storage.ok()) return Fail(storage.status());
   // Declared before everything it observes, so it outlives them.
   auto service_metrics = std::make_shared<metrics::Metrics>();
-  TencentClientStack tencent = MakeTencentClientStack(*config, service_metrics);
+  absl::StatusOr<TencentClientStack> tencent_stack =
+      MakeTencentClientStack(*config, service_metrics);
+  if (!tencent_stack.ok()) return Fail(tencent_stack.status());
+  TencentClientStack& tencent = *tencent_stack;
+  // Requests are validated against the live region table; this keeps it in
+  // step with DescribeRegions (the compiled table until an answer is believed).
+  tencent::RegionRefresher regions({config->region_refresh_interval}, tencent.client.get(),
+                                   &tencent::ProcessRegions());
   jobs::JobEngine engine(
       JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get(),
                            storage->health.get()),
@@ -72,12 +80,14 @@ int Run(int argc, char** argv) {
   // The policy side first: the controller submits to the engine, so it
   // stops before the engine does.
   auto stop = [&](absl::Time engine_deadline) {
+    regions.Stop();
     policy_api.Shutdown();
     controller.Shutdown();
     engine.Shutdown(engine_deadline);
   };
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(s);
   controller.Start();
+  if (config->region_refresh_interval > absl::ZeroDuration()) regions.Start();
   if (absl::Status s = ServeMetrics(config->metrics_listen, service_metrics.get()); !s.ok()) {
     stop(absl::Now());
     return Fail(s);
