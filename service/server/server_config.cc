@@ -235,8 +235,8 @@ absl::StatusOr<std::string> OneOf(const Flags& flags, const std::string& name,
     if (value == a) return value;
   }
   return absl::InvalidArgumentError(absl::StrCat("invalid value \"", Shown(value), "\" for --",
-                                                 name, " (from ", flags.Source(name),
-                                                 "): must be ", absl::StrJoin(allowed, " or ")));
+                                                 name, " (from ", flags.Source(name), "): must be ",
+                                                 absl::StrJoin(allowed, " or ")));
 }
 
 // Which Lighthouse endpoint to call and which credential profile to use.
@@ -270,10 +270,9 @@ absl::Status ReadTencent(const Flags& flags, ServerConfig& config) {
   const std::string profile = flags.String("tencent-profile");
   if (!profile.empty()) {
     if (absl::Status s = tencent::CheckProfileName(profile); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid value \"", Shown(profile),
-                                                     "\" for --tencent-profile (from ",
-                                                     flags.Source("tencent-profile"),
-                                                     "): ", s.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid value \"", Shown(profile), "\" for --tencent-profile (from ",
+                       flags.Source("tencent-profile"), "): ", s.message()));
     }
   }
   config.tencent_profile = profile;

@@ -322,9 +322,12 @@ TEST(ServerConfigTest, TencentSiteAndEndpointStyleNameTheEndpoint) {
   const Case cases[] = {
       {{}, {}, "https://lighthouse.tencentcloudapi.com"},  // the default: as before
       {{"--tencent-site=intl"}, {}, "https://lighthouse.intl.tencentcloudapi.com"},
-      {{}, {{"BLUEPRINT_SYNC_TENCENT_SITE", "intl"}}, "https://lighthouse.intl.tencentcloudapi.com"},
+      {{},
+       {{"BLUEPRINT_SYNC_TENCENT_SITE", "intl"}},
+       "https://lighthouse.intl.tencentcloudapi.com"},
       {{"--tencent-site=cn"}, {}, "https://lighthouse.tencentcloudapi.com"},
-      {{"--tencent-endpoint-style=regional"}, {},
+      {{"--tencent-endpoint-style=regional"},
+       {},
        "https://lighthouse.{region}.tencentcloudapi.com"},
       {{"--lighthouse-endpoint=http://127.0.0.1:9"}, {}, "http://127.0.0.1:9"},
   };

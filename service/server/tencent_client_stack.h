@@ -8,7 +8,6 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-
 #include "service/server/server_config.h"
 #include "service/tencent/call_observer.h"
 #include "service/tencent/credentials.h"

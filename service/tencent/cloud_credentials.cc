@@ -1,10 +1,9 @@
 #include "service/tencent/cloud_credentials.h"
 
 #include <utility>
-
-#include "absl/strings/str_cat.h"
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "service/tencent/cloud_credentials_internal.h"
 
 namespace blueprintsync::tencent {
@@ -68,8 +67,8 @@ absl::StatusOr<std::shared_ptr<CredentialProvider>> MakeServiceCredentials(
   }
   std::shared_ptr<CredentialProvider> provider = *std::move(profile);
   if (!EnvOr(getenv, kEnvRoleArn, "").empty()) {
-    provider = std::make_shared<AssumeRoleCredentialProvider>(provider,
-                                                              StsOptionsFrom(options, getenv));
+    provider =
+        std::make_shared<AssumeRoleCredentialProvider>(provider, StsOptionsFrom(options, getenv));
   }
   return std::make_shared<SourceLoggingCredentialProvider>(std::move(provider));
 }

@@ -24,7 +24,6 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-
 #include "service/common/clock.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/cvm_role_credentials.h"

@@ -277,8 +277,8 @@ absl::StatusOr<Credentials> ProfileCredentialProvider::GetCredentials() {
   bool has_section = false;
   std::map<std::string, std::string> values = IniSection(file.data, profile_, has_section);
   if (!has_section) {
-    return absl::FailedPreconditionError(absl::StrCat(Name(), ": no [", profile_,
-                                                      "] section (need secret_id and secret_key)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(Name(), ": no [", profile_, "] section (need secret_id and secret_key)"));
   }
   std::vector<std::string> missing;
   for (const char* key : {"secret_id", "secret_key"}) {
@@ -358,8 +358,8 @@ absl::StatusOr<Credentials> TccliCredentialProvider::GetCredentials() {
   auto member = [&doc](const char* name) -> std::optional<std::string> {
     auto it = doc.FindMember(name);
     if (it == doc.MemberEnd() || !it->value.IsString()) return std::nullopt;
-    return std::string(
-        absl::StripAsciiWhitespace(absl::string_view(it->value.GetString(), it->value.GetStringLength())));
+    return std::string(absl::StripAsciiWhitespace(
+        absl::string_view(it->value.GetString(), it->value.GetStringLength())));
   };
   std::vector<std::string> missing;
   std::optional<std::string> id = member("secretId");
@@ -382,9 +382,8 @@ absl::Status CheckProfileName(std::string_view profile) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
   });
   if (!ok_size || !ok_chars || profile.front() == '.') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a profile name is 1 to ", kMaxProfileNameBytes,
-        " of [A-Za-z0-9_.-], not starting with '.'"));
+    return absl::InvalidArgumentError(absl::StrCat("a profile name is 1 to ", kMaxProfileNameBytes,
+                                                   " of [A-Za-z0-9_.-], not starting with '.'"));
   }
   return absl::OkStatus();
 }
@@ -394,14 +393,15 @@ absl::StatusOr<std::shared_ptr<CredentialProvider>> MakeNamedProfileProvider(
   if (absl::Status s = CheckProfileName(profile); !s.ok()) return s;
   if (!getenv) getenv = SystemGetenv;
   const std::string ini_path = ResolveProfilePath("", getenv);
-  std::string ini_finding = "no credentials file (neither TENCENTCLOUD_CREDENTIALS_FILE nor HOME set)";
+  std::string ini_finding =
+      "no credentials file (neither TENCENTCLOUD_CREDENTIALS_FILE nor HOME set)";
   if (!ini_path.empty()) {
     const FileContents file = ReadSmallFile(ini_path);
     if (file.missing) {
       ini_finding = absl::StrCat("no file ", ini_path);
     } else if (absl::Status s = FileProblem(ini_path, file); !s.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "credential profile \"", profile, "\": ", s.message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("credential profile \"", profile, "\": ", s.message()));
     } else {
       bool has_section = false;
       IniSection(file.data, profile, has_section);
@@ -416,10 +416,12 @@ absl::StatusOr<std::shared_ptr<CredentialProvider>> MakeNamedProfileProvider(
     return std::make_shared<TccliCredentialProvider>(tccli_path, profile);
   }
   return absl::FailedPreconditionError(absl::StrCat(
-      "credential profile \"", profile, "\" (--tencent-profile / TENCENTCLOUD_PROFILE) not found: ",
-      ini_finding, ", and ",
-      tccli_path.empty() ? std::string("no tccli directory (neither TENCENTCLOUD_SHARED_CREDENTIALS_DIR nor HOME set)")
-                         : absl::StrCat("no file ", tccli_path)));
+      "credential profile \"", profile,
+      "\" (--tencent-profile / TENCENTCLOUD_PROFILE) not found: ", ini_finding, ", and ",
+      tccli_path.empty()
+          ? std::string(
+                "no tccli directory (neither TENCENTCLOUD_SHARED_CREDENTIALS_DIR nor HOME set)")
+          : absl::StrCat("no file ", tccli_path)));
 }
 
 SourceLoggingCredentialProvider::SourceLoggingCredentialProvider(
@@ -443,7 +445,8 @@ absl::StatusOr<Credentials> SourceLoggingCredentialProvider::GetCredentials() {
   }
   // Logged outside the lock: callers signing requests never wait on stdout.
   if (changed) {
-    log::Info(before.empty() ? "Tencent Cloud credential source" : "Tencent Cloud credential source changed",
+    log::Info(before.empty() ? "Tencent Cloud credential source"
+                             : "Tencent Cloud credential source changed",
               {{"source", source}, {"secret_id", masked}});
   }
   return credentials;

@@ -4,19 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "service/common/log.h"
 #include "service/tencent/cloud_credentials.h"
-#include "gtest/gtest.h"
 
 namespace blueprintsync::tencent {
 namespace {
@@ -644,9 +643,9 @@ TEST(NamedProfileTest, TccliJsonFileWhenTheIniFileHasNoSuchSection) {
   home.Mkdir(".tencentcloud");
   home.Write(".tencentcloud/credentials", "[default]\nsecret_id = AKID-d\nsecret_key = k-d\n");
   home.Mkdir(".tccli");
-  const std::string file = home.Write(
-      ".tccli/staging.credential",
-      R"({"secretId": "AKID-staging", "secretKey": "key-staging", "token": ""})");
+  const std::string file =
+      home.Write(".tccli/staging.credential",
+                 R"({"secretId": "AKID-staging", "secretKey": "key-staging", "token": ""})");
   auto provider = MakeNamedProfileProvider("staging", HomeEnv(home.path()).Getenv());
   ASSERT_TRUE(provider.ok()) << provider.status();
   absl::StatusOr<Credentials> got = (*provider)->GetCredentials();
@@ -680,7 +679,8 @@ TEST(NamedProfileTest, MissingProfileNamesTheProfileAndBothFiles) {
   EXPECT_THAT(message, HasSubstr("\"nosuch\""));
   EXPECT_THAT(message, HasSubstr(absl::StrCat("no section [nosuch] in ", home.path(),
                                               "/.tencentcloud/credentials")));
-  EXPECT_THAT(message, HasSubstr(absl::StrCat("no file ", home.path(), "/.tccli/nosuch.credential")));
+  EXPECT_THAT(message,
+              HasSubstr(absl::StrCat("no file ", home.path(), "/.tccli/nosuch.credential")));
 }
 
 TEST(NamedProfileTest, NoFilesAtAllIsStillAnError) {

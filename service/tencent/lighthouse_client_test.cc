@@ -204,7 +204,8 @@ TEST_F(HttpClientTest, SitesAndRegionalEndpointsSignTheHostTheySend) {
   const Case cases[] = {
       {TencentSite::kChina, EndpointStyle::kGlobal, "lighthouse.tencentcloudapi.com"},
       {TencentSite::kInternational, EndpointStyle::kGlobal, "lighthouse.intl.tencentcloudapi.com"},
-      {TencentSite::kChina, EndpointStyle::kRegional, "lighthouse.ap-guangzhou.tencentcloudapi.com"},
+      {TencentSite::kChina, EndpointStyle::kRegional,
+       "lighthouse.ap-guangzhou.tencentcloudapi.com"},
       {TencentSite::kInternational, EndpointStyle::kRegional,
        "lighthouse.ap-guangzhou.tencentcloudapi.com"},
   };
@@ -229,7 +230,8 @@ TEST_F(HttpClientTest, SitesAndRegionalEndpointsSignTheHostTheySend) {
 }
 
 TEST_F(HttpClientTest, RegionalEndpointFollowsEachCallsRegion) {
-  transport_->Push(Answer(200, R"({"Response":{"TotalCount":0,"BlueprintSet":[],"RequestId":"r"}})"));
+  transport_->Push(
+      Answer(200, R"({"Response":{"TotalCount":0,"BlueprintSet":[],"RequestId":"r"}})"));
   auto client = MakeClient(false, "https://lighthouse.{region}.tencentcloudapi.com");
   DescribeBlueprintsRequest request;
   request.region = "eu-frankfurt";

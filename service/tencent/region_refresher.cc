@@ -63,8 +63,9 @@ absl::Status RegionRefresher::RefreshOnce() {
   if (!table.ok()) {
     failures_.fetch_add(1);
     const std::string count = absl::StrCat(before->regions().size());
-    log::Warn("region refresh failed; keeping the region table in use",
-              {{"error", table.status().message()}, {"table", before->origin()}, {"regions", count}});
+    log::Warn(
+        "region refresh failed; keeping the region table in use",
+        {{"error", table.status().message()}, {"table", before->origin()}, {"regions", count}});
     return table.status();
   }
   refreshes_.fetch_add(1);

@@ -61,8 +61,8 @@ const RegionInfo* FindSyncRegion(std::string_view region) {
 }
 
 std::shared_ptr<const RegionTable> RegionTable::Compiled() {
-  static const auto* const table =
-      new std::shared_ptr<const RegionTable>(std::make_shared<RegionTable>(SyncRegions(), "compiled"));
+  static const auto* const table = new std::shared_ptr<const RegionTable>(
+      std::make_shared<RegionTable>(SyncRegions(), "compiled"));
   return *table;
 }
 
@@ -77,11 +77,11 @@ absl::StatusOr<std::shared_ptr<const RegionTable>> RegionTable::FromDescribeRegi
     }
     if (!r.region_state.empty() && r.region_state != "AVAILABLE") continue;
     if (regions.size() == kMaxRegions) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Response.RegionSet: more than ", kMaxRegions, " available regions; not believed"));
+      return absl::InvalidArgumentError(absl::StrCat("Response.RegionSet: more than ", kMaxRegions,
+                                                     " available regions; not believed"));
     }
-    regions.push_back({r.region, bounds::BoundText(r.region_name, kMaxNameBytes),
-                       r.is_china_mainland});
+    regions.push_back(
+        {r.region, bounds::BoundText(r.region_name, kMaxNameBytes), r.is_china_mainland});
   }
   if (regions.empty()) {
     return absl::InvalidArgumentError("Response.RegionSet: no AVAILABLE region; not believed");

@@ -112,10 +112,9 @@ struct FieldViolation {
 //   DESTINATION_SAME_AS_SOURCE, DESTINATION_DUPLICATED (per duplicate entry),
 //   CROSS_BORDER_SYNC (mainland <-> non-mainland, per offending entry).
 // Regions are checked against `regions`.
-std::vector<FieldViolation> ValidateSyncRequest(const RegionTable& regions,
-                                                std::string_view source_region,
-                                                std::string_view blueprint_id,
-                                                const std::vector<std::string>& destination_regions);
+std::vector<FieldViolation> ValidateSyncRequest(
+    const RegionTable& regions, std::string_view source_region, std::string_view blueprint_id,
+    const std::vector<std::string>& destination_regions);
 // The same against the process's live table (ProcessRegions()).
 std::vector<FieldViolation> ValidateSyncRequest(std::string_view source_region,
                                                 std::string_view blueprint_id,

@@ -6,7 +6,6 @@
 // as tccli would use it, or stops the start when it does not exist.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 
 #include <fstream>
@@ -91,8 +90,7 @@ TEST_F(TencentE2eTest, ARegionOpenedUpstreamIsRefusedUntilTheRefreshThenCopiedTo
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::SyncJob::SUCCEEDED) << done->DebugString();
   // The mainland rule holds for the new region too.
-  grpc::Status cross =
-      Sync(MakeRequest("ap-singapore", "lhbp-sgbase01", {"ap-newcity"}), &job);
+  grpc::Status cross = Sync(MakeRequest("ap-singapore", "lhbp-sgbase01", {"ap-newcity"}), &job);
   EXPECT_EQ(cross.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   ASSERT_TRUE(ParseRichError(cross).info.has_value());
   EXPECT_EQ(ParseRichError(cross).info->reason(), "CROSS_BORDER_SYNC");
