@@ -40,7 +40,7 @@ struct CloudChainOptions {
   Clock* clock = nullptr;                    // nullptr = SystemClock::Default()
   // A profile named by the operator (--tencent-profile, TENCENTCLOUD_PROFILE);
   // empty: none (MakeServiceCredentials).
-  std::string profile;
+  std::string profile = {};
 };
 
 // Sum of refresh_failures() over every refreshing provider inside `provider`
