@@ -61,7 +61,13 @@ int Run(int argc, char** argv) {
   TencentClientStack& tencent = *tencent_stack;
   // Requests are validated against the live region table; this keeps it in
   // step with DescribeRegions (the compiled table until an answer is believed).
-  tencent::RegionRefresher regions({config->region_refresh_interval}, tencent.client.get(),
+  // A refresh under way when SIGTERM comes is waited for: bounded by the
+  // drain timeout, so it never holds the process past drain + 1 s.
+  tencent::RegionRefresherOptions region_options;
+  region_options.interval = config->region_refresh_interval;
+  region_options.call_timeout =
+      std::clamp(config->drain_timeout, absl::Seconds(1), absl::Seconds(10));
+  tencent::RegionRefresher regions(region_options, tencent.client.get(),
                                    &tencent::ProcessRegions());
   jobs::JobEngine engine(
       JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get(),
