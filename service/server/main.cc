@@ -74,6 +74,7 @@ int Run(int argc, char** argv) {
                            storage->health.get()),
       storage->store.get(), tencent.client.get());
   EngineMetricsSources metrics_sources(service_metrics.get(), &engine, tencent.credentials);
+  RegionMetricsSource region_metrics(service_metrics.get(), &regions);
   // Policies create jobs through the engine and are acted on by the
   // controller, on the leader only; the API wakes it on every change made
   // here.
