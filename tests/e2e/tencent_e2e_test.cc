@@ -6,6 +6,7 @@
 // as tccli would use it, or stops the start when it does not exist.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "service/metrics/testing/prometheus_text.h"
 #include "tests/e2e/e2e_harness.h"
 
 namespace blueprintsync::testing {
@@ -42,6 +44,20 @@ std::string RegionsWithNewCity() {
 
 class TencentE2eTest : public E2eTest {
  protected:
+  // GET /metrics at the address of the server's "metrics serving" line.
+  absl::StatusOr<std::string> ScrapeMetrics() {
+    const std::string out = server_process().Stdout();
+    const std::string key = "\"msg\":\"metrics serving\",\"address\":\"127.0.0.1:";
+    const size_t at = out.find(key);
+    if (at == std::string::npos) return absl::NotFoundError("no metrics serving line");
+    const int port = std::atoi(out.c_str() + at + key.size());
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(10, 0);
+    client.set_read_timeout(10, 0);
+    auto res = client.Get("/metrics");
+    if (!res || res->status != 200) return absl::UnavailableError("scrape failed");
+    return res->body;
+  }
   int64_t DescribeRegionsCalls() {
     absl::StatusOr<EmulatorStats> stats = admin().Stats();
     return stats.ok() ? stats->Action("DescribeRegions").executed : -1;
@@ -102,7 +118,7 @@ TEST_F(TencentE2eTest, DescribeRegionsFailingAtStartKeepsTheCompiledTableAndServ
   BPS_ASSERT_OK(admin().PutBlueprints(SeedJson("ap-guangzhou", {"lhbp-gzbase01"})));
   BPS_ASSERT_OK(admin().SetFaults(
       R"({"rules":[{"action":"DescribeRegions","fault":"internal_error","count":100000}]})"));
-  BPS_ASSERT_OK(StartServer({"--region-refresh-interval", "1s"}));
+  BPS_ASSERT_OK(StartServer({"--region-refresh-interval", "1s", "--metrics-listen=127.0.0.1:0"}));
   const absl::Time end = absl::Now() + absl::Seconds(30);
   while (absl::Now() < end &&
          !absl::StrContains(server_process().Stdout(), "region refresh failed")) {
@@ -111,6 +127,11 @@ TEST_F(TencentE2eTest, DescribeRegionsFailingAtStartKeepsTheCompiledTableAndServ
   EXPECT_THAT(server_process().Stdout(),
               HasSubstr("\"msg\":\"region refresh failed; keeping the region table in use\""));
   EXPECT_THAT(server_process().Stdout(), HasSubstr("\"table\":\"compiled\""));
+  absl::StatusOr<std::string> text = ScrapeMetrics();
+  ASSERT_TRUE(text.ok()) << text.status();
+  PrometheusText scraped(*text);
+  EXPECT_GE(scraped.Sum("blueprintsync_region_refresh_failures_total"), 1);
+  EXPECT_EQ(scraped.Sum("blueprintsync_regions"), 15);
   absl::StatusOr<int> health = HealthCheck(channel(), "readiness", absl::Seconds(10));
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, kServing);
