@@ -86,6 +86,10 @@ class PulledMetrics final : public prometheus::Collectable {
     absl::MutexLock lock(&mu_);
     policies_ = std::move(source);
   }
+  void SetRegionSource(std::function<RegionTableCounts()> source) {
+    absl::MutexLock lock(&mu_);
+    regions_ = std::move(source);
+  }
   void AddCredentialSource(std::function<uint64_t()> source) {
     absl::MutexLock lock(&mu_);
     credential_failures_.push_back(std::move(source));
@@ -222,6 +226,17 @@ class PulledMetrics final : public prometheus::Collectable {
                          "Policy controller passes that could not read the policies",
                          prometheus::MetricType::Counter, p.pass_failures));
 
+    RegionTableCounts r;
+    if (regions_) r = regions_();
+    out.push_back(Single("blueprintsync_regions",
+                         "Regions in the table requests are validated with (compiled, or the "
+                         "last believed DescribeRegions answer)",
+                         prometheus::MetricType::Gauge, r.regions));
+    out.push_back(Single("blueprintsync_region_refresh_failures_total",
+                         "Region table refreshes whose DescribeRegions failed or was not believed "
+                         "(the table in use was kept)",
+                         prometheus::MetricType::Counter, r.refresh_failures));
+
     prometheus::MetricFamily cred;
     cred.name = "blueprintsync_credential_refresh_failures_total";
     cred.help = "Failed attempts to refresh temporary Tencent Cloud credentials";
@@ -238,6 +253,7 @@ class PulledMetrics final : public prometheus::Collectable {
   mutable absl::Mutex mu_;
   std::function<ActiveJobCounts()> active_jobs_ ABSL_GUARDED_BY(mu_);
   std::function<PolicyCounts()> policies_ ABSL_GUARDED_BY(mu_);
+  std::function<RegionTableCounts()> regions_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<uint64_t()>> credential_failures_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -577,6 +593,10 @@ void Metrics::SetActiveJobsSource(std::function<ActiveJobCounts()> source) {
 
 void Metrics::SetPolicySource(std::function<PolicyCounts()> source) {
   impl_->pulled->SetPolicySource(std::move(source));
+}
+
+void Metrics::SetRegionSource(std::function<RegionTableCounts()> source) {
+  impl_->pulled->SetRegionSource(std::move(source));
 }
 
 void Metrics::AddCredentialRefreshFailuresSource(std::function<uint64_t()> source) {

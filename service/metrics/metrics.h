@@ -81,6 +81,12 @@ struct ActiveJobCounts {
 };
 
 // Replication policies, as the policy controller counts them.
+// The live region table (service/tencent/region_refresher.h).
+struct RegionTableCounts {
+  int64_t regions = 0;           // in the table requests are validated with
+  int64_t refresh_failures = 0;  // DescribeRegions failed or was not believed
+};
+
 struct PolicyCounts {
   // At the controller's last pass; every policy in exactly one of them.
   int64_t in_sync = 0;
@@ -150,6 +156,10 @@ class Metrics final : public tencent::CallObserver, public jobs::JobObserver {
   // blueprintsync_credential_refresh_failures_total (cumulative counts, e.g.
   // a refreshing credential provider's own failure counter).
   void AddCredentialRefreshFailuresSource(std::function<uint64_t()> source);
+  // Read at each scrape for blueprintsync_regions and
+  // blueprintsync_region_refresh_failures_total (zero without a source).
+  // Pass nullptr before whatever the source reads goes away.
+  void SetRegionSource(std::function<RegionTableCounts()> source);
 
  private:
   struct Impl;

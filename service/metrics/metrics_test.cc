@@ -161,6 +161,24 @@ TEST(MetricsTest, PulledSources) {
   EXPECT_EQ(PrometheusText(m.TextExposition()).Sum("blueprintsync_jobs"), 0);
 }
 
+TEST(MetricsTest, RegionTableSeriesFollowTheSource) {
+  Metrics m;
+  PrometheusText before(m.TextExposition());
+  EXPECT_EQ(before.Matching("blueprintsync_regions", {}).size(), 1u);
+  EXPECT_EQ(before.Sum("blueprintsync_region_refresh_failures_total"), 0);
+  m.SetRegionSource([] {
+    RegionTableCounts counts;
+    counts.regions = 16;
+    counts.refresh_failures = 3;
+    return counts;
+  });
+  PrometheusText t(m.TextExposition());
+  EXPECT_EQ(t.Sum("blueprintsync_regions"), 16);
+  EXPECT_EQ(t.Sum("blueprintsync_region_refresh_failures_total"), 3);
+  m.SetRegionSource(nullptr);
+  EXPECT_EQ(PrometheusText(m.TextExposition()).Sum("blueprintsync_regions"), 0);
+}
+
 TEST(MetricsTest, LifecycleSeriesExistBeforeTheirFirstEventAndFollowTheSource) {
   Metrics m;
   PrometheusText before(m.TextExposition());

@@ -24,6 +24,7 @@
 #include "service/server/tencent_client_stack.h"
 #include "service/server/termination_signals.h"
 #include "service/tencent/http_transport.h"
+#include "service/tencent/region_refresher.h"
 
 // Set by service/server/CMakeLists.txt (the git commit at configure time).
 #ifndef BPS_REVISION
@@ -60,12 +61,26 @@ int Run(int argc, char** argv) {
   // Declared before everything it observes, so it outlives them.
   auto service_metrics =
       std::make_shared<metrics::Metrics>(metrics::BuildInfo{kServerVersion, BPS_REVISION});
-  TencentClientStack tencent = MakeTencentClientStack(*config, service_metrics);
+  absl::StatusOr<TencentClientStack> tencent_stack =
+      MakeTencentClientStack(*config, service_metrics);
+  if (!tencent_stack.ok()) return Fail(tencent_stack.status());
+  TencentClientStack& tencent = *tencent_stack;
+  // Requests are validated against the live region table; this keeps it in
+  // step with DescribeRegions (the compiled table until an answer is believed).
+  // A refresh under way when SIGTERM comes is waited for: bounded by the
+  // drain timeout, so it never holds the process past drain + 1 s.
+  tencent::RegionRefresherOptions region_options;
+  region_options.interval = config->region_refresh_interval;
+  region_options.call_timeout =
+      std::clamp(config->drain_timeout, absl::Seconds(1), absl::Seconds(10));
+  tencent::RegionRefresher regions(region_options, tencent.client.get(),
+                                   &tencent::ProcessRegions());
   jobs::JobEngine engine(
       JobEngineOptionsFrom(*config, service_metrics.get(), storage->elector.get(),
                            storage->health.get()),
       storage->store.get(), tencent.client.get());
   EngineMetricsSources metrics_sources(service_metrics.get(), &engine, tencent.credentials);
+  RegionMetricsSource region_metrics(service_metrics.get(), &regions);
   // Policies create jobs through the engine and are acted on by the
   // controller, on the leader only; the API wakes it on every change made
   // here.
@@ -78,12 +93,14 @@ int Run(int argc, char** argv) {
   // The policy side first: the controller submits to the engine, so it
   // stops before the engine does.
   auto stop = [&](absl::Time engine_deadline) {
+    regions.Stop();
     policy_api.Shutdown();
     controller.Shutdown();
     engine.Shutdown(engine_deadline);
   };
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(s);
   controller.Start();
+  if (config->region_refresh_interval > absl::ZeroDuration()) regions.Start();
   if (absl::Status s = ServeMetrics(config->metrics_listen, service_metrics.get()); !s.ok()) {
     stop(absl::Now());
     return Fail(s);

@@ -4,7 +4,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "service/common/display.h"
+#include "service/tencent/credentials.h"
 #include "service/tencent/lighthouse_client.h"
 
 namespace blueprintsync::server {
@@ -13,9 +15,21 @@ std::vector<FlagSpec> ServerFlags() {
   return {
       {"listen", "BLUEPRINT_SYNC_LISTEN", "0.0.0.0:50051",
        "gRPC listen address (host:port; port 0 picks one)"},
-      {"lighthouse-endpoint", "BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT",
-       tencent::kDefaultLighthouseEndpoint,
-       "Lighthouse API endpoint; http://127.0.0.1:PORT for the bundled emulator"},
+      {"lighthouse-endpoint", "BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT", "",
+       "Lighthouse API endpoint, overriding --tencent-site/--tencent-endpoint-style; "
+       "http://127.0.0.1:PORT for the bundled emulator; {region} stands for the call's region"},
+      {"tencent-site", "BLUEPRINT_SYNC_TENCENT_SITE", "cn",
+       "cn: lighthouse.tencentcloudapi.com (China site); intl: "
+       "lighthouse.intl.tencentcloudapi.com (International site)"},
+      {"tencent-endpoint-style", "BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE", "global",
+       "global: the site's domain; regional: lighthouse.<region>.tencentcloudapi.com, the "
+       "region each call is about"},
+      {"tencent-profile", "TENCENTCLOUD_PROFILE", "",
+       "credential profile: section [NAME] of the credentials file, or tccli's "
+       "~/.tccli/NAME.credential; named but missing stops the start"},
+      {"region-refresh-interval", "BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL", "1h",
+       "how often the region table is refreshed from DescribeRegions (also at start); 0: never, "
+       "the compiled table only"},
       {"store", "BLUEPRINT_SYNC_STORE", "sqlite:./data/blueprint-sync.db",
        "job store: sqlite:PATH, postgres://USER@HOST/DB (shared by several replicas; password "
        "from the URI, PGPASSWORD or PGPASSFILE) or memory: (tests only; jobs are lost on exit)"},
@@ -131,12 +145,14 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto give_up = flags.Duration("cleanup-give-up-after", absl::Seconds(1), kMaxJobDeadline);
   auto policy_interval = flags.Duration("policy-interval", absl::Seconds(1), absl::Hours(24));
   auto policy_backoff = flags.Duration("policy-backoff-max", absl::Seconds(1), kMaxPolicyBackoff);
+  auto region_refresh =
+      flags.Duration("region-refresh-interval", absl::ZeroDuration(), absl::Hours(24 * 7));
   for (const absl::Status& s :
        {poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
         http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
         drain.status(), max_msg.status(), lease.status(), follow.status(), max_timeout.status(),
         keep.status(), retention.status(), give_up.status(), policy_interval.status(),
-        policy_backoff.status()}) {
+        policy_backoff.status(), region_refresh.status()}) {
     if (!s.ok()) return s;
   }
   // Otherwise a request that sets no timeout would get more than any
@@ -165,6 +181,14 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   config.cleanup_give_up_after = *give_up;
   config.policy_interval = *policy_interval;
   config.policy_backoff_max = *policy_backoff;
+  config.region_refresh_interval = *region_refresh;
+  if (config.region_refresh_interval > absl::ZeroDuration() &&
+      config.region_refresh_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid value \"", Shown(flags.String("region-refresh-interval")),
+        "\" for --region-refresh-interval (from ", flags.Source("region-refresh-interval"),
+        "): must be 0 (never) or at least 1s"));
+  }
   return absl::OkStatus();
 }
 
@@ -203,6 +227,58 @@ absl::Status ReadSecurity(const Flags& flags, ServerConfig& config) {
   return absl::OkStatus();
 }
 
+// The flag's value when it is one of `allowed`, else an error naming them.
+absl::StatusOr<std::string> OneOf(const Flags& flags, const std::string& name,
+                                  std::initializer_list<absl::string_view> allowed) {
+  const std::string value = flags.String(name);
+  for (absl::string_view a : allowed) {
+    if (value == a) return value;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("invalid value \"", Shown(value), "\" for --",
+                                                 name, " (from ", flags.Source(name), "): must be ",
+                                                 absl::StrJoin(allowed, " or ")));
+}
+
+// Which Lighthouse endpoint to call and which credential profile to use.
+absl::Status ReadTencent(const Flags& flags, ServerConfig& config) {
+  absl::StatusOr<std::string> site = OneOf(flags, "tencent-site", {"cn", "intl"});
+  if (!site.ok()) return site.status();
+  absl::StatusOr<std::string> style =
+      OneOf(flags, "tencent-endpoint-style", {"global", "regional"});
+  if (!style.ok()) return style.status();
+  config.tencent_site = *site;
+  config.tencent_endpoint_style = *style;
+  const std::string explicit_endpoint = flags.String("lighthouse-endpoint");
+  if (!explicit_endpoint.empty()) {
+    // An endpoint given outright says everything; a site or style given
+    // beside it would be silently ignored, so it is refused instead.
+    for (const char* other : {"tencent-site", "tencent-endpoint-style"}) {
+      if (flags.Source(other) != "default") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--lighthouse-endpoint and --", other, " (from ", flags.Source(other),
+                         ") cannot both be set: the endpoint names the host outright"));
+      }
+    }
+    config.lighthouse_endpoint = explicit_endpoint;
+  } else {
+    config.lighthouse_endpoint = tencent::LighthouseEndpointFor(
+        config.tencent_site == "intl" ? tencent::TencentSite::kInternational
+                                      : tencent::TencentSite::kChina,
+        config.tencent_endpoint_style == "regional" ? tencent::EndpointStyle::kRegional
+                                                    : tencent::EndpointStyle::kGlobal);
+  }
+  const std::string profile = flags.String("tencent-profile");
+  if (!profile.empty()) {
+    if (absl::Status s = tencent::CheckProfileName(profile); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid value \"", Shown(profile), "\" for --tencent-profile (from ",
+                       flags.Source("tencent-profile"), "): ", s.message()));
+    }
+  }
+  config.tencent_profile = profile;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ServerConfig> LoadServerConfig(int argc, const char* const* argv,
@@ -228,8 +304,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, const char* const* argv,
   if (absl::Status s = ReadRanges(flags, config); !s.ok()) return s;
   if (absl::Status s = ReadGrpcLimits(flags, config.grpc_limits); !s.ok()) return s;
   if (absl::Status s = ReadSecurity(flags, config); !s.ok()) return s;
+  if (absl::Status s = ReadTencent(flags, config); !s.ok()) return s;
   config.listen = flags.String("listen");
-  config.lighthouse_endpoint = flags.String("lighthouse-endpoint");
   config.store = flags.String("store");
   config.ca_file = flags.String("ca-file");
   config.ca_path = flags.String("ca-path");

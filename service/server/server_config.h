@@ -51,7 +51,16 @@ struct ServerConfig {
   ServerAction action = ServerAction::kServe;
 
   std::string listen;
+  // --lighthouse-endpoint when given, else the one --tencent-site and
+  // --tencent-endpoint-style name (may hold "{region}").
   std::string lighthouse_endpoint;
+  std::string tencent_site;            // "cn" or "intl"
+  std::string tencent_endpoint_style;  // "global" or "regional"
+  // The credential profile named by --tencent-profile / TENCENTCLOUD_PROFILE;
+  // empty: none named (the [default] section of the credentials file).
+  std::string tencent_profile;
+  // How often the live region table is refreshed; zero: never.
+  absl::Duration region_refresh_interval;
   std::string store;
   absl::Duration leader_lease;
   absl::Duration follow_interval;

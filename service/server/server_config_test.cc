@@ -313,5 +313,65 @@ TEST(ServerConfigTest, OutOfRangeGrpcLimitsAreRefusedNamingTheirFlag) {
   }
 }
 
+TEST(ServerConfigTest, TencentSiteAndEndpointStyleNameTheEndpoint) {
+  struct Case {
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;
+    std::string endpoint;
+  };
+  const Case cases[] = {
+      {{}, {}, "https://lighthouse.tencentcloudapi.com"},  // the default: as before
+      {{"--tencent-site=intl"}, {}, "https://lighthouse.intl.tencentcloudapi.com"},
+      {{},
+       {{"BLUEPRINT_SYNC_TENCENT_SITE", "intl"}},
+       "https://lighthouse.intl.tencentcloudapi.com"},
+      {{"--tencent-site=cn"}, {}, "https://lighthouse.tencentcloudapi.com"},
+      {{"--tencent-endpoint-style=regional"},
+       {},
+       "https://lighthouse.{region}.tencentcloudapi.com"},
+      {{"--lighthouse-endpoint=http://127.0.0.1:9"}, {}, "http://127.0.0.1:9"},
+  };
+  for (const Case& c : cases) {
+    auto config = Load(c.args, c.env);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->lighthouse_endpoint, c.endpoint);
+  }
+}
+
+TEST(ServerConfigTest, BadSiteStyleOrConflictingEndpointIsRefusedNamingTheFlag) {
+  auto site = Load({"--tencent-site=china"});
+  ASSERT_FALSE(site.ok());
+  EXPECT_THAT(std::string(site.status().message()),
+              AllOf(HasSubstr("--tencent-site"), HasSubstr("cn or intl")));
+  auto style = Load({}, {{"BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE", "nearest"}});
+  ASSERT_FALSE(style.ok());
+  EXPECT_THAT(std::string(style.status().message()),
+              AllOf(HasSubstr("--tencent-endpoint-style"),
+                    HasSubstr("$BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE")));
+  auto both = Load({"--lighthouse-endpoint=http://127.0.0.1:9", "--tencent-site=intl"});
+  ASSERT_FALSE(both.ok());
+  EXPECT_THAT(std::string(both.status().message()),
+              AllOf(HasSubstr("--lighthouse-endpoint"), HasSubstr("--tencent-site")));
+}
+
+TEST(ServerConfigTest, TencentProfileComesFromTheFlagOrTencentCloudProfile) {
+  EXPECT_EQ(Load({})->tencent_profile, "");
+  EXPECT_EQ(Load({}, {{"TENCENTCLOUD_PROFILE", "prod"}})->tencent_profile, "prod");
+  EXPECT_EQ(Load({"--tencent-profile=ci"}, {{"TENCENTCLOUD_PROFILE", "prod"}})->tencent_profile,
+            "ci");
+  auto bad = Load({"--tencent-profile=../../etc/x"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("--tencent-profile"));
+}
+
+TEST(ServerConfigTest, RegionRefreshIntervalIsZeroOrAtLeastASecond) {
+  EXPECT_EQ(Load({})->region_refresh_interval, absl::Hours(1));
+  EXPECT_EQ(Load({"--region-refresh-interval=0"})->region_refresh_interval, absl::ZeroDuration());
+  EXPECT_EQ(Load({"--region-refresh-interval=90s"})->region_refresh_interval, absl::Seconds(90));
+  auto bad = Load({"--region-refresh-interval=500ms"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("--region-refresh-interval"));
+}
+
 }  // namespace
 }  // namespace blueprintsync::server

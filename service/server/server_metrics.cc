@@ -36,6 +36,19 @@ EngineMetricsSources::EngineMetricsSources(metrics::Metrics* metrics, const jobs
 
 EngineMetricsSources::~EngineMetricsSources() { metrics_->SetActiveJobsSource(nullptr); }
 
+RegionMetricsSource::RegionMetricsSource(metrics::Metrics* metrics,
+                                         const tencent::RegionRefresher* refresher)
+    : metrics_(metrics) {
+  metrics_->SetRegionSource([refresher] {
+    metrics::RegionTableCounts counts;
+    counts.regions = refresher->region_count();
+    counts.refresh_failures = refresher->failures();
+    return counts;
+  });
+}
+
+RegionMetricsSource::~RegionMetricsSource() { metrics_->SetRegionSource(nullptr); }
+
 metrics::PolicyCounts PolicyCountsOf(const policies::PolicyControllerStats& stats) {
   metrics::PolicyCounts counts;
   counts.paused = stats.policies_paused;

@@ -14,6 +14,7 @@
 #include "service/metrics/metrics.h"
 #include "service/policies/policy_controller.h"
 #include "service/tencent/credentials.h"
+#include "service/tencent/region_refresher.h"
 
 namespace blueprintsync::server {
 
@@ -43,6 +44,19 @@ class PolicyMetricsSource {
   ~PolicyMetricsSource();
   PolicyMetricsSource(const PolicyMetricsSource&) = delete;
   PolicyMetricsSource& operator=(const PolicyMetricsSource&) = delete;
+
+ private:
+  metrics::Metrics* const metrics_;
+};
+
+// While it lives, scrapes read the region refresher's counts. Declare it
+// after the refresher.
+class RegionMetricsSource {
+ public:
+  RegionMetricsSource(metrics::Metrics* metrics, const tencent::RegionRefresher* refresher);
+  ~RegionMetricsSource();
+  RegionMetricsSource(const RegionMetricsSource&) = delete;
+  RegionMetricsSource& operator=(const RegionMetricsSource&) = delete;
 
  private:
   metrics::Metrics* const metrics_;

@@ -3,20 +3,24 @@
 #include <utility>
 
 #include "service/common/log.h"
+#include "service/tencent/cloud_credentials.h"
 #include "service/tencent/http_transport.h"
 
 namespace blueprintsync::server {
 
-TencentClientStack MakeTencentClientStack(const ServerConfig& config,
-                                          std::shared_ptr<tencent::CallObserver> observer) {
+absl::StatusOr<TencentClientStack> MakeTencentClientStack(
+    const ServerConfig& config, std::shared_ptr<tencent::CallObserver> observer) {
   TencentClientStack stack;
-  stack.credentials = tencent::MakeDefaultCredentialChain();
+  tencent::CloudChainOptions chain;
+  chain.profile = config.tencent_profile;
+  absl::StatusOr<std::shared_ptr<tencent::CredentialProvider>> credentials =
+      tencent::MakeServiceCredentials(std::move(chain));
+  if (!credentials.ok()) return credentials.status();
+  stack.credentials = *std::move(credentials);
+  // Found: the provider logs the source itself ("Tencent Cloud credential source").
   if (auto c = stack.credentials->GetCredentials(); !c.ok()) {
     log::Warn("no usable Tencent Cloud credentials yet; submissions will fail until there are",
               {{"error", c.status().message()}});
-  } else {
-    log::Info("Tencent Cloud credentials found",
-              {{"secret_id", tencent::MaskSecretId(c->secret_id)}});
   }
   tencent::CurlTransportOptions http;
   http.total_timeout = config.http_timeout;

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "absl/status/statusor.h"
 #include "service/server/server_config.h"
 #include "service/tencent/call_observer.h"
 #include "service/tencent/credentials.h"
@@ -20,11 +21,14 @@ struct TencentClientStack {
   std::unique_ptr<tencent::LighthouseClient> client;
 };
 
-// Never fails: missing credentials are logged (the secret id masked) and
-// only fail submissions, since they may appear later (a mounted file, a
-// role bound after start-up).
-TencentClientStack MakeTencentClientStack(const ServerConfig& config,
-                                          std::shared_ptr<tencent::CallObserver> observer);
+// Fails only for a credential profile that was named (--tencent-profile,
+// TENCENTCLOUD_PROFILE) and is missing or unusable: the error names the
+// profile and its file. Otherwise missing credentials are logged and only
+// fail submissions, since they may appear later (a mounted file, a role
+// bound after start-up). Where the credentials come from is logged when
+// they are first found and whenever that changes (the SecretId masked).
+absl::StatusOr<TencentClientStack> MakeTencentClientStack(
+    const ServerConfig& config, std::shared_ptr<tencent::CallObserver> observer);
 
 }  // namespace blueprintsync::server
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "service/tencent/api_envelope.h"
 #include "service/tencent/tc3_signer.h"
 #include "service/tencent/upstream_bounds.h"
@@ -71,9 +72,12 @@ class HttpApiCaller final : public TencentApiCaller {
                      absl::StrCat("deadline passed before ", call.action, " was sent"));
     }
     const int64_t timestamp = absl::ToUnixSeconds(now);
+    absl::StatusOr<ApiEndpoint> resolved = ForRegion(call);
+    if (!resolved.ok()) return resolved.status();
+    const ApiEndpoint& endpoint = *resolved;
 
     HttpRequest request;
-    request.url = endpoint_.url;
+    request.url = endpoint.url;
     request.fresh_connection = call.idempotency == Idempotency::kNonIdempotent;
     request.timeout = call.timeout;
     if (call.deadline != absl::InfiniteFuture()) {
@@ -85,7 +89,7 @@ class HttpApiCaller final : public TencentApiCaller {
     if (call.credentials != nullptr) {
       SignInput sign;
       sign.service = service_.service;
-      sign.host = endpoint_.host;
+      sign.host = endpoint.host;
       sign.content_type = kContentType;
       sign.payload = call.body;
       sign.timestamp = timestamp;
@@ -95,7 +99,7 @@ class HttpApiCaller final : public TencentApiCaller {
       h.emplace_back("Authorization", "SKIP");
     }
     h.emplace_back("Content-Type", kContentType);
-    h.emplace_back("Host", endpoint_.host);
+    h.emplace_back("Host", endpoint.host);
     h.emplace_back("X-TC-Action", call.action);
     h.emplace_back("X-TC-Version", service_.version);
     h.emplace_back("X-TC-Timestamp", absl::StrCat(timestamp));
@@ -130,6 +134,19 @@ class HttpApiCaller final : public TencentApiCaller {
   }
 
  private:
+  // The endpoint with kRegionPlaceholder replaced by the call's region. The
+  // region becomes part of the Host that is signed and connected to, so it
+  // must be a region id and nothing else.
+  absl::StatusOr<ApiEndpoint> ForRegion(const ApiRequest& call) const {
+    if (!absl::StrContains(endpoint_.host, kRegionPlaceholder)) return endpoint_;
+    if (absl::Status s = bounds::CheckRegion("region", call.region); !s.ok()) {
+      return NotSent(call.action, "ClientError.InvalidRegion",
+                     absl::StrCat("a regional endpoint needs the call's region: ", s.message()));
+    }
+    return ApiEndpoint{absl::StrReplaceAll(endpoint_.url, {{kRegionPlaceholder, call.region}}),
+                       absl::StrReplaceAll(endpoint_.host, {{kRegionPlaceholder, call.region}})};
+  }
+
   const ApiService service_;
   const ApiEndpoint endpoint_;
   const std::shared_ptr<HttpTransport> transport_;

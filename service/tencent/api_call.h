@@ -45,9 +45,16 @@ struct ApiEndpoint {
 // way is refused. InvalidArgument naming the rule otherwise.
 absl::StatusOr<ApiEndpoint> ParseEndpoint(absl::string_view endpoint);
 
+// In an ApiService endpoint's host, stands for the region of each call:
+// "https://lighthouse.{region}.tencentcloudapi.com" sends a call about
+// ap-guangzhou to lighthouse.ap-guangzhou.tencentcloudapi.com, and signs
+// that Host. A call without a region, or with one that is not a region id
+// (upstream_bounds.h CheckRegion), is not sent (kLocal).
+inline constexpr char kRegionPlaceholder[] = "{region}";
+
 // The product a caller talks to.
 struct ApiService {
-  std::string endpoint;  // see ParseEndpoint
+  std::string endpoint;  // see ParseEndpoint; may hold kRegionPlaceholder
   std::string service;   // signing service name ("lighthouse", "sts"), whatever the host
   std::string version;   // X-TC-Version
   std::string language;  // X-TC-Language when non-empty ("en-US", "zh-CN")

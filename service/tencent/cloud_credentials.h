@@ -21,7 +21,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
+#include "absl/status/statusor.h"
 #include "service/common/clock.h"
 #include "service/tencent/credentials.h"
 #include "service/tencent/cvm_role_credentials.h"
@@ -36,6 +38,9 @@ struct CloudChainOptions {
   std::shared_ptr<HttpTransport> transport;  // nullptr = MakeCurlTransport()
   std::shared_ptr<HttpGetter> getter;        // nullptr = MakeCurlGetter()
   Clock* clock = nullptr;                    // nullptr = SystemClock::Default()
+  // A profile named by the operator (--tencent-profile, TENCENTCLOUD_PROFILE);
+  // empty: none (MakeServiceCredentials).
+  std::string profile = {};
 };
 
 // Sum of refresh_failures() over every refreshing provider inside `provider`
@@ -46,6 +51,16 @@ int64_t CredentialRefreshFailures(const CredentialProvider& provider);
 // The chain behind MakeDefaultCredentialChain() (order documented there),
 // with every dependency injectable.
 std::shared_ptr<CredentialProvider> MakeCloudCredentialChain(CloudChainOptions options);
+
+// What blueprint-syncd signs with. No profile named: MakeCloudCredentialChain.
+// A profile named: that profile alone (MakeNamedProfileProvider), as tccli
+// does with --profile, under STS AssumeRole when TENCENTCLOUD_ROLE_ARN is
+// set; a profile that is missing or unusable (no keys) is the error, naming
+// the profile and its file, so the server does not start on another
+// identity than the one asked for. Either way wrapped in
+// SourceLoggingCredentialProvider.
+absl::StatusOr<std::shared_ptr<CredentialProvider>> MakeServiceCredentials(
+    CloudChainOptions options);
 
 }  // namespace blueprintsync::tencent
 

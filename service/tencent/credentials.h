@@ -17,7 +17,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace blueprintsync::tencent {
@@ -41,6 +43,10 @@ class CredentialProvider {
   virtual absl::StatusOr<Credentials> GetCredentials() = 0;
   // Human-readable name used in chain errors and logs, e.g. "environment".
   virtual std::string Name() const = 0;
+  // Where the credentials the last successful GetCredentials() returned came
+  // from, for the log ("environment", "profile prod from /root/.tccli/prod.credential",
+  // "CVM role app-role"); never a secret. Name() unless a provider knows more.
+  virtual std::string Source() const { return Name(); }
 };
 
 class StaticCredentialProvider final : public CredentialProvider {
@@ -71,21 +77,54 @@ class EnvCredentialProvider final : public CredentialProvider {
   Getenv getenv_;
 };
 
-// INI profile file, section [default], keys secret_id, secret_key and
-// optional token. Path: the constructor argument if non-empty, else
-// $TENCENTCLOUD_CREDENTIALS_FILE, else $HOME/.tencentcloud/credentials.
-// A missing file is NotFound; a file without the keys is an error.
+// INI profile file (the SDKs' format), section [default] or [`profile`],
+// keys secret_id, secret_key and optional token. Path: the constructor
+// argument if non-empty, else $TENCENTCLOUD_CREDENTIALS_FILE, else
+// $HOME/.tencentcloud/credentials. A missing file is NotFound; a file
+// without the section or the keys is an error.
 class ProfileCredentialProvider final : public CredentialProvider {
  public:
   explicit ProfileCredentialProvider(std::string path = "");
-  ProfileCredentialProvider(std::string path, EnvCredentialProvider::Getenv getenv);
+  ProfileCredentialProvider(std::string path, EnvCredentialProvider::Getenv getenv,
+                            std::string profile = "default");
+  absl::StatusOr<Credentials> GetCredentials() override;
+  std::string Name() const override;
+  std::string Source() const override;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::string profile_;
+};
+
+// tccli's (and Terraform's) credential file for one profile:
+// `<dir>/<profile>.credential`, a JSON object with secretId, secretKey and
+// optional token; dir is $TENCENTCLOUD_SHARED_CREDENTIALS_DIR or
+// $HOME/.tccli. A missing file is NotFound; one without the keys an error.
+class TccliCredentialProvider final : public CredentialProvider {
+ public:
+  TccliCredentialProvider(std::string path, std::string profile);
   absl::StatusOr<Credentials> GetCredentials() override;
   std::string Name() const override;
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
+  std::string profile_;
 };
+
+// A profile name: 1-64 of [A-Za-z0-9_.-], not starting with '.' (it becomes
+// part of a file name). InvalidArgument naming the rule otherwise.
+absl::Status CheckProfileName(std::string_view profile);
+
+// The provider for a profile named by the operator (--tencent-profile,
+// TENCENTCLOUD_PROFILE), as tccli and Terraform find it: section [profile]
+// of the INI credentials file (ProfileCredentialProvider's path), else
+// tccli's <dir>/<profile>.credential. A profile found in neither is
+// FailedPrecondition naming the profile and both files: a named profile is
+// never silently replaced by another source.
+absl::StatusOr<std::shared_ptr<CredentialProvider>> MakeNamedProfileProvider(
+    const std::string& profile, EnvCredentialProvider::Getenv getenv = nullptr);
 
 // Tries each provider in order; the first success wins. NotFound moves on,
 // any other error stops the chain. When every provider says NotFound the
@@ -98,11 +137,33 @@ class CredentialProviderChain final : public CredentialProvider {
   explicit CredentialProviderChain(std::vector<std::shared_ptr<CredentialProvider>> providers);
   absl::StatusOr<Credentials> GetCredentials() override;
   std::string Name() const override { return "chain"; }
+  // The Source() of the member that answered last.
+  std::string Source() const override;
   // For collecting the members' refresh metrics (CredentialRefreshFailures).
   const std::vector<std::shared_ptr<CredentialProvider>>& providers() const { return providers_; }
 
  private:
   std::vector<std::shared_ptr<CredentialProvider>> providers_;
+  mutable absl::Mutex mu_;
+  const CredentialProvider* last_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+// Logs where the credentials come from: once when they are first found and
+// again whenever the source changes (a profile file mounted after start, a
+// CVM role renamed), with the SecretId masked and never a key or token.
+// Wraps the provider the service signs with.
+class SourceLoggingCredentialProvider final : public CredentialProvider {
+ public:
+  explicit SourceLoggingCredentialProvider(std::shared_ptr<CredentialProvider> inner);
+  absl::StatusOr<Credentials> GetCredentials() override;
+  std::string Name() const override { return inner_->Name(); }
+  std::string Source() const override { return inner_->Source(); }
+  const std::shared_ptr<CredentialProvider>& inner() const { return inner_; }
+
+ private:
+  const std::shared_ptr<CredentialProvider> inner_;
+  absl::Mutex mu_;
+  std::string logged_ ABSL_GUARDED_BY(mu_);  // "source|masked id" last logged
 };
 
 // The service's chain, first success wins (cloud_credentials.h has the

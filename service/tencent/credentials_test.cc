@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -13,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/common/log.h"
+#include "service/tencent/cloud_credentials.h"
 
 namespace blueprintsync::tencent {
 namespace {
@@ -607,6 +610,193 @@ TEST(MakeDefaultCredentialChainTest, UsesEnvironmentThenProfile) {
   ::unsetenv("TENCENTCLOUD_CREDENTIALS_FILE");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->secret_id, "AKID-env");
+}
+
+// ------------------------------------------------------------ named profiles
+
+// The environment of a machine whose HOME is `home`, with nothing else set.
+FakeEnv HomeEnv(const std::string& home) {
+  FakeEnv env;
+  env.Set("HOME", home);
+  return env;
+}
+
+TEST(NamedProfileTest, IniSectionOfTheSdkCredentialsFile) {
+  TempDir home;
+  home.Mkdir(".tencentcloud");
+  home.Write(".tencentcloud/credentials",
+             "[default]\nsecret_id = AKID-default\nsecret_key = key-default\n"
+             "[prod]\nsecret_id = AKID-prod\nsecret_key = key-prod\ntoken = tok-prod\n");
+  auto provider = MakeNamedProfileProvider("prod", HomeEnv(home.path()).Getenv());
+  ASSERT_TRUE(provider.ok()) << provider.status();
+  absl::StatusOr<Credentials> got = (*provider)->GetCredentials();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->secret_id, "AKID-prod");
+  EXPECT_EQ(got->secret_key, "key-prod");
+  EXPECT_EQ(got->token, "tok-prod");
+  EXPECT_EQ((*provider)->Source(),
+            absl::StrCat("profile prod from ", home.path(), "/.tencentcloud/credentials"));
+}
+
+TEST(NamedProfileTest, TccliJsonFileWhenTheIniFileHasNoSuchSection) {
+  TempDir home;
+  home.Mkdir(".tencentcloud");
+  home.Write(".tencentcloud/credentials", "[default]\nsecret_id = AKID-d\nsecret_key = k-d\n");
+  home.Mkdir(".tccli");
+  const std::string file =
+      home.Write(".tccli/staging.credential",
+                 R"({"secretId": "AKID-staging", "secretKey": "key-staging", "token": ""})");
+  auto provider = MakeNamedProfileProvider("staging", HomeEnv(home.path()).Getenv());
+  ASSERT_TRUE(provider.ok()) << provider.status();
+  absl::StatusOr<Credentials> got = (*provider)->GetCredentials();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->secret_id, "AKID-staging");
+  EXPECT_EQ(got->secret_key, "key-staging");
+  EXPECT_EQ(got->token, "");
+  EXPECT_EQ((*provider)->Source(), absl::StrCat("profile staging from ", file));
+}
+
+TEST(NamedProfileTest, SharedCredentialsDirAndCredentialsFileVariablesAreHonoured) {
+  TempDir dir;
+  dir.Mkdir("tccli");
+  dir.Write("tccli/ci.credential", R"({"secretId":"AKID-ci","secretKey":"key-ci"})");
+  FakeEnv env;
+  env.Set("TENCENTCLOUD_SHARED_CREDENTIALS_DIR", dir.path() + "/tccli/")
+      .Set("TENCENTCLOUD_CREDENTIALS_FILE", dir.path() + "/absent.ini");
+  auto provider = MakeNamedProfileProvider("ci", env.Getenv());
+  ASSERT_TRUE(provider.ok()) << provider.status();
+  EXPECT_EQ((*provider)->GetCredentials()->secret_id, "AKID-ci");
+}
+
+TEST(NamedProfileTest, MissingProfileNamesTheProfileAndBothFiles) {
+  TempDir home;
+  home.Mkdir(".tencentcloud");
+  home.Write(".tencentcloud/credentials", "[default]\nsecret_id = AKID-d\nsecret_key = k-d\n");
+  auto provider = MakeNamedProfileProvider("nosuch", HomeEnv(home.path()).Getenv());
+  ASSERT_FALSE(provider.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(provider.status())) << provider.status();
+  const std::string message(provider.status().message());
+  EXPECT_THAT(message, HasSubstr("\"nosuch\""));
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("no section [nosuch] in ", home.path(),
+                                              "/.tencentcloud/credentials")));
+  EXPECT_THAT(message,
+              HasSubstr(absl::StrCat("no file ", home.path(), "/.tccli/nosuch.credential")));
+}
+
+TEST(NamedProfileTest, NoFilesAtAllIsStillAnError) {
+  TempDir home;
+  auto provider = MakeNamedProfileProvider("default", HomeEnv(home.path()).Getenv());
+  ASSERT_FALSE(provider.ok());
+  EXPECT_THAT(std::string(provider.status().message()),
+              AllOf(HasSubstr("\"default\""), HasSubstr("no file")));
+}
+
+TEST(NamedProfileTest, ProfileWithoutKeysIsRefusedAtStartWithoutSecrets) {
+  TempDir home;
+  home.Mkdir(".tccli");
+  home.Write(".tccli/half.credential", absl::StrCat(R"({"secretKey":")", kSecretKey, R"("})"));
+  home.Mkdir(".tencentcloud");
+  home.Write(".tencentcloud/credentials",
+             absl::StrCat("[broken]\nsecret_key = ", kSecretKey, "\n"));
+  CloudChainOptions options;
+  options.getenv = HomeEnv(home.path()).Getenv();
+  for (const char* profile : {"half", "broken"}) {
+    options.profile = profile;
+    auto made = MakeServiceCredentials(options);
+    ASSERT_FALSE(made.ok()) << profile;
+    EXPECT_TRUE(absl::IsFailedPrecondition(made.status())) << made.status();
+    EXPECT_THAT(std::string(made.status().message()),
+                AllOf(HasSubstr(absl::StrCat("\"", profile, "\"")), HasSubstr(home.path())));
+    ExpectNoSecrets(made.status());
+  }
+}
+
+TEST(NamedProfileTest, ANamedProfileIsUsedEvenWhenTheEnvironmentHasAKey) {
+  TempDir home;
+  home.Mkdir(".tccli");
+  home.Write(".tccli/prod.credential", R"({"secretId":"AKID-prod","secretKey":"key-prod"})");
+  CloudChainOptions options;
+  options.getenv = HomeEnv(home.path())
+                       .Set("TENCENTCLOUD_SECRET_ID", "AKID-env")
+                       .Set("TENCENTCLOUD_SECRET_KEY", "key-env")
+                       .Getenv();
+  options.profile = "prod";
+  auto made = MakeServiceCredentials(options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ((*made)->GetCredentials()->secret_id, "AKID-prod");
+}
+
+TEST(NamedProfileTest, ProfileNamesThatAreNotFileNamesAreRefused) {
+  for (const char* bad : {"", "../etc/passwd", "a/b", ".hidden", "sp ace"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(CheckProfileName(bad))) << bad;
+  }
+  EXPECT_TRUE(CheckProfileName(std::string(65, 'p')).code() == absl::StatusCode::kInvalidArgument);
+  for (const char* good : {"default", "prod-eu_1", "team.ops"}) {
+    EXPECT_TRUE(CheckProfileName(good).ok()) << good;
+  }
+}
+
+// ------------------------------------------------------- credential source log
+
+// Everything the log writes while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : file_(std::tmpfile()) { log::SetOutput(file_); }
+  ~CapturedLog() {
+    log::SetOutput(stdout);
+    std::fclose(file_);
+  }
+  std::string Text() {
+    std::fflush(file_);
+    std::rewind(file_);
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), file_)) > 0) text.append(buf, n);
+    return text;
+  }
+
+ private:
+  std::FILE* file_;
+};
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(SourceLoggingTest, LogsTheSourceOnceAndAgainOnChangeNeverTheKey) {
+  TempDir home;
+  home.Mkdir(".tencentcloud");
+  const std::string ini =
+      home.Write(".tencentcloud/credentials",
+                 absl::StrCat("[default]\nsecret_id = ", kSecretId, "\nsecret_key = ", kSecretKey,
+                              "\ntoken = ", kToken, "\n"));
+  std::map<std::string, std::string> vars = {{"HOME", home.path()}};
+  auto getenv = [&vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+  CloudChainOptions options;
+  options.getenv = getenv;
+  auto made = MakeServiceCredentials(options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  CapturedLog log;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*made)->GetCredentials().ok());
+  vars["TENCENTCLOUD_SECRET_ID"] = "AKIDenvironmentkey0000000000001234";
+  vars["TENCENTCLOUD_SECRET_KEY"] = kSecretKey;
+  ASSERT_TRUE((*made)->GetCredentials().ok());
+  ASSERT_TRUE((*made)->GetCredentials().ok());
+  const std::string text = log.Text();
+  EXPECT_EQ(Count(text, "\"msg\":\"Tencent Cloud credential source\""), 1u) << text;
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("\"source\":\"profile default from ", ini, "\"")));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("\"secret_id\":\"", MaskSecretId(kSecretId), "\"")));
+  EXPECT_EQ(Count(text, "\"msg\":\"Tencent Cloud credential source changed\""), 1u) << text;
+  EXPECT_THAT(text, HasSubstr("\"source\":\"environment\""));
+  EXPECT_THAT(text, AllOf(Not(HasSubstr(kSecretKey)), Not(HasSubstr(kToken)),
+                          Not(HasSubstr(kSecretId)), Not(HasSubstr("AKIDenvironmentkey"))));
 }
 
 }  // namespace

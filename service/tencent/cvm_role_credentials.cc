@@ -137,4 +137,9 @@ absl::StatusOr<Credentials> CvmRoleCredentialProvider::Fetch() {
   return out;
 }
 
+std::string CvmRoleCredentialProvider::Source() const {
+  absl::MutexLock lock(&role_mu_);
+  return role_.empty() ? Name() : absl::StrCat("CVM role ", role_);
+}
+
 }  // namespace blueprintsync::tencent

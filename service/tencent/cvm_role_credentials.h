@@ -48,6 +48,7 @@ class CvmRoleCredentialProvider final : public RefreshingCredentialProvider {
  public:
   explicit CvmRoleCredentialProvider(CvmRoleOptions options = {});
   std::string Name() const override { return "CVM role"; }
+  std::string Source() const override;
 
  private:
   absl::StatusOr<Credentials> Fetch() override;
@@ -57,7 +58,7 @@ class CvmRoleCredentialProvider final : public RefreshingCredentialProvider {
   const std::shared_ptr<HttpGetter> getter_;
   std::string base_;  // ends with '/'
   const bool role_from_env_;
-  absl::Mutex role_mu_;
+  mutable absl::Mutex role_mu_;
   std::string role_ ABSL_GUARDED_BY(role_mu_);
 };
 

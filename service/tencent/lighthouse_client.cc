@@ -426,6 +426,15 @@ absl::StatusOr<DeleteBlueprintsResponse> RetryingLighthouseClient::DeleteBluepri
                         [&] { return next_->DeleteBlueprints(request, options); });
 }
 
+std::string LighthouseEndpointFor(TencentSite site, EndpointStyle style) {
+  if (style == EndpointStyle::kRegional) {
+    // Regional domains are the same for both sites.
+    return absl::StrCat("https://lighthouse.", kRegionPlaceholder, ".tencentcloudapi.com");
+  }
+  return site == TencentSite::kInternational ? "https://lighthouse.intl.tencentcloudapi.com"
+                                             : kDefaultLighthouseEndpoint;
+}
+
 std::unique_ptr<LighthouseClient> MakeLighthouseClient(
     const LighthouseClientOptions& options, std::shared_ptr<CredentialProvider> credentials,
     std::shared_ptr<HttpTransport> transport, std::shared_ptr<ActionRateLimiters> limiters,

@@ -33,6 +33,18 @@ namespace blueprintsync::tencent {
 inline constexpr char kLighthouseService[] = "lighthouse";
 inline constexpr char kLighthouseVersion[] = "2020-03-24";
 inline constexpr char kDefaultLighthouseEndpoint[] = "https://lighthouse.tencentcloudapi.com";
+
+// Tencent Cloud's two sites. Their API domains differ
+// (lighthouse.tencentcloudapi.com vs lighthouse.intl.tencentcloudapi.com);
+// the signing service name is "lighthouse" on both.
+enum class TencentSite { kChina, kInternational };
+// kGlobal: the site's domain, which routes to the nearest access point.
+// kRegional: lighthouse.<region>.tencentcloudapi.com, the region of each
+// call (X-TC-Region), as Tencent recommends for latency-sensitive use.
+enum class EndpointStyle { kGlobal, kRegional };
+// The endpoint for LighthouseClientOptions::endpoint; the regional one holds
+// kRegionPlaceholder.
+std::string LighthouseEndpointFor(TencentSite site, EndpointStyle style);
 inline constexpr int kMaxDescribeIds = 100;
 
 // Who waits for rate-limit capacity first. Background calls (the policy
@@ -71,7 +83,8 @@ class LighthouseClient {
 
 struct LighthouseClientOptions {
   // Scheme + host[:port], no path. "http://127.0.0.1:PORT" for the emulator.
-  // The signing service name stays "lighthouse" whatever the host is.
+  // The signing service name stays "lighthouse" whatever the host is. A
+  // "{region}" in the host is replaced by each call's region (api_call.h).
   std::string endpoint = kDefaultLighthouseEndpoint;
   std::string language;                           // X-TC-Language when non-empty ("en-US", "zh-CN")
   std::string request_client = "blueprint-sync";  // X-TC-RequestClient

@@ -193,6 +193,65 @@ TEST_F(HttpClientTest, DefaultEndpointHostAndUrl) {
   EXPECT_EQ(HeaderMap(sent)["Host"], "lighthouse.tencentcloudapi.com");
 }
 
+// Every site and style: the URL, the Host sent and the Host signed agree,
+// and the signing service is "lighthouse" whatever the domain.
+TEST_F(HttpClientTest, SitesAndRegionalEndpointsSignTheHostTheySend) {
+  struct Case {
+    TencentSite site;
+    EndpointStyle style;
+    std::string host;
+  };
+  const Case cases[] = {
+      {TencentSite::kChina, EndpointStyle::kGlobal, "lighthouse.tencentcloudapi.com"},
+      {TencentSite::kInternational, EndpointStyle::kGlobal, "lighthouse.intl.tencentcloudapi.com"},
+      {TencentSite::kChina, EndpointStyle::kRegional,
+       "lighthouse.ap-guangzhou.tencentcloudapi.com"},
+      {TencentSite::kInternational, EndpointStyle::kRegional,
+       "lighthouse.ap-guangzhou.tencentcloudapi.com"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.host);
+    transport_->Push(Answer(200, kSyncOk));
+    auto client = MakeClient(/*with_token=*/false, LighthouseEndpointFor(c.site, c.style));
+    ASSERT_TRUE(client->SyncBlueprint(SyncRequest(), {}).ok());  // source ap-guangzhou
+    const HttpRequest sent = transport_->requests().back();
+    std::map<std::string, std::string> h = HeaderMap(sent);
+    EXPECT_EQ(sent.url, "https://" + c.host + "/");
+    EXPECT_EQ(h["Host"], c.host);
+    SignInput in;
+    in.service = "lighthouse";
+    in.host = c.host;
+    in.content_type = "application/json";
+    in.payload = sent.body;
+    in.timestamp = 1551113065;
+    EXPECT_EQ(h["Authorization"], Tc3Signer::Authorization(kSecretId, kSecretKey, in));
+    EXPECT_THAT(h["Authorization"], HasSubstr("/2019-02-25/lighthouse/tc3_request"));
+  }
+}
+
+TEST_F(HttpClientTest, RegionalEndpointFollowsEachCallsRegion) {
+  transport_->Push(
+      Answer(200, R"({"Response":{"TotalCount":0,"BlueprintSet":[],"RequestId":"r"}})"));
+  auto client = MakeClient(false, "https://lighthouse.{region}.tencentcloudapi.com");
+  DescribeBlueprintsRequest request;
+  request.region = "eu-frankfurt";
+  request.blueprint_ids = {"lhbp-lf3gjs2f"};
+  ASSERT_TRUE(client->DescribeBlueprints(request, {}).ok());
+  EXPECT_EQ(HeaderMap(transport_->requests().back())["Host"],
+            "lighthouse.eu-frankfurt.tencentcloudapi.com");
+}
+
+TEST_F(HttpClientTest, RegionalEndpointWithoutAUsableRegionSendsNothing) {
+  auto client = MakeClient(false, "https://lighthouse.{region}.tencentcloudapi.com");
+  for (const char* region : {"", "evil.example.com/x", "AP-GUANGZHOU"}) {
+    absl::StatusOr<DescribeRegionsResponse> r = client->DescribeRegions(region, {});
+    ASSERT_FALSE(r.ok()) << region;
+    EXPECT_EQ(ErrorOf(r.status()).kind, ErrorKind::kLocal) << region;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("regional endpoint")) << region;
+  }
+  EXPECT_TRUE(transport_->requests().empty());
+}
+
 TEST_F(HttpClientTest, NoTokenLanguageOrRegionHeadersWhenEmpty) {
   transport_->Push(Answer(200, kRegionsOk));
   auto client = MakeClient(/*with_token=*/false);

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "service/tencent/upstream_bounds.h"
 
 namespace blueprintsync::tencent {
 namespace {
@@ -24,15 +25,6 @@ std::string Quote(std::string_view value) {
   if (v.size() <= kMaxQuotedLength) return absl::StrCat("\"", absl::CEscape(v), "\"");
   return absl::StrCat("\"", absl::CEscape(v.substr(0, kMaxQuotedLength)), "\"... (", v.size(),
                       " bytes)");
-}
-
-const std::string& SupportedList() {
-  static const std::string* const list = [] {
-    std::vector<std::string> ids;
-    for (const RegionInfo& region : SyncRegions()) ids.emplace_back(region.id);
-    return new std::string(absl::StrJoin(ids, ", "));
-  }();
-  return *list;
 }
 
 std::string MainlandWord(const RegionInfo& region) {
@@ -65,11 +57,87 @@ const std::vector<RegionInfo>& SyncRegions() {
 }
 
 const RegionInfo* FindSyncRegion(std::string_view region) {
-  const std::vector<RegionInfo>& regions = SyncRegions();
-  auto it = std::lower_bound(regions.begin(), regions.end(), region,
+  return RegionTable::Compiled()->Find(region);
+}
+
+std::shared_ptr<const RegionTable> RegionTable::Compiled() {
+  static const auto* const table = new std::shared_ptr<const RegionTable>(
+      std::make_shared<RegionTable>(SyncRegions(), "compiled"));
+  return *table;
+}
+
+absl::StatusOr<std::shared_ptr<const RegionTable>> RegionTable::FromDescribeRegions(
+    const DescribeRegionsResponse& answer) {
+  std::vector<RegionInfo> regions;
+  for (size_t i = 0; i < answer.regions.size(); ++i) {
+    const Region& r = answer.regions[i];
+    const std::string path = absl::StrCat("Response.RegionSet[", i, "]");
+    if (absl::Status s = bounds::CheckRegion(absl::StrCat(path, ".Region"), r.region); !s.ok()) {
+      return s;
+    }
+    if (!r.region_state.empty() && r.region_state != "AVAILABLE") continue;
+    if (regions.size() == kMaxRegions) {
+      return absl::InvalidArgumentError(absl::StrCat("Response.RegionSet: more than ", kMaxRegions,
+                                                     " available regions; not believed"));
+    }
+    regions.push_back(
+        {r.region, bounds::BoundText(r.region_name, kMaxNameBytes), r.is_china_mainland});
+  }
+  if (regions.empty()) {
+    return absl::InvalidArgumentError("Response.RegionSet: no AVAILABLE region; not believed");
+  }
+  std::sort(regions.begin(), regions.end(),
+            [](const RegionInfo& a, const RegionInfo& b) { return a.id < b.id; });
+  for (size_t i = 1; i < regions.size(); ++i) {
+    if (regions[i].id == regions[i - 1].id) {
+      return absl::InvalidArgumentError(absl::StrCat("Response.RegionSet: region \"", regions[i].id,
+                                                     "\" listed twice; not believed"));
+    }
+  }
+  return std::make_shared<const RegionTable>(std::move(regions), "DescribeRegions");
+}
+
+RegionTable::RegionTable(std::vector<RegionInfo> regions, std::string origin)
+    : regions_(std::move(regions)), origin_(std::move(origin)) {
+  std::sort(regions_.begin(), regions_.end(),
+            [](const RegionInfo& a, const RegionInfo& b) { return a.id < b.id; });
+  std::vector<std::string> ids;
+  for (const RegionInfo& region : regions_) ids.push_back(region.id);
+  ids_ = absl::StrJoin(ids, ", ");
+}
+
+const RegionInfo* RegionTable::Find(std::string_view region) const {
+  auto it = std::lower_bound(regions_.begin(), regions_.end(), region,
                              [](const RegionInfo& r, std::string_view id) { return r.id < id; });
-  if (it == regions.end() || it->id != region) return nullptr;
+  if (it == regions_.end() || it->id != region) return nullptr;
   return &*it;
+}
+
+bool RegionTable::SameRegionsAs(const RegionTable& other) const {
+  return std::equal(regions_.begin(), regions_.end(), other.regions_.begin(), other.regions_.end(),
+                    [](const RegionInfo& a, const RegionInfo& b) {
+                      return a.id == b.id && a.china_mainland == b.china_mainland;
+                    });
+}
+
+LiveRegions::LiveRegions() : table_(RegionTable::Compiled()) {}
+
+std::shared_ptr<const RegionTable> LiveRegions::Get() const {
+  absl::MutexLock lock(&mu_);
+  return table_;
+}
+
+void LiveRegions::Set(std::shared_ptr<const RegionTable> table) {
+  if (table == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  table_.swap(table);
+  // The old table (now in `table`) is released after the lock: a reader's
+  // snapshot may still hold it.
+}
+
+LiveRegions& ProcessRegions() {
+  static LiveRegions* const regions = new LiveRegions();
+  return *regions;
 }
 
 bool IsValidBlueprintId(std::string_view id) {
@@ -84,6 +152,14 @@ bool IsValidBlueprintId(std::string_view id) {
 std::vector<FieldViolation> ValidateSyncRequest(
     std::string_view source_region, std::string_view blueprint_id,
     const std::vector<std::string>& destination_regions) {
+  // Held for the whole validation: a refresh may swap the live table meanwhile.
+  const std::shared_ptr<const RegionTable> regions = ProcessRegions().Get();
+  return ValidateSyncRequest(*regions, source_region, blueprint_id, destination_regions);
+}
+
+std::vector<FieldViolation> ValidateSyncRequest(
+    const RegionTable& regions, std::string_view source_region, std::string_view blueprint_id,
+    const std::vector<std::string>& destination_regions) {
   std::vector<FieldViolation> violations;
   auto add = [&violations](std::string field, std::string rule, std::string description) {
     violations.push_back({std::move(field), std::move(rule), std::move(description)});
@@ -94,11 +170,11 @@ std::vector<FieldViolation> ValidateSyncRequest(
     add("source_region", "SOURCE_REGION_REQUIRED",
         "source_region is required: it is the region that holds the blueprint.");
   } else {
-    source = FindSyncRegion(source_region);
+    source = regions.Find(source_region);
     if (source == nullptr) {
       add("source_region", "SOURCE_REGION_UNSUPPORTED",
           absl::StrCat("source_region ", Quote(source_region),
-                       " is not a region SyncBlueprint supports (supported: ", SupportedList(),
+                       " is not a region SyncBlueprint supports (supported: ", regions.ids(),
                        ")."));
     }
   }
@@ -135,11 +211,11 @@ std::vector<FieldViolation> ValidateSyncRequest(
                        first - destination_regions.begin(), "]; list each region once."));
       continue;
     }
-    const RegionInfo* destination = FindSyncRegion(region);
+    const RegionInfo* destination = regions.Find(region);
     if (destination == nullptr) {
       add(field, "DESTINATION_REGION_UNSUPPORTED",
           absl::StrCat(field, " ", Quote(region),
-                       " is not a region SyncBlueprint supports (supported: ", SupportedList(),
+                       " is not a region SyncBlueprint supports (supported: ", regions.ids(),
                        ")."));
     }
     if (!source_region.empty() && region == source_region) {

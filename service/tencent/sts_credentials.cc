@@ -309,6 +309,11 @@ AssumeRoleCredentialProvider::AssumeRoleCredentialProvider(
 
 std::string AssumeRoleCredentialProvider::Name() const { return "STS AssumeRole"; }
 
+std::string AssumeRoleCredentialProvider::Source() const {
+  return absl::StrCat("STS AssumeRole ", role_arn_, " with the key from ",
+                      source_ != nullptr ? source_->Source() : "nothing");
+}
+
 absl::Status AssumeRoleCredentialProvider::Configured() const {
   if (role_arn_.empty()) return absl::NotFoundError(absl::StrCat(kEnvRoleArn, " not set"));
   if (source_ == nullptr) return absl::FailedPreconditionError("no source credential provider");

@@ -64,6 +64,8 @@ class TkeOidcCredentialProvider final : public RefreshingCredentialProvider {
  public:
   explicit TkeOidcCredentialProvider(StsOptions options = {});
   std::string Name() const override { return "TKE OIDC"; }
+  // The role ARN is not a secret (it names the role, not a key).
+  std::string Source() const override { return "TKE OIDC role " + role_arn_; }
 
  private:
   absl::StatusOr<Credentials> Fetch() override;
@@ -87,6 +89,7 @@ class AssumeRoleCredentialProvider final : public RefreshingCredentialProvider {
   AssumeRoleCredentialProvider(std::shared_ptr<CredentialProvider> source, StsOptions options = {},
                                std::string role_arn = "", std::string session_name = "");
   std::string Name() const override;
+  std::string Source() const override;
   const std::shared_ptr<CredentialProvider>& source() const { return source_; }
 
  private:

@@ -156,12 +156,16 @@ absl::StatusOr<Server> StartServer(const std::string& emulator_url, const std::s
             absl::StrContains(store, "://") || absl::StartsWith(store, "memory:")
                 ? store
                 : absl::StrCat("sqlite:", store)};
-  bool poll_given = false, metrics_given = false;
+  bool poll_given = false, metrics_given = false, regions_given = false;
   for (const std::string& a : extra_args) {
     poll_given |= absl::StartsWith(a, "--poll-interval");
     metrics_given |= absl::StartsWith(a, "--metrics-listen");
+    regions_given |= absl::StartsWith(a, "--region-refresh-interval");
   }
   if (!poll_given) o.argv.insert(o.argv.end(), {"--poll-interval", "200ms"});
+  // The server's own DescribeRegions calls would blur the upstream call
+  // counts most tests assert; tests of the refresh ask for it.
+  if (!regions_given) o.argv.push_back("--region-refresh-interval=0");
   // The default, 0.0.0.0:8087, would collide between tests run in parallel.
   if (!metrics_given) o.argv.push_back("--metrics-listen=");
   o.argv.insert(o.argv.end(), extra_args.begin(), extra_args.end());

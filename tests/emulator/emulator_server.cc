@@ -128,6 +128,13 @@ void EmulatorServer::InstallRoutes() {
     emu->ResetStats();
     JsonReply(res, 200, emu->StatsJson());
   });
+  server_->Get("/_emulator/regions", [emu](const httplib::Request&, httplib::Response& res) {
+    JsonReply(res, 200, emu->regions().Json());
+  });
+  server_->Post("/_emulator/regions", [emu](const httplib::Request& req, httplib::Response& res) {
+    absl::Status st = emu->regions().Replace(req.body);
+    AdminReply(res, st, st.ok() ? emu->regions().Json() : "");
+  });
   server_->Get("/_emulator/config", [emu](const httplib::Request&, httplib::Response& res) {
     JsonReply(res, 200, emu->ConfigJson());
   });

@@ -315,7 +315,7 @@ LighthouseEmulator::Admission LighthouseEmulator::Admit(const ApiRequest& reques
     if (!request.Header("X-TC-Region").has_value() || a.region.empty()) {
       return fail("MissingParameter", "The request is missing the required parameter `Region`.");
     }
-    if (FindEmulatedRegion(a.region) == nullptr) {
+    if (!regions_.Find(a.region).has_value()) {
       return fail("UnsupportedRegion",
                   absl::StrCat("The region `", a.region, "` is not supported by ", a.action, "."));
     }
@@ -495,9 +495,9 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::SyncBlueprint(
       }
     }
   }
-  const EmulatedRegion* source = FindEmulatedRegion(a.region);
+  const std::optional<RegionEntry> source = regions_.Find(a.region);
   for (const std::string& d : destinations) {
-    if (FindEmulatedRegion(d) == nullptr) {
+    if (!regions_.Find(d).has_value()) {
       return ApiError{"InvalidParameterValue.UnavailableRegion",
                       absl::StrCat("The region `", d, "` is not available.")};
     }
@@ -510,7 +510,7 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::SyncBlueprint(
     }
   }
   for (const std::string& d : destinations) {
-    if (FindEmulatedRegion(d)->china_mainland != source->china_mainland) {
+    if (regions_.Find(d)->china_mainland != source->china_mainland) {
       return ApiError{"InvalidParameterValue.NotSupportCrossBorderSyncBlueprint",
                       absl::StrCat("Syncing from `", a.region, "` to `", d,
                                    "` crosses the Chinese mainland border.")};
@@ -720,10 +720,11 @@ std::optional<LighthouseEmulator::ApiError> LighthouseEmulator::DescribeRegions(
                     absl::StrCat("The parameter `", *unknown, "` is not recognized.")};
   }
   w.Key("TotalCount");
-  w.Int64(static_cast<int64_t>(EmulatedRegions().size()));
+  const std::vector<RegionEntry> regions = regions_.All();
+  w.Int64(static_cast<int64_t>(regions.size()));
   w.Key("RegionSet");
   w.StartArray();
-  for (const EmulatedRegion& r : EmulatedRegions()) {
+  for (const RegionEntry& r : regions) {
     w.StartObject();
     Str(w, "Region", r.id);
     Str(w, "RegionName", r.name);
@@ -1131,7 +1132,7 @@ absl::Status LighthouseEmulator::UpdateConfig(absl::string_view json) {
       if (!IsStringArray(v)) return AdminError(absl::StrCat(key, " must be an array of strings"));
       std::set<std::string> values;
       for (const auto& s : v.GetArray()) {
-        if (key == "fail_regions" && FindEmulatedRegion(View(s)) == nullptr) {
+        if (key == "fail_regions" && !regions_.Find(View(s)).has_value()) {
           return AdminError(absl::StrCat("fail_regions: unknown region ", View(s)));
         }
         values.emplace(View(s));
@@ -1212,7 +1213,7 @@ absl::StatusOr<std::string> LighthouseEmulator::AddFamilyVersion(absl::string_vi
     const absl::string_view key = View(m.name);
     const rapidjson::Value& v = m.value;
     if (key == "Region") {
-      if (!v.IsString() || FindEmulatedRegion(View(v)) == nullptr) {
+      if (!v.IsString() || !regions_.Find(View(v)).has_value()) {
         return AdminError("Region must be a Lighthouse region, e.g. \"ap-guangzhou\"");
       }
       region = std::string(View(v));

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "service/common/clock.h"
 #include "tests/emulator/blueprint.h"
+#include "tests/emulator/emulator_regions.h"
 #include "tests/emulator/sts_emulator.h"
 
 namespace blueprintsync::emulator {
@@ -168,6 +169,9 @@ class LighthouseEmulator {
   void AddKey(EmulatorKey key);
   absl::Status SetFaults(absl::string_view json);  // {"rules":[...]}, replaces
   std::string FaultsJson();
+  // The regions DescribeRegions lists and every region check uses
+  // (RegionList::Replace); seeds stay limited to the 15 built-in ones.
+  RegionList& regions() { return regions_; }
 
  private:
   struct ApiError {
@@ -261,6 +265,7 @@ class LighthouseEmulator {
   const bool log_requests_;
   StsEmulator sts_;
 
+  RegionList regions_;  // its own lock
   absl::Mutex mu_;
   EmulatorConfig config_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, EmulatorKey> keys_ ABSL_GUARDED_BY(mu_);
