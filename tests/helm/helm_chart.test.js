@@ -79,6 +79,16 @@ function serverFacts() {
     return m ? [abslMs(m[1], m[2]), abslMs(m[3], m[4])] : null;
   };
   const ranges = { leaderLease: durationRange('leader-lease'), followInterval: durationRange('follow-interval') };
+  // The Tencent site / endpoint style the server accepts, and its region refresh bounds.
+  const oneOf = (flag) => {
+    const m = main.match(new RegExp(`OneOf\\(\\s*flags\\s*,\\s*"${flag}"\\s*,\\s*\\{([^}]*)\\}`));
+    return m ? [...m[1].matchAll(/"([^"]*)"/g)].map((x) => x[1]) : null;
+  };
+  const tencent = { site: oneOf('tencent-site'), style: oneOf('tencent-endpoint-style') };
+  assert.ok(tencent.site && tencent.style, 'service/server: OneOf for tencent-site / tencent-endpoint-style not found');
+  const refresh = main.match(/flags\.Duration\(\s*"region-refresh-interval"\s*,\s*absl::ZeroDuration\(\)\s*,\s*absl::Hours\(([0-9 *]+)\)\s*\)/);
+  assert.ok(refresh, 'service/server: the range of region-refresh-interval was not found');
+  ranges.regionRefresh = [0, refresh[1].split('*').reduce((a, x) => a * Number(x.trim()), 1) * 3.6e6];
   const creds = fs.readFileSync(path.join(REPO, 'service', 'tencent', 'credentials.cc'), 'utf8');
   const credentialEnv = new Set([...creds.matchAll(/"(TENCENTCLOUD_[A-Z_]+)"/g)].map((m) => m[1]));
   // Guard against a parser that silently finds nothing.
@@ -95,7 +105,7 @@ function serverFacts() {
   const cliCommands = new Set([...cliSrc.matchAll(/\{"([a-z ]+)",\s*Command::k\w+\}/g)].map((m) => m[1]));
   assert.ok(cliFlags.has('server') && cliCommands.has('list'), `CLI parsed: ${[...cliFlags]} / ${[...cliCommands]}`);
   return { envVars, healthNames, drainDefaultSeconds: Number(drain[1]), credentialEnv, healthListen, healthMirrored,
-           storeFollowingNames, postgresPrefixes, ranges, metricNames, cliFlags, cliCommands };
+           storeFollowingNames, postgresPrefixes, ranges, metricNames, cliFlags, cliCommands, tencent };
 }
 
 // absl::Seconds(15) -> 15000; "1m30s" -> 90000 (Go/Abseil duration syntax, as the schema allows).
@@ -335,6 +345,7 @@ function checkRender(r, facts, docker) {
   for (const k of Object.keys(cm.data)) {
     assert.ok(facts.envVars.has(k), `ConfigMap sets ${k}, which blueprint-syncd does not read`);
   }
+  checkTencentEndpoint(cm, values, facts);
   if (guardOn) {
     const backend = values.h2Guard.backendPort;
     assert.notEqual(backend, port);
@@ -612,7 +623,7 @@ function checkRender(r, facts, docker) {
     const egressPorts = np.spec.egress.flatMap((rule) => rule.ports || []).map((p) => `${p.protocol}/${p.port}`);
     if (values.networkPolicy.allowDNS) assert.ok(egressPorts.includes('UDP/53') && egressPorts.includes('TCP/53'));
     if (values.networkPolicy.allowHTTPS) assert.ok(egressPorts.includes('TCP/443'));
-    const u = new URL(values.server.lighthouseEndpoint);
+    const u = new URL(lighthouseEndpoint(values).replace('{region}', 'ap-guangzhou'));
     const upstream = u.port || (u.protocol === 'http:' ? '80' : '443');
     assert.ok(egressPorts.includes(`TCP/${upstream}`), `egress to the Lighthouse endpoint port ${upstream}`);
     // The CVM metadata service (the credential chain's last resort) when no static key is
@@ -756,6 +767,40 @@ function checkPrometheusRule(r, facts, svc, pg) {
   assert.match(res.stdout, new RegExp(`SUCCESS: ${all.length} rules found`));
 }
 
+// The Lighthouse endpoint the server will call: named outright, or derived as the server
+// derives it (service/tencent/lighthouse_client.cc LighthouseEndpointFor).
+function lighthouseEndpoint(values) {
+  const s = values.server;
+  if (s.lighthouseEndpoint) return s.lighthouseEndpoint;
+  if (s.tencentEndpointStyle === 'regional') return 'https://lighthouse.{region}.tencentcloudapi.com';
+  return s.tencentSite === 'intl' ? 'https://lighthouse.intl.tencentcloudapi.com' : 'https://lighthouse.tencentcloudapi.com';
+}
+
+// Site, endpoint style and region refresh: one form of the endpoint only (the server refuses
+// an endpoint beside a site or style that is set at all), values the server accepts.
+function checkTencentEndpoint(cm, values, facts) {
+  const s = values.server;
+  const d = cm.data;
+  if (s.lighthouseEndpoint) {
+    assert.equal(d.BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT, s.lighthouseEndpoint);
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_SITE, undefined, 'a site beside an explicit endpoint stops the server');
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE, undefined, 'a style beside an explicit endpoint stops the server');
+  } else {
+    assert.equal(d.BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT, undefined, 'an empty endpoint is still "set" for the server');
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_SITE, s.tencentSite, 'BLUEPRINT_SYNC_TENCENT_SITE from server.tencentSite');
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE, s.tencentEndpointStyle,
+      'BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE from server.tencentEndpointStyle');
+    assert.ok(facts.tencent.site.includes(d.BLUEPRINT_SYNC_TENCENT_SITE), `site ${d.BLUEPRINT_SYNC_TENCENT_SITE} not in ${facts.tencent.site}`);
+    assert.ok(facts.tencent.style.includes(d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE),
+      `endpoint style ${d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE} not in ${facts.tencent.style}`);
+  }
+  const r = d.BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL;
+  assert.equal(r, String(s.regionRefreshInterval), 'BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL from server.regionRefreshInterval');
+  const ms = r === '0' ? 0 : durationMs(r);
+  const [lo, hi] = facts.ranges.regionRefresh;
+  assert.ok(ms === 0 || (ms >= 1000 && ms >= lo && ms <= hi), `BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL=${r} outside 0 | 1s-${hi} ms`);
+}
+
 // The `helm test` Pod: a hook that runs the image's CLI against the Service, as restricted
 // as the server, never selected by the release's own selectors; not with TLS.
 function checkTestPod(r, facts, deploy, svc, server) {
@@ -848,6 +893,8 @@ const CASES = [
   { label: 'h2Guard off (the server on the gRPC port itself)', sets: ['h2Guard.enabled=false'] },
   { label: 'h2Guard on with the health port and other ports', sets: ['healthPort.enabled=true', 'h2Guard.backendPort=6000',
     'h2Guard.workers=2', 'server.maxConcurrentStreams=50'] },
+  { label: 'an endpoint named outright (the emulator): no site or style rendered',
+    sets: ['server.lighthouseEndpoint=http://lighthouse-emulator.test.svc:8080'] },
   { label: 'postgres with one replica: auto makes no PDB',
     sets: ['store.type=postgres', 'store.postgres.existingSecret=db'] },
 ];
@@ -868,7 +915,7 @@ describe('helm chart blueprint-sync', () => {
 
   test('ci/ has the example values files', () => {
     for (const f of ['static-secret-values.yaml', 'tke-identity-values.yaml', 'metrics-values.yaml', 'mtls-values.yaml',
-                     'postgres-values.yaml']) {
+                     'postgres-values.yaml', 'tencent-intl-values.yaml']) {
       assert.ok(ciFiles.includes(f), `ci/${f} missing`);
     }
   });
@@ -891,6 +938,19 @@ describe('helm chart blueprint-sync', () => {
     const exposed = [...fs.readFileSync(path.join(REPO, 'deploy', 'docker', 'Dockerfile'), 'utf8')
       .matchAll(/^EXPOSE\s+(\d+)/gm)].map((m) => Number(m[1]));
     assert.ok(exposed.includes(metricsPort), `the Dockerfile does not EXPOSE the metrics port ${metricsPort}`);
+    // Tencent site / endpoint style: the schema offers what the server accepts, and the
+    // chart's defaults are the server's (so the default render changes nothing upstream).
+    const schema = JSON.parse(fs.readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')).properties.server.properties;
+    assert.deepEqual(schema.tencentSite.enum, facts.tencent.site, 'schema server.tencentSite vs the server');
+    assert.deepEqual(schema.tencentEndpointStyle.enum, facts.tencent.style, 'schema server.tencentEndpointStyle vs the server');
+    const src = serverSources();
+    for (const [key, flag] of [['tencentSite', 'tencent-site'], ['tencentEndpointStyle', 'tencent-endpoint-style'],
+                               ['regionRefreshInterval', 'region-refresh-interval']]) {
+      const m = src.match(new RegExp(`\\{\\s*"${flag}"\\s*,\\s*"[A-Z_]+"\\s*,\\s*"([^"]*)"`));
+      assert.ok(m, `service/server: flag ${flag} not found`);
+      assert.equal(r.values.server[key], m[1], `values.yaml server.${key} differs from the server default`);
+    }
+    assert.equal(r.values.server.lighthouseEndpoint, '', 'the endpoint is derived by default');
   });
 
   for (const k of CASES) {
