@@ -104,8 +104,15 @@ function serverFacts() {
   const cliFlags = new Set([...cliSrc.matchAll(/\{"([a-z][a-z-]*)",\s*(?:"[A-Z_]*"|k[A-Za-z]+Env|"")/g)].map((m) => m[1]));
   const cliCommands = new Set([...cliSrc.matchAll(/\{"([a-z ]+)",\s*Command::k\w+\}/g)].map((m) => m[1]));
   assert.ok(cliFlags.has('server') && cliCommands.has('list'), `CLI parsed: ${[...cliFlags]} / ${[...cliCommands]}`);
+  // The CLI's environment variables (client/*.h kXxxEnv constants).
+  const cliEnv = new Set(fs.readdirSync(path.join(REPO, 'client')).filter((f) => f.endsWith('.h'))
+    .flatMap((f) => [...fs.readFileSync(path.join(REPO, 'client', f), 'utf8')
+      .matchAll(/k[A-Za-z]+Env\[\]\s*=\s*"(BLUEPRINT_SYNC_[A-Z_]+)"/g)].map((m) => m[1])));
+  for (const v of ['BLUEPRINT_SYNC_SERVER', 'BLUEPRINT_SYNC_CACERT', 'BLUEPRINT_SYNC_SERVER_NAME', 'BLUEPRINT_SYNC_TLS']) {
+    assert.ok(cliEnv.has(v), `client/: ${v} not found (CLI env parsed: ${[...cliEnv]})`);
+  }
   return { envVars, healthNames, drainDefaultSeconds: Number(drain[1]), credentialEnv, healthListen, healthMirrored,
-           storeFollowingNames, postgresPrefixes, ranges, metricNames, cliFlags, cliCommands, tencent };
+           storeFollowingNames, postgresPrefixes, ranges, metricNames, cliFlags, cliCommands, cliEnv, tencent };
 }
 
 // absl::Seconds(15) -> 15000; "1m30s" -> 90000 (Go/Abseil duration syntax, as the schema allows).
@@ -608,6 +615,7 @@ function checkRender(r, facts, docker) {
   }
 
   checkTestPod(r, facts, deploy, svc, c);
+  checkCliEnv(r, facts, c, pod, port);
 
   // NetworkPolicy: selects the pod, admits the gRPC port, allows DNS and HTTPS out.
   const nps = byKind(docs, 'NetworkPolicy');
@@ -801,12 +809,50 @@ function checkTencentEndpoint(cm, values, facts) {
   assert.ok(ms === 0 || (ms >= 1000 && ms >= lo && ms <= hi), `BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL=${r} outside 0 | 1s-${hi} ms`);
 }
 
+// The name the chart's TLS clients verify: tls.serverName, or the Service's DNS name.
+const tlsServerName = (values, svc) => values.tls.serverName || `${svc.metadata.name}.images.svc`;
+
+// The CLI in the server container: its own variables (never a server setting), pointed at
+// this pod's gRPC port, and with TLS at a CA file that is really mounted there.
+function checkCliEnv(r, facts, c, pod, port) {
+  const values = r.values;
+  const svc = svc0(r.docs);
+  for (const v of facts.cliEnv) {
+    assert.ok(!facts.envVars.has(v), `${v} is read by both the CLI and blueprint-syncd: setting it for one changes the other`);
+  }
+  const env = Object.fromEntries((c.env || []).filter((e) => facts.cliEnv.has(e.name)).map((e) => [e.name, e.value]));
+  const want = { BLUEPRINT_SYNC_SERVER: `127.0.0.1:${port}` };
+  if (values.tls.enabled) {
+    if (values.tls.caKey) want.BLUEPRINT_SYNC_CACERT = `/etc/blueprint-sync/tls/${values.tls.caKey}`;
+    else want.BLUEPRINT_SYNC_TLS = 'true';
+    want.BLUEPRINT_SYNC_SERVER_NAME = tlsServerName(values, svc);
+  }
+  assert.deepEqual(env, want, 'CLI environment in the server container');
+  if (want.BLUEPRINT_SYNC_CACERT) {
+    const m = c.volumeMounts.find((x) => want.BLUEPRINT_SYNC_CACERT.startsWith(`${x.mountPath}/`));
+    assert.ok(m, `BLUEPRINT_SYNC_CACERT: nothing mounted at ${want.BLUEPRINT_SYNC_CACERT}`);
+    const vol = pod.volumes.find((x) => x.name === m.name);
+    assert.ok(vol.secret && vol.secret.secretName === values.tls.secretName && !vol.secret.items,
+      'BLUEPRINT_SYNC_CACERT: not the whole TLS Secret');
+  }
+  if (values.tls.enabled) {
+    assert.match(r.notes, /exec deploy\/\S+ -c blueprint-syncd -- blueprint-sync list/, 'NOTES: the in-pod CLI');
+  }
+}
+
 // The `helm test` Pod: a hook that runs the image's CLI against the Service, as restricted
-// as the server, never selected by the release's own selectors; not with TLS.
+// as the server, never selected by the release's own selectors. With TLS it trusts only the
+// CA key of the server's Secret and checks the server name; with mTLS it needs
+// helmTest.clientCertSecret (no Pod, and a NOTE saying why, without one).
 function checkTestPod(r, facts, deploy, svc, server) {
   const values = r.values;
   const pods = byKind(r.docs, 'Pod');
-  assert.equal(pods.length, values.helmTest.enabled && !values.tls.enabled ? 1 : 0, 'helm test Pod presence');
+  const tls = values.tls.enabled;
+  const client = tls && values.tls.mtls ? values.helmTest.clientCertSecret : '';
+  const needsClient = tls && values.tls.mtls && !client;
+  assert.equal(pods.length, values.helmTest.enabled && !needsClient ? 1 : 0, 'helm test Pod presence');
+  assert.equal(/NOTE: no helm test Pod: tls\.mtls requires a client certificate/.test(r.notes),
+    values.helmTest.enabled && needsClient, 'NOTES explain a missing helm test exactly when mTLS left it out');
   if (!pods.length) return;
   const p = pods[0];
   assert.equal(p.metadata.annotations['helm.sh/hook'], 'test');
@@ -826,8 +872,39 @@ function checkTestPod(r, facts, deploy, svc, server) {
   const df = fs.readFileSync(path.join(REPO, 'deploy', 'docker', 'Dockerfile'), 'utf8');
   assert.match(df, /COPY --from=build .*build\/bin\/blueprint-sync .*\/usr\/local\/bin\//, 'the image ships the CLI at /usr/local/bin');
   const port = svc.spec.ports.find((x) => x.name === 'grpc').port;
+  const tlsArgs = [];
+  if (tls) {
+    tlsArgs.push(values.tls.caKey ? '--cacert=/etc/blueprint-sync/server-ca/ca.crt' : '--tls');
+    tlsArgs.push(`--server-name=${tlsServerName(values, svc)}`);
+  }
+  if (client) tlsArgs.push('--cert=/etc/blueprint-sync/client/tls.crt', '--key=/etc/blueprint-sync/client/tls.key');
   assert.deepEqual(t.args, [`--server=${svc.metadata.name}.images.svc:${port}`, `--timeout=${values.helmTest.timeout}`,
-                            'list', '--page-size=1']);
+                            ...tlsArgs, 'list', '--page-size=1']);
+  // Every file a flag names is mounted read-only from the right Secret key, and the server's
+  // private key (tls.key of tls.secretName) never reaches the test Pod.
+  const vols = Object.fromEntries((p.spec.volumes || []).map((v) => [v.name, v]));
+  for (const a of t.args.filter((x) => /^--(cacert|cert|key)=/.test(x))) {
+    const file = a.split('=')[1];
+    const m = (t.volumeMounts || []).find((x) => file.startsWith(`${x.mountPath}/`));
+    assert.ok(m && m.readOnly === true, `${a}: no read-only mount`);
+    const v = vols[m.name];
+    const item = v.secret.items.find((i) => i.path === file.slice(m.mountPath.length + 1));
+    assert.ok(item, `${a}: the mounted Secret has no item at that path`);
+    if (a.startsWith('--cacert')) {
+      assert.equal(v.secret.secretName, values.tls.secretName, '--cacert from tls.secretName');
+      assert.equal(item.key, values.tls.caKey, '--cacert from tls.caKey');
+    } else {
+      assert.equal(v.secret.secretName, client, `${a} from helmTest.clientCertSecret`);
+      assert.equal(item.key, a.startsWith('--cert') ? 'tls.crt' : 'tls.key');
+    }
+  }
+  for (const v of Object.values(vols)) {
+    if (v.secret && v.secret.secretName === values.tls.secretName) {
+      assert.ok(v.secret.items && v.secret.items.every((i) => i.key === values.tls.caKey),
+        'the helm test Pod mounts more of the server\'s TLS Secret than its CA');
+    }
+  }
+  assert.equal(Object.keys(vols).length, (tls && values.tls.caKey ? 1 : 0) + (client ? 1 : 0), 'helm test volumes');
   for (const a of t.args.filter((x) => x.startsWith('--'))) {
     assert.ok(facts.cliFlags.has(a.slice(2).split('=')[0]), `the CLI has no flag ${a}`);
   }
@@ -893,6 +970,11 @@ const CASES = [
   { label: 'h2Guard off (the server on the gRPC port itself)', sets: ['h2Guard.enabled=false'] },
   { label: 'h2Guard on with the health port and other ports', sets: ['healthPort.enabled=true', 'h2Guard.backendPort=6000',
     'h2Guard.workers=2', 'server.maxConcurrentStreams=50'] },
+  { label: 'TLS without mTLS, a publicly trusted certificate (system roots) for another name',
+    sets: ['tls.enabled=true', 'tls.secretName=grpc-example-com', 'tls.caKey=', 'tls.serverName=grpc.example.com'] },
+  { label: 'TLS without mTLS, cert-manager CA', sets: ['tls.enabled=true', 'tls.secretName=bps-tls'] },
+  { label: 'mTLS without a client certificate for the helm test: no test Pod, a NOTE',
+    files: [path.join(CHART, 'ci', 'mtls-values.yaml')], sets: ['helmTest.clientCertSecret='] },
   { label: 'an endpoint named outright (the emulator): no site or style rendered',
     sets: ['server.lighthouseEndpoint=http://lighthouse-emulator.test.svc:8080'] },
   { label: 'postgres with one replica: auto makes no PDB',
