@@ -7,10 +7,12 @@
 //  - type-checks every rendered document with `tsc --strict` against kubernetes-types,
 //    so unknown fields and wrong types fail (excess-property checks);
 //  - asserts what matters for this server, with the facts read from its source
-//    (service/server/*.cc: BLUEPRINT_SYNC_* variables, health names, drain default)
-//    so chart and server cannot drift apart;
+//    (service/server/*.cc: BLUEPRINT_SYNC_* variables, health names, drain default,
+//    Tencent sites / endpoint styles / region refresh range) so chart and server cannot
+//    drift apart;
 //  - checks the optional PrometheusRule with promtool and against the metric names
-//    service/metrics exports, and the `helm test` Pod against the CLI's flags;
+//    service/metrics exports, the `helm test` Pod (plaintext, TLS, mTLS) against the CLI's
+//    flags, and the CLI variables in the server container against client/'s names;
 //  - requires the chart's README.md to be what chart_readme.js generates from values.yaml;
 //  - proves the checks can fail: tests/helm/bad-values/*.yaml must be rejected by the
 //    schema and/or the chart's own render-time checks, and a manifest with an unknown field
