@@ -1114,6 +1114,15 @@ describe('helm chart blueprint-sync', () => {
     assert.deepEqual(schemaErrors(byDefault.values), []);
   });
 
+  test('region refresh: the chart accepts exactly what the server accepts', () => {
+    const hi = facts.ranges.regionRefresh[1] / 1000;
+    const ok = render({ sets: [`server.regionRefreshInterval=${hi}s`] });
+    assert.equal(ok.status, 0, `the server's own maximum (${hi}s) must render: ${ok.stderr}`);
+    const over = render({ sets: [`server.regionRefreshInterval=${hi / 60}m1s`] });
+    assert.notEqual(over.status, 0, `${hi + 1}s is above the server's maximum and must not render`);
+    assert.match(over.stderr, /server\.regionRefreshInterval .* is longer than the server accepts/);
+  });
+
   test('postgres: a leader lease change rolls the pods', () => {
     const sum = (r) => one(r.docs, 'Deployment').spec.template.metadata.annotations['checksum/config'];
     const a = render({ files: [path.join(CHART, 'ci', 'postgres-values.yaml')] });
