@@ -7,10 +7,12 @@
 //  - type-checks every rendered document with `tsc --strict` against kubernetes-types,
 //    so unknown fields and wrong types fail (excess-property checks);
 //  - asserts what matters for this server, with the facts read from its source
-//    (service/server/*.cc: BLUEPRINT_SYNC_* variables, health names, drain default)
-//    so chart and server cannot drift apart;
+//    (service/server/*.cc: BLUEPRINT_SYNC_* variables, health names, drain default,
+//    Tencent sites / endpoint styles / region refresh range) so chart and server cannot
+//    drift apart;
 //  - checks the optional PrometheusRule with promtool and against the metric names
-//    service/metrics exports, and the `helm test` Pod against the CLI's flags;
+//    service/metrics exports, the `helm test` Pod (plaintext, TLS, mTLS) against the CLI's
+//    flags, and the CLI variables in the server container against client/'s names;
 //  - requires the chart's README.md to be what chart_readme.js generates from values.yaml;
 //  - proves the checks can fail: tests/helm/bad-values/*.yaml must be rejected by the
 //    schema and/or the chart's own render-time checks, and a manifest with an unknown field
@@ -79,6 +81,16 @@ function serverFacts() {
     return m ? [abslMs(m[1], m[2]), abslMs(m[3], m[4])] : null;
   };
   const ranges = { leaderLease: durationRange('leader-lease'), followInterval: durationRange('follow-interval') };
+  // The Tencent site / endpoint style the server accepts, and its region refresh bounds.
+  const oneOf = (flag) => {
+    const m = main.match(new RegExp(`OneOf\\(\\s*flags\\s*,\\s*"${flag}"\\s*,\\s*\\{([^}]*)\\}`));
+    return m ? [...m[1].matchAll(/"([^"]*)"/g)].map((x) => x[1]) : null;
+  };
+  const tencent = { site: oneOf('tencent-site'), style: oneOf('tencent-endpoint-style') };
+  assert.ok(tencent.site && tencent.style, 'service/server: OneOf for tencent-site / tencent-endpoint-style not found');
+  const refresh = main.match(/flags\.Duration\(\s*"region-refresh-interval"\s*,\s*absl::ZeroDuration\(\)\s*,\s*absl::Hours\(([0-9 *]+)\)\s*\)/);
+  assert.ok(refresh, 'service/server: the range of region-refresh-interval was not found');
+  ranges.regionRefresh = [0, refresh[1].split('*').reduce((a, x) => a * Number(x.trim()), 1) * 3.6e6];
   const creds = fs.readFileSync(path.join(REPO, 'service', 'tencent', 'credentials.cc'), 'utf8');
   const credentialEnv = new Set([...creds.matchAll(/"(TENCENTCLOUD_[A-Z_]+)"/g)].map((m) => m[1]));
   // Guard against a parser that silently finds nothing.
@@ -94,8 +106,15 @@ function serverFacts() {
   const cliFlags = new Set([...cliSrc.matchAll(/\{"([a-z][a-z-]*)",\s*(?:"[A-Z_]*"|k[A-Za-z]+Env|"")/g)].map((m) => m[1]));
   const cliCommands = new Set([...cliSrc.matchAll(/\{"([a-z ]+)",\s*Command::k\w+\}/g)].map((m) => m[1]));
   assert.ok(cliFlags.has('server') && cliCommands.has('list'), `CLI parsed: ${[...cliFlags]} / ${[...cliCommands]}`);
+  // The CLI's environment variables (client/*.h kXxxEnv constants).
+  const cliEnv = new Set(fs.readdirSync(path.join(REPO, 'client')).filter((f) => f.endsWith('.h'))
+    .flatMap((f) => [...fs.readFileSync(path.join(REPO, 'client', f), 'utf8')
+      .matchAll(/k[A-Za-z]+Env\[\]\s*=\s*"(BLUEPRINT_SYNC_[A-Z_]+)"/g)].map((m) => m[1])));
+  for (const v of ['BLUEPRINT_SYNC_SERVER', 'BLUEPRINT_SYNC_CACERT', 'BLUEPRINT_SYNC_SERVER_NAME', 'BLUEPRINT_SYNC_TLS']) {
+    assert.ok(cliEnv.has(v), `client/: ${v} not found (CLI env parsed: ${[...cliEnv]})`);
+  }
   return { envVars, healthNames, drainDefaultSeconds: Number(drain[1]), credentialEnv, healthListen, healthMirrored,
-           storeFollowingNames, postgresPrefixes, ranges, metricNames, cliFlags, cliCommands };
+           storeFollowingNames, postgresPrefixes, ranges, metricNames, cliFlags, cliCommands, cliEnv, tencent };
 }
 
 // absl::Seconds(15) -> 15000; "1m30s" -> 90000 (Go/Abseil duration syntax, as the schema allows).
@@ -335,6 +354,7 @@ function checkRender(r, facts, docker) {
   for (const k of Object.keys(cm.data)) {
     assert.ok(facts.envVars.has(k), `ConfigMap sets ${k}, which blueprint-syncd does not read`);
   }
+  checkTencentEndpoint(cm, values, facts);
   if (guardOn) {
     const backend = values.h2Guard.backendPort;
     assert.notEqual(backend, port);
@@ -597,6 +617,7 @@ function checkRender(r, facts, docker) {
   }
 
   checkTestPod(r, facts, deploy, svc, c);
+  checkCliEnv(r, facts, c, pod, port);
 
   // NetworkPolicy: selects the pod, admits the gRPC port, allows DNS and HTTPS out.
   const nps = byKind(docs, 'NetworkPolicy');
@@ -612,7 +633,7 @@ function checkRender(r, facts, docker) {
     const egressPorts = np.spec.egress.flatMap((rule) => rule.ports || []).map((p) => `${p.protocol}/${p.port}`);
     if (values.networkPolicy.allowDNS) assert.ok(egressPorts.includes('UDP/53') && egressPorts.includes('TCP/53'));
     if (values.networkPolicy.allowHTTPS) assert.ok(egressPorts.includes('TCP/443'));
-    const u = new URL(values.server.lighthouseEndpoint);
+    const u = new URL(lighthouseEndpoint(values).replace('{region}', 'ap-guangzhou'));
     const upstream = u.port || (u.protocol === 'http:' ? '80' : '443');
     assert.ok(egressPorts.includes(`TCP/${upstream}`), `egress to the Lighthouse endpoint port ${upstream}`);
     // The CVM metadata service (the credential chain's last resort) when no static key is
@@ -756,12 +777,84 @@ function checkPrometheusRule(r, facts, svc, pg) {
   assert.match(res.stdout, new RegExp(`SUCCESS: ${all.length} rules found`));
 }
 
+// The Lighthouse endpoint the server will call: named outright, or derived as the server
+// derives it (service/tencent/lighthouse_client.cc LighthouseEndpointFor).
+function lighthouseEndpoint(values) {
+  const s = values.server;
+  if (s.lighthouseEndpoint) return s.lighthouseEndpoint;
+  if (s.tencentEndpointStyle === 'regional') return 'https://lighthouse.{region}.tencentcloudapi.com';
+  return s.tencentSite === 'intl' ? 'https://lighthouse.intl.tencentcloudapi.com' : 'https://lighthouse.tencentcloudapi.com';
+}
+
+// Site, endpoint style and region refresh: one form of the endpoint only (the server refuses
+// an endpoint beside a site or style that is set at all), values the server accepts.
+function checkTencentEndpoint(cm, values, facts) {
+  const s = values.server;
+  const d = cm.data;
+  if (s.lighthouseEndpoint) {
+    assert.equal(d.BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT, s.lighthouseEndpoint);
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_SITE, undefined, 'a site beside an explicit endpoint stops the server');
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE, undefined, 'a style beside an explicit endpoint stops the server');
+  } else {
+    assert.equal(d.BLUEPRINT_SYNC_LIGHTHOUSE_ENDPOINT, undefined, 'an empty endpoint is still "set" for the server');
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_SITE, s.tencentSite, 'BLUEPRINT_SYNC_TENCENT_SITE from server.tencentSite');
+    assert.equal(d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE, s.tencentEndpointStyle,
+      'BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE from server.tencentEndpointStyle');
+    assert.ok(facts.tencent.site.includes(d.BLUEPRINT_SYNC_TENCENT_SITE), `site ${d.BLUEPRINT_SYNC_TENCENT_SITE} not in ${facts.tencent.site}`);
+    assert.ok(facts.tencent.style.includes(d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE),
+      `endpoint style ${d.BLUEPRINT_SYNC_TENCENT_ENDPOINT_STYLE} not in ${facts.tencent.style}`);
+  }
+  const r = d.BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL;
+  assert.equal(r, String(s.regionRefreshInterval), 'BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL from server.regionRefreshInterval');
+  const ms = r === '0' ? 0 : durationMs(r);
+  const [lo, hi] = facts.ranges.regionRefresh;
+  assert.ok(ms === 0 || (ms >= 1000 && ms >= lo && ms <= hi), `BLUEPRINT_SYNC_REGION_REFRESH_INTERVAL=${r} outside 0 | 1s-${hi} ms`);
+}
+
+// The name the chart's TLS clients verify: tls.serverName, or the Service's DNS name.
+const tlsServerName = (values, svc) => values.tls.serverName || `${svc.metadata.name}.images.svc`;
+
+// The CLI in the server container: its own variables (never a server setting), pointed at
+// this pod's gRPC port, and with TLS at a CA file that is really mounted there.
+function checkCliEnv(r, facts, c, pod, port) {
+  const values = r.values;
+  const svc = svc0(r.docs);
+  for (const v of facts.cliEnv) {
+    assert.ok(!facts.envVars.has(v), `${v} is read by both the CLI and blueprint-syncd: setting it for one changes the other`);
+  }
+  const env = Object.fromEntries((c.env || []).filter((e) => facts.cliEnv.has(e.name)).map((e) => [e.name, e.value]));
+  const want = { BLUEPRINT_SYNC_SERVER: `127.0.0.1:${port}` };
+  if (values.tls.enabled) {
+    if (values.tls.caKey) want.BLUEPRINT_SYNC_CACERT = `/etc/blueprint-sync/tls/${values.tls.caKey}`;
+    else want.BLUEPRINT_SYNC_TLS = 'true';
+    want.BLUEPRINT_SYNC_SERVER_NAME = tlsServerName(values, svc);
+  }
+  assert.deepEqual(env, want, 'CLI environment in the server container');
+  if (want.BLUEPRINT_SYNC_CACERT) {
+    const m = c.volumeMounts.find((x) => want.BLUEPRINT_SYNC_CACERT.startsWith(`${x.mountPath}/`));
+    assert.ok(m, `BLUEPRINT_SYNC_CACERT: nothing mounted at ${want.BLUEPRINT_SYNC_CACERT}`);
+    const vol = pod.volumes.find((x) => x.name === m.name);
+    assert.ok(vol.secret && vol.secret.secretName === values.tls.secretName && !vol.secret.items,
+      'BLUEPRINT_SYNC_CACERT: not the whole TLS Secret');
+  }
+  if (values.tls.enabled) {
+    assert.match(r.notes, /exec deploy\/\S+ -c blueprint-syncd -- blueprint-sync list/, 'NOTES: the in-pod CLI');
+  }
+}
+
 // The `helm test` Pod: a hook that runs the image's CLI against the Service, as restricted
-// as the server, never selected by the release's own selectors; not with TLS.
+// as the server, never selected by the release's own selectors. With TLS it trusts only the
+// CA key of the server's Secret and checks the server name; with mTLS it needs
+// helmTest.clientCertSecret (no Pod, and a NOTE saying why, without one).
 function checkTestPod(r, facts, deploy, svc, server) {
   const values = r.values;
   const pods = byKind(r.docs, 'Pod');
-  assert.equal(pods.length, values.helmTest.enabled && !values.tls.enabled ? 1 : 0, 'helm test Pod presence');
+  const tls = values.tls.enabled;
+  const client = tls && values.tls.mtls ? values.helmTest.clientCertSecret : '';
+  const needsClient = tls && values.tls.mtls && !client;
+  assert.equal(pods.length, values.helmTest.enabled && !needsClient ? 1 : 0, 'helm test Pod presence');
+  assert.equal(/NOTE: no helm test Pod: tls\.mtls requires a client certificate/.test(r.notes),
+    values.helmTest.enabled && needsClient, 'NOTES explain a missing helm test exactly when mTLS left it out');
   if (!pods.length) return;
   const p = pods[0];
   assert.equal(p.metadata.annotations['helm.sh/hook'], 'test');
@@ -781,8 +874,39 @@ function checkTestPod(r, facts, deploy, svc, server) {
   const df = fs.readFileSync(path.join(REPO, 'deploy', 'docker', 'Dockerfile'), 'utf8');
   assert.match(df, /COPY --from=build .*build\/bin\/blueprint-sync .*\/usr\/local\/bin\//, 'the image ships the CLI at /usr/local/bin');
   const port = svc.spec.ports.find((x) => x.name === 'grpc').port;
+  const tlsArgs = [];
+  if (tls) {
+    tlsArgs.push(values.tls.caKey ? '--cacert=/etc/blueprint-sync/server-ca/ca.crt' : '--tls');
+    tlsArgs.push(`--server-name=${tlsServerName(values, svc)}`);
+  }
+  if (client) tlsArgs.push('--cert=/etc/blueprint-sync/client/tls.crt', '--key=/etc/blueprint-sync/client/tls.key');
   assert.deepEqual(t.args, [`--server=${svc.metadata.name}.images.svc:${port}`, `--timeout=${values.helmTest.timeout}`,
-                            'list', '--page-size=1']);
+                            ...tlsArgs, 'list', '--page-size=1']);
+  // Every file a flag names is mounted read-only from the right Secret key, and the server's
+  // private key (tls.key of tls.secretName) never reaches the test Pod.
+  const vols = Object.fromEntries((p.spec.volumes || []).map((v) => [v.name, v]));
+  for (const a of t.args.filter((x) => /^--(cacert|cert|key)=/.test(x))) {
+    const file = a.split('=')[1];
+    const m = (t.volumeMounts || []).find((x) => file.startsWith(`${x.mountPath}/`));
+    assert.ok(m && m.readOnly === true, `${a}: no read-only mount`);
+    const v = vols[m.name];
+    const item = v.secret.items.find((i) => i.path === file.slice(m.mountPath.length + 1));
+    assert.ok(item, `${a}: the mounted Secret has no item at that path`);
+    if (a.startsWith('--cacert')) {
+      assert.equal(v.secret.secretName, values.tls.secretName, '--cacert from tls.secretName');
+      assert.equal(item.key, values.tls.caKey, '--cacert from tls.caKey');
+    } else {
+      assert.equal(v.secret.secretName, client, `${a} from helmTest.clientCertSecret`);
+      assert.equal(item.key, a.startsWith('--cert') ? 'tls.crt' : 'tls.key');
+    }
+  }
+  for (const v of Object.values(vols)) {
+    if (v.secret && v.secret.secretName === values.tls.secretName) {
+      assert.ok(v.secret.items && v.secret.items.every((i) => i.key === values.tls.caKey),
+        'the helm test Pod mounts more of the server\'s TLS Secret than its CA');
+    }
+  }
+  assert.equal(Object.keys(vols).length, (tls && values.tls.caKey ? 1 : 0) + (client ? 1 : 0), 'helm test volumes');
   for (const a of t.args.filter((x) => x.startsWith('--'))) {
     assert.ok(facts.cliFlags.has(a.slice(2).split('=')[0]), `the CLI has no flag ${a}`);
   }
@@ -848,6 +972,13 @@ const CASES = [
   { label: 'h2Guard off (the server on the gRPC port itself)', sets: ['h2Guard.enabled=false'] },
   { label: 'h2Guard on with the health port and other ports', sets: ['healthPort.enabled=true', 'h2Guard.backendPort=6000',
     'h2Guard.workers=2', 'server.maxConcurrentStreams=50'] },
+  { label: 'TLS without mTLS, a publicly trusted certificate (system roots) for another name',
+    sets: ['tls.enabled=true', 'tls.secretName=grpc-example-com', 'tls.caKey=', 'tls.serverName=grpc.example.com'] },
+  { label: 'TLS without mTLS, cert-manager CA', sets: ['tls.enabled=true', 'tls.secretName=bps-tls'] },
+  { label: 'mTLS without a client certificate for the helm test: no test Pod, a NOTE',
+    files: [path.join(CHART, 'ci', 'mtls-values.yaml')], sets: ['helmTest.clientCertSecret='] },
+  { label: 'an endpoint named outright (the emulator): no site or style rendered',
+    sets: ['server.lighthouseEndpoint=http://lighthouse-emulator.test.svc:8080'] },
   { label: 'postgres with one replica: auto makes no PDB',
     sets: ['store.type=postgres', 'store.postgres.existingSecret=db'] },
 ];
@@ -868,7 +999,7 @@ describe('helm chart blueprint-sync', () => {
 
   test('ci/ has the example values files', () => {
     for (const f of ['static-secret-values.yaml', 'tke-identity-values.yaml', 'metrics-values.yaml', 'mtls-values.yaml',
-                     'postgres-values.yaml']) {
+                     'postgres-values.yaml', 'tencent-intl-values.yaml']) {
       assert.ok(ciFiles.includes(f), `ci/${f} missing`);
     }
   });
@@ -891,6 +1022,19 @@ describe('helm chart blueprint-sync', () => {
     const exposed = [...fs.readFileSync(path.join(REPO, 'deploy', 'docker', 'Dockerfile'), 'utf8')
       .matchAll(/^EXPOSE\s+(\d+)/gm)].map((m) => Number(m[1]));
     assert.ok(exposed.includes(metricsPort), `the Dockerfile does not EXPOSE the metrics port ${metricsPort}`);
+    // Tencent site / endpoint style: the schema offers what the server accepts, and the
+    // chart's defaults are the server's (so the default render changes nothing upstream).
+    const schema = JSON.parse(fs.readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')).properties.server.properties;
+    assert.deepEqual(schema.tencentSite.enum, facts.tencent.site, 'schema server.tencentSite vs the server');
+    assert.deepEqual(schema.tencentEndpointStyle.enum, facts.tencent.style, 'schema server.tencentEndpointStyle vs the server');
+    const src = serverSources();
+    for (const [key, flag] of [['tencentSite', 'tencent-site'], ['tencentEndpointStyle', 'tencent-endpoint-style'],
+                               ['regionRefreshInterval', 'region-refresh-interval']]) {
+      const m = src.match(new RegExp(`\\{\\s*"${flag}"\\s*,\\s*"[A-Z_]+"\\s*,\\s*"([^"]*)"`));
+      assert.ok(m, `service/server: flag ${flag} not found`);
+      assert.equal(r.values.server[key], m[1], `values.yaml server.${key} differs from the server default`);
+    }
+    assert.equal(r.values.server.lighthouseEndpoint, '', 'the endpoint is derived by default');
   });
 
   for (const k of CASES) {
@@ -968,6 +1112,15 @@ describe('helm chart blueprint-sync', () => {
     assert.equal(grace(explicit), 90);
     assert.deepEqual(schemaErrors(explicit.values), []);
     assert.deepEqual(schemaErrors(byDefault.values), []);
+  });
+
+  test('region refresh: the chart accepts exactly what the server accepts', () => {
+    const hi = facts.ranges.regionRefresh[1] / 1000;
+    const ok = render({ sets: [`server.regionRefreshInterval=${hi}s`] });
+    assert.equal(ok.status, 0, `the server's own maximum (${hi}s) must render: ${ok.stderr}`);
+    const over = render({ sets: [`server.regionRefreshInterval=${hi / 60}m1s`] });
+    assert.notEqual(over.status, 0, `${hi + 1}s is above the server's maximum and must not render`);
+    assert.match(over.stderr, /server\.regionRefreshInterval .* is longer than the server accepts/);
   });
 
   test('postgres: a leader lease change rolls the pods', () => {

@@ -138,11 +138,26 @@ may end at the node's CVM role. Empty otherwise.
 {{- end }}
 
 {{/*
-"true" when the `helm test` Pod is rendered: helmTest.enabled and no TLS (the CLI in the
-image speaks plaintext gRPC only).
+"true" when the `helm test` Pod is rendered: helmTest.enabled, unless mTLS requires a
+client certificate and helmTest.clientCertSecret names none (the test could only fail).
 */}}
 {{- define "blueprint-sync.helmTestEnabled" -}}
-{{- if and .Values.helmTest.enabled (not .Values.tls.enabled) }}true{{ end }}
+{{- if and .Values.helmTest.enabled (not (include "blueprint-sync.helmTestNeedsClientCert" .)) }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when mTLS is on and no client certificate is given for the helm test.
+*/}}
+{{- define "blueprint-sync.helmTestNeedsClientCert" -}}
+{{- if and .Values.tls.enabled .Values.tls.mtls (not .Values.helmTest.clientCertSecret) }}true{{ end }}
+{{- end }}
+
+{{/*
+The name the chart's TLS clients verify in the server's certificate: tls.serverName, or
+the Service's DNS name (what the helm test connects to).
+*/}}
+{{- define "blueprint-sync.tlsServerName" -}}
+{{- .Values.tls.serverName | default (printf "%s.%s.svc" (include "blueprint-sync.fullname" .) .Release.Namespace) }}
 {{- end }}
 
 {{/*
