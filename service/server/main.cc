@@ -91,12 +91,15 @@ int Run(int argc, char** argv) {
   PolicyMetricsSource policy_metrics(service_metrics.get(),
                                      [&controller] { return controller.stats(); });
   // The policy side first: the controller submits to the engine, so it
-  // stops before the engine does.
+  // stops before the engine does. The region refresher is only told to stop
+  // at first and joined last: a DescribeRegions under way (up to its call
+  // timeout) must not keep the engine taking and sending work meanwhile.
   auto stop = [&](absl::Time engine_deadline) {
-    regions.Stop();
+    regions.RequestStop();
     policy_api.Shutdown();
     controller.Shutdown();
     engine.Shutdown(engine_deadline);
+    regions.Stop();
   };
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(s);
   controller.Start();

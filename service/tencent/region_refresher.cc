@@ -40,8 +40,12 @@ void RegionRefresher::Start() {
   });
 }
 
-void RegionRefresher::Stop() {
+void RegionRefresher::RequestStop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
+}
+
+void RegionRefresher::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -62,7 +66,7 @@ absl::Status RegionRefresher::RefreshOnce() {
   const std::shared_ptr<const RegionTable> before = live_->Get();
   if (!table.ok()) {
     failures_.fetch_add(1);
-    const std::string count = absl::StrCat(before->regions().size());
+    const int64_t count = static_cast<int64_t>(before->regions().size());
     log::Warn(
         "region refresh failed; keeping the region table in use",
         {{"error", table.status().message()}, {"table", before->origin()}, {"regions", count}});
@@ -73,7 +77,7 @@ absl::Status RegionRefresher::RefreshOnce() {
     return absl::OkStatus();
   }
   live_->Set(*table);
-  const std::string count = absl::StrCat((*table)->regions().size());
+  const int64_t count = static_cast<int64_t>((*table)->regions().size());
   const std::string added = Added(*before, **table);
   const std::string removed = Removed(*before, **table);
   log::Info("region table refreshed from DescribeRegions",

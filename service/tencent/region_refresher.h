@@ -40,6 +40,10 @@ class RegionRefresher {
 
   // Starts the background thread; its first refresh is at once.
   void Start();
+  // Tells the thread to end after the refresh under way, without waiting:
+  // shutdown asks this first, so a slow DescribeRegions never delays the
+  // engine's stop, and joins with Stop() last.
+  void RequestStop();
   // Wakes and joins the thread; a call in flight ends by its own deadline.
   void Stop();
 
