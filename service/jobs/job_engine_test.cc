@@ -532,6 +532,47 @@ TEST_F(JobEngineTest, RequestIdDeduplicatesSamePayloadAndRejectsDifferentOne) {
   EXPECT_EQ(engine_->stats().active_jobs, 1);
 }
 
+// An only_if_repeat submission (the handler's region table refused it)
+// records nothing: without a job of that request_id it gets NoRepeatFound,
+// with one it is answered as any repeat (same job, or REQUEST_ID_REUSED).
+TEST_F(JobEngineTest, OnlyIfRepeatRecordsNothingAndAnswersARecordedJob) {
+  StartEngine();
+  const std::string rid = "3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5d";
+  jobs::NewJob probe = Request(kSrc, kBp, {"ap-singapore"}, rid);
+  probe.only_if_repeat = true;
+  Replies none;
+  engine_->Submit(probe, absl::InfiniteFuture(), none.Callback());
+  auto missing = none.First();
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(jobs::IsNoRepeatFound(missing.status())) << missing.status();
+  EXPECT_EQ(fake_.sync_count(), 0);
+  EXPECT_EQ(engine_->stats().active_jobs, 0);
+
+  Replies first;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, rid), absl::InfiniteFuture(),
+                  first.Callback());
+  auto job = first.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+
+  Replies repeat;
+  engine_->Submit(probe, absl::InfiniteFuture(), repeat.Callback());
+  auto same = repeat.First();
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->name(), job->name());
+
+  jobs::NewJob other = Request(kSrc, kBp, {"ap-tokyo"}, rid);
+  other.only_if_repeat = true;
+  Replies different;
+  engine_->Submit(other, absl::InfiniteFuture(), different.Callback());
+  auto err = different.First();
+  ASSERT_FALSE(err.ok());
+  EXPECT_FALSE(jobs::IsNoRepeatFound(err.status()));
+  EXPECT_EQ(err.status().code(), absl::StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(fake_.sync_count(), 1);
+  EXPECT_EQ(engine_->stats().active_jobs, 1);
+}
+
 TEST_F(JobEngineTest, RequestIdOfRejectedJobGetsTheSameErrorAgain) {
   StartEngine();
   fake_.ScriptSyncError(

@@ -3,12 +3,28 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::jobs {
+
+namespace {
+constexpr char kNoRepeatPayload[] = "type.blueprintsync/jobs.NoRepeatFound";
+}  // namespace
+
+absl::Status NoRepeatFound(const std::string& request_id) {
+  absl::Status status = absl::NotFoundError(
+      absl::StrCat("no job was recorded with request_id \"", request_id, "\""));
+  status.SetPayload(kNoRepeatPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsNoRepeatFound(const absl::Status& status) {
+  return status.GetPayload(kNoRepeatPayload).has_value();
+}
 void JobIntake::Submit(NewJob job, absl::Time reply_by, JobService::JobCallback done,
                        Executor* threads, Executor* timers) {
   // Shared so it can still be answered if the task is refused.
@@ -53,6 +69,10 @@ JobRecord JobIntake::NewRecord(const NewJob& asked) const {
 void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::JobCallback done,
                        Executor* timers) {
   const v1::SyncBlueprintRequest& request = asked.request;
+  if (asked.only_if_repeat) {
+    AnswerOnlyARepeat(asked, reply_by, done, timers);
+    return;
+  }
   const JobRecord fresh = NewRecord(asked);
   absl::StatusOr<CreateJobResult> created = store_->CreateJob(fresh);
   if (!created.ok()) {
@@ -149,6 +169,27 @@ bool JobIntake::SubmissionPending(const TableState& s, const JobEntry& e) {
   return e.rec.job().state() == v1::SyncJob::QUEUED &&
          (phase == JobRecord::NOT_SUBMITTED || phase == JobRecord::SUBMITTING) &&
          s.OwnsSource(e);
+}
+
+void JobIntake::AnswerOnlyARepeat(const NewJob& asked, absl::Time reply_by,
+                                  JobService::JobCallback& done, Executor* timers) {
+  JobQuery query;
+  query.request_id = asked.request.request_id();
+  query.creator = asked.creator.empty() ? kAnonymousCreator : asked.creator;
+  query.page_size = 1;
+  absl::StatusOr<JobPage> page = store_->ListJobs(query);
+  if (!page.ok()) {
+    // Not known to be new: a final "invalid" could be wrong, so retryable.
+    done(absl::UnavailableError(absl::StrCat("could not check whether request_id \"",
+                                             asked.request.request_id(),
+                                             "\" was already used: ", page.status().message())));
+    return;
+  }
+  if (page->records.empty()) {
+    done(NoRepeatFound(asked.request.request_id()));
+    return;
+  }
+  AnswerRepeat(asked, page->records.front(), reply_by, done, timers);
 }
 
 void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing, absl::Time reply_by,

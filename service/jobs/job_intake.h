@@ -38,6 +38,10 @@ class JobIntake {
               Executor* timers);
   // A request_id seen before: the existing job once its submission has an
   // outcome (joining the first caller's wait), or why it cannot be reused.
+  // An only_if_repeat job: the recorded job with its request_id answers as
+  // AnswerRepeat does; none recorded: NoRepeatFound().
+  void AnswerOnlyARepeat(const NewJob& asked, absl::Time reply_by, JobService::JobCallback& done,
+                         Executor* timers);
   void AnswerRepeat(const NewJob& job, const JobRecord& existing, absl::Time reply_by,
                     JobService::JobCallback& done, Executor* timers);
   // Whether callers of `e` wait for its submission's outcome: it is first on

@@ -42,7 +42,16 @@ struct NewJob {
   // is recorded on the job (v1::SyncJob.policy) and its upstream calls go
   // at background priority (tencent::CallPriority).
   std::string policy;
+  // Set when this replica's region table refuses the request although a
+  // replica (or this one, before a refresh) may have accepted it: nothing
+  // new is recorded; a job this creator recorded with the request_id answers
+  // as a repeat does, and without one the answer is NoRepeatFound().
+  bool only_if_repeat = false;
 };
+
+// Submit's answer for an only_if_repeat job when no job has its request_id.
+absl::Status NoRepeatFound(const std::string& request_id);
+bool IsNoRepeatFound(const absl::Status& status);
 
 // The answer of a dry run (validate_only).
 struct Preview {

@@ -79,6 +79,15 @@ absl::Duration JobTimeout(const v1::SyncBlueprintRequest& r, const ServiceOption
   return asked > absl::ZeroDuration() ? asked : options.default_job_timeout;
 }
 
+// Whether every violation comes from the region table (which DescribeRegions
+// refreshes, per replica) rather than from the request alone.
+bool OnlyRegionTableRules(const std::vector<tencent::FieldViolation>& violations) {
+  return std::all_of(violations.begin(), violations.end(), [](const tencent::FieldViolation& v) {
+    return v.rule == "SOURCE_REGION_UNSUPPORTED" || v.rule == "DESTINATION_REGION_UNSUPPORTED" ||
+           v.rule == "CROSS_BORDER_SYNC";
+  });
+}
+
 std::vector<tencent::FieldViolation> Validate(const v1::SyncBlueprintRequest& r,
                                               const ServiceOptions& options) {
   auto violations =
@@ -318,11 +327,7 @@ grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
     reactor->Finish(s);
     return reactor;
   }
-  const auto violations = Validate(*request, options_);
-  if (!violations.empty()) {
-    reactor->Finish(ValidationError(violations));
-    return reactor;
-  }
+  auto violations = Validate(*request, options_);
   jobs::NewJob job;
   job.request = *request;
   job.request.set_request_id(absl::AsciiStrToLower(request->request_id()));
@@ -330,6 +335,16 @@ grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
   job.timeout = JobTimeout(*request, options_);
   job.keep_failed_copies = request->has_keep_failed_copies() ? request->keep_failed_copies()
                                                              : options_.keep_failed_copies;
+  if (!violations.empty()) {
+    if (!request->validate_only() && !job.request.request_id().empty() &&
+        OnlyRegionTableRules(violations)) {
+      AnswerRepeatOrRefuse(std::move(job), std::move(violations),
+                           ReplyBy(context, options_.reply_margin), reactor, response);
+      return reactor;
+    }
+    reactor->Finish(ValidationError(violations));
+    return reactor;
+  }
   if (request->validate_only()) {
     // The engine checks the source upstream and says what the job would
     // be; nothing is recorded or sent.
@@ -347,6 +362,28 @@ grpc::ServerUnaryReactor* BlueprintSyncService::SyncBlueprint(
   jobs_->Submit(std::move(job), ReplyBy(context, options_.reply_margin),
                 FinishWithJob(reactor, response));
   return reactor;
+}
+
+void BlueprintSyncService::AnswerRepeatOrRefuse(jobs::NewJob job,
+                                                std::vector<tencent::FieldViolation> violations,
+                                                absl::Time reply_by,
+                                                grpc::ServerUnaryReactor* reactor,
+                                                v1::SyncJob* response) {
+  // The region table is this replica's, refreshed on its own: a request that
+  // some replica (or this one, before a refresh) accepted may fail the rules
+  // now. Its repeat must still get its job, never a final INVALID_ARGUMENT
+  // about a job that exists and may be paid for.
+  job.only_if_repeat = true;
+  jobs::JobService::JobCallback finish = FinishWithJob(reactor, response);
+  jobs_->Submit(std::move(job), reply_by,
+                [reactor, finish = std::move(finish), violations = std::move(violations)](
+                    absl::StatusOr<v1::SyncJob> answer) {
+                  if (!answer.ok() && jobs::IsNoRepeatFound(answer.status())) {
+                    reactor->Finish(ValidationError(violations));
+                    return;
+                  }
+                  finish(std::move(answer));
+                });
 }
 
 grpc::ServerUnaryReactor* BlueprintSyncService::GetSyncJob(grpc::CallbackServerContext* context,

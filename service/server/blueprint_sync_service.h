@@ -6,6 +6,8 @@
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_BLUEPRINT_SYNC_SERVICE_H_
 
+#include <vector>
+
 #include <grpcpp/grpcpp.h>
 
 #include "absl/time/time.h"
@@ -15,6 +17,7 @@
 #include "service/policies/policy_service.h"
 #include "service/server/authz.h"
 #include "service/server/response_delivery.h"
+#include "service/tencent/regions.h"
 
 namespace blueprintsync::server {
 
@@ -93,6 +96,12 @@ class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
   grpc::Status AdmitPolicyCall(const Peer& peer, absl::string_view method, Access access) const;
   grpc::Status AdmitPolicyCall(grpc::CallbackServerContext* context, absl::string_view method,
                                Access access) const;
+  // A SyncBlueprint with a request_id that only this replica's region table
+  // refuses: answered as a repeat if a job has that request_id, else with
+  // the violations.
+  void AnswerRepeatOrRefuse(jobs::NewJob job, std::vector<tencent::FieldViolation> violations,
+                            absl::Time reply_by, grpc::ServerUnaryReactor* reactor,
+                            v1::SyncJob* response);
 
   ServiceOptions options_;
   jobs::JobService* const jobs_;

@@ -687,6 +687,52 @@ TEST_F(BlueprintSyncServiceTest, SyncBlueprintRejectsEveryBadFieldBeforeTheServi
   EXPECT_THAT(jobs_.submits(), IsEmpty());
 }
 
+// The region table is this replica's and changes with DescribeRegions: a
+// request it refuses now may be one another replica (or this one, before a
+// refresh) accepted. With a request_id, the recorded jobs are asked first: a
+// repeat gets its job, a new request the rule's error. Other violations are
+// the request's own and refused at once.
+TEST_F(BlueprintSyncServiceTest, RegionRefusalWithARequestIdAsksForTheRecordedJobFirst) {
+  v1::SyncBlueprintRequest r = ValidSync();
+  r.clear_destination_regions();
+  r.add_destination_regions("ap-newcity");  // not in the compiled table
+  r.set_request_id("3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C");
+  v1::SyncJob response;
+
+  jobs_.set_job_answer(
+      absl::StatusOr<v1::SyncJob>(jobs::NoRepeatFound("3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c")));
+  grpc::Status s = Sync(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  Details d = Decode(s);
+  EXPECT_EQ(d.reason, "DESTINATION_REGION_UNSUPPORTED");
+  EXPECT_THAT(d.fields, ElementsAre("destination_regions[0]"));
+  ASSERT_EQ(jobs_.submits().size(), 1u);
+  EXPECT_TRUE(jobs_.submits()[0].job.only_if_repeat);
+
+  jobs_.set_job_answer(Job(v1::SyncJob::RUNNING, "recorded"));
+  s = Sync(r, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.state(), v1::SyncJob::RUNNING);
+  ASSERT_EQ(jobs_.submits().size(), 2u);
+  EXPECT_TRUE(jobs_.submits()[1].job.only_if_repeat);
+
+  // Without a request_id there is nothing to repeat.
+  r.clear_request_id();
+  s = Sync(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A violation of the request's own (not the region table's) is final.
+  r.set_request_id("3F1C0A5E-8F1E-4C1B-9A57-0B1E2F3A4B5C");
+  r.set_blueprint_id("lhbp-BAD");
+  s = Sync(r, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(jobs_.submits().size(), 2u);
+  // Ordinary submissions are not marked.
+  jobs_.set_job_answer(Job(v1::SyncJob::QUEUED));
+  ASSERT_TRUE(Sync(ValidSync(), &response).ok());
+  ASSERT_EQ(jobs_.submits().size(), 3u);
+  EXPECT_FALSE(jobs_.submits()[2].job.only_if_repeat);
+}
+
 TEST_F(BlueprintSyncServiceTest, SyncBlueprintOneViolationIsItsRule) {
   v1::SyncBlueprintRequest r = ValidSync();
   r.set_blueprint_id("");

@@ -27,9 +27,8 @@ using ::testing::Not;
 
 constexpr int kServing = 1;  // grpc.health.v1 SERVING
 
-// The 15 built-in regions plus a mainland "ap-newcity".
-std::string RegionsWithNewCity() {
-  return R"json({"regions":[
+// The 15 built-in regions, and those plus a mainland "ap-newcity".
+constexpr char kBuiltInRegions[] = R"json(
     {"Region":"ap-bangkok","IsChinaMainland":false},{"Region":"ap-beijing","IsChinaMainland":true},
     {"Region":"ap-chengdu","IsChinaMainland":true},{"Region":"ap-guangzhou","IsChinaMainland":true},
     {"Region":"ap-hongkong","IsChinaMainland":false},{"Region":"ap-jakarta","IsChinaMainland":false},
@@ -38,8 +37,12 @@ std::string RegionsWithNewCity() {
     {"Region":"ap-tokyo","IsChinaMainland":false},{"Region":"eu-frankfurt","IsChinaMainland":false},
     {"Region":"na-ashburn","IsChinaMainland":false},
     {"Region":"na-siliconvalley","IsChinaMainland":false},
-    {"Region":"sa-saopaulo","IsChinaMainland":false},
-    {"Region":"ap-newcity","RegionName":"South China (New City)","IsChinaMainland":true}]})json";
+    {"Region":"sa-saopaulo","IsChinaMainland":false})json";
+std::string RegionsWithoutNewCity() { return absl::StrCat(R"({"regions":[)", kBuiltInRegions, "]}"); }
+std::string RegionsWithNewCity() {
+  return absl::StrCat(
+      R"({"regions":[)", kBuiltInRegions,
+      R"json(,{"Region":"ap-newcity","RegionName":"South China (New City)","IsChinaMainland":true}]})json");
 }
 
 class TencentE2eTest : public E2eTest {
@@ -75,16 +78,25 @@ class TencentE2eTest : public E2eTest {
 TEST_F(TencentE2eTest, ARegionOpenedUpstreamIsRefusedUntilTheRefreshThenCopiedTo) {
   BPS_ASSERT_OK(StartEmulator());
   BPS_ASSERT_OK(admin().PutBlueprints(SeedJson("ap-guangzhou", {"lhbp-gzbase01"})));
-  // Long enough that the refused call below certainly comes before the
-  // second refresh (checked through the emulator's count, not assumed).
   BPS_ASSERT_OK(StartServer({"--region-refresh-interval", "8s"}));
   ASSERT_TRUE(WaitForDescribeRegions(1, absl::Seconds(20))) << "no refresh at start";
-  const int64_t calls_before = DescribeRegionsCalls();
 
-  BPS_ASSERT_OK(admin().Post("/_emulator/regions", RegionsWithNewCity()).status());
+  // The refused call must come before the next refresh, which the emulator's
+  // count shows. On a machine stalled past the interval a refresh may come
+  // between: the region is taken away again, two refreshes are waited for
+  // (one may have read the list before), and the round is tried again.
   v1::SyncJob job;
-  grpc::Status refused = Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-newcity"}), &job);
-  ASSERT_EQ(DescribeRegionsCalls(), calls_before) << "the refresh came first; premise broken";
+  grpc::Status refused;
+  int64_t calls_before = 0;
+  for (int round = 0;; ++round) {
+    ASSERT_LT(round, 5) << "a refresh came between opening the region and the call every time";
+    calls_before = DescribeRegionsCalls();
+    BPS_ASSERT_OK(admin().Post("/_emulator/regions", RegionsWithNewCity()).status());
+    refused = Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-newcity"}), &job);
+    if (DescribeRegionsCalls() == calls_before) break;
+    BPS_ASSERT_OK(admin().Post("/_emulator/regions", RegionsWithoutNewCity()).status());
+    ASSERT_TRUE(WaitForDescribeRegions(DescribeRegionsCalls() + 2, absl::Seconds(60)));
+  }
   ASSERT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
   EXPECT_THAT(ParseRichError(refused).violation_fields(),
               ::testing::ElementsAre("destination_regions[0]"));
@@ -94,14 +106,17 @@ TEST_F(TencentE2eTest, ARegionOpenedUpstreamIsRefusedUntilTheRefreshThenCopiedTo
 
   // After the next refresh the region is known, with its mainland flag.
   ASSERT_TRUE(WaitForDescribeRegions(calls_before + 1, absl::Seconds(30)));
+  const std::string request_id = "5a0e6c1d-7b2f-4e3a-9c8d-1f2e3d4c5b6a";
   grpc::Status accepted;
   const absl::Time end = absl::Now() + absl::Seconds(10);
   do {
-    accepted = Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-newcity"}), &job);
+    accepted =
+        Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-newcity"}, request_id), &job);
     if (accepted.ok()) break;
     absl::SleepFor(absl::Milliseconds(100));
   } while (absl::Now() < end);
   ASSERT_TRUE(accepted.ok()) << accepted.error_message();
+  const std::string job_name = job.name();
   absl::StatusOr<v1::SyncJob> done = WaitForTerminal(job.name(), absl::Seconds(60));
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::SyncJob::SUCCEEDED) << done->DebugString();
@@ -111,6 +126,27 @@ TEST_F(TencentE2eTest, ARegionOpenedUpstreamIsRefusedUntilTheRefreshThenCopiedTo
   ASSERT_TRUE(ParseRichError(cross).info.has_value());
   EXPECT_EQ(ParseRichError(cross).info->reason(), "CROSS_BORDER_SYNC");
   EXPECT_THAT(server_process().Stdout(), HasSubstr("\"added\":\"ap-newcity\""));
+
+  // The region leaves the table again (as on a replica that has not
+  // refreshed yet): a repeat of the recorded request still gets its job,
+  // while a new request to the region is refused.
+  const int64_t calls_now = DescribeRegionsCalls();
+  BPS_ASSERT_OK(admin().Post("/_emulator/regions", RegionsWithoutNewCity()).status());
+  ASSERT_TRUE(WaitForDescribeRegions(calls_now + 2, absl::Seconds(60)));
+  ASSERT_THAT(server_process().Stdout(), HasSubstr("\"removed\":\"ap-newcity\""));
+  v1::SyncJob repeat;
+  grpc::Status again =
+      Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-newcity"}, request_id), &repeat);
+  ASSERT_TRUE(again.ok()) << again.error_message();
+  EXPECT_EQ(repeat.name(), job_name);
+  EXPECT_EQ(repeat.state(), v1::SyncJob::SUCCEEDED);
+  grpc::Status fresh = Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-newcity"},
+                                        "6b1f7d2e-8c3a-4f4b-8d9e-2a3f4e5d6c7b"),
+                            &repeat);
+  EXPECT_EQ(fresh.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << fresh.error_message();
+  absl::StatusOr<EmulatorStats> stats = admin().Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->Action("SyncBlueprint").received, 1);
 }
 
 TEST_F(TencentE2eTest, DescribeRegionsFailingAtStartKeepsTheCompiledTableAndServes) {
