@@ -75,16 +75,11 @@ absl::StatusOr<std::shared_ptr<CredentialProvider>> MakeServiceCredentials(
 
 std::shared_ptr<CredentialProvider> MakeCloudCredentialChain(CloudChainOptions options) {
   const Getenv getenv = OrSystem(options.getenv);
-  RefreshOptions refresh;
-  refresh.clock = options.clock;
-  StsOptions sts;
-  sts.transport = options.transport != nullptr ? options.transport : MakeCurlTransport();
-  sts.getenv = getenv;
-  sts.refresh = refresh;
+  const StsOptions sts = StsOptionsFrom(options, getenv);
   CvmRoleOptions cvm;
   cvm.getter = options.getter;
   cvm.getenv = getenv;
-  cvm.refresh = refresh;
+  cvm.refresh = sts.refresh;
   auto base =
       std::make_shared<CredentialProviderChain>(std::vector<std::shared_ptr<CredentialProvider>>{
           std::make_shared<EnvCredentialProvider>(getenv),

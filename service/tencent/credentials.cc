@@ -433,7 +433,9 @@ absl::StatusOr<Credentials> SourceLoggingCredentialProvider::GetCredentials() {
   if (!credentials.ok()) return credentials;
   const std::string source = inner_->Source();
   const std::string masked = MaskSecretId(credentials->secret_id);
-  const std::string key = absl::StrCat(source, "|", masked);
+  // Keyed on the source alone: temporary credentials (CVM role, STS, OIDC)
+  // get a new SecretId at every refresh, which is not a change of source.
+  const std::string& key = source;
   bool changed = false;
   std::string before;
   {
