@@ -19,9 +19,9 @@ namespace blueprintsync {
 
 namespace reason {
 // FAILED_PRECONDITION: the job is in the wrong state for the call.
-inline constexpr char kJobAlreadyFinished[] = "JOB_ALREADY_FINISHED";  // cancel
-inline constexpr char kJobNotFinished[] = "JOB_NOT_FINISHED";          // retry, delete
-inline constexpr char kNothingToRetry[] = "NOTHING_TO_RETRY";          // retry
+inline constexpr char kJobAlreadyFinished[] = "JOB_ALREADY_FINISHED";         // cancel
+inline constexpr char kJobNotFinished[] = "JOB_NOT_FINISHED";                 // retry, delete
+inline constexpr char kNothingToRetry[] = "NOTHING_TO_RETRY";                 // retry
 inline constexpr char kJobCopiesBeingDeleted[] = "JOB_COPIES_BEING_DELETED";  // delete
 // FAILED_PRECONDITION: the job (this request's) failed for good.
 inline constexpr char kJobFailed[] = "JOB_FAILED";
@@ -40,8 +40,8 @@ inline constexpr char kNotLeader[] = "NOT_LEADER";
 // RESOURCE_EXHAUSTED: the server holds too many unread answers.
 inline constexpr char kResponseBudgetExceeded[] = "RESPONSE_BUDGET_EXCEEDED";
 // Replication policies.
-inline constexpr char kEtagMismatch[] = "ETAG_MISMATCH";            // ABORTED
-inline constexpr char kConcurrentUpdate[] = "CONCURRENT_UPDATE";    // ABORTED
+inline constexpr char kEtagMismatch[] = "ETAG_MISMATCH";               // ABORTED
+inline constexpr char kConcurrentUpdate[] = "CONCURRENT_UPDATE";       // ABORTED
 inline constexpr char kPolicyBeingDeleted[] = "POLICY_BEING_DELETED";  // FAILED_PRECONDITION
 inline constexpr char kTooManyPolicies[] = "TOO_MANY_POLICIES";        // RESOURCE_EXHAUSTED
 }  // namespace reason

@@ -306,9 +306,9 @@ TEST(ToGrpcStatusTest, AServiceErrorCarriesTheReasonItWasMadeWith) {
 // Without a specific reason the code names itself: INTERNAL is only ever the
 // reason of an INTERNAL error.
 TEST(ToGrpcStatusTest, OnlyAnInternalErrorHasReasonInternal) {
-  for (const absl::Status& status : {absl::FailedPreconditionError("x"),
-                                     absl::ResourceExhaustedError("x"), absl::CancelledError("x"),
-                                     absl::DataLossError("x"), absl::OutOfRangeError("x")}) {
+  for (const absl::Status& status :
+       {absl::FailedPreconditionError("x"), absl::ResourceExhaustedError("x"),
+        absl::CancelledError("x"), absl::DataLossError("x"), absl::OutOfRangeError("x")}) {
     const Decoded d = Decode(ToGrpcStatus(status));
     ASSERT_TRUE(d.info.has_value());
     EXPECT_EQ(d.info->reason(), absl::StatusCodeToString(status.code())) << status;
@@ -321,8 +321,8 @@ TEST(ToGrpcStatusTest, OnlyAnInternalErrorHasReasonInternal) {
 // An upstream error keeps the reason clients already branch on, even when
 // it ended a job (FAILED_PRECONDITION, JOB_FAILED attached).
 TEST(ToGrpcStatusTest, AnUpstreamReasonWinsOverAnAttachedOne) {
-  const absl::Status upstream =
-      tencent::MakeStatus(Api(tencent::ErrorKind::kApi, "LimitExceeded.BlueprintQuotaLimitExceeded"));
+  const absl::Status upstream = tencent::MakeStatus(
+      Api(tencent::ErrorKind::kApi, "LimitExceeded.BlueprintQuotaLimitExceeded"));
   const Decoded d = Decode(ToGrpcStatus(WithReason(upstream, reason::kJobFailed)));
   ASSERT_TRUE(d.info.has_value());
   EXPECT_EQ(d.info->reason(), "UPSTREAM_ERROR");
@@ -355,13 +355,27 @@ TEST(ValidationErrorTest, SeveralViolationsAreAllListedInOrder) {
   const Decoded d = Decode(s);
   ASSERT_TRUE(d.info.has_value());
   EXPECT_EQ(d.info->reason(), "INVALID_REQUEST");
-  // Each field once, without the element; BadRequest has the elements.
-  EXPECT_THAT(Metadata(*d.info), ElementsAre(Pair("field", "source_region,destination_regions")));
+  // The fields as BadRequest names them, comma-separated.
+  EXPECT_THAT(
+      Metadata(*d.info),
+      ElementsAre(Pair("field", "source_region,destination_regions[1],destination_regions[2]")));
   ASSERT_TRUE(d.bad_request.has_value());
   EXPECT_THAT(Violations(*d.bad_request),
               ElementsAre(Pair("source_region", "source_region is required."),
                           Pair("destination_regions[1]", "ap-tokyo is listed twice."),
                           Pair("destination_regions[2]", "ap-tokyo is listed three times.")));
+}
+
+TEST(ValidationErrorTest, AFieldWithTwoViolationsIsNamedOnceInMetadata) {
+  const Decoded d = Decode(ValidationError({
+      {"labels", "TOO_MANY_LABELS", "labels has 65 entries."},
+      {"labels", "LABEL_KEY_MALFORMED", "labels key \"A\" is malformed."},
+      {"timeout", "TIMEOUT_OUT_OF_RANGE", "timeout 1s is too short."},
+  }));
+  ASSERT_TRUE(d.info.has_value());
+  EXPECT_THAT(Metadata(*d.info), ElementsAre(Pair("field", "labels,timeout")));
+  ASSERT_TRUE(d.bad_request.has_value());
+  EXPECT_EQ(d.bad_request->field_violations_size(), 3);
 }
 
 // The worst case validation can produce (every entry of a maximal request

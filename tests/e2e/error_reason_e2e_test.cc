@@ -106,8 +106,8 @@ TEST_F(ErrorReasonE2eTest, AStaleEtagIsEtagMismatch) {
   BPS_ASSERT_OK(StartEmulator());
   BPS_ASSERT_OK(StartServer());
   SyncPolicy created;
-  grpc::Status s =
-      CreatePolicy(stub(), "gz-base", FixedPolicy(kSource, kBlueprint, {"ap-beijing"}, 1), &created);
+  grpc::Status s = CreatePolicy(stub(), "gz-base",
+                                FixedPolicy(kSource, kBlueprint, {"ap-beijing"}, 1), &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   SyncPolicy change = created;  // carries the etag as read
   change.set_keep_versions(3);
@@ -120,7 +120,8 @@ TEST_F(ErrorReasonE2eTest, AStaleEtagIsEtagMismatch) {
   EXPECT_EQ(InfoOf(s).reason(), "ETAG_MISMATCH") << s.error_message();
 
   // The id is taken: unchanged, ALREADY_EXISTS.
-  s = CreatePolicy(stub(), "gz-base", FixedPolicy(kSource, kBlueprint, {"ap-beijing"}, 1), &created);
+  s = CreatePolicy(stub(), "gz-base", FixedPolicy(kSource, kBlueprint, {"ap-beijing"}, 1),
+                   &created);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
   EXPECT_EQ(InfoOf(s).reason(), "ALREADY_EXISTS") << s.error_message();
 }
