@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/common/error_reason.h"
 #include "service/common/log.h"
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
@@ -22,10 +23,12 @@ constexpr absl::Duration kRemoteCancelPoll = absl::Milliseconds(100);
 
 absl::StatusOr<NewJob> PlanRetry(const v1::SyncJob& job, NewJob retry) {
   if (!IsTerminal(job.state())) {
-    return WithJobName(absl::FailedPreconditionError(absl::StrCat(
-                           job.name(), " is ", StateName(job.state()),
-                           "; only a finished job (FAILED or CANCELLED) can be retried")),
-                       job.name());
+    return WithJobName(
+        WithReason(absl::FailedPreconditionError(
+                       absl::StrCat(job.name(), " is ", StateName(job.state()),
+                                    "; only a finished job (FAILED or CANCELLED) can be retried")),
+                   reason::kJobNotFinished),
+        job.name());
   }
   v1::SyncBlueprintRequest& request = retry.request;
   request.clear_destination_regions();
@@ -33,9 +36,11 @@ absl::StatusOr<NewJob> PlanRetry(const v1::SyncJob& job, NewJob retry) {
     if (d.state() != v1::Destination::SUCCEEDED) request.add_destination_regions(d.region());
   }
   if (request.destination_regions().empty()) {
-    return WithJobName(absl::FailedPreconditionError(absl::StrCat(
-                           job.name(), " succeeded in every region; there is nothing to retry")),
-                       job.name());
+    return WithJobName(
+        WithReason(absl::FailedPreconditionError(absl::StrCat(
+                       job.name(), " succeeded in every region; there is nothing to retry")),
+                   reason::kNothingToRetry),
+        job.name());
   }
   request.set_source_region(job.source_region());
   request.set_blueprint_id(job.blueprint_id());
@@ -51,11 +56,11 @@ absl::StatusOr<NewJob> PlanRetry(const v1::SyncJob& job, NewJob retry) {
 
 absl::StatusOr<v1::SyncJob> CancelFinished(const v1::SyncJob& job) {
   if (job.state() == v1::SyncJob::CANCELLED || job.state() == v1::SyncJob::CANCELLING) return job;
-  return WithJobName(
-      absl::FailedPreconditionError(absl::StrCat(
-          job.name(), " has already finished (", StateName(job.state()),
-          "); only a QUEUED or RUNNING job can be cancelled")),
-      job.name());
+  return WithJobName(WithReason(absl::FailedPreconditionError(absl::StrCat(
+                                    job.name(), " has already finished (", StateName(job.state()),
+                                    "); only a QUEUED or RUNNING job can be cancelled")),
+                                reason::kJobAlreadyFinished),
+                     job.name());
 }
 
 bool JobActions::CancelHere(const std::string& name, const JobService::JobCallback& done) {
@@ -100,13 +105,15 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
       done(CancelFinished(as_it_is));
       return true;
     case Found::kUnwritten:
-      done(WithJobName(absl::UnavailableError("the job's last change is not written yet (the "
-                                              "store is failing); try again"),
+      done(WithJobName(WithReason(absl::UnavailableError("the job's last change is not written yet "
+                                                         "(the store is failing); try again"),
+                                  reason::kStoreUnavailable),
                        name));
       return true;
     case Found::kBeingWritten:
-      done(WithJobName(absl::UnavailableError("the job is changing (a cancel or its end is being "
-                                              "recorded); try again"),
+      done(WithJobName(WithReason(absl::UnavailableError("the job is changing (a cancel or its end "
+                                                         "is being recorded); try again"),
+                                  reason::kJobBusy),
                        name));
       return true;
     case Found::kChanged:
@@ -120,8 +127,9 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
   // part that wrote the cancel's outcome (then Known has it, written), or
   // handed to another leader (then it does not).
   if (!written.ok() && written.code() != absl::StatusCode::kAborted) {
-    done(WithJobName(absl::UnavailableError(absl::StrCat("could not record the cancellation: ",
-                                                         written.message())),
+    done(WithJobName(WithReason(absl::UnavailableError(absl::StrCat(
+                                    "could not record the cancellation: ", written.message())),
+                                reason::kStoreUnavailable),
                      name));
     return true;
   }
@@ -132,8 +140,10 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
   if (now_known) {
     done(std::move(*now_known));
   } else {
-    done(WithJobName(absl::UnavailableError("the cancellation is not written yet, or another replica "
-                                              "took the job over; cancel again to see it"),
+    done(WithJobName(WithReason(absl::UnavailableError("the cancellation is not written yet, or "
+                                                       "another replica took the job over; cancel "
+                                                       "again to see it"),
+                                reason::kCancelNotConfirmed),
                      name));
   }
   return true;
@@ -156,7 +166,9 @@ void JobActions::Cancel(const std::string& name, JobService::JobCallback done) {
     const bool single = table_->Locked([](TableState& s) { return s.leadership.single(); });
     if (single) {
       (*shared_done)(WithJobName(
-          absl::UnavailableError("the job is being resumed after a restart; try again"), name));
+          WithReason(absl::UnavailableError("the job is being resumed after a restart; try again"),
+                     reason::kJobBusy),
+          name));
       return;
     }
     CancelThroughStore(name, shared_done);
@@ -196,9 +208,10 @@ void JobActions::AwaitCancelled(const std::string& name,
   }
   if (steps_->clock()->Now() >= give_up) {
     (*done)(WithJobName(
-        absl::UnavailableError("the cancellation is recorded, but the leader has not carried it "
-                               "out yet (is a replica leading?); it will be: cancel again to "
-                               "see the job"),
+        WithReason(absl::UnavailableError("the cancellation is recorded, but the leader has not "
+                                          "carried it out yet (is a replica leading?); it will "
+                                          "be: cancel again to see the job"),
+                   reason::kCancelNotConfirmed),
         name));
     return;
   }
@@ -274,9 +287,10 @@ void JobActions::PreviewSubmit(NewJob asked, JobService::PreviewCallback done) {
       return;
     }
     if (source->blueprint_type != "PRIVATE") {
-      (*shared_done)(absl::FailedPreconditionError(
-          absl::StrCat(shown, " is a ", source->blueprint_type.substr(0, 40),
-                       " image; only custom (PRIVATE) blueprints can be synced")));
+      (*shared_done)(WithReason(absl::FailedPreconditionError(absl::StrCat(
+                                    shown, " is a ", source->blueprint_type.substr(0, 40),
+                                    " image; only custom (PRIVATE) blueprints can be synced")),
+                                reason::kBlueprintNotPrivate));
       return;
     }
     Preview preview;
@@ -286,9 +300,10 @@ void JobActions::PreviewSubmit(NewJob asked, JobService::PreviewCallback done) {
     // SYNCING because of the jobs ahead is what queueing is for.
     const bool busy_with_ours = source->blueprint_state == "SYNCING" && preview.job.jobs_ahead() > 0;
     if (source->blueprint_state != "NORMAL" && !busy_with_ours) {
-      (*shared_done)(absl::FailedPreconditionError(
-          absl::StrCat(shown, " is ", source->blueprint_state.substr(0, 40),
-                       "; SyncBlueprint needs it NORMAL")));
+      (*shared_done)(WithReason(absl::FailedPreconditionError(absl::StrCat(
+                                    shown, " is ", source->blueprint_state.substr(0, 40),
+                                    "; SyncBlueprint needs it NORMAL")),
+                                reason::kBlueprintNotNormal));
       return;
     }
     (*shared_done)(std::move(preview));

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "service/common/error_reason.h"
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/store_health.h"
@@ -12,7 +13,8 @@ namespace blueprintsync::jobs {
 namespace {
 
 absl::Status WatchEnded() {
-  return absl::UnavailableError("the server is shutting down; watch again to continue");
+  return WithReason(absl::UnavailableError("the server is shutting down; watch again to continue"),
+                    reason::kShuttingDown);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/error_reason.h"
 #include "service/common/log.h"
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
@@ -78,8 +79,9 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
   if (!created.ok()) {
     log::Error("could not record job",
                {{"job", fresh.job().name()}, {"error", created.status().message()}});
-    done(absl::UnavailableError(
-        absl::StrCat("could not record the job: ", created.status().message())));
+    done(WithReason(absl::UnavailableError(
+                        absl::StrCat("could not record the job: ", created.status().message())),
+                    reason::kStoreUnavailable));
     return;
   }
   if (!created->created) {

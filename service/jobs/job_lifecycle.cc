@@ -5,6 +5,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/job_state.h"
 
 namespace blueprintsync::jobs {
@@ -73,6 +74,10 @@ absl::Status PermanentFailure(const absl::Status& error) {
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kCancelled:
       break;
+    case absl::StatusCode::kFailedPrecondition:
+      // Already permanent (e.g. a stored one, answered again): says so
+      // unless it has a more specific reason.
+      return GetReason(error).empty() ? WithReason(error, reason::kJobFailed) : error;
     default:
       return error;
   }
@@ -83,7 +88,8 @@ absl::Status PermanentFailure(const absl::Status& error) {
   error.ForEachPayload([&permanent](absl::string_view type_url, const absl::Cord& payload) {
     permanent.SetPayload(type_url, payload);
   });
-  return permanent;
+  // The job's end, whatever the transient error's own reason was.
+  return WithReason(std::move(permanent), reason::kJobFailed);
 }
 
 }  // namespace blueprintsync::jobs

@@ -45,7 +45,9 @@ void SettleCancel(JobRecord& record, absl::Time now);
 // (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, CANCELLED)
 // becomes FAILED_PRECONDITION, naming the original code, so no retry loop
 // replays it forever; other codes (INTERNAL: the service's own credentials
-// are wrong), and the Tencent code and RequestId, are kept.
+// are wrong), and the Tencent code and RequestId, are kept. A
+// FAILED_PRECONDITION it returns has reason JOB_FAILED unless it had a more
+// specific one (error_reason.h).
 absl::Status PermanentFailure(const absl::Status& error);
 
 }  // namespace blueprintsync::jobs

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "service/common/error_reason.h"
 #include "service/jobs/job_actions.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
@@ -186,6 +187,21 @@ TEST(PermanentFailureTest, RetryableCodesBecomeFailedPreconditionKeepingTheDetai
                     absl::StatusCode::kUnknown, absl::StatusCode::kInternal}) {
     EXPECT_EQ(PermanentFailure(absl::Status(code, "x")).code(), code);
   }
+}
+
+// A caller answered with a job's end learns that it is the job's end
+// (JOB_FAILED), not the transient cause's reason (a store error, ...); an
+// already permanent one keeps a more specific reason.
+TEST(PermanentFailureTest, TheEndOfAJobHasReasonJobFailed) {
+  const absl::Status from_store = StoreError(absl::UnavailableError("database is locked"));
+  EXPECT_EQ(GetReason(PermanentFailure(from_store)), reason::kJobFailed);
+  // A stored one, answered again, is FAILED_PRECONDITION already.
+  EXPECT_EQ(GetReason(PermanentFailure(absl::FailedPreconditionError("the job failed for good"))),
+            reason::kJobFailed);
+  const absl::Status specific =
+      WithReason(absl::FailedPreconditionError("not NORMAL"), reason::kBlueprintNotNormal);
+  EXPECT_EQ(GetReason(PermanentFailure(specific)), reason::kBlueprintNotNormal);
+  EXPECT_EQ(GetReason(PermanentFailure(absl::InternalError("x"))), "");
 }
 
 TEST(PlanRetryTest, TakesTheDestinationsThatDidNotSucceed) {

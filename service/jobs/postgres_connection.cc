@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/error_reason.h"
 
 namespace blueprintsync::jobs {
 namespace pg {
@@ -103,9 +104,9 @@ absl::StatusOr<ConnectionPool::Loan> ConnectionPool::Acquire(absl::string_view o
   {
     absl::MutexLock lock(&mu_);
     if (!mu_.AwaitWithTimeout(absl::Condition(this, &ConnectionPool::CanAcquire), wait_)) {
-      return absl::UnavailableError(absl::StrCat(
+      return StoreError(absl::UnavailableError(absl::StrCat(
           "postgres job store ", secrets_.display(), ": ", op, ": all ", max_connections_,
-          " connections stayed busy for ", absl::FormatDuration(wait_)));
+          " connections stayed busy for ", absl::FormatDuration(wait_))));
     }
     while (conn == nullptr && !idle_.empty()) {
       conn = std::move(idle_.back());
@@ -201,14 +202,14 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
                           nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("postgres job store ", secrets.display(), ": ",
-                                                     op, ": cannot allocate a connection"));
+    return StoreError(absl::ResourceExhaustedError(absl::StrCat(
+        "postgres job store ", secrets.display(), ": ", op, ": cannot allocate a connection")));
   }
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = secrets.Scrub(absl::StripAsciiWhitespace(PQerrorMessage(conn)));
     PQfinish(conn);
-    return absl::UnavailableError(absl::StrCat("postgres job store ", secrets.display(), ": ", op,
-                                               ": cannot connect: ", message));
+    return StoreError(absl::UnavailableError(absl::StrCat(
+        "postgres job store ", secrets.display(), ": ", op, ": cannot connect: ", message)));
   }
   PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
   std::unique_ptr<Connection> c(
@@ -262,8 +263,8 @@ absl::StatusOr<Result> Connection::Run(absl::string_view op, const std::string& 
   timed_out_ = false;
   auto fail = [&](absl::string_view what) {
     broken_ = true;
-    return absl::UnavailableError(
-        absl::StrCat("postgres job store ", secrets_.display(), ": ", op, ": ", what));
+    return StoreError(absl::UnavailableError(
+        absl::StrCat("postgres job store ", secrets_.display(), ": ", op, ": ", what)));
   };
   if (broken_) return fail("the connection is broken");
   int sent;
@@ -336,11 +337,11 @@ absl::StatusOr<Result> Connection::Run(absl::string_view op, const std::string& 
     if (detail != nullptr) absl::StrAppend(&message, " (", detail, ")");
     PQclear(error);
     if (last_sqlstate_.empty()) broken_ = broken_ || PQstatus(conn_) != CONNECTION_OK;
-    return absl::Status(
+    return StoreError(absl::Status(
         broken_ ? absl::StatusCode::kUnavailable : CodeForSqlState(last_sqlstate_),
         absl::StrCat(
             "postgres job store ", secrets_.display(), ": ", op, ": ", secrets_.Scrub(message),
-            last_sqlstate_.empty() ? "" : absl::StrCat(" (SQLSTATE ", last_sqlstate_, ")")));
+            last_sqlstate_.empty() ? "" : absl::StrCat(" (SQLSTATE ", last_sqlstate_, ")"))));
   }
   if (!last.has_value()) return fail("no result from the server");
   return std::move(*last);

@@ -30,6 +30,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/postgres_connection.h"
 #include "service/jobs/store_query.h"
@@ -161,9 +162,10 @@ class PostgresJobStore final : public JobStore {
     }
     auto lease = pg::DescribeLease(**conn, kOp);
     if (!lease.ok()) return lease.status();
-    return absl::FailedPreconditionError(absl::StrCat("UpdateJob: not the leader: job ", job.name(),
-                                                      " not written: write fence is epoch ", *fence,
-                                                      ", ", *lease));
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "UpdateJob: not the leader: job ", job.name(),
+                          " not written: write fence is epoch ", *fence, ", ", *lease)),
+                      reason::kNotLeader);
   }
 
   absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {

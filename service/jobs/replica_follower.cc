@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "service/common/error_reason.h"
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
 
@@ -119,8 +120,10 @@ void ReplicaFollower::AnswerFromStore(const std::string& name, std::vector<Remot
     if (stored.ok()) {
       AnswerFrom(*stored, r.done);
     } else {
-      r.done(absl::UnavailableError(absl::StrCat(
-          name, " is recorded but could not be read back: ", stored.status().message())));
+      r.done(WithReason(
+          absl::UnavailableError(absl::StrCat(
+              name, " is recorded but could not be read back: ", stored.status().message())),
+          reason::kStoreUnavailable));
     }
   }
 }

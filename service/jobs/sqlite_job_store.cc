@@ -39,6 +39,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/sqlite_schema.h"
 #include "service/jobs/store_health.h"
@@ -403,8 +404,9 @@ class SqliteJobStore final : public JobStore {
   };
 
   absl::Status Error(int rc, absl::string_view op) const {
-    absl::Status s(CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", op, ": ",
-                                             sqlite3_errmsg(db_), " (sqlite code ", rc, ")"));
+    absl::Status s = StoreError(
+        absl::Status(CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", op, ": ",
+                                               sqlite3_errmsg(db_), " (sqlite code ", rc, ")")));
     if (health_ != nullptr) {
       health_->ReportFailure(ProblemFor(rc, sqlite3_system_errno(db_)), std::string(s.message()));
     }
@@ -432,10 +434,10 @@ class SqliteJobStore final : public JobStore {
     const bool same =
         stat(path_.c_str(), &st) == 0 && st.st_dev == file_dev_ && st.st_ino == file_ino_;
     if (same) return absl::OkStatus();
-    return absl::UnavailableError(absl::StrCat(
+    return StoreError(absl::UnavailableError(absl::StrCat(
         "sqlite job store ", path_, ": ", op,
         ": the database file was deleted or replaced while the server ran (writes would be "
-        "lost at the next start); restart needed"));
+        "lost at the next start); restart needed")));
   }
 
   void ProbeLoop() {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "service/common/error_reason.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -72,9 +73,10 @@ bool StoreHealth::healthy() const {
 absl::Status StoreHealth::Check() const {
   const StoreCondition c = Get();
   if (c.healthy()) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat("the job store cannot be written (",
-                                             StoreProblemName(c.problem), "): ", c.detail,
-                                             "; not accepting or submitting jobs"));
+  return WithReason(absl::UnavailableError(absl::StrCat(
+                        "the job store cannot be written (", StoreProblemName(c.problem),
+                        "): ", c.detail, "; not accepting or submitting jobs")),
+                    reason::kStoreUnavailable);
 }
 
 }  // namespace blueprintsync::jobs

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "service/common/error_reason.h"
 
 namespace blueprintsync::jobs {
 
@@ -123,10 +124,14 @@ absl::Status OpenJobError(const v1::SyncJob& job) {
   const std::string& state = v1::SyncJob::State_Name(job.state());
   if (job.state() == v1::SyncJob::SUCCEEDED || job.state() == v1::SyncJob::FAILED ||
       job.state() == v1::SyncJob::CANCELLED) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        job.name(), " is ", state, " but copies of it are still being deleted; delete it later"));
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          job.name(), " is ", state,
+                          " but copies of it are still being deleted; delete it later")),
+                      reason::kJobCopiesBeingDeleted);
   }
-  return absl::FailedPreconditionError(absl::StrCat(job.name(), " is not finished (", state, ")"));
+  return WithReason(
+      absl::FailedPreconditionError(absl::StrCat(job.name(), " is not finished (", state, ")")),
+      reason::kJobNotFinished);
 }
 
 std::optional<int64_t> Micros(bool has, const google::protobuf::Timestamp& t) {

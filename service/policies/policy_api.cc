@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/job_service.h"
 #include "service/jobs/job_state.h"
 #include "service/tencent/regions.h"
@@ -76,9 +77,10 @@ absl::Status CheckDestinationsAgainstSource(const v1::SyncPolicy& spec) {
 }
 
 absl::Status Stale(const std::string& name, int64_t expected, int64_t stored) {
-  return absl::AbortedError(absl::StrCat("policy ", name, " changed since it was read (etag ",
-                                         PolicyEtag(expected), ", now ", PolicyEtag(stored),
-                                         "); read it again and retry"));
+  return WithReason(absl::AbortedError(absl::StrCat(
+                        "policy ", name, " changed since it was read (etag ", PolicyEtag(expected),
+                        ", now ", PolicyEtag(stored), "); read it again and retry")),
+                    reason::kEtagMismatch);
 }
 
 }  // namespace
@@ -194,8 +196,9 @@ absl::StatusOr<v1::SyncPolicy> PolicyApi::DoUpdate(const v1::SyncPolicy& policy,
       return stored.status();
     }
   }
-  return absl::AbortedError(
-      absl::StrCat("policy ", name, " kept changing while it was being updated; retry"));
+  return WithReason(absl::AbortedError(absl::StrCat(
+                        "policy ", name, " kept changing while it was being updated; retry")),
+                    reason::kConcurrentUpdate);
 }
 
 void PolicyApi::Delete(const std::string& name, std::optional<int64_t> expected_revision,

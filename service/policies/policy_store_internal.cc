@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/common/error_reason.h"
 
 namespace blueprintsync::policies::store {
 namespace {
@@ -132,20 +133,24 @@ absl::Status UidMismatch(absl::string_view op, absl::string_view name) {
 
 absl::Status RevisionMismatch(absl::string_view op, absl::string_view name, int64_t expected,
                               int64_t stored) {
-  return absl::AbortedError(absl::StrCat(op, ": policy ", name, " changed: etag ",
-                                         PolicyEtag(expected), " was given, it is now ",
-                                         PolicyEtag(stored), "; read it again"));
+  return WithReason(absl::AbortedError(absl::StrCat(op, ": policy ", name, " changed: etag ",
+                                                    PolicyEtag(expected), " was given, it is now ",
+                                                    PolicyEtag(stored), "; read it again")),
+                    reason::kEtagMismatch);
 }
 
 absl::Status Deleting(absl::string_view op, absl::string_view name) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      op, ": policy ", name, " is being deleted (its copies are being deleted); it cannot change"));
+  return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                        op, ": policy ", name,
+                        " is being deleted (its copies are being deleted); it cannot change")),
+                    reason::kPolicyBeingDeleted);
 }
 
 absl::Status TooMany(absl::string_view name) {
-  return absl::ResourceExhaustedError(absl::StrCat("Create: policy ", name,
-                                                   " not created: at most ", kMaxPolicies,
-                                                   " policies are kept; delete one first"));
+  return WithReason(absl::ResourceExhaustedError(
+                        absl::StrCat("Create: policy ", name, " not created: at most ",
+                                     kMaxPolicies, " policies are kept; delete one first")),
+                    reason::kTooManyPolicies);
 }
 
 absl::Status AlreadyExists(absl::string_view name) {

@@ -33,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/postgres_connection.h"
 #include "service/policies/policy_store.h"
 #include "service/policies/policy_store_internal.h"
@@ -263,14 +264,16 @@ class PostgresPolicyStore final : public PolicyStore {
       // Deleted and created again with this very uid in between: cannot
       // happen (uids are random), but do not claim a write that was not
       // made.
-      return absl::AbortedError(
-          absl::StrCat("WriteStatus: policy ", name, " changed while being written; try again"));
+      return WithReason(absl::AbortedError(absl::StrCat("WriteStatus: policy ", name,
+                                                        " changed while being written; try again")),
+                        reason::kConcurrentUpdate);
     }
     auto lease = pg::DescribeLease(**conn, kOp);
     if (!lease.ok()) return lease.status();
-    return absl::FailedPreconditionError(
-        absl::StrCat("WriteStatus: not the leader: status of policy ", name,
-                     " not written: write fence is epoch ", *fence, ", ", *lease));
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "WriteStatus: not the leader: status of policy ", name,
+                          " not written: write fence is epoch ", *fence, ", ", *lease)),
+                      reason::kNotLeader);
   }
 
   absl::StatusOr<PolicyPage> List(const PolicyQuery& query) override {

@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/sqlite_schema.h"
 #include "service/policies/policy_store.h"
 #include "service/policies/policy_store_internal.h"
@@ -392,8 +393,9 @@ class SqlitePolicyStore final : public PolicyStore {
   };
 
   absl::Status Error(int rc, absl::string_view op) const {
-    return absl::Status(CodeFor(rc), absl::StrCat("sqlite policy store ", path_, ": ", op, ": ",
-                                                  sqlite3_errmsg(db_), " (sqlite code ", rc, ")"));
+    return StoreError(
+        absl::Status(CodeFor(rc), absl::StrCat("sqlite policy store ", path_, ": ", op, ": ",
+                                               sqlite3_errmsg(db_), " (sqlite code ", rc, ")")));
   }
 
   absl::StatusOr<Stmt> Prepare(const std::string& sql, absl::string_view op)

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/duration.pb.h"
 #include "service/common/display.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/server/field_rules.h"
@@ -200,19 +201,16 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
     const uint64_t id = jobs_->WatchJob(name, [this](absl::StatusOr<v1::SyncJob> job) {
       absl::MutexLock lock(&mu_);
       if (job.ok()) {
-        received_version_ = true;
         // Every version is delivered, in order (the contract). The queue is
         // bounded by what one job goes through (a few states for each of at
         // most 10 destinations), and watches by the stream limits.
         pending_.push_back(*std::move(job));
       } else if (!end_.has_value()) {
-        // An error before any version says why the watch could not start and
-        // carries the rich details of any other failed call. One after
-        // versions only ends the stream (the server is going away), and
-        // watchers have always received that as the bare code and message.
-        end_ = received_version_ ? grpc::Status(static_cast<grpc::StatusCode>(job.status().code()),
-                                                std::string(job.status().message()))
-                                 : ToGrpcStatus(job.status());
+        // An error before any version says why the watch could not start;
+        // one after versions ends the stream (the server is going away,
+        // SHUTTING_DOWN). Either carries the rich details of any other
+        // failed call, so a watcher can branch on the reason too.
+        end_ = ToGrpcStatus(job.status());
       }
       MaybeWriteLocked();
     });
@@ -282,7 +280,6 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
   v1::SyncJob current_ ABSL_GUARDED_BY(mu_);
   // The status the service ended the watch with; sent after pending_.
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
-  bool received_version_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
@@ -419,8 +416,10 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncJobs(grpc::CallbackServe
   jobs_->ListJobs(
       *query, [reactor, response, list_request = *request](absl::StatusOr<jobs::JobPage> page) {
         if (!page.ok()) {
-          reactor->Finish(ToGrpcStatus(absl::UnavailableError(
-              absl::StrCat("could not read jobs: ", page.status().message()))));
+          reactor->Finish(
+              ToGrpcStatus(WithReason(absl::UnavailableError(absl::StrCat("could not read jobs: ",
+                                                                          page.status().message())),
+                                      reason::kStoreUnavailable)));
           return;
         }
         for (auto& rec : page->records) *response->add_sync_jobs() = std::move(*rec.mutable_job());
@@ -588,8 +587,10 @@ grpc::ServerUnaryReactor* BlueprintSyncService::ListSyncPolicies(
   policies_->List(*query, [reactor, response,
                            list_request = *request](absl::StatusOr<policies::PolicyListPage> page) {
     if (!page.ok()) {
-      reactor->Finish(ToGrpcStatus(absl::UnavailableError(
-          absl::StrCat("could not read policies: ", page.status().message()))));
+      reactor->Finish(
+          ToGrpcStatus(WithReason(absl::UnavailableError(absl::StrCat("could not read policies: ",
+                                                                      page.status().message())),
+                                  reason::kStoreUnavailable)));
       return;
     }
     for (auto& policy : page->policies) *response->add_sync_policies() = std::move(policy);

@@ -39,6 +39,7 @@
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "service/common/display.h"
+#include "service/common/error_reason.h"
 #include "service/common/log.h"
 #include "service/jobs/job_service.h"
 #include "service/jobs/job_state.h"
@@ -1224,7 +1225,7 @@ TEST_F(BlueprintSyncServiceTest, ListSyncJobsStoreFailureIsUnavailable) {
   const grpc::Status s = List(v1::ListSyncJobsRequest(), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(s.error_message(), "could not read jobs: disk I/O error");
-  EXPECT_EQ(Decode(s).reason, "UNAVAILABLE");
+  EXPECT_EQ(Decode(s).reason, "STORE_UNAVAILABLE");
 }
 
 // ---- CancelSyncJob, RetrySyncJob, DeleteSyncJob ----
@@ -1683,15 +1684,17 @@ TEST_F(BlueprintSyncServiceTest, WatchEndedByTheServiceEndsWithItsStatusAfterQue
     EXPECT_TRUE(jobs_.Push(*id, Job(v1::SyncJob::RUNNING, "v1")));
     EXPECT_TRUE(jobs_.Push(*id, Job(v1::SyncJob::RUNNING, "v2")));
     EXPECT_TRUE(jobs_.Push(
-        *id, absl::UnavailableError("the server is shutting down; watch again to continue")));
+        *id,
+        WithReason(absl::UnavailableError("the server is shutting down; watch again to continue"),
+                   reason::kShuttingDown)));
   });
   std::vector<std::string> markers;
   const grpc::Status s = WatchAll(kJobName, &markers);
   pusher.join();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(s.error_message(), "the server is shutting down; watch again to continue");
-  // Ending a stream that has sent versions has always been code and message only.
-  EXPECT_EQ(s.error_details(), "");
+  // Like any other failed call, with the reason a watcher can branch on.
+  EXPECT_EQ(Decode(s).reason, "SHUTTING_DOWN");
   EXPECT_THAT(markers, ElementsAre("v0", "v1", "v2"));
   const std::optional<uint64_t> id = jobs_.WaitForWatch();
   ASSERT_TRUE(id.has_value());

@@ -1,5 +1,6 @@
 #include "service/server/grpc_errors.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/job_state.h"
 #include "service/tencent/api_error.h"
 
@@ -24,6 +26,30 @@ std::string FieldForTencentCode(const std::string& code) {
   if (code == "UnsupportedRegion") return "source_region";
   if (code.rfind("InvalidParameterValue.", 0) == 0) return "destination_regions";
   return "";
+}
+
+// The reason of an error made without a specific one (WithReason): the
+// code's name, so INTERNAL means an internal error and nothing else. An
+// UNKNOWN the service makes is an ambiguous submission it could not settle.
+std::string ReasonForCode(absl::StatusCode code) {
+  if (code == absl::StatusCode::kUnknown) return "NEEDS_ATTENTION";
+  return absl::StatusCodeToString(code);
+}
+
+// ErrorInfo metadata `field`: the violated fields as BadRequest names them
+// ("destination_regions[2]"), each once, in order, comma-separated. Bounded:
+// validation stops at a few dozen short names, and the trailer has 8 KiB.
+std::string FieldList(const std::vector<tencent::FieldViolation>& violations) {
+  constexpr size_t kMaxBytes = 256;
+  std::vector<absl::string_view> fields;
+  size_t bytes = 0;
+  for (const auto& v : violations) {
+    if (std::find(fields.begin(), fields.end(), v.field) != fields.end()) continue;
+    if (bytes + v.field.size() + 1 > kMaxBytes) break;
+    bytes += v.field.size() + 1;
+    fields.push_back(v.field);
+  }
+  return absl::StrJoin(fields, ",");
 }
 
 grpc::Status Build(grpc::StatusCode code, const std::string& message, const std::string& reason,
@@ -59,7 +85,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   const std::string message(status.message());
   std::map<std::string, std::string> metadata;
   std::vector<std::pair<std::string, std::string>> violations;
-  std::string reason = "INTERNAL";
+  std::string reason;
   if (auto rule = jobs::GetFieldRule(status)) {
     reason = rule->rule;
     metadata["field"] = rule->field;
@@ -73,44 +99,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     metadata["action"] = api->action;
     if (code == grpc::StatusCode::INVALID_ARGUMENT) {
       const std::string field = FieldForTencentCode(api->code);
-      if (!field.empty()) violations.emplace_back(field, message);
+      if (!field.empty()) {
+        metadata["field"] = field;
+        violations.emplace_back(field, message);
+      }
     }
   } else {
-    switch (status.code()) {
-      case absl::StatusCode::kNotFound:
-        reason = "NOT_FOUND";
-        break;
-      case absl::StatusCode::kInvalidArgument:
-        reason = "INVALID_ARGUMENT";
-        break;
-      case absl::StatusCode::kUnavailable:
-        reason = "UNAVAILABLE";
-        break;
-      case absl::StatusCode::kDeadlineExceeded:
-        reason = "DEADLINE_EXCEEDED";
-        break;
-      case absl::StatusCode::kUnknown:
-        reason = "NEEDS_ATTENTION";
-        break;
-      case absl::StatusCode::kPermissionDenied:
-        reason = "PERMISSION_DENIED";
-        break;
-      case absl::StatusCode::kUnauthenticated:
-        reason = "UNAUTHENTICATED";
-        break;
-      // Replication policies: a taken id, a stale etag, policies off.
-      case absl::StatusCode::kAlreadyExists:
-        reason = "ALREADY_EXISTS";
-        break;
-      case absl::StatusCode::kAborted:
-        reason = "ABORTED";
-        break;
-      case absl::StatusCode::kUnimplemented:
-        reason = "UNIMPLEMENTED";
-        break;
-      default:
-        break;
-    }
+    reason = GetReason(status);
+    if (reason.empty()) reason = ReasonForCode(status.code());
   }
   // Any error about a recorded job (a replayed submission error, a cancel
   // of a finished job, ...) names it, so a caller can look the job up.
@@ -154,7 +150,8 @@ grpc::Status ValidationError(const std::vector<tencent::FieldViolation>& violati
     details.emplace_back(v.field, std::move(description));
   }
   const std::string reason = violations.size() == 1 ? violations[0].rule : "INVALID_REQUEST";
-  return Build(grpc::StatusCode::INVALID_ARGUMENT, message, reason, {}, details);
+  return Build(grpc::StatusCode::INVALID_ARGUMENT, message, reason,
+               {{"field", FieldList(violations)}}, details);
 }
 
 }  // namespace blueprintsync::server

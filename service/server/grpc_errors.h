@@ -1,9 +1,11 @@
 // Turns the service's absl::Status values into gRPC statuses with rich
 // details (google.rpc.Status in grpc-status-details-bin): one ErrorInfo
 // (reason, domain "blueprintsync.v1", metadata with tencent_code,
-// tencent_request_id, job), and a BadRequest listing field violations for
-// INVALID_ARGUMENT. The status code is the one chosen upstream of here: the
-// Tencent-code mapping in service/tencent/api_error.cc.
+// tencent_request_id, job, field), and a BadRequest listing field violations
+// for INVALID_ARGUMENT. The status code is the one chosen upstream of here:
+// the Tencent-code mapping in service/tencent/api_error.cc. The reason is the
+// field rule, the upstream kind, or the one attached where the error was made
+// (service/common/error_reason.h); only without any of these the code's name.
 #ifndef BLUEPRINTSYNC_SERVICE_SERVER_GRPC_ERRORS_H_
 #define BLUEPRINTSYNC_SERVICE_SERVER_GRPC_ERRORS_H_
 

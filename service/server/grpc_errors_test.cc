@@ -14,6 +14,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "service/common/error_reason.h"
 #include "service/jobs/job_state.h"
 #include "service/server/blueprint_sync_service.h"
 #include "service/tencent/api_error.h"
@@ -132,6 +133,7 @@ TEST_P(TencentFieldTest, InvalidParameterNamesTheRequestField) {
   ASSERT_TRUE(d.info.has_value());
   EXPECT_EQ(d.info->reason(), "UPSTREAM_ERROR");
   EXPECT_EQ(Metadata(*d.info)["tencent_code"], GetParam().tencent_code);
+  EXPECT_EQ(Metadata(*d.info)["field"], GetParam().field);
   if (GetParam().field.empty()) {
     EXPECT_FALSE(d.bad_request.has_value());
   } else {
@@ -234,7 +236,7 @@ TEST(ToGrpcStatusTest, AnErrorAboutARecordedJobNamesItInMetadataJob) {
   Decoded d = Decode(ToGrpcStatus(jobs::WithJobName(
       absl::FailedPreconditionError("the job has SUCCEEDED; nothing to cancel"), kJob)));
   ASSERT_TRUE(d.info.has_value());
-  EXPECT_EQ(d.info->reason(), "INTERNAL");
+  EXPECT_EQ(d.info->reason(), "FAILED_PRECONDITION");
   EXPECT_THAT(Metadata(*d.info), ElementsAre(Pair("job", kJob)));
 
   // A replayed upstream error keeps its Tencent details next to the job.
@@ -261,6 +263,71 @@ TEST(ToGrpcStatusTest, AnErrorAboutARecordedJobNamesItInMetadataJob) {
               UnorderedElementsAre(Pair("field", "request_id"), Pair("job", kJob)));
 }
 
+// Errors the service makes itself carry the reason attached where they are
+// made, whatever their code: a caller can tell a cancel of a finished job
+// from a store failure without reading the message.
+TEST(ToGrpcStatusTest, AServiceErrorCarriesTheReasonItWasMadeWith) {
+  constexpr char kJob[] = "syncJobs/3f1c0a5e-8f1e-4c1b-9a57-0b1e2f3a4b5c";
+  struct Case {
+    absl::Status status;
+    grpc::StatusCode code;
+    std::string reason;
+  };
+  for (const Case& c : std::vector<Case>{
+           {WithReason(absl::FailedPreconditionError("has already finished"),
+                       reason::kJobAlreadyFinished),
+            grpc::StatusCode::FAILED_PRECONDITION, "JOB_ALREADY_FINISHED"},
+           {WithReason(absl::FailedPreconditionError("is not finished"), reason::kJobNotFinished),
+            grpc::StatusCode::FAILED_PRECONDITION, "JOB_NOT_FINISHED"},
+           {WithReason(absl::ResourceExhaustedError("unread answers"),
+                       reason::kResponseBudgetExceeded),
+            grpc::StatusCode::RESOURCE_EXHAUSTED, "RESPONSE_BUDGET_EXCEEDED"},
+           {WithReason(absl::AbortedError("etag r3 was given"), reason::kEtagMismatch),
+            grpc::StatusCode::ABORTED, "ETAG_MISMATCH"},
+           {StoreError(absl::UnavailableError("database is locked")), grpc::StatusCode::UNAVAILABLE,
+            "STORE_UNAVAILABLE"},
+           // A database's own code (a refused login) is not the caller's
+           // permission.
+           {StoreError(absl::PermissionDeniedError("password authentication failed")),
+            grpc::StatusCode::PERMISSION_DENIED, "STORE_ERROR"},
+       }) {
+    const grpc::Status s = ToGrpcStatus(jobs::WithJobName(c.status, kJob));
+    EXPECT_EQ(s.error_code(), c.code) << c.status;
+    EXPECT_EQ(s.error_message(), std::string(c.status.message()));
+    const Decoded d = Decode(s);
+    ASSERT_TRUE(d.info.has_value());
+    EXPECT_EQ(d.info->reason(), c.reason) << c.status;
+    EXPECT_EQ(d.info->domain(), kErrorDomain);
+    // The reason travels as an internal payload, never as metadata.
+    EXPECT_THAT(Metadata(*d.info), ElementsAre(Pair("job", kJob))) << c.status;
+  }
+}
+
+// Without a specific reason the code names itself: INTERNAL is only ever the
+// reason of an INTERNAL error.
+TEST(ToGrpcStatusTest, OnlyAnInternalErrorHasReasonInternal) {
+  for (const absl::Status& status :
+       {absl::FailedPreconditionError("x"), absl::ResourceExhaustedError("x"),
+        absl::CancelledError("x"), absl::DataLossError("x"), absl::OutOfRangeError("x")}) {
+    const Decoded d = Decode(ToGrpcStatus(status));
+    ASSERT_TRUE(d.info.has_value());
+    EXPECT_EQ(d.info->reason(), absl::StatusCodeToString(status.code())) << status;
+  }
+  const Decoded d = Decode(ToGrpcStatus(absl::InternalError("cannot serialize")));
+  ASSERT_TRUE(d.info.has_value());
+  EXPECT_EQ(d.info->reason(), "INTERNAL");
+}
+
+// An upstream error keeps the reason clients already branch on, even when
+// it ended a job (FAILED_PRECONDITION, JOB_FAILED attached).
+TEST(ToGrpcStatusTest, AnUpstreamReasonWinsOverAnAttachedOne) {
+  const absl::Status upstream = tencent::MakeStatus(
+      Api(tencent::ErrorKind::kApi, "LimitExceeded.BlueprintQuotaLimitExceeded"));
+  const Decoded d = Decode(ToGrpcStatus(WithReason(upstream, reason::kJobFailed)));
+  ASSERT_TRUE(d.info.has_value());
+  EXPECT_EQ(d.info->reason(), "UPSTREAM_ERROR");
+}
+
 TEST(ValidationErrorTest, OneViolationUsesItsRule) {
   const grpc::Status s = ValidationError(
       {{"blueprint_id", "BLUEPRINT_ID_MALFORMED", "blueprint_id \"x\" is not a blueprint id."}});
@@ -270,6 +337,7 @@ TEST(ValidationErrorTest, OneViolationUsesItsRule) {
   ASSERT_TRUE(d.info.has_value());
   EXPECT_EQ(d.info->reason(), "BLUEPRINT_ID_MALFORMED");
   EXPECT_EQ(d.info->domain(), kErrorDomain);
+  EXPECT_THAT(Metadata(*d.info), ElementsAre(Pair("field", "blueprint_id")));
   ASSERT_TRUE(d.bad_request.has_value());
   EXPECT_THAT(Violations(*d.bad_request),
               ElementsAre(Pair("blueprint_id", "blueprint_id \"x\" is not a blueprint id.")));
@@ -287,11 +355,27 @@ TEST(ValidationErrorTest, SeveralViolationsAreAllListedInOrder) {
   const Decoded d = Decode(s);
   ASSERT_TRUE(d.info.has_value());
   EXPECT_EQ(d.info->reason(), "INVALID_REQUEST");
+  // The fields as BadRequest names them, comma-separated.
+  EXPECT_THAT(
+      Metadata(*d.info),
+      ElementsAre(Pair("field", "source_region,destination_regions[1],destination_regions[2]")));
   ASSERT_TRUE(d.bad_request.has_value());
   EXPECT_THAT(Violations(*d.bad_request),
               ElementsAre(Pair("source_region", "source_region is required."),
                           Pair("destination_regions[1]", "ap-tokyo is listed twice."),
                           Pair("destination_regions[2]", "ap-tokyo is listed three times.")));
+}
+
+TEST(ValidationErrorTest, AFieldWithTwoViolationsIsNamedOnceInMetadata) {
+  const Decoded d = Decode(ValidationError({
+      {"labels", "TOO_MANY_LABELS", "labels has 65 entries."},
+      {"labels", "LABEL_KEY_MALFORMED", "labels key \"A\" is malformed."},
+      {"timeout", "TIMEOUT_OUT_OF_RANGE", "timeout 1s is too short."},
+  }));
+  ASSERT_TRUE(d.info.has_value());
+  EXPECT_THAT(Metadata(*d.info), ElementsAre(Pair("field", "labels,timeout")));
+  ASSERT_TRUE(d.bad_request.has_value());
+  EXPECT_EQ(d.bad_request->field_violations_size(), 3);
 }
 
 // The worst case validation can produce (every entry of a maximal request

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "service/common/error_reason.h"
 #include "service/common/log.h"
 
 namespace blueprintsync::server {
@@ -36,10 +37,14 @@ absl::StatusOr<uint64_t> ResponseDelivery::Reserve(grpc::CallbackServerContext* 
   // else is held, so that no page size is refused for ever.
   if (held_bytes_ > 0 && held_bytes_ + bytes > options_.budget_bytes) {
     ++refused_;
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the server holds ", MiB(held_bytes_), " of answers its clients have not read yet (limit ",
-        MiB(options_.budget_bytes), ", --response-budget); this answer (", MiB(bytes),
-        ") would go over it: retry later or with a smaller page_size"));
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "the server holds ", MiB(held_bytes_),
+            " of answers its clients have not read yet "
+            "(limit ",
+            MiB(options_.budget_bytes), ", --response-budget); this answer (", MiB(bytes),
+            ") would go over it: retry later or with a smaller page_size")),
+        reason::kResponseBudgetExceeded);
   }
   const uint64_t ticket = next_ticket_++;
   pending_[ticket] = Pending{context, bytes, absl::Now() + options_.timeout};
