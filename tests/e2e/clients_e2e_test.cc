@@ -242,7 +242,7 @@ TEST_P(ClientsE2eTest, PrintsTheErrorInfoReasonAndDoesNotRetryAFinalError) {
   BPS_ASSERT_OK(run.status());
   EXPECT_EQ(run->status, ExitedWith(1)) << run->out << run->err;
   EXPECT_THAT(run->out, HasSubstr("sync failed: INVALID_ARGUMENT"));
-  EXPECT_THAT(run->out, HasSubstr("[reason=DESTINATION_SAME_AS_SOURCE domain=blueprintsync.v1]"))
+  EXPECT_THAT(run->out, HasSubstr("[reason=DESTINATION_SAME_AS_SOURCE domain=blueprintsync.v1 field=destination_regions[0]]"))
       << run->out << run->err;
   EXPECT_THAT(run->out, HasSubstr("[field destination_regions[0]: "));
   EXPECT_THAT(run->out, Not(HasSubstr("retrying")));
