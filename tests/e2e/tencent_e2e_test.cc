@@ -65,6 +65,15 @@ class TencentE2eTest : public E2eTest {
     absl::StatusOr<EmulatorStats> stats = admin().Stats();
     return stats.ok() ? stats->Action("DescribeRegions").executed : -1;
   }
+  // ap-guangzhou's lhbp-gzbase01 copied to ap-beijing ends SUCCEEDED.
+  void ExpectACopySucceeds() {
+    v1::SyncJob job;
+    grpc::Status s = Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-beijing"}), &job);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::StatusOr<v1::SyncJob> done = WaitForTerminal(job.name(), absl::Seconds(60));
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->state(), v1::SyncJob::SUCCEEDED);
+  }
   bool WaitForDescribeRegions(int64_t at_least, absl::Duration timeout) {
     const absl::Time end = absl::Now() + timeout;
     while (absl::Now() < end) {
@@ -171,12 +180,7 @@ TEST_F(TencentE2eTest, DescribeRegionsFailingAtStartKeepsTheCompiledTableAndServ
   absl::StatusOr<int> health = HealthCheck(channel(), "readiness", absl::Seconds(10));
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, kServing);
-  v1::SyncJob job;
-  grpc::Status s = Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-beijing"}), &job);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  absl::StatusOr<v1::SyncJob> done = WaitForTerminal(job.name(), absl::Seconds(60));
-  ASSERT_TRUE(done.ok()) << done.status();
-  EXPECT_EQ(done->state(), v1::SyncJob::SUCCEEDED);
+  ExpectACopySucceeds();
 }
 
 TEST_F(TencentE2eTest, TheLogNamesTheCredentialSourceWithoutTheKey) {
@@ -207,12 +211,7 @@ TEST_F(TencentE2eTest, ANamedTccliProfileIsUsedInsteadOfTheEnvironment) {
   BPS_ASSERT_OK(StartServer());
   EXPECT_THAT(server_process().Stdout(),
               HasSubstr(absl::StrCat("\"source\":\"profile prod from ", file, "\"")));
-  v1::SyncJob job;
-  grpc::Status s = Sync(MakeRequest("ap-guangzhou", "lhbp-gzbase01", {"ap-beijing"}), &job);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  absl::StatusOr<v1::SyncJob> done = WaitForTerminal(job.name(), absl::Seconds(60));
-  ASSERT_TRUE(done.ok()) << done.status();
-  EXPECT_EQ(done->state(), v1::SyncJob::SUCCEEDED);
+  ExpectACopySucceeds();
 }
 
 TEST_F(TencentE2eTest, AMissingNamedProfileStopsTheStartNamingProfileAndFiles) {
