@@ -609,8 +609,9 @@ done
 if [[ -n ${installed_bin[blueprint-sync]:-} ]]; then
   cli=$(in_rootfs "$RUN" "$user" "$workdir" "${installed_bin[blueprint-sync]}" --server "$address" \
           --output json list 2>&1) || fail "blueprint-sync list inside the root filesystem failed: $cli"
-  # An empty ListSyncJobsResponse in the protobuf JSON mapping.
-  [[ $cli == '{}' ]] || fail "blueprint-sync list on an empty store printed: $cli"
+  # An empty ListSyncJobsResponse: -o json prints every field, defaults included, so
+  # scripts see the same keys whether or not there are jobs.
+  [[ $cli == '{"syncJobs":[],"nextPageToken":""}' ]] || fail "blueprint-sync list on an empty store printed: $cli"
   echo "   blueprint-sync list inside the root filesystem: exit 0, no jobs"
 fi
 
