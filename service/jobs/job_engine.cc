@@ -159,6 +159,14 @@ void JobEngine::ListJobs(const JobQuery& query, PageCallback done) {
        [shared_done] { (*shared_done)(ServiceShuttingDown()); });
 }
 
+void JobEngine::ListJobsInto(const JobQuery& query,
+                             google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs,
+                             CursorCallback done) {
+  auto shared_done = std::make_shared<CursorCallback>(std::move(done));
+  Read([this, query, jobs, shared_done] { (*shared_done)(store_->ListJobsInto(query, jobs)); },
+       [shared_done] { (*shared_done)(ServiceShuttingDown()); });
+}
+
 uint64_t JobEngine::WatchJob(const std::string& name, WatchCallback callback) {
   bool needs_read = false;
   const uint64_t id = table_.Locked([&](TableState& s) -> uint64_t {

@@ -88,6 +88,8 @@ class JobEngine final : public JobService {
   void Delete(const std::string& name, StatusCallback done) override;
   void GetJob(const std::string& name, JobCallback done) override;
   void ListJobs(const JobQuery& query, PageCallback done) override;
+  void ListJobsInto(const JobQuery& query, google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs,
+                    CursorCallback done) override;
   uint64_t WatchJob(const std::string& name, WatchCallback callback) override;
   void Unwatch(uint64_t watch_id) override;
 

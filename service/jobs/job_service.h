@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -64,6 +65,7 @@ class JobService {
   using StatusCallback = std::function<void(absl::Status)>;
   using PreviewCallback = std::function<void(absl::StatusOr<Preview>)>;
   using PageCallback = std::function<void(absl::StatusOr<JobPage>)>;
+  using CursorCallback = std::function<void(absl::StatusOr<std::optional<int64_t>>)>;
   // Each version of a watched job, in order, starting with the job as it
   // stands; no call after a terminal version. A non-OK status ends the watch
   // and is the last call (NotFound: no such job; Unavailable: the service is
@@ -107,6 +109,23 @@ class JobService {
 
   // One page of recorded jobs, newest first.
   virtual void ListJobs(const JobQuery& query, PageCallback done) = 0;
+
+  // ListJobs for ListSyncJobs: appends the page's jobs to `jobs`, which
+  // must outlive the call of `done`, and passes `done` the page's
+  // next_cursor. When `jobs` is on an arena, the engine parses the stored
+  // records straight onto it. The default moves ListJobs' page.
+  virtual void ListJobsInto(const JobQuery& query,
+                            google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs,
+                            CursorCallback done) {
+    ListJobs(query, [jobs, done = std::move(done)](absl::StatusOr<JobPage> page) {
+      if (!page.ok()) {
+        done(page.status());
+        return;
+      }
+      for (JobRecord& record : page->records) *jobs->Add() = std::move(*record.mutable_job());
+      done(page->next_cursor);
+    });
+  }
 
   // Starts following `name`; `callback` may run before this returns. The id
   // is for Unwatch, which must be called once the caller is done (also after

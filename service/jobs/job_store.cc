@@ -54,6 +54,16 @@ bool IsOpen(const v1::SyncJob& job) {
 
 bool IsOpen(const JobRecord& record) { return IsOpen(record.job()); }
 
+absl::StatusOr<std::optional<int64_t>> JobStore::ListJobsInto(
+    const JobQuery& query, google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs) {
+  absl::StatusOr<JobPage> page = ListJobs(query);
+  if (!page.ok()) return page.status();
+  jobs->Reserve(jobs->size() + static_cast<int>(page->records.size()));
+  // A swap, or a copy when `jobs` is on an arena.
+  for (JobRecord& record : page->records) *jobs->Add() = std::move(*record.mutable_job());
+  return page->next_cursor;
+}
+
 std::string RequestKey(const v1::SyncJob& job) {
   if (job.request_id().empty()) return "";
   if (job.creator().empty() || job.creator() == kAnonymousCreator) return job.request_id();

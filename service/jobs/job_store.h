@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "blueprintsync/internal/job_record.pb.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "service/jobs/store_health.h"
 
 namespace blueprintsync::jobs {
@@ -126,6 +127,14 @@ class JobStore {
   // (AIP-158 allows short pages with a token): callers page on until
   // next_cursor is unset.
   virtual absl::StatusOr<JobPage> ListJobs(const JobQuery& query) = 0;
+
+  // ListJobs for a caller that wants only the jobs (ListSyncJobs): appends
+  // the page's jobs to `jobs`, in order, and returns its next_cursor. The
+  // SQL stores parse each record straight onto `jobs`' arena when it has
+  // one, so the page is never copied; the default moves ListJobs' page. On
+  // error `jobs` may hold part of the page.
+  virtual absl::StatusOr<std::optional<int64_t>> ListJobsInto(
+      const JobQuery& query, google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs);
 
   // Every open job (IsOpen above: not finished, or a copy still to
   // delete), oldest first.

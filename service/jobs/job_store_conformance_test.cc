@@ -25,6 +25,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "service/common/testing/store_test_util.h"
@@ -97,6 +98,34 @@ class JobStoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
     return result->record;
   }
 
+  // ListJobs, checked against ListJobsInto (what ListSyncJobs uses), both
+  // onto the heap and onto an arena: the same jobs in the same order, the
+  // same next_cursor, the same error code. Every list test below goes
+  // through here, so both paths meet every list rule.
+  absl::StatusOr<JobPage> List(const JobQuery& q) {
+    absl::StatusOr<JobPage> page = store_->ListJobs(q);
+    google::protobuf::RepeatedPtrField<v1::SyncJob> heap_jobs;
+    absl::StatusOr<std::optional<int64_t>> heap_cursor = store_->ListJobsInto(q, &heap_jobs);
+    google::protobuf::Arena arena;
+    auto* arena_jobs =
+        google::protobuf::Arena::CreateMessage<v1::ListSyncJobsResponse>(&arena)->mutable_sync_jobs();
+    absl::StatusOr<std::optional<int64_t>> arena_cursor = store_->ListJobsInto(q, arena_jobs);
+    for (const auto* cursor : {&heap_cursor, &arena_cursor}) {
+      EXPECT_EQ(cursor->status().code(), page.status().code()) << cursor->status();
+      if (!page.ok() || !cursor->ok()) continue;
+      EXPECT_EQ(**cursor, page->next_cursor);
+    }
+    if (page.ok()) {
+      for (const auto* jobs : {&heap_jobs, arena_jobs}) {
+        EXPECT_EQ(jobs->size(), static_cast<int>(page->records.size()));
+        for (int i = 0; i < std::min<int>(jobs->size(), page->records.size()); ++i) {
+          EXPECT_THAT(jobs->Get(i), EqualsProto(page->records[i].job())) << "job " << i;
+        }
+      }
+    }
+    return page;
+  }
+
   ScratchDir dir_;
   std::unique_ptr<JobStore> store_;
 };
@@ -165,7 +194,7 @@ TEST_P(JobStoreConformanceTest, CreateDuplicateNameIsAlreadyExists) {
   EXPECT_EQ(got->job().request_id(), "req-1");
   JobQuery q;
   q.page_size = 10;
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(page->records.size(), 1u);
 }
@@ -244,7 +273,7 @@ TEST_P(JobStoreConformanceTest, SameRequestIdRaceCreatesExactlyOneJob) {
   }
   JobQuery q;
   q.page_size = 100;
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(page->records.size(), 1u);
 }
@@ -285,7 +314,7 @@ TEST_P(JobStoreConformanceTest, ConcurrentCreatesAllSucceedWithDistinctSequences
   EXPECT_EQ(sequences.size(), static_cast<size_t>(kThreads * kPerThread));
   JobQuery q;
   q.page_size = 1000;
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(page->records.size(), static_cast<size_t>(kThreads * kPerThread));
 }
@@ -351,7 +380,7 @@ TEST_P(JobStoreConformanceTest, RequestCancelIsKeptApartFromTheRecord) {
   ASSERT_EQ(unfinished->size(), 2u);
   EXPECT_TRUE((*unfinished)[0].cancel_requested());
   EXPECT_FALSE((*unfinished)[1].cancel_requested());
-  auto page = store_->ListJobs(JobQuery{});
+  auto page = List(JobQuery{});
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->records.size(), 2u);
   EXPECT_TRUE(page->records[1].cancel_requested());  // newest first: a is second
@@ -397,20 +426,20 @@ TEST_P(JobStoreConformanceTest, UpdateCanChangeRequestIdAndDedupFollows) {
 TEST_P(JobStoreConformanceTest, ListRejectsNonPositivePageSizeAndNegativeCursor) {
   JobQuery q;
   q.page_size = 0;
-  EXPECT_EQ(store_->ListJobs(q).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(List(q).status().code(), absl::StatusCode::kInvalidArgument);
   q.page_size = -3;
-  EXPECT_EQ(store_->ListJobs(q).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(List(q).status().code(), absl::StatusCode::kInvalidArgument);
   q.page_size = 10;
   for (bool newest_first : {true, false}) {
     q.newest_first = newest_first;
     q.cursor = -1;
-    EXPECT_EQ(store_->ListJobs(q).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(List(q).status().code(), absl::StatusCode::kInvalidArgument);
   }
 }
 
 TEST_P(JobStoreConformanceTest, ListEmptyStore) {
   JobQuery q;
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_TRUE(page->records.empty());
   EXPECT_FALSE(page->next_cursor.has_value());
@@ -424,7 +453,7 @@ TEST_P(JobStoreConformanceTest, ListExactMultipleOfPageSizeEndsWithoutToken) {
   }
   JobQuery q;
   q.page_size = 5;
-  auto first = store_->ListJobs(q);
+  auto first = List(q);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_EQ(first->records.size(), 5u);
   EXPECT_EQ(first->records.front().job().name(), "syncJobs/j9");
@@ -432,7 +461,7 @@ TEST_P(JobStoreConformanceTest, ListExactMultipleOfPageSizeEndsWithoutToken) {
   EXPECT_EQ(*first->next_cursor, created[5].sequence());
 
   q.cursor = *first->next_cursor;
-  auto second = store_->ListJobs(q);
+  auto second = List(q);
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_EQ(second->records.size(), 5u);
   EXPECT_EQ(second->records.front().job().name(), "syncJobs/j4");
@@ -448,25 +477,25 @@ TEST_P(JobStoreConformanceTest, ListCursorIsAnExclusiveBoundInEitherOrder) {
   }
   JobQuery q;
   q.cursor = created[3].sequence();
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(Names(page->records), ::testing::ElementsAre("j2", "j1", "j0"));
   EXPECT_FALSE(page->next_cursor.has_value());
 
   q.cursor = created[0].sequence();
-  page = store_->ListJobs(q);
+  page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_TRUE(page->records.empty());
 
   q.newest_first = false;
   q.cursor = created[3].sequence();
-  page = store_->ListJobs(q);
+  page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(Names(page->records), ::testing::ElementsAre("j4", "j5"));
   EXPECT_FALSE(page->next_cursor.has_value());
 
   q.cursor = created[5].sequence();
-  page = store_->ListJobs(q);
+  page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_TRUE(page->records.empty());
 }
@@ -482,7 +511,7 @@ TEST_P(JobStoreConformanceTest, ListOldestFirstPagesForward) {
   q.page_size = 3;
   std::vector<std::vector<std::string>> pages;
   for (int i = 0; i < 5; ++i) {
-    auto page = store_->ListJobs(q);
+    auto page = List(q);
     ASSERT_TRUE(page.ok()) << page.status();
     pages.push_back(Names(page->records));
     if (!page->next_cursor.has_value()) break;
@@ -552,7 +581,7 @@ TEST_P(JobStoreConformanceTest, ListPagesMatchModelForEveryFilterCombination) {
           size_t seen = 0;
           for (int pages = 0;; ++pages) {
             ASSERT_LE(pages, 251) << where << ": paging does not end";
-            auto page = store_->ListJobs(q);
+            auto page = List(q);
             ASSERT_TRUE(page.ok()) << where << ": " << page.status();
             const size_t remaining = expected.size() - seen;
             ASSERT_EQ(page->records.size(), std::min<size_t>(remaining, page_size)) << where;
@@ -679,7 +708,7 @@ TEST_P(JobStoreConformanceTest, DeleteFinishedJobRemovesItAndFreesItsRequestKey)
   EXPECT_EQ(store_->GetJob("syncJobs/a").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->DeleteJob("syncJobs/a").code(), absl::StatusCode::kNotFound);
   JobQuery q;
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(Names(page->records), ::testing::ElementsAre("b"));
 
@@ -715,7 +744,7 @@ TEST_P(JobStoreConformanceTest, DeleteFinishedJobsByAgeAndLimit) {
     JobQuery q;
     q.page_size = 100;
     q.newest_first = false;
-    auto page = store_->ListJobs(q);
+    auto page = List(q);
     EXPECT_TRUE(page.ok()) << page.status();
     return page.ok() ? Names(page->records) : std::vector<std::string>{};
   };
@@ -783,7 +812,7 @@ TEST_P(JobStoreConformanceTest, RequestIdIsUniquePerCreator) {
 
   JobQuery q;
   q.request_id = "req-1";
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(Names(page->records), ::testing::ElementsAre("other", "legacy", "ops", "web"));
 }
@@ -941,7 +970,7 @@ TEST_P(JobStoreConformanceTest, ListEveryFilterInBothOrdersMatchesModel) {
         int64_t last_cursor = 0;
         for (int pages = 0;; ++pages) {
           ASSERT_LE(pages, 130) << "paging does not end";
-          auto page = store_->ListJobs(q);
+          auto page = List(q);
           ASSERT_TRUE(page.ok()) << page.status();
           ASSERT_LE(page->records.size(), static_cast<size_t>(page_size));
           if (!store::HasRecordFilters(base) && page->next_cursor.has_value()) {
@@ -982,7 +1011,7 @@ TEST_P(JobStoreConformanceTest, ListWithRecordFiltersStopsAtTheScanBound) {
   q.labels["team"] = "web";
   std::vector<std::pair<size_t, std::optional<int64_t>>> pages;
   for (int i = 0; i < 5; ++i) {
-    auto page = store_->ListJobs(q);
+    auto page = List(q);
     ASSERT_TRUE(page.ok()) << page.status();
     pages.emplace_back(page->records.size(), page->next_cursor);
     if (!page->next_cursor.has_value()) {
@@ -1000,12 +1029,12 @@ TEST_P(JobStoreConformanceTest, ListWithRecordFiltersStopsAtTheScanBound) {
   // With a column filter only its 125 jobs are examined: 100, then 25.
   q.cursor = 0;
   q.source_region = "ap-guangzhou";
-  auto page = store_->ListJobs(q);
+  auto page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_TRUE(page->records.empty());
   ASSERT_EQ(page->next_cursor, created[50].sequence());
   q.cursor = *page->next_cursor;
-  page = store_->ListJobs(q);
+  page = List(q);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(Names(page->records), ::testing::ElementsAre("s0"));
   EXPECT_FALSE(page->next_cursor.has_value());
@@ -1016,7 +1045,7 @@ TEST_P(JobStoreConformanceTest, ListWithRecordFiltersStopsAtTheScanBound) {
   forward.newest_first = false;
   forward.page_size = 1;
   forward.destination_region = "ap-shanghai";
-  page = store_->ListJobs(forward);
+  page = List(forward);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(Names(page->records), ::testing::ElementsAre("s0"));
   EXPECT_EQ(page->next_cursor, created[0].sequence());

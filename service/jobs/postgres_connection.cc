@@ -63,6 +63,11 @@ std::string Result::Bytes(int row, int col) const {
   return std::string(PQgetvalue(res_, row, col), PQgetlength(res_, row, col));
 }
 
+absl::string_view Result::View(int row, int col) const {
+  return absl::string_view(PQgetvalue(res_, row, col),
+                           static_cast<size_t>(PQgetlength(res_, row, col)));
+}
+
 Param Param::Int(int64_t v) { return Text(absl::StrCat(v)); }
 
 absl::StatusCode CodeForSqlState(absl::string_view sqlstate) {

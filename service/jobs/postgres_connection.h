@@ -64,6 +64,8 @@ class Result {
   bool Bool(int row, int col) const;
   // text / bytea columns: the raw bytes.
   std::string Bytes(int row, int col) const;
+  // The same without a copy, valid while this Result lives.
+  absl::string_view View(int row, int col) const;
 
  private:
   pg_result* res_;

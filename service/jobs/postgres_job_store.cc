@@ -171,37 +171,9 @@ class PostgresJobStore final : public JobStore {
   absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
     constexpr absl::string_view kOp = "ListJobs";
     if (auto s = store::ValidateQuery(query); !s.ok()) return s;
-    std::vector<pg::Param> params = {pg::Param::Int(query.cursor != 0    ? query.cursor
-                                                    : query.newest_first ? INT64_MAX
-                                                                         : 0)};
-    std::string sql = absl::StrCat("SELECT sequence, name, record, cancel_requested FROM jobs WHERE sequence ",
-                                   query.newest_first ? "<" : ">", " $1");
-    // The column filters; the scan checks the others.
-    auto add = [&](absl::string_view column, pg::Param p) {
-      params.push_back(std::move(p));
-      absl::StrAppend(&sql, " AND ", column, " = $", params.size());
-    };
-    if (query.state.has_value()) add("state", pg::Param::Int(*query.state));
-    if (query.blueprint_id.has_value()) add("blueprint_id", pg::Param::Text(*query.blueprint_id));
-    if (query.source_region.has_value()) {
-      add("source_region", pg::Param::Text(*query.source_region));
-    }
-    if (query.request_id.has_value()) {
-      // A job without a request_id has NULL there, and "" means those jobs.
-      if (query.request_id->empty()) {
-        sql += " AND request_id IS NULL";
-      } else {
-        add("request_id", pg::Param::Text(*query.request_id));
-      }
-    }
-    if (query.creator.has_value()) add("creator", pg::Param::Text(*query.creator));
-    if (query.retry_of.has_value()) add("retry_of", pg::Param::Text(*query.retry_of));
-    params.push_back(pg::Param::Int(store::PageScan(query).row_limit()));
-    absl::StrAppend(&sql, " ORDER BY sequence ", query.newest_first ? "DESC" : "ASC", " LIMIT $",
-                    params.size());
-
+    const ListSql list = ListStatement(query);
     return Read<JobPage>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<JobPage> {
-      auto r = conn.Exec(kOp, sql, params);
+      auto r = conn.Exec(kOp, list.sql, list.params);
       if (!r.ok()) return r.status();
       store::PageScan scan(query);
       for (int row = 0; row < r->rows(); ++row) {
@@ -211,6 +183,28 @@ class PostgresJobStore final : public JobStore {
       }
       return scan.TakePage();
     });
+  }
+
+  absl::StatusOr<std::optional<int64_t>> ListJobsInto(
+      const JobQuery& query, google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs) override {
+    constexpr absl::string_view kOp = "ListJobs";
+    if (auto s = store::ValidateQuery(query); !s.ok()) return s;
+    const ListSql list = ListStatement(query);
+    // The page is appended only once the query has answered, so a retry on
+    // a fresh connection (Read) never appends twice.
+    auto r = Read<pg::Result>(kOp, [&](pg::Connection& conn) -> absl::StatusOr<pg::Result> {
+      return conn.Exec(kOp, list.sql, list.params);
+    });
+    if (!r.ok()) return r.status();
+    store::PageScan scan(query);
+    for (int row = 0; row < r->rows(); ++row) {
+      absl::StatusOr<bool> more = scan.OfferInto(
+          r->Int64(row, 0),
+          [&](JobRecord* record) { return ParseRowInto(*r, row, kOp, record); }, jobs);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+    }
+    return scan.next_cursor();
   }
 
   absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
@@ -336,24 +330,72 @@ class PostgresJobStore final : public JobStore {
             pg::Param::Binary(std::move(blob))};
   }
 
+  struct ListSql {
+    std::string sql;
+    std::vector<pg::Param> params;
+  };
+
+  // ListJobs' statement: the column filters in SQL, at most the scan's
+  // row_limit() rows; the scan checks the other filters.
+  static ListSql ListStatement(const JobQuery& query) {
+    ListSql out;
+    std::vector<pg::Param>& params = out.params;
+    std::string& sql = out.sql;
+    params.push_back(pg::Param::Int(query.cursor != 0    ? query.cursor
+                                    : query.newest_first ? INT64_MAX
+                                                         : 0));
+    sql = absl::StrCat("SELECT sequence, name, record, cancel_requested FROM jobs WHERE sequence ",
+                       query.newest_first ? "<" : ">", " $1");
+    auto add = [&](absl::string_view column, pg::Param p) {
+      params.push_back(std::move(p));
+      absl::StrAppend(&sql, " AND ", column, " = $", params.size());
+    };
+    if (query.state.has_value()) add("state", pg::Param::Int(*query.state));
+    if (query.blueprint_id.has_value()) add("blueprint_id", pg::Param::Text(*query.blueprint_id));
+    if (query.source_region.has_value()) {
+      add("source_region", pg::Param::Text(*query.source_region));
+    }
+    if (query.request_id.has_value()) {
+      // A job without a request_id has NULL there, and "" means those jobs.
+      if (query.request_id->empty()) {
+        sql += " AND request_id IS NULL";
+      } else {
+        add("request_id", pg::Param::Text(*query.request_id));
+      }
+    }
+    if (query.creator.has_value()) add("creator", pg::Param::Text(*query.creator));
+    if (query.retry_of.has_value()) add("retry_of", pg::Param::Text(*query.retry_of));
+    params.push_back(pg::Param::Int(store::PageScan(query).row_limit()));
+    absl::StrAppend(&sql, " ORDER BY sequence ", query.newest_first ? "DESC" : "ASC", " LIMIT $",
+                    params.size());
+    return out;
+  }
+
   // Columns: 0 sequence, 1 name, 2 record, 3 cancel_requested (optional).
   absl::StatusOr<JobRecord> RowToRecord(const pg::Result& r, int row, absl::string_view op) const {
-    const std::string name = r.Bytes(row, 1);
-    const std::string blob = r.Bytes(row, 2);
     JobRecord record;
-    if (!record.ParseFromString(blob)) {
+    if (absl::Status s = ParseRowInto(r, row, op, &record); !s.ok()) return s;
+    return record;
+  }
+
+  // The same, parsed into `record` (which may live on an arena).
+  absl::Status ParseRowInto(const pg::Result& r, int row, absl::string_view op,
+                            JobRecord* record) const {
+    const absl::string_view name = r.View(row, 1);
+    const absl::string_view blob = r.View(row, 2);
+    if (!record->ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
       return absl::DataLossError(absl::StrCat("postgres job store ", pool_.secrets().display(), ": ", op,
                                               ": the stored record of job ", name,
                                               " does not parse"));
     }
-    if (record.job().name() != name) {
+    if (record->job().name() != name) {
       return absl::DataLossError(absl::StrCat("postgres job store ", pool_.secrets().display(), ": ", op,
                                               ": the stored record of job ", name, " is for job \"",
-                                              record.job().name(), "\""));
+                                              record->job().name(), "\""));
     }
-    record.set_sequence(r.Int64(row, 0));
-    record.set_cancel_requested(r.columns() > 3 && r.Bool(row, 3));
-    return record;
+    record->set_sequence(r.Int64(row, 0));
+    record->set_cancel_requested(r.columns() > 3 && r.Bool(row, 3));
+    return absl::OkStatus();
   }
 
   pg::ConnectionPool pool_;

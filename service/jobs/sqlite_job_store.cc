@@ -229,49 +229,31 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<JobPage> ListJobs(const JobQuery& query) override {
     constexpr absl::string_view kOp = "ListJobs";
     if (auto s = store::ValidateQuery(query); !s.ok()) return s;
-    // One SQL text per combination of column filters and order (128 at
-    // most), each cached, so every filter can use its (column, sequence)
-    // index. The other filters are checked by the scan.
-    std::string sql = absl::StrCat("SELECT sequence, name, record, cancel_requested FROM jobs WHERE sequence ",
-                                   query.newest_first ? "<" : ">", " ?1");
-    if (query.state.has_value()) sql += " AND state = ?2";
-    if (query.blueprint_id.has_value()) sql += " AND blueprint_id = ?3";
-    if (query.source_region.has_value()) sql += " AND source_region = ?4";
-    // A job without a request_id has NULL there, and request_id "" means
-    // those jobs.
-    if (query.request_id.has_value()) {
-      sql += query.request_id->empty() ? " AND request_id IS NULL" : " AND request_id = ?5";
-    }
-    if (query.creator.has_value()) sql += " AND creator = ?6";
-    if (query.retry_of.has_value()) sql += " AND retry_of = ?7";
-    absl::StrAppend(&sql, " ORDER BY sequence ", query.newest_first ? "DESC" : "ASC", " LIMIT ?8");
-
     store::PageScan scan(query);
-    absl::MutexLock lock(&mu_);
-    auto stmt = Prepare(sql, kOp);
-    if (!stmt.ok()) return stmt.status();
-    Binder b(stmt->get());
-    b.Int64(1, query.cursor != 0 ? query.cursor : query.newest_first ? INT64_MAX : 0);
-    if (query.state.has_value()) b.Int64(2, *query.state);
-    if (query.blueprint_id.has_value()) b.Text(3, *query.blueprint_id);
-    if (query.source_region.has_value()) b.Text(4, *query.source_region);
-    if (query.request_id.has_value() && !query.request_id->empty()) {
-      b.Text(5, *query.request_id);
-    }
-    if (query.creator.has_value()) b.Text(6, *query.creator);
-    if (query.retry_of.has_value()) b.Text(7, *query.retry_of);
-    b.Int64(8, scan.row_limit());
-    if (b.rc() != SQLITE_OK) return Error(b.rc(), kOp);
-
-    for (;;) {
-      int rc = sqlite3_step(stmt->get());
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) return Error(rc, kOp);
-      auto record = RowToRecord(stmt->get(), path_, kOp);
-      if (!record.ok()) return record.status();
-      if (!scan.Offer(*std::move(record))) break;
-    }
+    absl::Status s = ForEachListedRow(query, scan.row_limit(), kOp,
+                                      [&](sqlite3_stmt* stmt) -> absl::StatusOr<bool> {
+                                        auto record = RowToRecord(stmt, path_, kOp);
+                                        if (!record.ok()) return record.status();
+                                        return scan.Offer(*std::move(record));
+                                      });
+    if (!s.ok()) return s;
     return scan.TakePage();
+  }
+
+  absl::StatusOr<std::optional<int64_t>> ListJobsInto(
+      const JobQuery& query, google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs) override {
+    constexpr absl::string_view kOp = "ListJobs";
+    if (auto s = store::ValidateQuery(query); !s.ok()) return s;
+    store::PageScan scan(query);
+    absl::Status s = ForEachListedRow(
+        query, scan.row_limit(), kOp, [&](sqlite3_stmt* stmt) -> absl::StatusOr<bool> {
+          return scan.OfferInto(
+              sqlite3_column_int64(stmt, 0),
+              [&](JobRecord* record) { return sqlite::ParseRowInto(stmt, path_, kOp, record); },
+              jobs);
+        });
+    if (!s.ok()) return s;
+    return scan.next_cursor();
   }
 
   absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
@@ -402,6 +384,55 @@ class SqliteJobStore final : public JobStore {
     absl::Status status_;
     bool open_ = false;
   };
+
+  // Runs ListJobs' query (at most `row_limit` rows) and hands each row to
+  // `row` (the statement, on that row) until it returns false or an error.
+  // One SQL text per combination of column filters and order (128 at most),
+  // each cached, so every filter can use its (column, sequence) index. The
+  // other filters are checked by the caller's scan.
+  template <typename Row>
+  absl::Status ForEachListedRow(const JobQuery& query, int64_t row_limit, absl::string_view op,
+                                Row row) {
+    std::string sql = absl::StrCat("SELECT sequence, name, record, cancel_requested FROM jobs WHERE sequence ",
+                                   query.newest_first ? "<" : ">", " ?1");
+    if (query.state.has_value()) sql += " AND state = ?2";
+    if (query.blueprint_id.has_value()) sql += " AND blueprint_id = ?3";
+    if (query.source_region.has_value()) sql += " AND source_region = ?4";
+    // A job without a request_id has NULL there, and request_id "" means
+    // those jobs.
+    if (query.request_id.has_value()) {
+      sql += query.request_id->empty() ? " AND request_id IS NULL" : " AND request_id = ?5";
+    }
+    if (query.creator.has_value()) sql += " AND creator = ?6";
+    if (query.retry_of.has_value()) sql += " AND retry_of = ?7";
+    absl::StrAppend(&sql, " ORDER BY sequence ", query.newest_first ? "DESC" : "ASC", " LIMIT ?8");
+
+    absl::MutexLock lock(&mu_);
+    auto stmt = Prepare(sql, op);
+    if (!stmt.ok()) return stmt.status();
+    Binder b(stmt->get());
+    b.Int64(1, query.cursor != 0 ? query.cursor : query.newest_first ? INT64_MAX : 0);
+    if (query.state.has_value()) b.Int64(2, *query.state);
+    if (query.blueprint_id.has_value()) b.Text(3, *query.blueprint_id);
+    if (query.source_region.has_value()) b.Text(4, *query.source_region);
+    if (query.request_id.has_value() && !query.request_id->empty()) {
+      b.Text(5, *query.request_id);
+    }
+    if (query.creator.has_value()) b.Text(6, *query.creator);
+    if (query.retry_of.has_value()) b.Text(7, *query.retry_of);
+    b.Int64(8, row_limit);
+    if (b.rc() != SQLITE_OK) return Error(b.rc(), op);
+
+    for (;;) {
+      int rc = sqlite3_step(stmt->get());
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return Error(rc, op);
+      absl::StatusOr<bool> more = row(stmt->get());
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+    }
+    return absl::OkStatus();
+  }
 
   absl::Status Error(int rc, absl::string_view op) const {
     absl::Status s = StoreError(

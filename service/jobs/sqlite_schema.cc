@@ -68,28 +68,36 @@ Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job) {
       .Int64OrNull(first + 9, Micros(job.has_update_time(), job.update_time()));
 }
 
-absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view path,
-                                      absl::string_view op) {
+absl::Status ParseRowInto(sqlite3_stmt* stmt, absl::string_view path, absl::string_view op,
+                          JobRecord* record) {
   const int64_t sequence = sqlite3_column_int64(stmt, 0);
   const unsigned char* name_text = sqlite3_column_text(stmt, 1);
-  const std::string name = name_text == nullptr ? "" : reinterpret_cast<const char*>(name_text);
+  const absl::string_view name =
+      name_text == nullptr ? "" : reinterpret_cast<const char*>(name_text);
   const void* blob = sqlite3_column_blob(stmt, 2);
   const int size = sqlite3_column_bytes(stmt, 2);
-  JobRecord record;
-  if (!record.ParseFromArray(blob, size)) {
+  if (!record->ParseFromArray(blob, size)) {
     return absl::DataLossError(absl::StrCat("sqlite job store ", path, ": ", op,
                                             ": the stored record of job ", name,
                                             " does not parse"));
   }
-  if (record.job().name() != name) {
+  if (record->job().name() != name) {
     return absl::DataLossError(absl::StrCat("sqlite job store ", path, ": ", op,
                                             ": the stored record of job ", name, " is for job \"",
-                                            record.job().name(), "\""));
+                                            record->job().name(), "\""));
   }
-  record.set_sequence(sequence);
+  record->set_sequence(sequence);
   // Kept apart from the record (RequestCancel); absent from queries that
   // do not ask for it.
-  record.set_cancel_requested(sqlite3_column_count(stmt) > 3 && sqlite3_column_int(stmt, 3) != 0);
+  record->set_cancel_requested(sqlite3_column_count(stmt) > 3 &&
+                               sqlite3_column_int(stmt, 3) != 0);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view path,
+                                      absl::string_view op) {
+  JobRecord record;
+  if (absl::Status s = ParseRowInto(stmt, path, op, &record); !s.ok()) return s;
   return record;
 }
 

@@ -149,6 +149,9 @@ Binder& BindDerivedColumns(Binder& b, int first, const v1::SyncJob& job);
 // and `op` name the store and the call in that error.
 absl::StatusOr<JobRecord> RowToRecord(sqlite3_stmt* stmt, absl::string_view path,
                                       absl::string_view op);
+// The same, parsed into `record` (which may live on an arena).
+absl::Status ParseRowInto(sqlite3_stmt* stmt, absl::string_view path, absl::string_view op,
+                          JobRecord* record);
 
 }  // namespace blueprintsync::jobs::sqlite
 

@@ -102,21 +102,71 @@ PageScan::PageScan(const JobQuery& query)
       // one row more tell everything.
       examine_limit_(check_records_ ? ListScanLimit(query.page_size) : query.page_size) {}
 
-bool PageScan::Offer(JobRecord record) {
+PageScan::Verdict PageScan::Decide(int64_t sequence, const v1::SyncJob& job) {
   if (examined_ == examine_limit_) {
     // More rows exist beyond the examined ones: continue after the last
     // examined (those skipped did not match).
-    page_.next_cursor = last_examined_;
-    return false;
+    next_cursor_ = last_examined_;
+    return Verdict::kDone;
   }
   ++examined_;
-  last_examined_ = record.sequence();
-  if (check_records_ && !MatchesRecordFilters(query_, record.job())) return true;
-  if (static_cast<int>(page_.records.size()) == query_.page_size) {
-    page_.next_cursor = page_.records.back().sequence();
+  last_examined_ = sequence;
+  if (check_records_ && !MatchesRecordFilters(query_, job)) return Verdict::kSkip;
+  if (taken_ == query_.page_size) {
+    next_cursor_ = last_taken_;
+    return Verdict::kDone;
+  }
+  ++taken_;
+  last_taken_ = sequence;
+  return Verdict::kTake;
+}
+
+bool PageScan::Offer(JobRecord record) {
+  switch (Decide(record.sequence(), record.job())) {
+    case Verdict::kTake:
+      if (page_.records.empty()) page_.records.reserve(query_.page_size);
+      page_.records.push_back(std::move(record));
+      return true;
+    case Verdict::kSkip:
+      return true;
+    case Verdict::kDone:
+      return false;
+  }
+  return false;
+}
+
+absl::StatusOr<bool> PageScan::OfferInto(int64_t sequence, const RowParser& parse,
+                                         google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs) {
+  if (check_records_) {
+    if (absl::Status s = parse(&scratch_); !s.ok()) return s;
+    switch (Decide(sequence, scratch_.job())) {
+      case Verdict::kTake:
+        // A copy when `jobs` is on an arena; filtered pages are the rare ones.
+        *jobs->Add() = std::move(*scratch_.mutable_job());
+        return true;
+      case Verdict::kSkip:
+        return true;
+      case Verdict::kDone:
+        return false;
+    }
     return false;
   }
-  page_.records.push_back(std::move(record));
+  // No record filters: the decision needs only the sequence.
+  if (Decide(sequence, v1::SyncJob::default_instance()) == Verdict::kDone) return false;
+  google::protobuf::Arena* const arena = jobs->GetArena();
+  if (arena == nullptr) {
+    JobRecord record;
+    if (absl::Status s = parse(&record); !s.ok()) return s;
+    record.mutable_job();  // never hand over null
+    jobs->AddAllocated(record.release_job());
+    return true;
+  }
+  // The record, and so its job, on the arena: the job is handed over
+  // without a copy; the rest of the record is freed with the arena.
+  auto* record = google::protobuf::Arena::CreateMessage<JobRecord>(arena);
+  if (absl::Status s = parse(record); !s.ok()) return s;
+  record->mutable_job();  // never hand over null
+  jobs->UnsafeArenaAddAllocated(record->unsafe_arena_release_job());
   return true;
 }
 

@@ -7,9 +7,12 @@
 #define BLUEPRINTSYNC_SERVICE_JOBS_STORE_QUERY_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "service/jobs/job_store.h"
 
 namespace blueprintsync::jobs::store {
@@ -38,10 +41,37 @@ class PageScan {
   // row tells that more exist.
   int64_t row_limit() const { return static_cast<int64_t>(examine_limit_) + 1; }
 
+  // What to do with the next row read.
+  enum class Verdict {
+    kTake,  // on the page
+    kSkip,  // examined, not on the page (a record filter does not match)
+    kDone,  // the page is decided: read no further
+  };
+  // Decides on the next row (`job` is only looked at when the query has
+  // record filters) and counts it as taken when the answer is kTake.
+  // For callers that build the page themselves (ListJobsInto).
+  Verdict Decide(int64_t sequence, const v1::SyncJob& job);
+
+  // Where the next page starts once Decide said kDone, or the rows ran out.
+  std::optional<int64_t> next_cursor() const { return next_cursor_; }
+
   // Takes the next row; false once the page is decided (read no further).
   bool Offer(JobRecord record);
 
-  JobPage TakePage() { return std::move(page_); }
+  // ListJobsInto's Offer: decides on the row with this sequence and, when
+  // it is on the page, appends its job to `jobs`; false once the page is
+  // decided. `parse` fills a record from the row (with the store's checks).
+  // Without record filters a row is parsed only once it is known to be on
+  // the page, and straight onto `jobs`' arena (no copy); with them, into a
+  // scratch record that is reused, so skipped rows leave nothing behind.
+  using RowParser = std::function<absl::Status(JobRecord*)>;
+  absl::StatusOr<bool> OfferInto(int64_t sequence, const RowParser& parse,
+                                 google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs);
+
+  JobPage TakePage() {
+    page_.next_cursor = next_cursor_;
+    return std::move(page_);
+  }
 
  private:
   const JobQuery& query_;
@@ -49,7 +79,11 @@ class PageScan {
   const int examine_limit_;
   int examined_ = 0;
   int64_t last_examined_ = 0;
-  JobPage page_;
+  int taken_ = 0;
+  int64_t last_taken_ = 0;
+  std::optional<int64_t> next_cursor_;
+  JobPage page_;        // Offer's page
+  JobRecord scratch_;   // OfferInto's, with record filters
 };
 
 // DeleteJob's FailedPrecondition for an open job: names it and says why

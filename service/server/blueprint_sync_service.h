@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/message_allocator.h>
 
 #include "absl/time/time.h"
 #include "blueprintsync/v1/blueprint_sync.grpc.pb.h"
@@ -103,9 +104,20 @@ class BlueprintSyncService final : public v1::BlueprintSync::CallbackService {
                             absl::Time reply_by, grpc::ServerUnaryReactor* reactor,
                             v1::SyncJob* response);
 
+  // Puts each ListSyncJobs call's request and response on a protobuf arena
+  // of its own, so the page's jobs are parsed straight into the response and
+  // freed at once (see the .cc).
+  class ListMessages final
+      : public grpc::MessageAllocator<v1::ListSyncJobsRequest, v1::ListSyncJobsResponse> {
+   public:
+    grpc::MessageHolder<v1::ListSyncJobsRequest, v1::ListSyncJobsResponse>* AllocateMessages()
+        override;
+  };
+
   ServiceOptions options_;
   jobs::JobService* const jobs_;
   policies::PolicyService* const policies_;  // null: policies are not enabled
+  ListMessages list_messages_;
 };
 
 // Checks a job name ("syncJobs/<uuid>"); INVALID_ARGUMENT naming `name`.
