@@ -231,6 +231,26 @@ TEST_F(HaFeedE2eTest, LeaderRunsAJobRecordedOnTheFollowerWithoutWaitingForTheSaf
             << absl::FormatDuration(absl::Now() - start) << "\n";
 }
 
+// Found by the benchmark: with several replicas the leader keeps no
+// finished job in memory, and cancelling a QUEUED job there answered
+// UNAVAILABLE ("not written yet") although the cancel was written.
+TEST_F(HaFeedE2eTest, CancellingAQueuedJobOnTheLeaderAnswersCancelled) {
+  v1::SyncJob running, queued;
+  grpc::Status st = Sync(leader(), MakeRequest(kSrc, Bp(3), {"ap-shanghai"}), &running);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  st = Sync(leader(), MakeRequest(kSrc, Bp(3), {"ap-beijing"}), &queued);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(queued.state(), v1::SyncJob::QUEUED);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::CancelSyncJobRequest req;
+  req.set_name(queued.name());
+  v1::SyncJob cancelled;
+  st = leader().stub->CancelSyncJob(&ctx, req, &cancelled);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(cancelled.state(), v1::SyncJob::CANCELLED) << cancelled.ShortDebugString();
+}
+
 TEST_F(HaFeedE2eTest, AJobWhoseNotificationWasLostIsRunOnceTheListenerReconnects) {
   // A QUEUED job as a replica records it, written without a notification
   // (as a replica of an older build, or a notification that was lost).
