@@ -69,6 +69,16 @@ struct JobEngineOptions {
   // jobs other replicas recorded, and jobs another replica runs are re-read
   // for callers and watchers here.
   absl::Duration follow_interval = absl::Seconds(1);
+  // With an elector, on a store with a change feed (PostgreSQL's
+  // LISTEN/NOTIFY, JobStore::OpenChangeFeed): the leader reads only the
+  // jobs the feed names, and every replica re-reads only the named jobs its
+  // callers and watchers wait on, as soon as they change. Everything is
+  // still re-read every follow_resync_interval, and whenever the feed
+  // (re)connects, so a lost notification delays a change but never loses a
+  // job. Without a feed, while it is disconnected, or with
+  // follow_change_feed off, everything is re-read every follow_interval.
+  bool follow_change_feed = true;
+  absl::Duration follow_resync_interval = absl::Seconds(30);
   // Whether the store can be written (see store_health.h): while it cannot,
   // new jobs are refused with UNAVAILABLE and queued ones are not submitted.
   // Not owned; must outlive the engine. Null: always writable.

@@ -137,6 +137,16 @@ bool JobActions::CancelHere(const std::string& name, const JobService::JobCallba
     const v1::SyncJob* job = s.unpersisted.count(name) ? nullptr : s.Known(name);
     return job ? std::optional<v1::SyncJob>(*job) : std::nullopt;
   });
+  if (!now_known && written.ok()) {
+    // With several replicas memory does not keep a finished job (see
+    // TableState::Known), so a QUEUED job cancelled on the leader is only
+    // in the store now, written.
+    absl::StatusOr<JobRecord> stored = store_->GetJob(name);
+    if (stored.ok() && (IsTerminal(stored->job().state()) ||
+                        stored->job().state() == v1::SyncJob::CANCELLING)) {
+      now_known = stored->job();
+    }
+  }
   if (now_known) {
     done(std::move(*now_known));
   } else {

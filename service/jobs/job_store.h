@@ -12,6 +12,7 @@
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -93,9 +94,50 @@ struct JobPage {
   std::optional<int64_t> next_cursor;
 };
 
+// One change to a job as a change feed reports it. Only the name is
+// carried: readers read the job itself from the store, which is the truth.
+struct JobChange {
+  enum class Kind { kCreated, kUpdated, kCancelRequested, kDeleted };
+  Kind kind = Kind::kUpdated;
+  std::string name;
+};
+
+// What a change feed hands its reader in one go.
+struct JobChanges {
+  std::vector<JobChange> changes;
+  // Changes may have been missed (the feed has just (re)connected, or a
+  // notification could not be understood): the reader re-reads everything
+  // it cares about. Sent after the feed listens again, so every change that
+  // the re-read does not see is reported after it.
+  bool resync = false;
+};
+
+// Changes made to a shared store by any process (this one included), as
+// they commit. Best effort: while disconnected() changes are missed, and a
+// reader must then poll, as it would without a feed; the feed calls back
+// with `resync` once it listens again. Destroying it stops it (within about
+// a second, longer only while a connection attempt is under way).
+class JobChangeFeed {
+ public:
+  virtual ~JobChangeFeed() = default;
+  // OK while the feed listens; else why it does not (changes are missed).
+  virtual absl::Status status() const = 0;
+  bool connected() const { return status().ok(); }
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
+
+  // Several replicas on one store: starts a feed of the changes every
+  // replica makes to jobs; `on_changes` runs on the feed's own thread (it
+  // must not block for long). nullptr: this store has no feed (SQLite and
+  // memory, which one process uses alone), and a reader polls.
+  virtual std::unique_ptr<JobChangeFeed> OpenChangeFeed(
+      std::function<void(JobChanges)> on_changes) {
+    (void)on_changes;
+    return nullptr;
+  }
 
   // Inserts `record` (its job.name must be set and unique) and assigns
   // record.sequence. If job.request_id is non-empty and a job with the same

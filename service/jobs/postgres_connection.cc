@@ -253,6 +253,38 @@ bool Connection::Healthy() {
   return false;
 }
 
+absl::StatusOr<std::vector<Connection::Notification>> Connection::AwaitNotifications(
+    absl::Duration timeout) {
+  std::vector<Notification> out;
+  auto drain = [&] {
+    while (PGnotify* n = PQnotifies(conn_)) {
+      out.push_back(Notification{n->relname, n->extra});
+      PQfreemem(n);
+    }
+  };
+  auto lost = [&] {
+    broken_ = true;
+    return StoreError(absl::UnavailableError(
+        absl::StrCat("postgres job store ", secrets_.display(), ": change feed: ",
+                     secrets_.Scrub(absl::StripAsciiWhitespace(PQerrorMessage(conn_))))));
+  };
+  if (broken_ || PQstatus(conn_) != CONNECTION_OK) return lost();
+  // Notifications read along with the answer to an earlier statement wait
+  // in libpq's queue.
+  drain();
+  if (!out.empty()) return out;
+  pollfd pfd{PQsocket(conn_), POLLIN, 0};
+  const int ready = poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout))));
+  if (ready < 0 && errno == EINTR) return out;
+  if (ready < 0) return lost();
+  if (ready == 0) return out;
+  // The socket is non-blocking inside libpq: this reads what is there. The
+  // end of the stream (server restart, pg_terminate_backend) makes it fail.
+  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) return lost();
+  drain();
+  return out;
+}
+
 absl::StatusOr<Result> Connection::Exec(absl::string_view op, const std::string& sql,
                                         const std::vector<Param>& params) {
   return Run(op, sql, &params);

@@ -116,6 +116,16 @@ class Connection {
   // SQLSTATE of the last failed statement ("" if none or no server answer).
   const std::string& last_sqlstate() const { return last_sqlstate_; }
 
+  // For a connection that LISTENs and runs nothing else (the change feed):
+  // the notifications received so far, else those that arrive within
+  // `timeout` (none if none do). Never blocks longer than `timeout`.
+  // Unavailable once the connection is lost (broken() is then true).
+  struct Notification {
+    std::string channel;
+    std::string payload;
+  };
+  absl::StatusOr<std::vector<Notification>> AwaitNotifications(absl::Duration timeout);
+
  private:
   Connection(pg_conn* conn, const Secrets& secrets, absl::Duration call_timeout);
   absl::StatusOr<Result> Run(absl::string_view op, const std::string& sql,

@@ -11,6 +11,10 @@
 //  - UpdateJob can be fenced by the leader lease (SetWriteFence). DeleteJob
 //    and DeleteFinishedJobs are not: they only remove jobs that are not
 //    open, which no leader writes any more.
+//  - Every write notifies the replicas' change feeds, in its own statement
+//    (see postgres_change_feed.h): WITH w AS (<write> RETURNING …) SELECT
+//    …, pg_notify(…) FROM w, one notification per row written, sent when
+//    the write commits and not at all when it writes nothing.
 //
 // Connections: a small pool (pg::ConnectionPool, kMaxConnections), so calls
 // fail with Unavailable while the server is unreachable and work as soon as
@@ -32,6 +36,7 @@
 #include "absl/time/time.h"
 #include "service/common/error_reason.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/postgres_change_feed.h"
 #include "service/jobs/postgres_connection.h"
 #include "service/jobs/store_query.h"
 
@@ -46,9 +51,17 @@ pg::Param IntOrNull(std::optional<int64_t> v) {
   return v.has_value() ? pg::Param::Int(*v) : pg::Param::Null();
 }
 
+// `write` (an INSERT, UPDATE or DELETE … RETURNING sequence, name) with a
+// change notification for each row it writes; the answer's first column is
+// still the sequence.
+std::string Notifying(absl::string_view write, JobChange::Kind kind) {
+  return absl::StrCat("WITH w AS (", write, ") SELECT w.sequence, ",
+                      pg::JobChangeNotify(kind, "w.name"), " FROM w");
+}
+
 class PostgresJobStore final : public JobStore {
  public:
-  explicit PostgresJobStore(const std::string& dsn) : pool_(dsn, kMaxConnections) {}
+  explicit PostgresJobStore(const std::string& dsn) : dsn_(dsn), pool_(dsn, kMaxConnections) {}
 
   absl::Status Init() {
     auto conn = Acquire("open");
@@ -74,10 +87,11 @@ class PostgresJobStore final : public JobStore {
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto inserted = (*conn)->Exec(
           kOp,
-          "INSERT INTO jobs (name, request_key, request_id, creator, retry_of, state, open, "
-          "blueprint_id, source_region, create_time_us, update_time_us, record) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-          "ON CONFLICT (request_key) DO NOTHING RETURNING sequence",
+          Notifying("INSERT INTO jobs (name, request_key, request_id, creator, retry_of, state, "
+                    "open, blueprint_id, source_region, create_time_us, update_time_us, record) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                    "ON CONFLICT (request_key) DO NOTHING RETURNING sequence, name",
+                    JobChange::Kind::kCreated),
           params);
       if (!inserted.ok()) {
         if ((*conn)->last_sqlstate() == "23505") {
@@ -137,11 +151,11 @@ class PostgresJobStore final : public JobStore {
       params.push_back(pg::Param::Int(*fence));
       absl::StrAppend(&sql, " AND ", pg::LeaseFenceCondition(static_cast<int>(params.size())));
     }
-    sql += " RETURNING sequence";
+    sql += " RETURNING sequence, name";
 
     auto conn = Acquire(kOp);
     if (!conn.ok()) return conn.status();
-    auto updated = (*conn)->Exec(kOp, sql, params);
+    auto updated = (*conn)->Exec(kOp, Notifying(sql, JobChange::Kind::kUpdated), params);
     if (!updated.ok()) {
       if ((*conn)->last_sqlstate() == "23505") {
         return absl::AlreadyExistsError(
@@ -230,7 +244,9 @@ class PostgresJobStore final : public JobStore {
     if (!conn.ok()) return conn.status();
     // Not fenced: any replica may ask; only the leader acts on it.
     auto updated = (*conn)->Exec(
-        kOp, "UPDATE jobs SET cancel_requested = true WHERE name = $1 RETURNING sequence",
+        kOp,
+        Notifying("UPDATE jobs SET cancel_requested = true WHERE name = $1 RETURNING sequence, name",
+                  JobChange::Kind::kCancelRequested),
         {pg::Param::Text(name)});
     if (!updated.ok()) return updated.status();
     if (updated->rows() == 0) {
@@ -248,9 +264,11 @@ class PostgresJobStore final : public JobStore {
     // When nothing was deleted, a second statement says why; should the
     // job have closed in between, deleting is simply tried again.
     for (int attempt = 0; attempt < 3; ++attempt) {
-      auto deleted =
-          (*conn)->Exec(kOp, "DELETE FROM jobs WHERE name = $1 AND NOT open RETURNING sequence",
-                        {pg::Param::Text(name)});
+      auto deleted = (*conn)->Exec(
+          kOp,
+          Notifying("DELETE FROM jobs WHERE name = $1 AND NOT open RETURNING sequence, name",
+                    JobChange::Kind::kDeleted),
+          {pg::Param::Text(name)});
       if (!deleted.ok()) return deleted.status();
       if (deleted->rows() == 1) return absl::OkStatus();
       auto found = (*conn)->Exec(kOp, "SELECT sequence, name, record, cancel_requested FROM jobs WHERE name = $1",
@@ -279,9 +297,10 @@ class PostgresJobStore final : public JobStore {
     // re-checked on the newest row version.
     auto deleted = (*conn)->Exec(
         kOp,
-        "DELETE FROM jobs WHERE NOT open AND sequence IN (SELECT sequence FROM jobs "
-        "WHERE NOT open AND update_time_us < $1 ORDER BY update_time_us, sequence LIMIT $2 "
-        "FOR UPDATE SKIP LOCKED) RETURNING sequence",
+        Notifying("DELETE FROM jobs WHERE NOT open AND sequence IN (SELECT sequence FROM jobs "
+                  "WHERE NOT open AND update_time_us < $1 ORDER BY update_time_us, sequence "
+                  "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING sequence, name",
+                  JobChange::Kind::kDeleted),
         {pg::Param::Int(absl::ToUnixMicros(before)), pg::Param::Int(limit)});
     if (!deleted.ok()) return deleted.status();
     return deleted->rows();
@@ -290,6 +309,11 @@ class PostgresJobStore final : public JobStore {
   void SetWriteFence(std::optional<int64_t> epoch) override {
     absl::MutexLock lock(&mu_);
     fence_ = epoch;
+  }
+
+  std::unique_ptr<JobChangeFeed> OpenChangeFeed(
+      std::function<void(JobChanges)> on_changes) override {
+    return pg::StartPostgresChangeFeed(dsn_, std::move(on_changes));
   }
 
  private:
@@ -398,6 +422,7 @@ class PostgresJobStore final : public JobStore {
     return absl::OkStatus();
   }
 
+  const std::string dsn_;  // for the change feed's own connection
   pg::ConnectionPool pool_;
   absl::Mutex mu_;
   std::optional<int64_t> fence_ ABSL_GUARDED_BY(mu_);

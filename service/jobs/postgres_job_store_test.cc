@@ -3,6 +3,7 @@
 // one request_id, surviving a server restart, secrets in errors. The
 // behaviour all stores share is in job_store_conformance_test.cc.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -576,6 +579,168 @@ TEST_F(PostgresRestartTest, AFrozenServerMakesCallsFailInsteadOfHanging) {
   EXPECT_TRUE(renewed->leader);
   got = (*store)->GetJob("syncJobs/a");
   EXPECT_TRUE(got.ok()) << got.status();
+}
+
+
+// What a change feed reported, for the tests to wait on.
+class FeedLog {
+ public:
+  std::function<void(JobChanges)> Callback() {
+    return [this](JobChanges c) {
+      absl::MutexLock lock(&mu_);
+      if (c.resync) ++resyncs_;
+      for (JobChange& change : c.changes) changes_.push_back(std::move(change));
+    };
+  }
+  // Waits (up to 30 s: a loaded machine) until `done` holds of what was seen.
+  bool WaitFor(std::function<bool(const std::vector<JobChange>&, int resyncs)> done) {
+    absl::MutexLock lock(&mu_);
+    auto holds = [&] { return done(changes_, resyncs_); };
+    return mu_.AwaitWithTimeout(absl::Condition(&holds), absl::Seconds(30));
+  }
+  std::vector<JobChange> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(changes_, {});
+  }
+  int resyncs() {
+    absl::MutexLock lock(&mu_);
+    return resyncs_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<JobChange> changes_ ABSL_GUARDED_BY(mu_);
+  int resyncs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::string Describe(const std::vector<JobChange>& changes) {
+  std::string out;
+  for (const JobChange& c : changes) {
+    absl::StrAppend(&out, static_cast<int>(c.kind), ":", c.name, " ");
+  }
+  return out;
+}
+
+bool Saw(const std::vector<JobChange>& changes, JobChange::Kind kind, const std::string& name) {
+  for (const JobChange& c : changes) {
+    if (c.kind == kind && c.name == name) return true;
+  }
+  return false;
+}
+
+TEST_F(PostgresJobStoreTest, ChangeFeedReportsEveryKindOfWriteByAnyStore) {
+  auto writer = MustOpen();
+  auto reader = MustOpen();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  FeedLog log;
+  std::unique_ptr<JobChangeFeed> feed = reader->OpenChangeFeed(log.Callback());
+  ASSERT_NE(feed, nullptr) << "the PostgreSQL store has a change feed";
+  // Listening first, then a resync: only then is every change reported.
+  ASSERT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 1; }));
+  EXPECT_TRUE(feed->connected()) << feed->status();
+
+  using Kind = JobChange::Kind;
+  JobRecord rec = MakeRecord("feed-a", v1::SyncJob::QUEUED, "req-feed");
+  ASSERT_TRUE(writer->CreateJob(rec).ok());
+  ASSERT_TRUE(log.WaitFor([](const auto& c, int) { return !c.empty(); }));
+  // A repeated request_id writes nothing, so it says nothing.
+  JobRecord repeat = MakeRecord("feed-b", v1::SyncJob::QUEUED, "req-feed");
+  auto again = writer->CreateJob(repeat);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->created);
+  ASSERT_TRUE(writer->RequestCancel("syncJobs/feed-a").ok());
+  rec.mutable_job()->set_state(v1::SyncJob::SUCCEEDED);
+  ASSERT_TRUE(writer->UpdateJob(rec).ok());
+  ASSERT_TRUE(writer->DeleteJob("syncJobs/feed-a").ok());
+  JobRecord old = MakeRecord("feed-old", v1::SyncJob::SUCCEEDED);
+  ASSERT_TRUE(writer->CreateJob(old).ok());
+  auto purged = writer->DeleteFinishedJobs(absl::Now(), 10);
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(*purged, 1);
+
+  ASSERT_TRUE(log.WaitFor([](const auto& c, int) {
+    return Saw(c, Kind::kDeleted, "syncJobs/feed-old");
+  })) << Describe(log.Take());
+  const std::vector<JobChange> seen = log.Take();
+  const std::vector<std::pair<Kind, std::string>> want = {
+      {Kind::kCreated, "syncJobs/feed-a"},         {Kind::kCancelRequested, "syncJobs/feed-a"},
+      {Kind::kUpdated, "syncJobs/feed-a"},         {Kind::kDeleted, "syncJobs/feed-a"},
+      {Kind::kCreated, "syncJobs/feed-old"},       {Kind::kDeleted, "syncJobs/feed-old"}};
+  ASSERT_EQ(seen.size(), want.size()) << Describe(seen);
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(seen[i].kind, want[i].first) << i << ": " << Describe(seen);
+    EXPECT_EQ(seen[i].name, want[i].second) << i << ": " << Describe(seen);
+  }
+}
+
+TEST_F(PostgresJobStoreTest, ChangeFeedSaysNothingForWritesThatWriteNothing) {
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  FeedLog log;
+  auto feed = store->OpenChangeFeed(log.Callback());
+  ASSERT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 1; }));
+  // A fenced update that the fence refuses, an update, a cancel and a delete
+  // of a job that does not exist, a delete of an open job.
+  JobRecord open = MakeRecord("open", v1::SyncJob::QUEUED);
+  ASSERT_TRUE(store->CreateJob(open).ok());
+  store->SetWriteFence(7);
+  EXPECT_FALSE(store->UpdateJob(open).ok());
+  store->SetWriteFence(std::nullopt);
+  EXPECT_FALSE(store->UpdateJob(MakeRecord("none", v1::SyncJob::QUEUED)).ok());
+  EXPECT_FALSE(store->RequestCancel("syncJobs/none").ok());
+  EXPECT_FALSE(store->DeleteJob("syncJobs/none").ok());
+  EXPECT_FALSE(store->DeleteJob("syncJobs/open").ok());
+  // A marker: everything before it has been delivered once it is.
+  ASSERT_TRUE(store->CreateJob(MakeRecord("marker", v1::SyncJob::QUEUED)).ok());
+  ASSERT_TRUE(log.WaitFor([](const auto& c, int) {
+    return Saw(c, JobChange::Kind::kCreated, "syncJobs/marker");
+  }));
+  const std::vector<JobChange> seen = log.Take();
+  ASSERT_EQ(seen.size(), 2u) << Describe(seen);
+  EXPECT_EQ(seen[0].name, "syncJobs/open");
+}
+
+TEST_F(PostgresJobStoreTest, ChangeFeedReconnectsAfterItsBackendIsTerminatedAndAsksForAResync) {
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  FeedLog log;
+  auto feed = store->OpenChangeFeed(log.Callback());
+  ASSERT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 1; }));
+  EXPECT_EQ(Sql("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN blueprintsync_jobs'"),
+            "1");
+  EXPECT_EQ(Sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE query = 'LISTEN blueprintsync_jobs'"),
+            "1");
+  // A job written while nobody listens: its notification is lost, which the
+  // reader learns as a second resync (once the feed listens again).
+  ASSERT_TRUE(store->CreateJob(MakeRecord("unheard", v1::SyncJob::QUEUED)).ok());
+  ASSERT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 2; }))
+      << "the feed never listened again: " << feed->status();
+  // And it reports changes again.
+  ASSERT_TRUE(store->CreateJob(MakeRecord("heard", v1::SyncJob::QUEUED)).ok());
+  EXPECT_TRUE(log.WaitFor([](const auto& c, int) {
+    return Saw(c, JobChange::Kind::kCreated, "syncJobs/heard");
+  })) << Describe(log.Take());
+}
+
+TEST_F(PostgresJobStoreTest, ChangeFeedAsksForAResyncOnANotificationItCannotRead) {
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  FeedLog log;
+  auto feed = store->OpenChangeFeed(log.Callback());
+  ASSERT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 1; }));
+  Sql("SELECT pg_notify('blueprintsync_jobs', 'not a change')");
+  EXPECT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 2; }));
+  // Longer than any job name: not trusted to be one.
+  Sql("SELECT pg_notify('blueprintsync_jobs', 'u:' || repeat('x', 600))");
+  EXPECT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 3; }));
+  EXPECT_TRUE(log.Take().empty());
+}
+
+TEST(MemoryJobStoreTest, HasNoChangeFeed) {
+  auto store = MakeMemoryJobStore();
+  EXPECT_EQ(store->OpenChangeFeed([](JobChanges) {}), nullptr);
 }
 
 }  // namespace

@@ -334,12 +334,13 @@ TEST_F(FencedWriteTest, TakeoverCommittingDuringAFencedWriteWins) {
     write = Write(v1::SyncJob::RUNNING);
     written.Notify();
   });
-  // Until the write waits on the lease row's lock (no timing involved), or
+  // Until the write (an UPDATE inside the WITH that notifies) waits on the
+  // lease row's lock (no timing involved), or
   // returned without waiting (which fails below).
   while (!written.HasBeenNotified()) {
     auto waiting = server_->Query(
         db_, absl::StrCat("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                          "AND query LIKE 'UPDATE jobs%' AND ",
+                          "AND query LIKE '%UPDATE jobs SET%' AND ",
                           takeover.pid(), " = ANY (pg_blocking_pids(pid))"));
     ASSERT_TRUE(waiting.ok()) << waiting.status();
     if (*waiting == "1") break;

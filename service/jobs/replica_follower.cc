@@ -13,14 +13,69 @@
 namespace blueprintsync::jobs {
 
 void ReplicaFollower::Loop() {
+  if (steps_->options().follow_change_feed) {
+    feed_ = store_->OpenChangeFeed([this](JobChanges changes) { OnChanges(std::move(changes)); });
+  }
   while (true) {
     table_->AwaitFollowerWake(steps_->options().follow_interval);
     if (table_->Locked([](TableState& s) { return s.stopping; })) break;
     FollowOnce();
   }
+  feed_.reset();  // stops its thread, which calls OnChanges
+}
+
+void ReplicaFollower::OnChanges(JobChanges changes) {
+  {
+    absl::MutexLock lock(&changes_mu_);
+    if (changes.resync) resync_ = true;
+    for (JobChange& c : changes.changes) {
+      if (c.kind == JobChange::Kind::kCancelRequested) cancel_requested_names_.insert(c.name);
+      changed_.insert(std::move(c.name));
+    }
+    if (changed_.size() > kMaxPendingChanges) {
+      changed_.clear();
+      cancel_requested_names_.clear();
+      resync_ = true;
+    }
+  }
+  table_->Locked([](TableState& s) { s.wake_follower = true; });
+}
+
+ReplicaFollower::Work ReplicaFollower::TakeWork() {
+  const absl::Status feed = feed_ != nullptr ? feed_->status() : absl::OkStatus();
+  if (feed_ != nullptr && feed.ok() != feed_listening_) {
+    feed_listening_ = feed.ok();
+    if (feed_listening_) {
+      log::Info("change feed listening: reading only changed jobs, everything every resync interval",
+                {{"resync_interval", absl::FormatDuration(steps_->options().follow_resync_interval)}});
+    } else {
+      log::Warn("change feed lost: re-reading every follow interval until it is back",
+                {{"error", feed.message()}});
+    }
+  }
+  Work work;
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&changes_mu_);
+  // A notification lost while the feed was down, or while it noticed it was,
+  // is made up for here: the re-read after it listens again (resync_), and
+  // the periodic one should a notification go missing some other way.
+  if (feed_ == nullptr || !feed_listening_ || resync_ || now >= next_resync_) {
+    changed_.clear();
+    cancel_requested_names_.clear();
+    resync_ = false;
+    next_resync_ = now + steps_->options().follow_resync_interval;
+    return work;
+  }
+  work.everything = false;
+  work.changed.swap(changed_);
+  work.cancel_requested.swap(cancel_requested_names_);
+  return work;
 }
 
 void ReplicaFollower::FollowOnce() {
+  const absl::Time start = absl::Now();
+  cost_ = CycleCost{};
+  const Work work = TakeWork();
   const int64_t term = elector_->Term();
   uint64_t generation = 0;
   bool stopping = false;
@@ -33,9 +88,18 @@ void ReplicaFollower::FollowOnce() {
   if (Leadership::FromTerm(term) != current) {
     ChangeLeadership(current, term);
   } else if (current.leading()) {
-    AdoptNewJobs(generation);
+    if (work.everything) {
+      AdoptNewJobs(generation);
+    } else {
+      AdoptChangedJobs(work, generation);
+    }
   }
-  FollowRemoteJobs();
+  FollowRemoteJobs(work);
+  log::Debug("follow cycle", {{"full_read", work.everything},
+                              {"changed_jobs", work.changed.size()},
+                              {"store_queries", cost_.queries},
+                              {"rows_read", cost_.rows},
+                              {"took_us", absl::ToInt64Microseconds(absl::Now() - start)}});
 }
 
 void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) {
@@ -68,6 +132,8 @@ void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) 
   // while an earlier one on its source is still unknown to this replica.
   const uint64_t read_tick = table_->Locked([](TableState& s) { return ++s.tick; });
   absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
+  ++cost_.queries;
+  if (unfinished.ok()) cost_.rows += static_cast<int64_t>(unfinished->size());
   if (!unfinished.ok()) {
     log::Warn("holding the lease but cannot load unfinished jobs; not leading yet",
               {{"epoch", term}, {"error", unfinished.status().message()}});
@@ -81,12 +147,51 @@ void ReplicaFollower::ChangeLeadership(const Leadership& current, int64_t term) 
 void ReplicaFollower::AdoptNewJobs(uint64_t generation) {
   const uint64_t read_tick = table_->Locked([](TableState& s) { return ++s.tick; });
   absl::StatusOr<std::vector<JobRecord>> unfinished = store_->ListUnfinishedJobs();
+  ++cost_.queries;
+  if (unfinished.ok()) cost_.rows += static_cast<int64_t>(unfinished->size());
   if (!unfinished.ok()) {
     log::Warn("could not read unfinished jobs; will try again",
               {{"error", unfinished.status().message()}});
     return;
   }
   AdoptAndCancel(std::move(*unfinished), read_tick, generation, std::nullopt);
+}
+
+void ReplicaFollower::AdoptChangedJobs(const Work& work, uint64_t generation) {
+  if (work.changed.empty()) return;
+  std::vector<std::string> to_read;
+  const uint64_t read_tick = table_->Locked([&](TableState& s) {
+    for (const std::string& name : work.changed) {
+      // The leader's own writes come back through the feed: a job it runs
+      // (or finished) changes only by its hand, unless cancellation was
+      // asked elsewhere.
+      const bool ours = s.active.count(name) || s.cleaning.count(name) ||
+                        s.unpersisted.count(name) || s.finished_at_tick.count(name) ||
+                        s.finished.count(name);
+      if (!ours || work.cancel_requested.count(name)) {
+        to_read.push_back(name);
+      }
+    }
+    return ++s.tick;
+  });
+  std::vector<JobRecord> open;
+  for (const std::string& name : to_read) {
+    absl::StatusOr<JobRecord> rec = store_->GetJob(name);
+    ++cost_.queries;
+    if (rec.ok()) ++cost_.rows;
+    if (absl::IsNotFound(rec.status())) continue;  // deleted since
+    if (!rec.ok()) {
+      // The safety net re-reads it; sooner if the store is back by then.
+      log::Warn("could not read a changed job; will read it with the next full re-read",
+                {{"job", name}, {"error", rec.status().message()}});
+      absl::MutexLock lock(&changes_mu_);
+      resync_ = true;
+      return;
+    }
+    if (IsOpen(*rec)) open.push_back(*std::move(rec));
+  }
+  if (open.empty()) return;
+  AdoptAndCancel(std::move(open), read_tick, generation, std::nullopt);
 }
 
 void ReplicaFollower::AdoptAndCancel(std::vector<JobRecord> unfinished, uint64_t read_tick,
@@ -180,7 +285,7 @@ bool ReplicaFollower::WaitsBehindAnother(const JobRecord& rec) {
   return earlier.ok() && !earlier->records.empty();
 }
 
-void ReplicaFollower::FollowRemoteJobs() {
+void ReplicaFollower::FollowRemoteJobs(const Work& work) {
   std::set<std::string> names;    // jobs run elsewhere that someone here waits on
   std::set<std::string> waiting;  // of those, the ones with a caller waiting
   table_->Locked([&](TableState& s) {
@@ -192,9 +297,25 @@ void ReplicaFollower::FollowRemoteJobs() {
       if (!s.active.count(w.name)) names.insert(w.name);
     }
   });
+  std::vector<std::string> to_read;
   for (const std::string& name : names) {
+    // Changed, or newly waited on (a change that committed before someone
+    // here waited on the job was not theirs to see: read it once now).
+    if (work.everything || work.changed.count(name) || !followed_.count(name)) {
+      to_read.push_back(name);
+    }
+  }
+  followed_ = std::move(names);
+  for (const std::string& name : to_read) {
     absl::StatusOr<JobRecord> rec = store_->GetJob(name);
-    if (!rec.ok()) continue;  // the store is unreachable: try again next round
+    ++cost_.queries;
+    if (rec.ok()) ++cost_.rows;
+    if (!rec.ok()) {
+      // The store is unreachable (or the job was deleted): try again next
+      // round.
+      followed_.erase(name);
+      continue;
+    }
     // As on the leader, a caller whose job waits behind an earlier job on
     // the same source blueprint is answered now (QUEUED), not when it starts.
     const bool behind =

@@ -14,6 +14,8 @@ jobs::JobEngineOptions JobEngineOptionsFrom(const ServerConfig& config, jobs::Jo
   options.elector = elector;
   options.store_health = store_health;
   options.follow_interval = config.follow_interval;
+  options.follow_change_feed = config.follow_change_feed;
+  options.follow_resync_interval = config.follow_resync_interval;
   options.job_retention = config.job_retention;
   options.cleanup_give_up_after = config.cleanup_give_up_after;
   return options;

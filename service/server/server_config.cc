@@ -39,6 +39,13 @@ std::vector<FlagSpec> ServerFlags() {
       {"follow-interval", "BLUEPRINT_SYNC_FOLLOW_INTERVAL", "1s",
        "postgres store: how often the leader picks up jobs other replicas recorded and other "
        "replicas re-read jobs their callers follow"},
+      {"follow-change-feed", "BLUEPRINT_SYNC_FOLLOW_CHANGE_FEED", "true",
+       "postgres store: follow job changes through LISTEN/NOTIFY (one more connection per "
+       "replica) and re-read everything only every --follow-resync-interval; false: re-read "
+       "everything every --follow-interval (e.g. behind a pooler in transaction mode)"},
+      {"follow-resync-interval", "BLUEPRINT_SYNC_FOLLOW_RESYNC_INTERVAL", "30s",
+       "postgres store with the change feed: how often every unfinished job and every job "
+       "callers follow is re-read anyway, the safety net for a lost notification"},
       {"poll-interval", "BLUEPRINT_SYNC_POLL_INTERVAL", "10s",
        "how often unfinished destination images are checked"},
       {"job-deadline", "BLUEPRINT_SYNC_JOB_DEADLINE", "6h",
@@ -139,6 +146,11 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto max_msg = flags.Int("max-message-bytes", 1024, 64 << 20);
   auto lease = flags.Duration("leader-lease", absl::Seconds(1), absl::Minutes(10));
   auto follow = flags.Duration("follow-interval", absl::Milliseconds(50), absl::Minutes(1));
+  auto follow_resync =
+      flags.Duration("follow-resync-interval", absl::Seconds(1), absl::Hours(24));
+  if (!follow_resync.ok()) return follow_resync.status();
+  auto change_feed = flags.Bool("follow-change-feed");
+  if (!change_feed.ok()) return change_feed.status();
   auto max_timeout = flags.Duration("max-job-timeout", absl::Minutes(1), kMaxJobDeadline);
   auto keep = flags.Bool("keep-failed-copies");
   auto retention = flags.Duration("job-retention", absl::ZeroDuration(), kMaxJobRetention);
@@ -175,6 +187,8 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   config.max_message_bytes = static_cast<int>(*max_msg);
   config.leader_lease = *lease;
   config.follow_interval = *follow;
+  config.follow_resync_interval = *follow_resync;
+  config.follow_change_feed = *change_feed;
   config.max_job_timeout = *max_timeout;
   config.keep_failed_copies = *keep;
   config.job_retention = *retention;

@@ -64,6 +64,9 @@ struct ServerConfig {
   std::string store;
   absl::Duration leader_lease;
   absl::Duration follow_interval;
+  // See JobEngineOptions::follow_change_feed.
+  bool follow_change_feed = true;
+  absl::Duration follow_resync_interval;
   absl::Duration poll_interval;
   absl::Duration job_deadline;
   // The longest timeout a SyncBlueprint request may ask for; at least

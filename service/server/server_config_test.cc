@@ -38,6 +38,8 @@ TEST(ServerConfigTest, DefaultsMatchTheFlagTable) {
   EXPECT_EQ(config->store, "sqlite:./data/blueprint-sync.db");
   EXPECT_EQ(config->leader_lease, absl::Seconds(15));
   EXPECT_EQ(config->follow_interval, absl::Seconds(1));
+  EXPECT_TRUE(config->follow_change_feed);
+  EXPECT_EQ(config->follow_resync_interval, absl::Seconds(30));
   EXPECT_EQ(config->poll_interval, absl::Seconds(10));
   EXPECT_EQ(config->job_deadline, absl::Hours(6));
   EXPECT_EQ(config->max_job_timeout, absl::Hours(24));
