@@ -140,7 +140,7 @@ std::vector<std::string> Tracker::Apply(uint64_t generation, const Poll& poll) {
   return changed_jobs;
 }
 
-void Tracker::PollOnce() {
+int64_t Tracker::PollOnce() {
   absl::MutexLock one_cycle(&poll_mu_);
   std::map<std::string, std::vector<std::string>> by_region;  // region -> ids
   uint64_t generation = 0;
@@ -148,7 +148,7 @@ void Tracker::PollOnce() {
     generation = s.generation;
     return s.leadership.leading();
   });
-  if (!leading) return;
+  if (!leading) return 0;
   writer_->RetryUnpersisted();
   ExpireDeadlines(generation);
   table_->Locked([&](TableState& s) {
@@ -166,6 +166,7 @@ void Tracker::PollOnce() {
   const Poll poll = Describe(std::move(by_region));
   for (const std::string& name : Apply(generation, poll)) steps_->Commit(name, generation);
   cleaner_->Run(generation, poll.seen, poll.answered_ids);
+  return poll.calls;
 }
 
 }  // namespace blueprintsync::jobs

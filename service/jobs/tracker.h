@@ -1,11 +1,13 @@
 // Tracker: follows every destination copy of the submitted jobs until it is
-// NORMAL or has failed, and fails jobs that pass their deadline. One cycle
-// every poll_interval (or when woken): one DescribeBlueprints per region per
-// 100 ids, whatever the number of jobs, so its cost grows with regions, not
-// with jobs.
+// NORMAL or has failed, and fails jobs that pass their deadline. A cycle
+// makes one DescribeBlueprints per region per 100 ids, whatever the number
+// of jobs, so its cost grows with regions, not with jobs; cycles come as
+// often as a share of the DescribeBlueprints budget allows for that cost
+// (tracking_pace.h; the engine's tracker thread runs them).
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_TRACKER_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_TRACKER_H_
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -28,8 +30,9 @@ class Tracker {
 
   // One cycle: retries failed final writes, expires deadlines, polls the
   // copies being tracked and those waiting to be deleted (in the same
-  // batched calls), then lets the cleaner delete what it can.
-  void PollOnce();
+  // batched calls), then lets the cleaner delete what it can. Returns the
+  // DescribeBlueprints calls it made (0 when not leading or nothing pending).
+  int64_t PollOnce();
 
  private:
   struct Poll {
