@@ -8,6 +8,7 @@
 #define BLUEPRINTSYNC_SERVICE_JOBS_TRACKER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -43,10 +44,18 @@ class Tracker {
     std::set<std::string> answered_ids;
     int64_t calls = 0;
   };
+  using Seen = std::map<std::string, tencent::Blueprint>;
   void ExpireDeadlines(uint64_t generation);
-  Poll Describe(std::map<std::string, std::vector<std::string>> by_region);
-  // Applies what was seen; returns the jobs that changed.
-  std::vector<std::string> Apply(uint64_t generation, const Poll& poll);
+  // Calls `region_done` with what each region's calls saw as soon as they
+  // are in, then returns the whole cycle's view.
+  Poll Describe(std::map<std::string, std::vector<std::string>> by_region,
+                const std::function<void(const Seen&)>& region_done);
+  // Applies what was seen to the destinations of `jobs`; returns the jobs
+  // that changed.
+  std::vector<std::string> Apply(uint64_t generation, const Seen& seen,
+                                 const std::set<std::string>& jobs);
+  // Counts the cycle and keeps each region's poll error (for deadlines).
+  void Record(const Poll& poll);
 
   JobTable* const table_;
   JobWriter* const writer_;
