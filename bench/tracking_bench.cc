@@ -12,13 +12,12 @@
 //
 // Then detection latency, with real processes: blueprint-syncd with its
 // default tracking flags on SQLite, against the emulator (copies taking
-// 2-5 s, at random; Tencent's rate limits enforced). Time from the moment the emulator made a copy NORMAL
-// (its SettledAtUnixMs) to the moment a WatchSyncJob stream over gRPC
-// delivered the job SUCCEEDED, for one-copy jobs submitted in rounds of 10
-// with a random pause between rounds (so copies land at every phase of the
-// tracker's cycle), with 10 pending destinations and with 990 more kept
-// SYNCING beside them (1,000 pending). The reference is the same run with the
-// fixed 10 s interval of before (--min-poll-interval 10s).
+// 2-5 s, at random; Tencent's rate limits enforced). Time from the moment the emulator made a copy
+// NORMAL (its SettledAtUnixMs) to the moment a WatchSyncJob stream over gRPC delivered the job
+// SUCCEEDED, for one-copy jobs submitted in rounds of 10 with a random pause between rounds (so
+// copies land at every phase of the tracker's cycle), with 10 pending destinations and with 990
+// more kept SYNCING beside them (1,000 pending). The reference is the same run with the fixed 10 s
+// interval of before (--min-poll-interval 10s).
 #include <time.h>
 
 #include <cmath>
@@ -202,7 +201,6 @@ absl::StatusOr<double> PerCallClientCpuUs(int n) {
   return us;
 }
 
-
 // --- Detection latency (real processes) ---
 
 constexpr const char* kLatencySource = "ap-singapore";
@@ -233,7 +231,8 @@ absl::Status SeedLatencySources(const testing::EmulatorAdmin& admin, const std::
   for (int i = 0; i < count; ++i) {
     absl::StrAppend(&body, i == 0 ? "" : ",", "{\"Region\":\"", kLatencySource,
                     "\",\"BlueprintId\":\"", LatencySourceId(prefix, i),
-                    "\",\"BlueprintName\":\"bench-", prefix, i, "\",\"BlueprintState\":\"NORMAL\"}");
+                    "\",\"BlueprintName\":\"bench-", prefix, i,
+                    "\",\"BlueprintState\":\"NORMAL\"}");
   }
   body += "]}";
   return admin.PutBlueprints(body);
@@ -293,8 +292,8 @@ absl::StatusOr<Detection> MeasureDetection(int background, int rounds,
   const int background_jobs = background / kLatencyRegionCount;
   if (auto s = SeedLatencySources(admin, "bg", background_jobs); !s.ok()) return s;
   if (auto s = SeedLatencySources(admin, "ms", rounds * kRoundJobs); !s.ok()) return s;
-  auto server = StartServer(emulator->url, "sqlite:" + dir.path() + "/jobs.db", server_args,
-                            dir.path());
+  auto server =
+      StartServer(emulator->url, "sqlite:" + dir.path() + "/jobs.db", server_args, dir.path());
   if (!server.ok()) return server.status();
   auto stub = v1::BlueprintSync::NewStub(MakeChannel(server->address));
 
@@ -344,8 +343,7 @@ absl::StatusOr<Detection> MeasureDetection(int background, int rounds,
     std::vector<absl::Time> seen(jobs.size());
     std::vector<std::thread> watchers;
     for (size_t j = 0; j < jobs.size(); ++j) {
-      watchers.emplace_back(
-          [&, j] { seen[j] = WatchUntilSucceeded(*stub, jobs[j].name()); });
+      watchers.emplace_back([&, j] { seen[j] = WatchUntilSucceeded(*stub, jobs[j].name()); });
     }
     for (auto& w : watchers) w.join();
     for (size_t j = 0; j < jobs.size(); ++j) {
@@ -362,7 +360,8 @@ absl::StatusOr<Detection> MeasureDetection(int background, int rounds,
     auto it = seen_at.find(b.id);
     if (it == seen_at.end()) continue;
     if (b.settled_at_ms == 0) return absl::InternalError(absl::StrCat(b.id, " never settled"));
-    out.latency_s.push_back(absl::ToDoubleSeconds(it->second - absl::FromUnixMillis(b.settled_at_ms)));
+    out.latency_s.push_back(
+        absl::ToDoubleSeconds(it->second - absl::FromUnixMillis(b.settled_at_ms)));
   }
   if (out.latency_s.size() != seen_at.size()) {
     return absl::InternalError("some measured copies are missing upstream");
@@ -372,10 +371,9 @@ absl::StatusOr<Detection> MeasureDetection(int background, int rounds,
   out.describe_throttled = after->Action("DescribeBlueprints").throttled;
   out.sync_throttled = after->Action("SyncBlueprint").throttled;
   out.describe_max_per_second = after->MaxAcceptedPerSecond("DescribeBlueprints");
-  out.describe_per_second =
-      static_cast<double>(after->Action("DescribeBlueprints").executed -
-                          before->Action("DescribeBlueprints").executed) /
-      measured_s;
+  out.describe_per_second = static_cast<double>(after->Action("DescribeBlueprints").executed -
+                                                before->Action("DescribeBlueprints").executed) /
+                            measured_s;
   server->child->Stop(absl::Seconds(30));
   emulator->child->Stop(absl::Seconds(5));
   return out;
@@ -400,11 +398,12 @@ bool PrintDetectionRows(const std::string& label, const Detection& now, const De
             absl::StrCat(Seconds(p50), " / ", Seconds(p99)),
             absl::StrCat("fixed 10 s interval: ", Seconds(before_p50), " / ", Seconds(before_p99)),
             Fixed(before_p50 > 0 ? p50 / before_p50 : 0, 2), target_text, MetText(met)});
-  PrintRow({absl::StrCat("  ", label, ": throttles (DescribeBlueprints + SyncBlueprint); "
+  PrintRow({absl::StrCat("  ", label,
+                         ": throttles (DescribeBlueprints + SyncBlueprint); "
                          "DescribeBlueprints/s while measuring (max in 1 s)"),
             absl::StrCat(now.describe_throttled + now.sync_throttled, "; ",
-                         Fixed(now.describe_per_second, 1), "/s (max ",
-                         now.describe_max_per_second, ")"),
+                         Fixed(now.describe_per_second, 1), "/s (max ", now.describe_max_per_second,
+                         ")"),
             absl::StrCat(now.calls_per_cycle, " calls per cycle"), "", "0 throttles",
             MetText(zero)});
   return met;
@@ -416,7 +415,8 @@ int DetectionLatency() {
   constexpr double kShare = 0.5;  // --poll-budget-share default
   auto small = MeasureDetection(0, 8, adaptive, 1);
   if (!small.ok()) {
-    std::fprintf(stderr, "detection, 10 pending: %s\n", std::string(small.status().message()).c_str());
+    std::fprintf(stderr, "detection, 10 pending: %s\n",
+                 std::string(small.status().message()).c_str());
     return 1;
   }
   auto small_before = MeasureDetection(0, 3, fixed, 2);
@@ -437,13 +437,14 @@ int DetectionLatency() {
                  std::string(large_before.status().message()).c_str());
     return 1;
   }
-  PrintDetectionRows("10 pending / 9 regions", *small, *small_before, 1.5, 0, "p50 <= 1.5 s; 0 throttles");
+  PrintDetectionRows("10 pending / 9 regions", *small, *small_before, 1.5, 0,
+                     "p50 <= 1.5 s; 0 throttles");
   // One batched cycle at the tracker's budget: its calls at share x rate.
   const double cycle_s = static_cast<double>(large->calls_per_cycle) / (kShare * kDescribeRate);
-  PrintDetectionRows("1,000 pending / 9 regions", *large, *large_before, 0, cycle_s,
-                     absl::StrCat("p99 <= one cycle at the budget (", large->calls_per_cycle,
-                                  " calls at ", Fixed(kShare * kDescribeRate, 0), "/s = ",
-                                  Seconds(cycle_s), "); 0 throttles"));
+  PrintDetectionRows(
+      "1,000 pending / 9 regions", *large, *large_before, 0, cycle_s,
+      absl::StrCat("p99 <= one cycle at the budget (", large->calls_per_cycle, " calls at ",
+                   Fixed(kShare * kDescribeRate, 0), "/s = ", Seconds(cycle_s), "); 0 throttles"));
   return 0;
 }
 

@@ -2689,7 +2689,6 @@ TEST(AnswerMismatchTest, EveryRegionAskedForExactlyOnceWithAnId) {
             "no blueprint id for ap-shanghai");
 }
 
-
 // ---------------------------------------------------------------------------
 // Adaptive tracking (tracking_pace.h): the tracker's cycles follow a share of
 // the DescribeBlueprints budget.
@@ -2844,8 +2843,8 @@ TEST_F(PacedTrackingTest, TenPendingArePolledEveryMinimumInterval) {
 // keeps to 5 calls/s. Ignoring the share (a cycle every 0.5 s) would make
 // 20 calls/s and fail here.
 TEST_F(PacedTrackingTest, AThousandPendingAcrossRegionsStayWithinTheShare) {
-  AddPending({"ap-singapore", "ap-tokyo", "ap-seoul", "ap-bangkok", "ap-mumbai",
-              "na-siliconvalley", "na-ashburn", "eu-frankfurt", "ap-jakarta", "sa-saopaulo"},
+  AddPending({"ap-singapore", "ap-tokyo", "ap-seoul", "ap-bangkok", "ap-mumbai", "na-siliconvalley",
+              "na-ashburn", "eu-frankfurt", "ap-jakarta", "sa-saopaulo"},
              100);
   const JobEngineOptions o;
   ExpectPaced(RunFor(o, absl::Seconds(120)), 10, absl::Seconds(2), o);
@@ -2886,8 +2885,7 @@ TEST_F(JobEngineTest, ANewSubmissionWakesAnIdleTracker) {
     return r;
   });
   Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  replies.Callback());
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   ASSERT_TRUE(replies.First().ok());
   const bool polled = WaitFor(
       [&] {

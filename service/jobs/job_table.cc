@@ -278,10 +278,10 @@ void JobTable::AwaitWake(bool TableState::*flag, absl::Duration timeout) {
 void JobTable::AwaitTrackerTurn(PacingClock* clock, absl::Time earliest, absl::Time latest) {
   absl::MutexLock lock(&mu_);
   clock->AwaitUntil(&mu_, absl::Condition(&state_.stopping), earliest);
-  clock->AwaitUntil(
-      &mu_,
-      absl::Condition(+[](TableState* s) { return s->stopping || s->wake_tracker; }, &state_),
-      latest);
+  clock->AwaitUntil(&mu_,
+                    absl::Condition(
+                        +[](TableState* s) { return s->stopping || s->wake_tracker; }, &state_),
+                    latest);
   state_.wake_tracker = false;
 }
 

@@ -156,7 +156,7 @@ std::vector<std::string> Tracker::Apply(uint64_t generation, const Seen& seen,
 int64_t Tracker::PollOnce() {
   absl::MutexLock one_cycle(&poll_mu_);
   std::map<std::string, std::vector<std::string>> by_region;  // region -> ids
-  std::map<std::string, std::string> owner;                    // tracked id -> job
+  std::map<std::string, std::string> owner;                   // tracked id -> job
   uint64_t generation = 0;
   const bool leading = table_->Locked([&](TableState& s) {
     generation = s.generation;

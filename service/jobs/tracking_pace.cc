@@ -26,9 +26,9 @@ PollWindow NextPollWindow(const JobEngineOptions& options, absl::Time start, int
   const absl::Duration min_gap = std::min(options.min_poll_interval, options.poll_interval);
   const double budget_per_second = options.poll_budget_share * options.describe_per_second;
   // The time `calls` take out of the tracker's share of the budget.
-  const absl::Duration paid =
-      budget_per_second > 0 ? absl::Seconds(static_cast<double>(calls) / budget_per_second)
-                            : options.poll_interval;
+  const absl::Duration paid = budget_per_second > 0
+                                  ? absl::Seconds(static_cast<double>(calls) / budget_per_second)
+                                  : options.poll_interval;
   const absl::Duration gap = std::clamp(paid, min_gap, options.poll_interval);
   PollWindow w;
   w.earliest = start + gap;

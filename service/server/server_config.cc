@@ -156,11 +156,12 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto region_refresh =
       flags.Duration("region-refresh-interval", absl::ZeroDuration(), absl::Hours(24 * 7));
   for (const absl::Status& s :
-       {poll.status(), budget_share.status(), min_poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
-        http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
-        drain.status(), max_msg.status(), lease.status(), follow.status(), max_timeout.status(),
-        keep.status(), retention.status(), give_up.status(), policy_interval.status(),
-        policy_backoff.status(), region_refresh.status()}) {
+       {poll.status(), budget_share.status(), min_poll.status(), deadline.status(),
+        sync_rate.status(), describe_rate.status(), http_timeout.status(),
+        connect_timeout.status(), workers.status(), grace.status(), drain.status(),
+        max_msg.status(), lease.status(), follow.status(), max_timeout.status(), keep.status(),
+        retention.status(), give_up.status(), policy_interval.status(), policy_backoff.status(),
+        region_refresh.status()}) {
     if (!s.ok()) return s;
   }
   // Otherwise a request that sets no timeout would get more than any
