@@ -13,6 +13,7 @@
 namespace blueprintsync::jobs {
 
 class LeaderElector;
+class PacingClock;
 class StoreHealth;
 
 // Told about every job that ends (metrics). Runs under the job table's lock:
@@ -26,8 +27,19 @@ class JobObserver {
 };
 
 struct JobEngineOptions {
-  // How often unfinished destinations are polled with DescribeBlueprints.
+  // Unfinished destinations are polled with DescribeBlueprints at least
+  // this often (the longest gap between two tracker cycles).
   absl::Duration poll_interval = absl::Seconds(10);
+  // Adaptive tracking (see tracking_pace.h): the next cycle comes as soon as
+  // poll_budget_share of describe_per_second allows for the calls the last
+  // one made, but not sooner than min_poll_interval after it began. The
+  // rest of the budget is left to other users of the account and to the
+  // service's other DescribeBlueprints callers. min_poll_interval <=
+  // poll_interval; min_poll_interval == poll_interval turns it off.
+  double poll_budget_share = 0.5;
+  absl::Duration min_poll_interval = absl::Milliseconds(500);
+  // The client's DescribeBlueprints limit (--describe-rate), per second.
+  double describe_per_second = 10;
   // A job whose destinations are not all finished by then fails them.
   absl::Duration job_deadline = absl::Hours(6);
   // Submission workers (each may wait for rate-limit capacity).
@@ -83,6 +95,10 @@ struct JobEngineOptions {
   // new jobs are refused with UNAVAILABLE and queued ones are not submitted.
   // Not owned; must outlive the engine. Null: always writable.
   const StoreHealth* store_health = nullptr;
+  // The clock the tracker paces its cycles on (tracking_pace.h). Null: real
+  // time, whatever clock the engine was given (tests that fake the engine's
+  // time drive cycles themselves). Not owned.
+  PacingClock* pacing_clock = nullptr;
 };
 
 struct JobEngineStats {

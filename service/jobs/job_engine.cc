@@ -8,6 +8,7 @@
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/store_health.h"
+#include "service/jobs/tracking_pace.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -64,18 +65,24 @@ absl::Status JobEngine::Start() {
                  /*log_if_none=*/true);
   }
   started_ = true;
-  tracker_thread_ = std::thread([this] {
-    while (!table_.Locked([](TableState& s) { return s.stopping; })) {
-      tracker_.PollOnce();
-      retention_.MaybeRun();
-      table_.AwaitTrackerWake(options_.poll_interval);
-    }
-  });
+  tracker_thread_ = std::thread([this] { RunTracker(); });
   if (follower_ != nullptr) {
     follower_->FollowOnce();  // take the lead now if the elector already has it
     follower_thread_ = std::thread([this] { follower_->Loop(); });
   }
   return absl::OkStatus();
+}
+
+void JobEngine::RunTracker() {
+  PacingClock* const clock =
+      options_.pacing_clock != nullptr ? options_.pacing_clock : PacingClock::Real();
+  while (!table_.Locked([](TableState& s) { return s.stopping; })) {
+    const absl::Time start = clock->Now();
+    const int64_t calls = tracker_.PollOnce();
+    retention_.MaybeRun();
+    const PollWindow next = NextPollWindow(options_, start, calls);
+    table_.AwaitTrackerTurn(clock, next.earliest, next.latest);
+  }
 }
 
 void JobEngine::Shutdown(absl::Time deadline) {

@@ -115,6 +115,8 @@ class JobEngine final : public JobService {
   void Read(std::function<void()> read, std::function<void()> refused);
   // OK unless the store reports it cannot be written (UNAVAILABLE, naming why).
   absl::Status StoreWritable() const;
+  // The tracker thread: a cycle, then the wait tracking_pace.h decides.
+  void RunTracker();
   // Delivers the store's version of a watched job (first delivery only).
   void DeliverFirstRead(uint64_t id, const absl::StatusOr<JobRecord>& rec);
 

@@ -32,6 +32,7 @@
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/job_table.h"
+#include "service/jobs/tracking_pace.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/testing/fake_lighthouse_client.h"
 
@@ -344,7 +345,10 @@ JobRecord MakeRecord(const std::string& src, const std::string& bp,
 
 JobEngineOptions FastOptions() {
   JobEngineOptions o;
-  o.poll_interval = absl::Hours(1);  // cycles are driven by PollOnceForTest
+  // Cycles are driven by PollOnceForTest: the tracker thread runs only its
+  // first, since no amount of pending copies or wakes brings one sooner.
+  o.poll_interval = absl::Hours(1);
+  o.min_poll_interval = absl::Hours(1);
   o.workers = 4;
   o.retry_initial = absl::Milliseconds(5);
   o.retry_max = absl::Milliseconds(40);
@@ -2683,6 +2687,217 @@ TEST(AnswerMismatchTest, EveryRegionAskedForExactlyOnceWithAnId) {
   EXPECT_EQ(AnswerMismatch(request, answer({{"ap-beijing", "lhbp-aaaaaaaa"},
                                             {"ap-shanghai", ""}})),
             "no blueprint id for ap-shanghai");
+}
+
+// ---------------------------------------------------------------------------
+// Adaptive tracking (tracking_pace.h): the tracker's cycles follow a share of
+// the DescribeBlueprints budget.
+
+TEST(NextPollWindowTest, GapIsTheBudgetShareOfTheCallsClampedToTheIntervals) {
+  JobEngineOptions o;  // 10 s poll interval, 0.5 s minimum, half of 10/s
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  // One call: 0.2 s at 5/s, raised to the minimum gap.
+  EXPECT_EQ(NextPollWindow(o, t0, 1).earliest, t0 + absl::Milliseconds(500));
+  EXPECT_EQ(NextPollWindow(o, t0, 1).latest, t0 + absl::Milliseconds(500));
+  // Ten calls (1,000 copies over 10 regions): 2 s.
+  EXPECT_EQ(NextPollWindow(o, t0, 10).earliest, t0 + absl::Seconds(2));
+  // Sixty calls would take 12 s of the share: never slower than 10 s.
+  EXPECT_EQ(NextPollWindow(o, t0, 60).earliest, t0 + absl::Seconds(10));
+  // Nothing pending: the full interval unless woken, a wake not before the minimum.
+  EXPECT_EQ(NextPollWindow(o, t0, 0).earliest, t0 + absl::Milliseconds(500));
+  EXPECT_EQ(NextPollWindow(o, t0, 0).latest, t0 + absl::Seconds(10));
+  o.poll_budget_share = 0.25;
+  o.describe_per_second = 4;  // --describe-rate
+  EXPECT_EQ(NextPollWindow(o, t0, 3).earliest, t0 + absl::Seconds(3));
+  // A minimum above the interval gives way to it (fixed-interval polling).
+  o.min_poll_interval = absl::Minutes(1);
+  EXPECT_EQ(NextPollWindow(o, t0, 1).earliest, t0 + absl::Seconds(10));
+}
+
+// A pacing clock that nobody else moves: a wait whose condition does not
+// hold yet jumps it to the wait's end at once.
+class JumpingClock final : public PacingClock {
+ public:
+  absl::Time Now() override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  bool AwaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time t) override {
+    mu->AssertHeld();
+    if (cond.Eval()) return true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (t > now_) now_ = t;
+    }
+    return cond.Eval();
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1700000000);
+};
+
+// DescribeBlueprints calls the tracker thread makes, stamped with the time
+// of the clock it paces on. Every wait between cycles advances that clock at
+// once, so minutes of pacing take milliseconds.
+class PacedTrackingTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { log::SetLevel(log::Level::kError); }
+  static void TearDownTestSuite() { log::SetLevel(log::Level::kInfo); }
+
+  PacedTrackingTest() : store_(MakeMemoryJobStore()) {
+    fake_.SetDescribeHook([this](const DescribeBlueprintsRequest&)
+                              -> std::optional<absl::StatusOr<DescribeBlueprintsResponse>> {
+      absl::MutexLock lock(&mu_);
+      call_times_.push_back(pacing_.Now());
+      return std::nullopt;  // the fake's world: the copies stay out of sight, pending
+    });
+  }
+
+  // `per_region` SYNCING copies in each of `regions` regions, 10 per job.
+  void AddPending(const std::vector<std::string>& regions, int per_region) {
+    int next = 0;
+    for (const std::string& region : regions) {
+      for (int i = 0; i < per_region; i += 10) {
+        std::vector<std::pair<std::string, std::string>> dests;
+        for (int k = i; k < std::min(per_region, i + 10); ++k) {
+          dests.emplace_back(region, absl::StrFormat("lhbp-p%07d", next++));
+        }
+        // A job may list a region once only in real life; the tracker does
+        // not care, and this keeps the layout exact.
+        ASSERT_TRUE(store_
+                        ->CreateJob(MakeRecord(kSrc, absl::StrFormat("lhbp-src%05d", next), dests,
+                                               JobRecord::SUBMITTED, v1::SyncJob::RUNNING))
+                        .ok());
+      }
+    }
+  }
+
+  // Runs the engine's own tracker thread until the pacing clock has moved
+  // `span` past its start; returns the call times from the start.
+  std::vector<absl::Duration> RunFor(JobEngineOptions o, absl::Duration span) {
+    const absl::Time t0 = pacing_.Now();
+    o.pacing_clock = &pacing_;
+    JobEngine engine(o, store_.get(), &fake_);
+    EXPECT_TRUE(engine.Start().ok());
+    EXPECT_TRUE(WaitFor([&] { return pacing_.Now() >= t0 + span; }, absl::Seconds(30)));
+    engine.Shutdown(absl::Now() + absl::Seconds(5));
+    absl::MutexLock lock(&mu_);
+    std::vector<absl::Duration> out;
+    for (absl::Time t : call_times_) {
+      if (t < t0 + span) out.push_back(t - t0);
+    }
+    return out;
+  }
+
+  // The calls grouped by cycle: a fake client answers at once, so every
+  // call of a cycle carries the time the cycle began.
+  static std::vector<std::pair<absl::Duration, int>> Cycles(
+      const std::vector<absl::Duration>& calls) {
+    std::vector<std::pair<absl::Duration, int>> cycles;
+    for (absl::Duration t : calls) {
+      if (cycles.empty() || cycles.back().first != t) cycles.push_back({t, 0});
+      ++cycles.back().second;
+    }
+    return cycles;
+  }
+
+  // Checks the budget and the poll interval over the calls of a run:
+  // `calls_per_cycle` in every cycle, cycle starts `gap` apart, and never
+  // more than `share` x `rate` calls in any window of `window` (a window
+  // holding whole cycles) unless the poll interval forces it.
+  static void ExpectPaced(const std::vector<absl::Duration>& calls, int calls_per_cycle,
+                          absl::Duration gap, const JobEngineOptions& o) {
+    const auto cycles = Cycles(calls);
+    ASSERT_GE(cycles.size(), 5u);
+    for (size_t i = 0; i < cycles.size(); ++i) {
+      EXPECT_EQ(cycles[i].second, calls_per_cycle) << "cycle " << i;
+      if (i == 0) continue;
+      const absl::Duration between = cycles[i].first - cycles[i - 1].first;
+      EXPECT_EQ(between, gap) << "between cycles " << i - 1 << " and " << i;
+      EXPECT_LE(between, o.poll_interval);
+    }
+    const double span_s = absl::ToDoubleSeconds(cycles.back().first - cycles.front().first);
+    const double rate = static_cast<double>(calls.size() - cycles.back().second) / span_s;
+    if (gap < o.poll_interval) {
+      EXPECT_LE(rate, o.poll_budget_share * o.describe_per_second + 1e-9);
+    }
+  }
+
+  absl::Mutex mu_;
+  std::vector<absl::Time> call_times_ ABSL_GUARDED_BY(mu_);
+  JumpingClock pacing_;
+  std::unique_ptr<JobStore> store_;
+  FakeLighthouse fake_;
+};
+
+// 10 copies in one region: one call per cycle, which the share (5/s) would
+// allow every 0.2 s; the minimum gap, 0.5 s, holds it to 2 calls/s.
+TEST_F(PacedTrackingTest, TenPendingArePolledEveryMinimumInterval) {
+  AddPending({"ap-singapore"}, 10);
+  const JobEngineOptions o;
+  ExpectPaced(RunFor(o, absl::Seconds(60)), 1, absl::Milliseconds(500), o);
+}
+
+// 1,000 copies over 10 regions: 10 calls per cycle, so a cycle every 2 s
+// keeps to 5 calls/s. Ignoring the share (a cycle every 0.5 s) would make
+// 20 calls/s and fail here.
+TEST_F(PacedTrackingTest, AThousandPendingAcrossRegionsStayWithinTheShare) {
+  AddPending({"ap-singapore", "ap-tokyo", "ap-seoul", "ap-bangkok", "ap-mumbai", "na-siliconvalley",
+              "na-ashburn", "eu-frankfurt", "ap-jakarta", "sa-saopaulo"},
+             100);
+  const JobEngineOptions o;
+  ExpectPaced(RunFor(o, absl::Seconds(120)), 10, absl::Seconds(2), o);
+}
+
+// A smaller share or rate stretches the gap in proportion.
+TEST_F(PacedTrackingTest, TheShareAndTheRateAreTheConfiguredOnes) {
+  AddPending({"ap-singapore", "ap-tokyo"}, 150);  // 2 + 2 calls
+  JobEngineOptions o;
+  o.poll_budget_share = 0.2;
+  o.describe_per_second = 5;  // 1 call/s for the tracker: 4 s per cycle
+  ExpectPaced(RunFor(o, absl::Seconds(120)), 4, absl::Seconds(4), o);
+}
+
+// 6,000 copies in one region take 60 calls, 12 s of the share: the cycle
+// still comes every poll interval, as it always did.
+TEST_F(PacedTrackingTest, NeverSlowerThanThePollInterval) {
+  AddPending({"ap-singapore"}, 6000);
+  const JobEngineOptions o;
+  ExpectPaced(RunFor(o, absl::Seconds(120)), 60, o.poll_interval, o);
+}
+
+TEST_F(PacedTrackingTest, NothingPendingMakesNoCalls) {
+  const JobEngineOptions o;
+  EXPECT_THAT(RunFor(o, absl::Minutes(5)), IsEmpty());
+}
+
+// The copies of a submission just accepted are polled soon, not after the
+// poll interval of an idle tracker (here an hour): the submission wakes it.
+TEST_F(JobEngineTest, ANewSubmissionWakesAnIdleTracker) {
+  JobEngineOptions o = FastOptions();
+  o.min_poll_interval = absl::Milliseconds(500);  // the default; poll_interval stays 1 h
+  StartEngine(o);
+  fake_.ScriptSync([](const SyncBlueprintRequest&, const CallOptions&) {
+    SyncBlueprintResponse r;
+    r.destinations = {{"ap-singapore", "lhbp-sgwake01"}};
+    r.request_id = "req-wake";
+    return r;
+  });
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
+  ASSERT_TRUE(replies.First().ok());
+  const bool polled = WaitFor(
+      [&] {
+        for (const auto& call : fake_.describe_calls()) {
+          for (const auto& id : call.blueprint_ids) {
+            if (id == "lhbp-sgwake01") return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(polled) << "the new copy was not polled before the hour-long interval";
 }
 
 }  // namespace

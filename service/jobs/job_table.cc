@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
 #include "service/jobs/job_state.h"
+#include "service/jobs/tracking_pace.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -274,8 +275,14 @@ void JobTable::AwaitWake(bool TableState::*flag, absl::Duration timeout) {
   *b = false;
 }
 
-void JobTable::AwaitTrackerWake(absl::Duration timeout) {
-  AwaitWake(&TableState::wake_tracker, timeout);
+void JobTable::AwaitTrackerTurn(PacingClock* clock, absl::Time earliest, absl::Time latest) {
+  absl::MutexLock lock(&mu_);
+  clock->AwaitUntil(&mu_, absl::Condition(&state_.stopping), earliest);
+  clock->AwaitUntil(&mu_,
+                    absl::Condition(
+                        +[](TableState* s) { return s->stopping || s->wake_tracker; }, &state_),
+                    latest);
+  state_.wake_tracker = false;
 }
 
 void JobTable::AwaitFollowerWake(absl::Duration timeout) {

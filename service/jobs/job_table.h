@@ -250,8 +250,11 @@ class JobTable {
   // Waits until no job write is under way (each is bounded by the store's
   // own timeouts).
   void AwaitNoWritesInFlight();
-  // Waits for a wake-up of the tracker (or follower) or `timeout`; clears it.
-  void AwaitTrackerWake(absl::Duration timeout);
+  // The tracker's wait between cycles, on `clock`: until `earliest` only a
+  // stop ends it (a wake meanwhile is kept, so the cycle starts then); after
+  // that a wake or a stop does, else `latest`. Clears the wake.
+  void AwaitTrackerTurn(PacingClock* clock, absl::Time earliest, absl::Time latest);
+  // Waits for a wake-up of the follower or `timeout`; clears it.
   void AwaitFollowerWake(absl::Duration timeout);
 
  private:

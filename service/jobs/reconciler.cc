@@ -174,6 +174,7 @@ void Reconciler::Apply(const std::string& name, const Look& look,
         }
         UpdateSubmittedJobState(e->rec, now);  // a cancelled job deletes what it adopted
         e->Touch(now);
+        s.wake_tracker = true;  // adopted copies are pending: as for a submission
         log::Info("reconciled: submission had executed; adopted its copies", {{"job", name}});
         then = Then::kCommit;
         return;

@@ -314,6 +314,9 @@ void Submitter::OnAccepted(const std::string& name, const Attempt& attempt,
     e->rec.set_phase(JobRecord::SUBMITTED);
     UpdateSubmittedJobState(e->rec, now);  // a job cancelled meanwhile deletes its copies
     e->Touch(now);
+    // New copies are pending: poll them as soon as the budget allows rather
+    // than after a full poll interval of an idle tracker.
+    s.wake_tracker = true;
     log::Info("job submitted", {{"job", name},
                                 {"upstream_request_id", response.request_id},
                                 {"blueprint_id", job->blueprint_id()}});

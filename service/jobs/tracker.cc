@@ -61,9 +61,11 @@ void Tracker::ExpireDeadlines(uint64_t generation) {
   for (const auto& [name, error] : expired) steps_->Commit(name, generation, error);
 }
 
-Tracker::Poll Tracker::Describe(std::map<std::string, std::vector<std::string>> by_region) {
+Tracker::Poll Tracker::Describe(std::map<std::string, std::vector<std::string>> by_region,
+                                const std::function<void(const Seen&)>& region_done) {
   Poll poll;
   for (auto& [region, ids] : by_region) {
+    Seen seen;
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     bool answered = false;
@@ -89,31 +91,42 @@ Tracker::Poll Tracker::Describe(std::map<std::string, std::vector<std::string>> 
       }
       answered = true;
       poll.answered_ids.insert(q.blueprint_ids.begin(), q.blueprint_ids.end());
-      for (auto& b : r->blueprints) poll.seen[b.blueprint_id] = std::move(b);
+      for (auto& b : r->blueprints) seen[b.blueprint_id] = std::move(b);
     }
     if (answered) poll.answered.push_back(region);
+    if (!seen.empty()) region_done(seen);
+    poll.seen.merge(seen);
   }
   return poll;
 }
 
-std::vector<std::string> Tracker::Apply(uint64_t generation, const Poll& poll) {
-  std::vector<std::string> changed_jobs;
+void Tracker::Record(const Poll& poll) {
   table_->Locked([&](TableState& s) {
     s.stats.poll_cycles++;
     s.stats.describe_calls += poll.calls;
     s.stats.last_cycle_describe_calls = poll.calls;
     for (const std::string& region : poll.answered) s.poll_errors.erase(region);
     for (const auto& [region, text] : poll.failed) s.poll_errors[region] = text;
+  });
+}
+
+std::vector<std::string> Tracker::Apply(uint64_t generation, const Seen& seen,
+                                        const std::set<std::string>& jobs) {
+  std::vector<std::string> changed_jobs;
+  table_->Locked([&](TableState& s) {
     if (s.generation != generation) return;  // lost the lead meanwhile: the new leader polls
     const absl::Time now = steps_->clock()->Now();
-    for (auto& [name, e] : s.active) {
+    for (const std::string& name : jobs) {
+      auto active = s.active.find(name);
+      if (active == s.active.end()) continue;
+      JobEntry& e = active->second;
       if (e.rec.phase() != JobRecord::SUBMITTED || IsTerminal(e.rec.job().state())) continue;
       v1::SyncJob* job = e.rec.mutable_job();
       bool changed = false;
       for (auto& d : *job->mutable_destinations()) {
         if (d.state() != v1::Destination::SYNCING) continue;
-        auto found = poll.seen.find(d.blueprint_id());
-        if (found == poll.seen.end()) continue;  // not visible yet: pending until the deadline
+        auto found = seen.find(d.blueprint_id());
+        if (found == seen.end()) continue;  // not visible yet: pending until the deadline
         const tencent::Blueprint& b = found->second;
         const v1::Destination::State next = DestinationStateFor(b.blueprint_state);
         if (b.blueprint_state == d.blueprint_state() && next == d.state()) continue;
@@ -140,15 +153,16 @@ std::vector<std::string> Tracker::Apply(uint64_t generation, const Poll& poll) {
   return changed_jobs;
 }
 
-void Tracker::PollOnce() {
+int64_t Tracker::PollOnce() {
   absl::MutexLock one_cycle(&poll_mu_);
   std::map<std::string, std::vector<std::string>> by_region;  // region -> ids
+  std::map<std::string, std::string> owner;                   // tracked id -> job
   uint64_t generation = 0;
   const bool leading = table_->Locked([&](TableState& s) {
     generation = s.generation;
     return s.leadership.leading();
   });
-  if (!leading) return;
+  if (!leading) return 0;
   writer_->RetryUnpersisted();
   ExpireDeadlines(generation);
   table_->Locked([&](TableState& s) {
@@ -158,14 +172,28 @@ void Tracker::PollOnce() {
       for (const auto& d : e.rec.job().destinations()) {
         if (d.state() == v1::Destination::SYNCING && !d.blueprint_id().empty()) {
           by_region[d.region()].push_back(d.blueprint_id());
+          owner[d.blueprint_id()] = name;
         }
       }
     }
   });
   cleaner_->CollectPending(generation, &by_region);
-  const Poll poll = Describe(std::move(by_region));
-  for (const std::string& name : Apply(generation, poll)) steps_->Commit(name, generation);
+  // Each region's answers are applied and written (so watchers see them) as
+  // soon as they are in: a cycle over many regions takes seconds of paced
+  // calls, and a copy seen NORMAL early in it should not wait for the rest.
+  const Poll poll = Describe(std::move(by_region), [&](const Seen& seen) {
+    std::set<std::string> jobs;
+    for (const auto& [id, b] : seen) {
+      if (auto it = owner.find(id); it != owner.end()) jobs.insert(it->second);
+    }
+    if (jobs.empty()) return;
+    for (const std::string& name : Apply(generation, seen, jobs)) {
+      steps_->Commit(name, generation);
+    }
+  });
+  Record(poll);
   cleaner_->Run(generation, poll.seen, poll.answered_ids);
+  return poll.calls;
 }
 
 }  // namespace blueprintsync::jobs

@@ -54,6 +54,7 @@ class PolicyControllerTest : public ::testing::Test {
       : job_store_(jobs::MakeMemoryJobStore()), policy_store_(MakeMemoryPolicyStore()) {
     jobs::JobEngineOptions o;
     o.poll_interval = absl::Hours(1);  // cycles driven by PollOnceForTest
+    o.min_poll_interval = absl::Hours(1);  // not sooner for pending copies
     o.retry_initial = absl::Milliseconds(5);
     o.retry_max = absl::Milliseconds(40);
     o.reconcile_grace = absl::Milliseconds(5);

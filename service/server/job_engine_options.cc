@@ -7,6 +7,9 @@ jobs::JobEngineOptions JobEngineOptionsFrom(const ServerConfig& config, jobs::Jo
                                             const jobs::StoreHealth* store_health) {
   jobs::JobEngineOptions options;
   options.poll_interval = config.poll_interval;
+  options.min_poll_interval = config.min_poll_interval;
+  options.poll_budget_share = config.poll_budget_share;
+  options.describe_per_second = config.describe_rate;
   options.job_deadline = config.job_deadline;
   options.workers = config.workers;
   options.reconcile_grace = config.reconcile_grace;

@@ -47,7 +47,13 @@ std::vector<FlagSpec> ServerFlags() {
        "postgres store with the change feed: how often every unfinished job and every job "
        "callers follow is re-read anyway, the safety net for a lost notification"},
       {"poll-interval", "BLUEPRINT_SYNC_POLL_INTERVAL", "10s",
-       "how often unfinished destination images are checked"},
+       "unfinished destination images are checked at least this often"},
+      {"poll-budget-share", "BLUEPRINT_SYNC_POLL_BUDGET_SHARE", "0.5",
+       "share of --describe-rate the tracker may use: the next check of unfinished images comes "
+       "as soon as this share allows for the calls of the last one (0.01 to 1)"},
+      {"min-poll-interval", "BLUEPRINT_SYNC_MIN_POLL_INTERVAL", "500ms",
+       "unfinished destination images are checked at most this often (at most --poll-interval, "
+       "which lowers it when shorter and it is not set; equal to it: fixed-interval checks)"},
       {"job-deadline", "BLUEPRINT_SYNC_JOB_DEADLINE", "6h",
        "destinations not NORMAL this long after the job was created fail (the timeout of "
        "requests that set none)"},
@@ -134,6 +140,8 @@ constexpr absl::Duration kMaxPolicyBackoff = absl::Hours(24 * 7);
 // checked in this order, so the flag named is always the first bad one.
 absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto poll = flags.Duration("poll-interval", absl::Milliseconds(100), absl::Hours(1));
+  auto budget_share = flags.Double("poll-budget-share", 0.01, 1);
+  auto min_poll = flags.Duration("min-poll-interval", absl::Milliseconds(50), absl::Hours(1));
   auto deadline = flags.Duration("job-deadline", absl::Seconds(1), kMaxJobDeadline);
   auto sync_rate = flags.Double("sync-rate", 0.1, 1000);
   auto describe_rate = flags.Double("describe-rate", 0.1, 1000);
@@ -160,11 +168,12 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
   auto region_refresh =
       flags.Duration("region-refresh-interval", absl::ZeroDuration(), absl::Hours(24 * 7));
   for (const absl::Status& s :
-       {poll.status(), deadline.status(), sync_rate.status(), describe_rate.status(),
-        http_timeout.status(), connect_timeout.status(), workers.status(), grace.status(),
-        drain.status(), max_msg.status(), lease.status(), follow.status(), max_timeout.status(),
-        keep.status(), retention.status(), give_up.status(), policy_interval.status(),
-        policy_backoff.status(), region_refresh.status()}) {
+       {poll.status(), budget_share.status(), min_poll.status(), deadline.status(),
+        sync_rate.status(), describe_rate.status(), http_timeout.status(),
+        connect_timeout.status(), workers.status(), grace.status(), drain.status(),
+        max_msg.status(), lease.status(), follow.status(), max_timeout.status(), keep.status(),
+        retention.status(), give_up.status(), policy_interval.status(), policy_backoff.status(),
+        region_refresh.status()}) {
     if (!s.ok()) return s;
   }
   // Otherwise a request that sets no timeout would get more than any
@@ -176,6 +185,19 @@ absl::Status ReadRanges(const Flags& flags, ServerConfig& config) {
                      "): must be at least --job-deadline (", absl::FormatDuration(*deadline), ")"));
   }
   config.poll_interval = *poll;
+  config.poll_budget_share = *budget_share;
+  config.min_poll_interval = *min_poll;
+  if (config.min_poll_interval > config.poll_interval) {
+    // Left at its default, it gives way to a shorter --poll-interval (the
+    // fixed interval asked for); set on purpose, the two contradict.
+    if (flags.Source("min-poll-interval") != "default") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid value \"", Shown(flags.String("min-poll-interval")),
+          "\" for --min-poll-interval (from ", flags.Source("min-poll-interval"),
+          "): must be at most --poll-interval (", absl::FormatDuration(config.poll_interval), ")"));
+    }
+    config.min_poll_interval = config.poll_interval;
+  }
   config.job_deadline = *deadline;
   config.sync_rate = *sync_rate;
   config.describe_rate = *describe_rate;

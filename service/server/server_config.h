@@ -68,6 +68,9 @@ struct ServerConfig {
   bool follow_change_feed = true;
   absl::Duration follow_resync_interval;
   absl::Duration poll_interval;
+  // Adaptive tracking (jobs/tracking_pace.h); min_poll_interval <= poll_interval.
+  double poll_budget_share = 0.5;
+  absl::Duration min_poll_interval;
   absl::Duration job_deadline;
   // The longest timeout a SyncBlueprint request may ask for; at least
   // job_deadline (the timeout of requests that ask for none).

@@ -41,6 +41,8 @@ TEST(ServerConfigTest, DefaultsMatchTheFlagTable) {
   EXPECT_TRUE(config->follow_change_feed);
   EXPECT_EQ(config->follow_resync_interval, absl::Seconds(30));
   EXPECT_EQ(config->poll_interval, absl::Seconds(10));
+  EXPECT_EQ(config->poll_budget_share, 0.5);
+  EXPECT_EQ(config->min_poll_interval, absl::Milliseconds(500));
   EXPECT_EQ(config->job_deadline, absl::Hours(6));
   EXPECT_EQ(config->max_job_timeout, absl::Hours(24));
   EXPECT_FALSE(config->keep_failed_copies);
@@ -79,7 +81,8 @@ TEST(ServerConfigTest, EveryFlagReachesItsField) {
                       "--metrics-listen=",        "--health-listen=127.0.0.1:0",
                       "--max-job-timeout=48h",    "--keep-failed-copies",
                       "--job-retention=0s",       "--cleanup-give-up-after=90m",
-                      "--policy-interval=5s",     "--policy-backoff-max=30s"});
+                      "--policy-interval=5s",     "--policy-backoff-max=30s",
+                      "--poll-budget-share=0.25", "--min-poll-interval=1500ms"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "127.0.0.1:0");
   EXPECT_EQ(config->lighthouse_endpoint, "http://127.0.0.1:8080");
@@ -87,6 +90,8 @@ TEST(ServerConfigTest, EveryFlagReachesItsField) {
   EXPECT_EQ(config->leader_lease, absl::Seconds(30));
   EXPECT_EQ(config->follow_interval, absl::Milliseconds(250));
   EXPECT_EQ(config->poll_interval, absl::Seconds(2));
+  EXPECT_EQ(config->poll_budget_share, 0.25);
+  EXPECT_EQ(config->min_poll_interval, absl::Milliseconds(1500));
   EXPECT_EQ(config->job_deadline, absl::Hours(1));
   EXPECT_EQ(config->sync_rate, 2.5);
   EXPECT_EQ(config->describe_rate, 0.5);
@@ -196,6 +201,11 @@ TEST(ServerConfigTest, RefusesAnUnknownLogLevel) {
 TEST(ServerConfigTest, EachOutOfRangeValueIsRefusedNamingItsFlag) {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"poll-interval", "50ms"},
+      {"poll-budget-share", "0"},
+      {"poll-budget-share", "1.5"},
+      {"poll-budget-share", "half"},
+      {"min-poll-interval", "10ms"},
+      {"min-poll-interval", "2h"},
       {"job-deadline", "500ms"},
       {"sync-rate", "0.01"},
       {"describe-rate", "1001"},
@@ -230,6 +240,24 @@ TEST(ServerConfigTest, EachOutOfRangeValueIsRefusedNamingItsFlag) {
                 HasSubstr("invalid value \"" + value + "\" for --" + flag + " (from --" + flag))
         << flag;
   }
+}
+
+// The shortest gap between tracker cycles cannot exceed the longest; left
+// at its default it gives way to a short --poll-interval (tests, users of
+// fixed intervals), set on purpose the contradiction is refused.
+TEST(ServerConfigTest, MinPollIntervalIsAtMostThePollInterval) {
+  auto contradicts = Load({"--poll-interval=1s", "--min-poll-interval=2s"});
+  ASSERT_FALSE(contradicts.ok());
+  EXPECT_EQ(contradicts.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(contradicts.status().message(),
+              HasSubstr("invalid value \"2s\" for --min-poll-interval (from --min-poll-interval): "
+                        "must be at most --poll-interval (1s)"));
+  auto defaulted = Load({"--poll-interval=200ms"});
+  ASSERT_TRUE(defaulted.ok()) << defaulted.status();
+  EXPECT_EQ(defaulted->min_poll_interval, absl::Milliseconds(200));
+  auto fixed = Load({"--poll-interval=5s", "--min-poll-interval=5s"});
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->min_poll_interval, absl::Seconds(5));
 }
 
 TEST(ServerConfigTest, AnOutOfRangeVariableIsNamedToo) {

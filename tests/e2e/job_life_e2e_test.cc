@@ -186,6 +186,54 @@ TEST_F(JobLifeE2eTest, AFailedCopyIsDeletedUnlessTheCallerKeepsIt) {
   }
 }
 
+// Adaptive tracking, with the default flags (--poll-interval 10s,
+// --poll-budget-share 0.5, --min-poll-interval 500ms): a copy that becomes
+// NORMAL upstream reaches a watcher far sooner than the 10 s a fixed poll
+// interval could take, and Tencent never throttles the tracker. Two jobs in
+// a row: with fixed 10 s cycles the second one's copy, landing 3 s into a
+// cycle, would wait about 7 s.
+TEST_F(JobLifeE2eTest, ACopyThatBecomesNormalIsReportedWellWithinThePollInterval) {
+  BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "3000"}));
+  BPS_ASSERT_OK(StartServer({"--poll-interval", "10s"}));  // the default (the harness's is 200ms)
+  for (int round = 0; round < 2; ++round) {
+    SyncJob job;
+    grpc::Status s = Sync(MakeRequest(kSource, kBlueprint, {"ap-beijing"}), &job);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    v1::WatchSyncJobRequest watch;
+    watch.set_name(job.name());
+    auto reader = stub().WatchSyncJob(&ctx, watch);
+    SyncJob seen;
+    absl::Time seen_at = absl::InfiniteFuture();
+    while (reader->Read(&seen)) {
+      if (IsTerminalJobState(seen.state())) {
+        seen_at = absl::Now();
+        break;
+      }
+    }
+    ctx.TryCancel();
+    ASSERT_EQ(seen.state(), SyncJob::SUCCEEDED) << seen.DebugString();
+    const std::string copy = seen.destinations(0).blueprint_id();
+    auto upstream = admin().Blueprints("ap-beijing");
+    BPS_ASSERT_OK(upstream.status());
+    int64_t settled_ms = 0;
+    for (const auto& b : *upstream) {
+      if (b.id == copy) settled_ms = b.settled_at_ms;
+    }
+    ASSERT_GT(settled_ms, 0) << "the emulator has no settle time for " << copy;
+    const absl::Duration latency = seen_at - absl::FromUnixMillis(settled_ms);
+    EXPECT_GE(latency, absl::ZeroDuration()) << "round " << round;
+    // Far below the 10 s interval; generous for a sanitizer build on a
+    // loaded machine (typically well under a second).
+    EXPECT_LT(latency, absl::Seconds(3)) << "round " << round;
+  }
+  auto stats = admin().Stats();
+  BPS_ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->Action("DescribeBlueprints").throttled, 0);
+  EXPECT_GT(stats->Action("DescribeBlueprints").executed, 0);
+}
+
 TEST_F(JobLifeE2eTest, ACopyThatLandsAfterTheDeadlineIsDeleted) {
   BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "5000"}));
   BPS_ASSERT_OK(StartServer({"--poll-interval", "200ms", "--job-deadline", "2s"}));

@@ -154,7 +154,8 @@ TEST_F(LifecycleE2eTest, SigtermDrainsStopsServingAndKeepsTheJob) {
 // 250 destinations SYNCING in one region: one tracker cycle must ask for
 // them with ceil(250 / 100) = 3 DescribeBlueprints calls, not one per job.
 // The cycle is isolated by restarting the server with a one-hour poll
-// interval: its only cycle is the one at start-up.
+// interval, fixed (minimum one hour too, so pending copies do not bring
+// cycles sooner): its only cycle is the one at start-up.
 TEST_F(LifecycleE2eTest, OneTrackerCycleBatchesDescribeBlueprintsPerRegion) {
   constexpr int kJobs = 250;
   // The copies stay SYNCING for the whole test.
@@ -162,7 +163,7 @@ TEST_F(LifecycleE2eTest, OneTrackerCycleBatchesDescribeBlueprintsPerRegion) {
   std::vector<std::string> ids;
   for (int i = 0; i < kJobs; ++i) ids.push_back(absl::StrFormat("lhbp-bat%05d", i));
   BPS_ASSERT_OK(admin().PutBlueprints(SeedJson("ap-guangzhou", ids)));
-  BPS_ASSERT_OK(StartServer({"--poll-interval", "1h"}));
+  BPS_ASSERT_OK(StartServer({"--poll-interval", "1h", "--min-poll-interval", "1h"}));
 
   // Submit everything from a few client threads; the server paces the
   // upstream calls at 20/s, so this takes about 13 s.
@@ -208,7 +209,7 @@ TEST_F(LifecycleE2eTest, OneTrackerCycleBatchesDescribeBlueprintsPerRegion) {
   BPS_ASSERT_OK(stopped.status());
   EXPECT_EQ(*stopped, ExitedWith(0)) << stopped->ToString();
   BPS_ASSERT_OK(admin().ResetStats());
-  BPS_ASSERT_OK(StartServer({"--poll-interval", "1h"}));
+  BPS_ASSERT_OK(StartServer({"--poll-interval", "1h", "--min-poll-interval", "1h"}));
 
   // The start-up cycle is over once every destination carries the state it
   // read upstream (SYNCING), whatever it carried before.

@@ -152,6 +152,7 @@ bool IsWellFormedBlueprintId(absl::string_view id) {
 void AdvanceBlueprintState(Blueprint& bp, absl::Time now) {
   if (bp.sync_finish.has_value() && now >= *bp.sync_finish) {
     bp.state = bp.sync_fails ? "SYNCING_FAILED" : "NORMAL";
+    bp.settled_at = *bp.sync_finish;  // states are advanced lazily: not `now`
     bp.sync_finish.reset();
   }
   if (bp.source_sync_until.has_value() && now >= *bp.source_sync_until) {
@@ -341,6 +342,9 @@ void WriteAdminBlueprint(const Blueprint& bp, absl::Time now, JsonWriter& w) {
       ",\"Syncable\":", bp.syncable ? "true" : "false",
       ",\"LatestOperationUnfinished\":", bp.latest_operation_unfinished ? "true" : "false");
   if (!bp.synced_from.empty()) absl::StrAppend(&s, ",\"SyncedFrom\":\"", bp.synced_from, "\"");
+  if (bp.settled_at.has_value()) {
+    absl::StrAppend(&s, ",\"SettledAtUnixMs\":", absl::ToUnixMillis(*bp.settled_at));
+  }
   s.push_back('}');
   w.RawValue(s.data(), s.size(), rapidjson::kObjectType);
 }

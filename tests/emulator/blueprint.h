@@ -55,6 +55,9 @@ struct Blueprint {
   // Destination of a running sync: settles at sync_finish.
   std::optional<absl::Time> sync_finish;
   bool sync_fails = false;
+  // When such a sync settled (became NORMAL or SYNCING_FAILED): the moment
+  // DescribeBlueprints first showed it, for tests that time detection.
+  std::optional<absl::Time> settled_at;
   // Source of a running sync: back to NORMAL at source_sync_until.
   std::optional<absl::Time> source_sync_until;
   // DescribeBlueprints hides the blueprint before this time.

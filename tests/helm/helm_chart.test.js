@@ -464,7 +464,7 @@ function checkRender(r, facts, docker) {
       assert.doesNotMatch(String(v), /postgres(ql)?:\/\//, `ConfigMap ${x.metadata.name} ${k} holds a PostgreSQL URI`);
     }
   }
-  for (const k of ['POLL_INTERVAL', 'JOB_DEADLINE', 'HTTP_TIMEOUT', 'CONNECT_TIMEOUT', 'RECONCILE_GRACE', 'DRAIN_TIMEOUT']) {
+  for (const k of ['POLL_INTERVAL', 'MIN_POLL_INTERVAL', 'JOB_DEADLINE', 'HTTP_TIMEOUT', 'CONNECT_TIMEOUT', 'RECONCILE_GRACE', 'DRAIN_TIMEOUT']) {
     assert.match(cm.data[`BLUEPRINT_SYNC_${k}`], /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/, `${k} duration`);
   }
   for (const k of ['MAX_CONNECTION_IDLE', 'MAX_CONNECTION_AGE', 'MAX_CONNECTION_AGE_GRACE', 'DELIVERY_TIMEOUT']) {
@@ -473,7 +473,7 @@ function checkRender(r, facts, docker) {
   for (const k of ['WORKERS', 'MAX_MESSAGE_BYTES', 'MAX_CONCURRENT_STREAMS', 'GRPC_MEMORY', 'RESPONSE_BUDGET']) {
     assert.match(cm.data[`BLUEPRINT_SYNC_${k}`], /^[0-9]+$/, `${k} must be a plain integer`);
   }
-  for (const k of ['SYNC_RATE', 'DESCRIBE_RATE']) {
+  for (const k of ['SYNC_RATE', 'DESCRIBE_RATE', 'POLL_BUDGET_SHARE']) {
     assert.match(cm.data[`BLUEPRINT_SYNC_${k}`], /^[0-9]+(\.[0-9]+)?$/, `${k} must be a plain number`);
   }
   assert.ok(/^[0-9a-f]{64}$/.test(deploy.spec.template.metadata.annotations['checksum/config']),

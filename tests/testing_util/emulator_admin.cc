@@ -249,8 +249,12 @@ absl::StatusOr<std::vector<EmulatorBlueprint>> EmulatorAdmin::Blueprints(
   }
   std::vector<EmulatorBlueprint> out;
   for (const auto& b : doc["blueprints"].GetArray()) {
-    out.push_back({StringMember(b, "Region"), StringMember(b, "BlueprintId"),
-                   StringMember(b, "BlueprintState")});
+    EmulatorBlueprint bp{StringMember(b, "Region"), StringMember(b, "BlueprintId"),
+                         StringMember(b, "BlueprintState")};
+    if (auto it = b.FindMember("SettledAtUnixMs"); it != b.MemberEnd() && it->value.IsInt64()) {
+      bp.settled_at_ms = it->value.GetInt64();
+    }
+    out.push_back(std::move(bp));
   }
   return out;
 }

@@ -78,6 +78,8 @@ struct EmulatorBlueprint {
   std::string region;
   std::string id;
   std::string state;
+  // When its sync settled (NORMAL or SYNCING_FAILED), Unix ms; 0: it has not.
+  int64_t settled_at_ms = 0;
 };
 
 class EmulatorAdmin {
