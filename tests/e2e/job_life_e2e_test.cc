@@ -186,21 +186,24 @@ TEST_F(JobLifeE2eTest, AFailedCopyIsDeletedUnlessTheCallerKeepsIt) {
   }
 }
 
-// Adaptive tracking, with the default flags (--poll-interval 10s,
-// --poll-budget-share 0.5, --min-poll-interval 500ms): a copy that becomes
-// NORMAL upstream reaches a watcher far sooner than the 10 s a fixed poll
-// interval could take, and Tencent never throttles the tracker. Two jobs in
-// a row: with fixed 10 s cycles the second one's copy, landing 3 s into a
-// cycle, would wait about 7 s.
+// Adaptive tracking, with the default budget flags (--poll-budget-share 0.5,
+// --min-poll-interval 500ms): a copy that becomes NORMAL upstream reaches a
+// watcher as soon as the budget allows, not at the next --poll-interval, and
+// Tencent never throttles the tracker. The poll interval is a minute here so
+// that fixed-interval tracking would miss the 10 s bound by far (each copy,
+// landing 3 s after its submission, would wait about 57 s), while a sanitizer
+// build on a loaded 2-core machine meets it with room to spare (typically
+// well under a second). Two jobs in a row: the second one's copy lands in
+// the middle of the tracker's rhythm, not just after a start-up cycle.
 TEST_F(JobLifeE2eTest, ACopyThatBecomesNormalIsReportedWellWithinThePollInterval) {
   BPS_ASSERT_OK(StartEmulator({"--sync-duration-ms", "3000"}));
-  BPS_ASSERT_OK(StartServer({"--poll-interval", "10s"}));  // the default (the harness's is 200ms)
+  BPS_ASSERT_OK(StartServer({"--poll-interval", "60s"}));  // the harness's is 200ms
   for (int round = 0; round < 2; ++round) {
     SyncJob job;
     grpc::Status s = Sync(MakeRequest(kSource, kBlueprint, {"ap-beijing"}), &job);
     ASSERT_TRUE(s.ok()) << s.error_message();
     grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
     v1::WatchSyncJobRequest watch;
     watch.set_name(job.name());
     auto reader = stub().WatchSyncJob(&ctx, watch);
@@ -224,9 +227,7 @@ TEST_F(JobLifeE2eTest, ACopyThatBecomesNormalIsReportedWellWithinThePollInterval
     ASSERT_GT(settled_ms, 0) << "the emulator has no settle time for " << copy;
     const absl::Duration latency = seen_at - absl::FromUnixMillis(settled_ms);
     EXPECT_GE(latency, absl::ZeroDuration()) << "round " << round;
-    // Far below the 10 s interval; generous for a sanitizer build on a
-    // loaded machine (typically well under a second).
-    EXPECT_LT(latency, absl::Seconds(3)) << "round " << round;
+    EXPECT_LT(latency, absl::Seconds(10)) << "round " << round;
   }
   auto stats = admin().Stats();
   BPS_ASSERT_OK(stats.status());
