@@ -10,9 +10,8 @@
 // at a time through blueprint-syncd against the same call signed and sent
 // directly (the service's own single-attempt HTTP client, no gRPC, no job
 // store), interleaved, spaced so the rate limiter never delays either. Done
-// for the SQLite store (two fsynced writes per new job submitted at once: its
-// creation, already SUBMITTING, before the call, and the answer after it) and
-// the memory store.
+// for the SQLite store (three fsynced writes per submission) and the memory
+// store.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>

@@ -35,7 +35,7 @@ JobEngine::JobEngine(JobEngineOptions options, JobStore* store, tencent::Lightho
       follower_(options_.elector != nullptr
                     ? std::make_unique<ReplicaFollower>(&table_, &steps_, store, options_.elector)
                     : nullptr),
-      intake_(&table_, &steps_, &writer_, &submitter_, store, follower_.get()),
+      intake_(&table_, &steps_, store, follower_.get()),
       actions_(&table_, &writer_, &steps_, store, client, &intake_) {}
 
 JobEngine::~JobEngine() { Shutdown(absl::Now() + absl::Seconds(5)); }

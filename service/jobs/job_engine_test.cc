@@ -99,13 +99,10 @@ class FlakyStore final : public JobStore {
   FlakyStore() : next_(MakeMemoryJobStore()) {}
   std::atomic<bool> fail_updates{false};
   std::atomic<int> failed_updates{0};
-  // Run before each update (creation) reaches the store (set before the
-  // engine starts).
+  // Runs before each update reaches the store (set before the engine starts).
   std::function<void(const JobRecord&)> before_update;
-  std::function<void(const JobRecord&)> before_create;
 
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& r) override {
-    if (before_create) before_create(r);
     return next_->CreateJob(r);
   }
   absl::StatusOr<JobRecord> GetJob(const std::string& name) override { return next_->GetJob(name); }
@@ -721,9 +718,6 @@ TEST_F(JobEngineTest, SubmittingIsNotSentWhenItCannotBeRecorded) {
   FlakyStore& flaky = flaky_;
   StartEngine(FastOptions(), SystemClock::Default(), &flaky);
   flaky.fail_updates = true;
-  // The first attempt is recorded with the job (one write), and throttled:
-  // the next one needs a SUBMITTING write of its own.
-  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "RequestLimitExceeded"));
   Replies replies;
   engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
   auto job = replies.First();
@@ -731,7 +725,7 @@ TEST_F(JobEngineTest, SubmittingIsNotSentWhenItCannotBeRecorded) {
   EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
   // Several attempts to record SUBMITTING fail; none may be followed by a call.
   ASSERT_TRUE(WaitFor([&] { return flaky.failed_updates >= 3; }));
-  EXPECT_EQ(fake_.sync_count(), 1);
+  EXPECT_EQ(fake_.sync_count(), 0);
 
   std::optional<JobRecord::SubmitPhase> phase_during_call;
   fake_.ScriptSync([&](const SyncBlueprintRequest&, const CallOptions&) {
@@ -743,159 +737,10 @@ TEST_F(JobEngineTest, SubmittingIsNotSentWhenItCannotBeRecorded) {
   });
   flaky.fail_updates = false;
   ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
-  EXPECT_EQ(fake_.sync_count(), 2);
+  EXPECT_EQ(fake_.sync_count(), 1);
   ASSERT_TRUE(phase_during_call.has_value());
   EXPECT_EQ(*phase_during_call, JobRecord::SUBMITTING);
-  EXPECT_EQ(Stored(job->name(), &flaky).submit_attempts(), 2);
-}
-
-// The one-write path: a new job submitted at once is created already in the
-// state the Submitter writes before its call, and nothing else is written
-// before the call.
-TEST_F(JobEngineTest, ANewJobsOnlyWriteBeforeItsCallRecordsTheAttempt) {
-  std::atomic<int> updates{0};
-  flaky_.before_update = [&](const JobRecord&) { ++updates; };
-  std::optional<JobRecord::SubmitPhase> created_phase;
-  flaky_.before_create = [&](const JobRecord& r) { created_phase = r.phase(); };
-  StartEngine(FastOptions(), SystemClock::Default(), &flaky_);
-  std::optional<JobRecord> stored_during_call;
-  int updates_before_call = -1;
-  fake_.ScriptSync([&](const SyncBlueprintRequest&, const CallOptions&) {
-    updates_before_call = updates;
-    auto unfinished = flaky_.ListUnfinishedJobs();
-    if (unfinished.ok() && unfinished->size() == 1) stored_during_call = unfinished->front();
-    SyncBlueprintResponse r;
-    r.destinations = {{"ap-singapore", "lhbp-sg000011"}};
-    return absl::StatusOr<SyncBlueprintResponse>(r);
-  });
-  Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
-  auto job = replies.First();
-  ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_EQ(job->state(), v1::SyncJob::RUNNING);
-  ASSERT_TRUE(created_phase.has_value());
-  EXPECT_EQ(*created_phase, JobRecord::SUBMITTING);
-  EXPECT_EQ(updates_before_call, 0);
-  ASSERT_TRUE(stored_during_call.has_value());
-  EXPECT_EQ(stored_during_call->phase(), JobRecord::SUBMITTING);
-  EXPECT_EQ(stored_during_call->submit_attempts(), 1);
-  EXPECT_TRUE(stored_during_call->has_submit_attempt_time());
-  EXPECT_EQ(stored_during_call->job().state(), v1::SyncJob::QUEUED);
-  EXPECT_EQ(Stored(job->name(), &flaky_).phase(), JobRecord::SUBMITTED);
-  EXPECT_EQ(Stored(job->name(), &flaky_).submit_attempts(), 1);
-  engine_.reset();  // before the hooks' variables go
-}
-
-// Only the first attempt of a new job rides on its creation: a retry
-// records its own attempt before its call.
-TEST_F(JobEngineTest, ARetriedAttemptWritesItsOwnMarkBeforeTheCall) {
-  std::atomic<int> submitting_updates{0};
-  flaky_.before_update = [&](const JobRecord& r) {
-    if (r.phase() == JobRecord::SUBMITTING) ++submitting_updates;
-  };
-  StartEngine(FastOptions(), SystemClock::Default(), &flaky_);
-  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "RequestLimitExceeded"));
-  std::optional<JobRecord> stored_during_call;
-  int marks_before_call = -1;
-  fake_.ScriptSync([&](const SyncBlueprintRequest&, const CallOptions&) {
-    marks_before_call = submitting_updates;
-    auto unfinished = flaky_.ListUnfinishedJobs();
-    if (unfinished.ok() && unfinished->size() == 1) stored_during_call = unfinished->front();
-    SyncBlueprintResponse r;
-    r.destinations = {{"ap-singapore", "lhbp-sg000012"}};
-    return absl::StatusOr<SyncBlueprintResponse>(r);
-  });
-  Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
-  auto job = replies.First();
-  ASSERT_TRUE(job.ok()) << job.status();
-  ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::RUNNING));
-  EXPECT_EQ(fake_.sync_count(), 2);
-  EXPECT_EQ(marks_before_call, 1);
-  ASSERT_TRUE(stored_during_call.has_value());
-  EXPECT_EQ(stored_during_call->phase(), JobRecord::SUBMITTING);
-  EXPECT_EQ(stored_during_call->submit_attempts(), 2);
-  engine_.reset();  // before the hooks' variables go
-}
-
-// Two new jobs on one source, both recorded SUBMITTING because neither saw
-// the other: the one placed second is not due, is written back as QUEUED
-// (NOT_SUBMITTED) and is sent only after the first finishes, with a mark
-// of its own.
-TEST_F(JobEngineTest, AJobRecordedSubmittingBehindAnotherIsWrittenBackAndWaits) {
-  Replies first, second;
-  std::string second_name;
-  std::atomic<bool> once{false};
-  std::vector<std::pair<JobRecord::SubmitPhase, int>> second_writes;
-  absl::Mutex mu;
-  flaky_.before_create = [&](const JobRecord& r) {
-    if (once.exchange(true)) return;
-    second_name = r.job().name();
-    // While this job is being created, another on the same source is
-    // recorded, placed and sent (on the other intake thread).
-    engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), first.Callback());
-    ASSERT_TRUE(first.First().ok());
-  };
-  flaky_.before_update = [&](const JobRecord& r) {
-    absl::MutexLock lock(&mu);
-    if (r.job().name() == second_name) second_writes.emplace_back(r.phase(), r.submit_attempts());
-  };
-  StartEngine(FastOptions(), SystemClock::Default(), &flaky_);
-  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), second.Callback());
-  auto queued = second.First();
-  ASSERT_TRUE(queued.ok()) << queued.status();
-  EXPECT_EQ(queued->name(), second_name);
-  EXPECT_EQ(queued->state(), v1::SyncJob::QUEUED);
-  EXPECT_EQ(first.First()->state(), v1::SyncJob::RUNNING);
-  ASSERT_TRUE(WaitFor([&] {
-    return Stored(second_name, &flaky_).phase() == JobRecord::NOT_SUBMITTED;
-  }));
-  EXPECT_EQ(Stored(second_name, &flaky_).submit_attempts(), 0);
-  EXPECT_EQ(fake_.sync_count(), 1);
-
-  // The first finishes: the second is sent, after a SUBMITTING write.
-  const v1::SyncJob running = Job(first.First()->name());
-  fake_.SetState("ap-tokyo", running.destinations(0).blueprint_id(), "NORMAL");
-  engine_->PollOnceForTest();
-  ASSERT_TRUE(WaitForState(second_name, v1::SyncJob::RUNNING));
-  EXPECT_EQ(fake_.sync_count(), 2);
-  engine_.reset();  // before the hooks' variables go
-  ASSERT_GE(second_writes.size(), 2u);
-  EXPECT_EQ(second_writes[0], std::make_pair(JobRecord::NOT_SUBMITTED, 0));
-  EXPECT_EQ(second_writes[1], std::make_pair(JobRecord::SUBMITTING, 1));
-}
-
-// A cancel that lands after a new job's one write and before its call
-// (here: while the only worker is busy with another job's call) sends
-// nothing.
-TEST_F(JobEngineTest, ACancelBetweenTheOneWriteAndTheCallSendsNothing) {
-  JobEngineOptions options = FastOptions();
-  options.workers = 1;
-  StartEngine(options);
-  fake_.HoldSync();
-  Replies busy;
-  engine_->Submit(Request(kSrc, kBp2, {"ap-singapore"}), absl::InfiniteFuture(), busy.Callback());
-  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
-  Replies replies;
-  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), replies.Callback());
-  std::string name;
-  ASSERT_TRUE(WaitFor([&] {
-    auto unfinished = store_->ListUnfinishedJobs();
-    if (!unfinished.ok()) return false;
-    for (const JobRecord& r : *unfinished) {
-      if (r.job().blueprint_id() == kBp) name = r.job().name();
-    }
-    return !name.empty() && engine_->stats().sync_calls == 2;  // its attempt has begun
-  }));
-  EXPECT_EQ(Stored(name).phase(), JobRecord::SUBMITTING);
-  Replies cancelled;
-  engine_->Cancel(name, cancelled.Callback());
-  ASSERT_TRUE(cancelled.First().ok()) << cancelled.First().status();
-  fake_.ReleaseSync();
-  ASSERT_TRUE(WaitForState(name, v1::SyncJob::CANCELLED));
-  EXPECT_EQ(fake_.sync_count(), 1);
-  EXPECT_EQ(Stored(name).phase(), JobRecord::NOT_SUBMITTED);
-  EXPECT_EQ(Stored(name).job().state(), v1::SyncJob::CANCELLED);
+  EXPECT_EQ(Stored(job->name(), &flaky).submit_attempts(), 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -2281,10 +2126,6 @@ TEST_F(LifecycleTest, ACancelRecordedForAQueuedJobIsCarriedOutBeforeItCouldBeSen
 }
 
 TEST_F(LifecycleTest, ACancelWhileSubmittingIsBeingWrittenSendsNothing) {
-  // The first attempt is recorded with the job (see
-  // ACancelBetweenTheOneWriteAndTheCallSendsNothing) and throttled; the
-  // cancel lands while the retry's mark is being written.
-  fake_.ScriptSyncError(Upstream(ErrorKind::kApi, "RequestLimitExceeded"));
   std::atomic<bool> once{false};
   std::thread canceller;
   absl::Notification cancel_answered;
@@ -2309,7 +2150,7 @@ TEST_F(LifecycleTest, ACancelWhileSubmittingIsBeingWrittenSendsNothing) {
   canceller.join();
   ASSERT_TRUE(cancel_answer.ok()) << cancel_answer.status();
   ASSERT_TRUE(WaitForState(job->name(), v1::SyncJob::CANCELLED));
-  EXPECT_EQ(fake_.sync_count(), 1);  // the throttled one
+  EXPECT_EQ(fake_.sync_count(), 0);
   EXPECT_EQ(flaky_.GetJob(job->name())->job().state(), v1::SyncJob::CANCELLED);
 }
 

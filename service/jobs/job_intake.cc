@@ -74,12 +74,7 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
     AnswerOnlyARepeat(asked, reply_by, done, timers);
     return;
   }
-  JobRecord fresh = NewRecord(asked);
-  // Decided before the write, so checked again once the job is in the table
-  // (BeginRecorded): another job on the source may have come first.
-  const bool at_once =
-      table_->Locked([&](TableState& s) { return MaySubmitAtOnce(s, fresh.job()); });
-  if (at_once) Submitter::MarkAttempt(fresh, steps_->clock()->Now());
+  const JobRecord fresh = NewRecord(asked);
   absl::StatusOr<CreateJobResult> created = store_->CreateJob(fresh);
   if (!created.ok()) {
     log::Error("could not record job",
@@ -103,48 +98,12 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
                              {"retry_of", asked.retry_of},
                              {"policy", asked.policy}});
   Placed placed;
-  Submitter::Attempt attempt;
-  // Unmarked in memory: the store still says SUBMITTING.
-  bool unmarked = false;
-  uint64_t generation = 0;
-  // One step: another replica's job list may be adopted here at any moment;
-  // and the attempt recorded with the job starts (or is undone) before any
-  // other part can see the job.
-  table_->Locked([&](TableState& s) {
-    placed = Place(s, rec, reply_by, done);
-    generation = s.generation;
-    if (rec.phase() != JobRecord::SUBMITTING) return;
-    JobEntry* e = s.Find(name, generation);
-    if (e == nullptr) return;  // not this replica's to run (cannot happen with a single one)
-    if (placed.next == Next::kSubmit && submitter_->BeginRecorded(s, *e, &attempt)) {
-      placed.next = Next::kSend;
-      return;
-    }
-    // Not due after all (another job on its source came first, shutdown
-    // began, or its deadline passed): queued as if recorded QUEUED.
-    Submitter::UnmarkAttempt(*e, steps_->clock()->Now());
-    unmarked = true;
-  });
-  if (unmarked) {
-    // Before anything else is sent for it: a later attempt writes its own
-    // mark. If this write fails (or the process dies first), the next start
-    // finds the job SUBMITTING and reconciles it; nothing was sent, so the
-    // reconciler resubmits it once.
-    (void)writer_->Write(name, generation, /*publish=*/false);
-  }
+  // One step: another replica's job list may be adopted here at any moment.
+  table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
   switch (placed.next) {
     case Next::kSubmit:
       steps_->ScheduleSubmit(name, steps_->clock()->Now());
       steps_->ScheduleReplyBy(name, reply_by);
-      return;
-    case Next::kSend:
-      steps_->ScheduleReplyBy(name, reply_by);
-      // A hand-off to the workers: the call may wait for rate-limit capacity,
-      // which must never hold up the intake threads.
-      if (!steps_->RunOnWorker(
-              [this, name, attempt] { submitter_->SendRecorded(name, attempt); })) {
-        submitter_->Abandon(name, attempt);
-      }
       return;
     case Next::kWaitHere:
       steps_->ScheduleReplyBy(name, reply_by);
@@ -205,12 +164,6 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
   s.Publish(e.rec.job());
   placed.next = s.stopping || !owns ? Next::kAnswered : Next::kSubmit;
   return placed;
-}
-
-bool JobIntake::MaySubmitAtOnce(const TableState& s, const v1::SyncJob& job) {
-  if (s.stopping || !s.leadership.single()) return false;
-  auto queued = s.sources.find(TableState::SourceKey(job));
-  return queued == s.sources.end() || queued->second.empty();
 }
 
 bool JobIntake::SubmissionPending(const TableState& s, const JobEntry& e) {

@@ -5,13 +5,6 @@
 // the submission has an outcome. Recording means an fsync (or a PostgreSQL
 // round trip), so it runs on its own threads and a burst of new jobs cannot
 // delay submissions that are due.
-//
-// The one-write path: with a single replica, a job that will be submitted
-// at once (nothing else on its source) is recorded already SUBMITTING, as
-// the Submitter would write it before its call, and that attempt is sent
-// without a second write. A job that turns out not to be due after all
-// (another job on its source came first) is written back to QUEUED before
-// anything is sent for it.
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_JOB_INTAKE_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_JOB_INTAKE_H_
 
@@ -23,23 +16,15 @@
 #include "service/jobs/job_steps.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/job_table.h"
-#include "service/jobs/job_writer.h"
 #include "service/jobs/replica_follower.h"
-#include "service/jobs/submitter.h"
 
 namespace blueprintsync::jobs {
 
 class JobIntake {
  public:
   // `follower` is null with a single replica.
-  JobIntake(JobTable* table, JobSteps* steps, JobWriter* writer, Submitter* submitter,
-            JobStore* store, ReplicaFollower* follower)
-      : table_(table),
-        steps_(steps),
-        writer_(writer),
-        submitter_(submitter),
-        store_(store),
-        follower_(follower) {}
+  JobIntake(JobTable* table, JobSteps* steps, JobStore* store, ReplicaFollower* follower)
+      : table_(table), steps_(steps), store_(store), follower_(follower) {}
 
   // Records the job on `threads` (see JobService::Submit).
   void Submit(NewJob job, absl::Time reply_by, JobService::JobCallback done, Executor* threads,
@@ -62,13 +47,7 @@ class JobIntake {
   // Whether callers of `e` wait for its submission's outcome: it is first on
   // its source and has not been answered upstream yet.
   static bool SubmissionPending(const TableState& s, const JobEntry& e);
-  // Whether a new job may take the one-write path: this replica is the only
-  // one (with several, the leader adopts jobs other replicas record, and a
-  // SUBMITTING record adopted from the store is an interrupted submission),
-  // and nothing is queued on the job's source now.
-  static bool MaySubmitAtOnce(const TableState& s, const v1::SyncJob& job);
-  // kSend: the attempt recorded with the job is begun; send it.
-  enum class Next { kSubmit, kSend, kWaitHere, kAwaitLeader, kAnswer, kAnswered };
+  enum class Next { kSubmit, kWaitHere, kAwaitLeader, kAnswer, kAnswered };
   struct Placed {
     Next next = Next::kAnswer;
     std::optional<JobRecord> as_remote;   // kAnswer: as to a remote caller
@@ -82,8 +61,6 @@ class JobIntake {
 
   JobTable* const table_;
   JobSteps* const steps_;
-  JobWriter* const writer_;
-  Submitter* const submitter_;
   JobStore* const store_;
   ReplicaFollower* const follower_;
 };

@@ -163,11 +163,6 @@ void JobSteps::Post(absl::Time when, std::function<void()> task) {
   if (!stopping) executor_->PostAt(when, std::move(task));
 }
 
-bool JobSteps::RunOnWorker(std::function<void()> task) {
-  const bool stopping = table_->Locked([](TableState& s) { return s.stopping; });
-  return !stopping && executor_->Post(std::move(task));
-}
-
 void JobSteps::ScheduleSubmit(const std::string& name, absl::Time when) {
   Post(when, [this, name] { submit_(name); });
 }

@@ -56,9 +56,6 @@ class JobSteps {
              std::optional<Leadership> become, const char* message, bool log_if_none);
 
   void ScheduleSubmit(const std::string& name, absl::Time when);
-  // Runs `task` on the engine's workers now; false if it was not taken (the
-  // engine is stopping).
-  bool RunOnWorker(std::function<void()> task);
   void ScheduleReconcile(const std::string& name, absl::Time when);
   // Answers a caller still waiting on `name` at `reply_by` with the job as
   // it stands (nothing if InfiniteFuture).

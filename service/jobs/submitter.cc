@@ -82,27 +82,15 @@ SubmitFailure ClassifySubmitFailure(const absl::Status& status) {
   return SubmitFailure::kOutcomeUnknown;
 }
 
-void Submitter::MarkAttempt(JobRecord& rec, absl::Time now) {
-  rec.set_phase(JobRecord::SUBMITTING);
-  *rec.mutable_submit_attempt_time() = ToProto(now);
-  rec.set_submit_attempts(rec.submit_attempts() + 1);
-}
-
-void Submitter::StartAttempt(TableState& s, JobEntry& e, Attempt* attempt) {
-  attempt->leadership = s.leadership;
-  attempt->generation = s.generation;
-  // Nothing else may act on the job until the outcome is known.
-  e.submit_in_flight = true;
-  ++s.in_flight;
-  if (!e.waiters.empty()) attempt->call_deadline = e.LatestReplyBy();
-  if (!e.rec.job().policy().empty()) attempt->priority = tencent::CallPriority::kBackground;
-  attempt->request.region = e.rec.job().source_region();
-  attempt->request.blueprint_id = e.rec.job().blueprint_id();
-  for (const auto& d : e.rec.job().destinations()) {
-    attempt->request.destination_regions.push_back(d.region());
-  }
-  ++s.stats.sync_calls;
-}
+struct Submitter::Attempt {
+  Leadership leadership = Leadership::Following();
+  uint64_t generation = 0;
+  tencent::SyncBlueprintRequest request;
+  absl::Time call_deadline = absl::InfiniteFuture();
+  bool lease_bounded = false;  // the call's deadline is the lease's, not the caller's
+  // A policy's job waits for rate-limit capacity behind callers' own jobs.
+  tencent::CallPriority priority = tencent::CallPriority::kForeground;
+};
 
 bool Submitter::Begin(const std::string& name, Attempt* attempt) {
   bool expired = false;
@@ -113,15 +101,28 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
         e->rec.job().state() != v1::SyncJob::QUEUED || !s.OwnsSource(*e)) {
       return false;
     }
+    attempt->leadership = s.leadership;
     attempt->generation = s.generation;
     const absl::Time now = steps_->clock()->Now();
     if (now >= FromProto(e->rec.job().deadline())) {
       expired = true;
       return false;
     }
-    MarkAttempt(e->rec, now);
+    e->rec.set_phase(JobRecord::SUBMITTING);
+    *e->rec.mutable_submit_attempt_time() = ToProto(now);
+    e->rec.set_submit_attempts(e->rec.submit_attempts() + 1);
     e->Touch(now);
-    StartAttempt(s, *e, attempt);
+    // Nothing else may act on the job until the outcome is known.
+    e->submit_in_flight = true;
+    ++s.in_flight;
+    if (!e->waiters.empty()) attempt->call_deadline = e->LatestReplyBy();
+    if (!e->rec.job().policy().empty()) attempt->priority = tencent::CallPriority::kBackground;
+    attempt->request.region = e->rec.job().source_region();
+    attempt->request.blueprint_id = e->rec.job().blueprint_id();
+    for (const auto& d : e->rec.job().destinations()) {
+      attempt->request.destination_regions.push_back(d.region());
+    }
+    ++s.stats.sync_calls;
     return true;
   });
   if (expired) {
@@ -131,62 +132,19 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
   return due;
 }
 
-bool Submitter::BeginRecorded(TableState& s, JobEntry& e, Attempt* attempt) {
-  const absl::Time now = steps_->clock()->Now();
-  // What Begin asks of a NOT_SUBMITTED job, asked of this SUBMITTING one.
-  const bool due = !s.stopping && s.leadership.leading() && !e.submit_in_flight &&
-                   e.rec.phase() == JobRecord::SUBMITTING &&
-                   e.rec.job().state() == v1::SyncJob::QUEUED && s.OwnsSource(e) &&
-                   now < FromProto(e.rec.job().deadline());
-  if (!due) return false;
-  StartAttempt(s, e, attempt);
-  return true;
-}
-
-void Submitter::UnmarkAttempt(JobEntry& e, absl::Time now) {
-  e.rec.set_phase(JobRecord::NOT_SUBMITTED);
-  e.rec.set_submit_attempts(e.rec.submit_attempts() - 1);
-  e.rec.clear_submit_attempt_time();
-  e.Touch(now);
-}
-
-void Submitter::Abandon(const std::string& name, const Attempt& attempt) {
-  table_->Locked([&](TableState& s) {
-    --s.in_flight;
-    JobEntry* e = s.Find(name, attempt.generation);
-    if (e == nullptr) return;
-    e->submit_in_flight = false;
-    s.Reply(*e);
-  });
-  log::Warn("submission not sent at shutdown; the job is reconciled after restart",
-            {{"job", name}});
-}
-
-void Submitter::SendRecorded(const std::string& name, const Attempt& attempt) {
-  Send(name, attempt, /*recorded=*/true);
-}
-
 void Submitter::Run(const std::string& name) {
   Attempt attempt;
   if (!Begin(name, &attempt)) return;
-  Send(name, attempt, /*recorded=*/false);
-}
-
-void Submitter::Send(const std::string& name, const Attempt& attempt_begun, bool recorded) {
-  Attempt attempt = attempt_begun;  // the lease may shorten its deadline
   // Shutdown waits for this: until the outcome is written and answered.
   absl::Cleanup call_done = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
   // This write is what makes submission at-most-once: if it is not durable,
-  // do not send (`recorded`: it was made with the job's creation). Nor
-  // while the store reports it cannot be written, before or just after this
-  // write: the outcome could not be recorded either.
+  // do not send. Nor while the store reports it cannot be written, before
+  // or just after this write: the outcome could not be recorded either.
   const StoreHealth* const health = steps_->options().store_health;
   const auto writable = [health] { return health ? health->Check() : absl::OkStatus(); };
   absl::Status written = writable();
-  if (written.ok() && !recorded) {
-    written = writer_->Write(name, attempt.generation, /*publish=*/false);
-    if (written.ok()) written = writable();
-  }
+  if (written.ok()) written = writer_->Write(name, attempt.generation, /*publish=*/false);
+  if (written.ok()) written = writable();
   if (!written.ok()) {
     log::Error("could not record submission attempt; not submitting",
                {{"job", name}, {"error", written.message()}});

@@ -14,7 +14,6 @@
 #include "service/jobs/job_steps.h"
 #include "service/jobs/job_table.h"
 #include "service/jobs/job_writer.h"
-#include "service/jobs/leadership.h"
 #include "service/tencent/lighthouse_client.h"
 
 namespace blueprintsync::jobs {
@@ -40,49 +39,11 @@ class Submitter {
   Submitter(JobTable* table, JobWriter* writer, JobSteps* steps, tencent::LighthouseClient* client)
       : table_(table), writer_(writer), steps_(steps), client_(client) {}
 
-  // One SyncBlueprint attempt, from its start (the job marked SUBMITTING in
-  // memory, in flight) to its outcome.
-  struct Attempt {
-    Leadership leadership = Leadership::Following();
-    uint64_t generation = 0;
-    tencent::SyncBlueprintRequest request;
-    absl::Time call_deadline = absl::InfiniteFuture();
-    bool lease_bounded = false;  // the call's deadline is the lease's, not the caller's
-    // A policy's job waits for rate-limit capacity behind callers' own jobs.
-    tencent::CallPriority priority = tencent::CallPriority::kForeground;
-  };
-
   // Submits `name` if it is due: active, first on its source, not yet sent.
-  // Records the attempt (SUBMITTING) durably before the call.
   void Run(const std::string& name);
 
-  // The one-write path (JobIntake): a new job can be recorded already in the
-  // state Run writes before its call, so the write that creates the job is
-  // the only one before the call.
-  //
-  // Marks `rec` as the start of a submission attempt: what Begin changes in
-  // a job before Run writes it (phase SUBMITTING, the attempt counted and
-  // timed).
-  static void MarkAttempt(JobRecord& rec, absl::Time now);
-  // With the table's lock held, for a job just added from a record marked by
-  // MarkAttempt and stored: starts that attempt if the job is due (as Begin
-  // would) and returns true; SendRecorded must follow. False if it is not
-  // due: nothing may be sent for that mark, which UnmarkAttempt undoes.
-  bool BeginRecorded(TableState& s, JobEntry& e, Attempt* attempt);
-  // Undoes MarkAttempt in memory for an attempt that was never begun: the
-  // job is then as if recorded QUEUED (its next attempt is marked and
-  // written again). The store still says SUBMITTING until the job is
-  // written again, which the caller does.
-  static void UnmarkAttempt(JobEntry& e, absl::Time now);
-  // The rest of Run for an attempt begun by BeginRecorded: no write before
-  // the call, because its SUBMITTING mark is already durable.
-  void SendRecorded(const std::string& name, const Attempt& attempt);
-  // An attempt begun by BeginRecorded that cannot be sent after all (the
-  // engine is stopping): the job stays SUBMITTING in the store, so the next
-  // start reconciles it, as after a kill.
-  void Abandon(const std::string& name, const Attempt& attempt);
-
  private:
+  struct Attempt;
   // What follows a failed attempt: decided with the table's lock held, done
   // after it is let go.
   struct Next {
@@ -91,13 +52,6 @@ class Submitter {
   };
   // Records the attempt (SUBMITTING) in memory; false if the job is not due.
   bool Begin(const std::string& name, Attempt* attempt);
-  // The part of Begin after the job was found due and marked: the job is in
-  // flight, and `attempt` says what to send.
-  void StartAttempt(TableState& s, JobEntry& e, Attempt* attempt);
-  // After Begin or BeginRecorded: records the attempt unless `recorded`,
-  // then sends it unless the store cannot be written or the job was
-  // cancelled meanwhile, and applies the outcome.
-  void Send(const std::string& name, const Attempt& attempt, bool recorded);
   void OnAccepted(const std::string& name, const Attempt& attempt,
                   const tencent::SyncBlueprintResponse& response);
   void OnFailed(const std::string& name, const Attempt& attempt, const absl::Status& error);
