@@ -246,10 +246,10 @@ class Replies {
 class Seen {
  public:
   JobService::WatchCallback Callback() {
-    return [this](absl::StatusOr<v1::SyncJob> job) {
+    return [this](absl::StatusOr<JobVersion> job) {
       absl::MutexLock lock(&mu_);
       if (job.ok()) {
-        got_.push_back(std::move(*job));
+        got_.push_back(**job);
       } else if (job.status().code() == absl::StatusCode::kUnavailable) {
         got_.push_back(std::nullopt);
       } else {
@@ -1367,12 +1367,13 @@ TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
 
   fake_.SetState("ap-singapore", id, "SYNCING");
   engine_->PollOnceForTest();
-  EXPECT_EQ(w1.count(), 2u);
-  EXPECT_EQ(w2.count(), 2u);
+  // Passed on by the fan-out thread, off the engine's lock.
+  EXPECT_TRUE(WaitFor([&] { return w1.count() == 2u && w2.count() == 2u; }));
 
   engine_->Unwatch(id2);
   fake_.SetState("ap-singapore", id, "NORMAL");
   engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitFor([&] { return w1.count() == 3u; }));
 
   const auto seen1 = w1.all();
   ASSERT_EQ(seen1.size(), 3u);
