@@ -1404,6 +1404,43 @@ TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
   EXPECT_EQ(w1.count(), 4u);
 }
 
+TEST_F(JobEngineTest, AWatcherStuckInItsCallbackHoldsUpNeitherTheEngineNorOtherJobs) {
+  // Callbacks used to run under the engine's lock: one stuck watcher (or
+  // 10,000 quick ones) held up every call. They now run on the fan-out
+  // thread, off the lock.
+  StartEngine();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  const std::string id = job->destinations(0).blueprint_id();
+
+  absl::Notification stuck, release;
+  std::atomic<int> calls{0};
+  const uint64_t watch = engine_->WatchJob(job->name(), [&](absl::StatusOr<JobVersion> v) {
+    if (v.ok() && calls++ == 1) {  // the second version: the change below
+      stuck.Notify();
+      release.WaitForNotification();
+    }
+  });
+  ASSERT_EQ(calls.load(), 1) << "the current job must be delivered before WatchJob returns";
+  fake_.SetState("ap-singapore", id, "SYNCING");
+  std::thread poller([&] { engine_->PollOnceForTest(); });
+  ASSERT_TRUE(stuck.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // The engine answers while the watcher is stuck (asked from a thread of
+  // its own: before, the call itself waited for the lock).
+  absl::Notification answered;
+  std::thread getter([&] {
+    engine_->GetJob(job->name(), [&](absl::StatusOr<v1::SyncJob>) { answered.Notify(); });
+  });
+  EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)))
+      << "GetJob waited for a watcher's callback";
+  release.Notify();
+  getter.join();
+  poller.join();
+  engine_->Unwatch(watch);
+}
+
 TEST_F(JobEngineTest, WatchOfUnknownJobIsNotFound) {
   StartEngine();
   Seen w;
