@@ -187,7 +187,13 @@ int Child::Stop(absl::Duration timeout) {
 }
 
 std::string EmulatorBinary() { return BPS_BENCH_EMULATOR; }
-std::string ServerBinary() { return BPS_BENCH_SERVER; }
+std::string ServerBinary() {
+  // Another build of the server (e.g. an earlier commit's) for before/after runs.
+  if (const char* other = std::getenv("BPS_BENCH_SERVER"); other != nullptr && *other != '\0') {
+    return other;
+  }
+  return BPS_BENCH_SERVER;
+}
 
 TempDir::TempDir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");

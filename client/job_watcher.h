@@ -3,8 +3,8 @@
 // restarted, a proxy dropped the connection). A copy can take an hour, longer
 // than any connection is guaranteed to live, so a break is expected, not
 // fatal: the watcher reopens the stream with exponential backoff for a
-// bounded time and the server resends the current state first, so no change
-// is lost.
+// bounded time and the server resends the current state first, so the latest
+// state is never missed (a watch carries the latest state, not every one).
 #ifndef BLUEPRINTSYNC_CLIENT_JOB_WATCHER_H_
 #define BLUEPRINTSYNC_CLIENT_JOB_WATCHER_H_
 

@@ -13,6 +13,12 @@
 namespace blueprintsync::jobs {
 namespace {
 
+// The same version of a job: every change stamps update_time (Touch).
+bool SameStamp(const v1::SyncJob& a, const v1::SyncJob& b) {
+  return a.state() == b.state() && a.update_time().seconds() == b.update_time().seconds() &&
+         a.update_time().nanos() == b.update_time().nanos();
+}
+
 absl::Status WatchEnded() {
   return WithReason(absl::UnavailableError("the server is shutting down; watch again to continue"),
                     reason::kShuttingDown);
@@ -175,26 +181,50 @@ void JobEngine::ListJobsInto(const JobQuery& query,
 }
 
 uint64_t JobEngine::WatchJob(const std::string& name, WatchCallback callback) {
+  // Whatever is delivered here is delivered after the table's lock is let
+  // go: callbacks never run under it.
+  std::optional<absl::StatusOr<JobVersion>> only;  // the whole watch, nothing registered
+  std::shared_ptr<WatchSubscriber> subscriber;
+  std::shared_ptr<JobFeed> feed;
   bool needs_read = false;
   const uint64_t id = table_.Locked([&](TableState& s) -> uint64_t {
     if (s.stopping) {
-      callback(WatchEnded());
+      only = WatchEnded();
       return 0;
     }
-    if (const v1::SyncJob* job = s.Known(name); job != nullptr) {
+    const v1::SyncJob* job = s.Known(name);
+    if (job != nullptr && !s.active.count(name)) {
       // Finished jobs do not change any more; no need to register.
-      if (!s.active.count(name)) {
-        callback(*job);
-        return 0;
-      }
-      const uint64_t watch = s.AddWatcher(name, std::move(callback));
-      s.watchers[watch].Deliver(*job, s.leadership.single() ? "" : job->SerializeAsString());
-      return watch;
+      only = std::make_shared<const v1::SyncJob>(*job);
+      return 0;
     }
-    needs_read = true;
-    if (!s.leadership.single()) s.wake_follower = true;
-    return s.AddWatcher(name, std::move(callback));
+    const uint64_t watch = s.AddWatcher(name, std::move(callback));
+    const Subscription& sub = s.subscriptions[watch];
+    Watcher& w = s.watchers[sub.watcher];
+    subscriber = sub.subscriber;
+    feed = w.feed;
+    if (job != nullptr) {
+      // The feed of a job this replica runs has its latest version already,
+      // unless this is the job's first watcher (or the feed was fed by store
+      // re-reads before this replica took the job over).
+      const JobVersion latest = w.feed->Latest().first;
+      if (latest == nullptr || !SameStamp(*latest, *job)) {
+        w.Deliver(*job, s.leadership.single() ? "" : job->SerializeAsString());
+      }
+    } else if (!w.delivered) {
+      needs_read = true;
+      if (!s.leadership.single()) s.wake_follower = true;
+    }
+    return watch;
   });
+  if (only.has_value()) {
+    callback(*std::move(only));
+    return 0;
+  }
+  // The current version before WatchJob returns, if there is one (the
+  // fan-out may have been quicker: the subscriber drops a repeat).
+  auto [version, seq] = feed->Latest();
+  subscriber->Offer(version, seq);
   if (needs_read) {
     Read([this, id, name] { DeliverFirstRead(id, store_->GetJob(name)); },
          [this, id] { DeliverFirstRead(id, ServiceShuttingDown()); });
@@ -204,25 +234,30 @@ uint64_t JobEngine::WatchJob(const std::string& name, WatchCallback callback) {
 
 void JobEngine::DeliverFirstRead(uint64_t id, const absl::StatusOr<JobRecord>& rec) {
   table_.Locked([&](TableState& s) {
-    auto it = s.watchers.find(id);
-    if (it == s.watchers.end() || it->second.delivered) return;  // a newer version went out
+    auto sub = s.subscriptions.find(id);
+    if (sub == s.subscriptions.end()) return;
+    auto it = s.watchers.find(sub->second.watcher);
+    if (it == s.watchers.end() || it->second.delivered) return;  // a version went out
     Watcher& w = it->second;
     if (!rec.ok()) {
-      w.callback(rec.status());
-      s.RemoveWatcher(id);
+      // Under the lock: once the watch is gone from the table, Unwatch no
+      // longer waits for its callback.
+      s.RemoveWatcher(id)->EndIfNothingSent(rec.status());
       return;
     }
     // Adopted or created here meanwhile: memory is at least as new.
     auto active = s.active.find(w.name);
     const v1::SyncJob& job = active != s.active.end() ? active->second.published : rec->job();
     w.Deliver(job, s.leadership.single() ? "" : job.SerializeAsString());
-    if (IsTerminal(job.state())) s.RemoveWatcher(id);
   });
 }
 
 void JobEngine::Unwatch(uint64_t watch_id) {
   if (watch_id == 0) return;
-  table_.Locked([&](TableState& s) { s.RemoveWatcher(watch_id); });
+  std::shared_ptr<WatchSubscriber> subscriber =
+      table_.Locked([&](TableState& s) { return s.RemoveWatcher(watch_id); });
+  // Waits for a delivery under way to this watch; none after.
+  if (subscriber != nullptr) subscriber->Close();
 }
 
 JobEngineStats JobEngine::stats() const {

@@ -247,10 +247,10 @@ class Replies {
 class Seen {
  public:
   JobService::WatchCallback Callback() {
-    return [this](absl::StatusOr<v1::SyncJob> job) {
+    return [this](absl::StatusOr<JobVersion> job) {
       absl::MutexLock lock(&mu_);
       if (job.ok()) {
-        got_.push_back(std::move(*job));
+        got_.push_back(**job);
       } else if (job.status().code() == absl::StatusCode::kUnavailable) {
         got_.push_back(std::nullopt);
       } else {
@@ -1371,12 +1371,13 @@ TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
 
   fake_.SetState("ap-singapore", id, "SYNCING");
   engine_->PollOnceForTest();
-  EXPECT_EQ(w1.count(), 2u);
-  EXPECT_EQ(w2.count(), 2u);
+  // Passed on by the fan-out thread, off the engine's lock.
+  EXPECT_TRUE(WaitFor([&] { return w1.count() == 2u && w2.count() == 2u; }));
 
   engine_->Unwatch(id2);
   fake_.SetState("ap-singapore", id, "NORMAL");
   engine_->PollOnceForTest();
+  ASSERT_TRUE(WaitFor([&] { return w1.count() == 3u; }));
 
   const auto seen1 = w1.all();
   ASSERT_EQ(seen1.size(), 3u);
@@ -1405,6 +1406,43 @@ TEST_F(JobEngineTest, WatchSeesCurrentThenChangesAndUnwatchStops) {
   EXPECT_EQ(w3.count(), 1u);
   engine_->Unwatch(id1);  // harmless after Shutdown
   EXPECT_EQ(w1.count(), 4u);
+}
+
+TEST_F(JobEngineTest, AWatcherStuckInItsCallbackHoldsUpNeitherTheEngineNorOtherJobs) {
+  // Callbacks used to run under the engine's lock: one stuck watcher (or
+  // 10,000 quick ones) held up every call. They now run on the fan-out
+  // thread, off the lock.
+  StartEngine();
+  Replies replies;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(), replies.Callback());
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  const std::string id = job->destinations(0).blueprint_id();
+
+  absl::Notification stuck, release;
+  std::atomic<int> calls{0};
+  const uint64_t watch = engine_->WatchJob(job->name(), [&](absl::StatusOr<JobVersion> v) {
+    if (v.ok() && calls++ == 1) {  // the second version: the change below
+      stuck.Notify();
+      release.WaitForNotification();
+    }
+  });
+  ASSERT_EQ(calls.load(), 1) << "the current job must be delivered before WatchJob returns";
+  fake_.SetState("ap-singapore", id, "SYNCING");
+  std::thread poller([&] { engine_->PollOnceForTest(); });
+  ASSERT_TRUE(stuck.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // The engine answers while the watcher is stuck (asked from a thread of
+  // its own: before, the call itself waited for the lock).
+  absl::Notification answered;
+  std::thread getter([&] {
+    engine_->GetJob(job->name(), [&](absl::StatusOr<v1::SyncJob>) { answered.Notify(); });
+  });
+  EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)))
+      << "GetJob waited for a watcher's callback";
+  release.Notify();
+  getter.join();
+  poller.join();
+  engine_->Unwatch(watch);
 }
 
 TEST_F(JobEngineTest, WatchOfUnknownJobIsNotFound) {

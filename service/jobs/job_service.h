@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,10 @@ namespace blueprintsync::jobs {
 inline absl::Status ServiceShuttingDown() {
   return absl::UnavailableError("the service is shutting down; retry on another replica");
 }
+
+// One version of a job as watchers receive it: built once per change and
+// shared, read-only, by every watcher of the job (no copy per watcher).
+using JobVersion = std::shared_ptr<const v1::SyncJob>;
 
 // A validated request to create a job, with everything the handler resolved.
 struct NewJob {
@@ -66,11 +71,15 @@ class JobService {
   using PreviewCallback = std::function<void(absl::StatusOr<Preview>)>;
   using PageCallback = std::function<void(absl::StatusOr<JobPage>)>;
   using CursorCallback = std::function<void(absl::StatusOr<std::optional<int64_t>>)>;
-  // Each version of a watched job, in order, starting with the job as it
-  // stands; no call after a terminal version. A non-OK status ends the watch
-  // and is the last call (NotFound: no such job; Unavailable: the service is
-  // shutting down or cannot read the job).
-  using WatchCallback = std::function<void(absl::StatusOr<v1::SyncJob>)>;
+  // Versions of a watched job, oldest first and never going back, starting
+  // with the job as it stands: the latest version each time, so a watcher
+  // whose callback runs late may skip intermediate ones, but the terminal
+  // version always arrives and is the last version. A non-OK status ends the
+  // watch and is the last call (NotFound: no such job; Unavailable: the
+  // service is shutting down or cannot read the job). Callbacks run on the
+  // engine's one fan-out thread (or inside WatchJob): they must be quick and
+  // must not call Unwatch.
+  using WatchCallback = std::function<void(absl::StatusOr<JobVersion>)>;
 
   virtual ~JobService() = default;
 

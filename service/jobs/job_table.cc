@@ -194,29 +194,46 @@ void TableState::MarkFinishedHere(const std::string& name) {
 }
 
 uint64_t TableState::AddWatcher(const std::string& name, JobService::WatchCallback callback) {
+  uint64_t watcher = 0;
+  if (auto it = watchers_by_job.find(name); it != watchers_by_job.end()) {
+    watcher = it->second;
+  } else {
+    watcher = next_watch_id++;
+    watchers[watcher] = Watcher{name, std::make_shared<JobFeed>(fanout), "", false};
+    watchers_by_job.emplace(name, watcher);
+  }
   const uint64_t id = next_watch_id++;
-  watchers[id] = Watcher{name, std::move(callback), "", false};
-  watchers_by_job.emplace(name, id);
+  auto subscriber = std::make_shared<WatchSubscriber>(std::move(callback));
+  watchers[watcher].feed->Subscribe(id, subscriber);
+  subscriptions[id] = Subscription{watcher, std::move(subscriber)};
   return id;
 }
 
-void TableState::RemoveWatcher(uint64_t id) {
-  auto it = watchers.find(id);
-  if (it == watchers.end()) return;
+std::shared_ptr<WatchSubscriber> TableState::RemoveWatcher(uint64_t id) {
+  auto sub = subscriptions.find(id);
+  if (sub == subscriptions.end()) return nullptr;
+  std::shared_ptr<WatchSubscriber> subscriber = std::move(sub->second.subscriber);
+  const uint64_t watcher = sub->second.watcher;
+  subscriptions.erase(sub);
+  auto it = watchers.find(watcher);
+  if (it == watchers.end() || it->second.feed->Unsubscribe(id) > 0) return subscriber;
+  // The job's last watch: nobody follows the job any more.
   auto range = watchers_by_job.equal_range(it->second.name);
   for (auto w = range.first; w != range.second; ++w) {
-    if (w->second == id) {
+    if (w->second == watcher) {
       watchers_by_job.erase(w);
       break;
     }
   }
   watchers.erase(it);
+  return subscriber;
 }
 
 void TableState::CloseWatchers(const absl::Status& status) {
-  for (auto& [id, w] : watchers) w.callback(status);
+  for (auto& [id, w] : watchers) w.feed->CloseAll(status);
   watchers.clear();
   watchers_by_job.clear();
+  subscriptions.clear();
 }
 
 void TableState::DropActive() {

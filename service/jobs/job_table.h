@@ -34,6 +34,7 @@
 #include "service/jobs/job_service.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/leadership.h"
+#include "service/jobs/watch_feed.h"
 
 namespace blueprintsync::jobs {
 
@@ -105,21 +106,31 @@ struct JobEntry {
   absl::Time LatestReplyBy() const;
 };
 
+// A watched job: its one feed, which every watcher of the job follows (see
+// watch_feed.h). Publishing to it costs the same for one watcher or 10,000.
 struct Watcher {
   std::string name;
-  JobService::WatchCallback callback;
+  std::shared_ptr<JobFeed> feed;
   // The last version delivered (serialized) when followed through store
   // re-reads, so a re-read delivers only changes.
   std::string last_sent;
   bool delivered = false;
 
-  // Sends `job`; `serialized` is its serialization where store re-reads must
-  // be told apart from it (several replicas), else "".
+  // Sends `job` to the job's watchers (one shared copy); `serialized` is its
+  // serialization where store re-reads must be told apart from it (several
+  // replicas), else "".
   void Deliver(const v1::SyncJob& job, std::string serialized) {
     last_sent = std::move(serialized);
     delivered = true;
-    callback(job);
+    feed->Publish(std::make_shared<const v1::SyncJob>(job));
   }
+};
+
+// One WatchJob call: the watched job (its Watcher's id) and its end of the
+// job's feed.
+struct Subscription {
+  uint64_t watcher = 0;
+  std::shared_ptr<WatchSubscriber> subscriber;
 };
 
 // A SyncBlueprint caller whose job another replica runs: answered from the
@@ -131,8 +142,9 @@ struct RemoteReply {
 
 // Everything JobTable guards. Its methods only touch memory.
 struct TableState {
-  explicit TableState(const JobEngineOptions& o) : options(o) {}
+  TableState(const JobEngineOptions& o, WatchFanOut* f) : options(o), fanout(f) {}
   const JobEngineOptions& options;
+  WatchFanOut* const fanout;  // delivers watched jobs' versions off this lock
 
   Leadership leadership = Leadership::Following();
   // Bumped whenever leadership is taken or lost (even for the same epoch):
@@ -154,8 +166,11 @@ struct TableState {
   std::map<std::string, JobEntry> cleaning;
   // Source key -> unfinished jobs on it, oldest first; the front one owns it.
   std::map<std::string, std::deque<std::string>> sources;
+  // Watched jobs, one entry each however many watch them (id -> Watcher;
+  // job name -> that id), and the watches on them (WatchJob's ids).
   std::map<uint64_t, Watcher> watchers;
   std::multimap<std::string, uint64_t> watchers_by_job;
+  std::map<uint64_t, Subscription> subscriptions;
   uint64_t next_watch_id = 1;
   std::map<std::string, std::vector<RemoteReply>> remote_replies;
 
@@ -199,7 +214,8 @@ struct TableState {
   // Answers, with the job as it stands, the waiting callers whose reply_by
   // is at or before `now`.
   void ReplyDue(JobEntry& e, absl::Time now);
-  // Delivers `job` to its watchers.
+  // Delivers `job` to its watchers: hands it to the job's feed, whose
+  // fan-out thread passes it on without this lock.
   void Publish(const v1::SyncJob& job);
   // Removes a finished job (to `cleaning` if copies of it are still to be
   // deleted, else to the finished cache; to `unpersisted` if its final
@@ -212,9 +228,12 @@ struct TableState {
   void RememberFinished(const v1::SyncJob& job);
   // Remembers that `name` finished here (see MayAdopt).
   void MarkFinishedHere(const std::string& name);
-  // Registers a watcher of `name`; returns its id.
+  // Registers a watch of `name` (a subscription to its feed, made if it is
+  // the first); returns its id.
   uint64_t AddWatcher(const std::string& name, JobService::WatchCallback callback);
-  void RemoveWatcher(uint64_t id);
+  // Ends subscription `id` (and the job's feed with its last one); returns
+  // its subscriber, for the caller to Close outside this lock, or nullptr.
+  std::shared_ptr<WatchSubscriber> RemoveWatcher(uint64_t id);
   // Ends every watch with `status` (shutdown).
   void CloseWatchers(const absl::Status& status);
   // Marks the in-memory jobs as given up (leadership lost).
@@ -229,7 +248,7 @@ struct TableState {
 
 class JobTable {
  public:
-  explicit JobTable(const JobEngineOptions& options) : state_(options) {}
+  explicit JobTable(const JobEngineOptions& options) : state_(options, &fanout_) {}
   JobTable(const JobTable&) = delete;
   JobTable& operator=(const JobTable&) = delete;
 
@@ -268,6 +287,8 @@ class JobTable {
   };
   void AwaitWake(bool TableState::*flag, absl::Duration timeout);
 
+  // Stopped (joined) after state_ is gone; feeds on its queue are shared.
+  WatchFanOut fanout_;
   mutable absl::Mutex mu_;
   TableState state_ ABSL_GUARDED_BY(mu_);
 };

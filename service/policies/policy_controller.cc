@@ -105,8 +105,8 @@ void PolicyController::FollowOpenJobs(const std::set<std::string>& open_jobs) {
   // Outside mu_: the callbacks take it, and Unwatch waits for them.
   for (uint64_t id : stale) jobs_->Unwatch(id);
   for (const std::string& job : fresh) {
-    const uint64_t id = jobs_->WatchJob(job, [this](absl::StatusOr<v1::SyncJob> version) {
-      if (version.ok() && !jobs::IsTerminal(version->state())) return;
+    const uint64_t id = jobs_->WatchJob(job, [this](absl::StatusOr<jobs::JobVersion> version) {
+      if (version.ok() && !jobs::IsTerminal((*version)->state())) return;
       // The job ended (or cannot be followed): settle it now rather than at
       // the next interval, so in_sync follows the copies promptly.
       absl::MutexLock lock(&mu_);

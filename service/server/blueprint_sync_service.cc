@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -188,24 +187,27 @@ class ListReactor final : public grpc::ServerUnaryReactor {
   uint64_t ticket_ = 0;
 };
 
-// Streams a job: its current state, then each change, then OK after the
+// Streams a job: its current state, then its changes, then OK after the
 // terminal state; a status that ends the watch (the job does not exist, the
-// server is shutting down) ends the stream once the versions before it are
-// written. Watch callbacks may run inside WatchJob (from the constructor), or
-// on a service thread under the service's lock concurrently with OnWriteDone
-// and OnCancel, so they only queue and start writes. gRPC runs the reactions
-// on its own threads, never inside StartWrite or Finish, so starting those
-// under mu_ cannot re-enter it.
+// server is shutting down) ends the stream once the latest version before it
+// is written. It holds at most the version being written and the latest one
+// not yet written (shared with every other watcher of the job): a newer
+// version replaces one still waiting, so a client that reads slowly skips
+// intermediate versions instead of making the server queue them, and always
+// gets the latest, so the terminal one. Watch callbacks may run inside
+// WatchJob (from the constructor), or on the engine's fan-out thread
+// concurrently with OnWriteDone and OnCancel, so they only keep the version
+// and start writes. gRPC runs the reactions on its own threads, never inside
+// StartWrite or Finish, so starting those under mu_ cannot re-enter it.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
  public:
   WatchReactor(jobs::JobService* jobs, const std::string& name) : jobs_(jobs) {
-    const uint64_t id = jobs_->WatchJob(name, [this](absl::StatusOr<v1::SyncJob> job) {
+    const uint64_t id = jobs_->WatchJob(name, [this](absl::StatusOr<jobs::JobVersion> job) {
       absl::MutexLock lock(&mu_);
       if (job.ok()) {
-        // Every version is delivered, in order (the contract). The queue is
-        // bounded by what one job goes through (a few states for each of at
-        // most 10 destinations), and watches by the stream limits.
-        pending_.push_back(*std::move(job));
+        // The engine passes versions on oldest first: this one is newer than
+        // any waiting, which it replaces.
+        next_ = *std::move(job);
       } else if (!end_.has_value()) {
         // An error before any version says why the watch could not start;
         // one after versions ends the stream (the server is going away,
@@ -226,7 +228,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
       return;
     }
-    if (jobs::IsTerminal(current_.state())) {
+    if (jobs::IsTerminal(current_->state())) {
       FinishLocked(grpc::Status::OK);
       return;
     }
@@ -258,11 +260,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
       return;
     }
-    if (!pending_.empty()) {
-      current_ = std::move(pending_.front());
-      pending_.pop_front();
+    if (next_ != nullptr) {
+      // Kept alive by current_ until OnWriteDone: gRPC reads it until then.
+      current_ = std::move(next_);
+      next_ = nullptr;
       writing_ = true;
-      StartWrite(&current_);
+      StartWrite(current_.get());
       return;
     }
     if (end_.has_value()) FinishLocked(*end_);
@@ -277,9 +280,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SyncJob> {
   jobs::JobService* const jobs_;
   absl::Mutex mu_;
   uint64_t watch_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<v1::SyncJob> pending_ ABSL_GUARDED_BY(mu_);
-  v1::SyncJob current_ ABSL_GUARDED_BY(mu_);
-  // The status the service ended the watch with; sent after pending_.
+  jobs::JobVersion next_ ABSL_GUARDED_BY(mu_);     // the latest version not yet written
+  jobs::JobVersion current_ ABSL_GUARDED_BY(mu_);  // the version being (or last) written
+  // The status the service ended the watch with; sent after next_.
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
