@@ -464,7 +464,10 @@ function checkRender(r, facts, docker) {
       assert.doesNotMatch(String(v), /postgres(ql)?:\/\//, `ConfigMap ${x.metadata.name} ${k} holds a PostgreSQL URI`);
     }
   }
-  for (const k of ['POLL_INTERVAL', 'MIN_POLL_INTERVAL', 'JOB_DEADLINE', 'HTTP_TIMEOUT', 'CONNECT_TIMEOUT', 'RECONCILE_GRACE', 'DRAIN_TIMEOUT']) {
+  if (cm.data.BLUEPRINT_SYNC_MIN_POLL_INTERVAL !== undefined) {
+    assert.match(cm.data.BLUEPRINT_SYNC_MIN_POLL_INTERVAL, /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/, 'MIN_POLL_INTERVAL duration');
+  }
+  for (const k of ['POLL_INTERVAL', 'JOB_DEADLINE', 'HTTP_TIMEOUT', 'CONNECT_TIMEOUT', 'RECONCILE_GRACE', 'DRAIN_TIMEOUT']) {
     assert.match(cm.data[`BLUEPRINT_SYNC_${k}`], /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/, `${k} duration`);
   }
   for (const k of ['MAX_CONNECTION_IDLE', 'MAX_CONNECTION_AGE', 'MAX_CONNECTION_AGE_GRACE', 'DELIVERY_TIMEOUT']) {
@@ -1121,6 +1124,20 @@ describe('helm chart blueprint-sync', () => {
     const over = render({ sets: [`server.regionRefreshInterval=${hi / 60}m1s`] });
     assert.notEqual(over.status, 0, `${hi + 1}s is above the server's maximum and must not render`);
     assert.match(over.stderr, /server\.regionRefreshInterval .* is longer than the server accepts/);
+  });
+
+  test('minPollInterval reaches the server only when set', () => {
+    // The server refuses a minimum above the poll interval when the minimum is set on
+    // purpose (an environment variable is): a rendered default of 500ms would stop every
+    // install whose pollInterval is shorter.
+    const cmOf = (r) => byKind(r.docs, 'ConfigMap').find((x) => 'BLUEPRINT_SYNC_POLL_INTERVAL' in (x.data || {}));
+    const short = render({ sets: ['server.pollInterval=200ms'] });
+    assert.equal(short.status, 0, short.stderr);
+    assert.equal(cmOf(short).data.BLUEPRINT_SYNC_POLL_INTERVAL, '200ms');
+    assert.equal(cmOf(short).data.BLUEPRINT_SYNC_MIN_POLL_INTERVAL, undefined, 'an unset minPollInterval must not be rendered');
+    const set = render({ sets: ['server.minPollInterval=2s'] });
+    assert.equal(set.status, 0, set.stderr);
+    assert.equal(cmOf(set).data.BLUEPRINT_SYNC_MIN_POLL_INTERVAL, '2s');
   });
 
   test('postgres: a leader lease change rolls the pods', () => {
