@@ -156,7 +156,11 @@ std::vector<std::string> Tracker::Apply(uint64_t generation, const Seen& seen,
 int64_t Tracker::PollOnce() {
   absl::MutexLock one_cycle(&poll_mu_);
   std::map<std::string, std::vector<std::string>> by_region;  // region -> ids
-  std::map<std::string, std::string> owner;                   // tracked id -> job
+  // Tracked id -> the jobs that track it. One job each, normally; every
+  // one of them is updated if a copy were ever recorded by two (the old
+  // whole-table pass did that too), so none is failed at its deadline while
+  // the copy is in fact NORMAL.
+  std::map<std::string, std::vector<std::string>> owners;
   uint64_t generation = 0;
   const bool leading = table_->Locked([&](TableState& s) {
     generation = s.generation;
@@ -172,7 +176,7 @@ int64_t Tracker::PollOnce() {
       for (const auto& d : e.rec.job().destinations()) {
         if (d.state() == v1::Destination::SYNCING && !d.blueprint_id().empty()) {
           by_region[d.region()].push_back(d.blueprint_id());
-          owner[d.blueprint_id()] = name;
+          owners[d.blueprint_id()].push_back(name);
         }
       }
     }
@@ -184,7 +188,9 @@ int64_t Tracker::PollOnce() {
   const Poll poll = Describe(std::move(by_region), [&](const Seen& seen) {
     std::set<std::string> jobs;
     for (const auto& [id, b] : seen) {
-      if (auto it = owner.find(id); it != owner.end()) jobs.insert(it->second);
+      if (auto it = owners.find(id); it != owners.end()) {
+        jobs.insert(it->second.begin(), it->second.end());
+      }
     }
     if (jobs.empty()) return;
     for (const std::string& name : Apply(generation, seen, jobs)) {
