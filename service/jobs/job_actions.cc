@@ -263,7 +263,9 @@ void JobActions::Delete(const std::string& name, JobService::StatusCallback done
     const absl::Status deleted = store_->DeleteJob(name);
     if (deleted.ok()) {
       table_->Locked([&](TableState& s) {
-        s.finished.erase(name);
+        // At once, and so that a Get whose store read began before the
+        // delete does not put it back: this caller may Get it next.
+        s.ForgetFinished(name);
         ++s.stats.jobs_deleted;
       });
       log::Info("job record deleted", {{"job", name}});
@@ -341,8 +343,12 @@ int JobActions::JobsAhead(const v1::SyncJob& job) {
 }
 
 void JobActions::Lookup(const std::string& name, JobService::JobCallback then) {
+  TableState::FillTicket ticket;
   std::optional<v1::SyncJob> known = table_->Locked([&](TableState& s) {
     const v1::SyncJob* job = s.Known(name);
+    // Taken before the read begins, so a delete noted while it runs
+    // keeps its result out of the cache (TableState::MayFillFinished).
+    if (job == nullptr) ticket = s.FeedTicket();
     return job ? std::optional<v1::SyncJob>(*job) : std::nullopt;
   });
   if (known) {
@@ -350,14 +356,21 @@ void JobActions::Lookup(const std::string& name, JobService::JobCallback then) {
     return;
   }
   auto shared_then = std::make_shared<JobService::JobCallback>(std::move(then));
-  const bool posted = threads_.readers != nullptr && threads_.readers->Post([this, name,
+  const bool posted = threads_.readers != nullptr && threads_.readers->Post([this, name, ticket,
                                                                              shared_then] {
     absl::StatusOr<JobRecord> rec = store_->GetJob(name);
     if (!rec.ok()) {
       (*shared_then)(rec.status());
-    } else {
-      (*shared_then)(std::move(*rec->mutable_job()));
+      return;
     }
+    // A finished job read on a shared store: the next Get of it (on any
+    // replica that read it, followers included) answers from memory.
+    if (ticket.fresh) {
+      table_->Locked([&](TableState& s) {
+        if (s.MayFillFinished(*rec, ticket)) s.FillFromStore(rec->job());
+      });
+    }
+    (*shared_then)(std::move(*rec->mutable_job()));
   });
   if (!posted) (*shared_then)(ServiceShuttingDown());
 }

@@ -110,6 +110,11 @@ struct JobChanges {
   // it cares about. Sent after the feed listens again, so every change that
   // the re-read does not see is reported after it.
   bool resync = false;
+  // The feed has just lost its connection: changes are missed from now on,
+  // until a batch with `resync`. Sent so that what trusts the feed (the
+  // finished-job cache, see TableState::FeedCache) stops at once, not when
+  // a reader next asks status().
+  bool disconnected = false;
 };
 
 // Changes made to a shared store by any process (this one included), as

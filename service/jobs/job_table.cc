@@ -91,6 +91,78 @@ void TableState::RememberFinished(const v1::SyncJob& job) {
   }
 }
 
+void TableState::ForgetFinished(const std::string& name) {
+  finished.erase(name);
+  feed.cached.erase(name);
+  // A Get whose store read began before the delete may still return the
+  // job; noting the change here makes MayFillFinished refuse to cache it.
+  NoteChange(name);
+}
+
+void TableState::OnFeedChanges(const JobChanges& changes) {
+  if (changes.resync || changes.disconnected) {
+    // Changes may have been missed (or are being missed): any cached job may
+    // have been deleted meanwhile. Start over; a read under way belongs to
+    // the old generation and cannot fill (MayFillFinished).
+    ++feed.generation;
+    feed.fresh = changes.resync && !changes.disconnected;
+    feed.cached.clear();
+    feed.cached_order.clear();
+    feed.recent.clear();
+  }
+  // Any change drops its job, deletes and retention purges above all: only
+  // a finished job is cached, and the only change a finished job's record
+  // should see is its deletion, but an update is dropped too, to be safe.
+  // (`finished` is left alone: on a shared store it does not answer Get,
+  // and it keeps a job finished here from being placed again; see
+  // JobIntake::Place.)
+  for (const JobChange& c : changes.changes) {
+    feed.cached.erase(c.name);
+    NoteChange(c.name);
+  }
+}
+
+void TableState::NoteChange(const std::string& name) {
+  ++feed.tick;
+  feed.recent.emplace_back(feed.tick, name);
+  if (feed.recent.size() > FeedCache::kRecentChanges) feed.recent.pop_front();
+}
+
+void TableState::FillFromStore(const v1::SyncJob& job) {
+  if (options.finished_cache_size <= 0) return;
+  feed.cached[job.name()] = FeedCache::Entry{job, feed.generation};
+  feed.cached_order.push_back(job.name());
+  while (feed.cached_order.size() > static_cast<size_t>(options.finished_cache_size)) {
+    feed.cached.erase(feed.cached_order.front());
+    feed.cached_order.pop_front();
+  }
+}
+
+TableState::FillTicket TableState::FeedTicket() const {
+  return FillTicket{feed.fresh, feed.generation, feed.tick};
+}
+
+bool TableState::MayFillFinished(const JobRecord& rec, const FillTicket& ticket) const {
+  const v1::SyncJob& job = rec.job();
+  // A single replica caches a job when it finishes it, and its own delete
+  // could race a fill; only the shared store, where the feed is, fills.
+  if (leadership.single() || !IsTerminal(job.state())) return false;
+  // Still open (copies to delete): its record will change, and a cached
+  // job is never adopted (MayAdopt). Already cached: nothing to add.
+  if (IsOpen(rec) || feed.cached.count(job.name()) > 0) return false;
+  if (!ticket.fresh || !feed.fresh || ticket.generation != feed.generation) return false;
+  if (feed.tick == ticket.tick) return true;
+  // Changes were noted since the read began: the read may predate a delete
+  // of this job whose notification has been applied, and caching its result
+  // would bring the deleted job back. Refuse if one names it, or if the
+  // changes since then are no longer all known.
+  if (feed.recent.empty() || feed.recent.front().first > ticket.tick + 1) return false;
+  for (auto it = feed.recent.rbegin(); it != feed.recent.rend() && it->first > ticket.tick; ++it) {
+    if (it->second == job.name()) return false;
+  }
+  return true;
+}
+
 bool TableState::Add(JobRecord rec) {
   const std::string name = rec.job().name();
   JobEntry& e = active[name];
@@ -180,10 +252,18 @@ const v1::SyncJob* TableState::Known(const std::string& name) const {
   if (auto it = active.find(name); it != active.end()) return &it->second.published;
   if (auto it = cleaning.find(name); it != cleaning.end()) return &it->second.published;
   // With several replicas a finished job's record may be deleted on another
-  // one (DeleteSyncJob): only the store can say, so the cache answers only
-  // for a single replica.
+  // one (DeleteSyncJob, retention): the cache answers only for a single
+  // replica, or while the change feed is fresh (it then drops every job
+  // deleted anywhere as the notification arrives; see FeedCache).
   if (leadership.single()) {
     if (auto it = finished.find(name); it != finished.end()) return &it->second;
+  } else if (feed.fresh) {
+    // The stamp is a second guard: the cache is emptied whenever the
+    // generation changes, so an older entry should not exist.
+    auto it = feed.cached.find(name);
+    if (it != feed.cached.end() && it->second.generation == feed.generation) {
+      return &it->second.job;
+    }
   }
   if (auto it = unpersisted.find(name); it != unpersisted.end()) return &it->second.job();
   return nullptr;

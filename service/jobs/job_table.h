@@ -174,10 +174,51 @@ struct TableState {
   uint64_t next_watch_id = 1;
   std::map<std::string, std::vector<RemoteReply>> remote_replies;
 
-  // Recently finished jobs, for Get without a store read: a finished job
-  // never changes, so the cache cannot go stale.
+  // Recently finished jobs, for Get without a store read (single replica
+  // only: it makes every delete itself and drops the entry; on a shared
+  // store see FeedCache) and to keep a job finished here from being placed
+  // or adopted again.
   std::map<std::string, v1::SyncJob> finished;
   std::deque<std::string> finished_order;
+
+  // Finished jobs for Get on a shared store, where another replica may
+  // delete one at any time (DeleteSyncJob, retention): they answer only
+  // while the store's change feed proves them fresh (see Known). Each rule
+  // exists because without it a Get could show a job that was deleted:
+  // - `fresh` only while the feed listens and has resynced: a delete
+  //   notification sent while nobody listened is lost for good.
+  // - every resync or disconnect starts a new `generation` and empties the
+  //   cache: what was cached may have been deleted while notifications were
+  //   missed. Entries are stamped with the generation they were filled in.
+  // - every change notification drops its job (deletes and purges first of
+  //   all; others to be safe) and bumps `tick`; so does a delete here.
+  // - filled only by a Get that read a finished job from the store, and
+  //   only if no change of that job was noted since its read began
+  //   (MayFillFinished); not when a job finishes here, since another
+  //   replica may delete it before this one gets to cache it, its delete
+  //   notification already applied.
+  struct FeedCache {
+    bool fresh = false;
+    uint64_t generation = 0;
+    uint64_t tick = 0;
+    struct Entry {
+      v1::SyncJob job;
+      uint64_t generation = 0;
+    };
+    std::map<std::string, Entry> cached;
+    std::deque<std::string> cached_order;  // oldest first, for the bound
+    // The latest changes (tick, job), newest last, bounded: a fill whose
+    // read began before the oldest of them is refused.
+    static constexpr size_t kRecentChanges = 256;
+    std::deque<std::pair<uint64_t, std::string>> recent;
+  };
+  FeedCache feed;
+  // Where a store read for a possible cache fill began (FeedTicket).
+  struct FillTicket {
+    bool fresh = false;
+    uint64_t generation = 0;
+    uint64_t tick = 0;
+  };
   // Finished jobs whose final write failed: retried, and never adopted
   // again from the store's older version meanwhile.
   std::map<std::string, JobRecord> unpersisted;
@@ -221,11 +262,31 @@ struct TableState {
   // deleted, else to the finished cache; to `unpersisted` if its final
   // write failed) and returns the job that now owns its source, if any.
   std::optional<std::string> Finish(const std::string& name);
-  // The job as this replica last published it, if it runs it or (single
-  // replica only) has just finished it (nullptr: ask the store).
+  // The job as this replica last published it, if it runs it or has just
+  // finished it (a single replica, or a shared store while the change feed
+  // is fresh; nullptr: ask the store).
   const v1::SyncJob* Known(const std::string& name) const;
   // Keeps a finished job for Get (bounded by finished_cache_size).
   void RememberFinished(const v1::SyncJob& job);
+  // Keeps, in FeedCache, a finished job read from the store that
+  // MayFillFinished allows (bounded by finished_cache_size).
+  void FillFromStore(const v1::SyncJob& job);
+  // Notes a change of `name` (FeedCache::recent).
+  void NoteChange(const std::string& name);
+  // Drops `name` from the finished caches and notes the change, so a store
+  // read under way for it cannot put it back (DeleteSyncJob here).
+  void ForgetFinished(const std::string& name);
+  // The change feed (shared store): its changes, `resync` (it listens again
+  // and may have missed changes before) or `disconnected` (it is missing
+  // them from now on).
+  void OnFeedChanges(const JobChanges& changes);
+  // Taken before a store read of a job that may fill the finished cache.
+  FillTicket FeedTicket() const;
+  // Whether `rec`, read from the store in a read that began at `ticket`,
+  // may be cached: finished and not open, not cached yet, a shared store
+  // whose feed has been fresh since the read began (same generation), and
+  // no change of the job noted since.
+  bool MayFillFinished(const JobRecord& rec, const FillTicket& ticket) const;
   // Remembers that `name` finished here (see MayAdopt).
   void MarkFinishedHere(const std::string& name);
   // Registers a watch of `name` (a subscription to its feed, made if it is

@@ -113,6 +113,9 @@ class PostgresChangeFeed final : public JobChangeFeed {
       auto got = conn.AwaitNotifications(options_.wait);
       if (!got.ok()) {
         SetStatus(got.status());
+        JobChanges lost;
+        lost.disconnected = true;
+        on_changes_(std::move(lost));
         return;
       }
       if (got->empty()) continue;

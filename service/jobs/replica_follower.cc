@@ -25,6 +25,9 @@ void ReplicaFollower::Loop() {
 }
 
 void ReplicaFollower::OnChanges(JobChanges changes) {
+  // The finished-job cache first, at once: from here on a Get must not
+  // answer a job this batch says was deleted (or might have been).
+  table_->Locked([&](TableState& s) { s.OnFeedChanges(changes); });
   {
     absl::MutexLock lock(&changes_mu_);
     if (changes.resync) resync_ = true;

@@ -251,6 +251,61 @@ TEST_F(HaFeedE2eTest, CancellingAQueuedJobOnTheLeaderAnswersCancelled) {
   EXPECT_EQ(cancelled.state(), v1::SyncJob::CANCELLED) << cancelled.ShortDebugString();
 }
 
+// Get answers a finished job from memory while the change feed listens
+// (TableState::FeedCache); a delete on either replica must still show at
+// once on the one that made it and within the feed's delay on the other.
+TEST_F(HaFeedE2eTest, ADeleteOnOneReplicaIsNotHiddenByTheOthersCache) {
+  for (int deleter : {leader_, 1 - leader_}) {
+    SCOPED_TRACE(deleter == leader_ ? "deleted on the leader" : "deleted on the follower");
+    Server& here = *servers_[deleter];
+    Server& other = *servers_[1 - deleter];
+    v1::SyncJob job;
+    grpc::Status st =
+        Sync(leader(), MakeRequest(kSrc, Bp(deleter == leader_ ? 4 : 5), {"ap-shanghai"}), &job);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    const auto succeeded = [](const v1::SyncJob& j) { return j.state() == v1::SyncJob::SUCCEEDED; };
+    // Read on both (twice: the first read fills the cache, the second is
+    // answered from it).
+    for (Server* s : {&here, &other}) {
+      for (int i = 0; i < 2; ++i) {
+        ASSERT_EQ(GetUntil(*s, job.name(), succeeded, absl::Seconds(30)).state(),
+                  v1::SyncJob::SUCCEEDED);
+      }
+    }
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      v1::DeleteSyncJobRequest req;
+      req.set_name(job.name());
+      google::protobuf::Empty empty;
+      st = here.stub->DeleteSyncJob(&ctx, req, &empty);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+    }
+    const auto get = [&](Server& s) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+      v1::GetSyncJobRequest req;
+      req.set_name(job.name());
+      v1::SyncJob got;
+      return s.stub->GetSyncJob(&ctx, req, &got).error_code();
+    };
+    // The replica that deleted it: at once.
+    EXPECT_EQ(get(here), grpc::StatusCode::NOT_FOUND);
+    // The other: as soon as the delete's notification arrives (the safety
+    // net re-read, kSafetyNet, never clears the cache: only the feed does).
+    const absl::Time deleted = absl::Now();
+    grpc::StatusCode code = get(other);
+    while (code != grpc::StatusCode::NOT_FOUND && absl::Now() < deleted + kSoon) {
+      absl::SleepFor(absl::Milliseconds(50));
+      code = get(other);
+    }
+    EXPECT_EQ(code, grpc::StatusCode::NOT_FOUND)
+        << "the other replica still answered the deleted job " << kSoon << " after the delete";
+    std::cout << "[feed figures] delete -> NOT_FOUND on the other replica: "
+              << absl::FormatDuration(absl::Now() - deleted) << "\n";
+  }
+}
+
 TEST_F(HaFeedE2eTest, AJobWhoseNotificationWasLostIsRunOnceTheListenerReconnects) {
   // A QUEUED job as a replica records it, written without a notification
   // (as a replica of an older build, or a notification that was lost).
