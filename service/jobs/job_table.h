@@ -255,6 +255,12 @@ struct TableState {
   // Answers, with the job as it stands, the waiting callers whose reply_by
   // is at or before `now`.
   void ReplyDue(JobEntry& e, absl::Time now);
+  // Empties the finished-job cache of a shared store (it fills again from
+  // store reads) without stopping it answering.
+  void DropFeedCacheEntries() {
+    feed.cached.clear();
+    feed.cached_order.clear();
+  }
   // Delivers `job` to its watchers: hands it to the job's feed, whose
   // fan-out thread passes it on without this lock.
   void Publish(const v1::SyncJob& job);

@@ -58,20 +58,27 @@ ReplicaFollower::Work ReplicaFollower::TakeWork() {
   }
   Work work;
   const absl::Time now = absl::Now();
-  absl::MutexLock lock(&changes_mu_);
-  // A notification lost while the feed was down, or while it noticed it was,
-  // is made up for here: the re-read after it listens again (resync_), and
-  // the periodic one should a notification go missing some other way.
-  if (feed_ == nullptr || !feed_listening_ || resync_ || now >= next_resync_) {
+  {
+    absl::MutexLock lock(&changes_mu_);
+    // A notification lost while the feed was down, or while it noticed it
+    // was, is made up for here: the re-read after it listens again
+    // (resync_), and the periodic one should a notification go missing some
+    // other way.
+    if (feed_ != nullptr && feed_listening_ && !resync_ && now < next_resync_) {
+      work.everything = false;
+      work.changed.swap(changed_);
+      work.cancel_requested.swap(cancel_requested_names_);
+      return work;
+    }
     changed_.clear();
     cancel_requested_names_.clear();
     resync_ = false;
     next_resync_ = now + steps_->options().follow_resync_interval;
-    return work;
   }
-  work.everything = false;
-  work.changed.swap(changed_);
-  work.cancel_requested.swap(cancel_requested_names_);
+  // The finished-job cache is only as fresh as the notifications: one lost
+  // on a connection that died unnoticed would let a deleted job be answered.
+  // Emptying it with every full re-read bounds that to the resync interval.
+  table_->Locked([](TableState& s) { s.DropFeedCacheEntries(); });
   return work;
 }
 
