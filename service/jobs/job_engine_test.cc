@@ -93,7 +93,22 @@ Blueprint MakeBlueprint(const std::string& id, const std::string& name, const st
   return b;
 }
 
-// Delegates to a memory store; UpdateJob can be made to fail.
+// A change feed the test drives: it reports only what the test tells it,
+// until destroyed (`unregister`).
+class ScriptedFeed final : public JobChangeFeed {
+ public:
+  explicit ScriptedFeed(std::function<void()> unregister) : unregister_(std::move(unregister)) {}
+  ~ScriptedFeed() override { unregister_(); }
+  absl::Status status() const override { return absl::OkStatus(); }
+
+ private:
+  std::function<void()> unregister_;
+};
+
+// Delegates to a memory store; UpdateJob can be made to fail. With
+// `with_feed` set (before engines start), OpenChangeFeed gives each reader a
+// scripted feed: it reports `resync` at once, as a feed does once it
+// listens, and then only what Notify says.
 class FlakyStore final : public JobStore {
  public:
   FlakyStore() : next_(MakeMemoryJobStore()) {}
@@ -101,11 +116,39 @@ class FlakyStore final : public JobStore {
   std::atomic<int> failed_updates{0};
   // Runs before each update reaches the store (set before the engine starts).
   std::function<void(const JobRecord&)> before_update;
+  bool with_feed = false;
+  std::atomic<int> full_reads{0};  // ListUnfinishedJobs calls that returned
+  std::atomic<int> job_reads{0};   // GetJob calls
+
+  std::unique_ptr<JobChangeFeed> OpenChangeFeed(
+      std::function<void(JobChanges)> on_changes) override {
+    if (!with_feed) return nullptr;
+    on_changes(JobChanges{{}, /*resync=*/true});
+    absl::MutexLock lock(&feed_mu_);
+    const int id = next_reader_++;
+    readers_[id] = std::move(on_changes);
+    return std::make_unique<ScriptedFeed>([this, id] {
+      absl::MutexLock unregister(&feed_mu_);
+      readers_.erase(id);
+    });
+  }
+  // Hands `changes` to every reader's feed.
+  void Notify(const JobChanges& changes) {
+    absl::MutexLock lock(&feed_mu_);
+    for (const auto& [id, reader] : readers_) reader(changes);
+  }
+  int feed_readers() {
+    absl::MutexLock lock(&feed_mu_);
+    return static_cast<int>(readers_.size());
+  }
 
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& r) override {
     return next_->CreateJob(r);
   }
-  absl::StatusOr<JobRecord> GetJob(const std::string& name) override { return next_->GetJob(name); }
+  absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
+    ++job_reads;
+    return next_->GetJob(name);
+  }
   absl::Status UpdateJob(const JobRecord& r) override {
     if (before_update) before_update(r);
     if (fail_updates) {
@@ -116,7 +159,9 @@ class FlakyStore final : public JobStore {
   }
   absl::StatusOr<JobPage> ListJobs(const JobQuery& q) override { return next_->ListJobs(q); }
   absl::StatusOr<std::vector<JobRecord>> ListUnfinishedJobs() override {
-    return next_->ListUnfinishedJobs();
+    auto all = next_->ListUnfinishedJobs();
+    ++full_reads;
+    return all;
   }
   absl::Status DeleteJob(const std::string& name) override { return next_->DeleteJob(name); }
   absl::Status RequestCancel(const std::string& name) override {
@@ -128,6 +173,9 @@ class FlakyStore final : public JobStore {
 
  private:
   std::unique_ptr<JobStore> next_;
+  absl::Mutex feed_mu_;
+  int next_reader_ ABSL_GUARDED_BY(feed_mu_) = 0;
+  std::map<int, std::function<void(JobChanges)>> readers_ ABSL_GUARDED_BY(feed_mu_);
 };
 
 // The engine's rule: no store or upstream call while the job table's lock is
@@ -140,6 +188,10 @@ void ExpectTableUnlocked(const char* call) {
 class LockCheckingStore final : public JobStore {
  public:
   explicit LockCheckingStore(JobStore* next) : next_(next) {}
+  std::unique_ptr<JobChangeFeed> OpenChangeFeed(
+      std::function<void(JobChanges)> on_changes) override {
+    return next_->OpenChangeFeed(std::move(on_changes));
+  }
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
     ExpectTableUnlocked("JobStore::CreateJob");
     return next_->CreateJob(record);
@@ -1982,6 +2034,157 @@ TEST_F(ReplicatedEngineTest, FollowerAnswersAJobQueuedBehindAnotherAtOnce) {
   EXPECT_EQ(fake_.sync_count(), 1);
   fake_.ReleaseSync();
   ASSERT_TRUE(first.First().ok());
+}
+
+JobChanges Changed(JobChange::Kind kind, const std::vector<std::string>& names) {
+  JobChanges changes;
+  for (const std::string& name : names) changes.changes.push_back(JobChange{kind, name});
+  return changes;
+}
+
+// A leader following the (scripted) change feed, once it has made the full
+// re-read that the feed's first resync asks for: from then on it reads
+// what the feed names.
+class FeedEngineTest : public ReplicatedEngineTest {
+ protected:
+  Replica& StartLeader(absl::Duration follow_interval = absl::Milliseconds(100)) {
+    flaky_->with_feed = true;
+    Replica& a = AddReplica("a", follow_interval);
+    EXPECT_TRUE(WaitFor([&] { return a.engine->stats().leader_term > 0; }));
+    // One full read on taking the lead, one for the feed's resync.
+    EXPECT_TRUE(WaitFor([&] { return flaky_->feed_readers() == 1 && flaky_->full_reads >= 2; }));
+    return a;
+  }
+  // A job recorded by another replica, with this name.
+  JobRecord RecordElsewhere(const std::string& name, const std::string& dest) {
+    JobRecord rec =
+        MakeRecord(kSrc, kBp, {{dest, ""}}, JobRecord::NOT_SUBMITTED, v1::SyncJob::QUEUED);
+    rec.mutable_job()->set_name(name);
+    absl::StatusOr<CreateJobResult> created = store_->CreateJob(rec);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return rec;
+  }
+};
+
+// Review M1: the feed's names were read in name order and adopted so, and
+// the first adopted job on a source is the one sent first.
+TEST_F(FeedEngineTest, JobsNamedByTheFeedAreSentInTheOrderTheyWereRecorded) {
+  StartLeader();
+  fake_.HoldSync();
+  const std::string earlier = "syncJobs/ffffffff-ffff-4fff-bfff-ffffffffffff";
+  const std::string later = "syncJobs/00000000-0000-4000-8000-000000000000";
+  RecordElsewhere(earlier, "ap-singapore");
+  RecordElsewhere(later, "ap-tokyo");
+  flaky_->Notify(Changed(JobChange::Kind::kCreated, {earlier, later}));
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  EXPECT_EQ(Stored(earlier)->phase(), JobRecord::SUBMITTING);
+  EXPECT_EQ(Stored(later)->phase(), JobRecord::NOT_SUBMITTED);
+  fake_.ReleaseSync();
+  // The later one waits for the earlier (RUNNING until polled) to finish.
+  EXPECT_TRUE(WaitFor([&] { return Stored(earlier)->phase() == JobRecord::SUBMITTED; }));
+  EXPECT_EQ(Stored(later)->phase(), JobRecord::NOT_SUBMITTED);
+}
+
+TEST_F(FeedEngineTest, TheLeaderReadsOnlyJobsItDoesNotRunUnlessTheirCancellationWasAsked) {
+  Replica& a = StartLeader();
+  Replies running, reply;
+  a.engine->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                   running.Callback());
+  ASSERT_TRUE(running.First().ok());
+  // Queued behind the first (which stays RUNNING: nobody polls here).
+  a.engine->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(), reply.Callback());
+  absl::StatusOr<v1::SyncJob> job = reply.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->state(), v1::SyncJob::QUEUED);
+  // Its own write comes back through the feed with a job it does not know:
+  // only that one is read.
+  const int reads = flaky_->job_reads;
+  const std::string unknown = "syncJobs/00000000-0000-4000-8000-00000000000a";
+  flaky_->Notify(Changed(JobChange::Kind::kUpdated, {job->name(), unknown}));
+  ASSERT_TRUE(WaitFor([&] { return flaky_->job_reads > reads; }));
+  absl::SleepFor(absl::Milliseconds(300));  // a few more cycles
+  EXPECT_EQ(flaky_->job_reads, reads + 1);
+  // Cancellation asked on another replica: read, and carried out here.
+  ASSERT_TRUE(store_->RequestCancel(job->name()).ok());
+  flaky_->Notify(Changed(JobChange::Kind::kCancelRequested, {job->name()}));
+  EXPECT_TRUE(WaitFor([&] { return Stored(job->name())->job().state() == v1::SyncJob::CANCELLED; }));
+}
+
+TEST_F(FeedEngineTest, TooManyNamesAtOnceBecomeOneFullReadNotOneReadEach) {
+  StartLeader();
+  const int reads = flaky_->job_reads;
+  const int full = flaky_->full_reads;
+  std::vector<std::string> names;
+  for (int i = 0; i < 10001; ++i) {
+    names.push_back(absl::StrFormat("syncJobs/00000000-0000-4000-8000-%012d", i));
+  }
+  flaky_->Notify(Changed(JobChange::Kind::kUpdated, names));
+  ASSERT_TRUE(WaitFor([&] { return flaky_->full_reads > full; }));
+  EXPECT_LT(flaky_->job_reads - reads, 100);
+}
+
+// Review S1: every resync asked for (a reconnect, a payload the feed cannot
+// read: anyone with access to the database can send one) was a full read at
+// once, back to back.
+TEST_F(FeedEngineTest, AResyncReadsWhatNoNotificationNamedButAtMostOncePerFollowInterval) {
+  StartLeader(absl::Milliseconds(500));
+  // Recorded elsewhere with its notification lost.
+  const std::string unheard = "syncJobs/00000000-0000-4000-8000-00000000000b";
+  RecordElsewhere(unheard, "ap-singapore");
+  const int full = flaky_->full_reads;
+  const absl::Time start = absl::Now();
+  while (absl::Now() < start + absl::Seconds(1)) {
+    flaky_->Notify(JobChanges{{}, /*resync=*/true});
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const int during = flaky_->full_reads - full;
+  // 1 s of asking, one full read per 500 ms; one more for scheduling slack.
+  EXPECT_LE(during, 3) << "full reads during 1 s of resync requests";
+  EXPECT_GE(during, 1);
+  // The job nobody was told about is run all the same.
+  EXPECT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  EXPECT_NE(Stored(unheard)->phase(), JobRecord::NOT_SUBMITTED);
+}
+
+// Review S5(2): each deleted job was read back (retention deleting 1,000
+// jobs was 1,000 reads).
+TEST_F(FeedEngineTest, DeletedJobsAreNotReadBack) {
+  StartLeader();
+  const int reads = flaky_->job_reads;
+  std::vector<std::string> deleted;
+  for (int i = 0; i < 50; ++i) {
+    deleted.push_back(absl::StrFormat("syncJobs/00000000-0000-4000-8000-%012d", i));
+  }
+  flaky_->Notify(Changed(JobChange::Kind::kDeleted, deleted));
+  // A marker: a job nobody here runs, which is read.
+  flaky_->Notify(
+      Changed(JobChange::Kind::kUpdated, {"syncJobs/00000000-0000-4000-8000-0000000000ff"}));
+  ASSERT_TRUE(WaitFor([&] { return flaky_->job_reads > reads; }));
+  absl::SleepFor(absl::Milliseconds(300));  // a few more cycles
+  EXPECT_EQ(flaky_->job_reads, reads + 1);
+}
+
+// Review S6: a follower's caller whose job was read before an earlier job on
+// its source showed up waited until its reply_by, not answered QUEUED.
+TEST_F(FeedEngineTest, AFollowersCallerIsAnsweredQueuedOnceAnotherJobHoldsItsSource) {
+  // Another process leads (and does nothing here).
+  ASSERT_TRUE(lease_.TryAcquireOrRenew("elsewhere", absl::Hours(1)).ok());
+  flaky_->with_feed = true;
+  Replica& b = AddReplica("b", absl::Hours(1));
+  ASSERT_TRUE(WaitFor([&] { return flaky_->feed_readers() == 1; }));
+  Replies reply;
+  b.engine->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::Now() + absl::Hours(1),
+                   reply.Callback());
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(reply.count(), 0u) << "answered before any other job held its source";
+  // The leader elsewhere starts another job on the same source blueprint.
+  JobRecord other = MakeRecord(kSrc, kBp, {{"ap-singapore", "lhbp-oth00001"}},
+                               JobRecord::SUBMITTED, v1::SyncJob::RUNNING);
+  ASSERT_TRUE(store_->CreateJob(other).ok());
+  flaky_->Notify(Changed(JobChange::Kind::kCreated, {other.job().name()}));
+  absl::StatusOr<v1::SyncJob> queued = reply.First();
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(queued->state(), v1::SyncJob::QUEUED);
 }
 
 TEST_F(ReplicatedEngineTest, AJobWhoseFinalWriteFailedIsNotTakenUpAgain) {

@@ -76,29 +76,44 @@ class PostgresChangeFeed final : public JobChangeFeed {
     absl::Duration backoff = options_.min_backoff;
     while (!Stopping()) {
       std::unique_ptr<Connection> conn = Listen();
-      if (conn == nullptr) {
-        if (!Sleep(backoff)) return;
-        backoff = std::min(backoff * 2, options_.max_backoff);
-        continue;
+      if (conn != nullptr) {
+        const absl::Time listening_since = absl::Now();
+        SetStatus(absl::OkStatus());
+        // LISTEN is in place: what the reader re-reads now or is told about
+        // from here on covers every change, whatever was missed before.
+        on_changes_(JobChanges{{}, /*resync=*/true});
+        Follow(*conn);
+        // Only a connection that stayed up a while resets the backoff. One
+        // dropped soon after LISTEN (idle_session_timeout, a proxy that
+        // accepts and then closes) counts as a failed attempt: otherwise
+        // such a server is reconnected to many times a second, and every
+        // reconnect asks each reader for a full re-read.
+        if (absl::Now() - listening_since >= options_.stable_after) {
+          backoff = options_.min_backoff;
+          continue;  // reconnect at once: notifications are being missed
+        }
       }
-      backoff = options_.min_backoff;
-      SetStatus(absl::OkStatus());
-      // LISTEN is in place: what the reader re-reads now or is told about
-      // from here on covers every change, whatever was missed before.
-      on_changes_(JobChanges{{}, /*resync=*/true});
-      Follow(*conn);
+      if (!Sleep(backoff)) return;
+      backoff = std::min(backoff * 2, options_.max_backoff);
     }
   }
 
   // A connection listening on kJobChannel, or null (status_ says why).
   std::unique_ptr<Connection> Listen() {
+    // Short timeouts on every step: the feed's thread is joined when the
+    // engine shuts down, and a frozen server must not hold that up for the
+    // store's usual call timeout (statement timeout + grace: 15 s). The
+    // feed's statements (SETs, LISTEN) are instant on a live server.
     ConnectOptions connect;
-    connect.connect_timeout = absl::Seconds(2);
+    connect.connect_timeout = absl::Seconds(2);  // libpq's minimum
+    connect.statement_timeout = options_.call_timeout;
+    connect.client_grace = options_.call_grace;
     auto conn = Connection::Open(dsn_, secrets_, connect, "change feed");
     if (!conn.ok()) {
       SetStatus(conn.status());
       return nullptr;
     }
+    if (Stopping()) return nullptr;
     if (auto s = (*conn)->ExecScript("change feed", absl::StrCat("LISTEN ", kJobChannel));
         !s.ok()) {
       SetStatus(s);

@@ -51,6 +51,13 @@ struct ChangeFeedOptions {
   // Reconnect backoff: doubles from min to max while connecting fails.
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // A connection lost sooner than this after LISTEN does not reset the
+  // backoff (a server that accepts and then drops connections).
+  absl::Duration stable_after = absl::Seconds(30);
+  // Server-side statement timeout and client-side grace for the feed's own
+  // statements: what bounds stopping the feed while a server is frozen.
+  absl::Duration call_timeout = absl::Seconds(1);
+  absl::Duration call_grace = absl::Milliseconds(500);
 };
 
 std::unique_ptr<JobChangeFeed> StartPostgresChangeFeed(

@@ -191,9 +191,10 @@ class PostgresJobStore final : public JobStore {
       if (!r.ok()) return r.status();
       store::PageScan scan(query);
       for (int row = 0; row < r->rows(); ++row) {
-        auto record = RowToRecord(*r, row, kOp);
-        if (!record.ok()) return record.status();
-        if (!scan.Offer(*std::move(record))) break;
+        absl::StatusOr<bool> more = scan.OfferRow(
+            r->Int64(row, 0), [&](JobRecord* record) { return ParseRowInto(*r, row, kOp, record); });
+        if (!more.ok()) return more.status();
+        if (!*more) break;
       }
       return scan.TakePage();
     });

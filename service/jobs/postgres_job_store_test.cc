@@ -389,6 +389,30 @@ TEST_F(PostgresJobStoreTest, UnparsableRecordIsDataLossNamingTheJob) {
   auto unfinished = store->ListUnfinishedJobs();
   EXPECT_EQ(unfinished.status().code(), absl::StatusCode::kDataLoss) << unfinished.status();
 
+  // Review S8: a page without the bad row answers in both paths, ListJobs
+  // and ListJobsInto (ListJobs also parsed the look-ahead row, the next
+  // page's first, and failed); the page holding it fails in both.
+  JobQuery first_page;
+  first_page.newest_first = false;
+  first_page.page_size = 1;
+  auto good = store->ListJobs(first_page);
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_EQ(good->records.size(), 1u);
+  EXPECT_EQ(good->records[0].job().name(), "syncJobs/a");
+  ASSERT_TRUE(good->next_cursor.has_value());
+  google::protobuf::RepeatedPtrField<v1::SyncJob> jobs;
+  auto good_into = store->ListJobsInto(first_page, &jobs);
+  ASSERT_TRUE(good_into.ok()) << good_into.status();
+  EXPECT_EQ(*good_into, good->next_cursor);
+  ASSERT_EQ(jobs.size(), 1);
+  JobQuery next_page = first_page;
+  next_page.cursor = *good->next_cursor;
+  auto bad = store->ListJobs(next_page);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  jobs.Clear();
+  auto bad_into = store->ListJobsInto(next_page, &jobs);
+  EXPECT_EQ(bad_into.status().code(), absl::StatusCode::kDataLoss) << bad_into.status();
+
   Sql("UPDATE jobs SET record = (SELECT record FROM jobs WHERE name = 'syncJobs/a') "
       "WHERE name = 'syncJobs/b'");
   got = store->GetJob("syncJobs/b");
@@ -593,10 +617,11 @@ class FeedLog {
     };
   }
   // Waits (up to 30 s: a loaded machine) until `done` holds of what was seen.
-  bool WaitFor(std::function<bool(const std::vector<JobChange>&, int resyncs)> done) {
+  bool WaitFor(std::function<bool(const std::vector<JobChange>&, int resyncs)> done,
+               absl::Duration timeout = absl::Seconds(30)) {
     absl::MutexLock lock(&mu_);
     auto holds = [&] { return done(changes_, resyncs_); };
-    return mu_.AwaitWithTimeout(absl::Condition(&holds), absl::Seconds(30));
+    return mu_.AwaitWithTimeout(absl::Condition(&holds), timeout);
   }
   std::vector<JobChange> Take() {
     absl::MutexLock lock(&mu_);
@@ -712,16 +737,54 @@ TEST_F(PostgresJobStoreTest, ChangeFeedReconnectsAfterItsBackendIsTerminatedAndA
   EXPECT_EQ(Sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE query = 'LISTEN blueprintsync_jobs'"),
             "1");
-  // A job written while nobody listens: its notification is lost, which the
-  // reader learns as a second resync (once the feed listens again).
-  ASSERT_TRUE(store->CreateJob(MakeRecord("unheard", v1::SyncJob::QUEUED)).ok());
+  // A job written about now may be written while nobody listens (or not:
+  // the reconnect may win the race): a lost notification is made up for by
+  // the second resync, which must therefore come once LISTEN is back.
+  ASSERT_TRUE(store->CreateJob(MakeRecord("maybe-unheard", v1::SyncJob::QUEUED)).ok());
   ASSERT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 2; }))
       << "the feed never listened again: " << feed->status();
+  EXPECT_TRUE(feed->connected()) << feed->status();
+  EXPECT_EQ(Sql("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN blueprintsync_jobs'"),
+            "1")
+      << "the resync was reported before LISTEN was in place again";
   // And it reports changes again.
   ASSERT_TRUE(store->CreateJob(MakeRecord("heard", v1::SyncJob::QUEUED)).ok());
   EXPECT_TRUE(log.WaitFor([](const auto& c, int) {
     return Saw(c, JobChange::Kind::kCreated, "syncJobs/heard");
   })) << Describe(log.Take());
+}
+
+// Review S3: the backoff was reset as soon as LISTEN succeeded, so a server
+// that accepts connections and drops them soon after was reconnected to
+// (and every reader asked for a full re-read) many times a second.
+TEST_F(PostgresJobStoreTest, ChangeFeedBacksOffFromAServerThatKeepsDroppingIt) {
+  auto store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  FeedLog log;
+  auto feed = store->OpenChangeFeed(log.Callback());
+  ASSERT_TRUE(log.WaitFor([](const auto&, int resyncs) { return resyncs >= 1; }));
+  const int before = log.resyncs();
+  const absl::Time end = absl::Now() + absl::Seconds(4);
+  while (absl::Now() < end) {
+    Sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE query = 'LISTEN blueprintsync_jobs'");
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // Waits of 100, 200, 400, 800, 1600 ms between attempts: about 5 in 4 s.
+  const int reconnects = log.resyncs() - before;
+  EXPECT_LE(reconnects, 8) << "reconnects in 4 s of dropped connections";
+  // Once the server stops dropping it, it listens again.
+  ASSERT_TRUE(store->CreateJob(MakeRecord("heard", v1::SyncJob::QUEUED)).ok());
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  bool heard = false;
+  while (!heard && absl::Now() < give_up) {
+    // Written again until heard: the first may be sent while it reconnects.
+    Sql("SELECT pg_notify('blueprintsync_jobs', 'u:syncJobs/heard')");
+    heard = log.WaitFor([](const auto& c, int) {
+      return Saw(c, JobChange::Kind::kUpdated, "syncJobs/heard");
+    }, absl::Milliseconds(500));
+  }
+  EXPECT_TRUE(heard) << feed->status();
 }
 
 TEST_F(PostgresJobStoreTest, ChangeFeedAsksForAResyncOnANotificationItCannotRead) {

@@ -1,5 +1,6 @@
 #include "service/jobs/replica_follower.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
@@ -17,7 +18,7 @@ void ReplicaFollower::Loop() {
     feed_ = store_->OpenChangeFeed([this](JobChanges changes) { OnChanges(std::move(changes)); });
   }
   while (true) {
-    table_->AwaitFollowerWake(steps_->options().follow_interval);
+    table_->AwaitFollowerWake(UntilNextCycle());
     if (table_->Locked([](TableState& s) { return s.stopping; })) break;
     FollowOnce();
   }
@@ -32,6 +33,14 @@ void ReplicaFollower::OnChanges(JobChanges changes) {
     absl::MutexLock lock(&changes_mu_);
     if (changes.resync) resync_ = true;
     for (JobChange& c : changes.changes) {
+      if (c.kind == JobChange::Kind::kDeleted) {
+        // Only a finished job is deleted, and it is never open again (names
+        // are not reused): nothing to read. Retention deleting many jobs
+        // must not turn into one read each.
+        changed_.erase(c.name);
+        cancel_requested_names_.erase(c.name);
+        continue;
+      }
       if (c.kind == JobChange::Kind::kCancelRequested) cancel_requested_names_.insert(c.name);
       changed_.insert(std::move(c.name));
     }
@@ -42,6 +51,14 @@ void ReplicaFollower::OnChanges(JobChanges changes) {
     }
   }
   table_->Locked([](TableState& s) { s.wake_follower = true; });
+}
+
+absl::Duration ReplicaFollower::UntilNextCycle() {
+  const absl::Duration interval = steps_->options().follow_interval;
+  absl::MutexLock lock(&changes_mu_);
+  if (!resync_) return interval;
+  // A full re-read is pending but was not due yet (TakeWork): wake when it is.
+  return std::clamp(last_full_read_ + interval - absl::Now(), absl::ZeroDuration(), interval);
 }
 
 ReplicaFollower::Work ReplicaFollower::TakeWork() {
@@ -64,7 +81,16 @@ ReplicaFollower::Work ReplicaFollower::TakeWork() {
     // was, is made up for here: the re-read after it listens again
     // (resync_), and the periodic one should a notification go missing some
     // other way.
-    if (feed_ != nullptr && feed_listening_ && !resync_ && now < next_resync_) {
+    //
+    // But never two full re-reads within one follow interval, whoever asks:
+    // anyone who can reach the database can NOTIFY the channel with payloads
+    // that ask for a resync, and a server that accepts connections and drops
+    // them asks for one per reconnect; each would read every unfinished job.
+    // A resync asked for too soon stays pending until it is due (and Loop
+    // wakes for it); meanwhile the changed jobs named are read as usual.
+    const bool wanted = feed_ == nullptr || !feed_listening_ || resync_ || now >= next_resync_;
+    if (!wanted || now < last_full_read_ + steps_->options().follow_interval) {
+      if (wanted) resync_ = true;
       work.everything = false;
       work.changed.swap(changed_);
       work.cancel_requested.swap(cancel_requested_names_);
@@ -73,6 +99,7 @@ ReplicaFollower::Work ReplicaFollower::TakeWork() {
     changed_.clear();
     cancel_requested_names_.clear();
     resync_ = false;
+    last_full_read_ = now;
     next_resync_ = now + steps_->options().follow_resync_interval;
   }
   // The finished-job cache is only as fresh as the notifications: one lost
@@ -201,6 +228,11 @@ void ReplicaFollower::AdoptChangedJobs(const Work& work, uint64_t generation) {
     if (IsOpen(*rec)) open.push_back(*std::move(rec));
   }
   if (open.empty()) return;
+  // In the order the jobs were recorded, not the names' order: the first
+  // adopted job on a source blueprint is the one sent first.
+  std::sort(open.begin(), open.end(), [](const JobRecord& a, const JobRecord& b) {
+    return a.sequence() < b.sequence();
+  });
   AdoptAndCancel(std::move(open), read_tick, generation, std::nullopt);
 }
 
@@ -311,11 +343,18 @@ void ReplicaFollower::FollowRemoteJobs(const Work& work) {
   for (const std::string& name : names) {
     // Changed, or newly waited on (a change that committed before someone
     // here waited on the job was not theirs to see: read it once now).
-    if (work.everything || work.changed.count(name) || !followed_.count(name)) {
+    // Also read again: those whose caller is still waiting on a job not
+    // submitted yet. An earlier job on the same source that commits (or
+    // starts) after this one was read is a change to *that* job; without
+    // this, the caller would wait for its reply_by instead of getting
+    // QUEUED at once.
+    if (work.everything || work.changed.count(name) || !followed_.count(name) ||
+        unanswered_.count(name)) {
       to_read.push_back(name);
     }
   }
   followed_ = std::move(names);
+  unanswered_.clear();
   for (const std::string& name : to_read) {
     absl::StatusOr<JobRecord> rec = store_->GetJob(name);
     ++cost_.queries;
@@ -328,8 +367,9 @@ void ReplicaFollower::FollowRemoteJobs(const Work& work) {
     }
     // As on the leader, a caller whose job waits behind an earlier job on
     // the same source blueprint is answered now (QUEUED), not when it starts.
-    const bool behind =
-        waiting.count(name) && rec->phase() == JobRecord::NOT_SUBMITTED && WaitsBehindAnother(*rec);
+    const bool not_submitted = waiting.count(name) && rec->phase() == JobRecord::NOT_SUBMITTED;
+    const bool behind = not_submitted && WaitsBehindAnother(*rec);
+    if (not_submitted && !behind) unanswered_.insert(name);
     std::vector<RemoteReply> answer;
     table_->Locked([&](TableState& s) {
       if (s.stopping) return;

@@ -75,6 +75,9 @@ class ReplicaFollower {
     std::set<std::string> cancel_requested;
   };
   Work TakeWork();
+  // How long Loop sleeps unless woken: the follow interval, or less when a
+  // full re-read was held back (TakeWork) and falls due sooner.
+  absl::Duration UntilNextCycle();
   // On the feed's thread.
   void OnChanges(JobChanges changes);
 
@@ -108,6 +111,9 @@ class ReplicaFollower {
   // The jobs of the last FollowRemoteJobs: one waited on that is not among
   // them is new, and read once.
   std::set<std::string> followed_;
+  // Of those, the jobs a caller here waits on that were not submitted yet
+  // nor queued behind another when last read: read again every cycle.
+  std::set<std::string> unanswered_;
   // Set by Loop; used on the follower's thread only.
   std::unique_ptr<JobChangeFeed> feed_;
   bool feed_listening_ = false;
@@ -119,6 +125,8 @@ class ReplicaFollower {
   std::set<std::string> cancel_requested_names_ ABSL_GUARDED_BY(changes_mu_);
   bool resync_ ABSL_GUARDED_BY(changes_mu_) = true;
   absl::Time next_resync_ ABSL_GUARDED_BY(changes_mu_) = absl::InfinitePast();
+  // When the last full re-read started: the next waits a follow interval.
+  absl::Time last_full_read_ ABSL_GUARDED_BY(changes_mu_) = absl::InfinitePast();
 
   JobTable* const table_;
   JobSteps* const steps_;

@@ -230,12 +230,12 @@ class SqliteJobStore final : public JobStore {
     constexpr absl::string_view kOp = "ListJobs";
     if (auto s = store::ValidateQuery(query); !s.ok()) return s;
     store::PageScan scan(query);
-    absl::Status s = ForEachListedRow(query, scan.row_limit(), kOp,
-                                      [&](sqlite3_stmt* stmt) -> absl::StatusOr<bool> {
-                                        auto record = RowToRecord(stmt, path_, kOp);
-                                        if (!record.ok()) return record.status();
-                                        return scan.Offer(*std::move(record));
-                                      });
+    absl::Status s = ForEachListedRow(
+        query, scan.row_limit(), kOp, [&](sqlite3_stmt* stmt) -> absl::StatusOr<bool> {
+          return scan.OfferRow(sqlite3_column_int64(stmt, 0), [&](JobRecord* record) {
+            return sqlite::ParseRowInto(stmt, path_, kOp, record);
+          });
+        });
     if (!s.ok()) return s;
     return scan.TakePage();
   }

@@ -135,6 +135,22 @@ bool PageScan::Offer(JobRecord record) {
   return false;
 }
 
+absl::StatusOr<bool> PageScan::OfferRow(int64_t sequence, const RowParser& parse) {
+  if (check_records_) {
+    JobRecord record;
+    if (absl::Status s = parse(&record); !s.ok()) return s;
+    return Offer(std::move(record));
+  }
+  // No record filters: as in OfferInto, a row is parsed only once it is on
+  // the page, so the look-ahead row (the next page's first) is not: ListJobs
+  // and ListJobsInto fail on the same page, the one holding a bad row.
+  if (Decide(sequence, v1::SyncJob::default_instance()) == Verdict::kDone) return false;
+  if (page_.records.empty()) page_.records.reserve(query_.page_size);
+  JobRecord& record = page_.records.emplace_back();
+  if (absl::Status s = parse(&record); !s.ok()) return s;
+  return true;
+}
+
 absl::StatusOr<bool> PageScan::OfferInto(int64_t sequence, const RowParser& parse,
                                          google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs) {
   if (check_records_) {

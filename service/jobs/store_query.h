@@ -65,6 +65,9 @@ class PageScan {
   // the page, and straight onto `jobs`' arena (no copy); with them, into a
   // scratch record that is reused, so skipped rows leave nothing behind.
   using RowParser = std::function<absl::Status(JobRecord*)>;
+  // Offer for a row that `parse` reads (ListJobs of the SQL stores): the
+  // row is parsed only when the decision needs it, as in OfferInto.
+  absl::StatusOr<bool> OfferRow(int64_t sequence, const RowParser& parse);
   absl::StatusOr<bool> OfferInto(int64_t sequence, const RowParser& parse,
                                  google::protobuf::RepeatedPtrField<v1::SyncJob>* jobs);
 
