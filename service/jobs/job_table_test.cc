@@ -40,7 +40,7 @@ JobChanges Change(JobChange::Kind kind, const std::string& name) {
 
 class FeedCacheTest : public ::testing::Test {
  protected:
-  FeedCacheTest() : s_(options_) { s_.leadership = Leadership::Following(); }
+  FeedCacheTest() : s_(options_, /*fanout=*/nullptr) { s_.leadership = Leadership::Following(); }
 
   // What Lookup does: ticket, store read (`rec`), fill if allowed.
   bool ReadAndFill(const JobRecord& rec, const TableState::FillTicket& ticket) {
