@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "service/jobs/engine_options.h"
 #include "service/jobs/job_service.h"
+#include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/leadership.h"
 #include "service/jobs/watch_feed.h"
@@ -115,13 +116,20 @@ struct Watcher {
   // re-reads, so a re-read delivers only changes.
   std::string last_sent;
   bool delivered = false;
+  // A finished job never changes: once its terminal version went out,
+  // nothing may follow it. (A follower's re-read that began before the job
+  // finished, or the store's older version after leadership is lost, would
+  // otherwise go out after it and look newer to the feed.)
+  bool terminal_sent = false;
 
   // Sends `job` to the job's watchers (one shared copy); `serialized` is its
   // serialization where store re-reads must be told apart from it (several
   // replicas), else "".
   void Deliver(const v1::SyncJob& job, std::string serialized) {
+    if (terminal_sent) return;
     last_sent = std::move(serialized);
     delivered = true;
+    terminal_sent = IsTerminal(job.state());
     feed->Publish(std::make_shared<const v1::SyncJob>(job));
   }
 };

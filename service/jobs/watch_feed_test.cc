@@ -28,51 +28,57 @@ JobVersion Version(int n, v1::SyncJob::State state = v1::SyncJob::RUNNING) {
 }
 
 // What one subscriber was given: versions (by number), the status that
-// ended it, the pointers (to check sharing).
+// ended it, the pointers (to check sharing). The record lives as long as the
+// callbacks that fill it: the fan-out thread may still be finishing a call
+// (releasing the record's mutex) when a test that saw its last version ends.
 class Seen {
+  struct State {
+    absl::Notification entered;
+    absl::Notification* gate = nullptr;
+    mutable absl::Mutex mu;
+    std::vector<int> numbers ABSL_GUARDED_BY(mu);
+    std::vector<const v1::SyncJob*> pointers ABSL_GUARDED_BY(mu);
+    absl::Status end ABSL_GUARDED_BY(mu);
+  };
+  const std::shared_ptr<State> st_ = std::make_shared<State>();
+
  public:
   JobService::WatchCallback Callback() {
-    return [this](absl::StatusOr<JobVersion> v) {
-      if (!entered.HasBeenNotified()) entered.Notify();
-      if (gate_ != nullptr) gate_->WaitForNotification();
-      absl::MutexLock lock(&mu_);
+    return [st = st_](absl::StatusOr<JobVersion> v) {
+      if (!st->entered.HasBeenNotified()) st->entered.Notify();
+      if (st->gate != nullptr) st->gate->WaitForNotification();
+      absl::MutexLock lock(&st->mu);
       if (v.ok()) {
-        numbers_.push_back(std::stoi((*v)->upstream_request_id()));
-        pointers_.push_back(v->get());
+        st->numbers.push_back(std::stoi((*v)->upstream_request_id()));
+        st->pointers.push_back(v->get());
       } else {
-        end_ = v.status();
+        st->end = v.status();
       }
     };
   }
-  absl::Notification entered;  // the first call has begun
+  absl::Notification& entered = st_->entered;  // the first call has begun
   // Calls wait for `gate` before they record anything.
-  void HoldOn(absl::Notification* gate) { gate_ = gate; }
+  void HoldOn(absl::Notification* gate) { st_->gate = gate; }
   std::vector<int> numbers() const {
-    absl::MutexLock lock(&mu_);
-    return numbers_;
+    absl::MutexLock lock(&st_->mu);
+    return st_->numbers;
   }
   std::vector<const v1::SyncJob*> pointers() const {
-    absl::MutexLock lock(&mu_);
-    return pointers_;
+    absl::MutexLock lock(&st_->mu);
+    return st_->pointers;
   }
   absl::Status end() const {
-    absl::MutexLock lock(&mu_);
-    return end_;
+    absl::MutexLock lock(&st_->mu);
+    return st_->end;
   }
   bool WaitForLast(int n) const {
-    absl::MutexLock lock(&mu_);
-    auto got = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !numbers_.empty() && numbers_.back() == n;
+    State* st = st_.get();
+    absl::MutexLock lock(&st->mu);
+    auto got = [st, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(st->mu) {
+      return !st->numbers.empty() && st->numbers.back() == n;
     };
-    return mu_.AwaitWithTimeout(absl::Condition(&got), kWait);
+    return st->mu.AwaitWithTimeout(absl::Condition(&got), kWait);
   }
-
- private:
-  absl::Notification* gate_ = nullptr;
-  mutable absl::Mutex mu_;
-  std::vector<int> numbers_ ABSL_GUARDED_BY(mu_);
-  std::vector<const v1::SyncJob*> pointers_ ABSL_GUARDED_BY(mu_);
-  absl::Status end_ ABSL_GUARDED_BY(mu_);
 };
 
 void ExpectIncreasing(const std::vector<int>& numbers) {
