@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/job_store_test_util.h"
 #include "service/jobs/postgres_lease.h"
 #include "tests/testing_util/postgres_database_test.h"
 #include "tests/testing_util/postgres_server.h"
@@ -389,29 +390,7 @@ TEST_F(PostgresJobStoreTest, UnparsableRecordIsDataLossNamingTheJob) {
   auto unfinished = store->ListUnfinishedJobs();
   EXPECT_EQ(unfinished.status().code(), absl::StatusCode::kDataLoss) << unfinished.status();
 
-  // Review S8: a page without the bad row answers in both paths, ListJobs
-  // and ListJobsInto (ListJobs also parsed the look-ahead row, the next
-  // page's first, and failed); the page holding it fails in both.
-  JobQuery first_page;
-  first_page.newest_first = false;
-  first_page.page_size = 1;
-  auto good = store->ListJobs(first_page);
-  ASSERT_TRUE(good.ok()) << good.status();
-  ASSERT_EQ(good->records.size(), 1u);
-  EXPECT_EQ(good->records[0].job().name(), "syncJobs/a");
-  ASSERT_TRUE(good->next_cursor.has_value());
-  google::protobuf::RepeatedPtrField<v1::SyncJob> jobs;
-  auto good_into = store->ListJobsInto(first_page, &jobs);
-  ASSERT_TRUE(good_into.ok()) << good_into.status();
-  EXPECT_EQ(*good_into, good->next_cursor);
-  ASSERT_EQ(jobs.size(), 1);
-  JobQuery next_page = first_page;
-  next_page.cursor = *good->next_cursor;
-  auto bad = store->ListJobs(next_page);
-  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
-  jobs.Clear();
-  auto bad_into = store->ListJobsInto(next_page, &jobs);
-  EXPECT_EQ(bad_into.status().code(), absl::StatusCode::kDataLoss) << bad_into.status();
+  blueprintsync::testing::ExpectOnlyThePageWithTheBadRowFails(store.get());
 
   Sql("UPDATE jobs SET record = (SELECT record FROM jobs WHERE name = 'syncJobs/a') "
       "WHERE name = 'syncJobs/b'");
