@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -32,6 +34,7 @@
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/job_table.h"
+#include "service/jobs/sqlite_sync_counter_test_util.h"
 #include "service/jobs/tracking_pace.h"
 #include "service/tencent/api_error.h"
 #include "service/tencent/testing/fake_lighthouse_client.h"
@@ -145,6 +148,10 @@ class FlakyStore final : public JobStore {
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& r) override {
     return next_->CreateJob(r);
   }
+  absl::StatusOr<CreateJobResult> CreateJobSyncLater(const JobRecord& r) override {
+    return next_->CreateJobSyncLater(r);
+  }
+  absl::Status Sync() override { return next_->Sync(); }
   absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
     ++job_reads;
     return next_->GetJob(name);
@@ -195,6 +202,14 @@ class LockCheckingStore final : public JobStore {
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
     ExpectTableUnlocked("JobStore::CreateJob");
     return next_->CreateJob(record);
+  }
+  absl::StatusOr<CreateJobResult> CreateJobSyncLater(const JobRecord& record) override {
+    ExpectTableUnlocked("JobStore::CreateJobSyncLater");
+    return next_->CreateJobSyncLater(record);
+  }
+  absl::Status Sync() override {
+    ExpectTableUnlocked("JobStore::Sync");
+    return next_->Sync();
   }
   absl::StatusOr<JobRecord> GetJob(const std::string& name) override {
     ExpectTableUnlocked("JobStore::GetJob");
@@ -1206,6 +1221,71 @@ TEST_F(JobEngineTest, RejectionOfTheFirstJobStartsTheNextOnTheSource) {
   EXPECT_FALSE(first.First().ok());
   ASSERT_TRUE(WaitForState(job2->name(), v1::SyncJob::RUNNING));
   EXPECT_EQ(fake_.sync_count(), 2);
+}
+
+// On SQLite, the job's record and its SUBMITTING mark share one flush to
+// disk before the call goes out (CreateJobSyncLater); the outcome has its
+// own before the caller is answered. A job queued behind another on its
+// source is not about to be marked: its record is flushed before its
+// caller is answered. Counted through SQLite's VFS.
+TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
+  ::blueprintsync::testing::SqliteSyncCounter counter;
+  std::string dir = ::testing::TempDir() + "job_engine_sqlite_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  absl::Cleanup remove = [&] {
+    engine_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  };
+  auto sqlite = OpenSqliteJobStore(dir + "/jobs.db");
+  ASSERT_TRUE(sqlite.ok()) << sqlite.status();
+  StartEngine(FastOptions(), SystemClock::Default(), sqlite->get());
+
+  fake_.ScriptSync([&](const SyncBlueprintRequest&, const CallOptions&) {
+    SyncBlueprintResponse r;
+    r.destinations = {{"ap-singapore", "lhbp-sg000001"}};
+    r.request_id = "req-sync-1";
+    return r;
+  });
+  fake_.HoldSync();
+  const int before = counter.syncs();
+  std::atomic<int> at_answer{-1};
+  Replies first;
+  JobService::JobCallback record_first = first.Callback();
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  [&, record_first](absl::StatusOr<v1::SyncJob> job) {
+                    at_answer = counter.syncs();
+                    record_first(std::move(job));
+                  });
+  // The call is out (held in the fake): nothing else writes meanwhile.
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  EXPECT_EQ(counter.syncs() - before, 1);
+  auto unfinished = (*sqlite)->ListUnfinishedJobs();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ(unfinished->front().phase(), JobRecord::SUBMITTING);
+
+  // Behind the first on its source: answered QUEUED at once, flushed first.
+  const int before_second = counter.syncs();
+  std::atomic<int> second_answered_at{-1};
+  Replies second;
+  JobService::JobCallback record_second = second.Callback();
+  engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(),
+                  [&, record_second](absl::StatusOr<v1::SyncJob> job) {
+                    second_answered_at = counter.syncs();
+                    record_second(std::move(job));
+                  });
+  auto job2 = second.First();
+  ASSERT_TRUE(job2.ok()) << job2.status();
+  EXPECT_EQ(job2->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(second_answered_at - before_second, 1);
+
+  const int before_outcome = counter.syncs();
+  fake_.ReleaseSync();
+  auto job1 = first.First();
+  ASSERT_TRUE(job1.ok()) << job1.status();
+  EXPECT_EQ(job1->state(), v1::SyncJob::RUNNING);
+  EXPECT_GE(at_answer - before_outcome, 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -75,7 +75,11 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
     return;
   }
   const JobRecord fresh = NewRecord(asked);
-  absl::StatusOr<CreateJobResult> created = store_->CreateJob(fresh);
+  // One flush to disk before the call, not two: the record is written
+  // without one, and the SUBMITTING write that must precede the call
+  // flushes both (JobStore::CreateJobSyncLater). Nothing is sent, and no
+  // caller is answered, before that flush or Sync() below.
+  absl::StatusOr<CreateJobResult> created = store_->CreateJobSyncLater(fresh);
   if (!created.ok()) {
     log::Error("could not record job",
                {{"job", fresh.job().name()}, {"error", created.status().message()}});
@@ -99,11 +103,27 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
                              {"policy", asked.policy}});
   Placed placed;
   // One step: another replica's job list may be adopted here at any moment.
-  table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
+  // A job the Submitter takes next is placed at once; any other may be
+  // answered as soon as it is placed, so its record is made durable first.
+  const bool placed_now = table_->Locked([&](TableState& s) {
+    if (!SubmitsAtOnce(s, rec)) return false;
+    placed = Place(s, rec, reply_by, done);
+    return true;
+  });
+  if (!placed_now) {
+    if (absl::Status synced = store_->Sync(); !synced.ok()) {
+      // Committed, so a restart of this process finds it (and a caller's
+      // retry with its request_id gets it): placed all the same, while the
+      // store's health reports the failure.
+      log::Error("could not flush the job's record to disk",
+                 {{"job", name}, {"error", synced.message()}});
+    }
+    table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
+  }
   switch (placed.next) {
     case Next::kSubmit:
-      steps_->ScheduleSubmit(name, steps_->clock()->Now());
       steps_->ScheduleReplyBy(name, reply_by);
+      steps_->SubmitNow(name);
       return;
     case Next::kWaitHere:
       steps_->ScheduleReplyBy(name, reply_by);
@@ -164,6 +184,19 @@ JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Ti
   s.Publish(e.rec.job());
   placed.next = s.stopping || !owns ? Next::kAnswered : Next::kSubmit;
   return placed;
+}
+
+bool JobIntake::SubmitsAtOnce(const TableState& s, const JobRecord& rec) {
+  if (s.stopping) return false;
+  const std::string& name = rec.job().name();
+  if (!s.leadership.single() &&
+      (s.active.find(name) != s.active.end() || s.finished.find(name) != s.finished.end() ||
+       !s.leadership.leading())) {
+    return false;
+  }
+  // Place's s.Add(rec) makes it first on its source (it owns it).
+  auto q = s.sources.find(TableState::SourceKey(rec.job()));
+  return q == s.sources.end() || q->second.empty();
 }
 
 bool JobIntake::SubmissionPending(const TableState& s, const JobEntry& e) {

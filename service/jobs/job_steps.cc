@@ -11,9 +11,10 @@
 
 namespace blueprintsync::jobs {
 
-void JobSteps::Wire(Executor* executor, Runner submit, Runner reconcile) {
+void JobSteps::Wire(Executor* executor, Runner submit, Runner submit_now, Runner reconcile) {
   executor_ = executor;
   submit_ = std::move(submit);
+  submit_now_ = std::move(submit_now);
   reconcile_ = std::move(reconcile);
 }
 
@@ -166,6 +167,8 @@ void JobSteps::Post(absl::Time when, std::function<void()> task) {
 void JobSteps::ScheduleSubmit(const std::string& name, absl::Time when) {
   Post(when, [this, name] { submit_(name); });
 }
+
+void JobSteps::SubmitNow(const std::string& name) { submit_now_(name); }
 
 void JobSteps::ScheduleReconcile(const std::string& name, absl::Time when) {
   Post(when, [this, name] { reconcile_(name); });

@@ -150,6 +150,22 @@ class JobStore {
   // created=false instead. The write is durable when this returns.
   virtual absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) = 0;
 
+  // CreateJob whose write becomes durable with the next durable write of
+  // this store (any other call above or below that says "durable"), or with
+  // Sync(); until then it survives a crash of the process but not of the
+  // machine. For a job whose next step is a durable write anyway (the
+  // SUBMITTING mark, before its SyncBlueprint call is sent) this saves one
+  // flush to disk, and nothing can have been sent while the job was not
+  // durable. SQLite: committed to the write-ahead log with
+  // synchronous=NORMAL, which the next commit's fsync of that log covers.
+  // Stores without the distinction: CreateJob.
+  virtual absl::StatusOr<CreateJobResult> CreateJobSyncLater(const JobRecord& record) {
+    return CreateJob(record);
+  }
+
+  // Makes every write made so far durable (see CreateJobSyncLater).
+  virtual absl::Status Sync() { return absl::OkStatus(); }
+
   // NotFound if there is no job with this name ("syncJobs/{id}").
   virtual absl::StatusOr<JobRecord> GetJob(const std::string& name) = 0;
 

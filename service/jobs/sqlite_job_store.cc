@@ -2,7 +2,9 @@
 //
 // Durability: WAL with synchronous=FULL, so a committed write survives a
 // crash or power loss once the call returns. The service relies on this when
-// it records SUBMITTING before the non-idempotent SyncBlueprint call.
+// it records SUBMITTING before the non-idempotent SyncBlueprint call. The
+// one exception, CreateJobSyncLater, commits without the fsync and is made
+// durable by the next commit's (JobStore says when that is safe).
 //
 // Concurrency: one connection, serialized by `mu_`. Every write runs in a
 // BEGIN IMMEDIATE transaction, which also serializes writers on other
@@ -21,6 +23,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -129,10 +132,52 @@ class SqliteJobStore final : public JobStore {
   }
 
   absl::StatusOr<CreateJobResult> CreateJob(const JobRecord& record) override {
+    absl::MutexLock lock(&mu_);
+    return CreateJobLocked(record);
+  }
+
+  absl::StatusOr<CreateJobResult> CreateJobSyncLater(const JobRecord& record) override {
+    absl::MutexLock lock(&mu_);
+    // This commit only: its frames are written to the WAL without an fsync.
+    // They survive a crash of the process (the kernel has them), and the
+    // next commit with synchronous=FULL, or Sync(), flushes the whole WAL
+    // file, these frames included; a checkpoint syncs the WAL before it
+    // copies any frame (https://sqlite.org/pragma.html#pragma_synchronous).
+    if (absl::Status s = Step("PRAGMA synchronous = NORMAL", "CreateJob"); !s.ok()) return s;
+    absl::StatusOr<CreateJobResult> created = CreateJobLocked(record);
+    // The job is recorded either way; if FULL cannot be set back, every
+    // later transaction tries again first and fails without it (Transaction).
+    restore_full_sync_ = !Step("PRAGMA synchronous = FULL", "CreateJob").ok();
+    return created;
+  }
+
+  absl::Status Sync() override {
+    constexpr absl::string_view kOp = "Sync";
+    absl::MutexLock lock(&mu_);
+    // The WAL file, as SQLite's own commit with synchronous=FULL syncs it.
+    sqlite3_file* wal = nullptr;
+    if (int rc = sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+        rc != SQLITE_OK) {
+      return Error(rc, kOp);
+    }
+    if (wal == nullptr || wal->pMethods == nullptr) return absl::OkStatus();  // nothing written
+    if (int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
+      const int err = errno;
+      absl::Status s = StoreError(absl::Status(
+          CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", kOp,
+                                    ": flushing the write-ahead log failed (sqlite code ", rc,
+                                    ", errno ", err, ")")));
+      if (health_ != nullptr) health_->ReportFailure(ProblemFor(rc, err), std::string(s.message()));
+      return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<CreateJobResult> CreateJobLocked(const JobRecord& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     constexpr absl::string_view kOp = "CreateJob";
     const v1::SyncJob& job = record.job();
     if (job.name().empty()) return absl::InvalidArgumentError("CreateJob: job.name is required");
-    absl::MutexLock lock(&mu_);
     Transaction tx(this, kOp);
     if (!tx.status().ok()) return tx.status();
 
@@ -277,6 +322,7 @@ class SqliteJobStore final : public JobStore {
   absl::Status RequestCancel(const std::string& name) override {
     constexpr absl::string_view kOp = "RequestCancel";
     absl::MutexLock lock(&mu_);
+    if (absl::Status s = EnsureFullSync(kOp); !s.ok()) return s;
     auto stmt = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE name = ?1", kOp);
     if (!stmt.ok()) return stmt.status();
     if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
@@ -362,7 +408,8 @@ class SqliteJobStore final : public JobStore {
     Transaction(SqliteJobStore* store, absl::string_view op)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_)
         : store_(store), op_(op) {
-      status_ = store_->Step("BEGIN IMMEDIATE", op_);
+      status_ = store_->EnsureFullSync(op_);
+      if (status_.ok()) status_ = store_->Step("BEGIN IMMEDIATE", op_);
       open_ = status_.ok();
     }
     ~Transaction() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -528,6 +575,15 @@ class SqliteJobStore final : public JobStore {
     return ScopedStmt(stmt);
   }
 
+  // After CreateJobSyncLater failed to set synchronous back to FULL, every
+  // write tries again first and fails without it.
+  absl::Status EnsureFullSync(absl::string_view op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!restore_full_sync_) return absl::OkStatus();
+    if (absl::Status s = Step("PRAGMA synchronous = FULL", op); !s.ok()) return s;
+    restore_full_sync_ = false;
+    return absl::OkStatus();
+  }
+
   // Runs a statement that returns no rows (or whose rows are ignored).
   absl::Status Step(const std::string& sql, absl::string_view op)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -623,6 +679,8 @@ class SqliteJobStore final : public JobStore {
   absl::Mutex mu_;
   sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, sqlite3_stmt*> stmts_ ABSL_GUARDED_BY(mu_);
+  // CreateJobSyncLater could not set synchronous back to FULL.
+  bool restore_full_sync_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex probe_mu_;
   bool stop_probing_ ABSL_GUARDED_BY(probe_mu_) = false;
   std::thread prober_;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -27,6 +28,7 @@
 #include "service/common/testing/store_test_util.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/job_store_test_util.h"
+#include "service/jobs/sqlite_sync_counter_test_util.h"
 
 namespace blueprintsync::jobs {
 namespace {
@@ -156,6 +158,56 @@ TEST_F(SqliteJobStoreTest, JobsSurviveReopen) {
   auto c = store->CreateJob(MakeRecord("c", v1::SyncJob::QUEUED));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_GT(c->record.sequence(), b.sequence());
+}
+
+// CreateJobSyncLater commits without flushing to disk; the next durable
+// write flushes the write-ahead log, which holds both; every other write
+// still flushes (synchronous is FULL again after it).
+TEST_F(SqliteJobStoreTest, CreateJobSyncLaterCommitsWithoutAFlushThatTheNextWriteMakes) {
+  ::blueprintsync::testing::SqliteSyncCounter counter;
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  auto flushes_of = [&](const std::function<void()>& write) {
+    const int before = counter.syncs();
+    write();
+    return counter.syncs() - before;
+  };
+
+  EXPECT_GE(flushes_of([&] { ASSERT_TRUE(store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED)).ok()); }),
+            1);
+  JobRecord b;
+  EXPECT_EQ(flushes_of([&] {
+              auto created = store->CreateJobSyncLater(MakeRecord("b", v1::SyncJob::QUEUED, "req-b"));
+              ASSERT_TRUE(created.ok()) << created.status();
+              ASSERT_TRUE(created->created);
+              b = created->record;
+            }),
+            0);
+  // Committed: another connection sees it, and its request_id is taken.
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT name FROM jobs WHERE name = 'syncJobs/b'"), "syncJobs/b");
+  auto repeat = store->CreateJobSyncLater(MakeRecord("b2", v1::SyncJob::QUEUED, "req-b"));
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_FALSE(repeat->created);
+  EXPECT_EQ(repeat->record.job().name(), "syncJobs/b");
+
+  b.set_phase(JobRecord::SUBMITTING);
+  EXPECT_GE(flushes_of([&] { ASSERT_TRUE(store->UpdateJob(b).ok()); }), 1);
+  EXPECT_GE(flushes_of([&] { ASSERT_TRUE(store->CreateJob(MakeRecord("c", v1::SyncJob::QUEUED)).ok()); }),
+            1);
+  EXPECT_EQ(flushes_of([&] { ASSERT_TRUE(store->CreateJobSyncLater(MakeRecord("d", v1::SyncJob::QUEUED)).ok()); }),
+            0);
+  EXPECT_EQ(flushes_of([&] { ASSERT_TRUE(store->Sync().ok()); }), 1);
+  EXPECT_GE(flushes_of([&] { ASSERT_TRUE(store->RequestCancel("syncJobs/d").ok()); }), 1);
+
+  // And it is all there after a reopen.
+  store.reset();
+  store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  for (const char* name : {"syncJobs/a", "syncJobs/b", "syncJobs/c", "syncJobs/d"}) {
+    EXPECT_TRUE(store->GetJob(name).ok()) << name;
+  }
+  EXPECT_EQ(store->GetJob("syncJobs/b")->phase(), JobRecord::SUBMITTING);
 }
 
 TEST_F(SqliteJobStoreTest, CommittedWriteIsVisibleToAnotherConnectionAtOnce) {

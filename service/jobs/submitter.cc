@@ -1,6 +1,7 @@
 #include "service/jobs/submitter.h"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -8,7 +9,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
-#include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_lifecycle.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/leader_elector.h"
@@ -133,10 +133,33 @@ bool Submitter::Begin(const std::string& name, Attempt* attempt) {
 }
 
 void Submitter::Run(const std::string& name) {
+  if (std::optional<Attempt> attempt = Prepare(name)) Send(name, *attempt);
+}
+
+void Submitter::RunHandingOffTheCall(const std::string& name, Executor* calls) {
+  std::optional<Attempt> attempt = Prepare(name);
+  if (!attempt) return;
+  auto shared = std::make_shared<Attempt>(*std::move(attempt));
+  if (calls->Post([this, name, shared] { Send(name, *shared); })) return;
+  // Stopping: the call was never sent, and the job stays SUBMITTING in the
+  // store, which the next start reconciles like any unknown outcome.
+  table_->Locked([&](TableState& s) {
+    --s.in_flight;
+    JobEntry* e = s.Find(name, shared->generation);
+    if (e == nullptr) return;
+    e->submit_in_flight = false;
+    s.Reply(*e);
+  });
+  log::Warn("shutting down before the SyncBlueprint call; the job is reconciled after restart",
+            {{"job", name}});
+}
+
+std::optional<Submitter::Attempt> Submitter::Prepare(const std::string& name) {
   Attempt attempt;
-  if (!Begin(name, &attempt)) return;
-  // Shutdown waits for this: until the outcome is written and answered.
-  absl::Cleanup call_done = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
+  if (!Begin(name, &attempt)) return std::nullopt;
+  // Shutdown waits for in_flight: until the outcome is written and answered
+  // (Send), or here, until it is known that nothing is sent.
+  absl::Cleanup not_sending = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
   // This write is what makes submission at-most-once: if it is not durable,
   // do not send. Nor while the store reports it cannot be written, before
   // or just after this write: the outcome could not be recorded either.
@@ -169,7 +192,7 @@ void Submitter::Run(const std::string& name) {
     });
     if (cancelled) steps_->Commit(name, attempt.generation);
     if (retry_at != absl::InfiniteFuture()) steps_->ScheduleSubmit(name, retry_at);
-    return;
+    return std::nullopt;
   }
 
   // Cancelled while SUBMITTING was being written: nothing has been sent,
@@ -187,9 +210,14 @@ void Submitter::Run(const std::string& name) {
   if (cancelled) {
     log::Info("cancelled before its call went out; not submitting", {{"job", name}});
     steps_->Commit(name, attempt.generation);
-    return;
+    return std::nullopt;
   }
+  std::move(not_sending).Cancel();
+  return attempt;
+}
 
+void Submitter::Send(const std::string& name, Attempt attempt) {
+  absl::Cleanup call_done = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
   LeaderElector* const elector = steps_->options().elector;
   const int64_t epoch = attempt.leadership.epoch();
   if (attempt.leadership.leased()) {

@@ -7,10 +7,12 @@
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_SUBMITTER_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_SUBMITTER_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "service/common/executor.h"
 #include "service/jobs/job_steps.h"
 #include "service/jobs/job_table.h"
 #include "service/jobs/job_writer.h"
@@ -41,6 +43,11 @@ class Submitter {
 
   // Submits `name` if it is due: active, first on its source, not yet sent.
   void Run(const std::string& name);
+  // Run for a job the intake has just placed: its durable SUBMITTING write
+  // on this thread (which also makes the job's new record durable, see
+  // JobStore::CreateJobSyncLater), then the call on one of `calls`, which
+  // may wait for rate-limit capacity without holding the intake up.
+  void RunHandingOffTheCall(const std::string& name, Executor* calls);
 
  private:
   struct Attempt;
@@ -52,6 +59,11 @@ class Submitter {
   };
   // Records the attempt (SUBMITTING) in memory; false if the job is not due.
   bool Begin(const std::string& name, Attempt* attempt);
+  // Begin, then the durable SUBMITTING write; the attempt to send, or
+  // nullopt if nothing may be sent (what follows is already arranged).
+  std::optional<Attempt> Prepare(const std::string& name);
+  // Sends the prepared attempt and acts on its outcome.
+  void Send(const std::string& name, Attempt attempt);
   void OnAccepted(const std::string& name, const Attempt& attempt,
                   const tencent::SyncBlueprintResponse& response);
   void OnFailed(const std::string& name, const Attempt& attempt, const absl::Status& error);
