@@ -6,14 +6,24 @@
 // does unless a program turns it off) and off.
 //
 // Args: {store: 0 = SQLite, 1 = memory; deadlock detection: 1 = on, 0 = off}.
+//
+// BM_SqliteSubmissionWrites: the SQLite writes of one submission (issue #14),
+// on a store holding 1,000 finished jobs: the job's record and its SUBMITTING
+// mark (what precedes the SyncBlueprint call), with the record flushed on its
+// own (CreateJob, before) or by the mark (CreateJobSyncLater, now); then the
+// outcome (RUNNING with the copy's id), which precedes the caller's answer.
+// paced: 100 ms idle between submissions (not timed), as single calls come.
 #include <benchmark/benchmark.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "bench/bench_util.h"
 #include "service/jobs/job_engine.h"
 #include "service/tencent/testing/fake_lighthouse_client.h"
@@ -83,6 +93,72 @@ BENCHMARK(BM_EngineGetFinishedJob)
     ->ArgsProduct({{0, 1}, {1, 0}})
     ->Threads(1)
     ->Threads(4)
+    ->UseRealTime();
+
+void BM_SqliteSubmissionWrites(benchmark::State& state) {
+  const bool sync_later = state.range(0) != 0;
+  const bool with_outcome = state.range(1) != 0;
+  TempDir dir("bps-bench-submission");
+  const std::string db = dir.path() + "/jobs.db";
+  if (!BuildSqliteStore(db, 1000).ok()) std::abort();
+  auto opened = jobs::OpenSqliteJobStore(db);
+  if (!opened.ok()) std::abort();
+  jobs::JobStore* store = opened->get();
+  const bool paced = state.range(2) != 0;
+  int64_t n = 0;
+  for (auto _ : state) {
+    if (paced) {
+      // As single calls arrive (bench_pacing: 120 ms apart), not back to back.
+      state.PauseTiming();
+      absl::SleepFor(absl::Milliseconds(100));
+      state.ResumeTiming();
+    }
+    jobs::JobRecord rec;
+    v1::SyncJob* job = rec.mutable_job();
+    job->set_name(absl::StrCat("syncJobs/bench-", n));
+    job->set_state(v1::SyncJob::QUEUED);
+    job->set_source_region("ap-guangzhou");
+    job->set_blueprint_id(absl::StrCat("lhbp-", 10000000 + n));
+    job->set_request_id(absl::StrCat("9b2f0c1e-5d4a-4e8b-9c3d-", 100000000000 + n));
+    job->set_creator("spiffe://cluster.local/ns/release/sa/pipeline");
+    v1::Destination* d = job->add_destinations();
+    d->set_region("ap-singapore");
+    d->set_state(v1::Destination::PENDING);
+    rec.set_phase(jobs::JobRecord::NOT_SUBMITTED);
+    ++n;
+    auto created = sync_later ? store->CreateJobSyncLater(rec) : store->CreateJob(rec);
+    if (!created.ok()) {
+      state.SkipWithError("CreateJob failed");
+      break;
+    }
+    rec = created->record;
+    rec.set_phase(jobs::JobRecord::SUBMITTING);
+    rec.set_submit_attempts(1);
+    if (!store->UpdateJob(rec).ok()) {
+      state.SkipWithError("UpdateJob (SUBMITTING) failed");
+      break;
+    }
+    if (with_outcome) {
+      rec.set_phase(jobs::JobRecord::SUBMITTED);
+      rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+      rec.mutable_job()->mutable_destinations(0)->set_blueprint_id("lhbp-sg000001");
+      rec.mutable_job()->mutable_destinations(0)->set_state(v1::Destination::SYNCING);
+      if (!store->UpdateJob(rec).ok()) {
+        state.SkipWithError("UpdateJob (outcome) failed");
+        break;
+      }
+    }
+  }
+}
+BENCHMARK(BM_SqliteSubmissionWrites)
+    ->ArgNames({"sync_later", "with_outcome", "paced"})
+    ->ArgsProduct({{0, 1}, {0, 1}, {0}})
+    ->MinTime(2.0)
+    ->UseRealTime();
+BENCHMARK(BM_SqliteSubmissionWrites)
+    ->ArgNames({"sync_later", "with_outcome", "paced"})
+    ->ArgsProduct({{0, 1}, {0, 1}, {1}})
+    ->Iterations(40)
     ->UseRealTime();
 
 }  // namespace
