@@ -103,6 +103,11 @@ void JobEngine::Shutdown(absl::Time deadline) {
   if (follower_thread_.joinable()) follower_thread_.join();
   if (follower_ != nullptr) follower_->AnswerAll();
   table_.AwaitNoCallsInFlight(deadline);
+  // Callers are answered next: a new job placed before `stopping` was set
+  // but never marked SUBMITTING is not flushed yet (CreateJobSyncLater).
+  if (absl::Status synced = store_->Sync(); !synced.ok()) {
+    log::Error("could not flush the job store at shutdown", {{"error", synced.message()}});
+  }
   table_.Locked([](TableState& s) {
     // Callers still waiting get the job as it stands (QUEUED, or RUNNING for
     // a submission whose outcome is being reconciled).

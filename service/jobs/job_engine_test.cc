@@ -115,6 +115,7 @@ class ScriptedFeed final : public JobChangeFeed {
 class FlakyStore final : public JobStore {
  public:
   FlakyStore() : next_(MakeMemoryJobStore()) {}
+  explicit FlakyStore(std::unique_ptr<JobStore> next) : next_(std::move(next)) {}
   std::atomic<bool> fail_updates{false};
   std::atomic<int> failed_updates{0};
   // Runs before each update reaches the store (set before the engine starts).
@@ -1223,6 +1224,24 @@ TEST_F(JobEngineTest, RejectionOfTheFirstJobStartsTheNextOnTheSource) {
   EXPECT_EQ(fake_.sync_count(), 2);
 }
 
+// A SQLite store in a directory of its own, removed with it.
+struct TempSqlite {
+  TempSqlite() {
+    dir = ::testing::TempDir() + "job_engine_sqlite_XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) return;
+    auto opened = OpenSqliteJobStore(dir + "/jobs.db");
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    if (opened.ok()) store = *std::move(opened);
+  }
+  ~TempSqlite() {
+    store.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::string dir;
+  std::unique_ptr<JobStore> store;
+};
+
 // On SQLite, the job's record and its SUBMITTING mark share one flush to
 // disk before the call goes out (CreateJobSyncLater); the outcome has its
 // own before the caller is answered. A job queued behind another on its
@@ -1230,16 +1249,13 @@ TEST_F(JobEngineTest, RejectionOfTheFirstJobStartsTheNextOnTheSource) {
 // caller is answered. Counted through SQLite's VFS.
 TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
   ::blueprintsync::testing::SqliteSyncCounter counter;
-  std::string dir = ::testing::TempDir() + "job_engine_sqlite_XXXXXX";
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  absl::Cleanup remove = [&] {
+  TempSqlite sqlite;
+  absl::Cleanup stop_first = [&] {
+    fake_.ReleaseSync();
     engine_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
   };
-  auto sqlite = OpenSqliteJobStore(dir + "/jobs.db");
-  ASSERT_TRUE(sqlite.ok()) << sqlite.status();
-  StartEngine(FastOptions(), SystemClock::Default(), sqlite->get());
+  ASSERT_NE(sqlite.store, nullptr);
+  StartEngine(FastOptions(), SystemClock::Default(), sqlite.store.get());
 
   fake_.ScriptSync([&](const SyncBlueprintRequest&, const CallOptions&) {
     SyncBlueprintResponse r;
@@ -1260,7 +1276,7 @@ TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
   // The call is out (held in the fake): nothing else writes meanwhile.
   ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
   EXPECT_EQ(counter.syncs() - before, 1);
-  auto unfinished = (*sqlite)->ListUnfinishedJobs();
+  auto unfinished = sqlite.store->ListUnfinishedJobs();
   ASSERT_TRUE(unfinished.ok()) << unfinished.status();
   ASSERT_EQ(unfinished->size(), 1u);
   EXPECT_EQ(unfinished->front().phase(), JobRecord::SUBMITTING);
@@ -1286,6 +1302,76 @@ TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
   ASSERT_TRUE(job1.ok()) << job1.status();
   EXPECT_EQ(job1->state(), v1::SyncJob::RUNNING);
   EXPECT_GE(at_answer - before_outcome, 1);
+}
+
+// The SUBMITTING mark cannot be written (the store fails): nothing is sent
+// and the caller is answered QUEUED, but only after the record, committed
+// without a flush, is flushed on its own.
+TEST_F(JobEngineTest, OnSqliteACallerAnsweredAfterAFailedMarkIsAnsweredAfterAFlush) {
+  ::blueprintsync::testing::SqliteSyncCounter counter;
+  TempSqlite sqlite;
+  ASSERT_NE(sqlite.store, nullptr);
+  FlakyStore flaky(std::move(sqlite.store));
+  flaky.fail_updates = true;
+  absl::Cleanup stop_first = [&] { engine_.reset(); };
+  StartEngine(FastOptions(), SystemClock::Default(), &flaky);
+
+  const int before = counter.wal_syncs();
+  std::atomic<int> at_answer{-1};
+  Replies replies;
+  JobService::JobCallback record = replies.Callback();
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
+                  [&, record](absl::StatusOr<v1::SyncJob> job) {
+                    at_answer = counter.wal_syncs();
+                    record(std::move(job));
+                  });
+  auto job = replies.First();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
+  EXPECT_EQ(at_answer - before, 1);
+  EXPECT_EQ(fake_.sync_count(), 0);
+  EXPECT_GE(flaky.failed_updates.load(), 1);
+}
+
+// A repeat of a request (same request_id) that arrives while the first is
+// recorded but not flushed yet (its SUBMITTING write is held up) flushes the
+// record before the repeat is answered or joins the first caller.
+TEST_F(JobEngineTest, OnSqliteARepeatOfAJobNotYetFlushedFlushesIt) {
+  ::blueprintsync::testing::SqliteSyncCounter counter;
+  TempSqlite sqlite;
+  ASSERT_NE(sqlite.store, nullptr);
+  FlakyStore gated(std::move(sqlite.store));
+  absl::Notification entered, release;
+  std::atomic<bool> gate_once{true};
+  gated.before_update = [&](const JobRecord& r) {
+    if (r.phase() == JobRecord::SUBMITTING && gate_once.exchange(false)) {
+      entered.Notify();
+      release.WaitForNotification();
+    }
+  };
+  absl::Cleanup stop_first = [&] {
+    if (!release.HasBeenNotified()) release.Notify();
+    engine_.reset();
+  };
+  StartEngine(FastOptions(), SystemClock::Default(), &gated);
+
+  const int before = counter.wal_syncs();
+  Replies first, repeat;
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b"),
+                  absl::InfiniteFuture(), first.Callback());
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(counter.wal_syncs(), before);  // recorded, not flushed
+  engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b"),
+                  absl::InfiniteFuture(), repeat.Callback());
+  EXPECT_TRUE(WaitFor([&] { return counter.wal_syncs() == before + 1; }))
+      << "the repeat did not flush the record: " << counter.wal_syncs() - before;
+  release.Notify();
+  auto a = first.First();
+  auto b = repeat.First();
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->name(), b->name());
+  EXPECT_EQ(fake_.sync_count(), 1);
 }
 
 // ---------------------------------------------------------------------------

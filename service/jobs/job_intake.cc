@@ -78,7 +78,10 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
   // One flush to disk before the call, not two: the record is written
   // without one, and the SUBMITTING write that must precede the call
   // flushes both (JobStore::CreateJobSyncLater). Nothing is sent, and no
-  // caller is answered, before that flush or Sync() below.
+  // caller is answered, before that flush or a Sync() (here, for a job not
+  // submitted at once; AnswerRepeat; the Submitter's failure path;
+  // shutdown). Readers may see the job a moment earlier; nothing has been
+  // sent for it then.
   absl::StatusOr<CreateJobResult> created = store_->CreateJobSyncLater(fresh);
   if (!created.ok()) {
     log::Error("could not record job",
@@ -119,11 +122,18 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
                  {{"job", name}, {"error", synced.message()}});
     }
     table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
+  } else if (placed.next != Next::kSubmit) {
+    // SubmitsAtOnce and Place disagree, which they must not: flush late
+    // rather than never.
+    log::Error("job placed without being submitted at once; flushing its record late",
+               {{"job", name}});
+    store_->Sync().IgnoreError();
   }
   switch (placed.next) {
     case Next::kSubmit:
-      steps_->ScheduleReplyBy(name, reply_by);
+      // The reply-by answer only once the record is flushed (by SUBMITTING).
       steps_->SubmitNow(name);
+      steps_->ScheduleReplyBy(name, reply_by);
       return;
     case Next::kWaitHere:
       steps_->ScheduleReplyBy(name, reply_by);
@@ -140,6 +150,7 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
   }
 }
 
+// SubmitsAtOnce below must say true exactly when this returns kSubmit.
 JobIntake::Placed JobIntake::Place(TableState& s, const JobRecord& rec, absl::Time reply_by,
                                    JobService::JobCallback& done) {
   const std::string& name = rec.job().name();
@@ -229,6 +240,15 @@ void JobIntake::AnswerOnlyARepeat(const NewJob& asked, absl::Time reply_by,
 
 void JobIntake::AnswerRepeat(const NewJob& asked, const JobRecord& existing, absl::Time reply_by,
                              JobService::JobCallback& done, Executor* timers) {
+  // The other intake thread may have recorded it a moment ago, not yet
+  // flushed (CreateJobSyncLater): nothing is said of it before it is on
+  // disk. Free when it already is.
+  if (absl::Status synced = store_->Sync(); !synced.ok()) {
+    done(WithReason(absl::UnavailableError(absl::StrCat(
+                        "could not flush the job store: ", synced.message())),
+                    reason::kStoreUnavailable));
+    return;
+  }
   if (!FingerprintMatches(existing.request_fingerprint(), asked.request, asked.retry_of,
                           asked.policy)) {
     done(WithJobName(InvalidField("request_id", "REQUEST_ID_REUSED",

@@ -32,6 +32,10 @@ class JobWriter {
   // Retries the final writes of finished jobs that failed.
   void RetryUnpersisted();
 
+  // Flushes to disk every write made so far (JobStore::Sync): before a
+  // caller is answered about a new job whose record may not be flushed yet.
+  absl::Status Sync() { return store_->Sync(); }
+
  private:
   JobTable* const table_;
   JobStore* const store_;

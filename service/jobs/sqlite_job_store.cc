@@ -143,34 +143,55 @@ class SqliteJobStore final : public JobStore {
     // next commit with synchronous=FULL, or Sync(), flushes the whole WAL
     // file, these frames included; a checkpoint syncs the WAL before it
     // copies any frame (https://sqlite.org/pragma.html#pragma_synchronous).
-    if (absl::Status s = Step("PRAGMA synchronous = NORMAL", "CreateJob"); !s.ok()) return s;
+    // (Exec, not a cached statement: a PRAGMA acts when it is prepared.)
+    if (absl::Status s = Exec("PRAGMA synchronous = NORMAL", "CreateJob"); !s.ok()) return s;
     absl::StatusOr<CreateJobResult> created = CreateJobLocked(record);
+    if (created.ok() && created->created) unsynced_ = true;
     // The job is recorded either way; if FULL cannot be set back, every
     // later transaction tries again first and fails without it (Transaction).
-    restore_full_sync_ = !Step("PRAGMA synchronous = FULL", "CreateJob").ok();
+    restore_full_sync_ = !Exec("PRAGMA synchronous = FULL", "CreateJob").ok();
     return created;
   }
 
   absl::Status Sync() override {
     constexpr absl::string_view kOp = "Sync";
     absl::MutexLock lock(&mu_);
+    if (!unsynced_) return absl::OkStatus();  // every commit since was flushed
     // The WAL file, as SQLite's own commit with synchronous=FULL syncs it.
     sqlite3_file* wal = nullptr;
     if (int rc = sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
         rc != SQLITE_OK) {
       return Error(rc, kOp);
     }
-    if (wal == nullptr || wal->pMethods == nullptr) return absl::OkStatus();  // nothing written
-    if (int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
-      const int err = errno;
-      absl::Status s = StoreError(absl::Status(
-          CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", kOp,
-                                    ": flushing the write-ahead log failed (sqlite code ", rc,
-                                    ", errno ", err, ")")));
-      if (health_ != nullptr) health_->ReportFailure(ProblemFor(rc, err), std::string(s.message()));
-      return s;
+    if (wal == nullptr || wal->pMethods == nullptr) {
+      return FlushFailed(SQLITE_IOERR, 0, kOp);  // committed frames, yet no WAL open
     }
+    if (int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
+      int err = 0;
+      wal->pMethods->xFileControl(wal, SQLITE_FCNTL_LAST_ERRNO, &err);
+      return FlushFailed(rc, err, kOp);
+    }
+    unsynced_ = false;
     return absl::OkStatus();
+  }
+
+  // A flush failed while commits made without one (CreateJobSyncLater) were
+  // pending: after a failed fsync the kernel may drop those pages, and a
+  // later flush that succeeds does not bring them back, so a machine crash
+  // could lose them, and the WAL after them (a SUBMITTING mark whose call
+  // was sent). The store is reported damaged, which only a restart clears
+  // (and stops every submission meanwhile: the Submitter checks health).
+  absl::Status FlushFailed(int rc, int err, absl::string_view op)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::Status s = StoreError(absl::Status(
+        CodeFor(rc), absl::StrCat("sqlite job store ", path_, ": ", op,
+                                  ": flushing the write-ahead log failed (sqlite code ", rc,
+                                  ", errno ", err,
+                                  ") with writes not yet on disk; restart needed")));
+    if (health_ != nullptr) {
+      health_->ReportFailure(StoreProblem::kDamaged, std::string(s.message()));
+    }
+    return s;
   }
 
   absl::StatusOr<CreateJobResult> CreateJobLocked(const JobRecord& record)
@@ -253,12 +274,19 @@ class SqliteJobStore final : public JobStore {
       if (rc != SQLITE_ROW) return Error(rc, kOp);
       stored.set_sequence(sqlite3_column_int64(stmt->get(), 0));
     }
-    {
-      auto stmt = Prepare(
+    // SQLite rewrites the entry of every index on a column the SET names,
+    // changed or not, and each is a page of the WAL to write. Once recorded,
+    // a job changes only its state, open and update time: those are set,
+    // provided every other column still holds what the record says (the
+    // same bound values); when one does not, all of them are.
+    for (const char* sql :
+         {"UPDATE jobs SET state = ?5, open = ?6, update_time_us = ?10 WHERE sequence = ?11 "
+          "AND request_key IS ?1 AND request_id IS ?2 AND creator IS ?3 AND retry_of IS ?4 "
+          "AND blueprint_id IS ?7 AND source_region IS ?8 AND create_time_us IS ?9",
           "UPDATE jobs SET request_key = ?1, request_id = ?2, creator = ?3, retry_of = ?4, "
           "state = ?5, open = ?6, blueprint_id = ?7, source_region = ?8, create_time_us = ?9, "
-          "update_time_us = ?10 WHERE sequence = ?11",
-          kOp);
+          "update_time_us = ?10 WHERE sequence = ?11"}) {
+      auto stmt = Prepare(sql, kOp);
       if (!stmt.ok()) return stmt.status();
       Binder b(stmt->get());
       if (int rc = BindDerivedColumns(b, 1, job).Int64(11, stored.sequence()).rc();
@@ -266,6 +294,7 @@ class SqliteJobStore final : public JobStore {
         return Error(rc, kOp);
       }
       if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, kOp);
+      if (sqlite3_changes(db_) == 1) break;
     }
     if (auto s = WriteBlob(stored, kOp); !s.ok()) return s;
     return tx.Commit();
@@ -326,10 +355,15 @@ class SqliteJobStore final : public JobStore {
     auto stmt = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE name = ?1", kOp);
     if (!stmt.ok()) return stmt.status();
     if (int rc = Binder(stmt->get()).Text(1, name).rc(); rc != SQLITE_OK) return Error(rc, kOp);
-    if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) return Error(rc, kOp);
+    if (int rc = sqlite3_step(stmt->get()); rc != SQLITE_DONE) {
+      absl::Status s = Error(rc, kOp);
+      AfterFailedCommit(kOp);
+      return s;
+    }
     if (sqlite3_changes(db_) == 0) {
       return absl::NotFoundError(absl::StrCat("RequestCancel: job ", name, " not found"));
     }
+    unsynced_ = false;  // committed with synchronous=FULL (Transaction::Commit)
     return AfterCommit(kOp);
   }
 
@@ -420,8 +454,15 @@ class SqliteJobStore final : public JobStore {
     const absl::Status& status() const { return status_; }
     absl::Status Commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       absl::Status s = store_->Step("COMMIT", op_);
-      if (!s.ok()) return s;
+      if (!s.ok()) {
+        store_->AfterFailedCommit(op_);
+        return s;
+      }
       open_ = false;
+      // With synchronous=FULL this commit flushed the WAL, and with it every
+      // commit before it (CreateJobSyncLater sets unsynced_ again after its
+      // own).
+      store_->unsynced_ = false;
       return store_->AfterCommit(op_);
     }
 
@@ -575,11 +616,20 @@ class SqliteJobStore final : public JobStore {
     return ScopedStmt(stmt);
   }
 
+  // A commit failed: if unflushed commits were pending, its flush may be
+  // what failed (FlushFailed).
+  void AfterFailedCommit(absl::string_view op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int rc = sqlite3_extended_errcode(db_);
+    if (unsynced_ && ((rc & 0xff) == SQLITE_IOERR || rc == SQLITE_FULL)) {
+      FlushFailed(rc, sqlite3_system_errno(db_), op).IgnoreError();
+    }
+  }
+
   // After CreateJobSyncLater failed to set synchronous back to FULL, every
   // write tries again first and fails without it.
   absl::Status EnsureFullSync(absl::string_view op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!restore_full_sync_) return absl::OkStatus();
-    if (absl::Status s = Step("PRAGMA synchronous = FULL", op); !s.ok()) return s;
+    if (absl::Status s = Exec("PRAGMA synchronous = FULL", op); !s.ok()) return s;
     restore_full_sync_ = false;
     return absl::OkStatus();
   }
@@ -681,6 +731,8 @@ class SqliteJobStore final : public JobStore {
   absl::flat_hash_map<std::string, sqlite3_stmt*> stmts_ ABSL_GUARDED_BY(mu_);
   // CreateJobSyncLater could not set synchronous back to FULL.
   bool restore_full_sync_ ABSL_GUARDED_BY(mu_) = false;
+  // A CreateJobSyncLater commit is not yet flushed to disk.
+  bool unsynced_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex probe_mu_;
   bool stop_probing_ ABSL_GUARDED_BY(probe_mu_) = false;
   std::thread prober_;

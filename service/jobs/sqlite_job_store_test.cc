@@ -197,7 +197,10 @@ TEST_F(SqliteJobStoreTest, CreateJobSyncLaterCommitsWithoutAFlushThatTheNextWrit
             1);
   EXPECT_EQ(flushes_of([&] { ASSERT_TRUE(store->CreateJobSyncLater(MakeRecord("d", v1::SyncJob::QUEUED)).ok()); }),
             0);
+  const int wal_flushes = counter.wal_syncs();
   EXPECT_EQ(flushes_of([&] { ASSERT_TRUE(store->Sync().ok()); }), 1);
+  EXPECT_EQ(counter.wal_syncs() - wal_flushes, 1);  // the write-ahead log, where the commit is
+  EXPECT_EQ(flushes_of([&] { ASSERT_TRUE(store->Sync().ok()); }), 0);  // nothing left to flush
   EXPECT_GE(flushes_of([&] { ASSERT_TRUE(store->RequestCancel("syncJobs/d").ok()); }), 1);
 
   // And it is all there after a reopen.
@@ -208,6 +211,40 @@ TEST_F(SqliteJobStoreTest, CreateJobSyncLaterCommitsWithoutAFlushThatTheNextWrit
     EXPECT_TRUE(store->GetJob(name).ok()) << name;
   }
   EXPECT_EQ(store->GetJob("syncJobs/b")->phase(), JobRecord::SUBMITTING);
+}
+
+// UpdateJob sets only the columns a job changes once recorded, unless the
+// record says otherwise for another one: then that column (and its index)
+// follows the record too.
+TEST_F(SqliteJobStoreTest, UpdateJobKeepsEveryColumnInStepWithTheRecord) {
+  auto store = MustOpen(path_);
+  ASSERT_NE(store, nullptr);
+  auto created = store->CreateJob(MakeRecord("a", v1::SyncJob::QUEUED, "req-a"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  JobRecord rec = created->record;
+  rec.mutable_job()->set_state(v1::SyncJob::RUNNING);
+  ASSERT_TRUE(store->UpdateJob(rec).ok());
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT state, blueprint_id, request_id FROM jobs"),
+            absl::StrCat(static_cast<int>(v1::SyncJob::RUNNING), "|lhbp-ls883feh|req-a"));
+
+  rec.mutable_job()->set_blueprint_id("lhbp-other001");
+  rec.mutable_job()->set_request_id("");
+  rec.mutable_job()->set_state(v1::SyncJob::SUCCEEDED);
+  ASSERT_TRUE(store->UpdateJob(rec).ok());
+  EXPECT_EQ(raw.Query("SELECT state, blueprint_id, request_id, request_key FROM jobs"),
+            absl::StrCat(static_cast<int>(v1::SyncJob::SUCCEEDED), "|lhbp-other001|NULL|NULL"));
+  JobQuery by_blueprint;
+  by_blueprint.page_size = 10;
+  by_blueprint.blueprint_id = "lhbp-other001";
+  auto page = store->ListJobs(by_blueprint);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->records.size(), 1u);
+  EXPECT_EQ(page->records[0].job().name(), "syncJobs/a");
+  // The request_id is free again.
+  auto again = store->CreateJob(MakeRecord("b", v1::SyncJob::QUEUED, "req-a"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->created);
 }
 
 TEST_F(SqliteJobStoreTest, CommittedWriteIsVisibleToAnotherConnectionAtOnce) {

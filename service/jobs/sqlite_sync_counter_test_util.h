@@ -2,7 +2,8 @@
 // file it opens through the default VFS while a SqliteSyncCounter lives. It is
 // registered as the default VFS and hands every call to the real one, so
 // the files, locks and shared memory are the real ones; only xSync is
-// counted on its way through. Create it before the store opens its file.
+// counted on its way through. Create it before the store opens its file,
+// and close every connection before it goes (they point at it).
 #ifndef BLUEPRINTSYNC_SERVICE_JOBS_SQLITE_SYNC_COUNTER_TEST_UTIL_H_
 #define BLUEPRINTSYNC_SERVICE_JOBS_SQLITE_SYNC_COUNTER_TEST_UTIL_H_
 
@@ -26,8 +27,9 @@ class SqliteSyncCounter {
   SqliteSyncCounter(const SqliteSyncCounter&) = delete;
   SqliteSyncCounter& operator=(const SqliteSyncCounter&) = delete;
 
-  // Flushes asked for so far, on any file.
+  // Flushes asked for so far, on any file; on write-ahead logs only.
   int syncs() const { return syncs_.load(); }
+  int wal_syncs() const { return wal_syncs_.load(); }
 
  private:
   // Our file, followed in the same allocation by the real VFS's.
@@ -35,6 +37,7 @@ class SqliteSyncCounter {
     sqlite3_file base;
     sqlite3_file* real;
     SqliteSyncCounter* counter;
+    bool wal;
   };
   static sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
 
@@ -44,6 +47,7 @@ class SqliteSyncCounter {
     auto* f = reinterpret_cast<File*>(file);
     f->real = reinterpret_cast<sqlite3_file*>(f + 1);
     f->counter = self;
+    f->wal = (flags & SQLITE_OPEN_WAL) != 0;
     f->base.pMethods = nullptr;
     const int rc = self->real_->xOpen(self->real_, name, f->real, flags, out_flags);
     if (f->real->pMethods != nullptr) f->base.pMethods = &kMethods;
@@ -61,7 +65,9 @@ class SqliteSyncCounter {
     return Real(f)->pMethods->xTruncate(Real(f), size);
   }
   static int Sync(sqlite3_file* f, int flags) {
-    ++reinterpret_cast<File*>(f)->counter->syncs_;
+    File* file = reinterpret_cast<File*>(f);
+    ++file->counter->syncs_;
+    if (file->wal) ++file->counter->wal_syncs_;
     return Real(f)->pMethods->xSync(Real(f), flags);
   }
   static int FileSize(sqlite3_file* f, sqlite3_int64* size) {
@@ -107,6 +113,7 @@ class SqliteSyncCounter {
   sqlite3_vfs* const real_;
   sqlite3_vfs vfs_;
   std::atomic<int> syncs_{0};
+  std::atomic<int> wal_syncs_{0};
 };
 
 }  // namespace blueprintsync::testing

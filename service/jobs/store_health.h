@@ -31,8 +31,10 @@ enum class StoreProblem {
   // open (deleted, renamed away or replaced). Writes would go to a file no
   // restart will see, so this stays until the process restarts.
   kFileReplaced,
-  // "damaged": the file is corrupt (SQLITE_CORRUPT / SQLITE_NOTADB). Stays:
-  // a probe write does not prove the damaged pages can be read again.
+  // "damaged": the file is corrupt (SQLITE_CORRUPT / SQLITE_NOTADB), or a
+  // flush to disk failed while writes committed without one were pending
+  // (they may never reach the disk). Stays: a probe write does not prove
+  // the damaged pages can be read again, nor that those writes are on disk.
   kDamaged,
 };
 

@@ -171,6 +171,13 @@ std::optional<Submitter::Attempt> Submitter::Prepare(const std::string& name) {
   if (!written.ok()) {
     log::Error("could not record submission attempt; not submitting",
                {{"job", name}, {"error", written.message()}});
+    // Its caller is answered below: a new job's record must be on disk
+    // first (CreateJobSyncLater). If even that fails, the store is reported
+    // damaged and the job is still committed (a restart finds it).
+    if (absl::Status synced = writer_->Sync(); !synced.ok()) {
+      log::Error("could not flush the job's record to disk",
+                 {{"job", name}, {"error", synced.message()}});
+    }
     const absl::Time now = steps_->clock()->Now();
     absl::Time retry_at = absl::InfiniteFuture();
     bool cancelled = false;
@@ -195,10 +202,15 @@ std::optional<Submitter::Attempt> Submitter::Prepare(const std::string& name) {
     return std::nullopt;
   }
 
-  // Cancelled while SUBMITTING was being written: nothing has been sent,
-  // so nothing is.
+  // Cancelled while SUBMITTING was being written.
+  if (CancelledBeforeTheCall(name, attempt.generation)) return std::nullopt;
+  std::move(not_sending).Cancel();
+  return attempt;
+}
+
+bool Submitter::CancelledBeforeTheCall(const std::string& name, uint64_t generation) {
   const bool cancelled = table_->Locked([&](TableState& s) {
-    JobEntry* e = s.Find(name, attempt.generation);
+    JobEntry* e = s.Find(name, generation);
     if (e == nullptr || e->rec.job().state() != v1::SyncJob::CANCELLING) return false;
     e->submit_in_flight = false;
     e->rec.set_phase(JobRecord::NOT_SUBMITTED);
@@ -209,15 +221,16 @@ std::optional<Submitter::Attempt> Submitter::Prepare(const std::string& name) {
   });
   if (cancelled) {
     log::Info("cancelled before its call went out; not submitting", {{"job", name}});
-    steps_->Commit(name, attempt.generation);
-    return std::nullopt;
+    steps_->Commit(name, generation);
   }
-  std::move(not_sending).Cancel();
-  return attempt;
+  return cancelled;
 }
 
 void Submitter::Send(const std::string& name, Attempt attempt) {
   absl::Cleanup call_done = [this] { table_->Locked([](TableState& s) { --s.in_flight; }); };
+  // Cancelled while it waited for a worker (or for the intake to hand it
+  // over).
+  if (CancelledBeforeTheCall(name, attempt.generation)) return;
   LeaderElector* const elector = steps_->options().elector;
   const int64_t epoch = attempt.leadership.epoch();
   if (attempt.leadership.leased()) {

@@ -64,6 +64,10 @@ class Submitter {
   std::optional<Attempt> Prepare(const std::string& name);
   // Sends the prepared attempt and acts on its outcome.
   void Send(const std::string& name, Attempt attempt);
+  // A job cancelled while SUBMITTING (the mark is written, the call not
+  // sent): nothing has been sent, so nothing is; it ends CANCELLED. True if
+  // so.
+  bool CancelledBeforeTheCall(const std::string& name, uint64_t generation);
   void OnAccepted(const std::string& name, const Attempt& attempt,
                   const tencent::SyncBlueprintResponse& response);
   void OnFailed(const std::string& name, const Attempt& attempt, const absl::Status& error);
