@@ -65,7 +65,9 @@ absl::Status JobEngine::Start() {
   }
   steps_.Wire(
       workers_.get(), [this](const std::string& name) { submitter_.Run(name); },
-      [this](const std::string& name) { submitter_.RunHandingOffTheCall(name, workers_.get()); },
+      [this](const std::string& name) {
+        return submitter_.RunHandingOffTheCall(name, workers_.get());
+      },
       [this](const std::string& name) { reconciler_.Run(name); });
   if (follower_ == nullptr) {
     steps_.Adopt(std::move(unfinished), 0, 0, Leadership::Single(), "job engine resumed",

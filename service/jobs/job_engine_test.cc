@@ -298,8 +298,8 @@ class Replies {
     return got_.size();
   }
   // The first answer; waits for it (fails the test on timeout).
-  absl::StatusOr<v1::SyncJob> First() const {
-    EXPECT_TRUE(WaitFor([this] { return count() >= 1; })) << "no answer from Submit";
+  absl::StatusOr<v1::SyncJob> First(absl::Duration timeout = absl::Seconds(5)) const {
+    EXPECT_TRUE(WaitFor([this] { return count() >= 1; }, timeout)) << "no answer from Submit";
     absl::MutexLock lock(&mu_);
     if (got_.empty()) return absl::DeadlineExceededError("no answer");
     return got_.front();
@@ -1224,6 +1224,9 @@ TEST_F(JobEngineTest, RejectionOfTheFirstJobStartsTheNextOnTheSource) {
   EXPECT_EQ(fake_.sync_count(), 2);
 }
 
+// Steps that wait for a flush to disk, on a loaded machine under ASan.
+constexpr absl::Duration kFsyncBound = absl::Seconds(30);
+
 // A SQLite store in a directory of its own, removed with it.
 struct TempSqlite {
   TempSqlite() {
@@ -1274,7 +1277,7 @@ TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
                     record_first(std::move(job));
                   });
   // The call is out (held in the fake): nothing else writes meanwhile.
-  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }, kFsyncBound));
   EXPECT_EQ(counter.syncs() - before, 1);
   auto unfinished = sqlite.store->ListUnfinishedJobs();
   ASSERT_TRUE(unfinished.ok()) << unfinished.status();
@@ -1291,14 +1294,14 @@ TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
                     second_answered_at = counter.syncs();
                     record_second(std::move(job));
                   });
-  auto job2 = second.First();
+  auto job2 = second.First(kFsyncBound);
   ASSERT_TRUE(job2.ok()) << job2.status();
   EXPECT_EQ(job2->state(), v1::SyncJob::QUEUED);
   EXPECT_EQ(second_answered_at - before_second, 1);
 
   const int before_outcome = counter.syncs();
   fake_.ReleaseSync();
-  auto job1 = first.First();
+  auto job1 = first.First(kFsyncBound);
   ASSERT_TRUE(job1.ok()) << job1.status();
   EXPECT_EQ(job1->state(), v1::SyncJob::RUNNING);
   EXPECT_GE(at_answer - before_outcome, 1);
@@ -1325,7 +1328,7 @@ TEST_F(JobEngineTest, OnSqliteACallerAnsweredAfterAFailedMarkIsAnsweredAfterAFlu
                     at_answer = counter.wal_syncs();
                     record(std::move(job));
                   });
-  auto job = replies.First();
+  auto job = replies.First(kFsyncBound);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
   EXPECT_EQ(at_answer - before, 1);
@@ -1363,11 +1366,11 @@ TEST_F(JobEngineTest, OnSqliteARepeatOfAJobNotYetFlushedFlushesIt) {
   EXPECT_EQ(counter.wal_syncs(), before);  // recorded, not flushed
   engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}, "2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b"),
                   absl::InfiniteFuture(), repeat.Callback());
-  EXPECT_TRUE(WaitFor([&] { return counter.wal_syncs() == before + 1; }))
+  EXPECT_TRUE(WaitFor([&] { return counter.wal_syncs() == before + 1; }, kFsyncBound))
       << "the repeat did not flush the record: " << counter.wal_syncs() - before;
   release.Notify();
-  auto a = first.First();
-  auto b = repeat.First();
+  auto a = first.First(kFsyncBound);
+  auto b = repeat.First(kFsyncBound);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(a->name(), b->name());

@@ -114,25 +114,20 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
     return true;
   });
   if (!placed_now) {
-    if (absl::Status synced = store_->Sync(); !synced.ok()) {
-      // Committed, so a restart of this process finds it (and a caller's
-      // retry with its request_id gets it): placed all the same, while the
-      // store's health reports the failure.
-      log::Error("could not flush the job's record to disk",
-                 {{"job", name}, {"error", synced.message()}});
-    }
+    FlushOrLog(name);
     table_->Locked([&](TableState& s) { placed = Place(s, rec, reply_by, done); });
   } else if (placed.next != Next::kSubmit) {
-    // SubmitsAtOnce and Place disagree, which they must not: flush late
-    // rather than never.
+    // SubmitsAtOnce and Place disagree, which they must not (Place may have
+    // answered already): flush late rather than never.
     log::Error("job placed without being submitted at once; flushing its record late",
                {{"job", name}});
-    store_->Sync().IgnoreError();
+    FlushOrLog(name);
   }
   switch (placed.next) {
     case Next::kSubmit:
-      // The reply-by answer only once the record is flushed (by SUBMITTING).
-      steps_->SubmitNow(name);
+      // The reply-by answer only once the record is flushed: by SUBMITTING,
+      // or here when that was not written (shutdown began meanwhile, say).
+      if (!steps_->SubmitNow(name)) FlushOrLog(name);
       steps_->ScheduleReplyBy(name, reply_by);
       return;
     case Next::kWaitHere:
@@ -147,6 +142,17 @@ void JobIntake::Record(const NewJob& asked, absl::Time reply_by, JobService::Job
       return;
     case Next::kAnswered:
       return;
+  }
+}
+
+void JobIntake::FlushOrLog(const std::string& name) {
+  if (absl::Status synced = store_->Sync(); !synced.ok()) {
+    // The store reports itself damaged (nothing is submitted until a
+    // restart). The job is committed (a restart of the process finds it; a
+    // machine crash may not) and placed all the same: an error would make
+    // a caller without a request_id record it twice.
+    log::Error("could not flush the job's record to disk",
+               {{"job", name}, {"error", synced.message()}});
   }
 }
 

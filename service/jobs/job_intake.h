@@ -58,6 +58,9 @@ class JobIntake {
   // replica adopted already, or the leader's (through the store).
   static Placed Place(TableState& s, const JobRecord& rec, absl::Time reply_by,
                       JobService::JobCallback& done);
+  // Flushes the store (a new job's record, CreateJobSyncLater) before its
+  // caller may be answered; logs a failure (the store reports it).
+  void FlushOrLog(const std::string& name);
   // Whether Place would send `rec` to the Submitter (Next::kSubmit), whose
   // durable SUBMITTING write then makes the job's record durable too.
   static bool SubmitsAtOnce(const TableState& s, const JobRecord& rec);

@@ -11,7 +11,8 @@
 
 namespace blueprintsync::jobs {
 
-void JobSteps::Wire(Executor* executor, Runner submit, Runner submit_now, Runner reconcile) {
+void JobSteps::Wire(Executor* executor, Runner submit, StartingRunner submit_now,
+                    Runner reconcile) {
   executor_ = executor;
   submit_ = std::move(submit);
   submit_now_ = std::move(submit_now);
@@ -168,7 +169,7 @@ void JobSteps::ScheduleSubmit(const std::string& name, absl::Time when) {
   Post(when, [this, name] { submit_(name); });
 }
 
-void JobSteps::SubmitNow(const std::string& name) { submit_now_(name); }
+bool JobSteps::SubmitNow(const std::string& name) { return submit_now_(name); }
 
 void JobSteps::ScheduleReconcile(const std::string& name, absl::Time when) {
   Post(when, [this, name] { reconcile_(name); });

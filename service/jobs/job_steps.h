@@ -24,13 +24,16 @@ namespace blueprintsync::jobs {
 class JobSteps {
  public:
   using Runner = std::function<void(const std::string& name)>;
+  // Submission started on the caller's thread: true once the job's
+  // SUBMITTING mark is written (and so its record flushed).
+  using StartingRunner = std::function<bool(const std::string& name)>;
 
   JobSteps(const JobEngineOptions& options, JobTable* table, JobWriter* writer, Clock* clock)
       : options_(options), table_(table), writer_(writer), clock_(clock) {}
 
   // Where scheduled work runs, and what runs: submission and reconciliation;
   // `submit_now` is submission started on the caller's thread (SubmitNow).
-  void Wire(Executor* executor, Runner submit, Runner submit_now, Runner reconcile);
+  void Wire(Executor* executor, Runner submit, StartingRunner submit_now, Runner reconcile);
 
   // After a change to `name` under generation `gen`: writes it, answers a
   // waiting caller (with `reply_error` if not OK, else the job), and if the
@@ -58,8 +61,9 @@ class JobSteps {
 
   void ScheduleSubmit(const std::string& name, absl::Time when);
   // Starts submitting a job the intake has just placed, on this thread:
-  // its durable SUBMITTING write here, its call on the executor.
-  void SubmitNow(const std::string& name);
+  // its durable SUBMITTING write here, its call on the executor. False if
+  // nothing was written (the job was not due: stopping, cancelled, ...).
+  bool SubmitNow(const std::string& name);
   void ScheduleReconcile(const std::string& name, absl::Time when);
   // Answers a caller still waiting on `name` at `reply_by` with the job as
   // it stands (nothing if InfiniteFuture).
@@ -79,7 +83,7 @@ class JobSteps {
   Clock* const clock_;
   Executor* executor_ = nullptr;
   Runner submit_;
-  Runner submit_now_;
+  StartingRunner submit_now_;
   Runner reconcile_;
 };
 

@@ -62,6 +62,8 @@ using sqlite::RowToRecord;
 // Long enough to ride out another process's write transaction (each is a
 // few fsyncs), short enough that a wedged peer surfaces as an error.
 constexpr int kBusyTimeoutMs = 10000;
+// SQLite's default automatic checkpoint threshold (pages in the WAL).
+constexpr int kWalAutoCheckpointPages = 1000;
 
 // Not in the migrations: a probe row is no part of the job schema, and an
 // older build opening the file must not find a schema version it does not
@@ -145,7 +147,13 @@ class SqliteJobStore final : public JobStore {
     // copies any frame (https://sqlite.org/pragma.html#pragma_synchronous).
     // (Exec, not a cached statement: a PRAGMA acts when it is prepared.)
     if (absl::Status s = Exec("PRAGMA synchronous = NORMAL", "CreateJob"); !s.ok()) return s;
+    // Nor may this commit checkpoint: a checkpoint's flush of the WAL that
+    // fails is not reported (SQLite's automatic checkpoint ignores it), and
+    // the error would then be lost for the flush that counts (the next
+    // FULL commit's, or Sync's).
+    sqlite3_wal_autocheckpoint(db_, 0);
     absl::StatusOr<CreateJobResult> created = CreateJobLocked(record);
+    sqlite3_wal_autocheckpoint(db_, kWalAutoCheckpointPages);
     if (created.ok() && created->created) unsynced_ = true;
     // The job is recorded either way; if FULL cannot be set back, every
     // later transaction tries again first and fails without it (Transaction).
@@ -363,7 +371,7 @@ class SqliteJobStore final : public JobStore {
     if (sqlite3_changes(db_) == 0) {
       return absl::NotFoundError(absl::StrCat("RequestCancel: job ", name, " not found"));
     }
-    unsynced_ = false;  // committed with synchronous=FULL (Transaction::Commit)
+    unsynced_ = false;  // it changed a row: committed with synchronous=FULL, flushed
     return AfterCommit(kOp);
   }
 
@@ -441,7 +449,7 @@ class SqliteJobStore final : public JobStore {
    public:
     Transaction(SqliteJobStore* store, absl::string_view op)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_)
-        : store_(store), op_(op) {
+        : store_(store), op_(op), changes_before_(sqlite3_total_changes64(store->db_)) {
       status_ = store_->EnsureFullSync(op_);
       if (status_.ok()) status_ = store_->Step("BEGIN IMMEDIATE", op_);
       open_ = status_.ok();
@@ -459,16 +467,18 @@ class SqliteJobStore final : public JobStore {
         return s;
       }
       open_ = false;
-      // With synchronous=FULL this commit flushed the WAL, and with it every
-      // commit before it (CreateJobSyncLater sets unsynced_ again after its
-      // own).
-      store_->unsynced_ = false;
+      // A commit that changed rows wrote WAL frames and, with
+      // synchronous=FULL, flushed the WAL, and with it every commit before
+      // it (CreateJobSyncLater sets unsynced_ again after its own). One
+      // that changed nothing wrote and flushed nothing.
+      if (sqlite3_total_changes64(store_->db_) != changes_before_) store_->unsynced_ = false;
       return store_->AfterCommit(op_);
     }
 
    private:
     SqliteJobStore* store_;
     absl::string_view op_;
+    const int64_t changes_before_;
     absl::Status status_;
     bool open_ = false;
   };
@@ -616,11 +626,12 @@ class SqliteJobStore final : public JobStore {
     return ScopedStmt(stmt);
   }
 
-  // A commit failed: if unflushed commits were pending, its flush may be
-  // what failed (FlushFailed).
+  // A commit failed: if it was its flush, with unflushed commits pending,
+  // those may be lost (FlushFailed). Any other failure (a full disk on
+  // write, busy) leaves the pages written before as they were.
   void AfterFailedCommit(absl::string_view op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const int rc = sqlite3_extended_errcode(db_);
-    if (unsynced_ && ((rc & 0xff) == SQLITE_IOERR || rc == SQLITE_FULL)) {
+    if (unsynced_ && rc == SQLITE_IOERR_FSYNC) {
       FlushFailed(rc, sqlite3_system_errno(db_), op).IgnoreError();
     }
   }

@@ -203,6 +203,14 @@ TEST_F(SqliteJobStoreTest, CreateJobSyncLaterCommitsWithoutAFlushThatTheNextWrit
   EXPECT_EQ(flushes_of([&] { ASSERT_TRUE(store->Sync().ok()); }), 0);  // nothing left to flush
   EXPECT_GE(flushes_of([&] { ASSERT_TRUE(store->RequestCancel("syncJobs/d").ok()); }), 1);
 
+  // A commit that changes nothing flushes nothing, and leaves the record
+  // pending for Sync().
+  ASSERT_TRUE(store->CreateJobSyncLater(MakeRecord("e", v1::SyncJob::QUEUED)).ok());
+  auto deleted = store->DeleteFinishedJobs(absl::Now() - absl::Hours(1), 10);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 0);
+  EXPECT_EQ(flushes_of([&] { ASSERT_TRUE(store->Sync().ok()); }), 1);
+
   // And it is all there after a reopen.
   store.reset();
   store = MustOpen(path_);

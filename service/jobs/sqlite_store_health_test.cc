@@ -11,12 +11,14 @@
 #include <memory>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/common/testing/store_test_util.h"
 #include "service/jobs/job_store.h"
+#include "service/jobs/sqlite_sync_counter_test_util.h"
 #include "service/jobs/store_health.h"
 
 namespace blueprintsync::jobs {
@@ -74,6 +76,67 @@ TEST_F(SqliteStoreHealthTest, WritesKeepItHealthy) {
   r.set_phase(JobRecord::SUBMITTING);
   ASSERT_TRUE(store_->UpdateJob(r).ok());
   EXPECT_TRUE(health_.healthy());
+}
+
+// A record committed without a flush (CreateJobSyncLater), then a flush of
+// the WAL that fails: the kernel may have dropped the record's pages, so
+// the store is damaged until a restart, through Sync() or through the next
+// commit's own flush, even once flushes succeed again.
+TEST_F(SqliteStoreHealthTest, AFailedFlushWithARecordPendingIsDamageUntilARestart) {
+  for (const bool through_sync : {true, false}) {
+    SCOPED_TRACE(through_sync ? "Sync()" : "the next commit");
+    ::blueprintsync::testing::SqliteSyncCounter counter;
+    StoreHealth health;
+    SqliteStoreOptions options;
+    options.health = &health;
+    options.probe_interval = absl::ZeroDuration();
+    const std::string path = dir_.path() + (through_sync ? "/sync.db" : "/commit.db");
+    auto opened = OpenSqliteJobStore(path, options);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    std::unique_ptr<JobStore> store = *std::move(opened);
+    absl::Cleanup close = [&] { store.reset(); };  // before the counter goes
+
+    ASSERT_TRUE(store->CreateJobSyncLater(MakeRecord("a")).ok());
+    counter.FailWalSyncs(true);
+    if (through_sync) {
+      EXPECT_FALSE(store->Sync().ok());
+    } else {
+      JobRecord r = MakeRecord("a");
+      r.set_phase(JobRecord::SUBMITTING);
+      EXPECT_FALSE(store->UpdateJob(r).ok());
+    }
+    EXPECT_EQ(health.Get().problem, StoreProblem::kDamaged);
+    EXPECT_THAT(health.Get().detail, ::testing::HasSubstr("restart needed"));
+    counter.FailWalSyncs(false);
+    ASSERT_TRUE(store->CreateJob(MakeRecord("b")).ok());
+    EXPECT_EQ(health.Get().problem, StoreProblem::kDamaged);
+    EXPECT_FALSE(health.Check().ok());
+  }
+}
+
+// The same failed flush with nothing committed unflushed is an I/O error
+// like any other: it clears at the next write that succeeds.
+TEST_F(SqliteStoreHealthTest, AFailedFlushWithNothingPendingClearsAtTheNextWrite) {
+  ::blueprintsync::testing::SqliteSyncCounter counter;
+  StoreHealth health;
+  SqliteStoreOptions options;
+  options.health = &health;
+  options.probe_interval = absl::ZeroDuration();
+  auto opened = OpenSqliteJobStore(path_, options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<JobStore> store = *std::move(opened);
+  absl::Cleanup close = [&] { store.reset(); };
+
+  ASSERT_TRUE(store->CreateJob(MakeRecord("a")).ok());
+  counter.FailWalSyncs(true);
+  JobRecord r = MakeRecord("a");
+  r.set_phase(JobRecord::SUBMITTING);
+  EXPECT_FALSE(store->UpdateJob(r).ok());
+  EXPECT_FALSE(health.Get().healthy());
+  EXPECT_NE(health.Get().problem, StoreProblem::kDamaged);
+  counter.FailWalSyncs(false);
+  ASSERT_TRUE(store->UpdateJob(r).ok());
+  EXPECT_TRUE(health.Get().healthy());
 }
 
 TEST_F(SqliteStoreHealthTest, AWriteToADeletedFileFailsAndStaysUnhealthy) {

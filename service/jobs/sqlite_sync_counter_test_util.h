@@ -30,6 +30,9 @@ class SqliteSyncCounter {
   // Flushes asked for so far, on any file; on write-ahead logs only.
   int syncs() const { return syncs_.load(); }
   int wal_syncs() const { return wal_syncs_.load(); }
+  // While set, every flush of a write-ahead log fails (SQLITE_IOERR_FSYNC),
+  // as an fsync that returns EIO does.
+  void FailWalSyncs(bool fail) { fail_wal_syncs_ = fail; }
 
  private:
   // Our file, followed in the same allocation by the real VFS's.
@@ -67,7 +70,10 @@ class SqliteSyncCounter {
   static int Sync(sqlite3_file* f, int flags) {
     File* file = reinterpret_cast<File*>(f);
     ++file->counter->syncs_;
-    if (file->wal) ++file->counter->wal_syncs_;
+    if (file->wal) {
+      ++file->counter->wal_syncs_;
+      if (file->counter->fail_wal_syncs_) return SQLITE_IOERR_FSYNC;
+    }
     return Real(f)->pMethods->xSync(Real(f), flags);
   }
   static int FileSize(sqlite3_file* f, sqlite3_int64* size) {
@@ -114,6 +120,7 @@ class SqliteSyncCounter {
   sqlite3_vfs vfs_;
   std::atomic<int> syncs_{0};
   std::atomic<int> wal_syncs_{0};
+  std::atomic<bool> fail_wal_syncs_{false};
 };
 
 }  // namespace blueprintsync::testing

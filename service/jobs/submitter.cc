@@ -136,11 +136,11 @@ void Submitter::Run(const std::string& name) {
   if (std::optional<Attempt> attempt = Prepare(name)) Send(name, *attempt);
 }
 
-void Submitter::RunHandingOffTheCall(const std::string& name, Executor* calls) {
+bool Submitter::RunHandingOffTheCall(const std::string& name, Executor* calls) {
   std::optional<Attempt> attempt = Prepare(name);
-  if (!attempt) return;
+  if (!attempt) return false;
   auto shared = std::make_shared<Attempt>(*std::move(attempt));
-  if (calls->Post([this, name, shared] { Send(name, *shared); })) return;
+  if (calls->Post([this, name, shared] { Send(name, *shared); })) return true;
   // Stopping: the call was never sent, and the job stays SUBMITTING in the
   // store, which the next start reconciles like any unknown outcome.
   table_->Locked([&](TableState& s) {
@@ -152,6 +152,7 @@ void Submitter::RunHandingOffTheCall(const std::string& name, Executor* calls) {
   });
   log::Warn("shutting down before the SyncBlueprint call; the job is reconciled after restart",
             {{"job", name}});
+  return true;
 }
 
 std::optional<Submitter::Attempt> Submitter::Prepare(const std::string& name) {
@@ -173,7 +174,10 @@ std::optional<Submitter::Attempt> Submitter::Prepare(const std::string& name) {
                {{"job", name}, {"error", written.message()}});
     // Its caller is answered below: a new job's record must be on disk
     // first (CreateJobSyncLater). If even that fails, the store is reported
-    // damaged and the job is still committed (a restart finds it).
+    // damaged (nothing is submitted until a restart) and the caller is told
+    // QUEUED all the same: the job is committed (a restart of the process
+    // finds it; a machine crash may not), and an error would make a caller
+    // without a request_id record it twice.
     if (absl::Status synced = writer_->Sync(); !synced.ok()) {
       log::Error("could not flush the job's record to disk",
                  {{"job", name}, {"error", synced.message()}});

@@ -47,7 +47,9 @@ class Submitter {
   // on this thread (which also makes the job's new record durable, see
   // JobStore::CreateJobSyncLater), then the call on one of `calls`, which
   // may wait for rate-limit capacity without holding the intake up.
-  void RunHandingOffTheCall(const std::string& name, Executor* calls);
+  // True once the SUBMITTING mark is written (whether or not the call could
+  // be handed over).
+  bool RunHandingOffTheCall(const std::string& name, Executor* calls);
 
  private:
   struct Attempt;
