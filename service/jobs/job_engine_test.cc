@@ -293,6 +293,17 @@ class Replies {
       got_.push_back(std::move(r));
     };
   }
+  // Callback() that also notes what `probe` says when the first answer
+  // comes (noted()).
+  JobService::JobCallback CallbackNoting(std::function<int()> probe) {
+    return [this, probe = std::move(probe)](absl::StatusOr<v1::SyncJob> r) {
+      int unset = -1;
+      noted_.compare_exchange_strong(unset, probe());
+      absl::MutexLock lock(&mu_);
+      got_.push_back(std::move(r));
+    };
+  }
+  int noted() const { return noted_.load(); }
   size_t count() const {
     absl::MutexLock lock(&mu_);
     return got_.size();
@@ -308,6 +319,7 @@ class Replies {
  private:
   mutable absl::Mutex mu_;
   std::vector<absl::StatusOr<v1::SyncJob>> got_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> noted_{-1};
 };
 
 // Collects what a watcher sees (nullopt for the end of the watch at
@@ -1268,14 +1280,10 @@ TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
   });
   fake_.HoldSync();
   const int before = counter.syncs();
-  std::atomic<int> at_answer{-1};
+  const auto flushes = [&] { return counter.syncs(); };
   Replies first;
-  JobService::JobCallback record_first = first.Callback();
   engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  [&, record_first](absl::StatusOr<v1::SyncJob> job) {
-                    at_answer = counter.syncs();
-                    record_first(std::move(job));
-                  });
+                  first.CallbackNoting(flushes));
   // The call is out (held in the fake): nothing else writes meanwhile.
   ASSERT_TRUE(WaitFor([&] { return fake_.sync_count() == 1; }, kFsyncBound));
   EXPECT_EQ(counter.syncs() - before, 1);
@@ -1286,25 +1294,20 @@ TEST_F(JobEngineTest, OnSqliteOneFlushPrecedesTheCallAndEveryAnswerFollowsOne) {
 
   // Behind the first on its source: answered QUEUED at once, flushed first.
   const int before_second = counter.syncs();
-  std::atomic<int> second_answered_at{-1};
   Replies second;
-  JobService::JobCallback record_second = second.Callback();
   engine_->Submit(Request(kSrc, kBp, {"ap-tokyo"}), absl::InfiniteFuture(),
-                  [&, record_second](absl::StatusOr<v1::SyncJob> job) {
-                    second_answered_at = counter.syncs();
-                    record_second(std::move(job));
-                  });
+                  second.CallbackNoting(flushes));
   auto job2 = second.First(kFsyncBound);
   ASSERT_TRUE(job2.ok()) << job2.status();
   EXPECT_EQ(job2->state(), v1::SyncJob::QUEUED);
-  EXPECT_EQ(second_answered_at - before_second, 1);
+  EXPECT_EQ(second.noted() - before_second, 1);
 
   const int before_outcome = counter.syncs();
   fake_.ReleaseSync();
   auto job1 = first.First(kFsyncBound);
   ASSERT_TRUE(job1.ok()) << job1.status();
   EXPECT_EQ(job1->state(), v1::SyncJob::RUNNING);
-  EXPECT_GE(at_answer - before_outcome, 1);
+  EXPECT_GE(first.noted() - before_outcome, 1);
 }
 
 // The SUBMITTING mark cannot be written (the store fails): nothing is sent
@@ -1320,18 +1323,13 @@ TEST_F(JobEngineTest, OnSqliteACallerAnsweredAfterAFailedMarkIsAnsweredAfterAFlu
   StartEngine(FastOptions(), SystemClock::Default(), &flaky);
 
   const int before = counter.wal_syncs();
-  std::atomic<int> at_answer{-1};
   Replies replies;
-  JobService::JobCallback record = replies.Callback();
   engine_->Submit(Request(kSrc, kBp, {"ap-singapore"}), absl::InfiniteFuture(),
-                  [&, record](absl::StatusOr<v1::SyncJob> job) {
-                    at_answer = counter.wal_syncs();
-                    record(std::move(job));
-                  });
+                  replies.CallbackNoting([&] { return counter.wal_syncs(); }));
   auto job = replies.First(kFsyncBound);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::SyncJob::QUEUED);
-  EXPECT_EQ(at_answer - before, 1);
+  EXPECT_EQ(replies.noted() - before, 1);
   EXPECT_EQ(fake_.sync_count(), 0);
   EXPECT_GE(flaky.failed_updates.load(), 1);
 }
@@ -2331,6 +2329,41 @@ TEST_F(FeedEngineTest, DeletedJobsAreNotReadBack) {
   ASSERT_TRUE(WaitFor([&] { return flaky_->job_reads > reads; }));
   absl::SleepFor(absl::Milliseconds(300));  // a few more cycles
   EXPECT_EQ(flaky_->job_reads, reads + 1);
+}
+
+// Session 8 review: a job run elsewhere, finished and deleted there in one
+// batch of notifications, was never read again on a follower (the delete
+// dropped the name), so a watch of it there never ended.
+TEST_F(FeedEngineTest, AFollowersWatchOfAJobDeletedElsewhereEndsNotFound) {
+  ASSERT_TRUE(lease_.TryAcquireOrRenew("elsewhere", absl::Hours(1)).ok());
+  flaky_->with_feed = true;
+  Replica& b = AddReplica("b", absl::Hours(1));
+  ASSERT_TRUE(WaitFor([&] { return flaky_->feed_readers() == 1; }));
+  JobRecord rec = MakeRecord(kSrc, kBp, {{"ap-singapore", "lhbp-sg000009"}},
+                             JobRecord::SUBMITTED, v1::SyncJob::RUNNING);
+  ASSERT_TRUE(store_->CreateJob(rec).ok());
+  const std::string name = rec.job().name();
+  Seen seen;
+  b.engine->WatchJob(name, seen.Callback());
+  absl::Cleanup stop_first = [&] { b.engine.reset(); };  // before `seen` goes
+  ASSERT_TRUE(WaitFor([&] { return seen.count() >= 1; }));
+  // A change the follower reads and delivers: the job is followed from then
+  // on, so only a notification brings it up again.
+  rec.mutable_job()->mutable_destinations(0)->set_blueprint_state("SYNCING");
+  ASSERT_TRUE(store_->UpdateJob(rec).ok());
+  flaky_->Notify(Changed(JobChange::Kind::kUpdated, {name}));
+  ASSERT_TRUE(WaitFor([&] { return seen.count() >= 2; }));
+  // Finished and deleted elsewhere; both notifications arrive together.
+  rec.mutable_job()->set_state(v1::SyncJob::SUCCEEDED);
+  rec.mutable_job()->mutable_destinations(0)->set_state(v1::Destination::SUCCEEDED);
+  ASSERT_TRUE(store_->UpdateJob(rec).ok());
+  ASSERT_TRUE(store_->DeleteJob(name).ok());
+  JobChanges both = Changed(JobChange::Kind::kUpdated, {name});
+  both.changes.push_back(JobChange{JobChange::Kind::kDeleted, name});
+  flaky_->Notify(both);
+  EXPECT_TRUE(WaitFor([&] { return absl::IsNotFound(seen.error()); }))
+      << "the watch did not end: " << seen.error();
+  EXPECT_THAT(std::string(seen.error().message()), HasSubstr("was deleted"));
 }
 
 // Review S6: a follower's caller whose job was read before an earlier job on

@@ -316,6 +316,20 @@ void TableState::CloseWatchers(const absl::Status& status) {
   subscriptions.clear();
 }
 
+void TableState::EndWatchesOf(const std::string& name, const absl::Status& status) {
+  auto range = watchers_by_job.equal_range(name);
+  for (auto it = range.first; it != range.second; ++it) {
+    auto w = watchers.find(it->second);
+    if (w == watchers.end()) continue;
+    w->second.feed->CloseAll(status);
+    for (auto sub = subscriptions.begin(); sub != subscriptions.end();) {
+      sub = sub->second.watcher == it->second ? subscriptions.erase(sub) : std::next(sub);
+    }
+    watchers.erase(w);
+  }
+  watchers_by_job.erase(range.first, range.second);
+}
+
 void TableState::DropActive() {
   for (auto& [name, e] : active) Reply(e);
   active.clear();

@@ -311,6 +311,8 @@ struct TableState {
   std::shared_ptr<WatchSubscriber> RemoveWatcher(uint64_t id);
   // Ends every watch with `status` (shutdown).
   void CloseWatchers(const absl::Status& status);
+  // Ends every watch of the job `name` with `status` (it was deleted).
+  void EndWatchesOf(const std::string& name, const absl::Status& status);
   // Marks the in-memory jobs as given up (leadership lost).
   void DropActive();
   // Whether a list of unfinished jobs read from tick `read_tick` may adopt

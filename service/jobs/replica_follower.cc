@@ -35,18 +35,21 @@ void ReplicaFollower::OnChanges(JobChanges changes) {
     for (JobChange& c : changes.changes) {
       if (c.kind == JobChange::Kind::kDeleted) {
         // Only a finished job is deleted, and it is never open again (names
-        // are not reused): nothing to read. Retention deleting many jobs
-        // must not turn into one read each.
+        // are not reused): nothing to adopt. Retention deleting many jobs
+        // must not turn into one read each: only a job someone here watches
+        // is read back (FollowRemoteJobs), to end the watch.
         changed_.erase(c.name);
         cancel_requested_names_.erase(c.name);
+        deleted_.insert(std::move(c.name));
         continue;
       }
       if (c.kind == JobChange::Kind::kCancelRequested) cancel_requested_names_.insert(c.name);
       changed_.insert(std::move(c.name));
     }
-    if (changed_.size() > kMaxPendingChanges) {
+    if (changed_.size() + deleted_.size() > kMaxPendingChanges) {
       changed_.clear();
       cancel_requested_names_.clear();
+      deleted_.clear();
       resync_ = true;
     }
   }
@@ -94,10 +97,12 @@ ReplicaFollower::Work ReplicaFollower::TakeWork() {
       work.everything = false;
       work.changed.swap(changed_);
       work.cancel_requested.swap(cancel_requested_names_);
+      work.deleted.swap(deleted_);
       return work;
     }
     changed_.clear();
     cancel_requested_names_.clear();
+    deleted_.clear();
     resync_ = false;
     last_full_read_ = now;
     next_resync_ = now + steps_->options().follow_resync_interval;
@@ -327,6 +332,12 @@ bool ReplicaFollower::WaitsBehindAnother(const JobRecord& rec) {
   return earlier.ok() && !earlier->records.empty();
 }
 
+namespace {
+absl::Status JobDeleted(const std::string& name) {
+  return absl::NotFoundError(absl::StrCat(name, " was deleted"));
+}
+}  // namespace
+
 void ReplicaFollower::FollowRemoteJobs(const Work& work) {
   std::set<std::string> names;    // jobs run elsewhere that someone here waits on
   std::set<std::string> waiting;  // of those, the ones with a caller waiting
@@ -348,8 +359,8 @@ void ReplicaFollower::FollowRemoteJobs(const Work& work) {
     // starts) after this one was read is a change to *that* job; without
     // this, the caller would wait for its reply_by instead of getting
     // QUEUED at once.
-    if (work.everything || work.changed.count(name) || !followed_.count(name) ||
-        unanswered_.count(name)) {
+    if (work.everything || work.changed.count(name) || work.deleted.count(name) ||
+        !followed_.count(name) || unanswered_.count(name)) {
       to_read.push_back(name);
     }
   }
@@ -359,9 +370,25 @@ void ReplicaFollower::FollowRemoteJobs(const Work& work) {
     absl::StatusOr<JobRecord> rec = store_->GetJob(name);
     ++cost_.queries;
     if (rec.ok()) ++cost_.rows;
+    if (absl::IsNotFound(rec.status())) {
+      // Deleted (by another replica, likely before this one read its final
+      // state): nothing will change it again, so its watches end, and a
+      // caller still waiting on it is told.
+      std::vector<RemoteReply> answer;
+      table_->Locked([&](TableState& s) {
+        if (s.stopping || s.active.count(name)) return;
+        s.EndWatchesOf(name, JobDeleted(name));
+        if (auto r = s.remote_replies.find(name); r != s.remote_replies.end()) {
+          answer.swap(r->second);
+          s.remote_replies.erase(r);
+        }
+      });
+      for (RemoteReply& r : answer) r.done(JobDeleted(name));
+      followed_.erase(name);
+      continue;
+    }
     if (!rec.ok()) {
-      // The store is unreachable (or the job was deleted): try again next
-      // round.
+      // The store is unreachable: try again next round.
       followed_.erase(name);
       continue;
     }

@@ -73,6 +73,8 @@ class ReplicaFollower {
     bool everything = true;
     std::set<std::string> changed;
     std::set<std::string> cancel_requested;
+    // Deleted: read back only if someone here watches or waits on them.
+    std::set<std::string> deleted;
   };
   Work TakeWork();
   // How long Loop sleeps unless woken: the follow interval, or less when a
@@ -123,6 +125,7 @@ class ReplicaFollower {
   static constexpr size_t kMaxPendingChanges = 10000;
   std::set<std::string> changed_ ABSL_GUARDED_BY(changes_mu_);
   std::set<std::string> cancel_requested_names_ ABSL_GUARDED_BY(changes_mu_);
+  std::set<std::string> deleted_ ABSL_GUARDED_BY(changes_mu_);
   bool resync_ ABSL_GUARDED_BY(changes_mu_) = true;
   absl::Time next_resync_ ABSL_GUARDED_BY(changes_mu_) = absl::InfinitePast();
   // When the last full re-read started: the next waits a follow interval.
