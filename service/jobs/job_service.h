@@ -76,9 +76,11 @@ class JobService {
   // whose callback runs late may skip intermediate ones, but the terminal
   // version always arrives and is the last version. A non-OK status ends the
   // watch and is the last call (NotFound: no such job; Unavailable: the
-  // service is shutting down or cannot read the job). Callbacks run on the
-  // engine's one fan-out thread (or inside WatchJob): they must be quick and
-  // must not call Unwatch.
+  // service is shutting down or cannot read the job; NotFound also when the
+  // job is deleted on another replica before this one saw its terminal
+  // version). Callbacks run on the engine's one fan-out thread (or inside
+  // WatchJob, or, for a status that ends the watch, on a thread holding the
+  // engine's lock): they must be quick and must not call JobService.
   using WatchCallback = std::function<void(absl::StatusOr<JobVersion>)>;
 
   virtual ~JobService() = default;

@@ -318,16 +318,22 @@ void TableState::CloseWatchers(const absl::Status& status) {
 
 void TableState::EndWatchesOf(const std::string& name, const absl::Status& status) {
   auto range = watchers_by_job.equal_range(name);
-  for (auto it = range.first; it != range.second; ++it) {
+  for (auto it = range.first; it != range.second;) {
     auto w = watchers.find(it->second);
-    if (w == watchers.end()) continue;
+    // Only watches that saw the job here and not its end: one that never
+    // had a version is ended by its first read (NotFound), one that had the
+    // terminal version ends by itself.
+    if (w == watchers.end() || !w->second.delivered || w->second.terminal_sent) {
+      ++it;
+      continue;
+    }
     w->second.feed->CloseAll(status);
     for (auto sub = subscriptions.begin(); sub != subscriptions.end();) {
       sub = sub->second.watcher == it->second ? subscriptions.erase(sub) : std::next(sub);
     }
     watchers.erase(w);
+    it = watchers_by_job.erase(it);
   }
-  watchers_by_job.erase(range.first, range.second);
 }
 
 void TableState::DropActive() {

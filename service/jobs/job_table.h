@@ -311,7 +311,8 @@ struct TableState {
   std::shared_ptr<WatchSubscriber> RemoveWatcher(uint64_t id);
   // Ends every watch with `status` (shutdown).
   void CloseWatchers(const absl::Status& status);
-  // Ends every watch of the job `name` with `status` (it was deleted).
+  // Ends with `status` the watches of the job `name` that had a version of
+  // it here but not the terminal one (it was deleted meanwhile).
   void EndWatchesOf(const std::string& name, const absl::Status& status);
   // Marks the in-memory jobs as given up (leadership lost).
   void DropActive();

@@ -37,7 +37,7 @@ void ReplicaFollower::OnChanges(JobChanges changes) {
         // Only a finished job is deleted, and it is never open again (names
         // are not reused): nothing to adopt. Retention deleting many jobs
         // must not turn into one read each: only a job someone here watches
-        // is read back (FollowRemoteJobs), to end the watch.
+        // or waits on is read back (FollowRemoteJobs), to end the watch.
         changed_.erase(c.name);
         cancel_requested_names_.erase(c.name);
         deleted_.insert(std::move(c.name));
@@ -46,11 +46,16 @@ void ReplicaFollower::OnChanges(JobChanges changes) {
       if (c.kind == JobChange::Kind::kCancelRequested) cancel_requested_names_.insert(c.name);
       changed_.insert(std::move(c.name));
     }
-    if (changed_.size() + deleted_.size() > kMaxPendingChanges) {
+    if (changed_.size() > kMaxPendingChanges) {
       changed_.clear();
       cancel_requested_names_.clear();
-      deleted_.clear();
       resync_ = true;
+    }
+    if (deleted_.size() > kMaxPendingChanges) {
+      // Retention's backlog: no full re-read for it, only the jobs watched
+      // here are read once more.
+      deleted_.clear();
+      refollow_ = true;
     }
   }
   table_->Locked([](TableState& s) { s.wake_follower = true; });
@@ -98,11 +103,13 @@ ReplicaFollower::Work ReplicaFollower::TakeWork() {
       work.changed.swap(changed_);
       work.cancel_requested.swap(cancel_requested_names_);
       work.deleted.swap(deleted_);
+      work.refollow = std::exchange(refollow_, false);
       return work;
     }
     changed_.clear();
     cancel_requested_names_.clear();
     deleted_.clear();
+    refollow_ = false;
     resync_ = false;
     last_full_read_ = now;
     next_resync_ = now + steps_->options().follow_resync_interval;
@@ -334,7 +341,7 @@ bool ReplicaFollower::WaitsBehindAnother(const JobRecord& rec) {
 
 namespace {
 absl::Status JobDeleted(const std::string& name) {
-  return absl::NotFoundError(absl::StrCat(name, " was deleted"));
+  return WithJobName(absl::NotFoundError(absl::StrCat(name, " was deleted")), name);
 }
 }  // namespace
 
@@ -359,8 +366,8 @@ void ReplicaFollower::FollowRemoteJobs(const Work& work) {
     // starts) after this one was read is a change to *that* job; without
     // this, the caller would wait for its reply_by instead of getting
     // QUEUED at once.
-    if (work.everything || work.changed.count(name) || work.deleted.count(name) ||
-        !followed_.count(name) || unanswered_.count(name)) {
+    if (work.everything || work.refollow || work.changed.count(name) ||
+        work.deleted.count(name) || !followed_.count(name) || unanswered_.count(name)) {
       to_read.push_back(name);
     }
   }
@@ -372,18 +379,13 @@ void ReplicaFollower::FollowRemoteJobs(const Work& work) {
     if (rec.ok()) ++cost_.rows;
     if (absl::IsNotFound(rec.status())) {
       // Deleted (by another replica, likely before this one read its final
-      // state): nothing will change it again, so its watches end, and a
-      // caller still waiting on it is told.
-      std::vector<RemoteReply> answer;
+      // state): nothing will change it again, so its watches end. (A caller
+      // still waiting on it is answered at its reply_by, as for any job
+      // that cannot be read back.)
       table_->Locked([&](TableState& s) {
         if (s.stopping || s.active.count(name)) return;
         s.EndWatchesOf(name, JobDeleted(name));
-        if (auto r = s.remote_replies.find(name); r != s.remote_replies.end()) {
-          answer.swap(r->second);
-          s.remote_replies.erase(r);
-        }
       });
-      for (RemoteReply& r : answer) r.done(JobDeleted(name));
       followed_.erase(name);
       continue;
     }

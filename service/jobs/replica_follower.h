@@ -75,6 +75,8 @@ class ReplicaFollower {
     std::set<std::string> cancel_requested;
     // Deleted: read back only if someone here watches or waits on them.
     std::set<std::string> deleted;
+    // Too many deletes to name: read every watched or waited-on job once.
+    bool refollow = false;
   };
   Work TakeWork();
   // How long Loop sleeps unless woken: the follow interval, or less when a
@@ -126,6 +128,7 @@ class ReplicaFollower {
   std::set<std::string> changed_ ABSL_GUARDED_BY(changes_mu_);
   std::set<std::string> cancel_requested_names_ ABSL_GUARDED_BY(changes_mu_);
   std::set<std::string> deleted_ ABSL_GUARDED_BY(changes_mu_);
+  bool refollow_ ABSL_GUARDED_BY(changes_mu_) = false;
   bool resync_ ABSL_GUARDED_BY(changes_mu_) = true;
   absl::Time next_resync_ ABSL_GUARDED_BY(changes_mu_) = absl::InfinitePast();
   // When the last full re-read started: the next waits a follow interval.
