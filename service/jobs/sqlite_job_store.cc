@@ -152,9 +152,11 @@ class SqliteJobStore final : public JobStore {
     // the error would then be lost for the flush that counts (the next
     // FULL commit's, or Sync's).
     sqlite3_wal_autocheckpoint(db_, 0);
+    const int64_t changes_before = sqlite3_total_changes64(db_);
     absl::StatusOr<CreateJobResult> created = CreateJobLocked(record);
     sqlite3_wal_autocheckpoint(db_, kWalAutoCheckpointPages);
-    if (created.ok() && created->created) unsynced_ = true;
+    // Committed (even if a check after the commit failed): not yet flushed.
+    if (sqlite3_total_changes64(db_) != changes_before) unsynced_ = true;
     // The job is recorded either way; if FULL cannot be set back, every
     // later transaction tries again first and fails without it (Transaction).
     restore_full_sync_ = !Exec("PRAGMA synchronous = FULL", "CreateJob").ok();
