@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "service/common/log.h"
 #include "service/common/testing/fake_clock.h"
+#include "service/common/testing/store_test_util.h"
 #include "service/jobs/job_state.h"
 #include "service/jobs/job_store.h"
 #include "service/jobs/job_table.h"
@@ -1242,18 +1243,11 @@ constexpr absl::Duration kFsyncBound = absl::Seconds(30);
 // A SQLite store in a directory of its own, removed with it.
 struct TempSqlite {
   TempSqlite() {
-    dir = ::testing::TempDir() + "job_engine_sqlite_XXXXXX";
-    if (mkdtemp(dir.data()) == nullptr) return;
-    auto opened = OpenSqliteJobStore(dir + "/jobs.db");
+    auto opened = OpenSqliteJobStore(dir.path() + "/jobs.db");
     EXPECT_TRUE(opened.ok()) << opened.status();
     if (opened.ok()) store = *std::move(opened);
   }
-  ~TempSqlite() {
-    store.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  std::string dir;
+  ::blueprintsync::testing::ScratchDir dir{"job_engine_sqlite_"};  // outlives the store
   std::unique_ptr<JobStore> store;
 };
 
